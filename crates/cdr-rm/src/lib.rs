@@ -1,0 +1,1 @@
+//! cdr-rm (work in progress).

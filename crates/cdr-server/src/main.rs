@@ -1,0 +1,2 @@
+//! The `cdr` binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! cdr-validation (work in progress).
