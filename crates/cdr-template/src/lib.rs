@@ -4,8 +4,11 @@
 //! Architecture invariant: this crate knows nothing about RM instances, storage or HTTP; it
 //! does no IO (callers pass bytes).
 
+mod index;
 mod model;
 mod parser;
+mod tree;
+mod xml;
 
 pub use model::*;
-pub use parser::{parse_opt, OptError, ParseLimits};
+pub use parser::{parse_opt, parse_opt_with_limits, OptError, ParseLimits, MAX_SUPPORTED_DEPTH};

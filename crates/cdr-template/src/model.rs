@@ -19,12 +19,22 @@ pub struct Interval<T> {
 impl<T: PartialOrd + Copy> Interval<T> {
     /// The closed interval `lower..=upper`.
     pub fn closed(lower: T, upper: T) -> Self {
-        Interval { lower: Some(lower), upper: Some(upper), lower_included: true, upper_included: true }
+        Interval {
+            lower: Some(lower),
+            upper: Some(upper),
+            lower_included: true,
+            upper_included: true,
+        }
     }
 
     /// `lower..*` with the lower bound included.
     pub fn at_least(lower: T) -> Self {
-        Interval { lower: Some(lower), upper: None, lower_included: true, upper_included: false }
+        Interval {
+            lower: Some(lower),
+            upper: None,
+            lower_included: true,
+            upper_included: false,
+        }
     }
 
     /// Whether `v` lies in the interval, respecting open and closed ends.
@@ -187,18 +197,50 @@ pub struct Cardinality {
 /// C_PRIMITIVE leaf constraints.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CPrimitive {
-    String { pattern: Option<String>, list: Vec<String>, list_open: bool, assumed: Option<String> },
-    Integer { list: Vec<i64>, range: Option<Interval<i64>>, assumed: Option<i64> },
-    Real { list: Vec<f64>, range: Option<Interval<f64>>, assumed: Option<f64> },
-    Boolean { true_valid: bool, false_valid: bool, assumed: Option<bool> },
+    String {
+        pattern: Option<String>,
+        list: Vec<String>,
+        list_open: bool,
+        assumed: Option<String>,
+    },
+    Integer {
+        list: Vec<i64>,
+        range: Option<Interval<i64>>,
+        assumed: Option<i64>,
+    },
+    Real {
+        list: Vec<f64>,
+        range: Option<Interval<f64>>,
+        assumed: Option<f64>,
+    },
+    Boolean {
+        true_valid: bool,
+        false_valid: bool,
+        assumed: Option<bool>,
+    },
     /// C_DATE, C_TIME, C_DATE_TIME: `pattern` like `yyyy-mm-ddTHH:MM:SS` (letters mandatory,
     /// `??` optional, `XX` forbidden); `timezone_validity` 1001 mandatory, 1002 optional,
     /// 1003 disallowed; `range` bounds as ISO 8601 strings.
-    Date { pattern: Option<String>, timezone_validity: Option<i64>, range: Option<Interval<String>> },
-    Time { pattern: Option<String>, timezone_validity: Option<i64>, range: Option<Interval<String>> },
-    DateTime { pattern: Option<String>, timezone_validity: Option<i64>, range: Option<Interval<String>> },
+    Date {
+        pattern: Option<String>,
+        timezone_validity: Option<i64>,
+        range: Option<Interval<String>>,
+    },
+    Time {
+        pattern: Option<String>,
+        timezone_validity: Option<i64>,
+        range: Option<Interval<String>>,
+    },
+    DateTime {
+        pattern: Option<String>,
+        timezone_validity: Option<i64>,
+        range: Option<Interval<String>>,
+    },
     /// C_DURATION: `pattern` such as `PYMWDTHMS` or `PTHMS`; `range` as ISO 8601 durations.
-    Duration { pattern: Option<String>, range: Option<Interval<String>> },
+    Duration {
+        pattern: Option<String>,
+        range: Option<Interval<String>>,
+    },
 }
 
 /// C_CODE_PHRASE / C_CODE_REFERENCE.
@@ -257,7 +299,9 @@ impl CObject {
 
     /// The attribute constraint named `name`, if any.
     pub fn attribute(&self, name: &str) -> Option<&CAttribute> {
-        self.attributes().iter().find(|a| a.rm_attribute_name == name)
+        self.attributes()
+            .iter()
+            .find(|a| a.rm_attribute_name == name)
     }
 
     /// The archetype root, if this is one.

@@ -1,11 +1,28 @@
-//! OPT 1.4 XML → [`Template`]. (Being written.)
+//! OPT 1.4 XML → [`Template`].
+//!
+//! A single streaming pass over quick-xml's borrowed events: no DOM is built, unknown elements
+//! (`description`, `constraints`, `view`, `ontology`, `match_negated`, …) are skipped, names
+//! and `xsi:type` values are matched on their local part so any namespace prefix works, and no
+//! DTD is processed. Input size and element nesting are bounded by [`ParseLimits`].
 
+use std::collections::HashMap;
+
+use quick_xml::events::{BytesStart, Event};
+
+use crate::index::build_path_index;
 use crate::model::Template;
+use crate::tree::read_definition;
+use crate::xml::{attribute, Cursor};
+
+/// The deepest element nesting the parser accepts whatever [`ParseLimits::max_depth`] says.
+/// The constraint tree is recursive (its `Drop`, `Clone` and validator walks recurse), so it is
+/// kept shallow enough for any thread stack; real OPTs nest about 30 elements deep.
+pub const MAX_SUPPORTED_DEPTH: usize = 1024;
 
 /// Limits that keep a hostile OPT from exhausting memory or stack.
 #[derive(Debug, Clone, Copy)]
 pub struct ParseLimits {
-    /// Maximum element nesting depth.
+    /// Maximum element nesting depth (capped at [`MAX_SUPPORTED_DEPTH`]).
     pub max_depth: usize,
     /// Maximum input size in bytes.
     pub max_bytes: usize,
@@ -13,7 +30,10 @@ pub struct ParseLimits {
 
 impl Default for ParseLimits {
     fn default() -> Self {
-        ParseLimits { max_depth: 512, max_bytes: 64 * 1024 * 1024 }
+        ParseLimits {
+            max_depth: 512,
+            max_bytes: 64 * 1024 * 1024,
+        }
     }
 }
 
@@ -21,14 +41,135 @@ impl Default for ParseLimits {
 #[derive(Debug, thiserror::Error)]
 pub enum OptError {
     #[error("OPT is not well-formed XML at line {line}, column {column}: {message}")]
-    Xml { line: usize, column: usize, message: String },
+    Xml {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("OPT is invalid at line {line}, column {column}: {message}")]
-    Invalid { line: usize, column: usize, message: String },
+    Invalid {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("OPT exceeds a limit: {0}")]
     Limit(String),
 }
 
-/// Parses an OPT 1.4 document.
-pub fn parse_opt(_xml: &[u8]) -> Result<Template, OptError> {
-    Err(OptError::Limit("not implemented yet".into()))
+/// Parses an OPT 1.4 document with the default [`ParseLimits`].
+pub fn parse_opt(xml: &[u8]) -> Result<Template, OptError> {
+    parse_opt_with_limits(xml, ParseLimits::default())
+}
+
+/// Parses an OPT 1.4 document, enforcing `limits`.
+pub fn parse_opt_with_limits(xml: &[u8], limits: ParseLimits) -> Result<Template, OptError> {
+    if xml.len() > limits.max_bytes {
+        return Err(OptError::Limit(format!(
+            "input is {} bytes, more than the limit of {} bytes",
+            xml.len(),
+            limits.max_bytes
+        )));
+    }
+    let mut cur = Cursor::new(xml, limits.max_depth.min(MAX_SUPPORTED_DEPTH));
+    let (root, empty) = loop {
+        match cur.next()? {
+            Event::Start(e) => break (e, false),
+            Event::Empty(e) => break (e, true),
+            Event::Eof => return Err(cur.invalid("not an OPT: the document has no root element")),
+            _ => {}
+        }
+    };
+    let root_at = cur.pos().saturating_sub(1);
+    if root.local_name().as_ref() != b"template" {
+        return Err(cur.invalid_at(
+            root_at,
+            format!(
+                "not an OPT: the root element is <{}>, expected <template>",
+                String::from_utf8_lossy(root.name().as_ref())
+            ),
+        ));
+    }
+    read_template(&mut cur, empty, root_at)
+}
+
+fn read_template(cur: &mut Cursor<'_>, empty: bool, root_at: usize) -> Result<Template, OptError> {
+    let mut template_id = None;
+    let mut uid = None;
+    let mut concept = String::new();
+    let mut language = String::new();
+    let mut definition = None;
+    let mut annotations: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    if !empty {
+        while let Some((e, empty)) = cur.next_child()? {
+            match e.local_name().as_ref() {
+                b"template_id" => template_id = Some(cur.string(empty)?),
+                b"uid" => uid = Some(cur.string(empty)?).filter(|u| !u.is_empty()),
+                b"concept" => concept = cur.string(empty)?,
+                b"language" => language = language_code(cur, empty)?,
+                b"definition" => {
+                    if definition.is_some() {
+                        return Err(cur.invalid("more than one definition"));
+                    }
+                    definition = Some(read_definition(cur, &e, empty)?);
+                }
+                b"annotations" => read_annotation(cur, &e, empty, &mut annotations)?,
+                _ => cur.skip(empty)?,
+            }
+        }
+    }
+    let Some(template_id) = template_id.filter(|t| !t.is_empty()) else {
+        return Err(cur.invalid_at(root_at, "template has no template_id/value"));
+    };
+    let Some(definition) = definition else {
+        return Err(cur.invalid_at(root_at, "template has no definition"));
+    };
+    let path_index = build_path_index(&definition)?;
+    Ok(Template {
+        template_id,
+        uid,
+        concept,
+        language,
+        definition,
+        annotations,
+        path_index,
+    })
+}
+
+/// `language/code_string`.
+fn language_code(cur: &mut Cursor<'_>, empty: bool) -> Result<String, OptError> {
+    let mut code = String::new();
+    if empty {
+        return Ok(code);
+    }
+    while let Some((e, empty)) = cur.next_child()? {
+        if e.local_name().as_ref() == b"code_string" {
+            code = cur.string(empty)?;
+        } else {
+            cur.skip(empty)?;
+        }
+    }
+    Ok(code)
+}
+
+/// `<annotations path="…"><items id="key">value</items>…</annotations>`.
+fn read_annotation(
+    cur: &mut Cursor<'_>,
+    e: &BytesStart<'_>,
+    empty: bool,
+    annotations: &mut HashMap<String, Vec<(String, String)>>,
+) -> Result<(), OptError> {
+    let path = attribute(e, b"path").unwrap_or_default();
+    let mut items = Vec::new();
+    if !empty {
+        while let Some((item, empty)) = cur.next_child()? {
+            if item.local_name().as_ref() == b"items" {
+                let key = attribute(&item, b"id").unwrap_or_default();
+                items.push((key, cur.string(empty)?));
+            } else {
+                cur.skip(empty)?;
+            }
+        }
+    }
+    annotations.entry(path).or_default().extend(items);
+    Ok(())
 }

@@ -1,0 +1,250 @@
+//! RM data types (`DV_*`), CODE_PHRASE, TERM_MAPPING and REFERENCE_RANGE.
+
+use crate::{AnyDvText, AnyDvUri, TerminologyId};
+
+rm_struct! {
+    /// CODE_PHRASE: a code in a terminology.
+    CodePhrase = "CODE_PHRASE" {
+        terminology_id "terminology_id": man TerminologyId,
+        code_string "code_string": req String,
+        preferred_term "preferred_term": opt String,
+    }
+}
+rm_struct! {
+    /// TERM_MAPPING.
+    TermMapping = "TERM_MAPPING" {
+        r#match "match": req String,
+        purpose "purpose": opt DvCodedText,
+        target "target": man CodePhrase,
+    }
+}
+rm_struct! {
+    /// DV_BOOLEAN.
+    DvBoolean = "DV_BOOLEAN" { value "value": req bool }
+}
+rm_struct! {
+    /// DV_STATE.
+    DvState = "DV_STATE" {
+        value "value": man DvCodedText,
+        is_terminal "is_terminal": man bool,
+    }
+}
+rm_struct! {
+    /// DV_IDENTIFIER.
+    DvIdentifier = "DV_IDENTIFIER" {
+        issuer "issuer": opt String,
+        assigner "assigner": opt String,
+        id "id": req String,
+        r#type "type": opt String,
+    }
+}
+rm_struct! {
+    /// DV_TEXT: plain text, optionally with mappings.
+    DvText = "DV_TEXT" {
+        value "value": req String,
+        hyperlink "hyperlink": opt AnyDvUri,
+        formatting "formatting": opt String,
+        mappings "mappings": list TermMapping,
+        language "language": opt CodePhrase,
+        encoding "encoding": opt CodePhrase,
+    }
+}
+rm_struct! {
+    /// DV_CODED_TEXT: text with a defining code.
+    DvCodedText = "DV_CODED_TEXT" {
+        value "value": req String,
+        hyperlink "hyperlink": opt AnyDvUri,
+        formatting "formatting": opt String,
+        mappings "mappings": list TermMapping,
+        language "language": opt CodePhrase,
+        encoding "encoding": opt CodePhrase,
+        defining_code "defining_code": man CodePhrase,
+    }
+}
+rm_struct! {
+    /// DV_PARAGRAPH.
+    DvParagraph = "DV_PARAGRAPH" { items "items": mlist AnyDvText }
+}
+rm_struct! {
+    /// DV_INTERVAL<T>: `lower`/`upper` are any DV_ORDERED (with `_type`).
+    DvInterval = "DV_INTERVAL" {
+        lower "lower": opt Box<crate::DataValue>,
+        upper "upper": opt Box<crate::DataValue>,
+        lower_included "lower_included": man bool,
+        upper_included "upper_included": man bool,
+        lower_unbounded "lower_unbounded": man bool,
+        upper_unbounded "upper_unbounded": man bool,
+    }
+}
+rm_struct! {
+    /// REFERENCE_RANGE.
+    ReferenceRange = "REFERENCE_RANGE" {
+        meaning "meaning": man AnyDvText,
+        range "range": man DvInterval,
+    }
+}
+rm_struct! {
+    /// DV_QUANTITY: a real magnitude with UCUM units.
+    DvQuantity = "DV_QUANTITY" {
+        normal_range "normal_range": opt DvInterval,
+        other_reference_ranges "other_reference_ranges": list ReferenceRange,
+        normal_status "normal_status": opt CodePhrase,
+        magnitude_status "magnitude_status": opt String,
+        accuracy "accuracy": opt f64,
+        accuracy_is_percent "accuracy_is_percent": opt bool,
+        magnitude "magnitude": req f64,
+        units "units": req String,
+        precision "precision": opt i64,
+        units_system "units_system": opt String,
+        units_display_name "units_display_name": opt String,
+        property "property": opt CodePhrase,
+    }
+}
+rm_struct! {
+    /// DV_COUNT: an integer count.
+    DvCount = "DV_COUNT" {
+        normal_range "normal_range": opt DvInterval,
+        other_reference_ranges "other_reference_ranges": list ReferenceRange,
+        normal_status "normal_status": opt CodePhrase,
+        magnitude_status "magnitude_status": opt String,
+        accuracy "accuracy": opt f64,
+        accuracy_is_percent "accuracy_is_percent": opt bool,
+        magnitude "magnitude": req i64,
+    }
+}
+rm_struct! {
+    /// DV_PROPORTION: numerator/denominator of a given kind (0 ratio … 4 integer fraction).
+    DvProportion = "DV_PROPORTION" {
+        normal_range "normal_range": opt DvInterval,
+        other_reference_ranges "other_reference_ranges": list ReferenceRange,
+        normal_status "normal_status": opt CodePhrase,
+        magnitude_status "magnitude_status": opt String,
+        accuracy "accuracy": opt f64,
+        accuracy_is_percent "accuracy_is_percent": opt bool,
+        numerator "numerator": req f64,
+        denominator "denominator": req f64,
+        r#type "type": req i64,
+        precision "precision": opt i64,
+    }
+}
+rm_struct! {
+    /// DV_ORDINAL: an integer with a coded symbol.
+    DvOrdinal = "DV_ORDINAL" {
+        normal_range "normal_range": opt DvInterval,
+        other_reference_ranges "other_reference_ranges": list ReferenceRange,
+        normal_status "normal_status": opt CodePhrase,
+        value "value": req i64,
+        symbol "symbol": man DvCodedText,
+    }
+}
+rm_struct! {
+    /// DV_SCALE (RM 1.1.0): a real with a coded symbol.
+    DvScale = "DV_SCALE" {
+        normal_range "normal_range": opt DvInterval,
+        other_reference_ranges "other_reference_ranges": list ReferenceRange,
+        normal_status "normal_status": opt CodePhrase,
+        value "value": req f64,
+        symbol "symbol": man DvCodedText,
+    }
+}
+rm_struct! {
+    /// DV_DURATION: an ISO 8601 duration.
+    DvDuration = "DV_DURATION" {
+        normal_range "normal_range": opt DvInterval,
+        other_reference_ranges "other_reference_ranges": list ReferenceRange,
+        normal_status "normal_status": opt CodePhrase,
+        magnitude_status "magnitude_status": opt String,
+        accuracy "accuracy": opt f64,
+        accuracy_is_percent "accuracy_is_percent": opt bool,
+        value "value": req String,
+    }
+}
+rm_struct! {
+    /// DV_DATE_TIME: an ISO 8601 date-time, possibly partial.
+    DvDateTime = "DV_DATE_TIME" {
+        normal_range "normal_range": opt DvInterval,
+        other_reference_ranges "other_reference_ranges": list ReferenceRange,
+        normal_status "normal_status": opt CodePhrase,
+        magnitude_status "magnitude_status": opt String,
+        accuracy "accuracy": opt DvDuration,
+        value "value": req String,
+    }
+}
+rm_struct! {
+    /// DV_DATE: an ISO 8601 date, possibly partial.
+    DvDate = "DV_DATE" {
+        normal_range "normal_range": opt DvInterval,
+        other_reference_ranges "other_reference_ranges": list ReferenceRange,
+        normal_status "normal_status": opt CodePhrase,
+        magnitude_status "magnitude_status": opt String,
+        accuracy "accuracy": opt DvDuration,
+        value "value": req String,
+    }
+}
+rm_struct! {
+    /// DV_TIME: an ISO 8601 time, possibly partial.
+    DvTime = "DV_TIME" {
+        normal_range "normal_range": opt DvInterval,
+        other_reference_ranges "other_reference_ranges": list ReferenceRange,
+        normal_status "normal_status": opt CodePhrase,
+        magnitude_status "magnitude_status": opt String,
+        accuracy "accuracy": opt DvDuration,
+        value "value": req String,
+    }
+}
+rm_struct! {
+    /// DV_PARSABLE: text in a formalism.
+    DvParsable = "DV_PARSABLE" {
+        charset "charset": opt CodePhrase,
+        language "language": opt CodePhrase,
+        value "value": req String,
+        formalism "formalism": req String,
+        size "size": opt i64,
+    }
+}
+rm_struct! {
+    /// DV_MULTIMEDIA: inline (base64) or referenced media.
+    DvMultimedia = "DV_MULTIMEDIA" {
+        charset "charset": opt CodePhrase,
+        language "language": opt CodePhrase,
+        alternate_text "alternate_text": opt String,
+        uri "uri": opt AnyDvUri,
+        data "data": opt String,
+        media_type "media_type": man CodePhrase,
+        compression_algorithm "compression_algorithm": opt CodePhrase,
+        integrity_check "integrity_check": opt String,
+        integrity_check_algorithm "integrity_check_algorithm": opt CodePhrase,
+        size "size": man i64,
+        thumbnail "thumbnail": opt Box<DvMultimedia>,
+    }
+}
+rm_struct! {
+    /// DV_URI.
+    DvUri = "DV_URI" { value "value": req String }
+}
+rm_struct! {
+    /// DV_EHR_URI: an `ehr:` URI.
+    DvEhrUri = "DV_EHR_URI" { value "value": req String }
+}
+rm_struct! {
+    /// DV_GENERAL_TIME_SPECIFICATION.
+    DvGeneralTimeSpecification = "DV_GENERAL_TIME_SPECIFICATION" { value "value": man DvParsable }
+}
+rm_struct! {
+    /// DV_PERIODIC_TIME_SPECIFICATION.
+    DvPeriodicTimeSpecification = "DV_PERIODIC_TIME_SPECIFICATION" { value "value": man DvParsable }
+}
+
+rm_enum! {
+    /// DATA_VALUE (abstract): the value of an ELEMENT.
+    DataValue = "DATA_VALUE" {
+        DvBoolean, DvState, DvIdentifier, DvText, DvCodedText, DvParagraph, DvInterval,
+        DvQuantity, DvCount, DvProportion, DvOrdinal, DvScale, DvDuration, DvDateTime, DvDate,
+        DvTime, DvParsable, DvMultimedia, DvUri, DvEhrUri, DvGeneralTimeSpecification,
+        DvPeriodicTimeSpecification,
+    }
+}
+rm_enum! {
+    /// DV_ENCAPSULATED (abstract).
+    DvEncapsulated = "DV_ENCAPSULATED" { DvParsable, DvMultimedia }
+}

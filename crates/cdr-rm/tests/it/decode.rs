@@ -1,0 +1,1 @@
+//! Decoding rules: `_type` handling, unknown attributes, positions in errors.

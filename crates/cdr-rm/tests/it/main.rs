@@ -1,0 +1,5 @@
+//! Integration tests of cdr-rm: corpus round trips (JSON, XML, JSON↔XML) and decoding rules.
+
+mod corpus;
+mod decode;
+mod roundtrip;

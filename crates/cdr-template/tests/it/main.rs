@@ -1,0 +1,8 @@
+//! Integration tests for the OPT 1.4 parser: hand-written fixtures, error handling, the real
+//! corpus under `shared/testdata`, and robustness against truncated and mutated input.
+
+mod corpus;
+mod errors;
+mod fixtures;
+mod robustness;
+mod support;
