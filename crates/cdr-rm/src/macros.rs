@@ -346,6 +346,7 @@ macro_rules! rm_enum {
     (@common $(#[$m:meta])* $name:ident = $rm:literal { $( $v:ident ),* }) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq)]
+        #[allow(clippy::large_enum_variant)]
         pub enum $name {
             $( $v($v), )*
         }

@@ -1,2 +1,9 @@
-//! The `cdr` binary.
-fn main() {}
+//! The `cdr` binary: command-line tools now (`validate`), the REST server later.
+
+mod cli;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = cli::run(&args, &mut std::io::stdout(), &mut std::io::stderr());
+    std::process::exit(code);
+}

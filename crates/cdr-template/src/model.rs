@@ -16,7 +16,7 @@ pub struct Interval<T> {
     pub upper_included: bool,
 }
 
-impl<T: PartialOrd + Copy> Interval<T> {
+impl<T> Interval<T> {
     /// The closed interval `lower..=upper`.
     pub fn closed(lower: T, upper: T) -> Self {
         Interval {
@@ -36,7 +36,9 @@ impl<T: PartialOrd + Copy> Interval<T> {
             upper_included: false,
         }
     }
+}
 
+impl<T: PartialOrd + Copy> Interval<T> {
     /// Whether `v` lies in the interval, respecting open and closed ends.
     pub fn contains(&self, v: T) -> bool {
         let lower_ok = match self.lower {
@@ -59,7 +61,7 @@ impl Interval<i64> {
         match self.lower {
             None => 0,
             Some(l) if self.lower_included => l,
-            Some(l) => l + 1,
+            Some(l) => l.saturating_add(1),
         }
     }
 
@@ -68,7 +70,7 @@ impl Interval<i64> {
         match self.upper {
             None => None,
             Some(u) if self.upper_included => Some(u),
-            Some(u) => Some(u - 1),
+            Some(u) => Some(u.saturating_sub(1)),
         }
     }
 }

@@ -79,7 +79,7 @@ pub fn parse_opt_with_limits(xml: &[u8], limits: ParseLimits) -> Result<Template
             _ => {}
         }
     };
-    let root_at = cur.pos().saturating_sub(1);
+    let root_at = cur.tag_start(&root, empty);
     if root.local_name().as_ref() != b"template" {
         return Err(cur.invalid_at(
             root_at,

@@ -71,7 +71,7 @@ enum KindData {
 #[derive(Debug)]
 struct ObjBuilder {
     ty: ObjType,
-    /// Byte offset just past the start tag, for error messages.
+    /// Byte offset of the start tag, for error messages.
     at: usize,
     rm_type_name: Option<String>,
     node_id: String,
@@ -212,10 +212,7 @@ impl ObjBuilder {
 
     fn finish(self, cur: &Cursor<'_>) -> Result<CObject, OptError> {
         let Some(rm_type_name) = self.rm_type_name.filter(|s| !s.is_empty()) else {
-            return Err(cur.invalid_at(
-                self.at.saturating_sub(1),
-                "constraint object without rm_type_name",
-            ));
+            return Err(cur.invalid_at(self.at, "constraint object without rm_type_name"));
         };
         let kind = match self.data {
             KindData::None => match self.ty {
@@ -231,10 +228,7 @@ impl ObjBuilder {
                 term_bindings,
             } => {
                 let Some(archetype_id) = archetype_id.filter(|s| !s.is_empty()) else {
-                    return Err(cur.invalid_at(
-                        self.at.saturating_sub(1),
-                        "C_ARCHETYPE_ROOT without archetype_id",
-                    ));
+                    return Err(cur.invalid_at(self.at, "C_ARCHETYPE_ROOT without archetype_id"));
                 };
                 CObjectKind::ArchetypeRoot(Box::new(ArchetypeRoot {
                     archetype_id,
@@ -255,9 +249,7 @@ impl ObjBuilder {
                     _ => ("CONSTRAINT_REF", "reference"),
                 };
                 let Some(value) = value.filter(|s| !s.is_empty()) else {
-                    return Err(
-                        cur.invalid_at(self.at.saturating_sub(1), format!("{what} without {elem}"))
-                    );
+                    return Err(cur.invalid_at(self.at, format!("{what} without {elem}")));
                 };
                 match self.ty {
                     ObjType::InternalRef => CObjectKind::InternalRef { target_path: value },
@@ -267,8 +259,7 @@ impl ObjBuilder {
             KindData::Primitive(item) => match item {
                 Some(item) => CObjectKind::Primitive(item),
                 None => {
-                    return Err(cur
-                        .invalid_at(self.at.saturating_sub(1), "C_PRIMITIVE_OBJECT without item"));
+                    return Err(cur.invalid_at(self.at, "C_PRIMITIVE_OBJECT without item"));
                 }
             },
             KindData::Code(mut code) => {
@@ -315,10 +306,7 @@ impl AttrBuilder {
 
     fn finish(self, cur: &Cursor<'_>) -> Result<CAttribute, OptError> {
         let Some(name) = self.name.filter(|s| !s.is_empty()) else {
-            return Err(cur.invalid_at(
-                self.at.saturating_sub(1),
-                "attribute constraint without rm_attribute_name",
-            ));
+            return Err(cur.invalid_at(self.at, "attribute constraint without rm_attribute_name"));
         };
         let multiple = self.multiple.unwrap_or(self.cardinality.is_some());
         let cardinality = if multiple {
@@ -347,14 +335,14 @@ enum Frame {
 }
 
 /// Reads a constraint object whose start tag `start` was just read (the template's
-/// `definition`), with everything below it. `default_type` applies when `xsi:type` is absent.
+/// `definition`), with everything below it. Without `xsi:type` it is a C_ARCHETYPE_ROOT.
 pub(crate) fn read_definition(
     cur: &mut Cursor<'_>,
     start: &BytesStart<'_>,
     empty: bool,
 ) -> Result<CObject, OptError> {
-    let ty = object_type(cur, start, ObjType::ArchetypeRoot)?;
-    let mut stack = vec![Frame::Obj(ObjBuilder::new(ty, cur.pos()))];
+    let ty = object_type(cur, start, empty, ObjType::ArchetypeRoot)?;
+    let mut stack = vec![Frame::Obj(ObjBuilder::new(ty, cur.tag_start(start, empty)))];
     if empty {
         return close(cur, &mut stack)?.ok_or_else(|| cur.invalid("empty definition"));
     }
@@ -385,15 +373,18 @@ pub(crate) fn read_definition(
                         Some(b"C_MULTIPLE_ATTRIBUTE") => Some(true),
                         Some(b"C_SINGLE_ATTRIBUTE") => Some(false),
                         Some(other) => {
-                            return Err(cur.invalid(format!(
-                                "unknown attribute type {:?}",
-                                String::from_utf8_lossy(other)
-                            )))
+                            return Err(cur.invalid_at(
+                                cur.tag_start(&e, empty),
+                                format!(
+                                    "unknown attribute type {:?}",
+                                    String::from_utf8_lossy(other)
+                                ),
+                            ))
                         }
                     };
                     stack.push(Frame::Attr(AttrBuilder {
                         multiple,
-                        at: cur.pos(),
+                        at: cur.tag_start(&e, empty),
                         name: None,
                         existence: None,
                         cardinality: None,
@@ -408,8 +399,8 @@ pub(crate) fn read_definition(
             }
             Some(Frame::Attr(attr)) => {
                 if name == b"children" {
-                    let ty = object_type(cur, &e, ObjType::Complex)?;
-                    stack.push(Frame::Obj(ObjBuilder::new(ty, cur.pos())));
+                    let ty = object_type(cur, &e, empty, ObjType::Complex)?;
+                    stack.push(Frame::Obj(ObjBuilder::new(ty, cur.tag_start(&e, empty))));
                     if empty {
                         close(cur, &mut stack)?;
                     }
@@ -426,15 +417,19 @@ pub(crate) fn read_definition(
 fn object_type(
     cur: &Cursor<'_>,
     e: &BytesStart<'_>,
+    empty: bool,
     default: ObjType,
 ) -> Result<ObjType, OptError> {
     match xsi_type(e) {
         None => Ok(default),
         Some(t) => obj_type(&t).ok_or_else(|| {
-            cur.invalid(format!(
-                "unknown constraint object type {:?}",
-                String::from_utf8_lossy(&t)
-            ))
+            cur.invalid_at(
+                cur.tag_start(e, empty),
+                format!(
+                    "unknown constraint object type {:?}",
+                    String::from_utf8_lossy(&t)
+                ),
+            )
         }),
     }
 }

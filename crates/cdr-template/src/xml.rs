@@ -63,10 +63,8 @@ impl<'a> Cursor<'a> {
                             return Err(self.depth_error());
                         }
                     }
-                    Event::Empty(_) => {
-                        if self.depth + 1 > self.max_depth {
-                            return Err(self.depth_error());
-                        }
+                    Event::Empty(_) if self.depth + 1 > self.max_depth => {
+                        return Err(self.depth_error());
                     }
                     Event::End(_) => self.depth = self.depth.saturating_sub(1),
                     _ => {}
@@ -246,6 +244,12 @@ impl<'a> Cursor<'a> {
             Some(v) => Ok(Some(v)),
             None => Err(self.invalid(format!("invalid bound {t:?} in <{what}>"))),
         }
+    }
+
+    /// Byte offset of the `<` of the start tag `e` that was just read (`empty`: `<e/>`).
+    pub(crate) fn tag_start(&self, e: &BytesStart<'_>, empty: bool) -> usize {
+        self.pos()
+            .saturating_sub(e.len() + if empty { 3 } else { 2 })
     }
 
     /// An `Invalid` error at the current position.

@@ -70,8 +70,8 @@ rm_struct! {
     DvInterval = "DV_INTERVAL" {
         lower "lower": opt Box<crate::DataValue>,
         upper "upper": opt Box<crate::DataValue>,
-        lower_included "lower_included": man bool,
-        upper_included "upper_included": man bool,
+        lower_included "lower_included": opt bool,
+        upper_included "upper_included": opt bool,
         lower_unbounded "lower_unbounded": man bool,
         upper_unbounded "upper_unbounded": man bool,
     }

@@ -5,11 +5,9 @@ use std::path::PathBuf;
 /// One file of the corpus.
 #[derive(Debug, Clone)]
 pub struct CorpusFile {
-    pub slug: String,
     pub path: PathBuf,
     pub kind: String,
     pub format: String,
-    pub expected: String,
     pub parse_error: bool,
 }
 
@@ -33,13 +31,11 @@ pub fn files() -> Option<Vec<CorpusFile>> {
         let slug = t["slug"].as_str().unwrap_or_default().to_owned();
         for f in t["files"].as_array().expect("files") {
             out.push(CorpusFile {
-                slug: slug.clone(),
                 path: root()
                     .join(&slug)
                     .join(f["file"].as_str().unwrap_or_default()),
                 kind: f["kind"].as_str().unwrap_or_default().to_owned(),
                 format: f["format"].as_str().unwrap_or_default().to_owned(),
-                expected: f["expected"].as_str().unwrap_or_default().to_owned(),
                 parse_error: f.get("parse_error").is_some_and(|p| !p.is_null()),
             });
         }

@@ -1,0 +1,35 @@
+//! Command-line dispatch. Exit codes: 0 success, 1 invalid input data, 2 usage or setup error.
+
+mod validate;
+
+use std::io::Write;
+
+pub const USAGE: &str = "\
+cdr — an openEHR Clinical Data Repository
+
+USAGE:
+  cdr validate --template <file.opt> [--json] <composition>...
+      Validates canonical JSON (*.json) or XML (*.xml) compositions against an OPT 1.4.
+      Exit 0 when all are valid, 1 when any is invalid or unreadable, 2 on usage errors or an
+      unreadable template. --json prints one JSON object per file: {file, valid, issues}.
+  cdr help
+";
+
+/// Runs the command line `args` (without the program name), writing to `out` and `err`.
+pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    match args.first().map(String::as_str) {
+        Some("validate") => validate::run(&args[1..], out, err),
+        Some("help") | Some("--help") | Some("-h") => {
+            let _ = write!(out, "{USAGE}");
+            0
+        }
+        Some(other) => {
+            let _ = writeln!(err, "cdr: unknown command `{other}`\n\n{USAGE}");
+            2
+        }
+        None => {
+            let _ = write!(err, "{USAGE}");
+            2
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Small self-contained fixtures.

@@ -1,0 +1,5 @@
+//! Integration tests of cdr-validation: corpus acceptance, mutations, small fixtures.
+
+mod corpus;
+mod fixtures;
+mod mutations;
