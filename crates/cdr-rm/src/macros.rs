@@ -276,7 +276,8 @@ macro_rules! rm_struct {
     };
 }
 
-/// Declares a polymorphic family: an enum whose variants wrap the concrete classes. With
+/// Declares a polymorphic family: an enum whose variants box the concrete classes (boxing keeps
+/// every family two words wide, so decoding does not copy large structs up the tree). With
 /// `strict`, the `_type` key is required (abstract declared types); JSON that puts `_type`
 /// first is decoded without buffering.
 macro_rules! rm_enum {
@@ -290,7 +291,7 @@ macro_rules! rm_enum {
             fn dispatch<'de, A: serde::de::MapAccess<'de>>(t: &str, map: A) -> Result<Self, A::Error> {
                 let base = $crate::meta::base_type_name(t);
                 $( if base == $v::RM_TYPE {
-                    return $v::from_map(map).map($name::$v);
+                    return $v::from_map(map).map(|x| $name::$v(Box::new(x)));
                 } )*
                 Err(<A::Error as serde::de::Error>::custom(format_args!(
                     "_type `{}` is not a {}", t, $rm
@@ -333,7 +334,7 @@ macro_rules! rm_enum {
                         let base = $crate::meta::base_type_name(&t);
                         $( if base == $v::RM_TYPE {
                             return <$v as serde::Deserialize>::deserialize(value)
-                                .map($name::$v)
+                                .map(|x| $name::$v(Box::new(x)))
                                 .map_err(A::Error::custom);
                         } )*
                         Err(A::Error::custom(format_args!("_type `{}` is not a {}", t, $rm)))
@@ -348,7 +349,7 @@ macro_rules! rm_enum {
         #[derive(Debug, Clone, PartialEq)]
         #[allow(clippy::large_enum_variant)]
         pub enum $name {
-            $( $v($v), )*
+            $( $v(Box<$v>), )*
         }
 
         impl $crate::meta::RmTyped for $name {
@@ -364,13 +365,13 @@ macro_rules! rm_enum {
 
         impl $crate::meta::RmObject for $name {
             fn rm_type(&self) -> &'static str {
-                match self { $( $name::$v(x) => $crate::meta::RmObject::rm_type(x), )* }
+                match self { $( $name::$v(x) => $crate::meta::RmObject::rm_type(&**x), )* }
             }
             fn attr_infos(&self) -> &'static [$crate::meta::AttrInfo] {
-                match self { $( $name::$v(x) => $crate::meta::RmObject::attr_infos(x), )* }
+                match self { $( $name::$v(x) => $crate::meta::RmObject::attr_infos(&**x), )* }
             }
             fn attr_at(&self, i: usize) -> $crate::meta::Attr<'_> {
-                match self { $( $name::$v(x) => $crate::meta::RmObject::attr_at(x, i), )* }
+                match self { $( $name::$v(x) => $crate::meta::RmObject::attr_at(&**x, i), )* }
             }
         }
 
@@ -382,7 +383,7 @@ macro_rules! rm_enum {
 
         $( impl From<$v> for $name {
             fn from(v: $v) -> Self {
-                $name::$v(v)
+                $name::$v(Box::new(v))
             }
         } )*
     };

@@ -46,14 +46,14 @@ impl AnyDvText {
 
     /// A plain DV_TEXT.
     pub fn plain(value: impl Into<String>) -> Self {
-        AnyDvText::DvText(DvText {
+        AnyDvText::DvText(Box::new(DvText {
             value: value.into(),
             hyperlink: None,
             formatting: None,
             mappings: Vec::new(),
             language: None,
             encoding: None,
-        })
+        }))
     }
 }
 
@@ -113,23 +113,23 @@ widest_visitor!(AnyDvText, DvCodedText, "DV_TEXT", |w, t| {
         None => w.defining_code.is_some(),
     };
     Ok(if coded {
-        AnyDvText::DvCodedText(w)
+        AnyDvText::DvCodedText(Box::new(w))
     } else {
-        AnyDvText::DvText(DvText {
+        AnyDvText::DvText(Box::new(DvText {
             value: w.value,
             hyperlink: w.hyperlink,
             formatting: w.formatting,
             mappings: w.mappings,
             language: w.language,
             encoding: w.encoding,
-        })
+        }))
     })
 });
 
 widest_visitor!(AnyDvUri, DvUri, "DV_URI", |w, t| {
     match t.as_deref().map(crate::meta::base_type_name) {
-        None | Some("DV_URI") => Ok(AnyDvUri::DvUri(w)),
-        Some("DV_EHR_URI") => Ok(AnyDvUri::DvEhrUri(DvEhrUri { value: w.value })),
+        None | Some("DV_URI") => Ok(AnyDvUri::DvUri(Box::new(w))),
+        Some("DV_EHR_URI") => Ok(AnyDvUri::DvEhrUri(Box::new(DvEhrUri { value: w.value }))),
         Some(other) => Err(unexpected(other, "DV_URI")),
     }
 });
@@ -151,13 +151,13 @@ widest_visitor!(
             None => w.relationship.is_some(),
         };
         Ok(if related {
-            AnyPartyIdentified::PartyRelated(w)
+            AnyPartyIdentified::PartyRelated(Box::new(w))
         } else {
-            AnyPartyIdentified::PartyIdentified(PartyIdentified {
+            AnyPartyIdentified::PartyIdentified(Box::new(PartyIdentified {
                 external_ref: w.external_ref,
                 name: w.name,
                 identifiers: w.identifiers,
-            })
+            }))
         })
     }
 );
@@ -182,26 +182,26 @@ widest_visitor!(AnyObjectRef, LocatableRef, "OBJECT_REF", |w, t| {
         path,
     } = w;
     Ok(match kind.as_str() {
-        "LOCATABLE_REF" => AnyObjectRef::LocatableRef(LocatableRef {
+        "LOCATABLE_REF" => AnyObjectRef::LocatableRef(Box::new(LocatableRef {
             id,
             namespace,
             r#type,
             path,
-        }),
-        "PARTY_REF" => AnyObjectRef::PartyRef(PartyRef {
+        })),
+        "PARTY_REF" => AnyObjectRef::PartyRef(Box::new(PartyRef {
             id,
             namespace,
             r#type,
-        }),
-        "ACCESS_GROUP_REF" => AnyObjectRef::AccessGroupRef(AccessGroupRef {
+        })),
+        "ACCESS_GROUP_REF" => AnyObjectRef::AccessGroupRef(Box::new(AccessGroupRef {
             id,
             namespace,
             r#type,
-        }),
-        _ => AnyObjectRef::ObjectRef(ObjectRef {
+        })),
+        _ => AnyObjectRef::ObjectRef(Box::new(ObjectRef {
             id,
             namespace,
             r#type,
-        }),
+        })),
     })
 });
