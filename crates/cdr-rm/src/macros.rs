@@ -154,8 +154,18 @@ macro_rules! rm_struct {
             /// returning the `_type` seen without checking it.
             #[allow(unused_mut, clippy::redundant_closure_call)]
             pub(crate) fn from_map_typed<'de, A: serde::de::MapAccess<'de>>(
+                map: A,
+            ) -> Result<(Self, Option<$crate::json::Key<'de>>), A::Error> {
+                Self::from_map_typed_as(map, $rm)
+            }
+
+            /// As `from_map_typed`, naming `declared` in errors about unknown attributes (used
+            /// when a family is decoded through its widest member).
+            #[allow(unused_mut, clippy::redundant_closure_call)]
+            pub(crate) fn from_map_typed_as<'de, A: serde::de::MapAccess<'de>>(
                 mut map: A,
-            ) -> Result<(Self, Option<String>), A::Error> {
+                declared: &'static str,
+            ) -> Result<(Self, Option<$crate::json::Key<'de>>), A::Error> {
                 #[allow(non_camel_case_types)]
                 enum __F { $( $f, )* __type, __meta, __unknown(String) }
                 struct __K;
@@ -180,7 +190,7 @@ macro_rules! rm_struct {
                     }
                 }
                 $( let mut $f: rm_local_ty!($kind $ty) = None; )*
-                let mut ty: Option<String> = None;
+                let mut ty: Option<$crate::json::Key<'de>> = None;
                 while let Some(key) = map.next_key_seed(__K)? {
                     match key {
                         $( __F::$f => {
@@ -190,7 +200,7 @@ macro_rules! rm_struct {
                             $f = rm_read!(map, $kind $ty);
                         } )*
                         __F::__type => {
-                            ty = Some(map.next_value::<String>()?);
+                            ty = Some(map.next_value::<$crate::json::Key<'de>>()?);
                         }
                         __F::__meta => {
                             map.next_value::<serde::de::IgnoredAny>()?;
@@ -200,7 +210,7 @@ macro_rules! rm_struct {
                         }
                         __F::__unknown(k) => {
                             return Err(<A::Error as serde::de::Error>::custom(format_args!(
-                                "unknown attribute `{}` in {}", k, $rm
+                                "unknown attribute `{}` in {}", k, declared
                             )));
                         }
                     }
@@ -212,9 +222,9 @@ macro_rules! rm_struct {
             pub(crate) fn from_map<'de, A: serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
                 let (v, ty) = Self::from_map_typed(map)?;
                 if let Some(t) = ty {
-                    if $crate::meta::base_type_name(&t) != $rm {
+                    if $crate::meta::base_type_name(t.as_str()) != $rm {
                         return Err(<A::Error as serde::de::Error>::custom(format_args!(
-                            "_type `{}` found where {} is expected", t, $rm
+                            "_type `{}` found where {} is expected", t.as_str(), $rm
                         )));
                     }
                 }

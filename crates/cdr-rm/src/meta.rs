@@ -255,93 +255,92 @@ impl<T: RmTyped> RmTyped for Box<T> {
     const POLYMORPHIC: bool = T::POLYMORPHIC;
 }
 
-/// Direct parent of each RM type (abstract ones included). Types absent here have no parent.
-const PARENTS: &[(&str, &str)] = &[
-    // data values
-    ("DV_BOOLEAN", "DATA_VALUE"),
-    ("DV_STATE", "DATA_VALUE"),
-    ("DV_IDENTIFIER", "DATA_VALUE"),
-    ("DV_TEXT", "DATA_VALUE"),
-    ("DV_CODED_TEXT", "DV_TEXT"),
-    ("DV_PARAGRAPH", "DATA_VALUE"),
-    ("DV_ORDERED", "DATA_VALUE"),
-    ("DV_INTERVAL", "DATA_VALUE"),
-    ("DV_QUANTIFIED", "DV_ORDERED"),
-    ("DV_AMOUNT", "DV_QUANTIFIED"),
-    ("DV_ABSOLUTE_QUANTITY", "DV_QUANTIFIED"),
-    ("DV_TEMPORAL", "DV_ABSOLUTE_QUANTITY"),
-    ("DV_QUANTITY", "DV_AMOUNT"),
-    ("DV_COUNT", "DV_AMOUNT"),
-    ("DV_PROPORTION", "DV_AMOUNT"),
-    ("DV_DURATION", "DV_AMOUNT"),
-    ("DV_ORDINAL", "DV_ORDERED"),
-    ("DV_SCALE", "DV_ORDERED"),
-    ("DV_DATE_TIME", "DV_TEMPORAL"),
-    ("DV_DATE", "DV_TEMPORAL"),
-    ("DV_TIME", "DV_TEMPORAL"),
-    ("DV_ENCAPSULATED", "DATA_VALUE"),
-    ("DV_MULTIMEDIA", "DV_ENCAPSULATED"),
-    ("DV_PARSABLE", "DV_ENCAPSULATED"),
-    ("DV_URI", "DATA_VALUE"),
-    ("DV_EHR_URI", "DV_URI"),
-    ("DV_TIME_SPECIFICATION", "DATA_VALUE"),
-    ("DV_GENERAL_TIME_SPECIFICATION", "DV_TIME_SPECIFICATION"),
-    ("DV_PERIODIC_TIME_SPECIFICATION", "DV_TIME_SPECIFICATION"),
-    // structures
-    ("LOCATABLE", "PATHABLE"),
-    ("DATA_STRUCTURE", "LOCATABLE"),
-    ("ITEM_STRUCTURE", "DATA_STRUCTURE"),
-    ("ITEM_TREE", "ITEM_STRUCTURE"),
-    ("ITEM_LIST", "ITEM_STRUCTURE"),
-    ("ITEM_SINGLE", "ITEM_STRUCTURE"),
-    ("ITEM_TABLE", "ITEM_STRUCTURE"),
-    ("HISTORY", "DATA_STRUCTURE"),
-    ("ITEM", "LOCATABLE"),
-    ("CLUSTER", "ITEM"),
-    ("ELEMENT", "ITEM"),
-    ("EVENT", "LOCATABLE"),
-    ("POINT_EVENT", "EVENT"),
-    ("INTERVAL_EVENT", "EVENT"),
-    // composition
-    ("COMPOSITION", "LOCATABLE"),
-    ("CONTENT_ITEM", "LOCATABLE"),
-    ("SECTION", "CONTENT_ITEM"),
-    ("ENTRY", "CONTENT_ITEM"),
-    ("GENERIC_ENTRY", "CONTENT_ITEM"),
-    ("ADMIN_ENTRY", "ENTRY"),
-    ("CARE_ENTRY", "ENTRY"),
-    ("OBSERVATION", "CARE_ENTRY"),
-    ("EVALUATION", "CARE_ENTRY"),
-    ("INSTRUCTION", "CARE_ENTRY"),
-    ("ACTION", "CARE_ENTRY"),
-    ("ACTIVITY", "LOCATABLE"),
-    ("ISM_TRANSITION", "PATHABLE"),
-    ("INSTRUCTION_DETAILS", "PATHABLE"),
-    ("EVENT_CONTEXT", "PATHABLE"),
-    ("EHR_STATUS", "LOCATABLE"),
-    ("FOLDER", "LOCATABLE"),
-    // common
-    ("PARTY_SELF", "PARTY_PROXY"),
-    ("PARTY_IDENTIFIED", "PARTY_PROXY"),
-    ("PARTY_RELATED", "PARTY_IDENTIFIED"),
-    ("ATTESTATION", "AUDIT_DETAILS"),
-    ("ORIGINAL_VERSION", "VERSION"),
-    ("IMPORTED_VERSION", "VERSION"),
-    ("VERSIONED_COMPOSITION", "VERSIONED_OBJECT"),
-    ("VERSIONED_EHR_STATUS", "VERSIONED_OBJECT"),
-    ("VERSIONED_FOLDER", "VERSIONED_OBJECT"),
-    // identifiers
-    ("UID_BASED_ID", "OBJECT_ID"),
-    ("HIER_OBJECT_ID", "UID_BASED_ID"),
-    ("OBJECT_VERSION_ID", "UID_BASED_ID"),
-    ("ARCHETYPE_ID", "OBJECT_ID"),
-    ("TEMPLATE_ID", "OBJECT_ID"),
-    ("TERMINOLOGY_ID", "OBJECT_ID"),
-    ("GENERIC_ID", "OBJECT_ID"),
-    ("PARTY_REF", "OBJECT_REF"),
-    ("LOCATABLE_REF", "OBJECT_REF"),
-    ("ACCESS_GROUP_REF", "OBJECT_REF"),
-];
+/// Direct parent of each RM type (abstract ones included); `None` for roots and unknown names.
+/// A `match` on the name, which compiles to a length switch and a few comparisons.
+fn parent_of(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "DV_BOOLEAN" => "DATA_VALUE",
+        "DV_STATE" => "DATA_VALUE",
+        "DV_IDENTIFIER" => "DATA_VALUE",
+        "DV_TEXT" => "DATA_VALUE",
+        "DV_CODED_TEXT" => "DV_TEXT",
+        "DV_PARAGRAPH" => "DATA_VALUE",
+        "DV_ORDERED" => "DATA_VALUE",
+        "DV_INTERVAL" => "DATA_VALUE",
+        "DV_QUANTIFIED" => "DV_ORDERED",
+        "DV_AMOUNT" => "DV_QUANTIFIED",
+        "DV_ABSOLUTE_QUANTITY" => "DV_QUANTIFIED",
+        "DV_TEMPORAL" => "DV_ABSOLUTE_QUANTITY",
+        "DV_QUANTITY" => "DV_AMOUNT",
+        "DV_COUNT" => "DV_AMOUNT",
+        "DV_PROPORTION" => "DV_AMOUNT",
+        "DV_DURATION" => "DV_AMOUNT",
+        "DV_ORDINAL" => "DV_ORDERED",
+        "DV_SCALE" => "DV_ORDERED",
+        "DV_DATE_TIME" => "DV_TEMPORAL",
+        "DV_DATE" => "DV_TEMPORAL",
+        "DV_TIME" => "DV_TEMPORAL",
+        "DV_ENCAPSULATED" => "DATA_VALUE",
+        "DV_MULTIMEDIA" => "DV_ENCAPSULATED",
+        "DV_PARSABLE" => "DV_ENCAPSULATED",
+        "DV_URI" => "DATA_VALUE",
+        "DV_EHR_URI" => "DV_URI",
+        "DV_TIME_SPECIFICATION" => "DATA_VALUE",
+        "DV_GENERAL_TIME_SPECIFICATION" => "DV_TIME_SPECIFICATION",
+        "DV_PERIODIC_TIME_SPECIFICATION" => "DV_TIME_SPECIFICATION",
+        "LOCATABLE" => "PATHABLE",
+        "DATA_STRUCTURE" => "LOCATABLE",
+        "ITEM_STRUCTURE" => "DATA_STRUCTURE",
+        "ITEM_TREE" => "ITEM_STRUCTURE",
+        "ITEM_LIST" => "ITEM_STRUCTURE",
+        "ITEM_SINGLE" => "ITEM_STRUCTURE",
+        "ITEM_TABLE" => "ITEM_STRUCTURE",
+        "HISTORY" => "DATA_STRUCTURE",
+        "ITEM" => "LOCATABLE",
+        "CLUSTER" => "ITEM",
+        "ELEMENT" => "ITEM",
+        "EVENT" => "LOCATABLE",
+        "POINT_EVENT" => "EVENT",
+        "INTERVAL_EVENT" => "EVENT",
+        "COMPOSITION" => "LOCATABLE",
+        "CONTENT_ITEM" => "LOCATABLE",
+        "SECTION" => "CONTENT_ITEM",
+        "ENTRY" => "CONTENT_ITEM",
+        "GENERIC_ENTRY" => "CONTENT_ITEM",
+        "ADMIN_ENTRY" => "ENTRY",
+        "CARE_ENTRY" => "ENTRY",
+        "OBSERVATION" => "CARE_ENTRY",
+        "EVALUATION" => "CARE_ENTRY",
+        "INSTRUCTION" => "CARE_ENTRY",
+        "ACTION" => "CARE_ENTRY",
+        "ACTIVITY" => "LOCATABLE",
+        "ISM_TRANSITION" => "PATHABLE",
+        "INSTRUCTION_DETAILS" => "PATHABLE",
+        "EVENT_CONTEXT" => "PATHABLE",
+        "EHR_STATUS" => "LOCATABLE",
+        "FOLDER" => "LOCATABLE",
+        "PARTY_SELF" => "PARTY_PROXY",
+        "PARTY_IDENTIFIED" => "PARTY_PROXY",
+        "PARTY_RELATED" => "PARTY_IDENTIFIED",
+        "ATTESTATION" => "AUDIT_DETAILS",
+        "ORIGINAL_VERSION" => "VERSION",
+        "IMPORTED_VERSION" => "VERSION",
+        "VERSIONED_COMPOSITION" => "VERSIONED_OBJECT",
+        "VERSIONED_EHR_STATUS" => "VERSIONED_OBJECT",
+        "VERSIONED_FOLDER" => "VERSIONED_OBJECT",
+        "UID_BASED_ID" => "OBJECT_ID",
+        "HIER_OBJECT_ID" => "UID_BASED_ID",
+        "OBJECT_VERSION_ID" => "UID_BASED_ID",
+        "ARCHETYPE_ID" => "OBJECT_ID",
+        "TEMPLATE_ID" => "OBJECT_ID",
+        "TERMINOLOGY_ID" => "OBJECT_ID",
+        "GENERIC_ID" => "OBJECT_ID",
+        "PARTY_REF" => "OBJECT_REF",
+        "LOCATABLE_REF" => "OBJECT_REF",
+        "ACCESS_GROUP_REF" => "OBJECT_REF",
+        _ => return None,
+    })
+}
 
 /// RM types that are abstract (never the runtime type of an instance).
 pub const ABSTRACT_TYPES: &[&str] = &[
@@ -373,25 +372,27 @@ pub const ABSTRACT_TYPES: &[&str] = &[
 pub fn base_type_name(name: &str) -> &str {
     match name.find('<') {
         Some(i) => name[..i].trim(),
-        None => name.trim(),
+        None => name,
     }
 }
 
 /// The direct parent of an RM type.
 pub fn parent_type(name: &str) -> Option<&'static str> {
-    let name = base_type_name(name);
-    PARENTS.iter().find(|(c, _)| *c == name).map(|(_, p)| *p)
+    parent_of(base_type_name(name))
 }
 
 /// Whether `sub` is `sup` or one of its descendants (generic parameters ignored).
 pub fn conforms_to(sub: &str, sup: &str) -> bool {
+    if sub == sup {
+        return true;
+    }
     let sup = base_type_name(sup);
     let mut cur = base_type_name(sub);
     loop {
         if cur == sup {
             return true;
         }
-        match parent_type(cur) {
+        match parent_of(cur) {
             Some(p) => cur = p,
             None => return false,
         }

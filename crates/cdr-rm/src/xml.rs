@@ -18,8 +18,9 @@ use std::fmt::Write as _;
 /// The openEHR XML namespace.
 pub const NAMESPACE: &str = "http://schemas.openehr.org/v1";
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
-/// Maximum element depth accepted when reading.
-pub const MAX_DEPTH: usize = 512;
+/// Maximum element depth accepted when reading (the same nesting limit serde_json applies to
+/// JSON, and deep enough for any real composition).
+pub const MAX_DEPTH: usize = 128;
 
 #[derive(Debug, Default)]
 struct XNode {

@@ -9,12 +9,12 @@ use cdr_rm::meta::{Attr, RmObject, Value};
 
 const MAX_DEPTH: usize = 256;
 
-pub(crate) struct RmWalker {
+pub(crate) struct RmWalker<'a> {
     pub(crate) issues: Vec<ValidationIssue>,
     /// The composition's language (`en`, `de`, …), for judging rubrics.
     language: Option<String>,
     path: Vec<(&'static str, Option<usize>)>,
-    archetype_path: Vec<(&'static str, String)>,
+    archetype_path: Vec<(&'static str, &'a str)>,
 }
 
 fn str_attr<'a>(o: &'a dyn RmObject, name: &str) -> Option<&'a str> {
@@ -49,7 +49,7 @@ fn is_archetype_id(id: &str) -> bool {
     !a.is_empty() && !b.is_empty() && rest.contains('.') && rest.contains(".v")
 }
 
-impl RmWalker {
+impl<'a> RmWalker<'a> {
     pub(crate) fn new() -> Self {
         RmWalker {
             issues: Vec::new(),
@@ -105,7 +105,7 @@ impl RmWalker {
         });
     }
 
-    pub(crate) fn walk(&mut self, obj: &dyn RmObject) {
+    pub(crate) fn walk(&mut self, obj: &'a dyn RmObject) {
         if self.path.len() >= MAX_DEPTH {
             return;
         }
@@ -143,7 +143,7 @@ impl RmWalker {
             for (k, v) in attr.values().enumerate() {
                 if let Value::Object(child) = v {
                     self.path.push((info.name, many.then_some(k)));
-                    let node = child.archetype_node_id().unwrap_or_default().to_owned();
+                    let node = child.archetype_node_id().unwrap_or_default();
                     self.archetype_path.push((info.name, node));
                     self.walk(child);
                     self.archetype_path.pop();
@@ -310,6 +310,13 @@ impl RmWalker {
             "ELEMENT" => {
                 let has_value = obj.attr("value").count() > 0;
                 let has_null = obj.attr("null_flavour").count() > 0;
+                if !has_value && !has_null {
+                    self.invariant(
+                        Some("null_flavour"),
+                        None,
+                        "an ELEMENT without a value must say why in null_flavour".into(),
+                    );
+                }
                 if has_value && has_null {
                     self.invariant(
                         None,
@@ -339,16 +346,31 @@ impl RmWalker {
             "COMPOSITION" => self.check_language_territory(obj),
             _ => {}
         }
-        for attr in ["normal_status"] {
-            if let Some(cp) = obj_attr(obj, attr) {
-                let (_, code) = code_of(cp);
-                if code.is_some_and(|c| !terminology::NORMAL_STATUSES.contains(&c)) {
-                    self.invariant(
-                        Some(attr),
-                        code.map(str::to_owned),
-                        "normal_status must be one of HHH HH H N L LL LLL".into(),
-                    );
-                }
+        if matches!(
+            ty,
+            "DV_QUANTITY"
+                | "DV_COUNT"
+                | "DV_PROPORTION"
+                | "DV_DURATION"
+                | "DV_DATE_TIME"
+                | "DV_DATE"
+                | "DV_TIME"
+                | "DV_ORDINAL"
+                | "DV_SCALE"
+        ) {
+            self.check_ordered(obj);
+        }
+    }
+
+    fn check_ordered(&mut self, obj: &dyn RmObject) {
+        if let Some(cp) = obj_attr(obj, "normal_status") {
+            let (_, code) = code_of(cp);
+            if code.is_some_and(|c| !terminology::NORMAL_STATUSES.contains(&c)) {
+                self.invariant(
+                    Some("normal_status"),
+                    code.map(str::to_owned),
+                    "normal_status must be one of HHH HH H N L LL LLL".into(),
+                );
             }
         }
         if let Some(ms) = str_attr(obj, "magnitude_status") {

@@ -380,15 +380,28 @@ impl<'t> Walker<'t> {
         children: &'t [CObject],
         matched: &[i64],
     ) -> Option<usize> {
-        let mut candidates: Vec<usize> = Vec::new();
+        let eligible = |w: &Self, c: &'t CObject| {
+            !matches!(c.kind, CObjectKind::Primitive(_)) && w.node_matches(o, c)
+        };
+        // Fast path: exactly one constraint fits (the common case), no allocation.
+        let mut first = None;
+        let mut count = 0usize;
         for (i, c) in children.iter().enumerate() {
-            if matches!(c.kind, CObjectKind::Primitive(_)) {
-                continue;
-            }
-            if self.node_matches(o, c) {
-                candidates.push(i);
+            if eligible(self, c) {
+                count += 1;
+                first.get_or_insert(i);
             }
         }
+        if count <= 1 {
+            return first;
+        }
+        let candidates: Vec<usize> = children
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| eligible(self, c))
+            .map(|(i, _)| i)
+            .collect();
+        let mut candidates = candidates;
         // A slot only catches what no archetype root claims.
         if candidates.len() > 1 {
             let non_slot: Vec<usize> = candidates
@@ -471,12 +484,12 @@ impl<'t> Walker<'t> {
 
     fn validate_attribute(&mut self, obj: &'t dyn RmObject, a: &'t CAttribute) {
         let name: &'t str = &a.rm_attribute_name;
-        if !obj.attr_infos().iter().any(|i| i.name == name) {
+        let Some(idx) = obj.attr_infos().iter().position(|i| i.name == name) else {
             // Constraints on functions (`offset`, `is_integral`, …) or on attributes this RM
             // type does not store: nothing in the instance to check.
             return;
-        }
-        let attr = obj.attr(name);
+        };
+        let attr = obj.attr_at(idx);
         let count = attr.count();
         if count == 0 && a.existence.min_count() >= 1 {
             self.report(
@@ -514,14 +527,21 @@ impl<'t> Walker<'t> {
             return;
         }
         let many = matches!(attr, Attr::Many(_)) || a.is_multiple();
-        let mut matched = vec![0i64; a.children.len()];
+        let mut small = [0i64; 16];
+        let mut large = Vec::new();
+        let matched: &mut [i64] = if a.children.len() <= small.len() {
+            &mut small[..a.children.len()]
+        } else {
+            large.resize(a.children.len(), 0);
+            &mut large
+        };
         for (i, v) in attr.values().enumerate() {
             self.ipath.push(Seg {
                 attr: name,
                 index: many.then_some(i),
             });
             match v {
-                Value::Object(o) => match self.choose(o, &a.children, &matched) {
+                Value::Object(o) => match self.choose(o, &a.children, matched) {
                     Some(ci) => {
                         let c = &a.children[ci];
                         matched[ci] += 1;
@@ -611,12 +631,12 @@ impl<'t> Walker<'t> {
         let node_known = match node {
             Some(id) => {
                 allowed_nodes.is_empty()
-                    || a.children.iter().any(|c| {
-                        c.instance_node_id() == id
-                            || matches!(
-                                c.kind,
-                                CObjectKind::Slot(_) | CObjectKind::InternalRef { .. }
-                            )
+                    || a.children.iter().any(|c| match c.kind {
+                        // A slot or reference only makes an id plausible for RM types it takes.
+                        CObjectKind::Slot(_) | CObjectKind::InternalRef { .. } => {
+                            conforms_to(o.rm_type(), c.base_rm_type())
+                        }
+                        _ => c.instance_node_id() == id,
                     })
             }
             None => true,
@@ -1002,9 +1022,10 @@ impl<'t> Walker<'t> {
         };
         let precision_ok = in_range.iter().any(|i| match &i.precision {
             None => true,
-            Some(p) => match precision {
-                Some(pr) => pr == -1 || p.contains(pr),
-                // Without an explicit precision, `0..0` still means an integral magnitude.
+            Some(p) => match precision.filter(|&pr| pr != -1) {
+                Some(pr) => p.contains(pr),
+                // Without a precision (or with -1, "any"), `0..0` still means an integral
+                // magnitude.
                 None => !(p.max_count() == Some(0) && magnitude.fract() != 0.0),
             },
         });

@@ -90,7 +90,7 @@ macro_rules! widest_visitor {
                         write!(f, "an object of type {} or a subtype", $declared)
                     }
                     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$name, A::Error> {
-                        let ($w, $t) = $widest::from_map_typed(map)?;
+                        let ($w, $t) = $widest::from_map_typed_as(map, $declared)?;
                         $body
                     }
                 }
@@ -101,7 +101,7 @@ macro_rules! widest_visitor {
 }
 
 widest_visitor!(AnyDvText, DvCodedText, "DV_TEXT", |w, t| {
-    let coded = match t.as_deref().map(crate::meta::base_type_name) {
+    let coded = match t.as_ref().map(|k| crate::meta::base_type_name(k.as_str())) {
         Some("DV_CODED_TEXT") => true,
         Some("DV_TEXT") => {
             if w.defining_code.is_some() {
@@ -127,7 +127,7 @@ widest_visitor!(AnyDvText, DvCodedText, "DV_TEXT", |w, t| {
 });
 
 widest_visitor!(AnyDvUri, DvUri, "DV_URI", |w, t| {
-    match t.as_deref().map(crate::meta::base_type_name) {
+    match t.as_ref().map(|k| crate::meta::base_type_name(k.as_str())) {
         None | Some("DV_URI") => Ok(AnyDvUri::DvUri(Box::new(w))),
         Some("DV_EHR_URI") => Ok(AnyDvUri::DvEhrUri(Box::new(DvEhrUri { value: w.value }))),
         Some(other) => Err(unexpected(other, "DV_URI")),
@@ -139,7 +139,7 @@ widest_visitor!(
     PartyRelated,
     "PARTY_IDENTIFIED",
     |w, t| {
-        let related = match t.as_deref().map(crate::meta::base_type_name) {
+        let related = match t.as_ref().map(|k| crate::meta::base_type_name(k.as_str())) {
             Some("PARTY_RELATED") => true,
             Some("PARTY_IDENTIFIED") => {
                 if w.relationship.is_some() {
@@ -163,7 +163,7 @@ widest_visitor!(
 );
 
 widest_visitor!(AnyObjectRef, LocatableRef, "OBJECT_REF", |w, t| {
-    let kind = match t.as_deref().map(crate::meta::base_type_name) {
+    let kind = match t.as_ref().map(|k| crate::meta::base_type_name(k.as_str())) {
         Some(k @ ("OBJECT_REF" | "PARTY_REF" | "ACCESS_GROUP_REF")) => {
             if w.path.is_some() {
                 return Err(not_in("path", k));

@@ -193,11 +193,9 @@ fn unknown_content_archetype() {
 fn unknown_element_beside_a_cluster_slot() {
     let mut doc = valid();
     item(&mut doc, COMMENT)["archetype_node_id"] = json!("at9999");
-    // FIXME: the right code is `unknown_node`: no ELEMENT constraint has at9999, and the only
-    // open child (the CLUSTER slot) cannot take an ELEMENT. `report_unmatched` (validate.rs)
-    // treats any slot sibling as making every node id "known", whatever its RM type, so this is
-    // reported as `rm_type_mismatch` instead. The issue is still at the right path.
-    assert_only(&doc, "rm_type_mismatch", at(COMMENT, ""));
+    // No ELEMENT constraint has at9999, and the only open child (the CLUSTER slot) cannot take
+    // an ELEMENT.
+    assert_only(&doc, "unknown_node", at(COMMENT, ""));
 }
 
 #[test]
@@ -378,7 +376,10 @@ fn magnitude_out_of_range() {
     item(&mut doc, SYSTOLIC)["value"]["magnitude"] = json!(-0.5);
     assert_eq!(
         check(&doc)[0],
-        ("magnitude_out_of_range".to_owned(), at(SYSTOLIC, "/value/magnitude"))
+        (
+            "magnitude_out_of_range".to_owned(),
+            at(SYSTOLIC, "/value/magnitude")
+        )
     );
     item(&mut doc, SYSTOLIC)["value"]["magnitude"] = json!(1000);
     assert_eq!(check(&doc), vec![], "the upper bound is included");
@@ -577,11 +578,13 @@ fn same_node_id_siblings_are_told_apart_by_name() {
     // Each arm is checked against its own constraint: mm[Hg] is right only for the left arm,
     // kPa only for the right arm.
     let mut doc = valid();
-    item(&mut doc, LEFT_ARM)["value"] = json!({"_type": "DV_QUANTITY", "magnitude": 15.5, "units": "kPa"});
+    item(&mut doc, LEFT_ARM)["value"] =
+        json!({"_type": "DV_QUANTITY", "magnitude": 15.5, "units": "kPa"});
     assert_only(&doc, "unit_not_allowed", at(LEFT_ARM, "/value/units"));
 
     let mut doc = valid();
-    item(&mut doc, RIGHT_ARM)["value"] = json!({"_type": "DV_QUANTITY", "magnitude": 118.0, "units": "mm[Hg]"});
+    item(&mut doc, RIGHT_ARM)["value"] =
+        json!({"_type": "DV_QUANTITY", "magnitude": 118.0, "units": "mm[Hg]"});
     assert_only(&doc, "unit_not_allowed", at(RIGHT_ARM, "/value/units"));
 
     // 50 is within the left arm's 0..300 but outside the right arm's 0..40.
@@ -625,7 +628,10 @@ fn validate_never_panics_on_odd_data() {
         |d| item(d, PAIN)["value"]["value"] = json!(i64::MIN),
         |d| item(d, PAIN)["value"]["symbol"]["defining_code"]["code_string"] = json!(""),
         |d| item(d, MEASURED_AT)["value"]["value"] = json!(""),
-        |d| item(d, MEASURED_AT)["value"]["value"] = json!("9999999999-99-99T99:99:99.9999999999+99:99"),
+        |d| {
+            item(d, MEASURED_AT)["value"]["value"] =
+                json!("9999999999-99-99T99:99:99.9999999999+99:99")
+        },
         |d| item(d, MEASURED_AT)["value"]["value"] = json!("2024-03-01T10:15:00ü"),
         |d| item(d, DURATION)["value"]["value"] = json!(""),
         |d| item(d, DURATION)["value"]["value"] = json!("P99999999999999999999999Y"),
@@ -642,12 +648,12 @@ fn validate_never_panics_on_odd_data() {
         |d| item(d, DEVICE)["archetype_node_id"] = json!(""),
         |d| item(d, DEVICE)["archetype_node_id"] = json!("[(*+?"),
         |d| item(d, SYSTOLIC)["archetype_node_id"] = json!(""),
-        |d| doc_root(d)["archetype_node_id"] = json!(""),
-        |d| doc_root(d)["archetype_details"]["template_id"]["value"] = json!(""),
-        |d| doc_root(d)["content"][0]["archetype_node_id"] = json!(""),
-        |d| doc_root(d)["language"]["code_string"] = json!(""),
-        |d| doc_root(d)["territory"]["code_string"] = json!("ÄÖ"),
-        |d| doc_root(d)["category"]["defining_code"]["code_string"] = json!(""),
+        |d| d["archetype_node_id"] = json!(""),
+        |d| d["archetype_details"]["template_id"]["value"] = json!(""),
+        |d| d["content"][0]["archetype_node_id"] = json!(""),
+        |d| d["language"]["code_string"] = json!(""),
+        |d| d["territory"]["code_string"] = json!("ÄÖ"),
+        |d| d["category"]["defining_code"]["code_string"] = json!(""),
         |d| {
             let it = items(d);
             let copy = it.clone();
@@ -657,7 +663,7 @@ fn validate_never_panics_on_odd_data() {
         },
         |d| items(d).clear(),
         |d| {
-            doc_root(d)["content"][0]["data"]["events"] = json!([]);
+            d["content"][0]["data"]["events"] = json!([]);
         },
         |d| {
             // A DV_INTERVAL with bounds of different types where a DV_PROPORTION is expected.
@@ -680,10 +686,6 @@ fn validate_never_panics_on_odd_data() {
     }
 }
 
-fn doc_root(d: &mut Value) -> &mut Value {
-    d
-}
-
 #[test]
 fn deeply_nested_clusters_do_not_overflow() {
     let mut doc = valid();
@@ -704,9 +706,12 @@ fn deeply_nested_clusters_do_not_overflow() {
         });
     }
     item(&mut doc, DEVICE)["items"] = json!([cluster]);
-    assert_eq!(check(&doc), vec![], "a filled slot is not constrained further");
+    assert_eq!(
+        check(&doc),
+        vec![],
+        "a filled slot is not constrained further"
+    );
 }
-
 
 #[test]
 fn element_without_value_or_null_flavour() {
@@ -715,11 +720,8 @@ fn element_without_value_or_null_flavour() {
         .as_object_mut()
         .unwrap()
         .remove("value");
-    // FIXME: RM invariant ELEMENT.Inv_null_flavour_indicated (`is_null() implies null_flavour
-    // /= Void`) is violated: an ELEMENT without a value must carry a null_flavour. The right
-    // result is `[("rm_invariant", at(COUNT, "/null_flavour"))]` (or at the element); rm.rs
-    // only checks the converse (value and null_flavour both present).
-    assert_eq!(check(&doc), vec![]);
+    // RM invariant: an ELEMENT without a value must carry a null_flavour.
+    assert_eq!(check(&doc), one("rm_invariant", at(COUNT, "/null_flavour")));
 }
 
 #[test]
@@ -727,12 +729,11 @@ fn precision_minus_one_against_an_integral_constraint() {
     let mut doc = valid();
     item(&mut doc, SYSTOLIC)["value"]["magnitude"] = json!(120.5);
     item(&mut doc, SYSTOLIC)["value"]["precision"] = json!(-1);
-    // FIXME: precision -1 ("any number of decimals") is outside the template's 0..0, and the
-    // magnitude is not integral; the same magnitude without `precision` is rejected
-    // (`precision_0_0_needs_an_integral_magnitude_even_without_precision`). The right result
-    // is `[("precision_not_allowed", at(SYSTOLIC, "/value/precision"))]`; `check_quantity`
-    // (validate.rs) accepts `pr == -1` unconditionally.
-    assert_eq!(check(&doc), vec![]);
+    // Precision -1 ("any") does not lift the template's 0..0: the magnitude must be integral.
+    assert_eq!(
+        check(&doc),
+        one("precision_not_allowed", at(SYSTOLIC, "/value/precision"))
+    );
 }
 
 #[test]

@@ -1,0 +1,356 @@
+//! Integration tests of the `cdr` binary's `validate` command: exit codes (0 valid, 1 invalid
+//! or unreadable composition, 2 usage or template error), human and `--json` output.
+//!
+//! Fixtures come from `crates/cdr-validation/tests/fixtures` (a hand-written OPT and a valid
+//! composition for it) and are copied, or changed, into a fresh temporary directory per test.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../cdr-validation/tests/fixtures")
+}
+
+fn fixture_opt() -> Vec<u8> {
+    std::fs::read(fixtures().join("cdr_test_vitals.v1.opt")).expect("fixture OPT")
+}
+
+fn fixture_composition() -> Value {
+    let bytes = std::fs::read(fixtures().join("cdr_test_vitals.v1.json")).expect("fixture JSON");
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A temporary directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "cdr-cli-test-{}-{name}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+
+    /// The fixture OPT and its valid composition, written into the directory.
+    fn with_fixtures(name: &str) -> (Self, String, String) {
+        let dir = TempDir::new(name);
+        let opt = dir.write("template.opt", fixture_opt());
+        let valid = dir.write(
+            "valid.json",
+            serde_json::to_vec_pretty(&fixture_composition()).unwrap(),
+        );
+        (dir, opt, valid)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn cdr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cdr"))
+        .args(args)
+        .output()
+        .expect("the cdr binary runs")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited normally")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The composition with its systolic pressure in kg: one `unit_not_allowed` issue.
+fn invalid_composition() -> Vec<u8> {
+    let mut doc = fixture_composition();
+    doc["content"][0]["data"]["events"][0]["data"]["items"][0]["value"]["units"] = json!("kg");
+    serde_json::to_vec(&doc).unwrap()
+}
+
+/// The `--json` output: one object per line.
+fn json_lines(o: &Output) -> Vec<Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+#[test]
+fn valid_composition_exits_0() {
+    let (_dir, opt, valid) = TempDir::with_fixtures("valid");
+    let o = cdr(&["validate", "--template", &opt, &valid]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("{valid}: valid")),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn template_option_forms() {
+    let (_dir, opt, valid) = TempDir::with_fixtures("forms");
+    for args in [
+        vec!["validate", "-t", &opt, &valid],
+        vec!["validate", &valid, "--template", &opt],
+    ] {
+        let o = cdr(&args);
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+    }
+    let eq = format!("--template={opt}");
+    let o = cdr(&["validate", &eq, &valid]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn valid_xml_composition_exits_0() {
+    let (dir, opt, _) = TempDir::with_fixtures("xml");
+    let c: cdr_rm::Composition =
+        cdr_rm::from_json(&serde_json::to_vec(&fixture_composition()).unwrap()).unwrap();
+    let xml = dir.write("valid.xml", cdr_rm::to_xml(&c, "composition"));
+    let o = cdr(&["validate", "--template", &opt, &xml]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn invalid_composition_exits_1_and_names_the_issue() {
+    let (dir, opt, _) = TempDir::with_fixtures("invalid");
+    let bad = dir.write("bad.json", invalid_composition());
+    let o = cdr(&["validate", "--template", &opt, &bad]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(&format!("{bad}: INVALID (1 issues)")), "{out}");
+    assert!(
+        out.contains("/content[0]/data/events[0]/data/items[0]/value/units [unit_not_allowed]"),
+        "{out}"
+    );
+}
+
+#[test]
+fn non_json_file_exits_1() {
+    let (dir, opt, _) = TempDir::with_fixtures("nonjson");
+    let junk = dir.write("junk.json", "this is not JSON\n");
+    let o = cdr(&["validate", "--template", &opt, &junk]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("not a readable composition"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn json_that_is_not_a_composition_exits_1() {
+    let (dir, opt, _) = TempDir::with_fixtures("notcomp");
+    let other = dir.write("other.json", r#"{"_type": "DV_TEXT", "value": "x"}"#);
+    let o = cdr(&["validate", "--template", &opt, &other]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn missing_composition_file_exits_1() {
+    let (dir, opt, _) = TempDir::with_fixtures("missingfile");
+    let o = cdr(&["validate", "--template", &opt, &dir.path("absent.json")]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("cannot read file"), "{}", stdout(&o));
+}
+
+#[test]
+fn missing_template_option_exits_2() {
+    let (_dir, _, valid) = TempDir::with_fixtures("notemplate");
+    let o = cdr(&["validate", &valid]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--template"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    let o = cdr(&["validate", &valid, "--template"]);
+    assert_eq!(code(&o), 2, "--template without a value");
+}
+
+#[test]
+fn unreadable_template_exits_2() {
+    let (dir, _, valid) = TempDir::with_fixtures("unreadable");
+    let o = cdr(&["validate", "--template", &dir.path("absent.opt"), &valid]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("cannot read template"),
+        "{}",
+        stderr(&o)
+    );
+    // A directory is not a readable template either.
+    let o = cdr(&["validate", "--template", &dir.path(""), &valid]);
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn unparseable_template_exits_2() {
+    let (dir, _, valid) = TempDir::with_fixtures("badopt");
+    for (name, text) in [
+        ("garbage.opt", "not xml at all <<<"),
+        ("other.opt", "<?xml version=\"1.0\"?><archetype/>"),
+        ("empty.opt", ""),
+        (
+            "nodefinition.opt",
+            "<template><template_id><value>x</value></template_id></template>",
+        ),
+    ] {
+        let opt = dir.write(name, text);
+        let o = cdr(&["validate", "--template", &opt, &valid]);
+        assert_eq!(code(&o), 2, "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&opt), "{name}: {}", stderr(&o));
+    }
+    // A truncated copy of a good OPT.
+    let whole = fixture_opt();
+    let opt = dir.write("truncated.opt", &whole[..whole.len() / 2]);
+    let o = cdr(&["validate", "--template", &opt, &valid]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
+#[test]
+fn template_errors_win_over_composition_errors() {
+    let (dir, _, _) = TempDir::with_fixtures("both");
+    let opt = dir.write("bad.opt", "<nope/>");
+    let o = cdr(&["validate", "--template", &opt, &dir.path("absent.json")]);
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (_dir, opt, valid) = TempDir::with_fixtures("usage");
+    for args in [
+        vec![],
+        vec!["frobnicate"],
+        vec!["validate"],
+        vec!["validate", "--template", &opt],
+        vec!["validate", "--template", &opt, "--verbose", &valid],
+    ] {
+        let o = cdr(&args);
+        assert_eq!(code(&o), 2, "{args:?}");
+        assert!(!stderr(&o).is_empty(), "{args:?}");
+    }
+    let o = cdr(&["help"]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("cdr validate --template"));
+}
+
+#[test]
+fn json_output_is_one_object_per_file() {
+    let (dir, opt, valid) = TempDir::with_fixtures("json");
+    let bad = dir.write("bad.json", invalid_composition());
+    let junk = dir.write("junk.json", "{ nope");
+    let absent = dir.path("absent.json");
+    let o = cdr(&[
+        "validate",
+        "--template",
+        &opt,
+        "--json",
+        &valid,
+        &bad,
+        &junk,
+        &absent,
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 4, "{}", stdout(&o));
+
+    assert_eq!(lines[0]["file"], valid.as_str());
+    assert_eq!(lines[0]["valid"], true);
+    assert_eq!(lines[0]["issues"], json!([]));
+    assert!(lines[0].get("error").is_none());
+
+    assert_eq!(lines[1]["file"], bad.as_str());
+    assert_eq!(lines[1]["valid"], false);
+    let issues = lines[1]["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0]["constraint"], "unit_not_allowed");
+    assert_eq!(
+        issues[0]["path"],
+        "/content[0]/data/events[0]/data/items[0]/value/units"
+    );
+    assert_eq!(issues[0]["expected"], "mm[Hg]");
+    assert_eq!(issues[0]["actual"], "kg");
+    assert!(issues[0]["archetype_path"]
+        .as_str()
+        .unwrap()
+        .ends_with("/items[at0004]/value"));
+    assert!(!issues[0]["message"].as_str().unwrap().is_empty());
+
+    for (line, file) in [(&lines[2], &junk), (&lines[3], &absent)] {
+        assert_eq!(line["file"], file.as_str());
+        assert_eq!(line["valid"], false);
+        assert_eq!(line["issues"], json!([]));
+        assert!(!line["error"].as_str().unwrap().is_empty(), "{line}");
+    }
+}
+
+#[test]
+fn multiple_files_exit_1_if_any_is_invalid() {
+    let (dir, opt, valid) = TempDir::with_fixtures("multi");
+    let valid2 = dir.write(
+        "valid2.json",
+        serde_json::to_vec(&fixture_composition()).unwrap(),
+    );
+    let bad = dir.write("bad.json", invalid_composition());
+
+    let o = cdr(&["validate", "--template", &opt, &valid, &valid2]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+
+    for files in [[&valid, &bad], [&bad, &valid]] {
+        let o = cdr(&["validate", "--template", &opt, files[0], files[1]]);
+        assert_eq!(code(&o), 1, "{files:?}: {}", stdout(&o));
+        // Every file is reported, not only up to the first invalid one.
+        let out = stdout(&o);
+        assert!(out.contains(&format!("{valid}: valid")), "{out}");
+        assert!(out.contains(&format!("{bad}: INVALID")), "{out}");
+    }
+}
+
+#[test]
+fn corpus_blood_pressure_composition_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata/ehrbase-blood-pressure-simple.de.v0");
+    let opt = root.join("template.opt");
+    let composition = root.join("compositions/it__ehrbase_blood_pressure_simple.de.v0.json");
+    if !opt.exists() || !composition.exists() {
+        eprintln!(
+            "corpus absent: {} not found; corpus smoke test skipped",
+            root.display()
+        );
+        return;
+    }
+    let o = cdr(&[
+        "validate",
+        "--template",
+        opt.to_str().unwrap(),
+        "--json",
+        composition.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["valid"], true);
+}
