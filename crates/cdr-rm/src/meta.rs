@@ -370,6 +370,9 @@ pub const ABSTRACT_TYPES: &[&str] = &[
 
 /// Strips generic parameters: `DV_INTERVAL<DV_COUNT>` → `DV_INTERVAL`.
 pub fn base_type_name(name: &str) -> &str {
+    if !name.ends_with('>') {
+        return name;
+    }
     match name.find('<') {
         Some(i) => name[..i].trim(),
         None => name,
