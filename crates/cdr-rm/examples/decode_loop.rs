@@ -1,5 +1,6 @@
 //! Decodes a canonical JSON composition in a loop (profiling aid):
 //! `cargo run --release -p cdr-rm --example decode_loop -- file.json [iterations]`.
+//! Alternates `cdr_rm::from_json` with serde_json's byte-slice reader, to compare them.
 
 fn time(label: &str, bytes: &[u8], n: usize, f: impl Fn(&[u8]) -> cdr_rm::Composition) {
     let t = std::time::Instant::now();
@@ -17,9 +18,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let bytes = std::fs::read(&args[1]).expect("read");
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
-    for _ in 0..2 {
+    for _ in 0..3 {
         time("cdr_rm::from_json", &bytes, n, |b| {
             cdr_rm::from_json(b).expect("decode")
+        });
+        time("serde_json::from_slice", &bytes, n, |b| {
+            serde_json::from_slice(b).expect("decode")
         });
     }
 }

@@ -71,8 +71,15 @@ impl DecodeError {
 }
 
 /// Decodes canonical JSON into an RM type (e.g. [`crate::Composition`]).
+///
+/// The input is checked as UTF-8 once, up front (fast on mostly-ASCII documents), so the
+/// parser need not check each string again.
 pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    serde_json::from_slice(bytes).map_err(DecodeError::from_json)
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text).map_err(DecodeError::from_json),
+        // Let the byte parser find and place the bad sequence.
+        Err(_) => serde_json::from_slice(bytes).map_err(DecodeError::from_json),
+    }
 }
 
 /// Decodes an already-parsed JSON value.

@@ -971,3 +971,13 @@ fn deeply_nested_xml_never_overflows() {
         let _ = from_xml::<Composition>(xml.as_bytes());
     }
 }
+
+#[test]
+fn invalid_utf8_is_an_error_with_its_position() {
+    let mut bytes = b"{\n  \"_type\": \"COMPOSITION\",\n  \"name\": {\"value\": \"ab".to_vec();
+    bytes.extend_from_slice(&[0xff, 0xfe]);
+    bytes.extend_from_slice(b"\"}}");
+    let err = cdr_rm::from_json::<Composition>(&bytes).unwrap_err();
+    assert_eq!(err.line, 3, "{err:?}");
+    assert!(err.column > 0, "{err:?}");
+}
