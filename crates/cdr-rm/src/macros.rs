@@ -105,8 +105,121 @@ macro_rules! rm_attr {
     };
 }
 
-/// Declares one RM class. `locatable` prepends the LOCATABLE attributes.
+/// Declares one RM class. A leading keyword prepends the attributes the class inherits, in
+/// RM/XSD order: `locatable` (LOCATABLE), `entry` (LOCATABLE + ENTRY), `care_entry` (… +
+/// CARE_ENTRY), `ordered` (DV_ORDERED), `quantified` (… + DV_QUANTIFIED), `amount` (… +
+/// DV_AMOUNT) and `temporal` (… + DV_TEMPORAL).
 macro_rules! rm_struct {
+    (
+        $(#[$m:meta])*
+        entry $name:ident = $rm:literal {
+            $( $f:ident $json:literal : $kind:ident $ty:ty ),* $(,)?
+        }
+    ) => {
+        rm_struct! {
+            $(#[$m])*
+            locatable $name = $rm {
+                language "language": man $crate::CodePhrase,
+                encoding "encoding": man $crate::CodePhrase,
+                subject "subject": man $crate::PartyProxy,
+                provider "provider": opt $crate::PartyProxy,
+                other_participations "other_participations": list $crate::Participation,
+                workflow_id "workflow_id": opt $crate::AnyObjectRef,
+                $( $f $json : $kind $ty ),*
+            }
+        }
+    };
+    (
+        $(#[$m:meta])*
+        care_entry $name:ident = $rm:literal {
+            $( $f:ident $json:literal : $kind:ident $ty:ty ),* $(,)?
+        }
+    ) => {
+        rm_struct! {
+            $(#[$m])*
+            locatable $name = $rm {
+                language "language": man $crate::CodePhrase,
+                encoding "encoding": man $crate::CodePhrase,
+                subject "subject": man $crate::PartyProxy,
+                provider "provider": opt $crate::PartyProxy,
+                other_participations "other_participations": list $crate::Participation,
+                workflow_id "workflow_id": opt $crate::AnyObjectRef,
+                protocol "protocol": opt $crate::ItemStructure,
+                guideline_id "guideline_id": opt $crate::AnyObjectRef,
+                $( $f $json : $kind $ty ),*
+            }
+        }
+    };
+    (
+        $(#[$m:meta])*
+        ordered $name:ident = $rm:literal {
+            $( $f:ident $json:literal : $kind:ident $ty:ty ),* $(,)?
+        }
+    ) => {
+        rm_struct! {
+            $(#[$m])*
+            $name = $rm {
+                normal_range "normal_range": opt $crate::DvInterval,
+                other_reference_ranges "other_reference_ranges": list $crate::ReferenceRange,
+                normal_status "normal_status": opt $crate::CodePhrase,
+                $( $f $json : $kind $ty ),*
+            }
+        }
+    };
+    (
+        $(#[$m:meta])*
+        quantified $name:ident = $rm:literal {
+            $( $f:ident $json:literal : $kind:ident $ty:ty ),* $(,)?
+        }
+    ) => {
+        rm_struct! {
+            $(#[$m])*
+            $name = $rm {
+                normal_range "normal_range": opt $crate::DvInterval,
+                other_reference_ranges "other_reference_ranges": list $crate::ReferenceRange,
+                normal_status "normal_status": opt $crate::CodePhrase,
+                magnitude_status "magnitude_status": opt String,
+                $( $f $json : $kind $ty ),*
+            }
+        }
+    };
+    (
+        $(#[$m:meta])*
+        amount $name:ident = $rm:literal {
+            $( $f:ident $json:literal : $kind:ident $ty:ty ),* $(,)?
+        }
+    ) => {
+        rm_struct! {
+            $(#[$m])*
+            $name = $rm {
+                normal_range "normal_range": opt $crate::DvInterval,
+                other_reference_ranges "other_reference_ranges": list $crate::ReferenceRange,
+                normal_status "normal_status": opt $crate::CodePhrase,
+                magnitude_status "magnitude_status": opt String,
+                accuracy "accuracy": opt f64,
+                accuracy_is_percent "accuracy_is_percent": opt bool,
+                $( $f $json : $kind $ty ),*
+            }
+        }
+    };
+    (
+        $(#[$m:meta])*
+        temporal $name:ident = $rm:literal {
+            $( $f:ident $json:literal : $kind:ident $ty:ty ),* $(,)?
+        }
+    ) => {
+        rm_struct! {
+            $(#[$m])*
+            $name = $rm {
+                normal_range "normal_range": opt $crate::DvInterval,
+                other_reference_ranges "other_reference_ranges": list $crate::ReferenceRange,
+                normal_status "normal_status": opt $crate::CodePhrase,
+                magnitude_status "magnitude_status": opt String,
+                accuracy "accuracy": opt $crate::DvDuration,
+                $( $f $json : $kind $ty ),*
+            }
+        }
+    };
     (
         $(#[$m:meta])*
         locatable $name:ident = $rm:literal {

@@ -703,11 +703,7 @@ impl<'t> Walker<'t> {
         }
     }
 
-    fn primitive_ok(
-        &mut self,
-        v: Value<'_>,
-        p: &CPrimitive,
-    ) -> Result<(), (Constraint, String, String)> {
+    fn primitive_ok(&mut self, v: Value<'_>, p: &CPrimitive) -> Result<(), PrimitiveError> {
         match (p, v) {
             (
                 CPrimitive::String {
@@ -743,40 +739,8 @@ impl<'t> Walker<'t> {
                 }
                 Ok(())
             }
-            (CPrimitive::Integer { list, range, .. }, Value::Int(i)) => {
-                let in_list = list.is_empty() || list.contains(&i);
-                let in_range = range.as_ref().is_none_or(|r| r.contains(i));
-                if in_list && in_range {
-                    Ok(())
-                } else {
-                    let expected = match range {
-                        Some(r) => fmt_interval(r),
-                        None => format!("{list:?}"),
-                    };
-                    Err((
-                        Constraint::NumberNotAllowed,
-                        expected.clone(),
-                        format!("{i} is outside {expected}"),
-                    ))
-                }
-            }
-            (CPrimitive::Real { list, range, .. }, Value::Real(x)) => {
-                let in_list = list.is_empty() || list.contains(&x);
-                let in_range = range.as_ref().is_none_or(|r| r.contains(x));
-                if in_list && in_range {
-                    Ok(())
-                } else {
-                    let expected = match range {
-                        Some(r) => fmt_interval(r),
-                        None => format!("{list:?}"),
-                    };
-                    Err((
-                        Constraint::NumberNotAllowed,
-                        expected.clone(),
-                        format!("{x} is outside {expected}"),
-                    ))
-                }
-            }
+            (CPrimitive::Integer { list, range, .. }, Value::Int(i)) => number_ok(i, list, range),
+            (CPrimitive::Real { list, range, .. }, Value::Real(x)) => number_ok(x, list, range),
             (CPrimitive::Real { .. }, Value::Int(i)) => self.primitive_ok(Value::Real(i as f64), p),
             (
                 CPrimitive::Boolean {
@@ -857,26 +821,12 @@ impl<'t> Walker<'t> {
                     }
                     _ => {}
                 }
-                if let Some(r) = range {
-                    let bound = |b: &Option<String>| {
-                        b.as_deref().and_then(parse).map(|x| x.approx_seconds())
-                    };
-                    let ri = Interval {
-                        lower: bound(&r.lower),
-                        upper: bound(&r.upper),
-                        lower_included: r.lower_included,
-                        upper_included: r.upper_included,
-                    };
-                    if !ri.contains(parts.approx_seconds()) {
-                        let expected = fmt_interval(r);
-                        return Err((
-                            Constraint::TemporalOutOfRange,
-                            expected.clone(),
-                            format!("'{s}' is outside {expected}"),
-                        ));
-                    }
+                match range {
+                    Some(r) => temporal_range_ok(s, r, parts.approx_seconds(), |b| {
+                        parse(b).map(|x| x.approx_seconds())
+                    }),
+                    None => Ok(()),
                 }
-                Ok(())
             }
             (CPrimitive::Duration { pattern, range }, Value::Str(s)) => {
                 let Some(d) = iso8601::parse_duration(s) else {
@@ -895,28 +845,12 @@ impl<'t> Walker<'t> {
                         ));
                     }
                 }
-                if let Some(r) = range {
-                    let bound = |b: &Option<String>| {
-                        b.as_deref()
-                            .and_then(iso8601::parse_duration)
-                            .map(|x| x.seconds)
-                    };
-                    let ri = Interval {
-                        lower: bound(&r.lower),
-                        upper: bound(&r.upper),
-                        lower_included: r.lower_included,
-                        upper_included: r.upper_included,
-                    };
-                    if !ri.contains(d.seconds) {
-                        let expected = fmt_interval(r);
-                        return Err((
-                            Constraint::TemporalOutOfRange,
-                            expected.clone(),
-                            format!("'{s}' is outside {expected}"),
-                        ));
-                    }
+                match range {
+                    Some(r) => temporal_range_ok(s, r, d.seconds, |b| {
+                        iso8601::parse_duration(b).map(|x| x.seconds)
+                    }),
+                    None => Ok(()),
                 }
-                Ok(())
             }
             (p, v) => Err((
                 Constraint::RmTypeMismatch,
@@ -1078,6 +1012,54 @@ impl<'t> Walker<'t> {
             );
         }
     }
+}
+
+type PrimitiveError = (Constraint, String, String);
+
+/// A number against a C_INTEGER / C_REAL list or range.
+fn number_ok<T>(v: T, list: &[T], range: &Option<Interval<T>>) -> Result<(), PrimitiveError>
+where
+    T: PartialOrd + Copy + std::fmt::Display + std::fmt::Debug,
+{
+    let in_list = list.is_empty() || list.contains(&v);
+    let in_range = range.as_ref().is_none_or(|r| r.contains(v));
+    if in_list && in_range {
+        return Ok(());
+    }
+    let expected = match range {
+        Some(r) => fmt_interval(r),
+        None => format!("{list:?}"),
+    };
+    Err((
+        Constraint::NumberNotAllowed,
+        expected.clone(),
+        format!("{v} is outside {expected}"),
+    ))
+}
+
+/// A date/time or duration (as seconds) against a range whose bounds are ISO 8601 text.
+fn temporal_range_ok(
+    text: &str,
+    r: &Interval<String>,
+    seconds: f64,
+    to_seconds: impl Fn(&str) -> Option<f64>,
+) -> Result<(), PrimitiveError> {
+    let bound = |b: &Option<String>| b.as_deref().and_then(&to_seconds);
+    let ri = Interval {
+        lower: bound(&r.lower),
+        upper: bound(&r.upper),
+        lower_included: r.lower_included,
+        upper_included: r.upper_included,
+    };
+    if ri.contains(seconds) {
+        return Ok(());
+    }
+    let expected = fmt_interval(r);
+    Err((
+        Constraint::TemporalOutOfRange,
+        expected.clone(),
+        format!("'{text}' is outside {expected}"),
+    ))
 }
 
 fn primitive_name(p: &CPrimitive) -> &'static str {

@@ -34,44 +34,20 @@ rm_struct! {
 }
 rm_struct! {
     /// OBSERVATION.
-    locatable Observation = "OBSERVATION" {
-        language "language": man CodePhrase,
-        encoding "encoding": man CodePhrase,
-        subject "subject": man PartyProxy,
-        provider "provider": opt PartyProxy,
-        other_participations "other_participations": list Participation,
-        workflow_id "workflow_id": opt AnyObjectRef,
-        protocol "protocol": opt ItemStructure,
-        guideline_id "guideline_id": opt AnyObjectRef,
+    care_entry Observation = "OBSERVATION" {
         data "data": man History,
         state "state": opt History,
     }
 }
 rm_struct! {
     /// EVALUATION.
-    locatable Evaluation = "EVALUATION" {
-        language "language": man CodePhrase,
-        encoding "encoding": man CodePhrase,
-        subject "subject": man PartyProxy,
-        provider "provider": opt PartyProxy,
-        other_participations "other_participations": list Participation,
-        workflow_id "workflow_id": opt AnyObjectRef,
-        protocol "protocol": opt ItemStructure,
-        guideline_id "guideline_id": opt AnyObjectRef,
+    care_entry Evaluation = "EVALUATION" {
         data "data": man ItemStructure,
     }
 }
 rm_struct! {
     /// INSTRUCTION.
-    locatable Instruction = "INSTRUCTION" {
-        language "language": man CodePhrase,
-        encoding "encoding": man CodePhrase,
-        subject "subject": man PartyProxy,
-        provider "provider": opt PartyProxy,
-        other_participations "other_participations": list Participation,
-        workflow_id "workflow_id": opt AnyObjectRef,
-        protocol "protocol": opt ItemStructure,
-        guideline_id "guideline_id": opt AnyObjectRef,
+    care_entry Instruction = "INSTRUCTION" {
         narrative "narrative": man AnyDvText,
         expiry_time "expiry_time": opt DvDateTime,
         wf_definition "wf_definition": opt DvParsable,
@@ -88,15 +64,7 @@ rm_struct! {
 }
 rm_struct! {
     /// ACTION.
-    locatable Action = "ACTION" {
-        language "language": man CodePhrase,
-        encoding "encoding": man CodePhrase,
-        subject "subject": man PartyProxy,
-        provider "provider": opt PartyProxy,
-        other_participations "other_participations": list Participation,
-        workflow_id "workflow_id": opt AnyObjectRef,
-        protocol "protocol": opt ItemStructure,
-        guideline_id "guideline_id": opt AnyObjectRef,
+    care_entry Action = "ACTION" {
         time "time": man DvDateTime,
         description "description": man ItemStructure,
         ism_transition "ism_transition": man IsmTransition,
@@ -122,13 +90,7 @@ rm_struct! {
 }
 rm_struct! {
     /// ADMIN_ENTRY.
-    locatable AdminEntry = "ADMIN_ENTRY" {
-        language "language": man CodePhrase,
-        encoding "encoding": man CodePhrase,
-        subject "subject": man PartyProxy,
-        provider "provider": opt PartyProxy,
-        other_participations "other_participations": list Participation,
-        workflow_id "workflow_id": opt AnyObjectRef,
+    entry AdminEntry = "ADMIN_ENTRY" {
         data "data": man ItemStructure,
     }
 }

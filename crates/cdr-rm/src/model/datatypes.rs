@@ -85,13 +85,7 @@ rm_struct! {
 }
 rm_struct! {
     /// DV_QUANTITY: a real magnitude with UCUM units.
-    DvQuantity = "DV_QUANTITY" {
-        normal_range "normal_range": opt DvInterval,
-        other_reference_ranges "other_reference_ranges": list ReferenceRange,
-        normal_status "normal_status": opt CodePhrase,
-        magnitude_status "magnitude_status": opt String,
-        accuracy "accuracy": opt f64,
-        accuracy_is_percent "accuracy_is_percent": opt bool,
+    amount DvQuantity = "DV_QUANTITY" {
         magnitude "magnitude": req f64,
         units "units": req String,
         precision "precision": opt i64,
@@ -102,25 +96,13 @@ rm_struct! {
 }
 rm_struct! {
     /// DV_COUNT: an integer count.
-    DvCount = "DV_COUNT" {
-        normal_range "normal_range": opt DvInterval,
-        other_reference_ranges "other_reference_ranges": list ReferenceRange,
-        normal_status "normal_status": opt CodePhrase,
-        magnitude_status "magnitude_status": opt String,
-        accuracy "accuracy": opt f64,
-        accuracy_is_percent "accuracy_is_percent": opt bool,
+    amount DvCount = "DV_COUNT" {
         magnitude "magnitude": req i64,
     }
 }
 rm_struct! {
     /// DV_PROPORTION: numerator/denominator of a given kind (0 ratio … 4 integer fraction).
-    DvProportion = "DV_PROPORTION" {
-        normal_range "normal_range": opt DvInterval,
-        other_reference_ranges "other_reference_ranges": list ReferenceRange,
-        normal_status "normal_status": opt CodePhrase,
-        magnitude_status "magnitude_status": opt String,
-        accuracy "accuracy": opt f64,
-        accuracy_is_percent "accuracy_is_percent": opt bool,
+    amount DvProportion = "DV_PROPORTION" {
         numerator "numerator": req f64,
         denominator "denominator": req f64,
         r#type "type": req i64,
@@ -129,66 +111,39 @@ rm_struct! {
 }
 rm_struct! {
     /// DV_ORDINAL: an integer with a coded symbol.
-    DvOrdinal = "DV_ORDINAL" {
-        normal_range "normal_range": opt DvInterval,
-        other_reference_ranges "other_reference_ranges": list ReferenceRange,
-        normal_status "normal_status": opt CodePhrase,
+    ordered DvOrdinal = "DV_ORDINAL" {
         value "value": req i64,
         symbol "symbol": man DvCodedText,
     }
 }
 rm_struct! {
     /// DV_SCALE (RM 1.1.0): a real with a coded symbol.
-    DvScale = "DV_SCALE" {
-        normal_range "normal_range": opt DvInterval,
-        other_reference_ranges "other_reference_ranges": list ReferenceRange,
-        normal_status "normal_status": opt CodePhrase,
+    ordered DvScale = "DV_SCALE" {
         value "value": req f64,
         symbol "symbol": man DvCodedText,
     }
 }
 rm_struct! {
     /// DV_DURATION: an ISO 8601 duration.
-    DvDuration = "DV_DURATION" {
-        normal_range "normal_range": opt DvInterval,
-        other_reference_ranges "other_reference_ranges": list ReferenceRange,
-        normal_status "normal_status": opt CodePhrase,
-        magnitude_status "magnitude_status": opt String,
-        accuracy "accuracy": opt f64,
-        accuracy_is_percent "accuracy_is_percent": opt bool,
+    amount DvDuration = "DV_DURATION" {
         value "value": req String,
     }
 }
 rm_struct! {
     /// DV_DATE_TIME: an ISO 8601 date-time, possibly partial.
-    DvDateTime = "DV_DATE_TIME" {
-        normal_range "normal_range": opt DvInterval,
-        other_reference_ranges "other_reference_ranges": list ReferenceRange,
-        normal_status "normal_status": opt CodePhrase,
-        magnitude_status "magnitude_status": opt String,
-        accuracy "accuracy": opt DvDuration,
+    temporal DvDateTime = "DV_DATE_TIME" {
         value "value": req String,
     }
 }
 rm_struct! {
     /// DV_DATE: an ISO 8601 date, possibly partial.
-    DvDate = "DV_DATE" {
-        normal_range "normal_range": opt DvInterval,
-        other_reference_ranges "other_reference_ranges": list ReferenceRange,
-        normal_status "normal_status": opt CodePhrase,
-        magnitude_status "magnitude_status": opt String,
-        accuracy "accuracy": opt DvDuration,
+    temporal DvDate = "DV_DATE" {
         value "value": req String,
     }
 }
 rm_struct! {
     /// DV_TIME: an ISO 8601 time, possibly partial.
-    DvTime = "DV_TIME" {
-        normal_range "normal_range": opt DvInterval,
-        other_reference_ranges "other_reference_ranges": list ReferenceRange,
-        normal_status "normal_status": opt CodePhrase,
-        magnitude_status "magnitude_status": opt String,
-        accuracy "accuracy": opt DvDuration,
+    temporal DvTime = "DV_TIME" {
         value "value": req String,
     }
 }
