@@ -137,13 +137,7 @@ macro_rules! rm_struct {
     ) => {
         rm_struct! {
             $(#[$m])*
-            locatable $name = $rm {
-                language "language": man $crate::CodePhrase,
-                encoding "encoding": man $crate::CodePhrase,
-                subject "subject": man $crate::PartyProxy,
-                provider "provider": opt $crate::PartyProxy,
-                other_participations "other_participations": list $crate::Participation,
-                workflow_id "workflow_id": opt $crate::AnyObjectRef,
+            entry $name = $rm {
                 protocol "protocol": opt $crate::ItemStructure,
                 guideline_id "guideline_id": opt $crate::AnyObjectRef,
                 $( $f $json : $kind $ty ),*
@@ -174,10 +168,7 @@ macro_rules! rm_struct {
     ) => {
         rm_struct! {
             $(#[$m])*
-            $name = $rm {
-                normal_range "normal_range": opt $crate::DvInterval,
-                other_reference_ranges "other_reference_ranges": list $crate::ReferenceRange,
-                normal_status "normal_status": opt $crate::CodePhrase,
+            ordered $name = $rm {
                 magnitude_status "magnitude_status": opt String,
                 $( $f $json : $kind $ty ),*
             }
@@ -191,11 +182,7 @@ macro_rules! rm_struct {
     ) => {
         rm_struct! {
             $(#[$m])*
-            $name = $rm {
-                normal_range "normal_range": opt $crate::DvInterval,
-                other_reference_ranges "other_reference_ranges": list $crate::ReferenceRange,
-                normal_status "normal_status": opt $crate::CodePhrase,
-                magnitude_status "magnitude_status": opt String,
+            quantified $name = $rm {
                 accuracy "accuracy": opt f64,
                 accuracy_is_percent "accuracy_is_percent": opt bool,
                 $( $f $json : $kind $ty ),*
@@ -210,11 +197,7 @@ macro_rules! rm_struct {
     ) => {
         rm_struct! {
             $(#[$m])*
-            $name = $rm {
-                normal_range "normal_range": opt $crate::DvInterval,
-                other_reference_ranges "other_reference_ranges": list $crate::ReferenceRange,
-                normal_status "normal_status": opt $crate::CodePhrase,
-                magnitude_status "magnitude_status": opt String,
+            quantified $name = $rm {
                 accuracy "accuracy": opt $crate::DvDuration,
                 $( $f $json : $kind $ty ),*
             }
