@@ -1,0 +1,64 @@
+//! The store's errors. The REST layer maps each kind to one status code.
+
+use cdr_validation::ValidationIssue;
+
+/// Everything a store operation can answer instead of success.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The EHR, object, version or template does not exist (`kind` names which).
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    /// The preceding version given is not the latest one. `latest` is the latest version uid.
+    #[error("version conflict: {given} is not the latest version; the latest is {latest}")]
+    VersionConflict { given: String, latest: String },
+    /// A conflict with existing data (id in use, EHR for this subject exists, different template
+    /// under the same id, object already deleted, EHR not modifiable, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// The object was logically deleted; `uid` is the deletion version.
+    #[error("{kind} {id} is deleted")]
+    Deleted {
+        kind: &'static str,
+        id: String,
+        uid: String,
+    },
+    /// The content fails validation against its template or the RM; every issue is listed.
+    #[error("validation failed with {} issue(s)", .0.len())]
+    Invalid(Vec<ValidationIssue>),
+    /// The request cannot be processed as given (bad id, missing template id, bad OPT, …).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The database schema is newer than this build of cdr.
+    #[error("the database schema is at version {found}, newer than this cdr knows ({known}); upgrade cdr")]
+    SchemaTooNew { found: i32, known: i32 },
+    /// The managed PostgreSQL cluster could not be found, initialised or started.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+    /// The database could not be reached or failed.
+    #[error("database error: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    /// No database connection could be had.
+    #[error("database unavailable: {0}")]
+    Pool(String),
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => StoreError::Db(e),
+            other => StoreError::Pool(other.to_string()),
+        }
+    }
+}
+
+impl StoreError {
+    pub(crate) fn not_found(kind: &'static str, id: impl ToString) -> Self {
+        StoreError::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+}
+
+/// Result of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,35 @@
+//! The versioned openEHR store on PostgreSQL — the only crate that knows SQL.
+//!
+//! - [`cluster`]: a private PostgreSQL cluster when no `DATABASE_URL` is given;
+//! - [`Store`]: migrations, EHRs, versioned compositions, EHR_STATUS, directories,
+//!   contributions and templates; every operation takes the caller ([`Principal`]);
+//! - [`index`]: the node and leaf rows derived from each version for AQL.
+//!
+//! Invariants: every write is one transaction touching one EHR, prepared (validated, serialised,
+//! indexed) before BEGIN; every SQL statement of an EHR-scoped operation constrains `ehr_id`;
+//! every user value is a bind parameter.
+
+pub mod cluster;
+mod commit;
+mod error;
+mod ids;
+pub mod index;
+mod ops;
+mod store;
+mod templates;
+mod versions;
+
+pub use commit::{
+    format_time, CommitMeta, Committed, CommittedVersion, NewContribution, NewVersion,
+};
+pub use error::{Result, StoreError};
+pub use ids::{
+    dict_id, parse_uuid, path_id, ChangeType, IdError, LifecycleState, Principal, UidBasedId,
+    VersionUid, VoKind,
+};
+pub use ops::{default_ehr_status, EhrRecord};
+pub use store::{
+    create_database, migrate, quote_ident, schema_version, Store, StoreConfig, MIGRATIONS,
+};
+pub use templates::{TemplateMeta, TemplateUpload};
+pub use versions::{ContributionRecord, VersionRecord, VersionedObjectInfo};

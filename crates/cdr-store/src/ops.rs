@@ -1,0 +1,476 @@
+//! The operations the REST layer calls: EHR, EHR_STATUS, COMPOSITION, DIRECTORY, CONTRIBUTION.
+//! Every one takes the caller.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use cdr_rm::{Composition, EhrStatus, Folder, VersionData};
+
+use crate::commit::{
+    format_time, CommitMeta, Committed, CommittedVersion, NewContribution, NewVersion,
+};
+use crate::error::{Result, StoreError};
+use crate::ids::{Principal, UidBasedId, VersionUid, VoKind};
+use crate::store::Store;
+use crate::versions::VersionRecord;
+
+/// An EHR.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EhrRecord {
+    pub ehr_id: Uuid,
+    pub system_id: String,
+    pub time_created: DateTime<Utc>,
+    /// The latest EHR_STATUS version.
+    pub ehr_status: VersionUid,
+    /// The EHR_ACCESS object id (version 1; EHR_ACCESS is not otherwise modelled yet).
+    pub ehr_access: Uuid,
+}
+
+impl EhrRecord {
+    /// The EHR as canonical JSON (the REST response body).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "_type": "EHR",
+            "system_id": {"_type": "HIER_OBJECT_ID", "value": self.system_id},
+            "ehr_id": {"_type": "HIER_OBJECT_ID", "value": self.ehr_id.to_string()},
+            "ehr_status": {
+                "id": {"_type": "OBJECT_VERSION_ID", "value": self.ehr_status.to_string()},
+                "namespace": "local",
+                "type": "EHR_STATUS",
+            },
+            "ehr_access": {
+                "id": {"_type": "OBJECT_VERSION_ID",
+                       "value": VersionUid::new(self.ehr_access, self.system_id.clone(), 1).to_string()},
+                "namespace": "local",
+                "type": "EHR_ACCESS",
+            },
+            "time_created": {"_type": "DV_DATE_TIME", "value": format_time(self.time_created)},
+        })
+    }
+}
+
+/// The EHR_STATUS a new EHR gets when none is given.
+pub fn default_ehr_status() -> Result<EhrStatus> {
+    let v = json!({
+        "_type": "EHR_STATUS",
+        "archetype_node_id": "openEHR-EHR-EHR_STATUS.generic.v1",
+        "name": {"_type": "DV_TEXT", "value": "EHR Status"},
+        "subject": {"_type": "PARTY_SELF"},
+        "is_queryable": true,
+        "is_modifiable": true,
+    });
+    cdr_rm::json::from_json_value(v)
+        .map_err(|e| StoreError::BadRequest(format!("default EHR_STATUS: {e}")))
+}
+
+fn single(c: Committed) -> Result<CommittedVersion> {
+    c.versions
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::BadRequest("nothing was committed".into()))
+}
+
+impl Store {
+    // ---- EHR ----------------------------------------------------------------------------------
+
+    /// Creates an EHR with a given or generated id and an EHR_STATUS (the default one when none
+    /// is given). One EHR per subject id and namespace.
+    pub async fn create_ehr(
+        &self,
+        caller: &Principal,
+        ehr_id: Option<Uuid>,
+        status: Option<EhrStatus>,
+        meta: CommitMeta,
+    ) -> Result<EhrRecord> {
+        let ehr_id = ehr_id.unwrap_or_else(Uuid::new_v4);
+        let status = match status {
+            Some(s) => s,
+            None => default_ehr_status()?,
+        };
+        let prepared = self
+            .prepare(
+                caller,
+                NewContribution {
+                    uid: None,
+                    meta: meta.clone(),
+                    versions: vec![NewVersion {
+                        data: Some(VersionData::EhrStatus(Box::new(status))),
+                        preceding: None,
+                        kind: VoKind::EhrStatus,
+                        meta,
+                        attestations: None,
+                    }],
+                },
+            )
+            .await?;
+        let access_id = Uuid::new_v4();
+        let mut client = self.inner.pool.get().await?;
+        let tx = client.transaction().await?;
+        let committed_time = crate::commit::now();
+        let n = tx
+            .execute(
+                "INSERT INTO ehr (ehr_id, system_id, time_created, ehr_status_id, ehr_access_id, \
+                 is_modifiable, is_queryable) VALUES ($1, $2, $3, $4, $5, true, true) \
+                 ON CONFLICT DO NOTHING",
+                &[
+                    &ehr_id,
+                    &self.inner.system_id,
+                    &committed_time,
+                    &Uuid::nil(),
+                    &access_id,
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "EHR id {ehr_id} is already in use"
+            )));
+        }
+        let (committed, dict) = self.write(&tx, ehr_id, &prepared, true).await?;
+        let status_uid = single(committed)?.uid;
+        tx.execute(
+            "UPDATE ehr SET ehr_status_id = $2 WHERE ehr_id = $1",
+            &[&ehr_id, &status_uid.object_id],
+        )
+        .await?;
+        tx.commit().await?;
+        self.remember_dict(&dict);
+        Ok(EhrRecord {
+            ehr_id,
+            system_id: self.inner.system_id.clone(),
+            time_created: committed_time,
+            ehr_status: status_uid,
+            ehr_access: access_id,
+        })
+    }
+
+    /// An EHR by id.
+    pub async fn get_ehr(&self, _caller: &Principal, ehr_id: Uuid) -> Result<EhrRecord> {
+        let client = self.inner.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT e.system_id, e.time_created, e.ehr_status_id, e.ehr_access_id, \
+                 v.system_id, o.head FROM ehr e \
+                 JOIN versioned_object o ON o.ehr_id = e.ehr_id AND o.vo_id = e.ehr_status_id \
+                 JOIN object_version v ON v.ehr_id = o.ehr_id AND v.vo_id = o.vo_id AND v.version = o.head \
+                 WHERE e.ehr_id = $1",
+            )
+            .await?;
+        let row = client
+            .query_opt(&stmt, &[&ehr_id])
+            .await?
+            .ok_or_else(|| StoreError::not_found("EHR", ehr_id))?;
+        Ok(EhrRecord {
+            ehr_id,
+            system_id: row.get(0),
+            time_created: row.get(1),
+            ehr_status: VersionUid::new(row.get(2), row.get::<_, String>(4), row.get(5)),
+            ehr_access: row.get(3),
+        })
+    }
+
+    /// The EHR whose EHR_STATUS names this subject (`subject.external_ref.id.value` and
+    /// `.namespace`).
+    pub async fn find_ehr_by_subject(
+        &self,
+        caller: &Principal,
+        subject_id: &str,
+        namespace: &str,
+    ) -> Result<EhrRecord> {
+        let ehr_id: Uuid = {
+            let client = self.inner.pool.get().await?;
+            let row = client
+                .query_opt(
+                    "SELECT ehr_id FROM ehr_subject WHERE subject_id = $1 AND namespace = $2",
+                    &[&subject_id, &namespace],
+                )
+                .await?
+                .ok_or_else(|| {
+                    StoreError::not_found(
+                        "EHR for subject",
+                        format!("'{subject_id}' in namespace '{namespace}'"),
+                    )
+                })?;
+            row.get(0)
+        };
+        self.get_ehr(caller, ehr_id).await
+    }
+
+    // ---- EHR_STATUS -----------------------------------------------------------------------------
+
+    /// The EHR_STATUS: the latest version, or the one extant at `at`.
+    pub async fn get_ehr_status(
+        &self,
+        _caller: &Principal,
+        ehr_id: Uuid,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<VersionRecord> {
+        let vo = self.singleton_id(ehr_id, VoKind::EhrStatus).await?;
+        match at {
+            None => self.latest_version(ehr_id, VoKind::EhrStatus, vo).await,
+            Some(t) => self.version_at_time(ehr_id, VoKind::EhrStatus, vo, t).await,
+        }
+    }
+
+    /// One EHR_STATUS version by uid.
+    pub async fn get_ehr_status_version(
+        &self,
+        _caller: &Principal,
+        ehr_id: Uuid,
+        uid: &VersionUid,
+    ) -> Result<VersionRecord> {
+        self.version_by_uid(ehr_id, VoKind::EhrStatus, uid).await
+    }
+
+    /// The id of the EHR's VERSIONED_EHR_STATUS.
+    pub async fn ehr_status_id(&self, _caller: &Principal, ehr_id: Uuid) -> Result<Uuid> {
+        self.singleton_id(ehr_id, VoKind::EhrStatus).await
+    }
+
+    /// Updates the EHR_STATUS given the latest version uid.
+    pub async fn update_ehr_status(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        preceding: &VersionUid,
+        status: EhrStatus,
+        meta: CommitMeta,
+    ) -> Result<CommittedVersion> {
+        let data = VersionData::EhrStatus(Box::new(status));
+        self.change_singleton(
+            caller,
+            ehr_id,
+            VoKind::EhrStatus,
+            preceding,
+            Some(data),
+            meta,
+        )
+        .await
+    }
+
+    // ---- COMPOSITION ----------------------------------------------------------------------------
+
+    /// Commits a new composition (validated against its template).
+    pub async fn create_composition(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        composition: Composition,
+        meta: CommitMeta,
+    ) -> Result<CommittedVersion> {
+        self.commit_one(
+            caller,
+            ehr_id,
+            VoKind::Composition,
+            None,
+            Some(VersionData::Composition(Box::new(composition))),
+            meta,
+        )
+        .await
+    }
+
+    /// A composition version: the latest for an object id, that version for a version uid. A
+    /// deletion comes back as a record without document.
+    pub async fn get_composition(
+        &self,
+        _caller: &Principal,
+        ehr_id: Uuid,
+        id: &UidBasedId,
+    ) -> Result<VersionRecord> {
+        match id {
+            UidBasedId::Object(vo) => self.latest_version(ehr_id, VoKind::Composition, *vo).await,
+            UidBasedId::Version(uid) => self.version_by_uid(ehr_id, VoKind::Composition, uid).await,
+        }
+    }
+
+    /// The composition version extant at `time`.
+    pub async fn get_composition_at(
+        &self,
+        _caller: &Principal,
+        ehr_id: Uuid,
+        vo_id: Uuid,
+        time: DateTime<Utc>,
+    ) -> Result<VersionRecord> {
+        self.version_at_time(ehr_id, VoKind::Composition, vo_id, time)
+            .await
+    }
+
+    /// Updates a composition given the latest version uid; a stale one is a
+    /// [`StoreError::VersionConflict`] naming the latest version.
+    pub async fn update_composition(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        preceding: &VersionUid,
+        composition: Composition,
+        meta: CommitMeta,
+    ) -> Result<CommittedVersion> {
+        self.commit_one(
+            caller,
+            ehr_id,
+            VoKind::Composition,
+            Some(preceding.clone()),
+            Some(VersionData::Composition(Box::new(composition))),
+            meta,
+        )
+        .await
+    }
+
+    /// Logically deletes a composition: a new version with change type deleted and no data.
+    pub async fn delete_composition(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        preceding: &VersionUid,
+        meta: CommitMeta,
+    ) -> Result<CommittedVersion> {
+        self.commit_one(
+            caller,
+            ehr_id,
+            VoKind::Composition,
+            Some(preceding.clone()),
+            None,
+            meta,
+        )
+        .await
+    }
+
+    // ---- DIRECTORY ------------------------------------------------------------------------------
+
+    /// Creates the EHR's directory (at most one per EHR).
+    pub async fn create_directory(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        folder: Folder,
+        meta: CommitMeta,
+    ) -> Result<CommittedVersion> {
+        self.commit_one(
+            caller,
+            ehr_id,
+            VoKind::Folder,
+            None,
+            Some(VersionData::Folder(Box::new(folder))),
+            meta,
+        )
+        .await
+    }
+
+    /// Replaces the directory given its latest version uid.
+    pub async fn update_directory(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        preceding: &VersionUid,
+        folder: Folder,
+        meta: CommitMeta,
+    ) -> Result<CommittedVersion> {
+        let data = VersionData::Folder(Box::new(folder));
+        self.change_singleton(caller, ehr_id, VoKind::Folder, preceding, Some(data), meta)
+            .await
+    }
+
+    /// Logically deletes the directory given its latest version uid.
+    pub async fn delete_directory(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        preceding: &VersionUid,
+        meta: CommitMeta,
+    ) -> Result<CommittedVersion> {
+        self.change_singleton(caller, ehr_id, VoKind::Folder, preceding, None, meta)
+            .await
+    }
+
+    /// The directory: latest, or the version extant at `at`.
+    pub async fn get_directory(
+        &self,
+        _caller: &Principal,
+        ehr_id: Uuid,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<VersionRecord> {
+        let vo = self.singleton_id(ehr_id, VoKind::Folder).await?;
+        match at {
+            None => self.latest_version(ehr_id, VoKind::Folder, vo).await,
+            Some(t) => self.version_at_time(ehr_id, VoKind::Folder, vo, t).await,
+        }
+    }
+
+    /// One directory version by uid.
+    pub async fn get_directory_version(
+        &self,
+        _caller: &Principal,
+        ehr_id: Uuid,
+        uid: &VersionUid,
+    ) -> Result<VersionRecord> {
+        self.version_by_uid(ehr_id, VoKind::Folder, uid).await
+    }
+
+    // ---- CONTRIBUTION ---------------------------------------------------------------------------
+
+    /// Commits several versions atomically: all or none.
+    pub async fn commit_contribution(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        contribution: NewContribution,
+    ) -> Result<Committed> {
+        let prepared = self.prepare(caller, contribution).await?;
+        self.commit_prepared(ehr_id, prepared).await
+    }
+
+    async fn commit_one(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        kind: VoKind,
+        preceding: Option<VersionUid>,
+        data: Option<VersionData>,
+        meta: CommitMeta,
+    ) -> Result<CommittedVersion> {
+        let committed = self
+            .commit_contribution(
+                caller,
+                ehr_id,
+                NewContribution {
+                    uid: None,
+                    meta: meta.clone(),
+                    versions: vec![NewVersion {
+                        data,
+                        preceding,
+                        kind,
+                        meta,
+                        attestations: None,
+                    }],
+                },
+            )
+            .await?;
+        single(committed)
+    }
+
+    /// Updates or deletes the EHR's EHR_STATUS or directory. A preceding version uid naming
+    /// another object is stale: the conflict names the latest version.
+    async fn change_singleton(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        kind: VoKind,
+        preceding: &VersionUid,
+        data: Option<VersionData>,
+        meta: CommitMeta,
+    ) -> Result<CommittedVersion> {
+        let vo = self.singleton_id(ehr_id, kind).await?;
+        if preceding.object_id != vo {
+            return Err(match self.latest_version(ehr_id, kind, vo).await {
+                Ok(latest) => StoreError::VersionConflict {
+                    given: preceding.to_string(),
+                    latest: latest.uid.to_string(),
+                },
+                Err(e) => e,
+            });
+        }
+        self.commit_one(caller, ehr_id, kind, Some(preceding.clone()), data, meta)
+            .await
+    }
+}

@@ -1,0 +1,222 @@
+//! Opening the store: the connection pool (managed cluster or `DATABASE_URL`) and migrations.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use crate::cluster::{ClusterOptions, ManagedCluster};
+use crate::error::{Result, StoreError};
+
+/// The numbered migrations, applied in order at start-up.
+pub const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "schema", include_str!("../migrations/0001_schema.sql"))];
+
+/// The newest schema version this build knows.
+pub fn schema_version() -> i32 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
+
+/// Key for the advisory lock serialising migrations of concurrent starts.
+const MIGRATION_LOCK: i64 = 0x0cd7_5702_e000_0001;
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// A PostgreSQL URL; when `None` the store runs its own cluster under `data_dir`.
+    pub database_url: Option<String>,
+    /// cdr's data directory; the managed cluster lives in `data_dir/pg`.
+    pub data_dir: PathBuf,
+    /// The system id written into version uids and audits.
+    pub system_id: String,
+    /// Largest number of pooled connections.
+    pub pool_size: usize,
+}
+
+impl StoreConfig {
+    /// Defaults: `./data`, system id `local.cdr`, `DATABASE_URL` from the environment.
+    pub fn from_env() -> StoreConfig {
+        StoreConfig {
+            database_url: std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty()),
+            data_dir: PathBuf::from("./data"),
+            system_id: "local.cdr".to_owned(),
+            pool_size: 16,
+        }
+    }
+}
+
+/// The versioned store. Cheap to clone; all clones share the pool and caches.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: Pool,
+    pub(crate) system_id: String,
+    pub(crate) templates: RwLock<HashMap<String, Arc<cdr_template::Template>>>,
+    /// Dictionary ids known to be in the database.
+    pub(crate) known_dict: Mutex<HashSet<i64>>,
+    cluster: Option<ManagedCluster>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("system_id", &self.inner.system_id)
+            .field("managed", &self.inner.cluster.is_some())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the store: starts (or reuses) the managed cluster when there is no database URL,
+    /// creates the `cdr` database if needed, and applies migrations.
+    pub async fn open(config: &StoreConfig) -> Result<Store> {
+        match &config.database_url {
+            Some(url) => {
+                let pg: tokio_postgres::Config = url
+                    .parse()
+                    .map_err(|e| StoreError::BadRequest(format!("DATABASE_URL: {e}")))?;
+                Store::connect(pg, config, None).await
+            }
+            None => {
+                let opts = ClusterOptions::new(config.data_dir.join("pg"));
+                let cluster = tokio::task::spawn_blocking(move || ManagedCluster::start(&opts))
+                    .await
+                    .map_err(|e| StoreError::Pool(e.to_string()))??;
+                create_database(&cluster, "cdr").await?;
+                let pg = cluster.pg_config("cdr");
+                Store::connect(pg, config, Some(cluster)).await
+            }
+        }
+    }
+
+    /// Opens the store on a given server (tests, tools): migrations are applied.
+    pub async fn connect(
+        pg: tokio_postgres::Config,
+        config: &StoreConfig,
+        cluster: Option<ManagedCluster>,
+    ) -> Result<Store> {
+        let mgr = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(config.pool_size.max(1))
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        migrate(&pool).await?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pool,
+                system_id: config.system_id.clone(),
+                templates: RwLock::new(HashMap::new()),
+                known_dict: Mutex::new(HashSet::new()),
+                cluster,
+            }),
+        })
+    }
+
+    /// The system id of this store.
+    pub fn system_id(&self) -> &str {
+        &self.inner.system_id
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        let client = self.inner.pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Closes the pool and stops the managed cluster, if this store owns one.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.inner.pool.close();
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.stop()?;
+        }
+        Ok(())
+    }
+
+    /// The managed cluster, when this store runs one.
+    pub fn cluster(&self) -> Option<&ManagedCluster> {
+        self.inner.cluster.as_ref()
+    }
+
+    /// The connection pool (for tools such as the benchmark's baseline).
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+}
+
+/// Creates database `name` on a managed cluster unless it exists.
+pub async fn create_database(cluster: &ManagedCluster, name: &str) -> Result<()> {
+    let (client, conn) = cluster.pg_config("postgres").connect(NoTls).await?;
+    let task = tokio::spawn(conn);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if !exists {
+        let sql = format!("CREATE DATABASE {}", quote_ident(name));
+        if let Err(e) = client.batch_execute(&sql).await {
+            // Another process may have created it meanwhile.
+            if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) {
+                return Err(e.into());
+            }
+        }
+    }
+    drop(client);
+    let _ = task.await;
+    Ok(())
+}
+
+/// Quotes an SQL identifier made by cdr itself (database names); never used for user input.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Applies the missing migrations in one transaction, under an advisory lock; refuses a schema
+/// newer than this build.
+pub async fn migrate(pool: &Pool) -> Result<()> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS cdr_schema_migration (
+             version integer PRIMARY KEY,
+             name text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .await?;
+    let current: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM cdr_schema_migration",
+            &[],
+        )
+        .await?
+        .get(0);
+    if current > schema_version() {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known: schema_version(),
+        });
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO cdr_schema_migration (version, name) VALUES ($1, $2)",
+            &[version, name],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,218 @@
+use crate::common::{caller, composition, composition_with, json, meta, store_with_template};
+use cdr_rm::VersionData;
+use cdr_store::{
+    ChangeType, CommitMeta, LifecycleState, NewContribution, NewVersion, StoreError, UidBasedId,
+    VoKind,
+};
+use uuid::Uuid;
+
+fn create(c: cdr_rm::Composition) -> NewVersion {
+    NewVersion {
+        data: Some(VersionData::Composition(Box::new(c))),
+        preceding: None,
+        kind: VoKind::Composition,
+        meta: CommitMeta::default(),
+        attestations: None,
+    }
+}
+
+#[tokio::test]
+async fn several_versions_commit_together_and_read_back() {
+    let store = store_with_template().await;
+    let ehr = store
+        .create_ehr(&caller(), None, None, meta())
+        .await
+        .unwrap();
+    let existing = store
+        .create_composition(&caller(), ehr.ehr_id, composition(), meta())
+        .await
+        .unwrap();
+    let uid = Uuid::new_v4();
+    let committer: cdr_rm::PartyProxy = cdr_rm::json::from_json_value(serde_json::json!({
+        "_type": "PARTY_IDENTIFIED", "name": "Dr X"
+    }))
+    .unwrap();
+    let c = NewContribution {
+        uid: Some(uid),
+        meta: CommitMeta {
+            committer: Some(committer),
+            description: Some("ward round".into()),
+            ..CommitMeta::default()
+        },
+        versions: vec![
+            create(composition()),
+            NewVersion {
+                preceding: Some(existing.uid.clone()),
+                meta: CommitMeta {
+                    lifecycle_state: Some(LifecycleState::Incomplete),
+                    ..CommitMeta::default()
+                },
+                ..create(composition())
+            },
+        ],
+    };
+    let done = store
+        .commit_contribution(&caller(), ehr.ehr_id, c)
+        .await
+        .unwrap();
+    assert_eq!(done.contribution_id, uid);
+    assert_eq!(done.versions[0].change_type, ChangeType::Creation);
+    assert_eq!(done.versions[1].change_type, ChangeType::Modification);
+    assert_eq!(done.versions[1].uid.version, 2);
+
+    let got = store
+        .get_contribution(&caller(), ehr.ehr_id, uid)
+        .await
+        .unwrap();
+    assert_eq!(got.versions.len(), 2);
+    let body = got.to_json();
+    assert_eq!(body["uid"]["value"], uid.to_string());
+    assert_eq!(body["audit"]["committer"]["name"], "Dr X");
+    assert_eq!(body["audit"]["description"]["value"], "ward round");
+    // A mix of creation and modification is recorded as modification.
+    assert_eq!(
+        body["audit"]["change_type"]["defining_code"]["code_string"],
+        "251"
+    );
+    // Each version's commit audit carries the contribution's committer and time.
+    let v2 = store
+        .get_composition(
+            &caller(),
+            ehr.ehr_id,
+            &UidBasedId::Version(done.versions[1].uid.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v2.contribution_id, uid);
+    assert_eq!(v2.lifecycle_state, LifecycleState::Incomplete);
+    let audit = json(&v2.audit);
+    assert_eq!(audit["committer"]["name"], "Dr X");
+    assert_eq!(audit["time_committed"], body["audit"]["time_committed"]);
+
+    // The same contribution uid again is a conflict.
+    let again = NewContribution {
+        uid: Some(uid),
+        meta: meta(),
+        versions: vec![create(composition())],
+    };
+    let err = store
+        .commit_contribution(&caller(), ehr.ehr_id, again)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let err = store
+        .get_contribution(&caller(), ehr.ehr_id, Uuid::new_v4())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound {
+                kind: "contribution",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn all_or_nothing() {
+    let store = store_with_template().await;
+    let ehr = store
+        .create_ehr(&caller(), None, None, meta())
+        .await
+        .unwrap();
+    let v1 = store
+        .create_composition(&caller(), ehr.ehr_id, composition(), meta())
+        .await
+        .unwrap();
+    let v2 = store
+        .update_composition(&caller(), ehr.ehr_id, &v1.uid, composition(), meta())
+        .await
+        .unwrap();
+    let count = |store: cdr_store::Store| async move {
+        let client = store.pool().get().await.unwrap();
+        let v: i64 = client
+            .query_one("SELECT count(*) FROM object_version", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let c: i64 = client
+            .query_one("SELECT count(*) FROM contribution", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM node", &[])
+            .await
+            .unwrap()
+            .get(0);
+        (v, c, n)
+    };
+    let before = count(store.clone()).await;
+
+    // One good creation plus one stale update: neither is written.
+    let stale = NewContribution {
+        uid: None,
+        meta: meta(),
+        versions: vec![
+            create(composition()),
+            NewVersion {
+                preceding: Some(v1.uid.clone()),
+                ..create(composition())
+            },
+        ],
+    };
+    let err = store
+        .commit_contribution(&caller(), ehr.ehr_id, stale)
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::VersionConflict { latest, .. } => assert_eq!(latest, v2.uid.to_string()),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(count(store.clone()).await, before);
+
+    // One good creation plus one invalid one: every issue reported, nothing written.
+    let bad = composition_with(|v| {
+        v["content"][0]["data"]["events"][0]["data"]["items"][0]["value"]["units"] =
+            serde_json::json!("mmHg");
+    });
+    let invalid = NewContribution {
+        uid: None,
+        meta: meta(),
+        versions: vec![create(composition()), create(bad)],
+    };
+    let err = store
+        .commit_contribution(&caller(), ehr.ehr_id, invalid)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert_eq!(count(store.clone()).await, before);
+
+    // Change types that do not fit the operation are refused.
+    let wrong = NewContribution {
+        uid: None,
+        meta: meta(),
+        versions: vec![NewVersion {
+            meta: CommitMeta {
+                change_type: Some(ChangeType::Modification),
+                ..CommitMeta::default()
+            },
+            ..create(composition())
+        }],
+    };
+    let err = store
+        .commit_contribution(&caller(), ehr.ehr_id, wrong)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BadRequest(_)), "{err:?}");
+    let empty = NewContribution::default();
+    let err = store
+        .commit_contribution(&caller(), ehr.ehr_id, empty)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BadRequest(_)), "{err:?}");
+    assert_eq!(count(store).await, before);
+}
