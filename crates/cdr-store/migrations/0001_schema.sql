@@ -49,7 +49,7 @@ CREATE TABLE ehr_subject (
 CREATE INDEX ehr_subject_by_ehr ON ehr_subject (ehr_id);
 
 CREATE TABLE contribution (
-    ehr_id          uuid NOT NULL REFERENCES ehr (ehr_id),
+    ehr_id          uuid NOT NULL,
     contribution_id uuid NOT NULL,
     time_committed  timestamptz NOT NULL,
     change_type     smallint NOT NULL,
@@ -57,9 +57,13 @@ CREATE TABLE contribution (
     PRIMARY KEY (ehr_id, contribution_id)
 );
 
+-- Contributions and versioned objects carry no foreign key to ehr: the writing transaction
+-- checks the EHR itself, and a key-share lock on the EHR row per commit would serialise writers
+-- of one EHR on multixacts.
+
 -- kind: 1 composition, 2 EHR_STATUS, 3 FOLDER (directory)
 CREATE TABLE versioned_object (
-    ehr_id          uuid NOT NULL REFERENCES ehr (ehr_id),
+    ehr_id          uuid NOT NULL,
     vo_id           uuid NOT NULL,
     kind            smallint NOT NULL,
     head            integer NOT NULL,
@@ -130,3 +134,14 @@ CREATE INDEX leaf_by_ehr_path ON leaf (ehr_id, path_id);
 CREATE INDEX leaf_num ON leaf (path_id, v_num) WHERE v_num IS NOT NULL;
 CREATE INDEX leaf_code ON leaf (path_id, v_code) WHERE v_code IS NOT NULL;
 CREATE INDEX leaf_ts ON leaf (path_id, v_ts) WHERE v_ts IS NOT NULL;
+
+-- Documents and fragments are compressed with lz4 where the server supports it (much cheaper
+-- per commit than the default pglz).
+DO $$
+BEGIN
+    ALTER TABLE object_version ALTER COLUMN document SET COMPRESSION lz4;
+    ALTER TABLE node ALTER COLUMN fragment SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    NULL;
+END
+$$;

@@ -18,6 +18,7 @@ mod ops;
 mod store;
 mod templates;
 mod versions;
+mod write;
 
 pub use commit::{
     format_time, CommitMeta, Committed, CommittedVersion, NewContribution, NewVersion,

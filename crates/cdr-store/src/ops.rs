@@ -127,7 +127,13 @@ impl Store {
                 "EHR id {ehr_id} is already in use"
             )));
         }
-        let (committed, dict) = self.write(&tx, ehr_id, &prepared, true).await?;
+        let (committed, dict) = match self.write(&tx, ehr_id, &prepared, true).await {
+            Ok(w) => w,
+            Err(failure) => {
+                drop(tx);
+                return Err(self.explain(ehr_id, failure).await);
+            }
+        };
         let status_uid = single(committed)?.uid;
         tx.execute(
             "UPDATE ehr SET ehr_status_id = $2 WHERE ehr_id = $1",

@@ -1,5 +1,6 @@
 //! Command-line dispatch. Exit codes: 0 success, 1 invalid input data, 2 usage or setup error.
 
+mod bench;
 mod validate;
 
 use std::io::Write;
@@ -12,6 +13,11 @@ USAGE:
       Validates canonical JSON (*.json) or XML (*.xml) compositions against an OPT 1.4.
       Exit 0 when all are valid, 1 when any is invalid or unreadable, 2 on usage errors or an
       unreadable template. --json prints one JSON object per file: {file, valid, issues}.
+  cdr bench commit [--clients N] [--count M] [--template T --composition C]
+      Commits M compositions with N clients through the store (decode, validate, index, one
+      transaction each) on a temporary managed PostgreSQL, then raw INSERTs of the same JSON into
+      one table with the same clients; the last line is a JSON object with the figures.
+      Default: the blood-pressure template and composition of ../shared/testdata.
   cdr help
 ";
 
@@ -19,6 +25,7 @@ USAGE:
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     match args.first().map(String::as_str) {
         Some("validate") => validate::run(&args[1..], out, err),
+        Some("bench") => bench::run(&args[1..], out, err),
         Some("help") | Some("--help") | Some("-h") => {
             let _ = write!(out, "{USAGE}");
             0

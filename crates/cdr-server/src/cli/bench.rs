@@ -1,0 +1,325 @@
+//! `cdr bench commit`: commits through the store, then raw INSERTs of the same JSON into a
+//! one-table baseline, in the same run, on the same managed temporary cluster, with the same
+//! clients. The last output line is one JSON object with the figures.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cdr_store::cluster::{ClusterOptions, ManagedCluster};
+use cdr_store::{CommitMeta, Principal, Store, StoreConfig, UidBasedId, VersionUid};
+
+const DEFAULT_TEMPLATE: &str = "ehrbase-blood-pressure-simple.de.v0/template.opt";
+const DEFAULT_COMPOSITION: &str =
+    "ehrbase-blood-pressure-simple.de.v0/compositions/it__ehrbase_blood_pressure_simple.de.v0.json";
+/// Compositions are spread over this many EHRs.
+const EHRS: usize = 64;
+
+struct Args {
+    clients: usize,
+    count: usize,
+    template: PathBuf,
+    composition: PathBuf,
+}
+
+fn testdata(rel: &str) -> PathBuf {
+    let beside_cwd = Path::new("../shared/testdata").join(rel);
+    if beside_cwd.exists() {
+        return beside_cwd;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata")
+        .join(rel)
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut a = Args {
+        clients: 8,
+        count: 2000,
+        template: testdata(DEFAULT_TEMPLATE),
+        composition: testdata(DEFAULT_COMPOSITION),
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match arg.as_str() {
+            "--clients" => {
+                a.clients = value("--clients")?
+                    .parse()
+                    .map_err(|_| "--clients needs a positive number".to_owned())?
+            }
+            "--count" => {
+                a.count = value("--count")?
+                    .parse()
+                    .map_err(|_| "--count needs a positive number".to_owned())?
+            }
+            "--template" => a.template = PathBuf::from(value("--template")?),
+            "--composition" => a.composition = PathBuf::from(value("--composition")?),
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    if a.clients == 0 || a.count == 0 {
+        return Err("--clients and --count must be at least 1".into());
+    }
+    Ok(a)
+}
+
+/// Runs `cdr bench <what> …`.
+pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    if args.first().map(String::as_str) != Some("commit") {
+        let _ = writeln!(
+            err,
+            "usage: cdr bench commit [--clients N] [--count M] [--template T --composition C]"
+        );
+        return 2;
+    }
+    let args = match parse(&args[1..]) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = writeln!(err, "cdr bench: {e}");
+            return 2;
+        }
+    };
+    let (opt, json) = match (
+        std::fs::read_to_string(&args.template),
+        std::fs::read(&args.composition),
+    ) {
+        (Ok(o), Ok(j)) => (o, j),
+        (Err(e), _) => {
+            let _ = writeln!(err, "cdr bench: {}: {e}", args.template.display());
+            return 2;
+        }
+        (_, Err(e)) => {
+            let _ = writeln!(err, "cdr bench: {}: {e}", args.composition.display());
+            return 2;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(err, "cdr bench: {e}");
+            return 2;
+        }
+    };
+    match rt.block_on(bench_commit(&args, opt, json, out)) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(err, "cdr bench: {e}");
+            1
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+async fn bench_commit(
+    args: &Args,
+    opt: String,
+    json: Vec<u8>,
+    out: &mut dyn Write,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("cdr-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let cluster = ManagedCluster::start(&ClusterOptions::new(&dir))?;
+    let _watchdog = cluster.stop_when_process_exits(Some(&dir))?;
+    cdr_store::create_database(&cluster, "cdr").await?;
+    let config = StoreConfig {
+        database_url: None,
+        data_dir: dir.clone(),
+        system_id: "bench.cdr".into(),
+        pool_size: args.clients + 2,
+    };
+    let store = Store::connect(cluster.pg_config("cdr"), &config, None).await?;
+    let caller = Principal::local();
+    store.put_template(&caller, &opt).await?;
+    // The composition must decode and validate before anything is timed.
+    let probe: cdr_rm::Composition = cdr_rm::from_json(&json)?;
+    let mut ehrs = Vec::with_capacity(EHRS);
+    for _ in 0..EHRS {
+        ehrs.push(
+            store
+                .create_ehr(&caller, None, None, CommitMeta::default())
+                .await?
+                .ehr_id,
+        );
+    }
+    let warm = store
+        .create_composition(&caller, ehrs[0], without_uid(probe), CommitMeta::default())
+        .await?;
+    let _ = writeln!(
+        out,
+        "cdr bench commit: {} clients, {} commits, template {}, composition {} ({} bytes)",
+        args.clients,
+        args.count,
+        args.template.display(),
+        args.composition.display(),
+        json.len()
+    );
+
+    // Phase 1: commits through the store.
+    let json = Arc::new(json);
+    let ehrs = Arc::new(ehrs);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (store, json, ehrs, next, count) = (
+            store.clone(),
+            json.clone(),
+            ehrs.clone(),
+            next.clone(),
+            args.count,
+        );
+        tasks.push(tokio::spawn(async move {
+            let caller = Principal::local();
+            let mut lat = Vec::new();
+            let mut uids = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let t = Instant::now();
+                let c: cdr_rm::Composition = cdr_rm::from_json(&json).map_err(|e| e.to_string())?;
+                let ehr_id = ehrs[i % ehrs.len()];
+                let v = store
+                    .create_composition(&caller, ehr_id, without_uid(c), CommitMeta::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                lat.push(t.elapsed());
+                uids.push((ehr_id, v.uid));
+            }
+            Ok::<_, String>((lat, uids))
+        }));
+    }
+    let mut latencies = Vec::with_capacity(args.count);
+    let mut uids: Vec<(uuid::Uuid, VersionUid)> = Vec::with_capacity(args.count);
+    for t in tasks {
+        let (l, u) = t.await??;
+        latencies.extend(l);
+        uids.extend(u);
+    }
+    let store_elapsed = started.elapsed();
+    latencies.sort();
+    let commits_per_s = args.count as f64 / store_elapsed.as_secs_f64();
+    let _ = writeln!(
+        out,
+        "store:  {:.0} commits/s, p50 {:.3} ms, p99 {:.3} ms",
+        commits_per_s,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+
+    // Phase 2: raw INSERTs of the same JSON into one table, same clients, same cluster.
+    {
+        let client = store.pool().get().await?;
+        client
+            .batch_execute(
+                "CREATE TABLE bench_raw (id uuid PRIMARY KEY, ehr_id uuid NOT NULL, doc json NOT NULL)",
+            )
+            .await?;
+    }
+    let text = Arc::new(String::from_utf8_lossy(&json).into_owned());
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (store, text, ehrs, next, count) = (
+            store.clone(),
+            text.clone(),
+            ehrs.clone(),
+            next.clone(),
+            args.count,
+        );
+        tasks.push(tokio::spawn(async move {
+            let client = store.pool().get().await.map_err(|e| e.to_string())?;
+            let stmt = client
+                .prepare_cached(
+                    "INSERT INTO bench_raw (id, ehr_id, doc) VALUES ($1, $2, $3::text::json)",
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let ehr_id = ehrs[i % ehrs.len()];
+                client
+                    .execute(&stmt, &[&uuid::Uuid::new_v4(), &ehr_id, &*text])
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok::<_, String>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let raw_elapsed = started.elapsed();
+    let raw_per_s = args.count as f64 / raw_elapsed.as_secs_f64();
+    let _ = writeln!(out, "raw:    {raw_per_s:.0} inserts/s");
+
+    // Reads by version uid, one client, over the committed versions.
+    let mut reads = Vec::new();
+    let step = (uids.len() / 2000).max(1);
+    let warm = (ehrs[0], warm.uid);
+    for (ehr_id, uid) in uids.iter().step_by(step).chain(std::iter::once(&warm)) {
+        let t = Instant::now();
+        let v = store
+            .get_composition(&caller, *ehr_id, &UidBasedId::Version(uid.clone()))
+            .await?;
+        reads.push(t.elapsed());
+        if v.document.is_none() {
+            return Err("a committed version read back without its document".into());
+        }
+    }
+    reads.sort();
+    let get_p50 = percentile(&reads, 0.5);
+    let _ = writeln!(
+        out,
+        "get by version uid: p50 {get_p50:.3} ms over {} reads",
+        reads.len()
+    );
+
+    store.shutdown().await?;
+    cluster.stop()?;
+    let result = serde_json::json!({
+        "commits_per_s": round(commits_per_s, 1),
+        "raw_insert_per_s": round(raw_per_s, 1),
+        "ratio": round(commits_per_s / raw_per_s, 3),
+        "p50_ms": round(percentile(&latencies, 0.5), 3),
+        "p99_ms": round(percentile(&latencies, 0.99), 3),
+        "clients": args.clients,
+        "count": args.count,
+        "get_p50_ms": round(get_p50, 3),
+    });
+    let _ = writeln!(out, "{result}");
+    Ok(())
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+/// The composition without a client uid, so each commit creates a new object.
+fn without_uid(mut c: cdr_rm::Composition) -> cdr_rm::Composition {
+    c.uid = None;
+    c
+}
