@@ -53,3 +53,38 @@ fn missing_postgres_is_explained() {
     assert!(msg.contains("apt install postgresql"), "{msg}");
     assert!(msg.contains("DATABASE_URL"), "{msg}");
 }
+
+#[tokio::test]
+async fn a_database_url_is_used_as_given() {
+    let pg = cdr_testkit::fresh_database().await;
+    let host = match &pg.get_hosts()[0] {
+        tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        other => panic!("{other:?}"),
+    };
+    let url = format!(
+        "postgresql://cdr@/{}?host={}&port={}",
+        pg.get_dbname().unwrap(),
+        host.replace('/', "%2F"),
+        pg.get_ports()[0]
+    );
+    let config = StoreConfig {
+        database_url: Some(url),
+        data_dir: std::path::PathBuf::from("/nonexistent"),
+        system_id: "url.test".into(),
+        pool_size: 2,
+    };
+    let store = Store::open(&config)
+        .await
+        .expect("opens through DATABASE_URL");
+    assert!(store.cluster().is_none(), "manages no cluster");
+    let ehr = store
+        .create_ehr(&caller(), None, None, meta())
+        .await
+        .unwrap();
+    assert_eq!(ehr.system_id, "url.test");
+    let bad = StoreConfig {
+        database_url: Some("not a url at all ::".into()),
+        ..config
+    };
+    assert!(Store::open(&bad).await.is_err());
+}
