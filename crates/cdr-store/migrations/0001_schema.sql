@@ -9,7 +9,6 @@ CREATE TABLE template (
     concept         text NOT NULL,
     root_archetype  text NOT NULL,
     opt             text NOT NULL,
-    opt_digest      text NOT NULL,
     created_at      timestamptz NOT NULL
 );
 

@@ -132,11 +132,10 @@ impl Store {
         &self,
         caller: &Principal,
         meta: &CommitMeta,
-        fallback_committer: Option<&PartyProxy>,
         time: DateTime<Utc>,
         change_type: ChangeType,
     ) -> String {
-        let committer = match meta.committer.as_ref().or(fallback_committer) {
+        let committer = match &meta.committer {
             Some(p) => cdr_rm::json::to_json_value(p, &JsonConfig::CANONICAL),
             None => json!({
                 "_type": "PARTY_IDENTIFIED",
@@ -197,7 +196,7 @@ impl Store {
                 ChangeType::Modification
             }
         });
-        let audit = self.audit_json(caller, &contribution.meta, None, time, change_type);
+        let audit = self.audit_json(caller, &contribution.meta, time, change_type);
         Ok(PreparedContribution {
             id: contribution.uid.unwrap_or_else(Uuid::new_v4),
             time,
@@ -286,7 +285,7 @@ impl Store {
         if meta.description.is_none() {
             meta.description = contribution_meta.description.clone();
         }
-        let audit = self.audit_json(caller, &meta, None, time, change_type);
+        let audit = self.audit_json(caller, &meta, time, change_type);
         let attestations = v.attestations.as_ref().map(|a| a.to_string());
         let mut p = Prepared {
             kind: v.kind,

@@ -105,6 +105,7 @@ impl Store {
             )
             .await?;
         let access_id = Uuid::new_v4();
+        let status_id = prepared.versions[0].vo_id;
         let mut client = self.inner.pool.get().await?;
         let tx = client.transaction().await?;
         let committed_time = crate::commit::now();
@@ -117,7 +118,7 @@ impl Store {
                     &ehr_id,
                     &self.inner.system_id,
                     &committed_time,
-                    &Uuid::nil(),
+                    &status_id,
                     &access_id,
                 ],
             )
@@ -135,11 +136,6 @@ impl Store {
             }
         };
         let status_uid = single(committed)?.uid;
-        tx.execute(
-            "UPDATE ehr SET ehr_status_id = $2 WHERE ehr_id = $1",
-            &[&ehr_id, &status_uid.object_id],
-        )
-        .await?;
         tx.commit().await?;
         self.remember_dict(&dict);
         Ok(EhrRecord {
@@ -212,11 +208,7 @@ impl Store {
         ehr_id: Uuid,
         at: Option<DateTime<Utc>>,
     ) -> Result<VersionRecord> {
-        let vo = self.singleton_id(ehr_id, VoKind::EhrStatus).await?;
-        match at {
-            None => self.latest_version(ehr_id, VoKind::EhrStatus, vo).await,
-            Some(t) => self.version_at_time(ehr_id, VoKind::EhrStatus, vo, t).await,
-        }
+        self.singleton_version(ehr_id, VoKind::EhrStatus, at).await
     }
 
     /// One EHR_STATUS version by uid.
@@ -396,11 +388,7 @@ impl Store {
         ehr_id: Uuid,
         at: Option<DateTime<Utc>>,
     ) -> Result<VersionRecord> {
-        let vo = self.singleton_id(ehr_id, VoKind::Folder).await?;
-        match at {
-            None => self.latest_version(ehr_id, VoKind::Folder, vo).await,
-            Some(t) => self.version_at_time(ehr_id, VoKind::Folder, vo, t).await,
-        }
+        self.singleton_version(ehr_id, VoKind::Folder, at).await
     }
 
     /// One directory version by uid.
@@ -453,6 +441,20 @@ impl Store {
             )
             .await?;
         single(committed)
+    }
+
+    /// The EHR's EHR_STATUS or directory: the latest version, or the one extant at `at`.
+    async fn singleton_version(
+        &self,
+        ehr_id: Uuid,
+        kind: VoKind,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<VersionRecord> {
+        let vo = self.singleton_id(ehr_id, kind).await?;
+        match at {
+            None => self.latest_version(ehr_id, kind, vo).await,
+            Some(t) => self.version_at_time(ehr_id, kind, vo, t).await,
+        }
     }
 
     /// Updates or deletes the EHR's EHR_STATUS or directory. A preceding version uid naming

@@ -28,15 +28,6 @@ pub struct TemplateUpload {
     pub created: bool,
 }
 
-fn digest(text: &str) -> String {
-    // Two independent 64-bit FNV-1a hashes and the length: an identity check for re-uploads,
-    // confirmed by comparing the text itself.
-    let a = crate::ids::dict_id(text) as u64;
-    let rev: String = text.chars().rev().collect();
-    let b = crate::ids::dict_id(&rev) as u64;
-    format!("{a:016x}{b:016x}-{}", text.len())
-}
-
 fn root_archetype(t: &Template) -> String {
     match &t.definition.kind {
         cdr_template::CObjectKind::ArchetypeRoot(r) => r.archetype_id.clone(),
@@ -60,15 +51,14 @@ impl Store {
         let client = self.inner.pool.get().await?;
         let inserted = client
             .query_opt(
-                "INSERT INTO template (template_id, concept, root_archetype, opt, opt_digest, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (template_id) DO NOTHING \
+                "INSERT INTO template (template_id, concept, root_archetype, opt, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (template_id) DO NOTHING \
                  RETURNING created_at",
                 &[
                     &parsed.template_id,
                     &parsed.concept,
                     &archetype_id,
                     &opt,
-                    &digest(opt),
                     &now,
                 ],
             )
@@ -133,6 +123,10 @@ impl Store {
 
     /// The stored OPT text of a template.
     pub async fn get_template_opt(&self, _caller: &Principal, template_id: &str) -> Result<String> {
+        self.load_opt(template_id).await
+    }
+
+    async fn load_opt(&self, template_id: &str) -> Result<String> {
         let client = self.inner.pool.get().await?;
         let row = client
             .query_opt(
@@ -147,13 +141,17 @@ impl Store {
     /// The parsed template, from the cache or parsed from the stored OPT once.
     pub async fn get_template(
         &self,
-        caller: &Principal,
+        _caller: &Principal,
         template_id: &str,
     ) -> Result<Arc<Template>> {
+        self.parsed_template(template_id).await
+    }
+
+    async fn parsed_template(&self, template_id: &str) -> Result<Arc<Template>> {
         if let Some(t) = self.cached_template(template_id) {
             return Ok(t);
         }
-        let opt = self.get_template_opt(caller, template_id).await?;
+        let opt = self.load_opt(template_id).await?;
         let parsed = cdr_template::parse_opt(opt.as_bytes()).map_err(|e| {
             StoreError::BadRequest(format!(
                 "stored template '{template_id}' does not parse: {e}"
@@ -167,7 +165,7 @@ impl Store {
     /// The template a composition names, for validation: an unknown template is a validation
     /// issue (422), not a missing resource.
     pub(crate) async fn template_for_validation(&self, template_id: &str) -> Result<Arc<Template>> {
-        match self.get_template(&Principal::local(), template_id).await {
+        match self.parsed_template(template_id).await {
             Err(StoreError::NotFound { .. }) => {
                 Err(StoreError::Invalid(vec![cdr_validation::ValidationIssue {
                     path: "/archetype_details/template_id/value".into(),
