@@ -28,6 +28,17 @@ pub enum StoreError {
     /// The request cannot be processed as given (bad id, missing template id, bad OPT, …).
     #[error("{0}")]
     BadRequest(String),
+    /// The AQL query is malformed, unsupported or failed on its data; `line` and `column`
+    /// (1-based, 0 when unknown) point into the query text.
+    #[error("{message} (line {line}, column {column})")]
+    Query {
+        message: String,
+        line: usize,
+        column: usize,
+    },
+    /// The query ran longer than its statement timeout.
+    #[error("the query was cancelled after its time limit")]
+    QueryTimeout,
     /// The database schema is newer than this build of cdr.
     #[error("the database schema is at version {found}, newer than this cdr knows ({known}); upgrade cdr")]
     SchemaTooNew { found: i32, known: i32 },

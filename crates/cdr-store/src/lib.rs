@@ -9,6 +9,7 @@
 //! indexed) before BEGIN; every SQL statement of an EHR-scoped operation constrains `ehr_id`;
 //! every user value is a bind parameter.
 
+pub mod aql;
 pub mod cluster;
 mod commit;
 mod error;

@@ -11,8 +11,10 @@ use crate::cluster::{ClusterOptions, ManagedCluster};
 use crate::error::{Result, StoreError};
 
 /// The numbered migrations, applied in order at start-up.
-pub const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "schema", include_str!("../migrations/0001_schema.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "schema", include_str!("../migrations/0001_schema.sql")),
+    (3, "aql", include_str!("../migrations/0003_aql.sql")),
+];
 
 /// The newest schema version this build knows.
 pub fn schema_version() -> i32 {

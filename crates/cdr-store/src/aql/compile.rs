@@ -1,0 +1,1256 @@
+//! Binding and compilation of an AQL query to ONE parameterised SQL statement.
+//!
+//! Each FROM variable becomes rows of the store's tables or values inside a document:
+//! - `EHR` → `ehr`;
+//! - `VERSION` / `COMPOSITION` → `versioned_object` + `object_version` (current version unless
+//!   `ALL_VERSIONS`);
+//! - entries and other archetype roots → `node` rows (nested set: `CONTAINS` is a range test);
+//! - everything else (ELEMENT, non-archetyped CLUSTER, HISTORY, EVENT, …) → objects found by a
+//!   SQL/JSON path (`.**`) inside the enclosing variable's document or fragment.
+//!
+//! Paths become SQL/JSON path expressions evaluated with `jsonb_path_query`; WHERE comparisons
+//! are existential (`EXISTS`), typed by the literal (see SEMANTICS.md). Every literal, parameter
+//! and path is a bind parameter: the SQL text is made of fixed fragments and `$n` only.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use cdr_aql::ast::{
+    AggregateArg, AggregateFunction, ClassExpr, ColumnExpr, ComparisonOp, Containment,
+    ContainmentKind, IdentifiedPath, LikePattern, MatchesOperand, Operand, Predicate,
+    PredicateKind, PredicateOperand, Query, RmClassExpr, SortDirection, TemporalKind,
+    VersionPredicateKind, WhereExpr, WhereKind,
+};
+use cdr_aql::Spanned;
+
+use super::error::{QueryError, Result};
+use super::jsonpath::JsonPath;
+use super::{literal_json, Inputs};
+use crate::ids::dict_id;
+
+/// A bind parameter value.
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
+
+/// The compiled statement.
+pub(crate) struct Compiled {
+    pub sql: String,
+    pub params: Vec<Param>,
+    /// Output columns (name, path); the statement returns them first, as JSON text.
+    pub columns: Vec<(String, String)>,
+}
+
+#[derive(Default)]
+struct Params(Vec<Param>);
+
+impl Params {
+    fn push<T: ToSql + Sync + Send + 'static>(&mut self, v: T) -> String {
+        self.0.push(Box::new(v));
+        format!("${}", self.0.len())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ehr,
+    Version,
+    Composition,
+    Node,
+    Object,
+}
+
+/// A bound FROM variable: SQL expressions for its facets, valid in the scope it was bound in.
+#[derive(Debug, Clone)]
+struct Var {
+    kind: Kind,
+    /// Facet name → SQL expression (`ehr`, `vo`, `num`, `cap`, `value` (jsonb), `text`
+    /// (output JSON text), `status`).
+    facets: Vec<(&'static str, String)>,
+}
+
+impl Var {
+    fn get(&self, facet: &str) -> Option<&str> {
+        self.facets
+            .iter()
+            .find(|(k, _)| *k == facet)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn facet(&self, facet: &str) -> &str {
+        self.get(facet).unwrap_or("NULL")
+    }
+}
+
+/// One FROM list and its conditions.
+#[derive(Default)]
+struct Scope {
+    items: Vec<String>,
+    wheres: Vec<String>,
+}
+
+impl Scope {
+    fn cross(&mut self, item: String) {
+        if self.items.is_empty() {
+            self.items.push(item);
+        } else {
+            self.items.push(format!("CROSS JOIN {item}"));
+        }
+    }
+
+    fn left_lateral(&mut self, item: String) {
+        if self.items.is_empty() {
+            // Nothing to be lateral to: an unconditional one-row source first.
+            self.items.push("(SELECT 1) AS one".into());
+        }
+        self.items.push(format!("LEFT JOIN LATERAL {item} ON true"));
+    }
+
+    fn render(&self) -> String {
+        let mut s = String::new();
+        if !self.items.is_empty() {
+            s.push_str(" FROM ");
+            s.push_str(&self.items.join(" "));
+        }
+        if !self.wheres.is_empty() {
+            s.push_str(" WHERE ");
+            let parts: Vec<String> = self.wheres.iter().map(|w| format!("({w})")).collect();
+            s.push_str(&parts.join(" AND "));
+        }
+        s
+    }
+}
+
+struct Compiler<'a> {
+    inputs: &'a Inputs<'a>,
+    params: Params,
+    vars: HashMap<String, Var>,
+    seq: usize,
+    /// Placeholders of EHR ids every EHR-scoped table must equal.
+    ehr_params: Vec<String>,
+    /// Some VERSION variable ranges over all versions: node rows (current versions only) can't
+    /// be used.
+    all_versions: bool,
+}
+
+/// RM classes and the concrete types that conform to them.
+fn conforming(class: &str) -> Option<Vec<&'static str>> {
+    const ENTRIES: [&str; 6] = [
+        "OBSERVATION",
+        "EVALUATION",
+        "INSTRUCTION",
+        "ACTION",
+        "ADMIN_ENTRY",
+        "GENERIC_ENTRY",
+    ];
+    const CONCRETE: [&str; 21] = [
+        "SECTION",
+        "CLUSTER",
+        "ELEMENT",
+        "HISTORY",
+        "POINT_EVENT",
+        "INTERVAL_EVENT",
+        "ITEM_TREE",
+        "ITEM_LIST",
+        "ITEM_SINGLE",
+        "ITEM_TABLE",
+        "ACTIVITY",
+        "ISM_TRANSITION",
+        "INSTRUCTION_DETAILS",
+        "EVENT_CONTEXT",
+        "FEEDER_AUDIT",
+        "PARTY_IDENTIFIED",
+        "PARTY_SELF",
+        "PARTICIPATION",
+        "DV_TEXT",
+        "DV_CODED_TEXT",
+        "DV_QUANTITY",
+    ];
+    Some(match class {
+        "ENTRY" => ENTRIES.to_vec(),
+        "CARE_ENTRY" => ENTRIES[..4].to_vec(),
+        "EVENT" => vec!["EVENT", "POINT_EVENT", "INTERVAL_EVENT"],
+        "ITEM_STRUCTURE" => vec!["ITEM_TREE", "ITEM_LIST", "ITEM_SINGLE", "ITEM_TABLE"],
+        "ITEM" => vec!["CLUSTER", "ELEMENT"],
+        c => {
+            let t = ENTRIES.iter().chain(CONCRETE.iter()).find(|t| **t == c)?;
+            vec![*t]
+        }
+    })
+}
+
+fn is_entry(types: &[&str]) -> bool {
+    types.iter().all(|t| {
+        matches!(
+            *t,
+            "OBSERVATION"
+                | "EVALUATION"
+                | "INSTRUCTION"
+                | "ACTION"
+                | "ADMIN_ENTRY"
+                | "GENERIC_ENTRY"
+        )
+    })
+}
+
+fn sql_op(op: ComparisonOp) -> &'static str {
+    match op {
+        ComparisonOp::Eq => "=",
+        ComparisonOp::Ne => "<>",
+        ComparisonOp::Gt => ">",
+        ComparisonOp::Ge => ">=",
+        ComparisonOp::Lt => "<",
+        ComparisonOp::Le => "<=",
+    }
+}
+
+fn flip(op: ComparisonOp) -> ComparisonOp {
+    match op {
+        ComparisonOp::Gt => ComparisonOp::Lt,
+        ComparisonOp::Ge => ComparisonOp::Le,
+        ComparisonOp::Lt => ComparisonOp::Gt,
+        ComparisonOp::Le => ComparisonOp::Ge,
+        o => o,
+    }
+}
+
+/// The archetype id of an archetype predicate, when the predicate is exactly that (optionally
+/// with a name).
+fn archetype_of(p: &Predicate, inputs: &Inputs) -> Result<Option<(String, Option<Value>)>> {
+    use cdr_aql::ast::{ArchetypeRef, NodeName};
+    let PredicateKind::Archetype(a) = &p.kind else {
+        return Ok(None);
+    };
+    let id = match &a.archetype {
+        ArchetypeRef::Id(id) => id.value.clone(),
+        ArchetypeRef::Parameter(param) => match inputs.param(param)? {
+            Value::String(s) => s.clone(),
+            _ => {
+                return Err(QueryError::at(
+                    param.span(),
+                    format!("parameter ${} must be an archetype id string", param.name),
+                ))
+            }
+        },
+    };
+    let name = match &a.name {
+        None => None,
+        Some(NodeName::String(s)) => Some(Value::String(s.value.clone())),
+        Some(NodeName::Parameter(param)) => Some(inputs.param(param)?.clone()),
+        Some(_) => return Ok(None),
+    };
+    Ok(Some((id, name)))
+}
+
+impl<'a> Compiler<'a> {
+    fn alias(&mut self, prefix: &str) -> String {
+        self.seq += 1;
+        format!("{prefix}{}", self.seq)
+    }
+
+    fn ehr_scope(&self, scope: &mut Scope, column: &str) {
+        for p in &self.ehr_params {
+            scope.wheres.push(format!("{column} = {p}"));
+        }
+    }
+
+    fn var(&self, ident: &cdr_aql::ast::Ident) -> Result<&Var> {
+        self.vars.get(&ident.name).ok_or_else(|| {
+            QueryError::at(
+                ident.span(),
+                format!("'{}' is not a variable of the FROM clause", ident.name),
+            )
+        })
+    }
+
+    // ---- FROM ------------------------------------------------------------------------------
+
+    fn containment(
+        &mut self,
+        scope: &mut Scope,
+        c: &Containment,
+        parent: Option<&Var>,
+    ) -> Result<()> {
+        match &c.kind {
+            ContainmentKind::Class(ce) => {
+                self.class(scope, ce, parent)?;
+            }
+            ContainmentKind::Contains {
+                outer,
+                negated,
+                inner,
+            } => {
+                let v = self.class(scope, outer, parent)?;
+                if *negated {
+                    let mut sub = Scope::default();
+                    let before: Vec<String> = self.vars.keys().cloned().collect();
+                    self.containment(&mut sub, inner, Some(&v))?;
+                    // Variables under NOT CONTAINS are never bound.
+                    self.vars.retain(|k, _| before.contains(k));
+                    scope
+                        .wheres
+                        .push(format!("NOT EXISTS (SELECT 1{})", sub.render()));
+                } else {
+                    self.containment(scope, inner, Some(&v))?;
+                }
+            }
+            ContainmentKind::And(items) => {
+                for item in items {
+                    self.containment(scope, item, parent)?;
+                }
+            }
+            ContainmentKind::Or(items) => {
+                let mut oks = Vec::with_capacity(items.len());
+                for item in items {
+                    let before: Vec<String> = self.vars.keys().cloned().collect();
+                    let mut sub = Scope::default();
+                    self.containment(&mut sub, item, parent)?;
+                    let b = self.alias("b");
+                    let mut cols = vec!["true AS ok".to_owned()];
+                    let mut n = 0;
+                    let new: Vec<String> = self
+                        .vars
+                        .keys()
+                        .filter(|k| !before.contains(k))
+                        .cloned()
+                        .collect();
+                    for name in new {
+                        let var = self.vars.get_mut(&name).expect("just bound");
+                        for (_, expr) in var.facets.iter_mut() {
+                            n += 1;
+                            cols.push(format!("{expr} AS c{n}"));
+                            *expr = format!("{b}.c{n}");
+                        }
+                    }
+                    scope.left_lateral(format!(
+                        "(SELECT {}{}) AS {b}",
+                        cols.join(", "),
+                        sub.render()
+                    ));
+                    oks.push(format!("{b}.ok IS NOT NULL"));
+                }
+                scope.wheres.push(format!("({})", oks.join(" OR ")));
+            }
+        }
+        Ok(())
+    }
+
+    fn bind(&mut self, ce: &ClassExpr, var: Var) -> Result<Var> {
+        if let Some(name) = ce.variable() {
+            if self.vars.contains_key(&name.name) {
+                return Err(QueryError::at(
+                    name.span(),
+                    format!("variable '{}' is bound twice", name.name),
+                ));
+            }
+            self.vars.insert(name.name.clone(), var.clone());
+        }
+        Ok(var)
+    }
+
+    fn class(&mut self, scope: &mut Scope, ce: &ClassExpr, parent: Option<&Var>) -> Result<Var> {
+        let var = match ce {
+            ClassExpr::Version(vc) => {
+                if parent.is_some_and(|p| p.kind != Kind::Ehr) {
+                    return Err(QueryError::at(
+                        vc.span.get(),
+                        "VERSION can only be contained in EHR",
+                    ));
+                }
+                let all = match vc.predicate.as_ref().map(|p| &p.kind) {
+                    None | Some(VersionPredicateKind::LatestVersion) => false,
+                    Some(VersionPredicateKind::AllVersions) => true,
+                    Some(VersionPredicateKind::Standard(_)) => {
+                        return Err(QueryError::at(
+                            vc.span.get(),
+                            "VERSION predicates other than LATEST_VERSION and ALL_VERSIONS are not supported",
+                        ))
+                    }
+                };
+                let mut v = self.version_rows(scope, parent, all);
+                v.kind = Kind::Version;
+                v
+            }
+            ClassExpr::Rm(rc) => self.rm_class(scope, rc, parent)?,
+        };
+        self.bind(ce, var)
+    }
+
+    /// `versioned_object` + `object_version` rows of compositions (current versions, or all).
+    fn version_rows(&mut self, scope: &mut Scope, ehr: Option<&Var>, all: bool) -> Var {
+        let vo = self.alias("vo");
+        let ov = self.alias("ov");
+        scope.cross(format!("versioned_object {vo}"));
+        scope.cross(format!("object_version {ov}"));
+        scope.wheres.push(format!("{vo}.kind = 1"));
+        if let Some(e) = ehr {
+            scope
+                .wheres
+                .push(format!("{vo}.ehr_id = {}", e.facet("ehr")));
+        }
+        self.ehr_scope(scope, &format!("{vo}.ehr_id"));
+        self.ehr_scope(scope, &format!("{ov}.ehr_id"));
+        scope.wheres.push(format!(
+            "{ov}.ehr_id = {vo}.ehr_id AND {ov}.vo_id = {vo}.vo_id AND {ov}.document IS NOT NULL"
+        ));
+        if !all {
+            scope
+                .wheres
+                .push(format!("{ov}.version = {vo}.head AND NOT {vo}.deleted"));
+        }
+        let version_json = format!(
+            "(jsonb_build_object('_type', 'ORIGINAL_VERSION', \
+             'uid', jsonb_build_object('_type', 'OBJECT_VERSION_ID', 'value', \
+                {ov}.vo_id::text || '::' || {ov}.system_id || '::' || {ov}.version::text), \
+             'contribution', jsonb_build_object('id', jsonb_build_object('_type', 'HIER_OBJECT_ID', \
+                'value', {ov}.contribution_id::text), 'namespace', 'local', 'type', 'CONTRIBUTION'), \
+             'commit_audit', {ov}.audit::jsonb, \
+             'lifecycle_state', jsonb_build_object('_type', 'DV_CODED_TEXT', 'value', \
+                CASE {ov}.lifecycle_state WHEN 532 THEN 'complete' WHEN 553 THEN 'incomplete' \
+                ELSE 'deleted' END, \
+                'defining_code', jsonb_build_object('_type', 'CODE_PHRASE', 'terminology_id', \
+                jsonb_build_object('_type', 'TERMINOLOGY_ID', 'value', 'openehr'), \
+                'code_string', {ov}.lifecycle_state::text)), \
+             'data', {ov}.document::jsonb) \
+             || CASE WHEN {ov}.preceding_uid IS NULL THEN '{{}}'::jsonb ELSE \
+                jsonb_build_object('preceding_version_uid', jsonb_build_object('_type', \
+                'OBJECT_VERSION_ID', 'value', {ov}.preceding_uid)) END \
+             || CASE WHEN {ov}.attestations IS NULL THEN '{{}}'::jsonb ELSE \
+                jsonb_build_object('attestations', {ov}.attestations::jsonb) END)"
+        );
+        Var {
+            kind: Kind::Version,
+            facets: vec![
+                ("ehr", format!("{ov}.ehr_id")),
+                ("vo", format!("{ov}.vo_id")),
+                ("text", format!("{version_json}::text")),
+                ("value", version_json),
+                ("doc", format!("{ov}.document::jsonb")),
+                ("doctext", format!("{ov}.document::text")),
+                ("archetype", format!("{ov}.archetype_id")),
+            ],
+        }
+    }
+
+    fn composition_from(&self, v: &Var) -> Var {
+        Var {
+            kind: Kind::Composition,
+            facets: vec![
+                ("ehr", v.facet("ehr").to_owned()),
+                ("vo", v.facet("vo").to_owned()),
+                ("num", "0".to_owned()),
+                ("value", v.facet("doc").to_owned()),
+                ("text", v.facet("doctext").to_owned()),
+                ("archetype", v.facet("archetype").to_owned()),
+            ],
+        }
+    }
+
+    fn rm_class(
+        &mut self,
+        scope: &mut Scope,
+        rc: &RmClassExpr,
+        parent: Option<&Var>,
+    ) -> Result<Var> {
+        let class = rc.rm_type.name.as_str();
+        match class {
+            "EHR" => {
+                if parent.is_some() {
+                    return Err(QueryError::at(
+                        rc.span.get(),
+                        "EHR must be the outermost class",
+                    ));
+                }
+                let e = self.alias("e");
+                scope.cross(format!("ehr {e}"));
+                self.ehr_scope(scope, &format!("{e}.ehr_id"));
+                let status_head = format!(
+                    "(SELECT s.head FROM versioned_object s WHERE s.ehr_id = {e}.ehr_id \
+                     AND s.vo_id = {e}.ehr_status_id)"
+                );
+                let json = format!(
+                    "jsonb_build_object('_type', 'EHR', \
+                     'system_id', jsonb_build_object('_type', 'HIER_OBJECT_ID', 'value', {e}.system_id), \
+                     'ehr_id', jsonb_build_object('_type', 'HIER_OBJECT_ID', 'value', {e}.ehr_id::text), \
+                     'ehr_status', jsonb_build_object('id', jsonb_build_object('_type', 'OBJECT_VERSION_ID', \
+                        'value', {e}.ehr_status_id::text || '::' || {e}.system_id || '::' || {status_head}::text), \
+                        'namespace', 'local', 'type', 'EHR_STATUS'), \
+                     'ehr_access', jsonb_build_object('id', jsonb_build_object('_type', 'OBJECT_VERSION_ID', \
+                        'value', {e}.ehr_access_id::text || '::' || {e}.system_id || '::1'), \
+                        'namespace', 'local', 'type', 'EHR_ACCESS'), \
+                     'time_created', jsonb_build_object('_type', 'DV_DATE_TIME', 'value', \
+                        cdr_time_text({e}.time_created)))"
+                );
+                let status_doc = format!(
+                    "(SELECT so.document::jsonb FROM versioned_object s JOIN object_version so \
+                     ON so.ehr_id = s.ehr_id AND so.vo_id = s.vo_id AND so.version = s.head \
+                     WHERE s.ehr_id = {e}.ehr_id AND s.vo_id = {e}.ehr_status_id)"
+                );
+                let var = Var {
+                    kind: Kind::Ehr,
+                    facets: vec![
+                        ("ehr", format!("{e}.ehr_id")),
+                        ("text", format!("{json}::text")),
+                        ("value", json),
+                        ("status", status_doc),
+                    ],
+                };
+                if let Some(p) = &rc.predicate {
+                    let cond = self.class_predicate(&var, p)?;
+                    scope.wheres.push(cond);
+                }
+                Ok(var)
+            }
+            "COMPOSITION" => {
+                let var = match parent.map(|p| p.kind) {
+                    None | Some(Kind::Ehr) => {
+                        let v = self.version_rows(scope, parent, false);
+                        self.composition_from(&v)
+                    }
+                    Some(Kind::Version) => self.composition_from(parent.expect("matched")),
+                    Some(_) => {
+                        return Err(QueryError::at(
+                            rc.span.get(),
+                            "COMPOSITION can only be contained in EHR or VERSION",
+                        ))
+                    }
+                };
+                if let Some(p) = &rc.predicate {
+                    if let Some((id, None)) = archetype_of(p, self.inputs)? {
+                        let ph = self.params.push(id);
+                        scope
+                            .wheres
+                            .push(format!("{} = {ph}", var.facet("archetype")));
+                    } else {
+                        let cond = self.class_predicate(&var, p)?;
+                        scope.wheres.push(cond);
+                    }
+                }
+                Ok(var)
+            }
+            "EHR_STATUS" | "FOLDER" | "VERSIONED_OBJECT" | "CONTRIBUTION" => Err(QueryError::at(
+                rc.rm_type.span(),
+                format!("FROM {class} is not supported yet"),
+            )),
+            _ => {
+                let types = conforming(class).ok_or_else(|| {
+                    QueryError::at(
+                        rc.rm_type.span(),
+                        format!("'{class}' is not an RM class that AQL can query"),
+                    )
+                })?;
+                let base = match parent.map(|p| p.kind) {
+                    None | Some(Kind::Ehr) => {
+                        let v = self.version_rows(scope, parent, false);
+                        self.composition_from(&v)
+                    }
+                    Some(Kind::Version) => self.composition_from(parent.expect("matched")),
+                    Some(_) => parent.expect("matched").clone(),
+                };
+                let archetype = match &rc.predicate {
+                    Some(p) => archetype_of(p, self.inputs)?,
+                    None => None,
+                };
+                let node_parent = matches!(base.kind, Kind::Composition | Kind::Node);
+                let node_ok = !self.all_versions
+                    && node_parent
+                    && match &archetype {
+                        Some((id, _)) => id.starts_with("openEHR-") || is_entry(&types),
+                        None => rc.predicate.is_none() && is_entry(&types),
+                    };
+                if node_ok {
+                    Ok(self.node_var(scope, &base, &types, archetype))
+                } else {
+                    self.object_var(scope, &base, &types, rc.predicate.as_deref())
+                }
+            }
+        }
+    }
+
+    fn node_var(
+        &mut self,
+        scope: &mut Scope,
+        base: &Var,
+        types: &[&str],
+        archetype: Option<(String, Option<Value>)>,
+    ) -> Var {
+        let n = self.alias("n");
+        scope.cross(format!("node {n}"));
+        self.ehr_scope(scope, &format!("{n}.ehr_id"));
+        scope.wheres.push(format!(
+            "{n}.ehr_id = {} AND {n}.vo_id = {} AND {n}.num > {}",
+            base.facet("ehr"),
+            base.facet("vo"),
+            base.facet("num")
+        ));
+        if let Some(cap) = base.get("cap") {
+            scope.wheres.push(format!("{n}.num <= {cap}"));
+        }
+        let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
+        if types.len() == 1 {
+            let p = self.params.push(types[0].clone());
+            scope.wheres.push(format!("{n}.rm_type = {p}"));
+        } else {
+            let p = self.params.push(types);
+            scope.wheres.push(format!("{n}.rm_type = ANY({p})"));
+        }
+        if let Some((id, name)) = archetype {
+            let p = self.params.push(dict_id(&id));
+            scope.wheres.push(format!("{n}.archetype = {p}"));
+            if let Some(name) = name {
+                match name {
+                    Value::String(s) => {
+                        let p = self.params.push(s);
+                        scope.wheres.push(format!("{n}.name = {p}"));
+                    }
+                    _ => scope.wheres.push("false".into()),
+                }
+            }
+        }
+        Var {
+            kind: Kind::Node,
+            facets: vec![
+                ("ehr", format!("{n}.ehr_id")),
+                ("vo", format!("{n}.vo_id")),
+                ("num", format!("{n}.num")),
+                ("cap", format!("{n}.num_cap")),
+                ("value", format!("{n}.fragment::jsonb")),
+                ("text", format!("{n}.fragment::text")),
+            ],
+        }
+    }
+
+    fn object_var(
+        &mut self,
+        scope: &mut Scope,
+        base: &Var,
+        types: &[&str],
+        predicate: Option<&Predicate>,
+    ) -> Result<Var> {
+        let mut jp = JsonPath {
+            text: "strict $.**{1 to last}".into(),
+            ..JsonPath::default()
+        };
+        jp.type_filter(types);
+        if let Some(p) = predicate {
+            jp.filter(p, self.inputs)?;
+        }
+        let x = self.alias("x");
+        let path = self.params.push(jp.text.clone());
+        let vars = self.params.push(jp.vars_text());
+        scope.cross(format!(
+            "LATERAL jsonb_path_query({}, {path}::text::jsonpath, {vars}::text::jsonb) AS {x}(val)",
+            base.facet("value")
+        ));
+        Ok(Var {
+            kind: Kind::Object,
+            facets: vec![
+                ("ehr", base.facet("ehr").to_owned()),
+                ("vo", base.facet("vo").to_owned()),
+                ("value", format!("{x}.val")),
+                ("text", format!("{x}.val::text")),
+            ],
+        })
+    }
+
+    /// A class-expression predicate as an SQL condition on the variable's object.
+    fn class_predicate(&mut self, var: &Var, p: &Predicate) -> Result<String> {
+        if var.kind == Kind::Ehr {
+            if let PredicateKind::Standard(s) = &p.kind {
+                let steps: Vec<&str> = s
+                    .path
+                    .steps
+                    .iter()
+                    .map(|st| st.attribute.name.as_str())
+                    .collect();
+                if steps == ["ehr_id", "value"]
+                    && s.path.steps.iter().all(|st| st.predicate.is_none())
+                {
+                    let value = match &s.operand {
+                        PredicateOperand::Literal(l) => literal_json(&l.value),
+                        PredicateOperand::Parameter(param) => self.inputs.param(param)?.clone(),
+                        _ => Value::Null,
+                    };
+                    return Ok(self.ehr_id_cmp(var, s.op, &value));
+                }
+            }
+        }
+        let mut jp = JsonPath::root();
+        jp.filter(p, self.inputs)?;
+        let path = self.params.push(jp.text.clone());
+        let vars = self.params.push(jp.vars_text());
+        Ok(format!(
+            "jsonb_path_exists({}, {path}::text::jsonpath, {vars}::text::jsonb)",
+            var.facet("value")
+        ))
+    }
+
+    fn ehr_id_cmp(&mut self, var: &Var, op: ComparisonOp, value: &Value) -> String {
+        let id = value.as_str().and_then(|s| Uuid::parse_str(s).ok());
+        match (op, id) {
+            (ComparisonOp::Eq, Some(id)) => {
+                let p = self.params.push(id);
+                format!("{} = {p}", var.facet("ehr"))
+            }
+            (ComparisonOp::Ne, Some(id)) => {
+                let p = self.params.push(id);
+                format!("{} <> {p}", var.facet("ehr"))
+            }
+            (ComparisonOp::Ne, None) => "true".into(),
+            (ComparisonOp::Eq, None) => "false".into(),
+            _ => {
+                let s = value.to_string();
+                let p = self.params.push(s);
+                format!(
+                    "{}::text {} ({p}::text::jsonb #>> '{{}}') COLLATE \"C\"",
+                    var.facet("ehr"),
+                    sql_op(op)
+                )
+            }
+        }
+    }
+
+    // ---- paths -----------------------------------------------------------------------------
+
+    /// The SQL set-returning expression yielding the values of a path (one jsonb per row).
+    fn path_set(&mut self, ip: &IdentifiedPath) -> Result<String> {
+        let var = self.var(&ip.variable)?.clone();
+        let steps = ip.path.as_ref().map(|p| &p.steps[..]).unwrap_or(&[]);
+        let (base, steps) = match (var.kind, steps.first()) {
+            (Kind::Ehr, Some(first))
+                if first.attribute.name == "ehr_status" && first.predicate.is_none() =>
+            {
+                (var.facet("status").to_owned(), &steps[1..])
+            }
+            _ => (var.facet("value").to_owned(), steps),
+        };
+        if steps.is_empty() && ip.predicate.is_none() {
+            return Ok(format!("(VALUES ({base})) "));
+        }
+        let mut jp = JsonPath::root();
+        if let Some(p) = &ip.predicate {
+            jp.filter(p, self.inputs)?;
+        }
+        for step in steps {
+            jp.attribute(&step.attribute.name)
+                .map_err(|e| e.or_at(step.span()))?;
+            if let Some(p) = &step.predicate {
+                jp.filter(p, self.inputs)?;
+            }
+        }
+        let path = self.params.push(jp.text.clone());
+        let vars = self.params.push(jp.vars_text());
+        Ok(format!(
+            "jsonb_path_query({base}, {path}::text::jsonpath, {vars}::text::jsonb)"
+        ))
+    }
+
+    /// A single jsonb expression for a path when one is cheap (`e/ehr_id/value`), else `None`.
+    fn path_scalar(&mut self, ip: &IdentifiedPath) -> Result<Option<String>> {
+        let var = self.var(&ip.variable)?;
+        let names: Vec<&str> = ip
+            .path
+            .iter()
+            .flat_map(|p| p.steps.iter())
+            .map(|s| s.attribute.name.as_str())
+            .collect();
+        let plain = ip.predicate.is_none()
+            && ip
+                .path
+                .iter()
+                .flat_map(|p| p.steps.iter())
+                .all(|s| s.predicate.is_none());
+        Ok(match (var.kind, plain, names.as_slice()) {
+            (Kind::Ehr, true, ["ehr_id", "value"]) => {
+                Some(format!("to_jsonb({}::text)", var.facet("ehr")))
+            }
+            _ => None,
+        })
+    }
+
+    // ---- WHERE -----------------------------------------------------------------------------
+
+    fn operand_value(&self, o: &Operand) -> Result<Option<Value>> {
+        Ok(match o {
+            Operand::Literal(l) => Some(literal_json(&l.value)),
+            Operand::Parameter(p) => Some(self.inputs.param(p)?.clone()),
+            _ => None,
+        })
+    }
+
+    fn condition(&mut self, w: &WhereExpr) -> Result<String> {
+        match &w.kind {
+            WhereKind::And(items) | WhereKind::Or(items) => {
+                let sep = if matches!(w.kind, WhereKind::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                let mut parts = Vec::with_capacity(items.len());
+                for i in items {
+                    parts.push(format!("({})", self.condition(i)?));
+                }
+                Ok(parts.join(sep))
+            }
+            WhereKind::Not(inner) => Ok(format!("NOT ({})", self.condition(inner)?)),
+            WhereKind::Exists(ip) => {
+                let set = self.path_set(ip)?;
+                Ok(format!(
+                    "EXISTS (SELECT 1 FROM {set} AS w(v) WHERE w.v IS NOT NULL)"
+                ))
+            }
+            WhereKind::Comparison { left, op, right } => match (left, right) {
+                (Operand::Path(p), other) | (other, Operand::Path(p))
+                    if !matches!(other, Operand::Path(_)) =>
+                {
+                    let op = if matches!(left, Operand::Path(_)) {
+                        *op
+                    } else {
+                        flip(*op)
+                    };
+                    let value = self.operand_value(other)?.ok_or_else(|| {
+                        QueryError::at(
+                            other.span(),
+                            "only literals, parameters and paths can be compared",
+                        )
+                    })?;
+                    self.compare_path(p, op, &value)
+                }
+                (Operand::Path(a), Operand::Path(b)) => {
+                    let sa = self.path_set(a)?;
+                    let sb = self.path_set(b)?;
+                    Ok(format!(
+                        "EXISTS (SELECT 1 FROM {sa} AS w(v), {sb} AS u(v) \
+                             WHERE cdr_cmp(w.v, u.v) {} 0)",
+                        sql_op(*op)
+                    ))
+                }
+                _ => {
+                    let a = self.operand_value(left)?;
+                    let b = self.operand_value(right)?;
+                    match (a, b) {
+                        (Some(a), Some(b)) => {
+                            let pa = self.params.push(a.to_string());
+                            let pb = self.params.push(b.to_string());
+                            Ok(format!(
+                                    "coalesce(cdr_cmp({pa}::text::jsonb, {pb}::text::jsonb) {} 0, false)",
+                                    sql_op(*op)
+                                ))
+                        }
+                        _ => Err(QueryError::at(
+                            w.span(),
+                            "functions in WHERE are not supported yet",
+                        )),
+                    }
+                }
+            },
+            WhereKind::Like { left, pattern } => {
+                let Operand::Path(p) = left else {
+                    return Err(QueryError::at(left.span(), "LIKE needs a path on its left"));
+                };
+                let pat = match pattern {
+                    LikePattern::String(s) => Value::String(s.value.clone()),
+                    LikePattern::Parameter(param) => self.inputs.param(param)?.clone(),
+                };
+                let Value::String(pat) = pat else {
+                    return Ok("false".into());
+                };
+                let set = self.path_set(p)?;
+                let ph = self.params.push(pat);
+                Ok(format!(
+                    "EXISTS (SELECT 1 FROM {set} AS w(v) WHERE cdr_str(w.v) LIKE {ph}::text)"
+                ))
+            }
+            WhereKind::Matches { left, operand } => {
+                let Operand::Path(p) = left else {
+                    return Err(QueryError::at(
+                        left.span(),
+                        "MATCHES needs a path on its left",
+                    ));
+                };
+                match operand {
+                    MatchesOperand::List(list) => {
+                        let mut parts = Vec::with_capacity(list.items.len());
+                        for item in &list.items {
+                            let value = self.operand_value(item)?.ok_or_else(|| {
+                                QueryError::at(
+                                    item.span(),
+                                    "MATCHES lists hold literals and parameters",
+                                )
+                            })?;
+                            parts.push(self.compare_path(p, ComparisonOp::Eq, &value)?);
+                        }
+                        if parts.is_empty() {
+                            return Ok("false".into());
+                        }
+                        Ok(parts.join(" OR "))
+                    }
+                    MatchesOperand::Terminology(t) => Err(QueryError::at(
+                        t.span(),
+                        "TERMINOLOGY() needs a terminology service, which is not configured",
+                    )),
+                    MatchesOperand::Uri(u) => Err(QueryError::at(
+                        u.span.get(),
+                        "MATCHES with a terminology URI is not supported",
+                    )),
+                }
+            }
+        }
+    }
+
+    /// `some value of path op value`, typed by the value.
+    fn compare_path(
+        &mut self,
+        ip: &IdentifiedPath,
+        op: ComparisonOp,
+        value: &Value,
+    ) -> Result<String> {
+        let var = self.var(&ip.variable)?.clone();
+        if let Some(scalar) = self.path_scalar(ip)? {
+            if scalar.starts_with("to_jsonb(") && var.kind == Kind::Ehr {
+                return Ok(self.ehr_id_cmp(&var, op, value));
+            }
+        }
+        let Some(cmp) = self.typed_cmp("w.v", op, value) else {
+            return Ok("false".into());
+        };
+        let set = self.path_set(ip)?;
+        Ok(format!("EXISTS (SELECT 1 FROM {set} AS w(v) WHERE {cmp})"))
+    }
+
+    /// A comparison of jsonb expression `x` with a value, typed by the value; `None` when it
+    /// can never hold (null).
+    fn typed_cmp(&mut self, x: &str, op: ComparisonOp, value: &Value) -> Option<String> {
+        let op = sql_op(op);
+        Some(match value {
+            Value::Number(n) => {
+                let p = self.params.push(n.to_string());
+                format!("cdr_num({x}) {op} {p}::text::numeric")
+            }
+            Value::Bool(b) => {
+                let p = self.params.push(*b);
+                format!("(CASE WHEN jsonb_typeof({x}) = 'boolean' THEN {x}::boolean END) {op} {p}")
+            }
+            Value::String(s) => match cdr_aql::ast::temporal_kind(s) {
+                Some(TemporalKind::Date | TemporalKind::DateTime) => {
+                    let p = self.params.push(Value::String(s.clone()).to_string());
+                    format!("cdr_instant({x}) {op} cdr_instant({p}::text::jsonb)")
+                }
+                _ => {
+                    let p = self.params.push(s.clone());
+                    format!("cdr_str({x}) COLLATE \"C\" {op} {p}::text COLLATE \"C\"")
+                }
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// Compiles a parsed query.
+pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
+    let mut c = Compiler {
+        inputs,
+        params: Params::default(),
+        vars: HashMap::new(),
+        seq: 0,
+        ehr_params: Vec::new(),
+        all_versions: has_all_versions(&q.from),
+    };
+    if let Some(id) = inputs.ehr_id {
+        let p = c.params.push(id);
+        c.ehr_params.push(p);
+    }
+    bind_ehr_from_where(&mut c, q)?;
+
+    let mut scope = Scope::default();
+    c.containment(&mut scope, &q.from, None)?;
+
+    if let Some(w) = &q.where_clause {
+        let cond = c.condition(w)?;
+        scope.wheres.push(cond);
+    }
+
+    // SELECT
+    let mut outputs: Vec<String> = Vec::new();
+    let mut columns = Vec::new();
+    let mut group: Vec<String> = Vec::new();
+    let mut has_aggregate = false;
+    // Path text → (jsonb expression) of selected path columns, for ORDER BY.
+    let mut selected: Vec<(String, Option<String>, String)> = Vec::new();
+    for (i, col) in q.select.columns.iter().enumerate() {
+        let name = col
+            .alias
+            .as_ref()
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|| format!("#{i}"));
+        let path_text = col.expr.to_string();
+        let (text, json) = match &col.expr {
+            ColumnExpr::Path(ip) => {
+                let (text, json) = c.select_path(&mut scope, ip)?;
+                group.push(text.clone());
+                (text, Some(json))
+            }
+            ColumnExpr::Literal(l) => {
+                let p = c.params.push(literal_json(&l.value).to_string());
+                (format!("{p}::text"), None)
+            }
+            ColumnExpr::Aggregate(a) => {
+                has_aggregate = true;
+                let arg = match &a.argument {
+                    AggregateArg::Star => None,
+                    AggregateArg::Path(ip) => Some(c.select_path(&mut scope, ip)?.1),
+                };
+                let distinct = if a.distinct { "DISTINCT " } else { "" };
+                let text = match (a.function, arg) {
+                    (AggregateFunction::Count, None) => "to_jsonb(count(*))::text".to_owned(),
+                    (AggregateFunction::Count, Some(v)) => {
+                        format!("to_jsonb(count({distinct}{v}))::text")
+                    }
+                    (AggregateFunction::Min, Some(v)) => format!("cdr_min({distinct}{v})::text"),
+                    (AggregateFunction::Max, Some(v)) => format!("cdr_max({distinct}{v})::text"),
+                    (AggregateFunction::Sum, Some(v)) => {
+                        format!("to_jsonb(sum({distinct}cdr_num({v})))::text")
+                    }
+                    (AggregateFunction::Avg, Some(v)) => {
+                        format!("to_jsonb(avg({distinct}cdr_num({v})))::text")
+                    }
+                    (f, None) => {
+                        return Err(QueryError::at(
+                            a.span(),
+                            format!("{}(*) is not defined; only COUNT(*) is", f.name()),
+                        ))
+                    }
+                };
+                (text, None)
+            }
+            ColumnExpr::Function(f) => {
+                return Err(QueryError::at(
+                    f.span(),
+                    format!("function {} in SELECT is not supported yet", f.name),
+                ))
+            }
+            ColumnExpr::Terminology(t) => {
+                return Err(QueryError::at(
+                    t.span(),
+                    "TERMINOLOGY() needs a terminology service, which is not configured",
+                ))
+            }
+        };
+        if let Some(alias) = &col.alias {
+            selected.push((alias.name.clone(), json.clone(), text.clone()));
+        }
+        selected.push((path_text.clone(), json, text.clone()));
+        outputs.push(format!("{text} AS o{i}"));
+        columns.push((name, path_text));
+    }
+
+    // ORDER BY keys become hidden trailing columns so DISTINCT and ORDER BY agree.
+    let mut order = Vec::new();
+    for (k, ob) in q.order_by.iter().enumerate() {
+        let key_text = ob.path.to_string();
+        let known = selected
+            .iter()
+            .find(|(t, _, _)| *t == key_text)
+            .and_then(|(_, json, _)| json.clone());
+        let key = match known {
+            Some(json) => json,
+            None => {
+                if has_aggregate || q.select.distinct {
+                    return Err(QueryError::at(
+                        ob.span(),
+                        "with DISTINCT or aggregates, ORDER BY must name a selected path or alias",
+                    ));
+                }
+                let set = c.path_set(&ob.path)?;
+                format!("(SELECT w.v FROM {set} AS w(v) LIMIT 1)")
+            }
+        };
+        if has_aggregate {
+            // Grouped: order by the selected (grouped) expression itself.
+            let (_, _, text) = selected
+                .iter()
+                .find(|(t, _, _)| *t == key_text)
+                .expect("checked above");
+            order.push(format!("{text} {}", direction(ob.direction)));
+            continue;
+        }
+        outputs.push(format!("{key} AS k{k}"));
+        order.push(format!("k{k} {}", direction(ob.direction)));
+    }
+
+    let distinct = if q.select.distinct { "DISTINCT " } else { "" };
+    let mut sql = format!("SELECT {distinct}{}{}", outputs.join(", "), scope.render());
+    if has_aggregate && !group.is_empty() {
+        sql.push_str(" GROUP BY ");
+        sql.push_str(&group.join(", "));
+    }
+    if !order.is_empty() {
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&order.join(", "));
+    }
+    let (limit, offset) = limits(q, inputs)?;
+    if let Some(limit) = limit {
+        let p = c.params.push(limit);
+        sql.push_str(&format!(" LIMIT {p}"));
+    }
+    if let Some(offset) = offset {
+        let p = c.params.push(offset);
+        sql.push_str(&format!(" OFFSET {p}"));
+    }
+    Ok(Compiled {
+        sql,
+        params: c.params.0,
+        columns,
+    })
+}
+
+fn direction(d: SortDirection) -> &'static str {
+    match d {
+        SortDirection::Ascending => "ASC NULLS LAST",
+        SortDirection::Descending => "DESC NULLS FIRST",
+    }
+}
+
+/// LIMIT and OFFSET: the query's own (or TOP), else the request's fetch/offset, else the
+/// default; never more than the maximum.
+fn limits(q: &Query, inputs: &Inputs) -> Result<(Option<i64>, Option<i64>)> {
+    let (mut limit, offset) = match (&q.limit, &q.select.top) {
+        (Some(l), _) => (Some(l.row_count), l.offset),
+        (None, Some(top)) => {
+            if top.direction == Some(cdr_aql::ast::TopDirection::Backward) {
+                return Err(QueryError::at(
+                    top.span.get(),
+                    "TOP … BACKWARD is not supported",
+                ));
+            }
+            (Some(top.count), None)
+        }
+        (None, None) => (inputs.fetch.or(inputs.default_limit), inputs.offset),
+    };
+    if let Some(max) = inputs.max_rows {
+        limit = Some(limit.map_or(max, |l| l.min(max)));
+    }
+    let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    Ok((limit.map(clamp), offset.map(clamp)))
+}
+
+impl Compiler<'_> {
+    /// A selected path: (JSON text expression, jsonb expression).
+    fn select_path(&mut self, scope: &mut Scope, ip: &IdentifiedPath) -> Result<(String, String)> {
+        let var = self.var(&ip.variable)?.clone();
+        if ip.path.is_none() && ip.predicate.is_none() {
+            return Ok((var.facet("text").to_owned(), var.facet("value").to_owned()));
+        }
+        if let Some(scalar) = self.path_scalar(ip)? {
+            return Ok((format!("{scalar}::text"), scalar));
+        }
+        let set = self.path_set(ip)?;
+        let s = self.alias("s");
+        scope.left_lateral(format!("{set} AS {s}(v)"));
+        Ok((format!("{s}.v::text"), format!("{s}.v")))
+    }
+}
+
+fn has_all_versions(c: &Containment) -> bool {
+    let class_all = |ce: &ClassExpr| {
+        matches!(ce, ClassExpr::Version(v) if matches!(
+            v.predicate.as_ref().map(|p| &p.kind),
+            Some(VersionPredicateKind::AllVersions)
+        ))
+    };
+    match &c.kind {
+        ContainmentKind::Class(ce) => class_all(ce),
+        ContainmentKind::Contains { outer, inner, .. } => {
+            class_all(outer) || has_all_versions(inner)
+        }
+        ContainmentKind::And(items) | ContainmentKind::Or(items) => {
+            items.iter().any(has_all_versions)
+        }
+    }
+}
+
+/// `WHERE e/ehr_id/value = X AND …` at the top level binds the query to one EHR: every
+/// EHR-scoped table then gets `ehr_id = $n`.
+fn bind_ehr_from_where(c: &mut Compiler, q: &Query) -> Result<()> {
+    let root = root_class(&q.from).filter(|rc| rc.rm_type.name == "EHR");
+    let ehr_var = root.and_then(|rc| rc.variable.as_ref());
+    let Some(ehr_var) = ehr_var else {
+        return Ok(());
+    };
+    let mut conjuncts: Vec<&WhereExpr> = Vec::new();
+    if let Some(w) = &q.where_clause {
+        match &w.kind {
+            WhereKind::And(items) => conjuncts.extend(items.iter()),
+            _ => conjuncts.push(w),
+        }
+    }
+    // The EHR predicate `[ehr_id/value = X]` binds too.
+    let mut ids: Vec<Value> = Vec::new();
+    if let Some(p) = root.and_then(|rc| rc.predicate.as_ref()) {
+        if let PredicateKind::Standard(st) = &p.kind {
+            if st.op == ComparisonOp::Eq && is_ehr_id_path(&st.path.steps) {
+                match &st.operand {
+                    PredicateOperand::Literal(l) => ids.push(literal_json(&l.value)),
+                    PredicateOperand::Parameter(param) => ids.push(c.inputs.param(param)?.clone()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    for w in conjuncts {
+        if let WhereKind::Comparison {
+            left,
+            op: ComparisonOp::Eq,
+            right,
+        } = &w.kind
+        {
+            let (path, other) = match (left, right) {
+                (Operand::Path(p), o) | (o, Operand::Path(p)) => (p, o),
+                _ => continue,
+            };
+            if path.variable.name != ehr_var.name
+                || path.predicate.is_some()
+                || !path.path.as_ref().is_some_and(|p| is_ehr_id_path(&p.steps))
+            {
+                continue;
+            }
+            if let Some(v) = c.operand_value(other)? {
+                ids.push(v);
+            }
+        }
+    }
+    for v in ids {
+        match v.as_str().and_then(|s| Uuid::parse_str(s).ok()) {
+            Some(id) => {
+                let p = c.params.push(id);
+                c.ehr_params.push(p);
+            }
+            None => {
+                // No EHR has that id: bind to one that cannot exist so nothing matches.
+                let p = c.params.push(Uuid::nil());
+                c.ehr_params.push(p);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The outermost class expression of a FROM clause, when there is one.
+fn root_class(c: &Containment) -> Option<&RmClassExpr> {
+    match &c.kind {
+        ContainmentKind::Class(ClassExpr::Rm(rc))
+        | ContainmentKind::Contains {
+            outer: ClassExpr::Rm(rc),
+            ..
+        } => Some(rc),
+        _ => None,
+    }
+}
+
+fn is_ehr_id_path(steps: &[cdr_aql::ast::PathStep]) -> bool {
+    steps.len() == 2
+        && steps[0].attribute.name == "ehr_id"
+        && steps[1].attribute.name == "value"
+        && steps.iter().all(|s| s.predicate.is_none())
+}

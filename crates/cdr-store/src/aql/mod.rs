@@ -1,0 +1,278 @@
+//! AQL execution: parse (cdr-aql) → bind and compile to one parameterised SQL statement
+//! ([`compile`]) → run in a read-only transaction under a statement timeout → RESULT_SET.
+//!
+//! What a query means is written down in `crates/cdr-aql/SEMANTICS.md`.
+
+mod compile;
+mod error;
+mod jsonpath;
+
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use cdr_aql::ast::{LiteralValue, Parameter};
+use cdr_aql::Spanned;
+
+use crate::error::{Result as StoreResult, StoreError};
+use crate::ids::Principal;
+use crate::store::Store;
+
+pub use error::QueryError;
+
+/// One AQL request.
+#[derive(Debug, Clone, Default)]
+pub struct QueryRequest<'a> {
+    pub aql: &'a str,
+    /// `$name` parameter values, by name without the `$`.
+    pub params: Map<String, Value>,
+    /// Binds the query to one EHR (the REST `ehr_id` parameter).
+    pub ehr_id: Option<Uuid>,
+    /// Rows to return when the query has no LIMIT (REST `fetch`).
+    pub fetch: Option<u64>,
+    /// Rows to skip when the query has no LIMIT (REST `offset`).
+    pub offset: Option<u64>,
+}
+
+/// Guard rails for queries.
+#[derive(Debug, Clone)]
+pub struct QueryLimits {
+    /// Statement timeout of each query.
+    pub timeout: Duration,
+    /// Rows returned when neither the query nor the request says.
+    pub default_rows: Option<u64>,
+    /// Never more rows than this.
+    pub max_rows: Option<u64>,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            timeout: Duration::from_secs(30),
+            default_rows: None,
+            max_rows: Some(100_000),
+        }
+    }
+}
+
+/// A RESULT_SET column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultColumn {
+    /// The alias, or `#i` for the i-th unaliased column.
+    pub name: String,
+    /// The column's expression as canonical AQL.
+    pub path: String,
+}
+
+/// The answer to a query.
+#[derive(Debug)]
+pub struct ResultSet {
+    /// The query text as executed.
+    pub q: String,
+    pub columns: Vec<ResultColumn>,
+    /// Each cell is JSON text: whole RM objects as stored canonical JSON, values as JSON.
+    pub rows: Vec<Vec<Box<RawValue>>>,
+}
+
+impl ResultSet {
+    /// The RESULT_SET JSON of the REST API.
+    pub fn to_json_string(&self) -> String {
+        let mut s = String::with_capacity(256 + self.rows.len() * 64);
+        s.push_str(
+            "{\"meta\":{\"_type\":\"RESULTSET\",\"_schema_version\":\"1.0.0\",\"_executed_aql\":",
+        );
+        s.push_str(&Value::String(self.q.clone()).to_string());
+        s.push_str(&format!(",\"resultsize\":{}}},\"q\":", self.rows.len()));
+        s.push_str(&Value::String(self.q.clone()).to_string());
+        s.push_str(",\"columns\":[");
+        for (i, c) in self.columns.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&format!(
+                "{{\"name\":{},\"path\":{}}}",
+                Value::String(c.name.clone()),
+                Value::String(c.path.clone())
+            ));
+        }
+        s.push_str("],\"rows\":[");
+        for (i, row) in self.rows.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push('[');
+            for (j, cell) in row.iter().enumerate() {
+                if j > 0 {
+                    s.push(',');
+                }
+                s.push_str(cell.get());
+            }
+            s.push(']');
+        }
+        s.push_str("]}");
+        s
+    }
+
+    /// The rows as JSON values (for tests and tools).
+    pub fn values(&self) -> Vec<Vec<Value>> {
+        self.rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|c| serde_json::from_str(c.get()).unwrap_or(Value::Null))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// What compilation reads besides the query.
+pub(crate) struct Inputs<'a> {
+    pub params: &'a Map<String, Value>,
+    pub ehr_id: Option<Uuid>,
+    pub fetch: Option<u64>,
+    pub offset: Option<u64>,
+    pub default_limit: Option<u64>,
+    pub max_rows: Option<u64>,
+}
+
+impl Inputs<'_> {
+    pub fn param(&self, p: &Parameter) -> Result<&Value, QueryError> {
+        self.params
+            .get(&p.name)
+            .ok_or_else(|| QueryError::at(p.span(), format!("parameter ${} has no value", p.name)))
+    }
+}
+
+pub(crate) fn literal_json(v: &LiteralValue) -> Value {
+    match v {
+        LiteralValue::String(s) => Value::String(s.clone()),
+        LiteralValue::Integer(i) => Value::from(*i),
+        LiteralValue::Real(r) => serde_json::Number::from_f64(*r)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        LiteralValue::Boolean(b) => Value::Bool(*b),
+        LiteralValue::Null => Value::Null,
+    }
+}
+
+fn query_error(text: &str, e: QueryError) -> StoreError {
+    let (line, column) = match e.span {
+        Some(span) => {
+            let lc = span.line_col(text);
+            (lc.line, lc.column)
+        }
+        None => (0, 0),
+    };
+    StoreError::Query {
+        message: e.message,
+        line,
+        column,
+    }
+}
+
+/// Compiles a query without running it: the SQL text and its parameters rendered for
+/// inspection (tests and `cdr aql --explain`).
+pub fn compile_to_sql(
+    req: &QueryRequest<'_>,
+    limits: &QueryLimits,
+) -> StoreResult<(String, usize)> {
+    let ast = parse(req.aql)?;
+    let inputs = inputs(req, limits);
+    let c = compile::compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
+    Ok((c.sql, c.params.len()))
+}
+
+fn parse(text: &str) -> StoreResult<cdr_aql::Query> {
+    cdr_aql::parse(text).map_err(|e| StoreError::Query {
+        message: e.kind.to_string(),
+        line: e.line,
+        column: e.column,
+    })
+}
+
+fn inputs<'a>(req: &'a QueryRequest<'_>, limits: &QueryLimits) -> Inputs<'a> {
+    Inputs {
+        params: &req.params,
+        ehr_id: req.ehr_id,
+        fetch: req.fetch,
+        offset: req.offset,
+        default_limit: limits.default_rows,
+        max_rows: limits.max_rows,
+    }
+}
+
+impl Store {
+    /// Runs an AQL query.
+    pub async fn query(
+        &self,
+        _caller: &Principal,
+        req: &QueryRequest<'_>,
+        limits: &QueryLimits,
+    ) -> StoreResult<ResultSet> {
+        let ast = parse(req.aql)?;
+        let inputs = inputs(req, limits);
+        let compiled = compile::compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
+        let mut client = self.inner.pool.get().await?;
+        let tx = client.build_transaction().read_only(true).start().await?;
+        let timeout_ms = limits.timeout.as_millis().max(1).to_string();
+        let params: Vec<&(dyn ToSql + Sync)> = compiled
+            .params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let (set, rows) = futures_util::future::join(
+            tx.execute(
+                "SELECT set_config('statement_timeout', $1, true)",
+                &[&timeout_ms],
+            ),
+            tx.query(&compiled.sql, &params),
+        )
+        .await;
+        set?;
+        let rows = rows.map_err(|e| run_error(req.aql, e))?;
+        tx.commit().await?;
+        let width = compiled.columns.len();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut cells = Vec::with_capacity(width);
+            for i in 0..width {
+                let text: Option<String> = row.get(i);
+                let raw = RawValue::from_string(text.unwrap_or_else(|| "null".into()))
+                    .map_err(|e| StoreError::BadRequest(format!("result cell: {e}")))?;
+                cells.push(raw);
+            }
+            out.push(cells);
+        }
+        Ok(ResultSet {
+            q: req.aql.to_owned(),
+            columns: compiled
+                .columns
+                .into_iter()
+                .map(|(name, path)| ResultColumn { name, path })
+                .collect(),
+            rows: out,
+        })
+    }
+}
+
+/// Errors while running a compiled query: a timeout, a data error caused by the query (a
+/// bad cast of a user value) → a query error; anything else is the database's.
+fn run_error(text: &str, e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        if code == "57014" {
+            return StoreError::QueryTimeout;
+        }
+        if code.starts_with("22") || code == "2201B" {
+            return query_error(
+                text,
+                QueryError::plain(format!("the query cannot be evaluated: {}", db.message())),
+            );
+        }
+    }
+    e.into()
+}

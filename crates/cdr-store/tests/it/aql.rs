@@ -1,0 +1,589 @@
+//! AQL through the store: one SQL statement per query, over data of two templates and two
+//! EHRs, with updates and deletions. Every expected result below is written by hand from the
+//! data built in `Data::build`.
+
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use cdr_store::aql::{QueryLimits, QueryRequest};
+use cdr_store::{Store, StoreError, VersionUid};
+
+use crate::common::{caller, meta, COMPOSITION, OPT};
+
+const OBS: &str = "openEHR-EHR-OBSERVATION.cdr_test_vitals.v1";
+const SYS: &str = "o/data[at0001]/events[at0002]/data[at0003]/items[at0004]/value/magnitude";
+
+/// Edits of the fixture composition.
+#[derive(Clone)]
+struct Doc {
+    template_b: bool,
+    systolic: f64,
+    position: &'static str,
+    comment: &'static str,
+    start: &'static str,
+    event_time: &'static str,
+    with_device: bool,
+}
+
+impl Default for Doc {
+    fn default() -> Self {
+        Doc {
+            template_b: false,
+            systolic: 120.0,
+            position: "Sitting",
+            comment: "ok",
+            start: "2024-03-01T10:00:00Z",
+            event_time: "2024-03-01T10:05:00Z",
+            with_device: true,
+        }
+    }
+}
+
+impl Doc {
+    fn composition(&self) -> cdr_rm::Composition {
+        let mut v: Value = serde_json::from_str(COMPOSITION).unwrap();
+        if self.template_b {
+            v["archetype_details"]["template_id"]["value"] = json!("cdr_test_vitals_b.v1");
+        }
+        v["context"]["start_time"]["value"] = json!(self.start);
+        let event = &mut v["content"][0]["data"]["events"][0];
+        event["time"]["value"] = json!(self.event_time);
+        let items = event["data"]["items"].as_array_mut().unwrap();
+        items[0]["value"]["magnitude"] = json!(self.systolic);
+        items[1]["value"]["value"] = json!(self.position);
+        items[5]["value"]["value"] = json!(self.comment);
+        if !self.with_device {
+            items.pop();
+        }
+        cdr_rm::json::from_json_value(v).expect("edited composition decodes")
+    }
+}
+
+struct Data {
+    store: Store,
+    ehr_a: Uuid,
+    ehr_b: Uuid,
+    /// Version uids: a1, a2 (EHR A), b1, b2 (updated once: v1 systolic 100, v2 110),
+    /// b3 (deleted).
+    a1: VersionUid,
+    b2: VersionUid,
+}
+
+async fn build() -> Data {
+    let store = cdr_testkit::fresh_store().await;
+    store.put_template(&caller(), OPT).await.unwrap();
+    let opt_b = OPT.replacen(
+        "<value>cdr_test_vitals.v1</value>",
+        "<value>cdr_test_vitals_b.v1</value>",
+        1,
+    );
+    let opt_b = opt_b.replace(
+        "<template_id>\n      <value>cdr_test_vitals.v1</value>",
+        "<template_id>\n      <value>cdr_test_vitals_b.v1</value>",
+    );
+    store.put_template(&caller(), &opt_b).await.unwrap();
+    let ehr_a = store
+        .create_ehr(&caller(), None, None, meta())
+        .await
+        .unwrap()
+        .ehr_id;
+    let ehr_b = store
+        .create_ehr(&caller(), None, None, meta())
+        .await
+        .unwrap()
+        .ehr_id;
+    let commit = |ehr: Uuid, d: Doc| {
+        let store = &store;
+        async move {
+            store
+                .create_composition(&caller(), ehr, d.composition(), meta())
+                .await
+                .unwrap()
+                .uid
+        }
+    };
+    let a1 = commit(ehr_a, Doc::default()).await;
+    commit(
+        ehr_a,
+        Doc {
+            systolic: 150.0,
+            position: "Standing",
+            comment: "not ok",
+            start: "2024-03-02T09:00:00Z",
+            event_time: "2024-03-02T09:05:00Z",
+            ..Doc::default()
+        },
+    )
+    .await;
+    let b1 = commit(
+        ehr_b,
+        Doc {
+            template_b: true,
+            systolic: 100.0,
+            position: "Lying",
+            start: "2024-03-03T08:00:00+02:00",
+            event_time: "2024-03-03T08:30:00+02:00",
+            with_device: false,
+            ..Doc::default()
+        },
+    )
+    .await;
+    let b2 = store
+        .update_composition(
+            &caller(),
+            ehr_b,
+            &b1,
+            Doc {
+                template_b: true,
+                systolic: 110.0,
+                position: "Lying",
+                start: "2024-03-03T08:00:00+02:00",
+                event_time: "2024-03-03T08:30:00+02:00",
+                with_device: false,
+                ..Doc::default()
+            }
+            .composition(),
+            meta(),
+        )
+        .await
+        .unwrap()
+        .uid;
+    let b3 = commit(
+        ehr_b,
+        Doc {
+            systolic: 999.0,
+            ..Doc::default()
+        },
+    )
+    .await;
+    store
+        .delete_composition(&caller(), ehr_b, &b3, meta())
+        .await
+        .unwrap();
+    Data {
+        store,
+        ehr_a,
+        ehr_b,
+        a1,
+        b2,
+    }
+}
+
+impl Data {
+    async fn rows_with(&self, aql: &str, f: impl FnOnce(&mut QueryRequest)) -> Vec<Vec<Value>> {
+        let mut req = QueryRequest {
+            aql,
+            ..QueryRequest::default()
+        };
+        f(&mut req);
+        match self
+            .store
+            .query(&caller(), &req, &QueryLimits::default())
+            .await
+        {
+            Ok(rs) => rs.values(),
+            Err(e) => panic!("query failed: {e}\n{aql}"),
+        }
+    }
+
+    async fn rows(&self, aql: &str) -> Vec<Vec<Value>> {
+        self.rows_with(aql, |_| {}).await
+    }
+
+    async fn error(&self, aql: &str) -> StoreError {
+        let req = QueryRequest {
+            aql,
+            ..QueryRequest::default()
+        };
+        match self
+            .store
+            .query(&caller(), &req, &QueryLimits::default())
+            .await
+        {
+            Ok(rs) => panic!("expected an error, got {:?}\n{aql}", rs.values()),
+            Err(e) => e,
+        }
+    }
+}
+
+fn sorted(mut rows: Vec<Vec<Value>>) -> Vec<Vec<Value>> {
+    rows.sort_by_key(|r| serde_json::to_string(r).unwrap());
+    rows
+}
+
+fn nums(rows: &[Vec<Value>]) -> Vec<f64> {
+    rows.iter()
+        .map(|r| r[0].as_f64().expect("number"))
+        .collect()
+}
+
+fn params(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+#[tokio::test]
+async fn select_paths_and_metadata_over_two_templates() {
+    let d = build().await;
+    let rows = d
+        .rows(&format!(
+            "SELECT e/ehr_id/value, c/archetype_details/template_id/value, {SYS} AS sys \
+             FROM EHR e CONTAINS COMPOSITION c CONTAINS OBSERVATION o[{OBS}] ORDER BY sys"
+        ))
+        .await;
+    let a = d.ehr_a.to_string();
+    let b = d.ehr_b.to_string();
+    assert_eq!(
+        rows,
+        vec![
+            vec![json!(b), json!("cdr_test_vitals_b.v1"), json!(110.0)],
+            vec![json!(a), json!("cdr_test_vitals.v1"), json!(120.0)],
+            vec![json!(a), json!("cdr_test_vitals.v1"), json!(150.0)],
+        ]
+    );
+    // Columns: aliases, else #i; paths as canonical AQL.
+    let rs = d
+        .store
+        .query(
+            &caller(),
+            &QueryRequest {
+                aql: "SELECT c/uid/value, c/name/value AS n FROM COMPOSITION c",
+                ..QueryRequest::default()
+            },
+            &QueryLimits::default(),
+        )
+        .await
+        .unwrap();
+    let cols: Vec<(&str, &str)> = rs
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.path.as_str()))
+        .collect();
+    assert_eq!(cols, vec![("#0", "c/uid/value"), ("n", "c/name/value")]);
+    assert_eq!(rs.rows.len(), 3);
+    let text = rs.to_json_string();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["meta"]["resultsize"], json!(3));
+    assert_eq!(
+        v["q"],
+        json!("SELECT c/uid/value, c/name/value AS n FROM COMPOSITION c")
+    );
+}
+
+#[tokio::test]
+async fn whole_objects_are_returned_as_stored() {
+    let d = build().await;
+    let rows = d
+        .rows_with(
+            "SELECT e, c, o FROM EHR e CONTAINS COMPOSITION c CONTAINS OBSERVATION o",
+            |r| r.ehr_id = Some(d.ehr_a),
+        )
+        .await;
+    assert_eq!(rows.len(), 2);
+    let ehr = d.store.get_ehr(&caller(), d.ehr_a).await.unwrap().to_json();
+    let stored = d
+        .store
+        .version_by_uid(d.ehr_a, cdr_store::VoKind::Composition, &d.a1)
+        .await
+        .unwrap();
+    let doc: Value = serde_json::from_str(stored.document.as_deref().unwrap()).unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r[1]["uid"]["value"] == json!(d.a1.to_string()))
+        .expect("a1 row");
+    assert_eq!(row[0], ehr);
+    assert_eq!(row[1], doc);
+    assert_eq!(row[2], doc["content"][0]);
+}
+
+#[tokio::test]
+async fn where_numeric_coded_text_and_parameters() {
+    let d = build().await;
+    let q = format!(
+        "SELECT {SYS} FROM EHR e CONTAINS COMPOSITION c CONTAINS OBSERVATION o[{OBS}] \
+         WHERE {SYS} > 115 AND {SYS} <= 150 ORDER BY {SYS} DESC"
+    );
+    assert_eq!(nums(&d.rows(&q).await), vec![150.0, 120.0]);
+
+    let q = format!(
+        "SELECT {SYS} FROM EHR e CONTAINS OBSERVATION o[{OBS}] \
+         WHERE o/data[at0001]/events[at0002]/data[at0003]/items[at0005]/value/value = 'Standing'"
+    );
+    assert_eq!(nums(&d.rows(&q).await), vec![150.0]);
+
+    let q = format!(
+        "SELECT {SYS} FROM EHR e CONTAINS OBSERVATION o[$arch] \
+         WHERE {SYS} >= $min AND e/ehr_id/value = $ehr"
+    );
+    let rows = d
+        .rows_with(&q, |r| {
+            r.params = params(json!({"arch": OBS, "min": 100, "ehr": d.ehr_b.to_string()}))
+        })
+        .await;
+    assert_eq!(nums(&rows), vec![110.0]);
+
+    // != is existential; NOT negates.
+    let q =
+        format!("SELECT {SYS} FROM OBSERVATION o[{OBS}] WHERE NOT ({SYS} = 120 OR {SYS} = 150)");
+    assert_eq!(nums(&d.rows(&q).await), vec![110.0]);
+}
+
+#[tokio::test]
+async fn date_times_compare_as_instants_across_zones() {
+    let d = build().await;
+    // b's start 2024-03-03T08:00+02:00 is 06:00Z.
+    let q = "SELECT c/context/start_time/value FROM COMPOSITION c \
+             WHERE c/context/start_time/value > '2024-03-03T06:30:00Z'";
+    assert!(d.rows(q).await.is_empty());
+    let q = "SELECT c/context/start_time/value FROM COMPOSITION c \
+             WHERE c/context/start_time/value >= '2024-03-03T05:59:00-00:01' \
+             AND c/context/start_time/value < '2024-03-03'";
+    // 05:59-00:01 is 06:00Z exactly; '2024-03-03' is midnight UTC, so nothing is before it
+    // and at or after 06:00Z at once.
+    assert!(d.rows(q).await.is_empty());
+    let q = "SELECT c/context/start_time/value FROM COMPOSITION c \
+             WHERE c/context/start_time/value >= '2024-03-03T05:59:00-00:01'";
+    assert_eq!(
+        d.rows(q).await,
+        vec![vec![json!("2024-03-03T08:00:00+02:00")]]
+    );
+    let q = "SELECT c/context/start_time/value FROM COMPOSITION c \
+             WHERE c/context/start_time/value < '2024-03-02'";
+    assert_eq!(d.rows(q).await, vec![vec![json!("2024-03-01T10:00:00Z")]]);
+}
+
+#[tokio::test]
+async fn node_names_multiple_values_and_nested_archetypes() {
+    let d = build().await;
+    let arm =
+        "o/data[at0001]/events[at0002]/data[at0003]/items[at0013, 'Right arm']/value/magnitude";
+    let rows = d
+        .rows_with(&format!("SELECT {arm} FROM OBSERVATION o[{OBS}]"), |r| {
+            r.ehr_id = Some(d.ehr_a)
+        })
+        .await;
+    assert_eq!(nums(&rows), vec![15.5, 15.5]);
+    // Without the name both arms: two rows per composition.
+    let arms = "o/data[at0001]/events[at0002]/data[at0003]/items[at0013]/value/magnitude";
+    let rows = d
+        .rows_with(&format!("SELECT {arms} FROM OBSERVATION o[{OBS}]"), |r| {
+            r.ehr_id = Some(d.ehr_a)
+        })
+        .await;
+    assert_eq!(sorted(rows).len(), 4);
+    // An archetyped CLUSTER and an ELEMENT inside it (present in EHR A only).
+    let q = "SELECT e/ehr_id/value, el/value/value FROM EHR e CONTAINS COMPOSITION c \
+             CONTAINS CLUSTER cl[openEHR-EHR-CLUSTER.device.v1] CONTAINS ELEMENT el[at0001]";
+    let a = d.ehr_a.to_string();
+    assert_eq!(
+        d.rows(q).await,
+        vec![
+            vec![json!(a), json!("adult cuff")],
+            vec![json!(a), json!("adult cuff")]
+        ]
+    );
+    // NOT CONTAINS: compositions without the device cluster.
+    let q = "SELECT e/ehr_id/value FROM EHR e CONTAINS COMPOSITION c \
+             NOT CONTAINS CLUSTER cl[openEHR-EHR-CLUSTER.device.v1]";
+    assert_eq!(d.rows(q).await, vec![vec![json!(d.ehr_b.to_string())]]);
+    // OR: either side.
+    let q = "SELECT c/uid/value FROM EHR e CONTAINS COMPOSITION c CONTAINS \
+             (CLUSTER cl[openEHR-EHR-CLUSTER.device.v1] OR ELEMENT el[at0014])";
+    assert_eq!(d.rows(q).await.len(), 3);
+    // AND: both inside the same composition.
+    let q = "SELECT c/uid/value FROM EHR e CONTAINS COMPOSITION c CONTAINS \
+             (CLUSTER cl[openEHR-EHR-CLUSTER.device.v1] AND ELEMENT el[at0014])";
+    assert_eq!(d.rows(q).await.len(), 2);
+    // HISTORY, EVENT and ITEM_TREE as classes.
+    let q = format!(
+        "SELECT ev/time/value FROM OBSERVATION o[{OBS}] CONTAINS HISTORY h[at0001] \
+         CONTAINS EVENT ev CONTAINS ITEM_TREE t[at0003] ORDER BY ev/time/value"
+    );
+    assert_eq!(d.rows(&q).await.len(), 3);
+}
+
+#[tokio::test]
+async fn exists_like_matches() {
+    let d = build().await;
+    let cuff = "o/data[at0001]/events[at0002]/data[at0003]/items[openEHR-EHR-CLUSTER.device.v1]";
+    let q = format!("SELECT {SYS} FROM OBSERVATION o[{OBS}] WHERE NOT EXISTS {cuff}");
+    assert_eq!(nums(&d.rows(&q).await), vec![110.0]);
+    let comment = "o/data[at0001]/events[at0002]/data[at0003]/items[at0009]/value/value";
+    let q = format!("SELECT {comment} FROM OBSERVATION o[{OBS}] WHERE {comment} LIKE 'not%'");
+    assert_eq!(d.rows(&q).await, vec![vec![json!("not ok")]]);
+    let position = "o/data[at0001]/events[at0002]/data[at0003]/items[at0005]/value/value";
+    let q = format!(
+        "SELECT {SYS} FROM OBSERVATION o[{OBS}] WHERE {position} MATCHES {{'Lying', 'Standing'}} \
+         ORDER BY {SYS}"
+    );
+    assert_eq!(nums(&d.rows(&q).await), vec![110.0, 150.0]);
+}
+
+#[tokio::test]
+async fn aggregates_distinct_order_limit() {
+    let d = build().await;
+    let q = format!(
+        "SELECT COUNT(*), COUNT(DISTINCT e/ehr_id/value), MIN({SYS}), MAX({SYS}), SUM({SYS}), \
+         AVG({SYS}) FROM EHR e CONTAINS OBSERVATION o[{OBS}]"
+    );
+    let rows = d.rows(&q).await;
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r[0], json!(3));
+    assert_eq!(r[1], json!(2));
+    assert_eq!(r[2].as_f64(), Some(110.0));
+    assert_eq!(r[3].as_f64(), Some(150.0));
+    assert_eq!(r[4].as_f64(), Some(380.0));
+    assert!((r[5].as_f64().unwrap() - 380.0 / 3.0).abs() < 1e-9);
+
+    // A plain column beside an aggregate groups.
+    let q = "SELECT e/ehr_id/value AS ehr, COUNT(*) AS n FROM EHR e CONTAINS COMPOSITION c \
+             ORDER BY ehr";
+    let mut expected = vec![
+        vec![json!(d.ehr_a.to_string()), json!(2)],
+        vec![json!(d.ehr_b.to_string()), json!(1)],
+    ];
+    expected.sort_by_key(|r| r[0].as_str().unwrap().to_owned());
+    assert_eq!(d.rows(q).await, expected);
+
+    let q = "SELECT DISTINCT e/ehr_id/value FROM EHR e CONTAINS COMPOSITION c";
+    assert_eq!(d.rows(q).await.len(), 2);
+
+    let q = format!("SELECT {SYS} FROM OBSERVATION o[{OBS}] ORDER BY {SYS} LIMIT 2 OFFSET 1");
+    assert_eq!(nums(&d.rows(&q).await), vec![120.0, 150.0]);
+    let q = format!("SELECT TOP 1 {SYS} FROM OBSERVATION o[{OBS}] ORDER BY {SYS} DESC");
+    assert_eq!(nums(&d.rows(&q).await), vec![150.0]);
+    let q = format!("SELECT {SYS} FROM OBSERVATION o[{OBS}] ORDER BY {SYS}");
+    let rows = d
+        .rows_with(&q, |r| {
+            r.fetch = Some(1);
+            r.offset = Some(2)
+        })
+        .await;
+    assert_eq!(nums(&rows), vec![150.0]);
+    // ORDER BY several keys.
+    let q = "SELECT e/ehr_id/value AS ehr, c/context/start_time/value AS t FROM EHR e \
+             CONTAINS COMPOSITION c ORDER BY ehr DESC, t ASC";
+    let a = d.ehr_a.to_string();
+    let b = d.ehr_b.to_string();
+    let mut expected = vec![
+        (a.clone(), "2024-03-01T10:00:00Z"),
+        (a, "2024-03-02T09:00:00Z"),
+        (b, "2024-03-03T08:00:00+02:00"),
+    ];
+    expected.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(y.1)));
+    let expected: Vec<Vec<Value>> = expected
+        .into_iter()
+        .map(|(e, t)| vec![json!(e), json!(t)])
+        .collect();
+    assert_eq!(d.rows(q).await, expected);
+}
+
+#[tokio::test]
+async fn versions_latest_and_all() {
+    let d = build().await;
+    let q = format!(
+        "SELECT v/uid/value, {SYS} FROM EHR e CONTAINS VERSION v[ALL_VERSIONS] \
+         CONTAINS COMPOSITION c CONTAINS OBSERVATION o[{OBS}] WHERE e/ehr_id/value = $ehr \
+         ORDER BY {SYS}"
+    );
+    let rows = d
+        .rows_with(&q, |r| {
+            r.params = params(json!({"ehr": d.ehr_b.to_string()}))
+        })
+        .await;
+    // b1 (100), b2 (110) and b3's only content version (999); the deletion has no content.
+    assert_eq!(
+        rows.iter()
+            .map(|r| r[1].as_f64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![100.0, 110.0, 999.0]
+    );
+    let q = "SELECT v/uid/value, v/lifecycle_state/defining_code/code_string, \
+             v/commit_audit/change_type/value FROM EHR e CONTAINS VERSION v \
+             WHERE e/ehr_id/value = $ehr";
+    let rows = d
+        .rows_with(q, |r| {
+            r.params = params(json!({"ehr": d.ehr_b.to_string()}))
+        })
+        .await;
+    assert_eq!(
+        rows,
+        vec![vec![
+            json!(d.b2.to_string()),
+            json!("532"),
+            json!("modification")
+        ]]
+    );
+    // The whole version is the ORIGINAL_VERSION of the version endpoint.
+    let rows = d
+        .rows_with("SELECT v FROM EHR e CONTAINS VERSION v", |r| {
+            r.ehr_id = Some(d.ehr_b)
+        })
+        .await;
+    let stored = d
+        .store
+        .version_by_uid(d.ehr_b, cdr_store::VoKind::Composition, &d.b2)
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![vec![stored.original_version_json()]]);
+}
+
+#[tokio::test]
+async fn ehr_binding_constrains_every_table() {
+    let req = QueryRequest {
+        aql: "SELECT o FROM EHR e CONTAINS COMPOSITION c CONTAINS OBSERVATION o \
+              CONTAINS CLUSTER cl WHERE e/ehr_id/value = '7d44b88c-4199-4bad-97dc-d78268e01398'",
+        ..QueryRequest::default()
+    };
+    let (sql, _) = cdr_store::aql::compile_to_sql(&req, &QueryLimits::default()).unwrap();
+    for alias in ["e1", "vo2", "ov3", "n4"] {
+        assert!(
+            sql.contains(&format!("{alias}.ehr_id = $1")),
+            "{alias} not bound to the EHR: {sql}"
+        );
+    }
+    // No user string in the SQL text.
+    assert!(!sql.contains("7d44b88c"));
+    assert!(!sql.contains("at0"));
+}
+
+#[tokio::test]
+async fn bad_queries_name_the_position() {
+    let d = build().await;
+    match d.error("SELECT x/name/value FROM COMPOSITION c").await {
+        StoreError::Query {
+            line,
+            column,
+            message,
+        } => {
+            assert_eq!((line, column), (1, 8), "{message}");
+            assert!(message.contains("'x'"), "{message}");
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+    match d
+        .error("SELECT c\nFROM COMPOSITION c WHERE c/name/value = $missing")
+        .await
+    {
+        StoreError::Query {
+            line,
+            column,
+            message,
+        } => {
+            assert_eq!((line, column), (2, 41), "{message}");
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+    match d.error("SELECT c FROM COMPOSITION c WHERE").await {
+        StoreError::Query { line, .. } => assert_eq!(line, 1),
+        e => panic!("unexpected {e:?}"),
+    }
+    match d.error("SELECT c FROM FOO c").await {
+        StoreError::Query {
+            message, column, ..
+        } => {
+            assert_eq!(column, 15, "{message}");
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+}
