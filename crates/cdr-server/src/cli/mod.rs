@@ -1,5 +1,6 @@
 //! Command-line dispatch. Exit codes: 0 success, 1 invalid input data, 2 usage or setup error.
 
+mod aql;
 mod bench;
 mod validate;
 
@@ -18,6 +19,10 @@ USAGE:
       transaction each) on a temporary managed PostgreSQL, then raw INSERTs of the same JSON into
       one table with the same clients; the last line is a JSON object with the figures.
       Default: the blood-pressure template and composition of ../shared/testdata.
+  cdr aql [--data-dir D] [--ehr-id ID] [--param name=value]... [--explain] '<query>'
+      Runs one AQL query on the store (its managed PostgreSQL under D, default ./data, or
+      DATABASE_URL) and prints the RESULT_SET as JSON. --explain prints the SQL instead.
+      Exit 1 for a malformed or unsupported query (the message names line and column).
   cdr help
 ";
 
@@ -25,6 +30,7 @@ USAGE:
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     match args.first().map(String::as_str) {
         Some("validate") => validate::run(&args[1..], out, err),
+        Some("aql") => aql::run(&args[1..], out, err),
         Some("bench") => bench::run(&args[1..], out, err),
         Some("help") | Some("--help") | Some("-h") => {
             let _ = write!(out, "{USAGE}");

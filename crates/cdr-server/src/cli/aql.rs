@@ -1,0 +1,173 @@
+//! `cdr aql`: runs one AQL query against the store and prints the RESULT_SET as JSON.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use cdr_store::aql::{QueryLimits, QueryRequest};
+use cdr_store::{Principal, Store, StoreConfig, StoreError};
+
+struct Args {
+    data_dir: Option<PathBuf>,
+    query: String,
+    params: Map<String, Value>,
+    ehr_id: Option<uuid::Uuid>,
+    explain: bool,
+}
+
+/// A `--param` value: JSON when it reads as JSON (numbers, booleans, quoted strings), else
+/// the text itself.
+fn param_value(text: &str) -> Value {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::String(_))) => v,
+        _ => Value::String(text.to_owned()),
+    }
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut data_dir = None;
+    let mut query = None;
+    let mut params = Map::new();
+    let mut ehr_id = None;
+    let mut explain = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match a.as_str() {
+            "--data-dir" => data_dir = Some(PathBuf::from(value("--data-dir")?)),
+            "--param" => {
+                let p = value("--param")?;
+                let (name, v) = p
+                    .split_once('=')
+                    .ok_or_else(|| format!("--param {p}: expected name=value"))?;
+                params.insert(name.trim_start_matches('$').to_owned(), param_value(v));
+            }
+            "--ehr-id" => {
+                let v = value("--ehr-id")?;
+                ehr_id = Some(
+                    uuid::Uuid::parse_str(&v).map_err(|e| format!("--ehr-id {v}: {e}"))?,
+                );
+            }
+            "--explain" => explain = true,
+            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
+            s => {
+                if query.replace(s.to_owned()).is_some() {
+                    return Err("give exactly one query (quote it)".into());
+                }
+            }
+        }
+    }
+    Ok(Args {
+        data_dir,
+        query: query.ok_or("no query given")?,
+        params,
+        ehr_id,
+        explain,
+    })
+}
+
+pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let args = match parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = writeln!(err, "cdr aql: {e}\n\n{}", super::USAGE);
+            return 2;
+        }
+    };
+    let req = QueryRequest {
+        aql: &args.query,
+        params: args.params.clone(),
+        ehr_id: args.ehr_id,
+        ..QueryRequest::default()
+    };
+    if args.explain {
+        return match cdr_store::aql::compile_to_sql(&req, &QueryLimits::default()) {
+            Ok((sql, n)) => {
+                let _ = writeln!(out, "{sql}\n-- {n} parameters");
+                0
+            }
+            Err(e) => {
+                let _ = writeln!(err, "cdr aql: {e}");
+                1
+            }
+        };
+    }
+    let mut config = StoreConfig::from_env();
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    // A cluster already running (a server on the same data directory) is left running.
+    let was_running = config.data_dir.join("pg/postmaster.pid").exists();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "cdr aql: {e}");
+            return 2;
+        }
+    };
+    runtime.block_on(async {
+        let store = match Store::open(&config).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = writeln!(err, "cdr aql: {e}");
+                return 2;
+            }
+        };
+        let result = store
+            .query(&Principal::local(), &req, &QueryLimits::default())
+            .await;
+        let code = match result {
+            Ok(rs) => {
+                let _ = writeln!(out, "{}", rs.to_json_string());
+                0
+            }
+            Err(e @ StoreError::Query { .. }) => {
+                let _ = writeln!(err, "cdr aql: {e}");
+                1
+            }
+            Err(e) => {
+                let _ = writeln!(err, "cdr aql: {e}");
+                2
+            }
+        };
+        if !was_running && config.database_url.is_none() {
+            let _ = store.shutdown().await;
+        }
+        code
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_read_as_json_or_text() {
+        assert_eq!(param_value("42"), Value::from(42));
+        assert_eq!(param_value("true"), Value::Bool(true));
+        assert_eq!(param_value("\"x y\""), Value::from("x y"));
+        assert_eq!(param_value("abc"), Value::from("abc"));
+        assert_eq!(param_value("{\"a\":1}"), Value::from("{\"a\":1}"));
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["--param".into(), "x".into(), "q".into()]).is_err());
+        let a = parse(&[
+            "SELECT c FROM COMPOSITION c".into(),
+            "--param".into(),
+            "$n=3".into(),
+        ])
+        .unwrap();
+        assert_eq!(a.params.get("n"), Some(&Value::from(3)));
+    }
+}
