@@ -283,12 +283,17 @@ pub fn dict_id(text: &str) -> i64 {
     h as i64
 }
 
-/// The dictionary id of an archetype-rooted path: `archetype_id`, a newline, `path`.
-pub fn path_id(archetype_id: &str, path: &str) -> i64 {
-    let mut key = String::with_capacity(archetype_id.len() + path.len() + 1);
+/// The dictionary id of an archetype-rooted path to a data value of one RM type:
+/// `archetype_id`, a newline, `path`, a newline, `rm_type`. The type is part of the key so that
+/// a query knows, from the path and the attribute it compares, exactly which leaf rows hold that
+/// attribute (a `magnitude` is in DV_QUANTITY and DV_COUNT leaves, never in a DV_ORDINAL one).
+pub fn path_id(archetype_id: &str, path: &str, rm_type: &str) -> i64 {
+    let mut key = String::with_capacity(archetype_id.len() + path.len() + rm_type.len() + 2);
     key.push_str(archetype_id);
     key.push('\n');
     key.push_str(path);
+    key.push('\n');
+    key.push_str(rm_type);
     dict_id(&key)
 }
 
@@ -326,6 +331,10 @@ mod tests {
     fn dictionary_ids_are_stable() {
         assert_eq!(dict_id(""), 0xcbf2_9ce4_8422_2325_u64 as i64);
         assert_eq!(dict_id("a"), 0xaf63_dc4c_8601_ec8c_u64 as i64);
-        assert_ne!(path_id("x", "/a"), path_id("x/", "a"));
+        assert_ne!(path_id("x", "/a", "T"), path_id("x/", "a", "T"));
+        assert_ne!(
+            path_id("x", "/a", "DV_TEXT"),
+            path_id("x", "/a", "DV_CODED_TEXT")
+        );
     }
 }

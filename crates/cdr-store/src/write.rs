@@ -122,7 +122,7 @@ impl<'a> Rows<'a> {
                 );
             }
             for l in &v.rows.leaves {
-                let id = path_id(&l.archetype_id, &l.path);
+                let id = path_id(&l.archetype_id, &l.path, l.rm_type);
                 if !known.contains(&id) {
                     paths.push((id, &l.archetype_id, &l.path, l.rm_type));
                 }

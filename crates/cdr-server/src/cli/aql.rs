@@ -49,9 +49,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--ehr-id" => {
                 let v = value("--ehr-id")?;
-                ehr_id = Some(
-                    uuid::Uuid::parse_str(&v).map_err(|e| format!("--ehr-id {v}: {e}"))?,
-                );
+                ehr_id = Some(uuid::Uuid::parse_str(&v).map_err(|e| format!("--ehr-id {v}: {e}"))?);
             }
             "--explain" => explain = true,
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),

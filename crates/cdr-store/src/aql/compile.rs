@@ -65,6 +65,8 @@ enum Kind {
 #[derive(Debug, Clone)]
 struct Var {
     kind: Kind,
+    /// For node variables bound by archetype id: that id (not SQL; for leaf path ids).
+    archetype: Option<String>,
     /// Facet name → SQL expression (`ehr`, `vo`, `num`, `cap`, `value` (jsonb), `text`
     /// (output JSON text), `status`).
     facets: Vec<(&'static str, String)>,
@@ -421,6 +423,7 @@ impl<'a> Compiler<'a> {
         );
         Var {
             kind: Kind::Version,
+            archetype: None,
             facets: vec![
                 ("ehr", format!("{ov}.ehr_id")),
                 ("vo", format!("{ov}.vo_id")),
@@ -436,6 +439,7 @@ impl<'a> Compiler<'a> {
     fn composition_from(&self, v: &Var) -> Var {
         Var {
             kind: Kind::Composition,
+            archetype: None,
             facets: vec![
                 ("ehr", v.facet("ehr").to_owned()),
                 ("vo", v.facet("vo").to_owned()),
@@ -489,6 +493,7 @@ impl<'a> Compiler<'a> {
                 );
                 let var = Var {
                     kind: Kind::Ehr,
+                    archetype: None,
                     facets: vec![
                         ("ehr", format!("{e}.ehr_id")),
                         ("text", format!("{json}::text")),
@@ -595,6 +600,7 @@ impl<'a> Compiler<'a> {
             let p = self.params.push(types);
             scope.wheres.push(format!("{n}.rm_type = ANY({p})"));
         }
+        let archetype_id = archetype.as_ref().map(|(id, _)| id.clone());
         if let Some((id, name)) = archetype {
             let p = self.params.push(dict_id(&id));
             scope.wheres.push(format!("{n}.archetype = {p}"));
@@ -610,6 +616,7 @@ impl<'a> Compiler<'a> {
         }
         Var {
             kind: Kind::Node,
+            archetype: archetype_id,
             facets: vec![
                 ("ehr", format!("{n}.ehr_id")),
                 ("vo", format!("{n}.vo_id")),
@@ -645,6 +652,7 @@ impl<'a> Compiler<'a> {
         ));
         Ok(Var {
             kind: Kind::Object,
+            archetype: None,
             facets: vec![
                 ("ehr", base.facet("ehr").to_owned()),
                 ("vo", base.facet("vo").to_owned()),
@@ -912,11 +920,120 @@ impl<'a> Compiler<'a> {
                 return Ok(self.ehr_id_cmp(&var, op, value));
             }
         }
+        if let Some(cond) = self.leaf_cmp(&var, ip, op, value) {
+            return Ok(cond);
+        }
         let Some(cmp) = self.typed_cmp("w.v", op, value) else {
             return Ok("false".into());
         };
         let set = self.path_set(ip)?;
         Ok(format!("EXISTS (SELECT 1 FROM {set} AS w(v) WHERE {cmp})"))
+    }
+
+    /// The same comparison on leaf rows, when they hold exactly the compared attribute: a node
+    /// variable with a known archetype, a path whose every step before the data value has a
+    /// plain node predicate (so it is the leaf's path), and an attribute/literal pair some leaf
+    /// column represents exactly. Leaf rows exist for every occurrence, so `EXISTS` over them is
+    /// the existential comparison of SEMANTICS.md.
+    fn leaf_cmp(
+        &mut self,
+        var: &Var,
+        ip: &IdentifiedPath,
+        op: ComparisonOp,
+        value: &Value,
+    ) -> Option<String> {
+        if var.kind != Kind::Node || ip.predicate.is_some() {
+            return None;
+        }
+        let archetype = var.archetype.as_deref()?;
+        let steps = &ip.path.as_ref()?.steps;
+        let names: Vec<&str> = steps.iter().map(|s| s.attribute.name.as_str()).collect();
+        let text_ok = matches!(value, Value::String(s) if !matches!(
+            cdr_aql::ast::temporal_kind(s),
+            Some(TemporalKind::Date | TemporalKind::DateTime)
+        ));
+        let num_ok = value.is_number();
+        // (attribute chain after the data value, column, data value types).
+        let (chain, column, types): (usize, &str, &[&str]) = match names.as_slice() {
+            [.., "magnitude"] if num_ok => (1, "v_num", &["DV_QUANTITY", "DV_COUNT"]),
+            [.., "units"] if text_ok => (1, "v_text", &["DV_QUANTITY"]),
+            [.., "symbol", "defining_code", "code_string"] if text_ok => {
+                (3, "v_code", &["DV_ORDINAL", "DV_SCALE"])
+            }
+            [.., "defining_code", "code_string"] if text_ok => (2, "v_code", &["DV_CODED_TEXT"]),
+            [.., "value"] if num_ok => (1, "v_num", &["DV_ORDINAL", "DV_SCALE"]),
+            [.., "value"] if text_ok => (
+                1,
+                "v_text",
+                &[
+                    "DV_TEXT",
+                    "DV_CODED_TEXT",
+                    "DV_TIME",
+                    "DV_URI",
+                    "DV_EHR_URI",
+                    "DV_PARSABLE",
+                ],
+            ),
+            _ => return None,
+        };
+        let dv = steps.len().checked_sub(chain)?;
+        if dv == 0 {
+            return None;
+        }
+        let mut path = String::new();
+        for (i, step) in steps[..dv].iter().enumerate() {
+            path.push('/');
+            path.push_str(&step.attribute.name);
+            let last = i + 1 == dv;
+            match step.predicate.as_deref().map(|p| &p.kind) {
+                None if last => {}
+                Some(PredicateKind::Node(n)) if !last && n.name.is_none() => {
+                    path.push('[');
+                    path.push_str(&n.code.value);
+                    path.push(']');
+                }
+                _ => return None,
+            }
+        }
+        for step in &steps[dv..] {
+            if step.predicate.is_some() {
+                return None;
+            }
+        }
+        let ids: Vec<i64> = types
+            .iter()
+            .map(|t| crate::ids::path_id(archetype, &path, t))
+            .collect();
+        let ids = self.params.push(ids);
+        let rhs = match value {
+            Value::Number(n) => {
+                let p = self.params.push(n.as_f64()?);
+                format!("{p}::float8")
+            }
+            Value::String(s) => {
+                let p = self.params.push(s.clone());
+                format!("{p}::text COLLATE \"C\"")
+            }
+            _ => return None,
+        };
+        let collate = if column == "v_num" {
+            ""
+        } else {
+            " COLLATE \"C\""
+        };
+        let bound: String = self
+            .ehr_params
+            .iter()
+            .map(|p| format!(" AND l.ehr_id = {p}"))
+            .collect();
+        Some(format!(
+            "EXISTS (SELECT 1 FROM leaf l WHERE l.ehr_id = {ehr}{bound} AND l.vo_id = {vo} \
+             AND l.num = {num} AND l.path_id = ANY({ids}) AND l.{column}{collate} {op} {rhs})",
+            ehr = var.facet("ehr"),
+            vo = var.facet("vo"),
+            num = var.facet("num"),
+            op = sql_op(op),
+        ))
     }
 
     /// A comparison of jsonb expression `x` with a value, typed by the value; `None` when it

@@ -328,6 +328,52 @@ async fn where_numeric_coded_text_and_parameters() {
 }
 
 #[tokio::test]
+async fn leaf_rows_and_document_paths_agree() {
+    let d = build().await;
+    // `o[archetype id]` is a node variable: comparisons go to leaf rows. The same archetype
+    // as a standard predicate makes `o` an object found inside the document: comparisons are
+    // evaluated on the JSON. Both must give the same answers.
+    let node = format!("OBSERVATION o[{OBS}]");
+    let object = format!("OBSERVATION o[archetype_node_id='{OBS}']");
+    let conditions = [
+        format!("{SYS} > 115"),
+        format!("{SYS} != 150"),
+        format!("{SYS} <= 110.0"),
+        "o/data[at0001]/events[at0002]/data[at0003]/items[at0004]/value/units = 'mm[Hg]'".into(),
+        "o/data[at0001]/events[at0002]/data[at0003]/items[at0005]/value/value >= 'Sitting'".into(),
+        "o/data[at0001]/events[at0002]/data[at0003]/items[at0005]/value/defining_code/code_string = 'at0020'".into(),
+        "o/data[at0001]/events[at0002]/data[at0003]/items[at0006]/value/value = 1".into(),
+        "o/data[at0001]/events[at0002]/data[at0003]/items[at0006]/value/symbol/defining_code/code_string != 'x'".into(),
+        "o/data[at0001]/events[at0002]/data[at0003]/items[at0007]/value/magnitude < 4".into(),
+        "o/data[at0001]/events[at0002]/data[at0003]/items[at0013]/value/magnitude > 100".into(),
+        "o/data[at0001]/events[at0002]/data[at0003]/items[at0009]/value/value = 'not ok'".into(),
+        "o/data[at0001]/events[at0002]/data[at0003]/items[at0004]/value/value = 120".into(),
+    ];
+    for cond in conditions {
+        let q = |from: &str| {
+            format!("SELECT c/uid/value FROM COMPOSITION c CONTAINS {from} WHERE {cond}")
+        };
+        let (sql, _) = cdr_store::aql::compile_to_sql(
+            &QueryRequest {
+                aql: &q(&node),
+                ..QueryRequest::default()
+            },
+            &QueryLimits::default(),
+        )
+        .unwrap();
+        let by_leaf = sorted(d.rows(&q(&node)).await);
+        let by_json = sorted(d.rows(&q(&object)).await);
+        assert_eq!(by_leaf, by_json, "{cond}\n{sql}");
+        if !cond.ends_with("value = 120") {
+            assert!(
+                sql.contains("FROM leaf l"),
+                "{cond} should use leaf rows: {sql}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn date_times_compare_as_instants_across_zones() {
     let d = build().await;
     // b's start 2024-03-03T08:00+02:00 is 06:00Z.

@@ -63,6 +63,7 @@ async fn create_then_read_back_every_way() {
     let systolic = cdr_store::path_id(
         "openEHR-EHR-OBSERVATION.cdr_test_vitals.v1",
         "/data[at0001]/events[at0002]/data[at0003]/items[at0004]/value",
+        "DV_QUANTITY",
     );
     let row = client
         .query_one(
@@ -172,6 +173,7 @@ async fn update_delete_history_and_time_travel() {
                 &cdr_store::path_id(
                     "openEHR-EHR-OBSERVATION.cdr_test_vitals.v1",
                     "/data[at0001]/events[at0002]/data[at0003]/items[at0004]/value",
+                    "DV_QUANTITY",
                 ),
             ],
         )
