@@ -24,7 +24,7 @@ struct Args {
     composition: PathBuf,
 }
 
-fn testdata(rel: &str) -> PathBuf {
+pub(super) fn testdata(rel: &str) -> PathBuf {
     let beside_cwd = Path::new("../shared/testdata").join(rel);
     if beside_cwd.exists() {
         return beside_cwd;
@@ -72,6 +72,9 @@ fn parse(args: &[String]) -> Result<Args, String> {
 
 /// Runs `cdr bench <what> …`.
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    if let Some(cmd @ ("load" | "aql")) = args.first().map(String::as_str) {
+        return super::bench_aql::run(cmd, &args[1..], out, err);
+    }
     if args.first().map(String::as_str) != Some("commit") {
         let _ = writeln!(
             err,
@@ -119,7 +122,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+pub(super) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

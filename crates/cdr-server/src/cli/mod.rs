@@ -2,6 +2,7 @@
 
 mod aql;
 mod bench;
+mod bench_aql;
 mod validate;
 
 use std::io::Write;
@@ -23,6 +24,12 @@ USAGE:
       Runs one AQL query on the store (its managed PostgreSQL under D, default ./data, or
       DATABASE_URL) and prints the RESULT_SET as JSON. --explain prints the SQL instead.
       Exit 1 for a malformed or unsupported query (the message names line and column).
+  cdr bench load [--data-dir D] [--ehrs N] [--per-ehr M] [--clients C] [--seed S]
+      Loads N EHRs × M generated compositions (corpus blood pressure and evaluation templates,
+      seeded variation) through the store into the managed cluster under D (./bench-data).
+  cdr bench aql [--data-dir D] [--iterations K]
+      Times a fixed set of AQL queries beside hand-written SQL with the same answers on D's
+      data; prints p50/p99 per query and the ratio, the last line as one JSON object.
   cdr help
 ";
 

@@ -432,6 +432,13 @@ impl<'a> Compiler<'a> {
                 ("doc", format!("{ov}.document::jsonb")),
                 ("doctext", format!("{ov}.document::text")),
                 ("archetype", format!("{ov}.archetype_id")),
+                (
+                    "uid",
+                    format!(
+                        "to_jsonb({ov}.vo_id::text || '::' || {ov}.system_id || '::' || {ov}.version::text)"
+                    ),
+                ),
+                ("template", format!("to_jsonb({ov}.template_id)")),
             ],
         }
     }
@@ -447,6 +454,8 @@ impl<'a> Compiler<'a> {
                 ("value", v.facet("doc").to_owned()),
                 ("text", v.facet("doctext").to_owned()),
                 ("archetype", v.facet("archetype").to_owned()),
+                ("uid", v.facet("uid").to_owned()),
+                ("template", v.facet("template").to_owned()),
             ],
         }
     }
@@ -723,6 +732,9 @@ impl<'a> Compiler<'a> {
 
     /// The SQL set-returning expression yielding the values of a path (one jsonb per row).
     fn path_set(&mut self, ip: &IdentifiedPath) -> Result<String> {
+        if let Some(scalar) = self.path_scalar(ip)? {
+            return Ok(format!("(VALUES ({scalar}))"));
+        }
         let var = self.var(&ip.variable)?.clone();
         let steps = ip.path.as_ref().map(|p| &p.steps[..]).unwrap_or(&[]);
         let (base, steps) = match (var.kind, steps.first()) {
@@ -772,6 +784,13 @@ impl<'a> Compiler<'a> {
         Ok(match (var.kind, plain, names.as_slice()) {
             (Kind::Ehr, true, ["ehr_id", "value"]) => {
                 Some(format!("to_jsonb({}::text)", var.facet("ehr")))
+            }
+            // The stored document's uid is its version uid; its template id is promoted.
+            (Kind::Composition | Kind::Version, true, ["uid", "value"]) => {
+                Some(var.facet("uid").to_owned())
+            }
+            (Kind::Composition, true, ["archetype_details", "template_id", "value"]) => {
+                Some(var.facet("template").to_owned())
             }
             _ => None,
         })
