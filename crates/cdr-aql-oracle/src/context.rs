@@ -1,6 +1,8 @@
 //! The evaluation context: the data with its EHR and version objects prepared, the query's
 //! parameters and variables, and what a variable can be bound to.
 
+use std::cell::OnceCell;
+
 use serde_json::{Map, Value};
 
 use crate::error::OracleError;
@@ -32,8 +34,9 @@ pub(crate) struct Ctx<'a> {
     pub vars: Vec<String>,
     /// What a bare EHR variable selects, per EHR.
     ehr_objects: Vec<Value>,
-    /// What a bare VERSION variable selects, per EHR, composition and version.
-    version_objects: Vec<Vec<Vec<Value>>>,
+    /// What a bare VERSION variable selects, per EHR, composition and version; built when
+    /// first used (it holds a copy of the composition).
+    version_objects: Vec<Vec<Vec<OnceCell<Value>>>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -45,7 +48,7 @@ impl<'a> Ctx<'a> {
             .map(|e| {
                 e.compositions
                     .iter()
-                    .map(|vc| vc.versions.iter().map(version_object).collect())
+                    .map(|vc| vc.versions.iter().map(|_| OnceCell::new()).collect())
                     .collect()
             })
             .collect();
@@ -62,7 +65,11 @@ impl<'a> Ctx<'a> {
     pub fn object<'c>(&'c self, b: Bound<'c>) -> &'c Value {
         match b {
             Bound::Ehr(e) => &self.ehr_objects[e],
-            Bound::Version { ehr, comp, ver } => &self.version_objects[ehr][comp][ver],
+            Bound::Version { ehr, comp, ver } => {
+                self.version_objects[ehr][comp][ver].get_or_init(|| {
+                    version_object(&self.data.ehrs[ehr].compositions[comp].versions[ver])
+                })
+            }
             Bound::Node(v) => v,
         }
     }

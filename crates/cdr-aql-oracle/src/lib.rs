@@ -1,5 +1,5 @@
 //! The AQL oracle: a plain in-memory interpreter of the AQL syntax tree over canonical JSON,
-//! written to be obviously correct rather than fast. Tests use
+//! written to be obviously correct rather than fast, plus a seeded query generator. Tests use
 //! it to check the SQL engine (differential tests); nothing in production depends on it.
 //!
 //! It implements `crates/cdr-aql/SEMANTICS.md` point by point, with the readings listed in that
@@ -24,20 +24,24 @@
 //! assert_eq!(rs.rows, vec![vec![json!("e1"), json!("Visit")]]);
 //! ```
 
+mod catalog;
 mod compare;
 mod cond;
 mod context;
 mod error;
 mod from;
+mod generate;
 mod like;
 mod model;
 mod path;
 mod select;
 mod value;
 
+pub use catalog::{ArchetypeInfo, Catalog, LeafPath};
 pub use compare::{same_rows, values_match};
 pub use context::MAX_ROWS;
 pub use error::OracleError;
+pub use generate::generate;
 pub use model::{Dataset, Ehr, Version, VersionedComposition};
 
 use serde_json::{Map, Value};
