@@ -179,3 +179,29 @@ fn generated_queries_mix_every_construct() {
         assert!(n > 0, "no generated query has {f:?}");
     }
 }
+
+#[test]
+fn grammar_corpus_queries_evaluate_or_fail_cleanly() {
+    let dir = crate_dir().join("../../aql-grammar/corpus/ok");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
+        .flatten()
+        .map(|f| f.path())
+        .collect();
+    files.sort();
+    let data = crate::support::sample();
+    let params: Map<String, Value> = ["ehrUid", "ehr_id", "itemName", "n", "archetypeId"]
+        .iter()
+        .map(|p| ((*p).to_owned(), json!("e1")))
+        .collect();
+    let mut ok = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let query = cdr_aql::parse(&text).unwrap_or_else(|e| panic!("{file:?}: {e}"));
+        match evaluate(&query, &params, &data) {
+            Ok(_) => ok += 1,
+            Err(e) => eprintln!("{}: {e}", file.display()),
+        }
+    }
+    assert!(ok >= files.len() / 2, "{ok} of {} evaluated", files.len());
+}
