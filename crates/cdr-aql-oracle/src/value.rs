@@ -208,15 +208,16 @@ fn write_key(v: &Value, out: &mut String) {
     }
 }
 
-/// The total order ORDER BY uses: booleans < numbers < strings < arrays < objects < null;
+/// The total order ORDER BY uses (PostgreSQL's jsonb order of types): strings < numbers <
+/// booleans < arrays < objects < null;
 /// numbers numerically, strings bytewise, booleans false first, arrays and objects by
 /// [`json_key`]. Descending is the exact reverse (so nulls come first).
 pub(crate) fn sort_order(a: &Value, b: &Value) -> Ordering {
     fn rank(v: &Value) -> u8 {
         match v {
-            Value::Bool(_) => 0,
+            Value::String(_) => 0,
             Value::Number(_) => 1,
-            Value::String(_) => 2,
+            Value::Bool(_) => 2,
             Value::Array(_) => 3,
             Value::Object(_) => 4,
             Value::Null => 5,
@@ -290,7 +291,7 @@ mod tests {
         v.sort_by(sort_order);
         assert_eq!(
             v,
-            vec![json!(false), json!(1.5), json!(3), json!("a"), json!(null)]
+            vec![json!("a"), json!(1.5), json!(3), json!(false), json!(null)]
         );
     }
 }

@@ -996,7 +996,8 @@ impl<'a> Compiler<'a> {
             _ => return None,
         };
         let dv = steps.len().checked_sub(chain)?;
-        if dv == 0 {
+        // Leaf rows hold ELEMENT values: the data value is `…/items[atN]/value`.
+        if dv < 2 || steps[dv - 1].attribute.name != "value" {
             return None;
         }
         let mut path = String::new();

@@ -59,8 +59,8 @@ impl Doc {
     }
 }
 
-struct Data {
-    store: Store,
+pub(crate) struct Data {
+    pub(crate) store: Store,
     ehr_a: Uuid,
     ehr_b: Uuid,
     /// Version uids: a1, a2 (EHR A), b1, b2 (updated once: v1 systolic 100, v2 110),
@@ -69,7 +69,7 @@ struct Data {
     b2: VersionUid,
 }
 
-async fn build() -> Data {
+pub(crate) async fn build() -> Data {
     let store = cdr_testkit::fresh_store().await;
     store.put_template(&caller(), OPT).await.unwrap();
     let opt_b = OPT.replacen(

@@ -2,6 +2,7 @@
 //! database per test, from cdr-testkit).
 
 mod aql;
+mod aql_diff;
 mod common;
 mod composition;
 mod contribution;
