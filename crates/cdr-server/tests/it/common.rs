@@ -286,3 +286,8 @@ pub fn composition_with(f: impl FnOnce(&mut Value)) -> Value {
     f(&mut v);
     v
 }
+
+/// A version uid no object has.
+pub fn unknown_version() -> String {
+    format!("{}::test.cdr::1", uuid::Uuid::new_v4())
+}

@@ -4,6 +4,9 @@
 mod admin;
 mod common;
 mod composition;
+mod contribution;
 mod definition;
+mod directory;
 mod ehr;
+mod ehr_status;
 mod system;
