@@ -12,6 +12,13 @@ fn resource(path: &str) -> Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
+/// `GET` and `OPTIONS` of the base path, with or without the trailing slash.
+fn capabilities(path: &str) -> Resource {
+    resource(path)
+        .route(web::get().to(system::capabilities))
+        .route(web::method(actix_web::http::Method::OPTIONS).to(system::capabilities))
+}
+
 async fn method_not_allowed(req: HttpRequest) -> ApiResult<HttpResponse> {
     Err(ApiError::new(
         Code::MethodNotAllowed,
@@ -82,11 +89,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
     cfg.service(resource("/health").route(web::get().to(system::health)));
     cfg.service(
         web::scope(base)
-            .service(
-                resource("/")
-                    .route(web::get().to(system::capabilities))
-                    .route(web::method(actix_web::http::Method::OPTIONS).to(system::capabilities)),
-            )
+            .service(capabilities("/"))
+            .service(capabilities(""))
             .service(
                 resource("/ehr")
                     .route(web::post().to(ehr::create))

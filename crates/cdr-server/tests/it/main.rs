@@ -9,4 +9,5 @@ mod definition;
 mod directory;
 mod ehr;
 mod ehr_status;
+mod serve;
 mod system;

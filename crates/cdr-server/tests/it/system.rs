@@ -24,6 +24,11 @@ async fn capabilities_list_every_route() {
     assert_eq!(body["system_id"], "test.cdr");
     assert_eq!(body["routes"].as_array().unwrap().len(), ROUTES.len());
     assert_eq!(body["routes"][1]["path"], format!("{BASE}/ehr"));
+    for (method, target) in [("GET", BASE), ("OPTIONS", "/openehr/v1/")] {
+        let res = srv.raw(method, target).send().await;
+        assert_eq!(res.status, 200, "{method} {target}");
+        assert_eq!(res.json(), body);
+    }
 }
 
 #[tokio::test]
