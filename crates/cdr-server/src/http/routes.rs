@@ -1,22 +1,82 @@
-//! The route table. Everything but `/health` lives under the configurable base path.
+//! The route table: [`ENDPOINTS`] is the one list of what the API serves. The router, the
+//! capabilities document and `openapi.json` are all built from it, so they cannot drift apart.
+//! Everything but `/health` lives under the configurable base path.
 
-use actix_web::{web, HttpRequest, HttpResponse, Resource};
+use std::collections::BTreeMap;
+
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse, Resource, Route};
 
 use super::error::{ApiError, ApiResult, Code};
-use super::{
-    admin, composition, contribution, definition, directory, ehr, ehr_status, system, versioned,
-};
+use super::versioned::{self, Kind};
+use super::{admin, composition, contribution, definition, directory, ehr, ehr_status, system};
+
+/// One endpoint: method, path below the base, a summary, and how to build its route.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    handler: fn() -> Route,
+}
+
+macro_rules! endpoints {
+    ($($method:literal $path:literal $summary:literal => $handler:expr;)*) => {
+        /// Every endpoint under the base path.
+        pub const ENDPOINTS: &[Endpoint] = &[
+            $(Endpoint { method: $method, path: $path, summary: $summary, handler: || web::route().to($handler) },)*
+        ];
+    };
+}
+
+endpoints! {
+    "GET" "/" "Capabilities: this server and its routes" => system::capabilities;
+    "OPTIONS" "/" "Capabilities (OPTIONS)" => system::capabilities;
+    "GET" "/openapi.json" "This list of endpoints as OpenAPI 3" => system::openapi;
+    "POST" "/ehr" "Create an EHR" => ehr::create;
+    "GET" "/ehr" "Find the EHR of a subject (subject_id, subject_namespace)" => ehr::find_by_subject;
+    "GET" "/ehr/{ehr_id}" "Get an EHR" => ehr::get;
+    "PUT" "/ehr/{ehr_id}" "Create an EHR with the given id" => ehr::create_with_id;
+    "GET" "/ehr/{ehr_id}/ehr_status" "Get the EHR_STATUS (latest or at version_at_time)" => ehr_status::get;
+    "PUT" "/ehr/{ehr_id}/ehr_status" "Update the EHR_STATUS (If-Match)" => ehr_status::update;
+    "GET" "/ehr/{ehr_id}/ehr_status/{version_uid}" "Get an EHR_STATUS version" => ehr_status::get_version;
+    "GET" "/ehr/{ehr_id}/versioned_ehr_status" "Get the VERSIONED_EHR_STATUS"
+        => |r, s| versioned::info(r, s, Kind::EhrStatus);
+    "GET" "/ehr/{ehr_id}/versioned_ehr_status/revision_history" "EHR_STATUS revision history"
+        => |r, s| versioned::history(r, s, Kind::EhrStatus);
+    "GET" "/ehr/{ehr_id}/versioned_ehr_status/version" "EHR_STATUS ORIGINAL_VERSION (latest or at version_at_time)"
+        => |r, s| versioned::version_at(r, s, Kind::EhrStatus);
+    "GET" "/ehr/{ehr_id}/versioned_ehr_status/version/{version_uid}" "EHR_STATUS ORIGINAL_VERSION by uid"
+        => |r, s| versioned::version_by_uid(r, s, Kind::EhrStatus);
+    "POST" "/ehr/{ehr_id}/composition" "Create a COMPOSITION" => composition::create;
+    "GET" "/ehr/{ehr_id}/composition/{uid_based_id}" "Get a COMPOSITION (latest, by version uid, or at version_at_time)"
+        => composition::get;
+    "PUT" "/ehr/{ehr_id}/composition/{uid_based_id}" "Update a COMPOSITION (If-Match)" => composition::update;
+    "DELETE" "/ehr/{ehr_id}/composition/{uid_based_id}" "Delete a COMPOSITION (If-Match)" => composition::delete;
+    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}" "Get a VERSIONED_COMPOSITION"
+        => |r, s| versioned::info(r, s, Kind::Composition);
+    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/revision_history" "COMPOSITION revision history"
+        => |r, s| versioned::history(r, s, Kind::Composition);
+    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/version" "COMPOSITION ORIGINAL_VERSION (latest or at version_at_time)"
+        => |r, s| versioned::version_at(r, s, Kind::Composition);
+    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/version/{version_uid}" "COMPOSITION ORIGINAL_VERSION by uid"
+        => |r, s| versioned::version_by_uid(r, s, Kind::Composition);
+    "POST" "/ehr/{ehr_id}/contribution" "Commit a CONTRIBUTION" => contribution::create;
+    "GET" "/ehr/{ehr_id}/contribution/{contribution_uid}" "Get a CONTRIBUTION" => contribution::get;
+    "POST" "/ehr/{ehr_id}/directory" "Create the directory" => directory::create;
+    "PUT" "/ehr/{ehr_id}/directory" "Update the directory (If-Match)" => directory::update;
+    "DELETE" "/ehr/{ehr_id}/directory" "Delete the directory (If-Match)" => directory::delete;
+    "GET" "/ehr/{ehr_id}/directory" "Get the directory (latest or at version_at_time; path)" => directory::get;
+    "GET" "/ehr/{ehr_id}/directory/{version_uid}" "Get a directory version (path)" => directory::get_version;
+    "POST" "/definition/template/adl1.4" "Upload an ADL 1.4 operational template" => definition::upload;
+    "GET" "/definition/template/adl1.4" "List ADL 1.4 templates" => definition::list;
+    "GET" "/definition/template/adl1.4/{template_id}" "Get an ADL 1.4 template (OPT XML)" => definition::get;
+    "DELETE" "/admin/ehr/{ehr_id}" "Delete an EHR physically" => admin::delete_ehr;
+}
 
 /// A resource whose unlisted methods answer 405 problem+json.
 fn resource(path: &str) -> Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
-}
-
-/// `GET` and `OPTIONS` of the base path, with or without the trailing slash.
-fn capabilities(path: &str) -> Resource {
-    resource(path)
-        .route(web::get().to(system::capabilities))
-        .route(web::method(actix_web::http::Method::OPTIONS).to(system::capabilities))
 }
 
 async fn method_not_allowed(req: HttpRequest) -> ApiResult<HttpResponse> {
@@ -26,6 +86,7 @@ async fn method_not_allowed(req: HttpRequest) -> ApiResult<HttpResponse> {
     ))
 }
 
+/// The answer for paths nothing serves.
 pub async fn route_not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
     Err(ApiError::new(
         Code::RouteNotFound,
@@ -33,156 +94,25 @@ pub async fn route_not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
     ))
 }
 
-/// Every route: `(method, path below the base)`, as listed by the capabilities document.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/"),
-    ("POST", "/ehr"),
-    ("GET", "/ehr"),
-    ("GET", "/ehr/{ehr_id}"),
-    ("PUT", "/ehr/{ehr_id}"),
-    ("GET", "/ehr/{ehr_id}/ehr_status"),
-    ("PUT", "/ehr/{ehr_id}/ehr_status"),
-    ("GET", "/ehr/{ehr_id}/ehr_status/{version_uid}"),
-    ("GET", "/ehr/{ehr_id}/versioned_ehr_status"),
-    ("GET", "/ehr/{ehr_id}/versioned_ehr_status/revision_history"),
-    ("GET", "/ehr/{ehr_id}/versioned_ehr_status/version"),
-    (
-        "GET",
-        "/ehr/{ehr_id}/versioned_ehr_status/version/{version_uid}",
-    ),
-    ("POST", "/ehr/{ehr_id}/composition"),
-    ("GET", "/ehr/{ehr_id}/composition/{uid_based_id}"),
-    ("PUT", "/ehr/{ehr_id}/composition/{uid_based_id}"),
-    ("DELETE", "/ehr/{ehr_id}/composition/{uid_based_id}"),
-    (
-        "GET",
-        "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}",
-    ),
-    (
-        "GET",
-        "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/revision_history",
-    ),
-    (
-        "GET",
-        "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/version",
-    ),
-    (
-        "GET",
-        "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/version/{version_uid}",
-    ),
-    ("POST", "/ehr/{ehr_id}/contribution"),
-    ("GET", "/ehr/{ehr_id}/contribution/{contribution_uid}"),
-    ("POST", "/ehr/{ehr_id}/directory"),
-    ("PUT", "/ehr/{ehr_id}/directory"),
-    ("DELETE", "/ehr/{ehr_id}/directory"),
-    ("GET", "/ehr/{ehr_id}/directory"),
-    ("GET", "/ehr/{ehr_id}/directory/{version_uid}"),
-    ("POST", "/definition/template/adl1.4"),
-    ("GET", "/definition/template/adl1.4"),
-    ("GET", "/definition/template/adl1.4/{template_id}"),
-    ("DELETE", "/admin/ehr/{ehr_id}"),
-];
-
-/// Registers every route under `base`.
+/// Registers `/health` and every endpoint under `base` (the base path itself also without its
+/// trailing slash).
 pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
-    use versioned::Kind;
     cfg.service(resource("/health").route(web::get().to(system::health)));
-    cfg.service(
-        web::scope(base)
-            .service(capabilities("/"))
-            .service(capabilities(""))
-            .service(
-                resource("/ehr")
-                    .route(web::post().to(ehr::create))
-                    .route(web::get().to(ehr::find_by_subject)),
-            )
-            .service(
-                resource("/ehr/{ehr_id}")
-                    .route(web::put().to(ehr::create_with_id))
-                    .route(web::get().to(ehr::get)),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/ehr_status")
-                    .route(web::get().to(ehr_status::get))
-                    .route(web::put().to(ehr_status::update)),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/ehr_status/{version_uid}")
-                    .route(web::get().to(ehr_status::get_version)),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/versioned_ehr_status")
-                    .route(web::get().to(|r, s| versioned::info(r, s, Kind::EhrStatus))),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/versioned_ehr_status/revision_history")
-                    .route(web::get().to(|r, s| versioned::history(r, s, Kind::EhrStatus))),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/versioned_ehr_status/version")
-                    .route(web::get().to(|r, s| versioned::version_at(r, s, Kind::EhrStatus))),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/versioned_ehr_status/version/{version_uid}")
-                    .route(web::get().to(|r, s| versioned::version_by_uid(r, s, Kind::EhrStatus))),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/composition").route(web::post().to(composition::create)),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/composition/{uid_based_id}")
-                    .route(web::get().to(composition::get))
-                    .route(web::put().to(composition::update))
-                    .route(web::delete().to(composition::delete)),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}")
-                    .route(web::get().to(|r, s| versioned::info(r, s, Kind::Composition))),
-            )
-            .service(
-                resource(
-                    "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/revision_history",
-                )
-                .route(web::get().to(|r, s| versioned::history(r, s, Kind::Composition))),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/version")
-                    .route(web::get().to(|r, s| versioned::version_at(r, s, Kind::Composition))),
-            )
-            .service(
-                resource(
-                    "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/version/{version_uid}",
-                )
-                .route(web::get().to(|r, s| versioned::version_by_uid(r, s, Kind::Composition))),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/contribution").route(web::post().to(contribution::create)),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/contribution/{contribution_uid}")
-                    .route(web::get().to(contribution::get)),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/directory")
-                    .route(web::post().to(directory::create))
-                    .route(web::put().to(directory::update))
-                    .route(web::delete().to(directory::delete))
-                    .route(web::get().to(directory::get)),
-            )
-            .service(
-                resource("/ehr/{ehr_id}/directory/{version_uid}")
-                    .route(web::get().to(directory::get_version)),
-            )
-            .service(
-                resource("/definition/template/adl1.4")
-                    .route(web::post().to(definition::upload))
-                    .route(web::get().to(definition::list)),
-            )
-            .service(
-                resource("/definition/template/adl1.4/{template_id}")
-                    .route(web::get().to(definition::get)),
-            )
-            .service(resource("/admin/ehr/{ehr_id}").route(web::delete().to(admin::delete_ehr)))
-            .default_service(web::to(route_not_found)),
-    );
+    let mut by_path: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
+    for e in ENDPOINTS {
+        by_path.entry(e.path).or_default().push(e);
+    }
+    let mut scope = web::scope(base);
+    for (path, endpoints) in by_path {
+        let aliases: &[&str] = if path == "/" { &["/", ""] } else { &[path] };
+        for alias in aliases {
+            let mut res = resource(alias);
+            for e in &endpoints {
+                let method = Method::from_bytes(e.method.as_bytes()).unwrap_or(Method::GET);
+                res = res.route((e.handler)().method(method));
+            }
+            scope = scope.service(res);
+        }
+    }
+    cfg.service(scope.default_service(web::to(route_not_found)));
 }

@@ -3,7 +3,7 @@
 use actix_web::{web, App, HttpServer};
 
 use crate::common::{server, BASE};
-use cdr_server::http::{panic::catch_panics, routes::ROUTES};
+use cdr_server::http::{panic::catch_panics, routes::ENDPOINTS};
 
 #[tokio::test]
 async fn health_answers_once_the_database_is_reachable() {
@@ -22,8 +22,11 @@ async fn capabilities_list_every_route() {
     assert_eq!(body["solution"], "cdr");
     assert_eq!(body["restapi_specs_version"], "1.0.3");
     assert_eq!(body["system_id"], "test.cdr");
-    assert_eq!(body["routes"].as_array().unwrap().len(), ROUTES.len());
-    assert_eq!(body["routes"][1]["path"], format!("{BASE}/ehr"));
+    assert_eq!(body["routes"].as_array().unwrap().len(), ENDPOINTS.len());
+    assert!(body["routes"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!({"method": "POST", "path": format!("{BASE}/ehr")})));
     for (method, target) in [("GET", BASE), ("OPTIONS", "/openehr/v1/")] {
         let res = srv.raw(method, target).send().await;
         assert_eq!(res.status, 200, "{method} {target}");
@@ -90,4 +93,50 @@ async fn graceful_stop_finishes_and_then_refuses_connections() {
     srv.handle.stop(true).await;
     srv.stopped.await.unwrap().unwrap();
     assert!(tokio::net::TcpStream::connect(srv.addr).await.is_err());
+}
+
+#[tokio::test]
+async fn openapi_lists_exactly_the_routes_the_router_serves() {
+    let srv = server().await;
+    let res = srv.get("/openapi.json").send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let doc = res.json();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["servers"][0]["url"], BASE);
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            listed.push((method.to_ascii_uppercase(), path.clone()));
+            let params = op["parameters"].as_array().unwrap();
+            assert_eq!(params.len(), path.matches('{').count(), "{path}");
+        }
+    }
+    listed.sort();
+    let mut table: Vec<(String, String)> = ENDPOINTS
+        .iter()
+        .map(|e| (e.method.to_owned(), e.path.to_owned()))
+        .collect();
+    table.sort();
+    assert_eq!(listed, table);
+    // Every listed route is served: with dummy parameters it may be 400 or 404 (not found), but
+    // never "no such route" or "method not allowed".
+    for (method, path) in &listed {
+        let concrete = path
+            .replace("{ehr_id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{template_id}", "t")
+            .replace('{', "x")
+            .replace('}', "");
+        let res = srv.req(method, &concrete).send().await;
+        let served = match res.body.is_empty() {
+            true => res.status < 400,
+            false => !["route_not_found", "method_not_allowed"]
+                .contains(&res.json()["code"].as_str().unwrap_or_default()),
+        };
+        assert!(served, "{method} {path}: {}", res.text());
+    }
+    // And a method the table lacks is refused.
+    srv.req("PATCH", "/ehr")
+        .send()
+        .await
+        .problem(405, "method_not_allowed");
 }
