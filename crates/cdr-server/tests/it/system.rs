@@ -140,3 +140,34 @@ async fn openapi_lists_exactly_the_routes_the_router_serves() {
         .await
         .problem(405, "method_not_allowed");
 }
+
+#[tokio::test]
+async fn graceful_stop_lets_a_request_in_flight_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = server().await;
+    let body = crate::ehr::status_for("in-flight").to_string();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut conn = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let head = format!(
+        "POST {BASE}/ehr HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(first.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let handle = srv.handle.clone();
+    let stopping = tokio::spawn(async move { handle.stop(true).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!stopping.is_finished(), "the stop waits for the request");
+    assert!(tokio::net::TcpStream::connect(srv.addr).await.is_err());
+
+    conn.write_all(rest.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+    stopping.await.unwrap();
+    srv.stopped.await.unwrap().unwrap();
+}
