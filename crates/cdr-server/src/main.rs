@@ -1,4 +1,4 @@
-//! The `cdr` binary: command-line tools now (`validate`), the REST server later.
+//! The `cdr` binary: the REST server (`serve`) and command-line tools (`validate`, `bench`).
 
 mod cli;
 

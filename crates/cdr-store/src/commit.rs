@@ -68,6 +68,8 @@ pub struct CommittedVersion {
     pub kind: VoKind,
     pub uid: VersionUid,
     pub change_type: ChangeType,
+    /// The commit time (the contribution's `time_committed`).
+    pub time_committed: DateTime<Utc>,
     /// The canonical JSON of the stored data (with its new `uid`); `None` for a deletion.
     pub document: Option<String>,
 }

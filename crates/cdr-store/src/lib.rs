@@ -9,6 +9,7 @@
 //! indexed) before BEGIN; every SQL statement of an EHR-scoped operation constrains `ehr_id`;
 //! every user value is a bind parameter.
 
+mod admin;
 pub mod aql;
 pub mod cluster;
 mod commit;

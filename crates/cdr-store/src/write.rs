@@ -458,6 +458,7 @@ impl Store {
                     kind: v.kind,
                     uid: VersionUid::new(v.vo_id, system_id.clone(), v.version),
                     change_type: v.change_type,
+                    time_committed: c.time,
                     document: v.document.clone(),
                 })
                 .collect(),

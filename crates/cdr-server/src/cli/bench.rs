@@ -103,15 +103,9 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             return 2;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime("bench", err) {
         Ok(rt) => rt,
-        Err(e) => {
-            let _ = writeln!(err, "cdr bench: {e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     match rt.block_on(bench_commit(&args, opt, json, out)) {
         Ok(()) => 0,

@@ -3,6 +3,7 @@
 mod aql;
 mod bench;
 mod bench_aql;
+mod serve;
 mod validate;
 
 use std::io::Write;
@@ -11,6 +12,11 @@ pub const USAGE: &str = "\
 cdr — an openEHR Clinical Data Repository
 
 USAGE:
+  cdr serve [--bind ADDR] [--data-dir DIR] [--system-id ID] [--base-path PATH]
+      Serves the openEHR REST API (default 127.0.0.1:8080, base /openehr/v1, data dir ./data,
+      system id local.cdr; or CDR_BIND, CDR_DATA_DIR, CDR_SYSTEM_ID, CDR_BASE_PATH). With no
+      DATABASE_URL it runs its own PostgreSQL under DIR/pg. GET /health answers 200 once the
+      database is reachable. SIGINT/SIGTERM: in-flight requests finish, then PostgreSQL stops.
   cdr validate --template <file.opt> [--json] <composition>...
       Validates canonical JSON (*.json) or XML (*.xml) compositions against an OPT 1.4.
       Exit 0 when all are valid, 1 when any is invalid or unreadable, 2 on usage errors or an
@@ -33,9 +39,21 @@ USAGE:
   cdr help
 ";
 
+/// A multi-threaded runtime for a command, or the exit code 2 after saying why there is none.
+pub(crate) fn runtime(command: &str, err: &mut dyn Write) -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            let _ = writeln!(err, "cdr {command}: cannot start the runtime: {e}");
+            2
+        })
+}
+
 /// Runs the command line `args` (without the program name), writing to `out` and `err`.
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     match args.first().map(String::as_str) {
+        Some("serve") => serve::run(&args[1..], out, err),
         Some("validate") => validate::run(&args[1..], out, err),
         Some("aql") => aql::run(&args[1..], out, err),
         Some("bench") => bench::run(&args[1..], out, err),

@@ -164,6 +164,8 @@ async fn every_ehr_scoped_statement_constrains_ehr_id() {
         )
         .await
         .unwrap_err();
+    store.delete_ehr(&caller(), ehr.ehr_id).await.unwrap();
+    let _ = store.delete_ehr(&caller(), ehr.ehr_id).await.unwrap_err();
     store.shutdown().await.unwrap();
     cluster.stop().unwrap();
 

@@ -1,0 +1,138 @@
+//! COMPOSITION: create, get (latest, by version uid, at a time), update and delete with
+//! `If-Match`.
+//!
+//! Deleted compositions: a GET by versioned object id whose latest version is the deletion
+//! answers 404 (as EHRbase does); a GET of the deletion version itself, by version uid or through
+//! `version_at_time`, answers 204 (as the specification says).
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Payload};
+use actix_web::{HttpRequest, HttpResponse};
+use uuid::Uuid;
+
+use cdr_rm::Composition;
+use cdr_store::{UidBasedId, VersionUid};
+
+use super::error::{ApiError, ApiResult, Code};
+use super::headers;
+use super::media::{self, JSON_OR_XML};
+use super::versioned::{committed_answer, data_answer};
+use super::{ehr_id, uid_based_segment, AppState};
+
+/// `POST /ehr/{ehr_id}/composition`.
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: Payload,
+) -> ApiResult<HttpResponse> {
+    let ehr = ehr_id(&req)?;
+    let format = media::write_format(&req, JSON_OR_XML)?;
+    let composition: Composition = media::read_rm(&req, payload, state.limits.document).await?;
+    let meta = headers::commit_meta(&req)?;
+    let done = state
+        .store
+        .create_composition(&state.caller(&req), ehr, composition, meta)
+        .await?;
+    let prefix = state.versions_url(&req, ehr, "composition");
+    committed_answer(&done, format, &prefix, StatusCode::CREATED)
+}
+
+/// `GET /ehr/{ehr_id}/composition/{uid_based_id}{?version_at_time}`.
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let format = media::negotiate(&req, JSON_OR_XML)?;
+    let ehr = ehr_id(&req)?;
+    let id = uid_based_segment(&req, "uid_based_id")?;
+    let at = headers::version_at_time(&headers::query(&req)?)?;
+    let caller = state.caller(&req);
+    let rec = match (&id, at) {
+        (UidBasedId::Object(vo), Some(t)) => {
+            state.store.get_composition_at(&caller, ehr, *vo, t).await?
+        }
+        (UidBasedId::Object(vo), None) => {
+            let rec = state.store.get_composition(&caller, ehr, &id).await?;
+            if rec.is_deletion() {
+                return Err(ApiError::new(
+                    Code::NotFound,
+                    format!("composition {vo} is deleted (deletion version {})", rec.uid),
+                ));
+            }
+            rec
+        }
+        (UidBasedId::Version(_), _) => state.store.get_composition(&caller, ehr, &id).await?,
+    };
+    data_answer(&rec, format, state.versions_url(&req, ehr, "composition"))
+}
+
+/// The preceding version of an update or delete: `If-Match`, which must name a version of the
+/// object in the path. A version of another object is a stale precondition (412 naming the
+/// path object's latest version).
+async fn preceding(
+    req: &HttpRequest,
+    state: &AppState,
+    ehr: Uuid,
+    id: &UidBasedId,
+    given: VersionUid,
+) -> ApiResult<VersionUid> {
+    if given.object_id == id.object_id() {
+        return Ok(given);
+    }
+    let latest = state
+        .store
+        .get_composition(&state.caller(req), ehr, &UidBasedId::Object(id.object_id()))
+        .await?;
+    Err(ApiError::from(cdr_store::StoreError::VersionConflict {
+        given: given.to_string(),
+        latest: latest.uid.to_string(),
+    }))
+}
+
+/// `PUT /ehr/{ehr_id}/composition/{versioned_object_uid}` with `If-Match`.
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: Payload,
+) -> ApiResult<HttpResponse> {
+    let ehr = ehr_id(&req)?;
+    let id = uid_based_segment(&req, "uid_based_id")?;
+    let prefix = state.versions_url(&req, ehr, "composition");
+    let format = media::write_format(&req, JSON_OR_XML)?;
+    let given = headers::if_match(&req)?;
+    let composition: Composition = media::read_rm(&req, payload, state.limits.document).await?;
+    let meta = headers::commit_meta(&req)?;
+    let done = async {
+        let preceding = preceding(&req, &state, ehr, &id, given).await?;
+        let done = state
+            .store
+            .update_composition(&state.caller(&req), ehr, &preceding, composition, meta)
+            .await?;
+        Ok::<_, ApiError>(done)
+    }
+    .await
+    .map_err(|e| e.latest_under(&prefix))?;
+    committed_answer(&done, format, &prefix, StatusCode::OK)
+}
+
+/// `DELETE /ehr/{ehr_id}/composition/{uid_based_id}`: the latest version comes from
+/// `If-Match`, or (ITS-REST 1.0.3) from the path when it is a version uid.
+pub async fn delete(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let ehr = ehr_id(&req)?;
+    let id = uid_based_segment(&req, "uid_based_id")?;
+    let prefix = state.versions_url(&req, ehr, "composition");
+    let given = match (&id, req.headers().contains_key("if-match")) {
+        (_, true) => headers::if_match(&req)?,
+        (UidBasedId::Version(v), false) => v.clone(),
+        (UidBasedId::Object(_), false) => headers::if_match(&req)?,
+    };
+    let meta = headers::commit_meta(&req)?;
+    let done = async {
+        let preceding = preceding(&req, &state, ehr, &id, given).await?;
+        let done = state
+            .store
+            .delete_composition(&state.caller(&req), ehr, &preceding, meta)
+            .await?;
+        Ok::<_, ApiError>(done)
+    }
+    .await
+    .map_err(|e| e.latest_under(&prefix))?;
+    committed_answer(&done, None, &prefix, StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,320 @@
+//! Formats: content negotiation (`Accept` → 406, `Content-Type` → 415), reading bodies under a
+//! size limit (413), decoding canonical JSON and XML (400 with line and column), and encoding
+//! canonical JSON documents as XML.
+
+use actix_web::http::header;
+use actix_web::web::{Bytes, BytesMut, Payload};
+use actix_web::HttpRequest;
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::error::{ApiError, ApiResult, Code};
+
+/// A canonical representation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Xml,
+}
+
+impl Format {
+    /// The media type sent in `Content-Type`.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Xml => "application/xml",
+        }
+    }
+
+    fn of_media_type(essence: &str) -> Option<Format> {
+        match essence {
+            "application/json" => Some(Format::Json),
+            "application/xml" | "text/xml" => Some(Format::Xml),
+            _ => None,
+        }
+    }
+}
+
+/// Offered by endpoints that answer JSON only.
+pub const JSON_ONLY: &[Format] = &[Format::Json];
+/// Offered by endpoints that answer canonical JSON or XML (JSON preferred).
+pub const JSON_OR_XML: &[Format] = &[Format::Json, Format::Xml];
+
+/// The response format: EHRbase's `format=JSON|XML` query parameter when given, else the best
+/// `Accept` match among `offered` (the first offered when `Accept` is absent or a wildcard).
+pub fn negotiate(req: &HttpRequest, offered: &[Format]) -> ApiResult<Format> {
+    let pick = |f: Format| offered.contains(&f).then_some(f);
+    if let Some(fmt) = format_param(req) {
+        let wanted = match fmt.to_ascii_uppercase().as_str() {
+            "JSON" => Some(Format::Json),
+            "XML" => Some(Format::Xml),
+            _ => None,
+        };
+        return wanted.and_then(pick).ok_or_else(|| {
+            ApiError::new(
+                Code::NotAcceptable,
+                format!("format '{fmt}' is not offered by this resource"),
+            )
+        });
+    }
+    let accept = match req.headers().get(header::ACCEPT).map(|v| v.to_str()) {
+        None => return Ok(offered[0]),
+        Some(Ok(s)) if s.trim().is_empty() => return Ok(offered[0]),
+        Some(Ok(s)) => s,
+        Some(Err(_)) => {
+            return Err(ApiError::new(Code::InvalidHeader, "Accept is not ASCII"));
+        }
+    };
+    let mut ranges: Vec<(f32, &str)> = accept
+        .split(',')
+        .filter_map(|range| {
+            let mut parts = range.split(';');
+            let essence = parts.next()?.trim();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (q > 0.0).then_some((q, essence))
+        })
+        .collect();
+    ranges.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (_, essence) in ranges {
+        let essence = essence.to_ascii_lowercase();
+        let found = match essence.as_str() {
+            "*/*" | "application/*" => Some(offered[0]),
+            "text/*" => pick(Format::Xml),
+            other => Format::of_media_type(other).and_then(pick),
+        };
+        if let Some(f) = found {
+            return Ok(f);
+        }
+    }
+    let offered: Vec<_> = offered.iter().map(|f| f.media_type()).collect();
+    Err(ApiError::new(
+        Code::NotAcceptable,
+        format!(
+            "cannot answer '{accept}'; this resource offers {}",
+            offered.join(", ")
+        ),
+    ))
+}
+
+/// The format of the representation a write answers with (`Prefer: return=representation`),
+/// negotiated before anything is written; `None` when the client wants the minimal answer.
+pub fn write_format(req: &HttpRequest, offered: &[Format]) -> ApiResult<Option<Format>> {
+    match super::headers::wants_representation(req) {
+        true => negotiate(req, offered).map(Some),
+        false => Ok(None),
+    }
+}
+
+fn format_param(req: &HttpRequest) -> Option<String> {
+    req.query_string().split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == "format").then(|| v.to_owned())
+    })
+}
+
+/// The body's format from `Content-Type` (JSON when absent); anything else is 415.
+pub fn body_format(req: &HttpRequest, accepted: &[Format]) -> ApiResult<Format> {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
+        return Ok(Format::Json);
+    };
+    let text = value.to_str().unwrap_or_default();
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    Format::of_media_type(&essence.to_ascii_lowercase())
+        .filter(|f| accepted.contains(f))
+        .ok_or_else(|| {
+            let names: Vec<_> = accepted.iter().map(|f| f.media_type()).collect();
+            ApiError::new(
+                Code::UnsupportedMediaType,
+                format!(
+                    "Content-Type '{text}' is not accepted here; use {}",
+                    names.join(" or ")
+                ),
+            )
+        })
+}
+
+/// Reads the whole body, refusing more than `limit` bytes.
+pub async fn read_body(req: &HttpRequest, mut payload: Payload, limit: usize) -> ApiResult<Bytes> {
+    let too_large = || {
+        ApiError::new(
+            Code::PayloadTooLarge,
+            format!("the body is larger than this resource accepts ({limit} bytes)"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(Code::BadRequest, format!("the body could not be read: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Reads and decodes an RM body (canonical JSON or XML by `Content-Type`) of at most `limit`
+/// bytes.
+pub async fn read_rm<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: Payload,
+    limit: usize,
+) -> ApiResult<T> {
+    let format = body_format(req, JSON_OR_XML)?;
+    let body = read_body(req, payload, limit).await?;
+    decode(&body, format)
+}
+
+/// Decodes a canonical JSON or XML body into an RM type. NUL characters are refused (400 with
+/// their position): PostgreSQL text cannot hold them.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], format: Format) -> ApiResult<T> {
+    reject_nul(bytes, format)?;
+    match format {
+        Format::Json => cdr_rm::from_json(bytes),
+        Format::Xml => cdr_rm::from_xml(bytes),
+    }
+    .map_err(ApiError::decode)
+}
+
+/// Decodes a JSON body that is not an RM object (e.g. a contribution envelope) into a value.
+pub fn decode_value(bytes: &[u8]) -> ApiResult<Value> {
+    reject_nul(bytes, Format::Json)?;
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(Code::MalformedBody, e.to_string()).at_position(e.line(), e.column())
+    })
+}
+
+fn reject_nul(bytes: &[u8], format: Format) -> ApiResult<()> {
+    match nul_escape(bytes, format) {
+        None => Ok(()),
+        Some(at) => {
+            let (line, column) = line_col(bytes, at);
+            Err(ApiError::new(
+                Code::MalformedBody,
+                format!(
+                    "the NUL character (U+0000) is not accepted (line {line}, column {column})"
+                ),
+            )
+            .at_position(line, column))
+        }
+    }
+}
+
+/// Byte offset of an escaped NUL: `\u0000` in JSON (an unescaped backslash before it), `&#0;` or
+/// `&#x0;` (any number of zeros) in XML.
+fn nul_escape(bytes: &[u8], format: Format) -> Option<usize> {
+    match format {
+        Format::Json => bytes.windows(6).enumerate().find_map(|(i, w)| {
+            let escaped = w == b"\\u0000"
+                && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0;
+            escaped.then_some(i)
+        }),
+        Format::Xml => bytes.windows(2).enumerate().find_map(|(i, w)| {
+            if w != b"&#" {
+                return None;
+            }
+            let mut rest = &bytes[i + 2..];
+            if let Some(r) = rest.strip_prefix(b"x").or_else(|| rest.strip_prefix(b"X")) {
+                rest = r;
+            }
+            let zeros = rest.iter().take_while(|b| **b == b'0').count();
+            (zeros > 0 && rest.get(zeros) == Some(&b';')).then_some(i)
+        }),
+    }
+}
+
+fn line_col(bytes: &[u8], at: usize) -> (usize, usize) {
+    let before = &bytes[..at.min(bytes.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
+    (line, column)
+}
+
+/// Renders a canonical JSON document (text) in `format`: JSON as it is; XML through the RM type
+/// its `_type` names.
+pub fn render(json: &str, format: Format) -> ApiResult<String> {
+    match format {
+        Format::Json => Ok(json.to_owned()),
+        Format::Xml => {
+            let value: Value = serde_json::from_str(json)
+                .map_err(|e| ApiError::new(Code::Internal, format!("stored JSON: {e}")))?;
+            to_xml(value)
+        }
+    }
+}
+
+/// Renders a canonical JSON value in `format`.
+pub fn render_value(value: Value, format: Format) -> ApiResult<String> {
+    match format {
+        Format::Json => Ok(value.to_string()),
+        Format::Xml => to_xml(value),
+    }
+}
+
+fn to_xml(value: Value) -> ApiResult<String> {
+    fn typed<T: DeserializeOwned + cdr_rm::meta::RmObject>(
+        value: Value,
+        root: &str,
+    ) -> ApiResult<String> {
+        let obj: T = cdr_rm::json::from_json_value(value)
+            .map_err(|e| ApiError::new(Code::Internal, format!("re-encoding as XML: {e}")))?;
+        Ok(cdr_rm::to_xml(&obj, root))
+    }
+    let rm_type = value
+        .get("_type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    match rm_type.as_str() {
+        "COMPOSITION" => typed::<cdr_rm::Composition>(value, "composition"),
+        "EHR_STATUS" => typed::<cdr_rm::EhrStatus>(value, "ehr_status"),
+        "FOLDER" => typed::<cdr_rm::Folder>(value, "folder"),
+        "ORIGINAL_VERSION" => typed::<cdr_rm::OriginalVersion>(value, "version"),
+        "CONTRIBUTION" => typed::<cdr_rm::Contribution>(value, "contribution"),
+        "REVISION_HISTORY" => typed::<cdr_rm::RevisionHistory>(value, "revision_history"),
+        "VERSIONED_COMPOSITION" => {
+            typed::<cdr_rm::VersionedComposition>(value, "versioned_composition")
+        }
+        "VERSIONED_EHR_STATUS" => {
+            typed::<cdr_rm::VersionedEhrStatus>(value, "versioned_ehr_status")
+        }
+        "VERSIONED_FOLDER" => typed::<cdr_rm::VersionedFolder>(value, "versioned_folder"),
+        other => Err(ApiError::new(
+            Code::NotAcceptable,
+            format!("{other} has no XML representation here"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert_eq!(nul_escape(br#"{"a":"x\u0000"}"#, Format::Json), Some(7));
+        assert_eq!(nul_escape(br#"{"a":"x\\u0000"}"#, Format::Json), None);
+        assert_eq!(nul_escape(br#"{"a":"x\\\u0000"}"#, Format::Json), Some(9));
+        assert_eq!(nul_escape(b"<a>&#0;</a>", Format::Xml), Some(3));
+        assert_eq!(nul_escape(b"<a>&#x000;</a>", Format::Xml), Some(3));
+        assert_eq!(nul_escape(b"<a>&#10;</a>", Format::Xml), None);
+        assert_eq!(line_col(b"ab\ncd", 4), (2, 2));
+    }
+}

@@ -1,0 +1,116 @@
+//! The openEHR REST API (ITS-REST 1.0.3) on actix-web.
+//!
+//! - [`server`]: options, start (bind, run) and graceful stop; the same code serves `cdr serve`
+//!   and the integration tests;
+//! - [`routes`]: the route table under the base path;
+//! - [`error`]: the one table from errors to status codes (problem+json);
+//! - [`media`] and [`headers`]: negotiation, bodies, request and response headers;
+//! - one module per resource group, each handler a thin translation to a store call.
+//!
+//! Invariant: handlers never pick a status for an error; they return [`error::ApiError`]s.
+
+mod admin;
+mod composition;
+mod contribution;
+mod definition;
+mod directory;
+mod ehr;
+mod ehr_status;
+pub mod error;
+pub mod headers;
+pub mod media;
+pub mod panic;
+mod query;
+pub mod routes;
+pub mod server;
+mod system;
+mod versioned;
+
+use actix_web::HttpRequest;
+use uuid::Uuid;
+
+use cdr_store::{Principal, Store, UidBasedId, VersionUid};
+
+use error::{ApiError, ApiResult, Code};
+
+pub use server::{start, Running, ServeOptions};
+
+/// Body size limits, per kind of route (bytes).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// EHR_STATUS bodies.
+    pub small: usize,
+    /// Compositions and folders.
+    pub document: usize,
+    /// Contributions (several documents).
+    pub contribution: usize,
+    /// Operational templates.
+    pub template: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            small: 1 << 20,
+            document: 16 << 20,
+            contribution: 64 << 20,
+            template: 32 << 20,
+        }
+    }
+}
+
+/// What every handler gets: the store, the base path, the limits.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// The base path of the API, e.g. `/openehr/v1` (no trailing slash; empty for the root).
+    pub base: String,
+    pub limits: Limits,
+}
+
+impl AppState {
+    /// The absolute URL of `path` (below the base) as the client addressed this server.
+    pub fn url(&self, req: &HttpRequest, path: &str) -> String {
+        let info = req.connection_info();
+        format!("{}://{}{}{}", info.scheme(), info.host(), self.base, path)
+    }
+
+    /// The URL prefix of an EHR's versions in `collection` (`composition`, `ehr_status`,
+    /// `directory`): a version uid appended makes the version's `Location`.
+    pub fn versions_url(&self, req: &HttpRequest, ehr: Uuid, collection: &str) -> String {
+        self.url(req, &format!("/ehr/{ehr}/{collection}/"))
+    }
+
+    /// The caller. Authentication is not built yet: everyone is the local principal.
+    pub fn caller(&self, _req: &HttpRequest) -> Principal {
+        Principal::local()
+    }
+}
+
+/// A path segment by name.
+fn segment<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
+    req.match_info().get(name).unwrap_or_default()
+}
+
+/// The `{ehr_id}` path segment.
+fn ehr_id(req: &HttpRequest) -> ApiResult<Uuid> {
+    uuid_segment(req, "ehr_id", "ehr_id")
+}
+
+fn uuid_segment(req: &HttpRequest, name: &str, what: &str) -> ApiResult<Uuid> {
+    let s = segment(req, name);
+    cdr_store::parse_uuid(s)
+        .ok_or_else(|| ApiError::new(Code::InvalidId, format!("{what} '{s}' is not a UUID")))
+}
+
+fn version_uid_segment(req: &HttpRequest, name: &str) -> ApiResult<VersionUid> {
+    segment(req, name)
+        .parse()
+        .map_err(|e: cdr_store::IdError| ApiError::new(Code::InvalidId, e.to_string()))
+}
+
+fn uid_based_segment(req: &HttpRequest, name: &str) -> ApiResult<UidBasedId> {
+    segment(req, name)
+        .parse()
+        .map_err(|e: cdr_store::IdError| ApiError::new(Code::InvalidId, e.to_string()))
+}

@@ -1,0 +1,122 @@
+//! The route table: [`ENDPOINTS`] is the one list of what the API serves. The router, the
+//! capabilities document and `openapi.json` are all built from it, so they cannot drift apart.
+//! Everything but `/health` lives under the configurable base path.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse, Resource, Route};
+
+use super::error::{ApiError, ApiResult, Code};
+use super::versioned::{self, Kind};
+use super::{
+    admin, composition, contribution, definition, directory, ehr, ehr_status, query, system,
+};
+
+/// One endpoint: method, path below the base, a summary, and how to build its route.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    handler: fn() -> Route,
+}
+
+macro_rules! endpoints {
+    ($($method:literal $path:literal $summary:literal => $handler:expr;)*) => {
+        /// Every endpoint under the base path.
+        pub const ENDPOINTS: &[Endpoint] = &[
+            $(Endpoint { method: $method, path: $path, summary: $summary, handler: || web::route().to($handler) },)*
+        ];
+    };
+}
+
+endpoints! {
+    "GET" "/" "Capabilities: this server and its routes" => system::capabilities;
+    "OPTIONS" "/" "Capabilities (OPTIONS)" => system::capabilities;
+    "GET" "/openapi.json" "This list of endpoints as OpenAPI 3" => system::openapi;
+    "POST" "/ehr" "Create an EHR" => ehr::create;
+    "GET" "/ehr" "Find the EHR of a subject (subject_id, subject_namespace)" => ehr::find_by_subject;
+    "GET" "/ehr/{ehr_id}" "Get an EHR" => ehr::get;
+    "PUT" "/ehr/{ehr_id}" "Create an EHR with the given id" => ehr::create_with_id;
+    "GET" "/ehr/{ehr_id}/ehr_status" "Get the EHR_STATUS (latest or at version_at_time)" => ehr_status::get;
+    "PUT" "/ehr/{ehr_id}/ehr_status" "Update the EHR_STATUS (If-Match)" => ehr_status::update;
+    "GET" "/ehr/{ehr_id}/ehr_status/{version_uid}" "Get an EHR_STATUS version" => ehr_status::get_version;
+    "GET" "/ehr/{ehr_id}/versioned_ehr_status" "Get the VERSIONED_EHR_STATUS"
+        => |r, s| versioned::info(r, s, Kind::EhrStatus);
+    "GET" "/ehr/{ehr_id}/versioned_ehr_status/revision_history" "EHR_STATUS revision history"
+        => |r, s| versioned::history(r, s, Kind::EhrStatus);
+    "GET" "/ehr/{ehr_id}/versioned_ehr_status/version" "EHR_STATUS ORIGINAL_VERSION (latest or at version_at_time)"
+        => |r, s| versioned::version_at(r, s, Kind::EhrStatus);
+    "GET" "/ehr/{ehr_id}/versioned_ehr_status/version/{version_uid}" "EHR_STATUS ORIGINAL_VERSION by uid"
+        => |r, s| versioned::version_by_uid(r, s, Kind::EhrStatus);
+    "POST" "/ehr/{ehr_id}/composition" "Create a COMPOSITION" => composition::create;
+    "GET" "/ehr/{ehr_id}/composition/{uid_based_id}" "Get a COMPOSITION (latest, by version uid, or at version_at_time)"
+        => composition::get;
+    "PUT" "/ehr/{ehr_id}/composition/{uid_based_id}" "Update a COMPOSITION (If-Match)" => composition::update;
+    "DELETE" "/ehr/{ehr_id}/composition/{uid_based_id}" "Delete a COMPOSITION (If-Match)" => composition::delete;
+    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}" "Get a VERSIONED_COMPOSITION"
+        => |r, s| versioned::info(r, s, Kind::Composition);
+    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/revision_history" "COMPOSITION revision history"
+        => |r, s| versioned::history(r, s, Kind::Composition);
+    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/version" "COMPOSITION ORIGINAL_VERSION (latest or at version_at_time)"
+        => |r, s| versioned::version_at(r, s, Kind::Composition);
+    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/version/{version_uid}" "COMPOSITION ORIGINAL_VERSION by uid"
+        => |r, s| versioned::version_by_uid(r, s, Kind::Composition);
+    "POST" "/ehr/{ehr_id}/contribution" "Commit a CONTRIBUTION" => contribution::create;
+    "GET" "/ehr/{ehr_id}/contribution/{contribution_uid}" "Get a CONTRIBUTION" => contribution::get;
+    "POST" "/ehr/{ehr_id}/directory" "Create the directory" => directory::create;
+    "PUT" "/ehr/{ehr_id}/directory" "Update the directory (If-Match)" => directory::update;
+    "DELETE" "/ehr/{ehr_id}/directory" "Delete the directory (If-Match)" => directory::delete;
+    "GET" "/ehr/{ehr_id}/directory" "Get the directory (latest or at version_at_time; path)" => directory::get;
+    "GET" "/ehr/{ehr_id}/directory/{version_uid}" "Get a directory version (path)" => directory::get_version;
+    "POST" "/definition/template/adl1.4" "Upload an ADL 1.4 operational template" => definition::upload;
+    "GET" "/definition/template/adl1.4" "List ADL 1.4 templates" => definition::list;
+    "GET" "/definition/template/adl1.4/{template_id}" "Get an ADL 1.4 template (OPT XML)" => definition::get;
+    "GET" "/query/aql" "Run an ad hoc AQL query (q, ehr_id, offset, fetch, parameters)" => query::get;
+    "POST" "/query/aql" "Run an ad hoc AQL query (JSON body)" => query::post;
+    "DELETE" "/admin/ehr/{ehr_id}" "Delete an EHR physically" => admin::delete_ehr;
+}
+
+/// A resource whose unlisted methods answer 405 problem+json.
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> ApiResult<HttpResponse> {
+    Err(ApiError::new(
+        Code::MethodNotAllowed,
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    ))
+}
+
+/// The answer for paths nothing serves.
+pub async fn route_not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
+    Err(ApiError::new(
+        Code::RouteNotFound,
+        format!("there is no resource at {}", req.path()),
+    ))
+}
+
+/// Registers `/health` and every endpoint under `base` (the base path itself also without its
+/// trailing slash).
+pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
+    cfg.service(resource("/health").route(web::get().to(system::health)));
+    let mut by_path: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
+    for e in ENDPOINTS {
+        by_path.entry(e.path).or_default().push(e);
+    }
+    let mut scope = web::scope(base);
+    for (path, endpoints) in by_path {
+        let aliases: &[&str] = if path == "/" { &["/", ""] } else { &[path] };
+        for alias in aliases {
+            let mut res = resource(alias);
+            for e in &endpoints {
+                let method = Method::from_bytes(e.method.as_bytes()).unwrap_or(Method::GET);
+                res = res.route((e.handler)().method(method));
+            }
+            scope = scope.service(res);
+        }
+    }
+    cfg.service(scope.default_service(web::to(route_not_found)));
+}

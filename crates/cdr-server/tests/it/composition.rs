@@ -1,0 +1,431 @@
+//! COMPOSITION and VERSIONED_COMPOSITION.
+
+use serde_json::json;
+
+use crate::common::{composition_with, server, server_with_template, COMPOSITION};
+
+#[tokio::test]
+async fn create_and_get_in_json_and_xml() {
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .header("Prefer", "return=representation")
+        .body("application/json", COMPOSITION)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let uid = res.etag();
+    assert!(uid.ends_with("::test.cdr::1"), "{uid}");
+    assert!(res
+        .header("location")
+        .unwrap()
+        .ends_with(&format!("/ehr/{ehr}/composition/{uid}")));
+    assert!(res.header("last-modified").is_some());
+    assert_eq!(res.json()["uid"]["value"], uid);
+    let vo = uid.split("::").next().unwrap();
+
+    for id in [vo, uid.as_str()] {
+        let res = srv
+            .get(&format!("/ehr/{ehr}/composition/{id}"))
+            .send()
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        assert_eq!(res.etag(), uid);
+        let body = res.json();
+        assert_eq!(body["_type"], "COMPOSITION");
+        assert_eq!(body["uid"]["value"], uid);
+    }
+
+    // XML out.
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{vo}"))
+        .header("Accept", "application/xml")
+        .send()
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-type"), Some("application/xml"));
+    let xml = res.text();
+    assert!(xml.contains("<composition") && xml.contains(&uid), "{xml}");
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{vo}?format=XML"))
+        .send()
+        .await;
+    assert_eq!(res.header("content-type"), Some("application/xml"));
+
+    // XML in: the XML just read back, committed as a new composition.
+    let xml_in = xml.replace(&uid, &format!("{}::test.cdr::1", uuid::Uuid::new_v4()));
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .header("Accept", "application/xml")
+        .header("Prefer", "return=representation")
+        .body("application/xml", xml_in)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.header("content-type"), Some("application/xml"));
+
+    // Unsupported formats.
+    srv.get(&format!("/ehr/{ehr}/composition/{vo}"))
+        .header("Accept", "text/plain")
+        .send()
+        .await
+        .problem(406, "not_acceptable");
+    srv.get(&format!("/ehr/{ehr}/composition/{vo}?format=FLAT"))
+        .send()
+        .await
+        .problem(406, "not_acceptable");
+    srv.post(&format!("/ehr/{ehr}/composition"))
+        .body("text/plain", COMPOSITION)
+        .send()
+        .await
+        .problem(415, "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn invalid_compositions_list_every_issue() {
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    let bad = composition_with(|c| {
+        let c = c.as_object_mut().unwrap();
+        c.remove("language");
+        c.remove("territory");
+    });
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .json(&bad)
+        .send()
+        .await;
+    let body = res.problem(422, "validation_failed");
+    let issues = body["issues"].as_array().unwrap();
+    assert!(issues.len() >= 2, "{body}");
+    let paths: Vec<_> = issues.iter().map(|i| i["path"].as_str().unwrap()).collect();
+    assert!(
+        paths.contains(&"/language") && paths.contains(&"/territory"),
+        "{paths:?}"
+    );
+    for i in issues {
+        assert!(
+            i["constraint"].is_string() && i["message"].is_string(),
+            "{i}"
+        );
+    }
+
+    // An unknown template is a validation issue too.
+    let other = composition_with(|c| {
+        c["archetype_details"]["template_id"]["value"] = json!("nope.v0");
+    });
+    let body = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .json(&other)
+        .send()
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(body["issues"][0]["actual"], "nope.v0");
+
+    // Not a composition at all.
+    srv.post(&format!("/ehr/{ehr}/composition"))
+        .json(&json!({"_type": "COMPOSITION", "name": 1}))
+        .send()
+        .await
+        .problem(400, "malformed_body");
+    // Unknown EHR.
+    let unknown = uuid::Uuid::new_v4();
+    srv.post(&format!("/ehr/{unknown}/composition"))
+        .body("application/json", COMPOSITION)
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.get(&format!("/ehr/{ehr}/composition/{unknown}"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.get(&format!("/ehr/{ehr}/composition/{unknown}::test.cdr::1"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.get(&format!("/ehr/{ehr}/composition/xyz"))
+        .send()
+        .await
+        .problem(400, "invalid_id");
+}
+
+#[tokio::test]
+async fn update_with_if_match_and_412_naming_the_latest() {
+    let srv = server_with_template().await;
+    let (ehr, v1, vo) = srv.ehr_with_composition().await;
+    let path = format!("/ehr/{ehr}/composition/{vo}");
+
+    let res = srv
+        .put(&path)
+        .header("If-Match", &format!("\"{v1}\""))
+        .header("openEHR-AUDIT_DETAILS.committer", "name=\"Dr Who\"")
+        .header("openEHR-AUDIT_DETAILS.description", "value=\"fix\"")
+        .header("openEHR-VERSION.lifecycle_state", "code_string=\"553\"")
+        .body("application/json", COMPOSITION)
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let v2 = res.etag();
+    assert_eq!(v2, format!("{vo}::test.cdr::2"));
+    assert!(res.header("location").unwrap().ends_with(&v2));
+
+    // The audit headers went into the version.
+    let res = srv
+        .get(&format!(
+            "/ehr/{ehr}/versioned_composition/{vo}/version/{v2}"
+        ))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let version = res.json();
+    assert_eq!(version["commit_audit"]["committer"]["name"], "Dr Who");
+    assert_eq!(version["commit_audit"]["description"]["value"], "fix");
+    assert_eq!(
+        version["lifecycle_state"]["defining_code"]["code_string"],
+        "553"
+    );
+    assert_eq!(version["preceding_version_uid"]["value"], v1);
+
+    // A stale If-Match: 412 with the latest version in ETag and Location.
+    let res = srv
+        .put(&path)
+        .header("If-Match", &format!("\"{v1}\""))
+        .body("application/json", COMPOSITION)
+        .send()
+        .await;
+    let body = res.problem(412, "version_conflict");
+    assert_eq!(res.etag(), v2);
+    assert!(res
+        .header("location")
+        .unwrap()
+        .ends_with(&format!("/composition/{v2}")));
+    assert_eq!(body["latest_version_uid"], v2);
+
+    // If-Match naming another object is stale too.
+    let other = uuid::Uuid::new_v4();
+    let res = srv
+        .put(&path)
+        .header("If-Match", &format!("\"{other}::test.cdr::1\""))
+        .body("application/json", COMPOSITION)
+        .send()
+        .await;
+    res.problem(412, "version_conflict");
+    assert_eq!(res.etag(), v2);
+
+    // Representation, the weak ETag form, and the 1.1.0 audit header form.
+    let res = srv
+        .put(&path)
+        .header("If-Match", &format!("W/\"{v2}\""))
+        .header("Prefer", "return=representation")
+        .header(
+            "openehr-audit-details",
+            "committer.name=\"Dr X\", description=\"again\"",
+        )
+        .body("application/json", COMPOSITION)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["uid"]["value"], format!("{vo}::test.cdr::3"));
+
+    // Missing or malformed preconditions and headers.
+    srv.put(&path)
+        .body("application/json", COMPOSITION)
+        .send()
+        .await
+        .problem(400, "invalid_header");
+    srv.put(&path)
+        .header("If-Match", "\"nonsense\"")
+        .body("application/json", COMPOSITION)
+        .send()
+        .await
+        .problem(400, "invalid_header");
+    srv.put(&path)
+        .header("If-Match", &format!("\"{vo}::test.cdr::3\""))
+        .header("openEHR-VERSION.lifecycle_state", "code_string=\"999\"")
+        .body("application/json", COMPOSITION)
+        .send()
+        .await
+        .problem(400, "invalid_header");
+    srv.put(&path)
+        .header("If-Match", &format!("\"{vo}::test.cdr::3\""))
+        .header("openEHR-AUDIT_DETAILS.committer", "shoe_size=\"44\"")
+        .body("application/json", COMPOSITION)
+        .send()
+        .await
+        .problem(400, "invalid_header");
+}
+
+#[tokio::test]
+async fn delete_then_gets_follow_the_deletion() {
+    let srv = server_with_template().await;
+    let (ehr, v1, vo) = srv.ehr_with_composition().await;
+    let path = format!("/ehr/{ehr}/composition/{vo}");
+    let before_delete = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+    // A stale If-Match on delete is 412 as well.
+    let res = srv
+        .delete(&path)
+        .header("If-Match", &format!("\"{vo}::test.cdr::7\""))
+        .send()
+        .await;
+    res.problem(412, "version_conflict");
+
+    let res = srv
+        .delete(&path)
+        .header("If-Match", &format!("\"{v1}\""))
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let deletion = res.etag();
+    assert_eq!(deletion, format!("{vo}::test.cdr::2"));
+
+    // Latest by object id: 404 (as EHRbase); the deletion version itself: 204.
+    srv.get(&path).send().await.problem(404, "not_found");
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{deletion}"))
+        .send()
+        .await;
+    assert_eq!(res.status, 204);
+    assert_eq!(res.etag(), deletion);
+    // The old version still reads, by uid and at a time before the deletion.
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{v1}"))
+        .send()
+        .await;
+    assert_eq!(res.status, 200);
+    let res = srv
+        .get(&format!("{path}?version_at_time={before_delete}"))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.etag(), v1);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let res = srv
+        .get(&format!("{path}?version_at_time={now}"))
+        .send()
+        .await;
+    assert_eq!(res.status, 204);
+    srv.get(&format!("{path}?version_at_time=2000-01-01T00:00:00Z"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.get(&format!("{path}?version_at_time=last%20tuesday"))
+        .send()
+        .await
+        .problem(400, "invalid_parameter");
+
+    // Updating or deleting a deleted composition is a conflict.
+    srv.put(&path)
+        .header("If-Match", &format!("\"{deletion}\""))
+        .body("application/json", COMPOSITION)
+        .send()
+        .await
+        .problem(409, "object_deleted");
+    // ITS-REST 1.0.3 form: the version uid in the path, no If-Match.
+    srv.delete(&format!("/ehr/{ehr}/composition/{deletion}"))
+        .send()
+        .await
+        .problem(409, "object_deleted");
+}
+
+#[tokio::test]
+async fn versioned_composition_endpoints() {
+    let srv = server_with_template().await;
+    let (ehr, v1, vo) = srv.ehr_with_composition().await;
+    let res = srv
+        .put(&format!("/ehr/{ehr}/composition/{vo}"))
+        .header("If-Match", &v1)
+        .body("application/json", COMPOSITION)
+        .send()
+        .await;
+    let v2 = res.etag();
+    let base = format!("/ehr/{ehr}/versioned_composition/{vo}");
+
+    let res = srv.get(&base).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["_type"], "VERSIONED_COMPOSITION");
+    assert_eq!(body["uid"]["value"], vo);
+    assert_eq!(body["owner_id"]["id"]["value"], ehr);
+
+    let res = srv.get(&format!("{base}/revision_history")).send().await;
+    let items = res.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["version_id"]["value"], v1);
+    assert_eq!(
+        items[1]["audits"][0]["change_type"]["defining_code"]["code_string"],
+        "251"
+    );
+
+    let res = srv.get(&format!("{base}/version")).send().await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.etag(), v2);
+    assert!(res
+        .header("location")
+        .unwrap()
+        .ends_with(&format!("{base}/version/{v2}")));
+    let version = res.json();
+    assert_eq!(version["_type"], "ORIGINAL_VERSION");
+    assert_eq!(version["data"]["_type"], "COMPOSITION");
+
+    let t = chrono::Utc::now() - chrono::Duration::days(1);
+    let res = srv
+        .get(&format!(
+            "{base}/version?version_at_time={}",
+            t.format("%Y-%m-%dT%H:%M:%S")
+        ))
+        .send()
+        .await;
+    res.problem(404, "not_found");
+
+    let res = srv.get(&format!("{base}/version/{v1}")).send().await;
+    assert_eq!(res.json()["uid"]["value"], v1);
+    let res = srv
+        .get(&format!("{base}/version/{v1}"))
+        .header("Accept", "application/xml")
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(res.text().contains("<version"), "{}", res.text());
+    let res = srv
+        .get(&format!("{base}/revision_history"))
+        .header("Accept", "application/xml")
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+
+    // A version of another object, an unknown object, an unknown EHR.
+    let other = uuid::Uuid::new_v4();
+    srv.get(&format!("{base}/version/{other}::test.cdr::1"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.get(&format!("/ehr/{ehr}/versioned_composition/{other}"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    let body = srv
+        .get(&format!(
+            "/ehr/{other}/versioned_composition/{vo}/revision_history"
+        ))
+        .send()
+        .await
+        .problem(404, "not_found");
+    assert!(body["detail"].as_str().unwrap().contains("EHR"), "{body}");
+}
+
+#[tokio::test]
+async fn ehr_that_is_not_modifiable_refuses_content() {
+    let srv = server().await;
+    assert_eq!(srv.upload(crate::common::OPT).await.status, 201);
+    let mut status = crate::ehr::status_for("frozen");
+    status["is_modifiable"] = json!(false);
+    let ehr = srv.post("/ehr").json(&status).send().await.etag();
+    srv.post(&format!("/ehr/{ehr}/composition"))
+        .body("application/json", COMPOSITION)
+        .send()
+        .await
+        .problem(409, "conflict");
+}

@@ -1,0 +1,189 @@
+//! CONTRIBUTION: several versions at once, all or nothing.
+
+use serde_json::{json, Value};
+
+use crate::common::{composition_with, server_with_template, COMPOSITION};
+
+fn coded(code: &str, value: &str) -> Value {
+    json!({"value": value, "defining_code": {"terminology_id": {"value": "openehr"}, "code_string": code}})
+}
+
+fn version(change: (&str, &str), preceding: Option<&str>, data: Option<Value>) -> Value {
+    let mut v = json!({
+        "_type": "ORIGINAL_VERSION",
+        "lifecycle_state": coded("532", "complete"),
+        "commit_audit": {
+            "change_type": coded(change.0, change.1),
+            "committer": {"_type": "PARTY_IDENTIFIED", "name": "Dr X"},
+        },
+    });
+    if let Some(p) = preceding {
+        v["preceding_version_uid"] = json!({"value": p});
+    }
+    if let Some(d) = data {
+        v["data"] = d;
+    }
+    v
+}
+
+fn contribution(versions: Vec<Value>) -> Value {
+    json!({
+        "audit": {
+            "change_type": coded("251", "modification"),
+            "committer": {"_type": "PARTY_IDENTIFIED", "name": "Dr X"},
+            "description": {"value": "ward round"},
+        },
+        "versions": versions,
+    })
+}
+
+fn composition() -> Value {
+    serde_json::from_str(COMPOSITION).unwrap()
+}
+
+#[tokio::test]
+async fn commit_several_versions_and_read_the_contribution() {
+    let srv = server_with_template().await;
+    let (ehr, v1, vo) = srv.ehr_with_composition().await;
+    let body = contribution(vec![
+        version(("249", "creation"), None, Some(composition())),
+        version(("251", "modification"), Some(&v1), Some(composition())),
+    ]);
+    let res = srv
+        .post(&format!("/ehr/{ehr}/contribution"))
+        .header("Prefer", "return=representation")
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let uid = res.etag();
+    assert!(res
+        .header("location")
+        .unwrap()
+        .ends_with(&format!("/ehr/{ehr}/contribution/{uid}")));
+    let got = res.json();
+    assert_eq!(got["uid"]["value"], uid);
+    assert_eq!(got["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(got["audit"]["description"]["value"], "ward round");
+
+    let res = srv
+        .get(&format!("/ehr/{ehr}/contribution/{uid}"))
+        .send()
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.json(), got);
+    let res = srv
+        .get(&format!("/ehr/{ehr}/contribution/{uid}"))
+        .header("Accept", "application/xml")
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(res.text().contains("<contribution"));
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{vo}"))
+        .send()
+        .await;
+    assert_eq!(res.etag(), format!("{vo}::test.cdr::2"));
+
+    // A deletion in a contribution carries no data.
+    let body = contribution(vec![version(
+        ("523", "deleted"),
+        Some(&format!("{vo}::test.cdr::2")),
+        None,
+    )]);
+    let res = srv
+        .post(&format!("/ehr/{ehr}/contribution"))
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert!(res.body.is_empty());
+    srv.get(&format!("/ehr/{ehr}/composition/{vo}"))
+        .send()
+        .await
+        .problem(404, "not_found");
+
+    srv.get(&format!("/ehr/{ehr}/contribution/{}", uuid::Uuid::new_v4()))
+        .send()
+        .await
+        .problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn bad_contributions_commit_nothing() {
+    let srv = server_with_template().await;
+    let (ehr, v1, vo) = srv.ehr_with_composition().await;
+    let post = |body: Value| {
+        srv.post(&format!("/ehr/{ehr}/contribution"))
+            .json(&body)
+            .send()
+    };
+    // A new object marked as a modification.
+    post(contribution(vec![version(
+        ("251", "modification"),
+        None,
+        Some(composition()),
+    )]))
+    .await
+    .problem(400, "bad_request");
+    // One invalid version fails them all, with its issues.
+    let invalid = composition_with(|c| {
+        c.as_object_mut().unwrap().remove("language");
+    });
+    let body = post(contribution(vec![
+        version(("251", "modification"), Some(&v1), Some(composition())),
+        version(("249", "creation"), None, Some(invalid)),
+    ]))
+    .await
+    .problem(422, "validation_failed");
+    assert_eq!(body["issues"][0]["path"], "/language", "{body}");
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{vo}"))
+        .send()
+        .await;
+    assert_eq!(res.etag(), v1, "nothing was committed");
+    // A stale preceding version.
+    post(contribution(vec![version(
+        ("251", "modification"),
+        Some(&format!("{vo}::test.cdr::5")),
+        Some(composition()),
+    )]))
+    .await
+    .problem(412, "version_conflict");
+    // Shapes: unknown attributes, missing audit, empty versions, not JSON, XML.
+    let mut odd = contribution(vec![]);
+    odd["colour"] = json!("blue");
+    post(odd).await.problem(400, "bad_request");
+    post(json!({"versions": [version(("249", "creation"), None, Some(composition()))]}))
+        .await
+        .problem(400, "bad_request");
+    post(contribution(vec![])).await.problem(400, "bad_request");
+    let mut no_type = composition();
+    no_type.as_object_mut().unwrap().remove("_type");
+    post(contribution(vec![version(
+        ("249", "creation"),
+        None,
+        Some(no_type),
+    )]))
+    .await
+    .problem(400, "malformed_body");
+    srv.post(&format!("/ehr/{ehr}/contribution"))
+        .body("application/json", "{\"audit\": ")
+        .send()
+        .await
+        .problem(400, "malformed_body");
+    srv.post(&format!("/ehr/{ehr}/contribution"))
+        .body("application/xml", "<contribution/>")
+        .send()
+        .await
+        .problem(415, "unsupported_media_type");
+    srv.post(&format!("/ehr/{}/contribution", uuid::Uuid::new_v4()))
+        .json(&contribution(vec![version(
+            ("249", "creation"),
+            None,
+            Some(composition()),
+        )]))
+        .send()
+        .await
+        .problem(404, "not_found");
+}

@@ -1,0 +1,139 @@
+//! DIRECTORY: the EHR's versioned folder tree.
+
+use serde_json::{json, Value};
+
+use crate::common::server;
+
+fn folder(name: &str, subs: Vec<Value>) -> Value {
+    json!({
+        "_type": "FOLDER",
+        "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
+        "name": {"_type": "DV_TEXT", "value": name},
+        "folders": subs,
+    })
+}
+
+fn tree() -> Value {
+    folder(
+        "root",
+        vec![
+            folder("episodes", vec![folder("a", vec![])]),
+            folder("notes", vec![]),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn create_get_paths_update_delete() {
+    let srv = server().await;
+    let ehr = srv.ehr().await;
+    let dir = format!("/ehr/{ehr}/directory");
+    let res = srv.post(&dir).json(&tree()).send().await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let v1 = res.etag();
+    assert!(res
+        .header("location")
+        .unwrap()
+        .ends_with(&format!("{dir}/{v1}")));
+    srv.post(&dir)
+        .json(&tree())
+        .send()
+        .await
+        .problem(409, "conflict");
+
+    let res = srv.get(&dir).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.etag(), v1);
+    assert_eq!(res.json()["name"]["value"], "root");
+    let res = srv.get(&format!("{dir}?path=episodes/a")).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["name"]["value"], "a");
+    let res = srv
+        .get(&format!("{dir}?path=episodes"))
+        .header("Accept", "application/xml")
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(res.text().contains("<folder"), "{}", res.text());
+    srv.get(&format!("{dir}?path=episodes/zzz"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    let between = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+    let res = srv
+        .put(&dir)
+        .header("If-Match", &format!("\"{v1}\""))
+        .header("Prefer", "return=representation")
+        .json(&folder("root", vec![]))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let v2 = res.etag();
+    assert_eq!(res.json()["uid"]["value"], v2);
+    let res = srv
+        .put(&dir)
+        .header("If-Match", &format!("\"{v1}\""))
+        .json(&tree())
+        .send()
+        .await;
+    res.problem(412, "version_conflict");
+    assert_eq!(res.etag(), v2);
+    assert!(res
+        .header("location")
+        .unwrap()
+        .ends_with(&format!("{dir}/{v2}")));
+
+    let res = srv
+        .delete(&dir)
+        .header("If-Match", &format!("\"{v2}\""))
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let res = srv.get(&dir).send().await;
+    assert_eq!(res.status, 204);
+    assert!(res.body.is_empty());
+    let res = srv
+        .get(&format!("{dir}?version_at_time={between}"))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.etag(), v1);
+    let res = srv.get(&format!("{dir}/{v1}?path=episodes")).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["name"]["value"], "episodes");
+    srv.delete(&dir).send().await.problem(400, "invalid_header");
+}
+
+#[tokio::test]
+async fn no_directory_and_bad_folders() {
+    let srv = server().await;
+    let ehr = srv.ehr().await;
+    let dir = format!("/ehr/{ehr}/directory");
+    srv.get(&dir).send().await.problem(404, "not_found");
+    srv.get(&format!("/ehr/{}/directory", uuid::Uuid::new_v4()))
+        .send()
+        .await
+        .problem(404, "not_found");
+    // Sibling folders need distinct names.
+    let twins = folder("root", vec![folder("x", vec![]), folder("x", vec![])]);
+    let body = srv
+        .post(&dir)
+        .json(&twins)
+        .send()
+        .await
+        .problem(400, "bad_request");
+    assert!(
+        body["detail"].as_str().unwrap().contains("sibling"),
+        "{body}"
+    );
+    // A FOLDER without its node id is not a FOLDER.
+    let body = srv
+        .post(&dir)
+        .json(&json!({"_type": "FOLDER"}))
+        .send()
+        .await
+        .problem(400, "malformed_body");
+    assert_eq!(body["line"], 1);
+}

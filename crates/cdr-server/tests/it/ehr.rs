@@ -1,0 +1,238 @@
+//! EHR: create (POST, PUT with id), get, find by subject; body errors shared by all writes.
+
+use serde_json::{json, Value};
+
+use crate::common::{server, server_with, BASE};
+use cdr_server::http::Limits;
+
+pub fn status_for(subject: &str) -> Value {
+    json!({
+        "_type": "EHR_STATUS",
+        "archetype_node_id": "openEHR-EHR-EHR_STATUS.generic.v1",
+        "name": {"value": "EHR Status"},
+        "subject": {"_type": "PARTY_SELF", "external_ref": {
+            "id": {"_type": "GENERIC_ID", "value": subject, "scheme": "id_scheme"},
+            "namespace": "examples", "type": "PERSON"}},
+        "is_queryable": true,
+        "is_modifiable": true,
+    })
+}
+
+#[tokio::test]
+async fn post_minimal_and_representation() {
+    let srv = server().await;
+    let res = srv.post("/ehr").send().await;
+    assert_eq!(res.status, 201);
+    assert!(res.body.is_empty());
+    let id = res.etag();
+    assert_eq!(id.len(), 36);
+    let location = res.header("location").unwrap();
+    assert!(location.starts_with("http://"), "{location}");
+    assert!(
+        location.ends_with(&format!("{BASE}/ehr/{id}")),
+        "{location}"
+    );
+    assert!(res.header("last-modified").unwrap().ends_with(" GMT"));
+
+    let res = srv
+        .post("/ehr")
+        .header("Prefer", "return=representation")
+        .send()
+        .await;
+    assert_eq!(res.status, 201);
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    let body = res.json();
+    assert_eq!(body["ehr_id"]["value"], res.etag());
+    assert_eq!(body["system_id"]["value"], "test.cdr");
+    assert_eq!(body["ehr_status"]["type"], "EHR_STATUS");
+}
+
+#[tokio::test]
+async fn get_by_id_and_unknown_and_malformed_ids() {
+    let srv = server().await;
+    let id = srv.ehr().await;
+    let res = srv.get(&format!("/ehr/{id}")).send().await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.etag(), id);
+    assert_eq!(res.json()["ehr_id"]["value"], id);
+    let unknown = uuid::Uuid::new_v4();
+    srv.get(&format!("/ehr/{unknown}"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.get("/ehr/not-a-uuid")
+        .send()
+        .await
+        .problem(400, "invalid_id");
+    // The EHR has no XML form here.
+    srv.get(&format!("/ehr/{id}"))
+        .header("Accept", "application/xml")
+        .send()
+        .await
+        .problem(406, "not_acceptable");
+    let res = srv
+        .get(&format!("/ehr/{id}"))
+        .header("Accept", "application/xml;q=0.5, application/json")
+        .send()
+        .await;
+    assert_eq!(res.status, 200);
+}
+
+#[tokio::test]
+async fn put_with_a_given_id_then_conflict() {
+    let srv = server().await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let res = srv.put(&format!("/ehr/{id}")).send().await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.etag(), id);
+    srv.put(&format!("/ehr/{id}"))
+        .send()
+        .await
+        .problem(409, "conflict");
+    srv.put("/ehr/1234").send().await.problem(400, "invalid_id");
+}
+
+#[tokio::test]
+async fn subjects_find_their_ehr_and_are_unique() {
+    let srv = server().await;
+    let res = srv.post("/ehr").json(&status_for("ins01")).send().await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let id = res.etag();
+    let res = srv
+        .get("/ehr?subject_id=ins01&subject_namespace=examples")
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["ehr_id"]["value"], id);
+    srv.get("/ehr?subject_id=other&subject_namespace=examples")
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.get("/ehr?subject_id=ins01")
+        .send()
+        .await
+        .problem(400, "invalid_parameter");
+    srv.post("/ehr")
+        .json(&status_for("ins01"))
+        .send()
+        .await
+        .problem(409, "conflict");
+}
+
+#[tokio::test]
+async fn ehr_status_in_xml_is_accepted() {
+    let srv = server().await;
+    let xml = r#"<ehr_status xmlns="http://schemas.openehr.org/v1"
+        xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" archetype_node_id="openEHR-EHR-EHR_STATUS.generic.v1">
+      <name><value>EHR Status</value></name>
+      <subject xsi:type="PARTY_SELF"/>
+      <is_queryable>true</is_queryable>
+      <is_modifiable>false</is_modifiable>
+    </ehr_status>"#;
+    let res = srv.post("/ehr").body("application/xml", xml).send().await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let res = srv
+        .get(&format!("/ehr/{}/ehr_status", res.etag()))
+        .send()
+        .await;
+    assert_eq!(res.json()["is_modifiable"], false);
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_with_their_position() {
+    let srv = server().await;
+    let res = srv
+        .post("/ehr")
+        .body(
+            "application/json",
+            "{\n  \"_type\": \"EHR_STATUS\",\n  oops\n}",
+        )
+        .send()
+        .await;
+    let body = res.problem(400, "malformed_body");
+    assert_eq!(body["line"], 3, "{body}");
+    assert!(body["column"].as_u64().unwrap() > 0);
+
+    let res = srv
+        .post("/ehr")
+        .body("application/xml", "<ehr_status>\n<name>\n</ehr_status>")
+        .send()
+        .await;
+    let body = res.problem(400, "malformed_body");
+    assert!(body["line"].as_u64().unwrap() >= 2, "{body}");
+
+    // An attribute that EHR_STATUS does not have is refused, not dropped.
+    let mut status = status_for("x");
+    status["colour"] = json!("blue");
+    srv.post("/ehr")
+        .json(&status)
+        .send()
+        .await
+        .problem(400, "malformed_body");
+}
+
+#[tokio::test]
+async fn nul_and_lone_surrogates_are_400() {
+    let srv = server().await;
+    let mut status = status_for("a\u{0}b").to_string();
+    assert!(status.contains("\\u0000"));
+    let res = srv
+        .post("/ehr")
+        .body("application/json", status.clone())
+        .send()
+        .await;
+    let body = res.problem(400, "malformed_body");
+    assert_eq!(body["line"], 1);
+
+    status = status.replace("\\u0000", "\\ud800");
+    srv.post("/ehr")
+        .body("application/json", status)
+        .send()
+        .await
+        .problem(400, "malformed_body");
+
+    let xml = "<ehr_status><name><value>a&#0;</value></name></ehr_status>";
+    srv.post("/ehr")
+        .body("application/xml", xml)
+        .send()
+        .await
+        .problem(400, "malformed_body");
+    let xml = "<ehr_status><name><value>a&#xD800;</value></name></ehr_status>";
+    srv.post("/ehr")
+        .body("application/xml", xml)
+        .send()
+        .await
+        .problem(400, "malformed_body");
+    // Invalid UTF-8.
+    srv.post("/ehr")
+        .body("application/json", b"{\"_type\": \"\xff\"}".to_vec())
+        .send()
+        .await
+        .problem(400, "malformed_body");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_and_odd_media_types_415() {
+    let srv = server_with(Limits {
+        small: 1024,
+        ..Limits::default()
+    })
+    .await;
+    let mut status = status_for("x");
+    status["name"]["value"] = json!("n".repeat(2000));
+    srv.post("/ehr")
+        .json(&status)
+        .send()
+        .await
+        .problem(413, "payload_too_large");
+    srv.post("/ehr")
+        .body("text/plain", "hello")
+        .send()
+        .await
+        .problem(415, "unsupported_media_type");
+    srv.post("/ehr")
+        .body("application/x-www-form-urlencoded", "a=b")
+        .send()
+        .await
+        .problem(415, "unsupported_media_type");
+}

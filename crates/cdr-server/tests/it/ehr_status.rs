@@ -1,0 +1,170 @@
+//! EHR_STATUS and VERSIONED_EHR_STATUS.
+
+use serde_json::json;
+
+use crate::common::{server, unknown_version};
+use crate::ehr::status_for;
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[tokio::test]
+async fn get_update_with_if_match_and_read_history() {
+    let srv = server().await;
+    let ehr = srv.post("/ehr").json(&status_for("p1")).send().await.etag();
+    let res = srv.get(&format!("/ehr/{ehr}/ehr_status")).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let v1 = res.etag();
+    assert!(v1.ends_with("::test.cdr::1"));
+    assert!(res
+        .header("location")
+        .unwrap()
+        .ends_with(&format!("/ehr/{ehr}/ehr_status/{v1}")));
+    assert_eq!(res.json()["subject"]["external_ref"]["id"]["value"], "p1");
+    let between = now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+    // Update: minimal (204) then representation (200).
+    let mut changed = status_for("p1");
+    changed["is_queryable"] = json!(false);
+    let res = srv
+        .put(&format!("/ehr/{ehr}/ehr_status"))
+        .header("If-Match", &format!("\"{v1}\""))
+        .json(&changed)
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let v2 = res.etag();
+    assert!(v2.ends_with("::2"));
+    let res = srv
+        .put(&format!("/ehr/{ehr}/ehr_status"))
+        .header("If-Match", &format!("\"{v2}\""))
+        .header("Prefer", "return=representation")
+        .header("Accept", "application/xml")
+        .json(&changed)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("content-type"), Some("application/xml"));
+    assert!(
+        res.text().contains("<is_queryable>false</is_queryable>"),
+        "{}",
+        res.text()
+    );
+    let v3 = res.etag();
+
+    // Stale: 412 with the latest.
+    let res = srv
+        .put(&format!("/ehr/{ehr}/ehr_status"))
+        .header("If-Match", &format!("\"{v1}\""))
+        .json(&changed)
+        .send()
+        .await;
+    res.problem(412, "version_conflict");
+    assert_eq!(res.etag(), v3);
+    assert!(res
+        .header("location")
+        .unwrap()
+        .ends_with(&format!("/ehr_status/{v3}")));
+    srv.put(&format!("/ehr/{ehr}/ehr_status"))
+        .json(&changed)
+        .send()
+        .await
+        .problem(400, "invalid_header");
+
+    // At a time, by version uid, and the EHR names the latest status.
+    let res = srv
+        .get(&format!("/ehr/{ehr}/ehr_status?version_at_time={between}"))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.etag(), v1);
+    assert_eq!(res.json()["is_queryable"], true);
+    let res = srv.get(&format!("/ehr/{ehr}/ehr_status/{v2}")).send().await;
+    assert_eq!(res.etag(), v2);
+    assert_eq!(res.json()["is_queryable"], false);
+    let res = srv.get(&format!("/ehr/{ehr}")).send().await;
+    assert_eq!(res.json()["ehr_status"]["id"]["value"], v3);
+    srv.get(&format!(
+        "/ehr/{ehr}/ehr_status?version_at_time=1999-01-01T00:00:00Z"
+    ))
+    .send()
+    .await
+    .problem(404, "not_found");
+    srv.get(&format!("/ehr/{ehr}/ehr_status?version_at_time=soon"))
+        .send()
+        .await
+        .problem(400, "invalid_parameter");
+    srv.get(&format!("/ehr/{ehr}/ehr_status/{}", unknown_version()))
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.get(&format!("/ehr/{}/ehr_status", uuid::Uuid::new_v4()))
+        .send()
+        .await
+        .problem(404, "not_found");
+
+    // VERSIONED_EHR_STATUS.
+    let vo = v1.split("::").next().unwrap();
+    let res = srv
+        .get(&format!("/ehr/{ehr}/versioned_ehr_status"))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["_type"], "VERSIONED_EHR_STATUS");
+    assert_eq!(res.json()["uid"]["value"], vo);
+    let res = srv
+        .get(&format!("/ehr/{ehr}/versioned_ehr_status/revision_history"))
+        .send()
+        .await;
+    let items = res.json()["items"].as_array().unwrap().clone();
+    let ids: Vec<_> = items
+        .iter()
+        .map(|i| i["version_id"]["value"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!(v1), json!(v2), json!(v3)]);
+    let res = srv
+        .get(&format!("/ehr/{ehr}/versioned_ehr_status/version"))
+        .send()
+        .await;
+    assert_eq!(res.etag(), v3);
+    assert_eq!(res.json()["data"]["_type"], "EHR_STATUS");
+    let res = srv
+        .get(&format!(
+            "/ehr/{ehr}/versioned_ehr_status/version?version_at_time={between}"
+        ))
+        .send()
+        .await;
+    assert_eq!(res.etag(), v1);
+    let res = srv
+        .get(&format!("/ehr/{ehr}/versioned_ehr_status/version/{v2}"))
+        .send()
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.json()["uid"]["value"], v2);
+    assert_eq!(res.json()["preceding_version_uid"]["value"], v1);
+    let path = format!("/ehr/{ehr}/versioned_ehr_status/version/");
+    srv.get(&format!("{path}{}", unknown_version()))
+        .send()
+        .await
+        .problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn a_status_may_not_take_another_ehrs_subject() {
+    let srv = server().await;
+    srv.post("/ehr").json(&status_for("taken")).send().await;
+    let ehr = srv.ehr().await;
+    let v1 = srv
+        .get(&format!("/ehr/{ehr}/ehr_status"))
+        .send()
+        .await
+        .etag();
+    srv.put(&format!("/ehr/{ehr}/ehr_status"))
+        .header("If-Match", &v1)
+        .json(&status_for("taken"))
+        .send()
+        .await
+        .problem(409, "conflict");
+}

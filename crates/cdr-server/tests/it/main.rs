@@ -1,0 +1,14 @@
+//! Integration tests of the REST API: the real server on an ephemeral port, over real HTTP,
+//! against real PostgreSQL (a fresh database per test from cdr-testkit).
+
+mod admin;
+mod common;
+mod composition;
+mod contribution;
+mod definition;
+mod directory;
+mod ehr;
+mod ehr_status;
+mod query;
+mod serve;
+mod system;

@@ -1,0 +1,80 @@
+//! QUERY: ad hoc AQL over HTTP.
+
+use serde_json::json;
+
+use crate::common::server_with_template;
+
+const SYS: &str = "o/data[at0001]/events[at0002]/data[at0003]/items[at0004]/value/magnitude";
+
+#[tokio::test]
+async fn get_and_post_aql() {
+    let srv = server_with_template().await;
+    let (ehr, v1, _) = srv.ehr_with_composition().await;
+    let other = srv.ehr().await;
+    srv.composition(&other).await;
+
+    let q = format!("SELECT e/ehr_id/value, c/uid/value, {SYS} AS sys FROM EHR e CONTAINS COMPOSITION c CONTAINS OBSERVATION o");
+    let res = srv
+        .post("/query/aql")
+        .json(&json!({"q": q, "query_parameters": {"ehr_id": ehr}}))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let rs = res.json();
+    assert_eq!(rs["q"], json!(q));
+    assert_eq!(rs["columns"][2], json!({"name": "sys", "path": SYS}));
+    assert_eq!(rs["rows"], json!([[ehr, v1, 120.0]]));
+
+    // All EHRs, then paged with fetch/offset; parameters by name.
+    let body = json!({"q": format!("SELECT e/ehr_id/value FROM EHR e CONTAINS COMPOSITION c WHERE c/uid/value = $uid"),
+                      "query_parameters": {"uid": v1}});
+    let res = srv.post("/query/aql").json(&body).send().await;
+    assert_eq!(res.json()["rows"], json!([[ehr]]));
+    let res = srv
+        .post("/query/aql")
+        .json(&json!({"q": "SELECT c/uid/value FROM COMPOSITION c", "fetch": 1, "offset": 1}))
+        .send()
+        .await;
+    assert_eq!(res.json()["rows"].as_array().unwrap().len(), 1);
+
+    let target = format!(
+        "/query/aql?q={}&ehr_id={other}",
+        "SELECT%20e%2Fehr_id%2Fvalue%20FROM%20EHR%20e%20CONTAINS%20COMPOSITION%20c"
+    );
+    let res = srv.get(&target).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["rows"], json!([[other]]));
+}
+
+#[tokio::test]
+async fn bad_queries_are_400_with_the_position() {
+    let srv = server_with_template().await;
+    let res = srv
+        .post("/query/aql")
+        .json(&json!({"q": "SELECT c FROM COMPOSITION c WHERE"}))
+        .send()
+        .await;
+    let p = res.problem(400, "bad_request");
+    assert_eq!(p["line"], 1, "{p}");
+    let res = srv
+        .post("/query/aql")
+        .json(&json!({"q": "SELECT x FROM COMPOSITION c"}))
+        .send()
+        .await;
+    let p = res.problem(400, "bad_request");
+    assert_eq!(p["column"], 8, "{p}");
+    srv.post("/query/aql")
+        .body("application/json", "{\"q\": ")
+        .send()
+        .await
+        .problem(400, "malformed_body");
+    srv.get("/query/aql")
+        .send()
+        .await
+        .problem(400, "invalid_parameter");
+    srv.post("/query/aql")
+        .json(&json!({"q": "SELECT c FROM COMPOSITION c", "fetch": -1}))
+        .send()
+        .await
+        .problem(400, "invalid_parameter");
+}

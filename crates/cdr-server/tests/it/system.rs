@@ -1,0 +1,173 @@
+//! Health, capabilities, unknown routes and methods, panics, graceful stop.
+
+use actix_web::{web, App, HttpServer};
+
+use crate::common::{server, BASE};
+use cdr_server::http::{panic::catch_panics, routes::ENDPOINTS};
+
+#[tokio::test]
+async fn health_answers_once_the_database_is_reachable() {
+    let srv = server().await;
+    let res = srv.raw("GET", "/health").send().await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.json()["status"], "ok");
+}
+
+#[tokio::test]
+async fn capabilities_list_every_route() {
+    let srv = server().await;
+    let res = srv.get("/").send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["solution"], "cdr");
+    assert_eq!(body["restapi_specs_version"], "1.0.3");
+    assert_eq!(body["system_id"], "test.cdr");
+    assert_eq!(body["routes"].as_array().unwrap().len(), ENDPOINTS.len());
+    assert!(body["routes"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!({"method": "POST", "path": format!("{BASE}/ehr")})));
+    for (method, target) in [("GET", BASE), ("OPTIONS", "/openehr/v1/")] {
+        let res = srv.raw(method, target).send().await;
+        assert_eq!(res.status, 200, "{method} {target}");
+        assert_eq!(res.json(), body);
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let srv = server().await;
+    srv.get("/nothing/here")
+        .send()
+        .await
+        .problem(404, "route_not_found");
+    srv.raw("GET", "/elsewhere")
+        .send()
+        .await
+        .problem(404, "route_not_found");
+    srv.delete("/ehr")
+        .send()
+        .await
+        .problem(405, "method_not_allowed");
+    srv.req("PATCH", "/definition/template/adl1.4")
+        .send()
+        .await
+        .problem(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_500_and_the_worker_survives() {
+    async fn boom() -> &'static str {
+        panic!("boom")
+    }
+    let server = HttpServer::new(|| {
+        App::new()
+            .wrap(actix_web::middleware::from_fn(catch_panics))
+            .route("/boom", web::get().to(boom))
+            .route("/ok", web::get().to(|| async { "fine" }))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    for _ in 0..2 {
+        let res = crate::common::request_to(addr, "GET", "/boom").send().await;
+        res.problem(500, "internal_error");
+        // The cause stays in the server log.
+        assert!(!res.text().contains("boom"));
+    }
+    let res = crate::common::request_to(addr, "GET", "/ok").send().await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.text(), "fine");
+    handle.stop(true).await;
+}
+
+#[tokio::test]
+async fn graceful_stop_finishes_and_then_refuses_connections() {
+    let srv = server().await;
+    assert_eq!(srv.raw("GET", "/health").send().await.status, 200);
+    srv.handle.stop(true).await;
+    srv.stopped.await.unwrap().unwrap();
+    assert!(tokio::net::TcpStream::connect(srv.addr).await.is_err());
+}
+
+#[tokio::test]
+async fn openapi_lists_exactly_the_routes_the_router_serves() {
+    let srv = server().await;
+    let res = srv.get("/openapi.json").send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let doc = res.json();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["servers"][0]["url"], BASE);
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            listed.push((method.to_ascii_uppercase(), path.clone()));
+            let params = op["parameters"].as_array().unwrap();
+            assert_eq!(params.len(), path.matches('{').count(), "{path}");
+        }
+    }
+    listed.sort();
+    let mut table: Vec<(String, String)> = ENDPOINTS
+        .iter()
+        .map(|e| (e.method.to_owned(), e.path.to_owned()))
+        .collect();
+    table.sort();
+    assert_eq!(listed, table);
+    // Every listed route is served: with dummy parameters it may be 400 or 404 (not found), but
+    // never "no such route" or "method not allowed".
+    for (method, path) in &listed {
+        let concrete = path
+            .replace("{ehr_id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{template_id}", "t")
+            .replace('{', "x")
+            .replace('}', "");
+        let res = srv.req(method, &concrete).send().await;
+        let served = match res.body.is_empty() {
+            true => res.status < 400,
+            false => !["route_not_found", "method_not_allowed"]
+                .contains(&res.json()["code"].as_str().unwrap_or_default()),
+        };
+        assert!(served, "{method} {path}: {}", res.text());
+    }
+    // And a method the table lacks is refused.
+    srv.req("PATCH", "/ehr")
+        .send()
+        .await
+        .problem(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn graceful_stop_lets_a_request_in_flight_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = server().await;
+    let body = crate::ehr::status_for("in-flight").to_string();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut conn = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let head = format!(
+        "POST {BASE}/ehr HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(first.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let handle = srv.handle.clone();
+    let stopping = tokio::spawn(async move { handle.stop(true).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!stopping.is_finished(), "the stop waits for the request");
+    assert!(tokio::net::TcpStream::connect(srv.addr).await.is_err());
+
+    conn.write_all(rest.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+    stopping.await.unwrap();
+    srv.stopped.await.unwrap().unwrap();
+}
