@@ -101,15 +101,9 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     }
     // A cluster already running (a server on the same data directory) is left running.
     let was_running = config.data_dir.join("pg/postmaster.pid").exists();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime("aql", err) {
         Ok(r) => r,
-        Err(e) => {
-            let _ = writeln!(err, "cdr aql: {e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let store = match Store::open(&config).await {

@@ -97,15 +97,9 @@ pub fn run(cmd: &str, args: &[String], out: &mut dyn Write, err: &mut dyn Write)
             return 2;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime("bench", err) {
         Ok(rt) => rt,
-        Err(e) => {
-            let _ = writeln!(err, "cdr bench {cmd}: {e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let result = rt.block_on(async {
         let config = StoreConfig {

@@ -934,10 +934,11 @@ impl<'a> Compiler<'a> {
         value: &Value,
     ) -> Result<String> {
         let var = self.var(&ip.variable)?.clone();
-        if let Some(scalar) = self.path_scalar(ip)? {
-            if scalar.starts_with("to_jsonb(") && var.kind == Kind::Ehr {
-                return Ok(self.ehr_id_cmp(&var, op, value));
-            }
+        let ehr_id = var.kind == Kind::Ehr
+            && ip.predicate.is_none()
+            && ip.path.as_ref().is_some_and(|p| is_ehr_id_path(&p.steps));
+        if ehr_id {
+            return Ok(self.ehr_id_cmp(&var, op, value));
         }
         if let Some(cond) = self.leaf_cmp(&var, ip, op, value) {
             return Ok(cond);

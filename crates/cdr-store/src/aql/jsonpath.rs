@@ -40,11 +40,7 @@ impl JsonPath {
 
     /// Appends `."attr"[*]`.
     pub fn attribute(&mut self, name: &str) -> Result<()> {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(QueryError::plain(format!(
-                "'{name}' is not an attribute name"
-            )));
-        }
+        checked(name)?;
         self.text.push_str(".\"");
         self.text.push_str(name);
         self.text.push_str("\"[*]");

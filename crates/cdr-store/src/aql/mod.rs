@@ -267,7 +267,7 @@ fn run_error(text: &str, e: tokio_postgres::Error) -> StoreError {
         if code == "57014" {
             return StoreError::QueryTimeout;
         }
-        if code.starts_with("22") || code == "2201B" {
+        if code.starts_with("22") {
             return query_error(
                 text,
                 QueryError::plain(format!("the query cannot be evaluated: {}", db.message())),
