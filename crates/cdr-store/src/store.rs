@@ -57,6 +57,8 @@ pub struct Store {
 
 pub(crate) struct Inner {
     pub(crate) pool: Pool,
+    /// Connections for AQL: read-only sessions with a per-connection statement cache.
+    pub(crate) query_pool: Pool,
     pub(crate) system_id: String,
     pub(crate) templates: RwLock<HashMap<String, Arc<cdr_template::Template>>>,
     /// Dictionary ids known to be in the database.
@@ -102,21 +104,19 @@ impl Store {
         config: &StoreConfig,
         cluster: Option<ManagedCluster>,
     ) -> Result<Store> {
-        let mgr = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(mgr)
-            .max_size(config.pool_size.max(1))
-            .build()
-            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        let mut read_only = pg.clone();
+        let options = match pg.get_options() {
+            Some(o) if !o.is_empty() => format!("{o} -c default_transaction_read_only=on"),
+            _ => "-c default_transaction_read_only=on".to_owned(),
+        };
+        read_only.options(&options);
+        let pool = build_pool(pg, config.pool_size)?;
+        let query_pool = build_pool(read_only, config.pool_size)?;
         migrate(&pool).await?;
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
+                query_pool,
                 system_id: config.system_id.clone(),
                 templates: RwLock::new(HashMap::new()),
                 known_dict: Mutex::new(HashSet::new()),
@@ -139,6 +139,7 @@ impl Store {
 
     /// Closes the pool and stops the managed cluster, if this store owns one.
     pub async fn shutdown(&self) -> Result<()> {
+        self.inner.query_pool.close();
         self.inner.pool.close();
         if let Some(cluster) = &self.inner.cluster {
             cluster.stop()?;
@@ -155,6 +156,20 @@ impl Store {
     pub fn pool(&self) -> &Pool {
         &self.inner.pool
     }
+}
+
+fn build_pool(pg: tokio_postgres::Config, size: usize) -> Result<Pool> {
+    let mgr = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(mgr)
+        .max_size(size.max(1))
+        .build()
+        .map_err(|e| StoreError::Pool(e.to_string()))
 }
 
 /// Creates database `name` on a managed cluster unless it exists.

@@ -231,6 +231,9 @@ async fn load(store: &Store, args: &Args, out: &mut dyn Write) -> Result<(), Box
         t.await??;
     }
     let secs = started.elapsed().as_secs_f64();
+    // Fresh statistics, as autovacuum would eventually gather, so plans are those of a
+    // settled database.
+    store.pool().get().await?.batch_execute("ANALYZE").await?;
     let _ = writeln!(
         out,
         "{}",

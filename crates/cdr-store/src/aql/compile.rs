@@ -40,6 +40,8 @@ pub(crate) struct Compiled {
     pub params: Vec<Param>,
     /// Output columns (name, path); the statement returns them first, as JSON text.
     pub columns: Vec<(String, String)>,
+    /// Every EHR-scoped table is constrained to given EHR ids.
+    pub ehr_bound: bool,
 }
 
 #[derive(Default)]
@@ -88,32 +90,53 @@ impl Var {
 /// One FROM list and its conditions.
 #[derive(Default)]
 struct Scope {
-    items: Vec<String>,
+    /// FROM items: (SQL, joined laterally).
+    items: Vec<(String, bool)>,
     wheres: Vec<String>,
+    /// Tables the query may not need, dropped at the end when nothing mentions them.
+    optional: Vec<Optional>,
+}
+
+/// A table joined only for what it might provide: its FROM item, the conditions that only
+/// join it, and an expression that stands in for one of its columns when it is dropped.
+struct Optional {
+    alias: String,
+    item: usize,
+    own: Vec<usize>,
+    substitute: Option<(String, String)>,
 }
 
 impl Scope {
     fn cross(&mut self, item: String) {
-        if self.items.is_empty() {
-            self.items.push(item);
-        } else {
-            self.items.push(format!("CROSS JOIN {item}"));
-        }
+        self.items.push((item, false));
     }
 
     fn left_lateral(&mut self, item: String) {
-        if self.items.is_empty() {
-            // Nothing to be lateral to: an unconditional one-row source first.
-            self.items.push("(SELECT 1) AS one".into());
-        }
-        self.items.push(format!("LEFT JOIN LATERAL {item} ON true"));
+        self.items.push((item, true));
+    }
+
+    /// Marks the item just added, and the conditions from `first_where` on, as optional.
+    fn optional(&mut self, alias: &str, first_where: usize) {
+        self.optional.push(Optional {
+            alias: alias.to_owned(),
+            item: self.items.len() - 1,
+            own: (first_where..self.wheres.len()).collect(),
+            substitute: None,
+        });
     }
 
     fn render(&self) -> String {
         let mut s = String::new();
-        if !self.items.is_empty() {
-            s.push_str(" FROM ");
-            s.push_str(&self.items.join(" "));
+        for (i, (item, lateral)) in self.items.iter().enumerate() {
+            match (i, lateral) {
+                // Nothing to be lateral to: an unconditional one-row source first.
+                (0, true) => s.push_str(&format!(
+                    " FROM (SELECT 1) AS one LEFT JOIN LATERAL {item} ON true"
+                )),
+                (0, false) => s.push_str(&format!(" FROM {item}")),
+                (_, true) => s.push_str(&format!(" LEFT JOIN LATERAL {item} ON true")),
+                (_, false) => s.push_str(&format!(" CROSS JOIN {item}")),
+            }
         }
         if !self.wheres.is_empty() {
             s.push_str(" WHERE ");
@@ -122,6 +145,99 @@ impl Scope {
         }
         s
     }
+
+    /// Drops the optional tables nothing else mentions (after substitution), rewriting
+    /// `outside` (the statement's other SQL pieces) with the substitutes.
+    fn drop_unneeded(&mut self, outside: &mut [&mut String]) {
+        let optional = std::mem::take(&mut self.optional);
+        let mut dropped_items = Vec::new();
+        let mut dropped_wheres = Vec::new();
+        for o in optional.iter().rev() {
+            let subst = |t: &str| match &o.substitute {
+                Some((from, to)) => replace_token(t, from, to),
+                None => t.to_owned(),
+            };
+            let items: Vec<String> = self
+                .items
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != o.item && !dropped_items.contains(i))
+                .map(|(_, (t, _))| subst(t))
+                .collect();
+            let wheres: Vec<String> = self
+                .wheres
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !o.own.contains(i) && !dropped_wheres.contains(i))
+                .map(|(_, t)| subst(t))
+                .collect();
+            let rest: Vec<String> = outside.iter().map(|t| subst(t)).collect();
+            let needed = items
+                .iter()
+                .chain(&wheres)
+                .chain(&rest)
+                .any(|t| mentions(t, &o.alias));
+            if needed {
+                continue;
+            }
+            for (i, (t, _)) in self.items.iter_mut().enumerate() {
+                if i != o.item && !dropped_items.contains(&i) {
+                    *t = subst(t);
+                }
+            }
+            for (i, t) in self.wheres.iter_mut().enumerate() {
+                if !o.own.contains(&i) && !dropped_wheres.contains(&i) {
+                    *t = subst(t);
+                }
+            }
+            for t in outside.iter_mut() {
+                **t = subst(t);
+            }
+            dropped_items.push(o.item);
+            dropped_wheres.extend(o.own.iter().copied());
+        }
+        let mut i = 0;
+        self.items.retain(|_| {
+            i += 1;
+            !dropped_items.contains(&(i - 1))
+        });
+        let mut i = 0;
+        self.wheres.retain(|_| {
+            i += 1;
+            !dropped_wheres.contains(&(i - 1))
+        });
+    }
+}
+
+/// Whether SQL text mentions table alias `alias` (as `alias.`).
+fn mentions(text: &str, alias: &str) -> bool {
+    let needle = format!("{alias}.");
+    text.match_indices(&needle).any(|(at, _)| {
+        !text[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+/// `text` with every whole-token occurrence of `from` (an alias-qualified column) replaced.
+fn replace_token(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + from.len()..].chars().next();
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        out.push_str(&rest[..at]);
+        if word(before) || word(after) {
+            out.push_str(from);
+        } else {
+            out.push_str(to);
+        }
+        rest = &rest[at + from.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 struct Compiler<'a> {
@@ -246,6 +362,19 @@ fn archetype_of(p: &Predicate, inputs: &Inputs) -> Result<Option<(String, Option
 }
 
 impl<'a> Compiler<'a> {
+    /// An RM type name as SQL: a literal when it is a plain RM class name (upper-case letters,
+    /// digits and `_`, from the compiler's own tables), otherwise a bind parameter.
+    fn rm_type_sql(&mut self, t: &str) -> String {
+        if !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        {
+            format!("'{t}'")
+        } else {
+            self.params.push(t.to_owned())
+        }
+    }
+
     fn alias(&mut self, prefix: &str) -> String {
         self.seq += 1;
         format!("{prefix}{}", self.seq)
@@ -384,22 +513,36 @@ impl<'a> Compiler<'a> {
         let vo = self.alias("vo");
         let ov = self.alias("ov");
         scope.cross(format!("versioned_object {vo}"));
-        scope.cross(format!("object_version {ov}"));
         scope.wheres.push(format!("{vo}.kind = 1"));
         if let Some(e) = ehr {
-            scope
-                .wheres
-                .push(format!("{vo}.ehr_id = {}", e.facet("ehr")));
+            let parent = e.facet("ehr").to_owned();
+            scope.wheres.push(format!("{vo}.ehr_id = {parent}"));
+            // An EHR table needed only for its id can give way to this one's column.
+            let at = scope.wheres.len() - 1;
+            if let Some(o) = scope
+                .optional
+                .iter_mut()
+                .find(|o| o.substitute.is_none() && format!("{}.ehr_id", o.alias) == parent)
+            {
+                o.substitute = Some((parent, format!("{vo}.ehr_id")));
+                o.own.push(at);
+            }
         }
         self.ehr_scope(scope, &format!("{vo}.ehr_id"));
+        if !all {
+            scope.wheres.push(format!("NOT {vo}.deleted"));
+        }
+        // The current version of a composition that is not deleted has a document, so its
+        // `object_version` row is needed only for what it holds.
+        scope.cross(format!("object_version {ov}"));
+        let first = scope.wheres.len();
         self.ehr_scope(scope, &format!("{ov}.ehr_id"));
         scope.wheres.push(format!(
             "{ov}.ehr_id = {vo}.ehr_id AND {ov}.vo_id = {vo}.vo_id AND {ov}.document IS NOT NULL"
         ));
         if !all {
-            scope
-                .wheres
-                .push(format!("{ov}.version = {vo}.head AND NOT {vo}.deleted"));
+            scope.wheres.push(format!("{ov}.version = {vo}.head"));
+            scope.optional(&ov, first);
         }
         let version_json = format!(
             "(jsonb_build_object('_type', 'ORIGINAL_VERSION', \
@@ -425,8 +568,8 @@ impl<'a> Compiler<'a> {
             kind: Kind::Version,
             archetype: None,
             facets: vec![
-                ("ehr", format!("{ov}.ehr_id")),
-                ("vo", format!("{ov}.vo_id")),
+                ("ehr", format!("{vo}.ehr_id")),
+                ("vo", format!("{vo}.vo_id")),
                 ("text", format!("{version_json}::text")),
                 ("value", version_json),
                 ("doc", format!("{ov}.document::jsonb")),
@@ -477,7 +620,9 @@ impl<'a> Compiler<'a> {
                 }
                 let e = self.alias("e");
                 scope.cross(format!("ehr {e}"));
+                let first = scope.wheres.len();
                 self.ehr_scope(scope, &format!("{e}.ehr_id"));
+                scope.optional(&e, first);
                 let status_head = format!(
                     "(SELECT s.head FROM versioned_object s WHERE s.ehr_id = {e}.ehr_id \
                      AND s.vo_id = {e}.ehr_status_id)"
@@ -601,18 +746,21 @@ impl<'a> Compiler<'a> {
         if let Some(cap) = base.get("cap") {
             scope.wheres.push(format!("{n}.num <= {cap}"));
         }
-        let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
-        if types.len() == 1 {
-            let p = self.params.push(types[0].clone());
-            scope.wheres.push(format!("{n}.rm_type = {p}"));
+        if let [t] = types {
+            let t = self.rm_type_sql(t);
+            scope.wheres.push(format!("{n}.rm_type = {t}"));
         } else {
-            let p = self.params.push(types);
-            scope.wheres.push(format!("{n}.rm_type = ANY({p})"));
+            let list: Vec<String> = types.iter().map(|t| self.rm_type_sql(t)).collect();
+            scope
+                .wheres
+                .push(format!("{n}.rm_type IN ({})", list.join(", ")));
         }
         let archetype_id = archetype.as_ref().map(|(id, _)| id.clone());
         if let Some((id, name)) = archetype {
-            let p = self.params.push(dict_id(&id));
-            scope.wheres.push(format!("{n}.archetype = {p}"));
+            // Dictionary ids are written into the text so that cached (generic) plans see
+            // the archetype's selectivity.
+            let id = int8_literal(dict_id(&id));
+            scope.wheres.push(format!("{n}.archetype = {id}"));
             if let Some(name) = name {
                 match name {
                     Value::String(s) => {
@@ -950,6 +1098,46 @@ impl<'a> Compiler<'a> {
         Ok(format!("EXISTS (SELECT 1 FROM {set} AS w(v) WHERE {cmp})"))
     }
 
+    /// A query over leaf rows giving the JSON text of a selected data value attribute, when
+    /// the leaf rows hold it exactly (see `leaf_path_ids`): one row per occurrence, in place
+    /// of the SQL/JSON path over the node's fragment.
+    fn leaf_select(&mut self, var: &Var, ip: &IdentifiedPath) -> Option<String> {
+        if var.kind != Kind::Node || ip.predicate.is_some() {
+            return None;
+        }
+        let archetype = var.archetype.as_deref()?;
+        let steps = &ip.path.as_ref()?.steps;
+        let names: Vec<&str> = steps.iter().map(|s| s.attribute.name.as_str()).collect();
+        use LeafJson::{Integer, Real, Text};
+        let (chain, column, types): (usize, &str, &[(&str, LeafJson)]) = match names.as_slice() {
+            [.., "magnitude"] => (1, "v_num", &[("DV_QUANTITY", Real), ("DV_COUNT", Integer)]),
+            [.., "units"] => (1, "v_text", &[("DV_QUANTITY", Text)]),
+            [.., "symbol", "defining_code", "code_string"] => {
+                (3, "v_code", &[("DV_ORDINAL", Text), ("DV_SCALE", Text)])
+            }
+            [.., "defining_code", "code_string"] => (2, "v_code", &[("DV_CODED_TEXT", Text)]),
+            _ => return None,
+        };
+        let names: Vec<&str> = types.iter().map(|(t, _)| *t).collect();
+        let ids = leaf_path_ids(archetype, steps, chain, &names)?;
+        let value = if types.len() == 1 {
+            types[0].1.render(column)
+        } else {
+            let arms: Vec<String> = ids
+                .iter()
+                .zip(types)
+                .map(|(id, (_, json))| {
+                    format!("WHEN {} THEN {}", int8_literal(*id), json.render(column))
+                })
+                .collect();
+            format!("CASE l.path_id {} END", arms.join(" "))
+        };
+        Some(format!(
+            "SELECT {value} FROM {} AND l.{column} IS NOT NULL",
+            self.leaf_rows(var, &ids)
+        ))
+    }
+
     /// The same comparison on leaf rows, when they hold exactly the compared attribute: a node
     /// variable with a known archetype, a path whose every step before the data value has a
     /// plain node predicate (so it is the leaf's path), and an attribute/literal pair some leaf
@@ -996,36 +1184,7 @@ impl<'a> Compiler<'a> {
             ),
             _ => return None,
         };
-        let dv = steps.len().checked_sub(chain)?;
-        // Leaf rows hold ELEMENT values: the data value is `…/items[atN]/value`.
-        if dv < 2 || steps[dv - 1].attribute.name != "value" {
-            return None;
-        }
-        let mut path = String::new();
-        for (i, step) in steps[..dv].iter().enumerate() {
-            path.push('/');
-            path.push_str(&step.attribute.name);
-            let last = i + 1 == dv;
-            match step.predicate.as_deref().map(|p| &p.kind) {
-                None if last => {}
-                Some(PredicateKind::Node(n)) if !last && n.name.is_none() => {
-                    path.push('[');
-                    path.push_str(&n.code.value);
-                    path.push(']');
-                }
-                _ => return None,
-            }
-        }
-        for step in &steps[dv..] {
-            if step.predicate.is_some() {
-                return None;
-            }
-        }
-        let ids: Vec<i64> = types
-            .iter()
-            .map(|t| crate::ids::path_id(archetype, &path, t))
-            .collect();
-        let ids = self.params.push(ids);
+        let ids = leaf_path_ids(archetype, steps, chain, types)?;
         let rhs = match value {
             Value::Number(n) => {
                 let p = self.params.push(n.as_f64()?);
@@ -1033,28 +1192,41 @@ impl<'a> Compiler<'a> {
             }
             Value::String(s) => {
                 let p = self.params.push(s.clone());
-                format!("{p}::text COLLATE \"C\"")
+                format!("{p}::text")
             }
             _ => return None,
         };
-        let collate = if column == "v_num" {
+        // Strings order bytewise; equality needs no collation, so the leaf indexes (built
+        // with the database's collation) serve it.
+        let ordering = !matches!(op, ComparisonOp::Eq | ComparisonOp::Ne);
+        let collate = if column == "v_num" || !ordering {
             ""
         } else {
             " COLLATE \"C\""
         };
+        let rhs = format!("{rhs}{collate}");
+        Some(format!(
+            "EXISTS (SELECT 1 FROM {} AND l.{column}{collate} {op} {rhs})",
+            self.leaf_rows(var, &ids),
+            op = sql_op(op),
+        ))
+    }
+
+    /// `leaf l WHERE …`: the leaf rows of node variable `var` with one of the path ids.
+    fn leaf_rows(&self, var: &Var, ids: &[i64]) -> String {
         let bound: String = self
             .ehr_params
             .iter()
             .map(|p| format!(" AND l.ehr_id = {p}"))
             .collect();
-        Some(format!(
-            "EXISTS (SELECT 1 FROM leaf l WHERE l.ehr_id = {ehr}{bound} AND l.vo_id = {vo} \
-             AND l.num = {num} AND l.path_id = ANY({ids}) AND l.{column}{collate} {op} {rhs})",
+        format!(
+            "leaf l WHERE l.ehr_id = {ehr}{bound} AND l.vo_id = {vo} AND l.num = {num} \
+             AND l.path_id = ANY({ids})",
             ehr = var.facet("ehr"),
             vo = var.facet("vo"),
             num = var.facet("num"),
-            op = sql_op(op),
-        ))
+            ids = int8_array_literal(ids),
+        )
     }
 
     /// A comparison of jsonb expression `x` with a value, typed by the value; `None` when it
@@ -1083,6 +1255,84 @@ impl<'a> Compiler<'a> {
             _ => return None,
         })
     }
+}
+
+/// The path ids of the leaf rows holding the data value that `steps` reach before the
+/// last `chain` attribute steps, one per data value type in `types`: `None` unless the data
+/// value is an ELEMENT's `…/items[atN]/value` below the variable's archetype root, every
+/// step before it has a plain node predicate, and the attribute steps have none.
+fn leaf_path_ids(
+    archetype: &str,
+    steps: &[cdr_aql::ast::PathStep],
+    chain: usize,
+    types: &[&str],
+) -> Option<Vec<i64>> {
+    let dv = steps.len().checked_sub(chain)?;
+    if dv < 2 || steps[dv - 1].attribute.name != "value" {
+        return None;
+    }
+    let mut path = String::new();
+    for (i, step) in steps[..dv].iter().enumerate() {
+        path.push('/');
+        path.push_str(&step.attribute.name);
+        let last = i + 1 == dv;
+        match step.predicate.as_deref().map(|p| &p.kind) {
+            None if last => {}
+            Some(PredicateKind::Node(n)) if !last && n.name.is_none() => {
+                path.push('[');
+                path.push_str(&n.code.value);
+                path.push(']');
+            }
+            _ => return None,
+        }
+    }
+    if steps[dv..].iter().any(|s| s.predicate.is_some()) {
+        return None;
+    }
+    Some(
+        types
+            .iter()
+            .map(|t| crate::ids::path_id(archetype, &path, t))
+            .collect(),
+    )
+}
+
+/// How a leaf column prints as the JSON the document holds.
+#[derive(Clone, Copy)]
+enum LeafJson {
+    /// A `double` attribute (serde's shortest form, `.0` on whole numbers).
+    Real,
+    /// An integer attribute.
+    Integer,
+    /// A string attribute.
+    Text,
+}
+
+impl LeafJson {
+    fn render(self, column: &str) -> String {
+        match self {
+            // Inside [1e-4, 1e15) PostgreSQL's shortest form equals serde's but for the `.0`
+            // of whole numbers; outside it the value goes through numeric (same value).
+            LeafJson::Real => format!(
+                "CASE WHEN l.{column} = 0 OR abs(l.{column}) >= 1e-4 AND abs(l.{column}) < 1e15 \
+                 THEN CASE WHEN l.{column} = trunc(l.{column}) THEN l.{column}::text || '.0' \
+                 ELSE l.{column}::text END ELSE l.{column}::text::jsonb::text END"
+            ),
+            LeafJson::Integer => format!("(l.{column}::int8)::text"),
+            LeafJson::Text => format!("to_jsonb(l.{column})::text"),
+        }
+    }
+}
+
+/// An `int8` SQL literal for a number the compiler computed (a dictionary or path id).
+fn int8_literal(id: i64) -> String {
+    format!("'{id}'::int8")
+}
+
+/// An `int8[]` SQL literal for ids the compiler computed.
+fn int8_array_literal(ids: &[i64]) -> String {
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("'{{{}}}'::int8[]", list.join(","))
 }
 
 /// Compiles a parsed query.
@@ -1217,6 +1467,14 @@ pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
         order.push(format!("k{k} {}", direction(ob.direction)));
     }
 
+    {
+        let mut outside: Vec<&mut String> = outputs
+            .iter_mut()
+            .chain(group.iter_mut())
+            .chain(order.iter_mut())
+            .collect();
+        scope.drop_unneeded(&mut outside);
+    }
     let distinct = if q.select.distinct { "DISTINCT " } else { "" };
     let mut sql = format!("SELECT {distinct}{}{}", outputs.join(", "), scope.render());
     if has_aggregate && !group.is_empty() {
@@ -1238,6 +1496,7 @@ pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
     }
     Ok(Compiled {
         sql,
+        ehr_bound: !c.ehr_params.is_empty(),
         params: c.params.0,
         columns,
     })
@@ -1282,6 +1541,11 @@ impl Compiler<'_> {
         }
         if let Some(scalar) = self.path_scalar(ip)? {
             return Ok((format!("{scalar}::text"), scalar));
+        }
+        if let Some(text) = self.leaf_select(&var, ip) {
+            let s = self.alias("s");
+            scope.left_lateral(format!("({text}) AS {s}(v)"));
+            return Ok((format!("{s}.v"), format!("{s}.v::jsonb")));
         }
         let set = self.path_set(ip)?;
         let s = self.alias("s");

@@ -205,6 +205,9 @@ fn inputs<'a>(req: &'a QueryRequest<'_>, limits: &QueryLimits) -> Inputs<'a> {
     }
 }
 
+/// Prepared statements kept per query connection before the cache is emptied.
+const STATEMENT_CACHE_MAX: usize = 256;
+
 impl Store {
     /// Runs an AQL query.
     pub async fn query(
@@ -216,25 +219,36 @@ impl Store {
         let ast = parse(req.aql)?;
         let inputs = inputs(req, limits);
         let compiled = compile::compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
-        let mut client = self.inner.pool.get().await?;
-        let tx = client.build_transaction().read_only(true).start().await?;
-        let timeout_ms = limits.timeout.as_millis().max(1).to_string();
+        let client = self.inner.query_pool.get().await?;
+        // Ad-hoc queries of many shapes must not grow a connection's cache without bound.
+        if client.statement_cache.size() > STATEMENT_CACHE_MAX {
+            client.statement_cache.clear();
+        }
+        // The session is read-only (see `Store::connect`); its settings go in the same round
+        // trip as the query (numbers and keywords, no user text). An EHR-bound query may run
+        // a cached generic plan (the EHR id drives it); a population query is planned with
+        // its values, whose selectivity decides between the leaf indexes and a scan.
+        let settings = format!(
+            "SET statement_timeout = {}; SET plan_cache_mode = {}",
+            limits.timeout.as_millis().clamp(1, i32::MAX as u128),
+            if compiled.ehr_bound {
+                "auto"
+            } else {
+                "force_custom_plan"
+            }
+        );
         let params: Vec<&(dyn ToSql + Sync)> = compiled
             .params
             .iter()
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
             .collect();
-        let (set, rows) = futures_util::future::join(
-            tx.execute(
-                "SELECT set_config('statement_timeout', $1, true)",
-                &[&timeout_ms],
-            ),
-            tx.query(&compiled.sql, &params),
-        )
-        .await;
+        let run = async {
+            let stmt = client.prepare_cached(&compiled.sql).await?;
+            client.query(&stmt, &params).await
+        };
+        let (set, rows) = futures_util::future::join(client.batch_execute(&settings), run).await;
         set?;
         let rows = rows.map_err(|e| run_error(req.aql, e))?;
-        tx.commit().await?;
         let width = compiled.columns.len();
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {

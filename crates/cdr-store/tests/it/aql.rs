@@ -582,12 +582,21 @@ async fn ehr_binding_constrains_every_table() {
         ..QueryRequest::default()
     };
     let (sql, _) = cdr_store::aql::compile_to_sql(&req, &QueryLimits::default()).unwrap();
-    for alias in ["e1", "vo2", "ov3", "n4"] {
-        assert!(
-            sql.contains(&format!("{alias}.ehr_id = $1")),
-            "{alias} not bound to the EHR: {sql}"
-        );
+    // Every EHR-scoped table the statement reads (whichever the compiler kept) is bound.
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    let mut tables = 0;
+    for pair in words.windows(2) {
+        if ["ehr", "versioned_object", "object_version", "node", "leaf"].contains(&pair[0]) {
+            let alias = pair[1].trim_end_matches(')');
+            tables += 1;
+            assert!(
+                sql.contains(&format!("{alias}.ehr_id = $1")),
+                "{alias} ({}) not bound to the EHR: {sql}",
+                pair[0]
+            );
+        }
     }
+    assert!(tables >= 2, "{sql}");
     // No user string in the SQL text.
     assert!(!sql.contains("7d44b88c"));
     assert!(!sql.contains("at0"));
@@ -631,5 +640,72 @@ async fn bad_queries_name_the_position() {
             assert_eq!(column, 15, "{message}");
         }
         e => panic!("unexpected {e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn selected_leaf_values_print_as_stored() {
+    let d = build().await;
+    // Magnitudes whose text forms differ between PostgreSQL and the stored JSON: whole
+    // numbers, shortest round-trip digits, and the exponent ranges.
+    let magnitudes = [0.1 + 0.2, 0.000015, 2.5e-7, 40.0 - 1e-14, 12.0, 0.0];
+    for (i, m) in magnitudes.iter().enumerate() {
+        let mut v: Value = serde_json::from_str(COMPOSITION).unwrap();
+        let items = v["content"][0]["data"]["events"][0]["data"]["items"]
+            .as_array_mut()
+            .unwrap();
+        items[0]["value"]["magnitude"] = json!(100.0 + i as f64);
+        for item in items.iter_mut() {
+            if item["archetype_node_id"] == "at0013" && item["value"]["units"] == "kPa" {
+                item["value"]["magnitude"] = json!(m);
+            }
+        }
+        let comp = cdr_rm::json::from_json_value(v).unwrap();
+        d.store
+            .create_composition(&caller(), d.ehr_a, comp, meta())
+            .await
+            .unwrap();
+    }
+    let base = "o/data[at0001]/events[at0002]/data[at0003]";
+    let paths = [
+        format!("{base}/items[at0004]/value/magnitude"),
+        format!("{base}/items[at0013]/value/magnitude"),
+        format!("{base}/items[at0013]/value/units"),
+        format!("{base}/items[at0007]/value/magnitude"),
+        format!("{base}/items[at0005]/value/defining_code/code_string"),
+        format!("{base}/items[at0006]/value/symbol/defining_code/code_string"),
+    ];
+    for path in paths {
+        let q =
+            |from: &str| format!("SELECT c/uid/value, {path} FROM COMPOSITION c CONTAINS {from}");
+        let node = q(&format!("OBSERVATION o[{OBS}]"));
+        let object = q(&format!("OBSERVATION o[archetype_node_id='{OBS}']"));
+        let req = |aql| QueryRequest {
+            aql,
+            ..QueryRequest::default()
+        };
+        let (sql, _) =
+            cdr_store::aql::compile_to_sql(&req(&node), &QueryLimits::default()).unwrap();
+        assert!(
+            sql.contains("FROM leaf l"),
+            "{path} should use leaf rows: {sql}"
+        );
+        let mut texts = Vec::new();
+        for aql in [&node, &object] {
+            let rs = d
+                .store
+                .query(&caller(), &req(aql), &QueryLimits::default())
+                .await
+                .unwrap();
+            let mut rows: Vec<String> = rs
+                .rows
+                .iter()
+                .map(|r| r.iter().map(|c| c.get()).collect::<Vec<_>>().join(" | "))
+                .collect();
+            rows.sort();
+            texts.push(rows);
+        }
+        assert_eq!(texts[0], texts[1], "{path}\n{sql}");
+        assert!(texts[0].len() >= 8, "{path}: {:?}", texts[0]);
     }
 }
