@@ -8,6 +8,7 @@ mod index;
 mod model;
 mod parser;
 mod tree;
+pub mod webtemplate;
 mod xml;
 
 pub use model::*;

@@ -6,3 +6,5 @@ mod errors;
 mod fixtures;
 mod robustness;
 mod support;
+mod webtemplate;
+mod webtemplate_corpus;
