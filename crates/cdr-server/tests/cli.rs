@@ -1,5 +1,6 @@
 //! Integration tests of the `cdr` binary's `validate` command: exit codes (0 valid, 1 invalid
-//! or unreadable composition, 2 usage or template error), human and `--json` output.
+//! or unreadable composition, 2 usage or template error), human and `--json` output; and of
+//! `cdr template webtemplate`.
 //!
 //! Fixtures come from `crates/cdr-validation/tests/fixtures` (a hand-written OPT and a valid
 //! composition for it) and are copied, or changed, into a fresh temporary directory per test.
@@ -353,4 +354,40 @@ fn corpus_blood_pressure_composition_is_valid() {
     let lines = json_lines(&o);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["valid"], true);
+}
+
+#[test]
+fn template_webtemplate_prints_the_web_template() {
+    let (dir, opt, _) = TempDir::with_fixtures("webtemplate");
+    let o = cdr(&["template", "webtemplate", &opt]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let wt: Value = serde_json::from_str(&stdout(&o)).expect("the output is JSON");
+    assert_eq!(wt["templateId"], "cdr_test_vitals.v1");
+    assert_eq!(wt["version"], "2.3");
+    assert_eq!(wt["tree"]["rmType"], "COMPOSITION");
+    let ids: Vec<&str> = wt["tree"]["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"language") && ids.contains(&"composer"),
+        "{ids:?}"
+    );
+    let compact = cdr(&["template", "webtemplate", "--compact", &opt]);
+    assert_eq!(code(&compact), 0);
+    assert_eq!(stdout(&compact).lines().count(), 1);
+
+    // Usage errors exit 2, an OPT that does not parse exits 1.
+    assert_eq!(code(&cdr(&["template"])), 2);
+    assert_eq!(code(&cdr(&["template", "webtemplate"])), 2);
+    assert_eq!(
+        code(&cdr(&["template", "webtemplate", &dir.path("absent.opt")])),
+        2
+    );
+    let junk = dir.write("junk.opt", "<not-a-template/>");
+    let o = cdr(&["template", "webtemplate", &junk]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("not an OPT"), "{}", stderr(&o));
 }

@@ -100,6 +100,8 @@ pub struct Template {
     /// constraint node(s) at that path. Several nodes can share a path (same node id, different
     /// names); each entry is the list of (attribute index, child index) steps from the root.
     pub path_index: HashMap<String, Vec<NodeRoute>>,
+    /// The web template, built on first use (see [`Template::web_template`]).
+    pub(crate) web_template: std::sync::OnceLock<crate::webtemplate::WebTemplate>,
 }
 
 /// A default value the template sets on an attribute (`constraints/attributes` with a

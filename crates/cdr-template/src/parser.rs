@@ -138,6 +138,7 @@ fn read_template(cur: &mut Cursor<'_>, empty: bool, root_at: usize) -> Result<Te
         annotations,
         default_values,
         path_index,
+        web_template: std::sync::OnceLock::new(),
     })
 }
 

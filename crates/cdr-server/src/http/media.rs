@@ -11,11 +11,13 @@ use serde_json::Value;
 
 use super::error::{ApiError, ApiResult, Code};
 
-/// A canonical representation.
+/// A representation: canonical JSON or XML, or (for templates) the web template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Json,
     Xml,
+    /// `application/openehr.wt+json`: a template's web template (never a request body).
+    WebTemplate,
 }
 
 impl Format {
@@ -24,6 +26,7 @@ impl Format {
         match self {
             Format::Json => "application/json",
             Format::Xml => "application/xml",
+            Format::WebTemplate => "application/openehr.wt+json",
         }
     }
 
@@ -31,6 +34,7 @@ impl Format {
         match essence {
             "application/json" => Some(Format::Json),
             "application/xml" | "text/xml" => Some(Format::Xml),
+            "application/openehr.wt+json" => Some(Format::WebTemplate),
             _ => None,
         }
     }
@@ -185,6 +189,12 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], format: Format) -> ApiResult<T>
     match format {
         Format::Json => cdr_rm::from_json(bytes),
         Format::Xml => cdr_rm::from_xml(bytes),
+        Format::WebTemplate => {
+            return Err(ApiError::new(
+                Code::UnsupportedMediaType,
+                "a web template is not accepted as a body",
+            ))
+        }
     }
     .map_err(ApiError::decode)
 }
@@ -217,7 +227,7 @@ fn reject_nul(bytes: &[u8], format: Format) -> ApiResult<()> {
 /// `&#x0;` (any number of zeros) in XML.
 fn nul_escape(bytes: &[u8], format: Format) -> Option<usize> {
     match format {
-        Format::Json => bytes.windows(6).enumerate().find_map(|(i, w)| {
+        Format::Json | Format::WebTemplate => bytes.windows(6).enumerate().find_map(|(i, w)| {
             let escaped = w == b"\\u0000"
                 && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0;
             escaped.then_some(i)
@@ -251,7 +261,7 @@ fn line_col(bytes: &[u8], at: usize) -> (usize, usize) {
 /// its `_type` names.
 pub fn render(json: &str, format: Format) -> ApiResult<String> {
     match format {
-        Format::Json => Ok(json.to_owned()),
+        Format::Json | Format::WebTemplate => Ok(json.to_owned()),
         Format::Xml => {
             let value: Value = serde_json::from_str(json)
                 .map_err(|e| ApiError::new(Code::Internal, format!("stored JSON: {e}")))?;
@@ -263,7 +273,7 @@ pub fn render(json: &str, format: Format) -> ApiResult<String> {
 /// Renders a canonical JSON value in `format`.
 pub fn render_value(value: Value, format: Format) -> ApiResult<String> {
     match format {
-        Format::Json => Ok(value.to_string()),
+        Format::Json | Format::WebTemplate => Ok(value.to_string()),
         Format::Xml => to_xml(value),
     }
 }

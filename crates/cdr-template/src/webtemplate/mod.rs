@@ -203,6 +203,15 @@ impl WebTemplate {
     }
 }
 
+impl Template {
+    /// The template's web template, built once and kept with the template (a cached parsed
+    /// template caches its web template too).
+    pub fn web_template(&self) -> &WebTemplate {
+        self.web_template
+            .get_or_init(|| WebTemplate::from_template(self))
+    }
+}
+
 impl WebTemplateNode {
     /// The child with id `id`.
     pub fn child(&self, id: &str) -> Option<&WebTemplateNode> {
