@@ -199,7 +199,7 @@ impl<'t> Builder<'t> {
         let fixed = fixed_names(obj, scope);
         let term = scope.root.terms.get(&obj.node_id);
         let default_name = term.map_or_else(|| obj.node_id.clone(), |t| t.text.clone());
-        let variants: Vec<Option<String>> = if fixed.is_empty() {
+        let variants: Vec<Option<FixedName>> = if fixed.is_empty() {
             vec![None]
         } else {
             fixed.into_iter().map(Some).collect()
@@ -208,8 +208,11 @@ impl<'t> Builder<'t> {
         variants
             .into_iter()
             .map(|fixed| {
-                let name = fixed.clone().unwrap_or_else(|| default_name.clone());
-                let path = at.with_node(instance_id, fixed.as_deref().or(path_name));
+                let name = fixed
+                    .as_ref()
+                    .map_or_else(|| default_name.clone(), |f| f.label.clone());
+                let fixed_label = fixed.as_ref().map(|f| f.label.as_str());
+                let path = at.with_node(instance_id, fixed_label.or(path_name));
                 let mut node = WebTemplateNode {
                     name: name.clone(),
                     localized_name: name.clone(),
@@ -222,6 +225,7 @@ impl<'t> Builder<'t> {
                         node_id: Some(instance_id.to_owned()),
                         name: Some(name.clone()),
                         name_fixed: fixed.is_some(),
+                        name_code: fixed.as_ref().and_then(|f| f.code.clone()),
                         archetype_root,
                         ..Step::plain(holder.name, &obj.rm_type_name, holder.multiple)
                     }],
@@ -737,9 +741,16 @@ fn blank(id: String, rm_type: &str, aql_path: String) -> WebTemplateNode {
     }
 }
 
+/// A name the template fixes for an object, with its code when the name is coded.
+#[derive(Debug, Clone)]
+struct FixedName {
+    label: String,
+    code: Option<(String, String)>,
+}
+
 /// The names a template fixes for an object (a `name` constraint with one child: DV_TEXT
 /// with a string list, or DV_CODED_TEXT with codes whose terms are known).
-fn fixed_names(obj: &CObject, scope: Scope<'_>) -> Vec<String> {
+fn fixed_names(obj: &CObject, scope: Scope<'_>) -> Vec<FixedName> {
     let Some(attr) = obj.attribute("name") else {
         return Vec::new();
     };
@@ -751,9 +762,14 @@ fn fixed_names(obj: &CObject, scope: Scope<'_>) -> Vec<String> {
             .attribute("value")
             .and_then(|a| a.children.first())
             .and_then(|c| match &c.kind {
-                CObjectKind::Primitive(crate::model::CPrimitive::String { list, .. }) => {
-                    Some(list.clone())
-                }
+                CObjectKind::Primitive(crate::model::CPrimitive::String { list, .. }) => Some(
+                    list.iter()
+                        .map(|l| FixedName {
+                            label: l.clone(),
+                            code: None,
+                        })
+                        .collect(),
+                ),
                 _ => None,
             })
             .unwrap_or_default(),
@@ -761,12 +777,20 @@ fn fixed_names(obj: &CObject, scope: Scope<'_>) -> Vec<String> {
             .attribute("defining_code")
             .and_then(|a| a.children.first())
             .and_then(|c| match &c.kind {
-                CObjectKind::CodePhrase(cp) => Some(
-                    cp.code_list
-                        .iter()
-                        .filter_map(|code| scope.root.terms.get(code).map(|t| t.text.clone()))
-                        .collect(),
-                ),
+                CObjectKind::CodePhrase(cp) => {
+                    let terminology = cp.terminology_id.clone().unwrap_or_else(|| "local".into());
+                    Some(
+                        cp.code_list
+                            .iter()
+                            .filter_map(|code| {
+                                scope.root.terms.get(code).map(|t| FixedName {
+                                    label: t.text.clone(),
+                                    code: Some((terminology.clone(), code.clone())),
+                                })
+                            })
+                            .collect(),
+                    )
+                }
                 _ => None,
             })
             .unwrap_or_default(),

@@ -507,13 +507,6 @@ fn duration_parts(d: &str) -> HashMap<(char, bool), i64> {
 }
 
 fn proportion(obj: Option<&CObject>, cx: &InputContext<'_>) -> (Vec<Input>, Vec<String>) {
-    const KINDS: [&str; 5] = [
-        "ratio",
-        "unitary",
-        "percent",
-        "fraction",
-        "integer_fraction",
-    ];
     let mut numerator = input(Some("numerator"), "DECIMAL");
     let mut denominator = input(Some("denominator"), "DECIMAL");
     if let Some(CPrimitive::Real { range: Some(r), .. }) = primitive(obj, "numerator") {
@@ -525,13 +518,20 @@ fn proportion(obj: Option<&CObject>, cx: &InputContext<'_>) -> (Vec<Input>, Vec<
     let mut kinds: Vec<String> = match primitive(obj, "type") {
         Some(CPrimitive::Integer { list, .. }) if !list.is_empty() => list
             .iter()
-            .filter_map(|k| usize::try_from(*k).ok().and_then(|k| KINDS.get(k)))
+            .filter_map(|k| {
+                usize::try_from(*k)
+                    .ok()
+                    .and_then(|k| super::PROPORTION_KINDS.get(k))
+            })
             .map(|k| (*k).to_owned())
             .collect(),
         _ => Vec::new(),
     };
     if kinds.is_empty() {
-        kinds = KINDS.iter().map(|k| (*k).to_owned()).collect();
+        kinds = super::PROPORTION_KINDS
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect();
     } else if let [only] = kinds.as_slice() {
         let fixed = match only.as_str() {
             "unitary" => Some(1.0),

@@ -26,6 +26,15 @@ use crate::model::Template;
 
 pub use id::node_id_from_name;
 
+/// DV_PROPORTION kinds by their `type` number (`proportionTypes` names).
+pub const PROPORTION_KINDS: [&str; 5] = [
+    "ratio",
+    "unitary",
+    "percent",
+    "fraction",
+    "integer_fraction",
+];
+
 /// The web template format version this crate produces.
 pub const WEB_TEMPLATE_VERSION: &str = "2.3";
 
@@ -96,6 +105,8 @@ pub struct Step {
     pub name: Option<String>,
     /// Whether the template fixes `name` (same-code siblings are told apart by it).
     pub name_fixed: bool,
+    /// The (terminology, code) of a fixed coded name (a DV_CODED_TEXT name constraint).
+    pub name_code: Option<(String, String)>,
     /// Whether the object is an archetype root (it carries `archetype_details`).
     pub archetype_root: bool,
     /// Whether the attribute is a container (`items`, `events`, `content`, …).
@@ -111,6 +122,7 @@ impl Step {
             node_id: None,
             name: None,
             name_fixed: false,
+            name_code: None,
             archetype_root: false,
             multiple,
         }
