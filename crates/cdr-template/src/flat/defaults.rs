@@ -80,16 +80,11 @@ impl Defaults<'_> {
     }
 
     fn party_ref(&self, id: &str) -> Value {
-        let mut r = json!({
-            "_type": "PARTY_REF",
-            "id": {"_type": "GENERIC_ID", "value": id, "scheme": self.ctx.id_scheme.clone().unwrap_or_else(|| "id_scheme".to_owned())},
-            "namespace": self.ctx.id_namespace.clone().unwrap_or_else(|| "demographic".to_owned()),
-            "type": "PERSON",
-        });
-        if self.ctx.id_scheme.is_none() {
-            r["id"] = json!({"_type": "GENERIC_ID", "value": id, "scheme": "id_scheme"});
-        }
-        r
+        let mut r = Map::new();
+        r.insert("_type".into(), json!("PARTY_REF"));
+        r.insert("id".into(), json!({"_type": "GENERIC_ID", "value": id}));
+        self.object(&mut r);
+        Value::Object(r)
     }
 
     fn party(&self, name: Option<&String>, id: Option<&String>) -> Option<Value> {
@@ -295,6 +290,16 @@ impl Defaults<'_> {
                         .map(|t| json!({"_type": "DV_PARSABLE", "value": t, "formalism": "timing"}))
                 });
             }
+            "HIER_OBJECT_ID" => {
+                // `uuid::system::version` is a version id.
+                let versioned = m
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.split("::").count() == 3);
+                if versioned {
+                    m.insert("_type".into(), json!("OBJECT_VERSION_ID"));
+                }
+            }
             "DV_INTERVAL" => {
                 for bound in ["lower", "upper"] {
                     let unbounded = !m.contains_key(bound);
@@ -319,22 +324,25 @@ impl Defaults<'_> {
                     }
                 }
             }
-            "PARTY_IDENTIFIED" | "PARTY_SELF" | "PARTY_RELATED" => {
-                if let Some(r) = m.get_mut("external_ref").and_then(Value::as_object_mut) {
-                    r.entry("type").or_insert_with(|| json!("PERSON"));
-                    r.entry("namespace").or_insert_with(|| {
-                        json!(ctx
-                            .id_namespace
-                            .clone()
-                            .unwrap_or_else(|| "demographic".to_owned()))
-                    });
-                    if let Some(id) = r.get_mut("id").and_then(Value::as_object_mut) {
-                        id.entry("scheme").or_insert_with(|| {
-                            json!(ctx
-                                .id_scheme
-                                .clone()
-                                .unwrap_or_else(|| "id_scheme".to_owned()))
-                        });
+            "PARTY_REF" | "OBJECT_REF" => {
+                m.entry("type").or_insert_with(|| json!("PERSON"));
+                m.entry("namespace").or_insert_with(|| {
+                    json!(ctx
+                        .id_namespace
+                        .clone()
+                        .unwrap_or_else(|| "demographic".to_owned()))
+                });
+                if let Some(id) = m.get_mut("id").and_then(Value::as_object_mut) {
+                    // A GENERIC_ID needs a scheme; an id without one is a HIER_OBJECT_ID.
+                    if !id.contains_key("scheme") {
+                        match &ctx.id_scheme {
+                            Some(s) => {
+                                id.insert("scheme".into(), json!(s));
+                            }
+                            None => {
+                                id.insert("_type".into(), json!("HIER_OBJECT_ID"));
+                            }
+                        }
                     }
                 }
             }

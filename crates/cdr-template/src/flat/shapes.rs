@@ -196,6 +196,7 @@ pub(crate) fn fields(rm_type: &str) -> Vec<Field> {
                 Str,
             ),
             f("formatting", &[("formatting", "")], Str),
+            f("", &[("value", "")], Str),
         ],
         "CODE_PHRASE" => &[
             f("code", &[("code_string", "")], Str),
@@ -349,7 +350,7 @@ pub(crate) fn fields(rm_type: &str) -> Vec<Field> {
             f("version_id", &[("version_id", "")], Str),
             f("time", &[("time", "DV_DATE_TIME"), ("value", "")], Str),
         ],
-        "HIER_OBJECT_ID" => &[f("", &[("value", "")], Str)],
+        "HIER_OBJECT_ID" | "OBJECT_VERSION_ID" => &[f("", &[("value", "")], Str)],
         "TERM_MAPPING" => &[f("match", &[("match", "")], Str)],
         "REFERENCE_RANGE" => &[
             f(
@@ -435,6 +436,16 @@ pub(crate) fn implied(rm_type: &str) -> &'static [Implied] {
         "DV_QUANTITY" | "DV_PROPORTION" | "DV_DURATION" | "DV_COUNT" | "DV_ORDINAL"
         | "DV_DATE_TIME" | "DV_DATE" | "DV_TIME" => ORDERED_ONLY,
         "DV_MULTIMEDIA" => MEDIA,
+        "INSTRUCTION_DETAILS" => &[
+            Implied {
+                path: &[("instruction_id", "LOCATABLE_REF"), ("namespace", "")],
+                value: "local",
+            },
+            Implied {
+                path: &[("instruction_id", "LOCATABLE_REF"), ("type", "")],
+                value: "COMPOSITION",
+            },
+        ],
         _ => &[],
     }
 }
@@ -445,6 +456,7 @@ pub(crate) fn nested(rm_type: &str) -> Vec<Nested> {
     let t = base(rm_type);
     if is_locatable(t) {
         out.extend_from_slice(&[
+            n("_name", "name", "DV_TEXT", false),
             n("_uid", "uid", "HIER_OBJECT_ID", false),
             n("_link", "links", "LINK", true),
             n("_feeder_audit", "feeder_audit", "FEEDER_AUDIT", false),

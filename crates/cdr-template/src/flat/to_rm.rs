@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::ctx::{text, Ctx};
 use super::path::{self, Segment};
 use super::shapes::{self, Leaf, Nested};
-use super::{defaults, FlatError};
+use super::{defaults, get_value, matches_step, own_step, rm_type_of, FlatError};
 use crate::model::Template;
 use crate::webtemplate::{Step, WebTemplateNode, PROPORTION_KINDS};
 
@@ -114,27 +114,6 @@ pub(crate) fn convert(
 
 struct ToRm<'a> {
     template: &'a Template,
-}
-
-/// The first of a node's steps that is the node's own object (the ones before it are shared
-/// levels the web template leaves out): an ELEMENT merged with its value counts as the node.
-fn own_step(node: &WebTemplateNode) -> usize {
-    let n = node.steps.len();
-    if n >= 2
-        && node.steps[n - 1].attribute == "value"
-        && shapes::base(&node.steps[n - 2].rm_type) == "ELEMENT"
-    {
-        n - 2
-    } else {
-        n.saturating_sub(1)
-    }
-}
-
-fn rm_type_of(obj: &Map<String, Value>) -> String {
-    obj.get("_type")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 impl<'a> ToRm<'a> {
@@ -776,20 +755,6 @@ fn is_empty_value(obj: &Map<String, Value>) -> bool {
     (t.starts_with("DV_") || t == "CODE_PHRASE") && obj.keys().all(|k| k == "_type")
 }
 
-/// Whether a JSON object is the object a step describes (same node id; same name when fixed).
-fn matches_step(v: &Value, step: &Step) -> bool {
-    let id_ok = match &step.node_id {
-        Some(id) => v.get("archetype_node_id").and_then(Value::as_str) == Some(id.as_str()),
-        None => true,
-    };
-    let name_ok = !step.name_fixed
-        || v.get("name")
-            .and_then(|n| n.get("value"))
-            .and_then(Value::as_str)
-            == step.name.as_deref();
-    id_ok && name_ok
-}
-
 /// Puts `child` at `step.attribute` of `obj` (appended when the attribute is a list).
 fn put(
     obj: &mut Map<String, Value>,
@@ -849,15 +814,6 @@ fn set_path(obj: &mut Map<String, Value>, path: &[(&str, &str)], index: usize, v
         };
     }
     cur.insert((*attr).into(), value);
-}
-
-fn get_value<'v>(obj: &'v Map<String, Value>, path: &[&str]) -> Option<&'v Value> {
-    let (first, rest) = path.split_first()?;
-    let mut cur = obj.get(*first)?;
-    for a in rest {
-        cur = cur.get(*a)?;
-    }
-    Some(cur)
 }
 
 fn get_str(obj: &Map<String, Value>, path: &[&str]) -> Option<String> {
