@@ -165,6 +165,9 @@ impl Writer<'_> {
         prefix: &str,
     ) -> Result<(), FlatError> {
         let own = own_step(c);
+        if c.steps.get(own).is_none() {
+            return Ok(());
+        }
         let mut index = 0usize;
         self.descend(obj, c, &c.steps[..own], own, prefix, &mut index)
     }

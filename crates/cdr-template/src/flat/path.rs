@@ -17,6 +17,10 @@ pub(crate) struct FlatPath {
     pub suffix: Option<String>,
 }
 
+/// The most `/`-separated segments a key may have (real keys have a few dozen); it bounds the
+/// recursion of the converters.
+pub(crate) const MAX_SEGMENTS: usize = 128;
+
 /// Parses a key such as `vitals/blood_pressure:0/any_event:1/systolic|magnitude`.
 pub(crate) fn parse(key: &str) -> Result<FlatPath, FlatError> {
     let bad = |why: &str| FlatError::BadPath {
@@ -32,6 +36,9 @@ pub(crate) fn parse(key: &str) -> Result<FlatPath, FlatError> {
         }
         None => (key, None),
     };
+    if body.split('/').count() > MAX_SEGMENTS {
+        return Err(bad(&format!("more than {MAX_SEGMENTS} segments")));
+    }
     let mut segments = Vec::new();
     for part in body.split('/') {
         let (id, index) = match part.split_once(':') {

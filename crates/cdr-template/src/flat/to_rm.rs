@@ -209,6 +209,11 @@ impl<'a> ToRm<'a> {
         ct: &Trie<'_>,
     ) -> Result<(), FlatError> {
         let own = own_step(c);
+        if c.steps.get(own).is_none() {
+            return Err(FlatError::UnknownPath {
+                path: ct.key.to_owned(),
+            });
+        }
         if c.rm_type == "STRING" {
             // A plain string attribute (`action_archetype_id`).
             let Some(&(None, value, key)) = ct.entries.first() else {
@@ -409,6 +414,8 @@ impl<'a> ToRm<'a> {
                         Some(label) => {
                             obj.insert("value".into(), json!(label));
                         }
+                        // A nested value is completed by its attribute's openEHR group.
+                        None if w.is_none() => {}
                         None => {
                             return Err(FlatError::BadValue {
                                 path: key.to_owned(),
@@ -579,6 +586,12 @@ impl<'a> ToRm<'a> {
         } else {
             self.set_values(&mut child, None, &t.entries)?;
             complete_coded(&mut child, &rm_type_of(obj), nested.attribute);
+            if rm_type_of(&child) == "DV_CODED_TEXT" && !child.contains_key("value") {
+                return Err(FlatError::BadValue {
+                    path: t.key.to_owned(),
+                    message: "|value is missing and the code has no known text".into(),
+                });
+            }
             for (seg, ct) in &t.children {
                 let Some(n) = find_nested(&rm_type, &seg.id) else {
                     return Err(FlatError::UnknownPath {

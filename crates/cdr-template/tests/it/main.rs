@@ -4,6 +4,8 @@
 mod corpus;
 mod errors;
 mod fixtures;
+mod flat;
+mod opt_builder;
 mod robustness;
 mod support;
 mod webtemplate;
