@@ -7,28 +7,15 @@ use cdr_template::{parse_opt, Template};
 use serde_json::{json, Map, Value};
 
 use crate::opt_builder::*;
-use crate::support::{occ, opt};
+use crate::support::opt;
 
 const NOW: &str = "2024-05-01T10:00:00Z";
 
 /// A COMPOSITION with one OBSERVATION (one event): a quantity (mm[Hg]), a local coded position
 /// and a text comment.
 fn template() -> Template {
-    let position = format!(
-        r#"<children xsi:type="C_COMPLEX_OBJECT"><rm_type_name>DV_CODED_TEXT</rm_type_name>{o}<node_id/>{a}</children>"#,
-        o = occ(1, 1),
-        a = single(
-            "defining_code",
-            &format!(
-                r#"<children xsi:type="C_CODE_PHRASE"><rm_type_name>CODE_PHRASE</rm_type_name>{}<node_id/><terminology_id><value>local</value></terminology_id><code_list>at1000</code_list><code_list>at1001</code_list></children>"#,
-                occ(1, 1)
-            )
-        )
-    );
-    let quantity = format!(
-        r#"<children xsi:type="C_DV_QUANTITY"><rm_type_name>DV_QUANTITY</rm_type_name>{}<node_id/><list><units>mm[Hg]</units></list></children>"#,
-        occ(1, 1)
-    );
+    let position = coded("local", &["at1000", "at1001"]);
+    let quantity = quantity("mm[Hg]", "");
     let events = single_event(&[
         element("at0004", 0, 1, &quantity, ""),
         element("at0005", 0, 1, &position, ""),

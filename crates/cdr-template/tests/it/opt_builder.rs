@@ -100,3 +100,30 @@ pub fn single_event(items: &[String]) -> String {
         ),
     )
 }
+
+/// A DV_CODED_TEXT with a C_CODE_PHRASE of `terminology` listing `codes`.
+pub fn coded(terminology: &str, codes: &[&str]) -> String {
+    let list: String = codes
+        .iter()
+        .map(|c| format!("<code_list>{c}</code_list>"))
+        .collect();
+    format!(
+        r#"<children xsi:type="C_COMPLEX_OBJECT"><rm_type_name>DV_CODED_TEXT</rm_type_name>{o}<node_id/>{a}</children>"#,
+        o = occ(1, 1),
+        a = single(
+            "defining_code",
+            &format!(
+                r#"<children xsi:type="C_CODE_PHRASE"><rm_type_name>CODE_PHRASE</rm_type_name>{}<node_id/><terminology_id><value>{terminology}</value></terminology_id>{list}</children>"#,
+                occ(1, 1)
+            )
+        )
+    )
+}
+
+/// A C_DV_QUANTITY allowing `units` (with the magnitude interval `magnitude`, if any).
+pub fn quantity(units: &str, magnitude: &str) -> String {
+    format!(
+        r#"<children xsi:type="C_DV_QUANTITY"><rm_type_name>DV_QUANTITY</rm_type_name>{}<node_id/><list>{magnitude}<units>{units}</units></list></children>"#,
+        occ(1, 1)
+    )
+}

@@ -218,20 +218,10 @@ fn inputs_of_coded_values_and_quantities() {
             ),
         ),
     );
-    let local = format!(
-        r#"<children xsi:type="C_COMPLEX_OBJECT"><rm_type_name>DV_CODED_TEXT</rm_type_name>{o}<node_id/>{a}</children>"#,
-        o = occ(1, 1),
-        a = single(
-            "defining_code",
-            &format!(
-                r#"<children xsi:type="C_CODE_PHRASE"><rm_type_name>CODE_PHRASE</rm_type_name>{}<node_id/><terminology_id><value>local</value></terminology_id><code_list>at0010</code_list><code_list>at0011</code_list></children>"#,
-                occ(1, 1)
-            )
-        )
-    );
-    let quantity = format!(
-        r#"<children xsi:type="C_DV_QUANTITY"><rm_type_name>DV_QUANTITY</rm_type_name>{}<node_id/><list><magnitude><lower_included>true</lower_included><upper_included>false</upper_included><lower_unbounded>false</lower_unbounded><upper_unbounded>false</upper_unbounded><lower>0.0</lower><upper>1000.0</upper></magnitude><units>mm[Hg]</units></list></children>"#,
-        occ(1, 1)
+    let local = coded("local", &["at0010", "at0011"]);
+    let quantity = quantity(
+        "mm[Hg]",
+        "<magnitude><lower_included>true</lower_included><upper_included>false</upper_included><lower_unbounded>false</lower_unbounded><upper_unbounded>false</upper_unbounded><lower>0.0</lower><upper>1000.0</upper></magnitude>",
     );
     let events = single_event(&[
         element("at0004", 0, 1, &local, ""),
