@@ -12,6 +12,7 @@ pub(super) fn build(t: &Template) -> WebTemplate {
     let b = Builder::new(t);
     let mut tree = b.root();
     finish_ids(&mut tree);
+    set_depends_on(&mut tree);
     let mut languages = t.languages.clone();
     if !languages.contains(&t.language) {
         languages.insert(0, t.language.clone());
@@ -235,19 +236,25 @@ impl<'t> Builder<'t> {
                         path.render(true),
                     )
                 };
-                if let Some(t) = term {
-                    let d = if t.description.is_empty() {
-                        &t.text
-                    } else {
-                        &t.description
-                    };
+                let described = fixed
+                    .as_ref()
+                    .and_then(|f| f.code.as_ref())
+                    .and_then(|(_, c)| scope.root.terms.get(c))
+                    .or(term);
+                if let Some(t) = described {
                     node.localized_descriptions
-                        .insert(self.lang.to_owned(), d.clone());
+                        .insert(self.lang.to_owned(), t.description.clone());
+                }
+                if let Some(t) = term {
                     for (k, v) in &t.other {
                         node.annotations.insert(k.clone(), v.clone());
                     }
                 }
-                if let Some(items) = self.annotations.get(&path.render(true)) {
+                let annotated = self
+                    .annotations
+                    .get(&path.render(true))
+                    .or_else(|| self.annotations.get(&path.render(false)));
+                if let Some(items) = annotated {
                     for (k, v) in items.iter() {
                         node.annotations.insert(k.clone(), v.clone());
                     }
@@ -272,6 +279,8 @@ impl<'t> Builder<'t> {
         scope: Scope<'t>,
     ) -> WebTemplateNode {
         let mut node = self.plain_node(obj, holder.name, at);
+        // Objects the template constrains under an RM attribute carry no name of their own.
+        node.name = String::new();
         node.steps = vec![Step::plain(holder.name, &obj.rm_type_name, holder.multiple)];
         if is_data_value(&obj.rm_type_name) || matches!(obj.kind, CObjectKind::CodePhrase(_)) {
             let cx = self.input_context(scope, &node.aql_path);
@@ -463,6 +472,7 @@ impl<'t> Builder<'t> {
         };
         let mut merged = first.clone();
         merged.id = "ism_transition".to_owned();
+        merged.name = capitalise("ism_transition");
         let mut states = Vec::new();
         let mut steps = Vec::new();
         for alt in &alternatives {
@@ -482,8 +492,9 @@ impl<'t> Builder<'t> {
             }
             states.extend(alt_states);
         }
-        let states = hash_set_order(states);
+        let states = hash_set_order_values(states);
         for child in &mut merged.children {
+            child.name = capitalise(&child.id);
             match child.id.as_str() {
                 "current_state" => {
                     if let Some(i) = child
@@ -674,11 +685,28 @@ impl<'t> Builder<'t> {
 }
 
 /// Distinct values in the order published web templates list merged code sets: that of a
-/// Java `HashSet` of the codes (bucket of the spread `String.hashCode`, then insertion).
-fn hash_set_order(values: Vec<super::InputValue>) -> Vec<super::InputValue> {
+/// Java `HashSet` of the codes (see [`hash_set_order`]).
+fn hash_set_order_values(values: Vec<super::InputValue>) -> Vec<super::InputValue> {
     let mut distinct: Vec<super::InputValue> = Vec::new();
     for v in values {
         if !distinct.iter().any(|d| d.value == v.value) {
+            distinct.push(v);
+        }
+    }
+    let order = hash_set_order(distinct.iter().map(|v| v.value.clone()).collect());
+    order
+        .iter()
+        .filter_map(|k| distinct.iter().find(|v| &v.value == k).cloned())
+        .collect()
+}
+
+/// Distinct strings in the iteration order of a Java `HashSet` holding them (bucket of the
+/// spread `String.hashCode`, then insertion order): the order published web templates use for
+/// sets (merged states, `dependsOn`, unconstrained proportion kinds).
+pub(super) fn hash_set_order(values: Vec<String>) -> Vec<String> {
+    let mut distinct: Vec<String> = Vec::new();
+    for v in values {
+        if !distinct.contains(&v) {
             distinct.push(v);
         }
     }
@@ -689,17 +717,60 @@ fn hash_set_order(values: Vec<super::InputValue>) -> Vec<super::InputValue> {
     let bucket = |s: &str| {
         let h = s
             .encode_utf16()
-            .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
-        let h = h as u32;
+            .fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(u32::from(c)));
         ((h ^ (h >> 16)) as usize) & (capacity - 1)
     };
-    let mut keyed: Vec<(usize, usize, super::InputValue)> = distinct
+    let mut keyed: Vec<(usize, usize, String)> = distinct
         .into_iter()
         .enumerate()
-        .map(|(i, v)| (bucket(&v.value), i, v))
+        .map(|(i, v)| (bucket(&v), i, v))
         .collect();
     keyed.sort_by_key(|(b, i, _)| (*b, *i));
     keyed.into_iter().map(|(_, _, v)| v).collect()
+}
+
+/// `dependsOn`: in an observation, evaluation, admin entry or event, what its `protocol` and
+/// `state` describe depends on its `data` (an instruction's on its `activities`).
+fn set_depends_on(node: &mut WebTemplateNode) {
+    let main = match cdr_rm::meta::base_type_name(&node.rm_type) {
+        "OBSERVATION" | "EVALUATION" | "ADMIN_ENTRY" | "GENERIC_ENTRY" | "EVENT"
+        | "POINT_EVENT" | "INTERVAL_EVENT" => "data",
+        "INSTRUCTION" => "activities",
+        _ => "",
+    };
+    if !main.is_empty() {
+        // The attribute a child hangs from, below a left-out event when there is one.
+        let role = |c: &WebTemplateNode| -> String {
+            let after_event = c
+                .steps
+                .iter()
+                .position(|s| rm::is_event(&s.rm_type))
+                .filter(|_| !rm::is_event(&node.rm_type))
+                .and_then(|i| c.steps.get(i + 1));
+            after_event
+                .or(c.steps.first())
+                .map(|s| s.attribute.clone())
+                .unwrap_or_default()
+        };
+        let data: Vec<String> = node
+            .children
+            .iter()
+            .filter(|c| role(c) == main && c.node_id.is_some())
+            .map(|c| c.id.clone())
+            .collect();
+        if !data.is_empty() {
+            let deps = hash_set_order(data);
+            let roles: Vec<String> = node.children.iter().map(&role).collect();
+            for (c, r) in node.children.iter_mut().zip(roles) {
+                if r == "protocol" || r == "state" {
+                    c.depends_on = deps.clone();
+                }
+            }
+        }
+    }
+    for c in &mut node.children {
+        set_depends_on(c);
+    }
 }
 
 /// A node's children, with this node's steps put in front of theirs (the node is a level the

@@ -528,10 +528,12 @@ fn proportion(obj: Option<&CObject>, cx: &InputContext<'_>) -> (Vec<Input>, Vec<
         _ => Vec::new(),
     };
     if kinds.is_empty() {
-        kinds = super::PROPORTION_KINDS
-            .iter()
-            .map(|k| (*k).to_owned())
-            .collect();
+        kinds = super::build::hash_set_order(
+            super::PROPORTION_KINDS
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect(),
+        );
     } else if let [only] = kinds.as_slice() {
         let fixed = match only.as_str() {
             "unitary" => Some(1.0),

@@ -17,8 +17,8 @@ use crate::support::corpus_dir;
 /// the published generators disagree with each other or are wrong:
 /// - test-all-types (EHRbase SDK): value-choice children 1..1 (Better: 0..1); a merged
 ///   `careflow_step` 1..1 (Better: 0..1); `instruction_details/activity_id` and
-///   `instruction_id` shown under ACTION (Better: not shown); `current_state` codes in
-///   template order (Better: de-duplicated, hash-set order).
+///   `instruction_id` shown under ACTION (Better: not shown); `current_state` codes and the
+///   kinds of an unconstrained proportion in declaration order (Better: hash-set order).
 /// - ereact and corona (older Better): context attributes (`language`, `encoding`, `subject`,
 ///   `time`, `start_time`, `setting`, `territory`, `composer`) 0..1 where the RM, EHRbase
 ///   and the IPS file say 1..1; ereact's `subject`/`composer` have no inputs.
@@ -26,7 +26,7 @@ use crate::support::corpus_dir;
 ///   `…/items[at0001]/Analyte result` instead of `…/items[at0001]/value`; ACTIVITY `timing`
 ///   1..1 (RM 1.1 and the other files: 0..1).
 const EXPECTED: &[(&str, usize, usize)] = &[
-    ("test-all-types.en.v1", 5, 1),
+    ("test-all-types.en.v1", 5, 2),
     ("ereact-deterioriation-assessment.v0", 83, 22),
     ("international-patient-summary", 18, 0),
     ("corona-anamnese", 95, 0),
@@ -39,6 +39,8 @@ struct Row {
     max: i64,
     aql_path: String,
     inputs: Vec<String>,
+    /// inContext, dependsOn and proportionTypes.
+    other: String,
 }
 
 /// Every node by id path, in document order.
@@ -76,6 +78,12 @@ fn rows(node: &Value, prefix: &str, out: &mut Vec<(String, Row)>) {
             max: node["max"].as_i64().unwrap_or(-99),
             aql_path: node["aqlPath"].as_str().unwrap_or("").to_owned(),
             inputs,
+            other: format!(
+                "inContext={} dependsOn={} proportionTypes={}",
+                node["inContext"].as_bool().unwrap_or(false),
+                node["dependsOn"],
+                node["proportionTypes"]
+            ),
         },
     ));
     for c in node["children"].as_array().into_iter().flatten() {
@@ -131,6 +139,10 @@ fn compare(slug: &str, ours: &Value, theirs: &Value) -> (usize, usize, usize, us
                         "{slug}: {path}: inputs {:?} vs published {:?}",
                         o.inputs, t.inputs
                     );
+                }
+                if o.other != t.other {
+                    input_mismatches += 1;
+                    eprintln!("{slug}: {path}: {} vs published {}", o.other, t.other);
                 }
             }
         }
