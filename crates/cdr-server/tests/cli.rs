@@ -391,3 +391,60 @@ fn template_webtemplate_prints_the_web_template() {
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("not an OPT"), "{}", stderr(&o));
 }
+
+#[test]
+fn template_flat_conversions_both_ways() {
+    let (dir, opt, valid) = TempDir::with_fixtures("flat");
+    // The fixture fills a slot with a CLUSTER the template does not name: no FLAT path.
+    let o = cdr(&["template", "canonical-to-flat", &opt, &valid]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("cannot be written as FLAT: no FLAT path for data/items (openEHR-EHR-CLUSTER.device.v1)"),
+        "{}",
+        stderr(&o)
+    );
+    let mut doc = fixture_composition();
+    let items = doc["content"][0]["data"]["events"][0]["data"]["items"]
+        .as_array_mut()
+        .expect("items");
+    items.retain(|i| i["archetype_node_id"] != "openEHR-EHR-CLUSTER.device.v1");
+    let valid = dir.write("no_slot.json", serde_json::to_vec(&doc).unwrap());
+    let o = cdr(&["template", "canonical-to-flat", &opt, &valid]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let flat: Value = serde_json::from_str(&stdout(&o)).expect("FLAT is JSON");
+    let keys: Vec<&String> = flat.as_object().expect("an object").keys().collect();
+    assert!(keys.iter().all(|k| !k.contains("ctx/")), "{keys:?}");
+    assert!(keys.iter().any(|k| k.ends_with("|magnitude")), "{keys:?}");
+    let flat_file = dir.write("flat.json", stdout(&o));
+    let o = cdr(&[
+        "template",
+        "flat-to-canonical",
+        "--compact",
+        &opt,
+        &flat_file,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let back: Value = serde_json::from_str(&stdout(&o)).expect("canonical JSON");
+    assert_eq!(back["_type"], "COMPOSITION");
+    assert_eq!(
+        back["archetype_details"]["template_id"]["value"],
+        "cdr_test_vitals.v1"
+    );
+    // The converted composition is valid.
+    let again = dir.write("again.json", stdout(&o));
+    assert_eq!(code(&cdr(&["validate", "--template", &opt, &again])), 0);
+
+    // An unknown key is named.
+    let mut bad = flat.clone();
+    let root = keys[0].split('/').next().unwrap_or_default().to_owned();
+    bad[format!("{root}/no_such_node|magnitude")] = json!(1);
+    let bad_file = dir.write("bad.json", serde_json::to_vec(&bad).unwrap());
+    let o = cdr(&["template", "flat-to-canonical", &opt, &bad_file]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("no_such_node|magnitude: unknown path"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(code(&cdr(&["template", "flat-to-canonical", &opt])), 2);
+}

@@ -25,6 +25,11 @@ USAGE:
   cdr template webtemplate [--compact] <file.opt>
       Prints the web template (format 2.3, as EHRbase and Better publish it) of an OPT 1.4 as
       JSON. Exit 1 when the OPT does not parse, 2 on usage errors or an unreadable file.
+  cdr template flat-to-canonical [--compact] <file.opt> <flat.json>
+  cdr template canonical-to-flat [--compact] <file.opt> <composition.json|.xml>
+      Converts a FLAT composition to canonical JSON, or a canonical one to FLAT, through the
+      template's web template. Exit 1 when the input does not convert (the message names the
+      FLAT key or the place), 2 on usage errors or an unreadable template.
   cdr bench commit [--clients N] [--count M] [--template T --composition C]
       Commits M compositions with N clients through the store (decode, validate, index, one
       transaction each) on a temporary managed PostgreSQL, then raw INSERTs of the same JSON into

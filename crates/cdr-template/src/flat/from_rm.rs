@@ -512,10 +512,10 @@ fn prune(obj: &mut Map<String, Value>) {
 
 /// Anything left in an object after writing it cannot be said in FLAT.
 fn leftover(obj: &Map<String, Value>, prefix: &str) -> Result<(), FlatError> {
-    let rest: Vec<&str> = obj
-        .keys()
-        .map(String::as_str)
-        .filter(|k| *k != "_type")
+    let rest: Vec<String> = obj
+        .iter()
+        .filter(|(k, _)| *k != "_type")
+        .map(|(k, v)| describe(k, v))
         .collect();
     if rest.is_empty() {
         Ok(())
@@ -524,5 +524,26 @@ fn leftover(obj: &Map<String, Value>, prefix: &str) -> Result<(), FlatError> {
             path: prefix.to_owned(),
             message: format!("no FLAT path for {}", rest.join(", ")),
         })
+    }
+}
+
+/// Where inside `v` (held at `at`) the data FLAT cannot say is: the first member that is not
+/// just a level's identity, e.g. `data/items (openEHR-EHR-CLUSTER.device.v1)`.
+fn describe(at: &str, v: &Value) -> String {
+    const IDENTITY: [&str; 4] = ["_type", "archetype_node_id", "name", "archetype_details"];
+    match v {
+        Value::Array(items) => match items.first() {
+            Some(first) => match first.get("archetype_node_id").and_then(Value::as_str) {
+                Some(id) => format!("{at} ({id})"),
+                None => describe(at, first),
+            },
+            None => at.to_owned(),
+        },
+        Value::Object(m) => match m.iter().find(|(k, _)| !IDENTITY.contains(&k.as_str())) {
+            Some((k, inner)) => describe(&format!("{at}/{k}"), inner),
+            None if m.contains_key("name") => format!("{at}/name"),
+            None => at.to_owned(),
+        },
+        _ => at.to_owned(),
     }
 }
