@@ -102,11 +102,11 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Http
     let id = segment(&req, "template_id");
     let caller = state.caller(&req);
     let body = match format {
-        Format::Xml => state.store.get_template_opt(&caller, id).await?,
         Format::Json | Format::WebTemplate => {
             let template = state.store.get_template(&caller, id).await?;
             template.web_template().to_json().to_string()
         }
+        Format::Xml | Format::Flat => state.store.get_template_opt(&caller, id).await?,
     };
     Ok(Answer {
         etag: Some(id.to_owned()),

@@ -113,7 +113,7 @@ impl Writer<'_> {
             self.out
                 .insert(key(prefix, "_type"), Value::String("PARTY_SELF".into()));
         }
-        self.values(obj, w, prefix)?;
+        self.fields(obj, prefix)?;
         prune(obj);
         leftover(obj, prefix)
     }
@@ -290,17 +290,7 @@ impl Writer<'_> {
         leftover(own_obj, seg)
     }
 
-    /// Writes an object's `|suffix` attributes.
-    fn values(
-        &mut self,
-        obj: &mut Map<String, Value>,
-        w: &WebTemplateNode,
-        prefix: &str,
-    ) -> Result<(), FlatError> {
-        let _ = w;
-        self.fields(obj, prefix)
-    }
-
+    /// Writes an object's `|suffix` attributes (a participation's party ones too).
     fn fields(&mut self, obj: &mut Map<String, Value>, prefix: &str) -> Result<(), FlatError> {
         let rm = rm_type_of(obj);
         for implied in shapes::implied(&rm) {
