@@ -10,6 +10,7 @@ mod macros;
 pub mod json;
 pub mod meta;
 mod model;
+pub mod terminology;
 pub mod xml;
 
 pub use json::{from_json, to_json, DecodeError, JsonConfig, TypeTags};

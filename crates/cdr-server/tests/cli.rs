@@ -1,5 +1,6 @@
 //! Integration tests of the `cdr` binary's `validate` command: exit codes (0 valid, 1 invalid
-//! or unreadable composition, 2 usage or template error), human and `--json` output.
+//! or unreadable composition, 2 usage or template error), human and `--json` output; and of
+//! `cdr template webtemplate`.
 //!
 //! Fixtures come from `crates/cdr-validation/tests/fixtures` (a hand-written OPT and a valid
 //! composition for it) and are copied, or changed, into a fresh temporary directory per test.
@@ -353,4 +354,97 @@ fn corpus_blood_pressure_composition_is_valid() {
     let lines = json_lines(&o);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["valid"], true);
+}
+
+#[test]
+fn template_webtemplate_prints_the_web_template() {
+    let (dir, opt, _) = TempDir::with_fixtures("webtemplate");
+    let o = cdr(&["template", "webtemplate", &opt]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let wt: Value = serde_json::from_str(&stdout(&o)).expect("the output is JSON");
+    assert_eq!(wt["templateId"], "cdr_test_vitals.v1");
+    assert_eq!(wt["version"], "2.3");
+    assert_eq!(wt["tree"]["rmType"], "COMPOSITION");
+    let ids: Vec<&str> = wt["tree"]["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"language") && ids.contains(&"composer"),
+        "{ids:?}"
+    );
+    let compact = cdr(&["template", "webtemplate", "--compact", &opt]);
+    assert_eq!(code(&compact), 0);
+    assert_eq!(stdout(&compact).lines().count(), 1);
+
+    // Usage errors exit 2, an OPT that does not parse exits 1.
+    assert_eq!(code(&cdr(&["template"])), 2);
+    assert_eq!(code(&cdr(&["template", "webtemplate"])), 2);
+    assert_eq!(
+        code(&cdr(&["template", "webtemplate", &dir.path("absent.opt")])),
+        2
+    );
+    let junk = dir.write("junk.opt", "<not-a-template/>");
+    let o = cdr(&["template", "webtemplate", &junk]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("not an OPT"), "{}", stderr(&o));
+}
+
+#[test]
+fn template_flat_conversions_both_ways() {
+    let (dir, opt, valid) = TempDir::with_fixtures("flat");
+    // The fixture fills a slot with a CLUSTER the template does not name: no FLAT path.
+    let o = cdr(&["template", "canonical-to-flat", &opt, &valid]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("cannot be written as FLAT: no FLAT path for data/items (openEHR-EHR-CLUSTER.device.v1)"),
+        "{}",
+        stderr(&o)
+    );
+    let mut doc = fixture_composition();
+    let items = doc["content"][0]["data"]["events"][0]["data"]["items"]
+        .as_array_mut()
+        .expect("items");
+    items.retain(|i| i["archetype_node_id"] != "openEHR-EHR-CLUSTER.device.v1");
+    let valid = dir.write("no_slot.json", serde_json::to_vec(&doc).unwrap());
+    let o = cdr(&["template", "canonical-to-flat", &opt, &valid]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let flat: Value = serde_json::from_str(&stdout(&o)).expect("FLAT is JSON");
+    let keys: Vec<&String> = flat.as_object().expect("an object").keys().collect();
+    assert!(keys.iter().all(|k| !k.contains("ctx/")), "{keys:?}");
+    assert!(keys.iter().any(|k| k.ends_with("|magnitude")), "{keys:?}");
+    let flat_file = dir.write("flat.json", stdout(&o));
+    let o = cdr(&[
+        "template",
+        "flat-to-canonical",
+        "--compact",
+        &opt,
+        &flat_file,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let back: Value = serde_json::from_str(&stdout(&o)).expect("canonical JSON");
+    assert_eq!(back["_type"], "COMPOSITION");
+    assert_eq!(
+        back["archetype_details"]["template_id"]["value"],
+        "cdr_test_vitals.v1"
+    );
+    // The converted composition is valid.
+    let again = dir.write("again.json", stdout(&o));
+    assert_eq!(code(&cdr(&["validate", "--template", &opt, &again])), 0);
+
+    // An unknown key is named.
+    let mut bad = flat.clone();
+    let root = keys[0].split('/').next().unwrap_or_default().to_owned();
+    bad[format!("{root}/no_such_node|magnitude")] = json!(1);
+    let bad_file = dir.write("bad.json", serde_json::to_vec(&bad).unwrap());
+    let o = cdr(&["template", "flat-to-canonical", &opt, &bad_file]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("no_such_node|magnitude: unknown path"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(code(&cdr(&["template", "flat-to-canonical", &opt])), 2);
 }

@@ -4,10 +4,12 @@
 //! Architecture invariant: this crate knows nothing about RM instances, storage or HTTP; it
 //! does no IO (callers pass bytes).
 
+pub mod flat;
 mod index;
 mod model;
 mod parser;
 mod tree;
+pub mod webtemplate;
 mod xml;
 
 pub use model::*;

@@ -86,15 +86,38 @@ pub struct Template {
     pub concept: String,
     /// The template's original language (`language/code_string`), e.g. `en`.
     pub language: String,
+    /// The languages of `description/details` (the original language first when listed), e.g.
+    /// `["en", "de"]`. Empty when the OPT has no description details.
+    pub languages: Vec<String>,
     /// `description/details` purposes etc. are not kept; the root constraint is.
     pub definition: CObject,
     /// Annotations by path (`annotations path="…"` → key/value items).
     pub annotations: HashMap<String, Vec<(String, String)>>,
+    /// Default values from the template's `constraints` section, in document order.
+    pub default_values: Vec<DefaultValue>,
     /// AQL-style path (as produced by [`CObject`] walking, e.g.
     /// `/content[openEHR-EHR-OBSERVATION.blood_pressure.v2]/data[at0001]`) → the route to the
     /// constraint node(s) at that path. Several nodes can share a path (same node id, different
     /// names); each entry is the list of (attribute index, child index) steps from the root.
     pub path_index: HashMap<String, Vec<NodeRoute>>,
+    /// The web template, built on first use (see [`Template::web_template`]).
+    pub(crate) web_template: std::sync::OnceLock<crate::webtemplate::WebTemplate>,
+}
+
+/// A default value the template sets on an attribute (`constraints/attributes` with a
+/// `default_value`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefaultValue {
+    /// `differential_path` with the root archetype id removed and name predicates written
+    /// `[at0001,'Name']`, e.g. `/content[openEHR-EHR-OBSERVATION.x.v1]/data[at0001]/items[at0004]`.
+    pub path: String,
+    /// `rm_attribute_name`, e.g. `value`.
+    pub attribute: String,
+    /// The `xsi:type` of the default value, e.g. `DV_CODED_TEXT`.
+    pub rm_type: String,
+    /// Its leaf fields: `value`, `magnitude`, `units`, `numerator`, …; a coded value's
+    /// `defining_code/code_string` is listed as `defining_code`.
+    pub fields: Vec<(String, String)>,
 }
 
 /// Steps from the template root to one constraint node: `(attribute index, child index)` pairs.
@@ -157,6 +180,8 @@ pub struct ArchetypeRoot {
 pub struct Term {
     pub text: String,
     pub description: String,
+    /// Any other items (`comment`, …) in document order.
+    pub other: Vec<(String, String)>,
 }
 
 /// An ARCHETYPE_SLOT: archetype ids allowed (`includes`) and forbidden (`excludes`), as the

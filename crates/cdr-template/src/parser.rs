@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use quick_xml::events::{BytesStart, Event};
 
 use crate::index::build_path_index;
-use crate::model::Template;
+use crate::model::{DefaultValue, Template};
 use crate::tree::read_definition;
-use crate::xml::{attribute, Cursor};
+use crate::xml::{attribute, xsi_type, Cursor};
 
 /// The deepest element nesting the parser accepts whatever [`ParseLimits::max_depth`] says.
 /// The constraint tree is recursive (its `Drop`, `Clone` and validator walks recurse), so it is
@@ -97,8 +97,10 @@ fn read_template(cur: &mut Cursor<'_>, empty: bool, root_at: usize) -> Result<Te
     let mut uid = None;
     let mut concept = String::new();
     let mut language = String::new();
+    let mut languages = Vec::new();
     let mut definition = None;
     let mut annotations: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let mut default_values = Vec::new();
     if !empty {
         while let Some((e, empty)) = cur.next_child()? {
             match e.local_name().as_ref() {
@@ -106,6 +108,7 @@ fn read_template(cur: &mut Cursor<'_>, empty: bool, root_at: usize) -> Result<Te
                 b"uid" => uid = Some(cur.string(empty)?).filter(|u| !u.is_empty()),
                 b"concept" => concept = cur.string(empty)?,
                 b"language" => language = language_code(cur, empty)?,
+                b"description" => read_description_languages(cur, empty, &mut languages)?,
                 b"definition" => {
                     if definition.is_some() {
                         return Err(cur.invalid("more than one definition"));
@@ -113,6 +116,7 @@ fn read_template(cur: &mut Cursor<'_>, empty: bool, root_at: usize) -> Result<Te
                     definition = Some(read_definition(cur, &e, empty)?);
                 }
                 b"annotations" => read_annotation(cur, &e, empty, &mut annotations)?,
+                b"constraints" => read_constraints(cur, empty, &mut default_values)?,
                 _ => cur.skip(empty)?,
             }
         }
@@ -129,9 +133,12 @@ fn read_template(cur: &mut Cursor<'_>, empty: bool, root_at: usize) -> Result<Te
         uid,
         concept,
         language,
+        languages,
         definition,
         annotations,
+        default_values,
         path_index,
+        web_template: std::sync::OnceLock::new(),
     })
 }
 
@@ -149,6 +156,122 @@ fn language_code(cur: &mut Cursor<'_>, empty: bool) -> Result<String, OptError> 
         }
     }
     Ok(code)
+}
+
+/// The `language/code_string` of every `description/details`.
+fn read_description_languages(
+    cur: &mut Cursor<'_>,
+    empty: bool,
+    languages: &mut Vec<String>,
+) -> Result<(), OptError> {
+    if empty {
+        return Ok(());
+    }
+    while let Some((e, empty)) = cur.next_child()? {
+        if e.local_name().as_ref() != b"details" || empty {
+            cur.skip(empty)?;
+            continue;
+        }
+        while let Some((d, empty)) = cur.next_child()? {
+            if d.local_name().as_ref() == b"language" {
+                let code = language_code(cur, empty)?;
+                if !code.is_empty() && !languages.contains(&code) {
+                    languages.push(code);
+                }
+            } else {
+                cur.skip(empty)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `constraints/attributes`: the default values a template sets (other constraint kinds are
+/// skipped).
+fn read_constraints(
+    cur: &mut Cursor<'_>,
+    empty: bool,
+    out: &mut Vec<DefaultValue>,
+) -> Result<(), OptError> {
+    if empty {
+        return Ok(());
+    }
+    while let Some((e, empty)) = cur.next_child()? {
+        if e.local_name().as_ref() != b"attributes" || empty {
+            cur.skip(empty)?;
+            continue;
+        }
+        let (mut path, mut attribute, mut values) = (String::new(), String::new(), Vec::new());
+        while let Some((a, empty)) = cur.next_child()? {
+            match a.local_name().as_ref() {
+                b"rm_attribute_name" => attribute = cur.string(empty)?,
+                b"differential_path" => path = normalise_differential_path(&cur.string(empty)?),
+                b"children" if !empty => {
+                    while let Some((c, empty)) = cur.next_child()? {
+                        if c.local_name().as_ref() == b"default_value" {
+                            let rm_type = xsi_type(&c)
+                                .map(|t| String::from_utf8_lossy(&t).into_owned())
+                                .unwrap_or_default();
+                            let mut fields = Vec::new();
+                            if !empty {
+                                read_default_fields(cur, &mut fields)?;
+                            }
+                            values.push((rm_type, fields));
+                        } else {
+                            cur.skip(empty)?;
+                        }
+                    }
+                }
+                _ => cur.skip(empty)?,
+            }
+        }
+        for (rm_type, fields) in values {
+            out.push(DefaultValue {
+                path: path.clone(),
+                attribute: attribute.clone(),
+                rm_type,
+                fields,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The leaf fields of a `default_value` (one level of nesting is followed for
+/// `defining_code/code_string`).
+fn read_default_fields(
+    cur: &mut Cursor<'_>,
+    fields: &mut Vec<(String, String)>,
+) -> Result<(), OptError> {
+    while let Some((f, empty)) = cur.next_child()? {
+        let name = String::from_utf8_lossy(f.local_name().as_ref()).into_owned();
+        if name == "defining_code" {
+            let mut code = String::new();
+            if !empty {
+                while let Some((c, empty)) = cur.next_child()? {
+                    if c.local_name().as_ref() == b"code_string" {
+                        code = cur.string(empty)?;
+                    } else {
+                        cur.skip(empty)?;
+                    }
+                }
+            }
+            fields.push((name, code));
+        } else {
+            let text = cur.text(empty)?;
+            fields.push((name, text.trim().to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// `[openEHR-EHR-COMPOSITION.x.v1]/content[a, 'B']` → `/content[a,'B']`.
+fn normalise_differential_path(p: &str) -> String {
+    let rest = match p.strip_prefix('[') {
+        Some(r) => r.find(']').map_or("", |i| &r[i + 1..]),
+        None => p,
+    };
+    rest.replace(", '", ",'")
 }
 
 /// `<annotations path="…"><items id="key">value</items>…</annotations>`.

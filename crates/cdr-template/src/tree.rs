@@ -534,7 +534,11 @@ fn term_definition(
             match attribute(&item, b"id").as_deref() {
                 Some("text") => term.text = cur.string(empty)?,
                 Some("description") => term.description = cur.string(empty)?,
-                _ => cur.skip(empty)?,
+                Some(other) => {
+                    let key = other.to_owned();
+                    term.other.push((key, cur.string(empty)?));
+                }
+                None => cur.skip(empty)?,
             }
         }
     }

@@ -11,9 +11,9 @@
 pub mod iso8601;
 mod issue;
 mod rm;
-pub mod terminology;
 mod validate;
 
+pub use cdr_rm::terminology;
 pub use issue::{Constraint, ValidationIssue};
 
 use cdr_rm::meta::RmObject;

@@ -181,10 +181,11 @@ impl<'a> RmWalker<'a> {
         let english = self.language.as_deref().is_none_or(|l| l == "en");
         let value = str_attr(coded, "value").unwrap_or_default();
         if let (Some(r), true) = (rubric, english) {
-            // The rubrics known here are the leading part of the terminology's (e.g. "live
-            // audio-only" of "live audio-only; telephone; …").
-            let lead = value.split(';').next().unwrap_or_default().trim();
-            if !lead.eq_ignore_ascii_case(r) {
+            // Some rubrics list synonyms ("live audio-only; telephone; …") and producers often
+            // write only the first: the leading parts must agree.
+            let lead = |s: &'static str| s.split(';').next().unwrap_or_default().trim();
+            let given = value.split(';').next().unwrap_or_default().trim();
+            if !given.eq_ignore_ascii_case(lead(r)) {
                 self.report(
                     Some(&format!("{attr}/value")),
                     Constraint::InvalidCode,

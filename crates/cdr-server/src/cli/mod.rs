@@ -4,6 +4,7 @@ mod aql;
 mod bench;
 mod bench_aql;
 mod serve;
+mod template;
 mod validate;
 
 use std::io::Write;
@@ -21,6 +22,14 @@ USAGE:
       Validates canonical JSON (*.json) or XML (*.xml) compositions against an OPT 1.4.
       Exit 0 when all are valid, 1 when any is invalid or unreadable, 2 on usage errors or an
       unreadable template. --json prints one JSON object per file: {file, valid, issues}.
+  cdr template webtemplate [--compact] <file.opt>
+      Prints the web template (format 2.3, as EHRbase and Better publish it) of an OPT 1.4 as
+      JSON. Exit 1 when the OPT does not parse, 2 on usage errors or an unreadable file.
+  cdr template flat-to-canonical [--compact] <file.opt> <flat.json>
+  cdr template canonical-to-flat [--compact] <file.opt> <composition.json|.xml>
+      Converts a FLAT composition to canonical JSON, or a canonical one to FLAT, through the
+      template's web template. Exit 1 when the input does not convert (the message names the
+      FLAT key or the place), 2 on usage errors or an unreadable template.
   cdr bench commit [--clients N] [--count M] [--template T --composition C]
       Commits M compositions with N clients through the store (decode, validate, index, one
       transaction each) on a temporary managed PostgreSQL, then raw INSERTs of the same JSON into
@@ -55,6 +64,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     match args.first().map(String::as_str) {
         Some("serve") => serve::run(&args[1..], out, err),
         Some("validate") => validate::run(&args[1..], out, err),
+        Some("template") => template::run(&args[1..], out, err),
         Some("aql") => aql::run(&args[1..], out, err),
         Some("bench") => bench::run(&args[1..], out, err),
         Some("help") | Some("--help") | Some("-h") => {

@@ -15,9 +15,9 @@ use cdr_store::{UidBasedId, VersionUid};
 
 use super::error::{ApiError, ApiResult, Code};
 use super::headers;
-use super::media::{self, JSON_OR_XML};
+use super::media::{self, COMPOSITION};
 use super::versioned::{committed_answer, data_answer};
-use super::{ehr_id, uid_based_segment, AppState};
+use super::{ehr_id, flat, uid_based_segment, AppState};
 
 /// `POST /ehr/{ehr_id}/composition`.
 pub async fn create(
@@ -26,25 +26,27 @@ pub async fn create(
     payload: Payload,
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
-    let format = media::write_format(&req, JSON_OR_XML)?;
-    let composition: Composition = media::read_rm(&req, payload, state.limits.document).await?;
+    let format = media::write_format(&req, COMPOSITION)?;
+    let composition: Composition = flat::read_composition(&req, &state, payload).await?;
     let meta = headers::commit_meta(&req)?;
-    let done = state
+    let caller = state.caller(&req);
+    let mut done = state
         .store
-        .create_composition(&state.caller(&req), ehr, composition, meta)
+        .create_composition(&caller, ehr, composition, meta)
         .await?;
+    done.document = flat::answer_document(&state, &caller, done.document, format).await?;
     let prefix = state.versions_url(&req, ehr, "composition");
     committed_answer(&done, format, &prefix, StatusCode::CREATED)
 }
 
 /// `GET /ehr/{ehr_id}/composition/{uid_based_id}{?version_at_time}`.
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let format = media::negotiate(&req, JSON_OR_XML)?;
+    let format = media::negotiate(&req, COMPOSITION)?;
     let ehr = ehr_id(&req)?;
     let id = uid_based_segment(&req, "uid_based_id")?;
     let at = headers::version_at_time(&headers::query(&req)?)?;
     let caller = state.caller(&req);
-    let rec = match (&id, at) {
+    let mut rec = match (&id, at) {
         (UidBasedId::Object(vo), Some(t)) => {
             state.store.get_composition_at(&caller, ehr, *vo, t).await?
         }
@@ -60,6 +62,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Http
         }
         (UidBasedId::Version(_), _) => state.store.get_composition(&caller, ehr, &id).await?,
     };
+    rec.document = flat::answer_document(&state, &caller, rec.document, Some(format)).await?;
     data_answer(&rec, format, state.versions_url(&req, ehr, "composition"))
 }
 
@@ -95,9 +98,9 @@ pub async fn update(
     let ehr = ehr_id(&req)?;
     let id = uid_based_segment(&req, "uid_based_id")?;
     let prefix = state.versions_url(&req, ehr, "composition");
-    let format = media::write_format(&req, JSON_OR_XML)?;
+    let format = media::write_format(&req, COMPOSITION)?;
     let given = headers::if_match(&req)?;
-    let composition: Composition = media::read_rm(&req, payload, state.limits.document).await?;
+    let composition: Composition = flat::read_composition(&req, &state, payload).await?;
     let meta = headers::commit_meta(&req)?;
     let done = async {
         let preceding = preceding(&req, &state, ehr, &id, given).await?;
@@ -109,6 +112,9 @@ pub async fn update(
     }
     .await
     .map_err(|e| e.latest_under(&prefix))?;
+    let mut done = done;
+    done.document =
+        flat::answer_document(&state, &state.caller(&req), done.document, format).await?;
     committed_answer(&done, format, &prefix, StatusCode::OK)
 }
 

@@ -1,4 +1,5 @@
-//! DEFINITION: ADL 1.4 operational templates — upload (OPT XML), list, get.
+//! DEFINITION: ADL 1.4 operational templates — upload (OPT XML), list, get (the OPT, or its
+//! web template).
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Payload};
@@ -13,6 +14,9 @@ use super::media::{self, Format, JSON_ONLY};
 use super::{segment, AppState};
 
 const OPT_ONLY: &[Format] = &[Format::Xml];
+/// A template as its OPT (the default) or its web template; `application/json` asks for the
+/// web template too, as EHRbase answers it.
+const OPT_OR_WEB_TEMPLATE: &[Format] = &[Format::Xml, Format::WebTemplate, Format::Json];
 
 /// Percent-encodes a path segment (template ids may contain spaces and other characters).
 fn encode_segment(s: &str) -> String {
@@ -90,17 +94,23 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Htt
     .respond(StatusCode::OK))
 }
 
-/// `GET /definition/template/adl1.4/{template_id}`: the OPT XML.
+/// `GET /definition/template/adl1.4/{template_id}`: the OPT XML, or with
+/// `Accept: application/openehr.wt+json` (or `application/json`) the web template, built once
+/// per cached template.
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let format = media::negotiate(&req, OPT_ONLY)?;
+    let format = media::negotiate(&req, OPT_OR_WEB_TEMPLATE)?;
     let id = segment(&req, "template_id");
-    let opt = state
-        .store
-        .get_template_opt(&state.caller(&req), id)
-        .await?;
+    let caller = state.caller(&req);
+    let body = match format {
+        Format::Json | Format::WebTemplate => {
+            let template = state.store.get_template(&caller, id).await?;
+            template.web_template().to_json().to_string()
+        }
+        Format::Xml | Format::Flat => state.store.get_template_opt(&caller, id).await?,
+    };
     Ok(Answer {
         etag: Some(id.to_owned()),
-        body: Some((format, opt)),
+        body: Some((format, body)),
         ..Answer::default()
     }
     .respond(StatusCode::OK))

@@ -54,6 +54,8 @@ error_codes! {
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Body too large";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported body media type";
     ValidationFailed => UNPROCESSABLE_ENTITY, "validation_failed", "The content is not valid";
+    InvalidFlat => UNPROCESSABLE_ENTITY, "invalid_flat", "The FLAT composition does not fit its template";
+    NotRepresentable => NOT_ACCEPTABLE, "not_representable", "The data has no representation in the requested format";
     Internal => INTERNAL_SERVER_ERROR, "internal_error", "Internal server error";
     Unavailable => SERVICE_UNAVAILABLE, "database_unavailable", "The database is unavailable";
 }
@@ -104,6 +106,15 @@ impl ApiError {
     /// A body that could not be decoded, with its position.
     pub fn decode(e: DecodeError) -> ApiError {
         ApiError::new(Code::MalformedBody, e.to_string()).at_position(e.line, e.column)
+    }
+
+    /// A FLAT conversion that failed, naming the FLAT key (or the place in the composition).
+    pub fn flat(e: cdr_template::flat::FlatError) -> ApiError {
+        let code = match e {
+            cdr_template::flat::FlatError::NotRepresentable { .. } => Code::NotRepresentable,
+            _ => Code::InvalidFlat,
+        };
+        ApiError::new(code, e.to_string())
     }
 
     /// On a version conflict, points `Location` at the latest version: `prefix` + its uid.

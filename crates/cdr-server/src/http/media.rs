@@ -11,11 +11,16 @@ use serde_json::Value;
 
 use super::error::{ApiError, ApiResult, Code};
 
-/// A canonical representation.
+/// A representation: canonical JSON or XML, or (for templates) the web template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Json,
     Xml,
+    /// `application/openehr.wt+json`: a template's web template (never a request body).
+    WebTemplate,
+    /// `application/openehr.wt.flat+json`: a composition as FLAT (converted through its
+    /// template by the composition handlers, never by `decode`/`render`).
+    Flat,
 }
 
 impl Format {
@@ -24,6 +29,8 @@ impl Format {
         match self {
             Format::Json => "application/json",
             Format::Xml => "application/xml",
+            Format::WebTemplate => "application/openehr.wt+json",
+            Format::Flat => "application/openehr.wt.flat+json",
         }
     }
 
@@ -31,6 +38,8 @@ impl Format {
         match essence {
             "application/json" => Some(Format::Json),
             "application/xml" | "text/xml" => Some(Format::Xml),
+            "application/openehr.wt+json" => Some(Format::WebTemplate),
+            "application/openehr.wt.flat+json" => Some(Format::Flat),
             _ => None,
         }
     }
@@ -40,6 +49,8 @@ impl Format {
 pub const JSON_ONLY: &[Format] = &[Format::Json];
 /// Offered by endpoints that answer canonical JSON or XML (JSON preferred).
 pub const JSON_OR_XML: &[Format] = &[Format::Json, Format::Xml];
+/// Offered by the composition endpoints: canonical JSON or XML, or FLAT.
+pub const COMPOSITION: &[Format] = &[Format::Json, Format::Xml, Format::Flat];
 
 /// The response format: EHRbase's `format=JSON|XML` query parameter when given, else the best
 /// `Accept` match among `offered` (the first offered when `Accept` is absent or a wildcard).
@@ -49,6 +60,7 @@ pub fn negotiate(req: &HttpRequest, offered: &[Format]) -> ApiResult<Format> {
         let wanted = match fmt.to_ascii_uppercase().as_str() {
             "JSON" => Some(Format::Json),
             "XML" => Some(Format::Xml),
+            "FLAT" => Some(Format::Flat),
             _ => None,
         };
         return wanted.and_then(pick).ok_or_else(|| {
@@ -114,6 +126,19 @@ fn format_param(req: &HttpRequest) -> Option<String> {
         let (k, v) = pair.split_once('=')?;
         (k == "format").then(|| v.to_owned())
     })
+}
+
+/// Whether the request says its body is FLAT: `Content-Type: application/openehr.wt.flat+json`
+/// or EHRbase's `format=FLAT` parameter.
+pub fn flat_body(req: &HttpRequest) -> bool {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    content_type.as_deref() == Some(Format::Flat.media_type())
+        || format_param(req).is_some_and(|f| f.eq_ignore_ascii_case("FLAT"))
 }
 
 /// The body's format from `Content-Type` (JSON when absent); anything else is 415.
@@ -185,6 +210,12 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], format: Format) -> ApiResult<T>
     match format {
         Format::Json => cdr_rm::from_json(bytes),
         Format::Xml => cdr_rm::from_xml(bytes),
+        Format::WebTemplate | Format::Flat => {
+            return Err(ApiError::new(
+                Code::UnsupportedMediaType,
+                format!("{} is not accepted as this body", format.media_type()),
+            ))
+        }
     }
     .map_err(ApiError::decode)
 }
@@ -217,11 +248,13 @@ fn reject_nul(bytes: &[u8], format: Format) -> ApiResult<()> {
 /// `&#x0;` (any number of zeros) in XML.
 fn nul_escape(bytes: &[u8], format: Format) -> Option<usize> {
     match format {
-        Format::Json => bytes.windows(6).enumerate().find_map(|(i, w)| {
-            let escaped = w == b"\\u0000"
-                && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0;
-            escaped.then_some(i)
-        }),
+        Format::Json | Format::WebTemplate | Format::Flat => {
+            bytes.windows(6).enumerate().find_map(|(i, w)| {
+                let escaped = w == b"\\u0000"
+                    && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0;
+                escaped.then_some(i)
+            })
+        }
         Format::Xml => bytes.windows(2).enumerate().find_map(|(i, w)| {
             if w != b"&#" {
                 return None;
@@ -251,7 +284,7 @@ fn line_col(bytes: &[u8], at: usize) -> (usize, usize) {
 /// its `_type` names.
 pub fn render(json: &str, format: Format) -> ApiResult<String> {
     match format {
-        Format::Json => Ok(json.to_owned()),
+        Format::Json | Format::WebTemplate | Format::Flat => Ok(json.to_owned()),
         Format::Xml => {
             let value: Value = serde_json::from_str(json)
                 .map_err(|e| ApiError::new(Code::Internal, format!("stored JSON: {e}")))?;
@@ -263,7 +296,7 @@ pub fn render(json: &str, format: Format) -> ApiResult<String> {
 /// Renders a canonical JSON value in `format`.
 pub fn render_value(value: Value, format: Format) -> ApiResult<String> {
     match format {
-        Format::Json => Ok(value.to_string()),
+        Format::Json | Format::WebTemplate | Format::Flat => Ok(value.to_string()),
         Format::Xml => to_xml(value),
     }
 }

@@ -17,6 +17,7 @@ mod directory;
 mod ehr;
 mod ehr_status;
 pub mod error;
+mod flat;
 pub mod headers;
 pub mod media;
 pub mod panic;

@@ -72,7 +72,7 @@ endpoints! {
     "GET" "/ehr/{ehr_id}/directory/{version_uid}" "Get a directory version (path)" => directory::get_version;
     "POST" "/definition/template/adl1.4" "Upload an ADL 1.4 operational template" => definition::upload;
     "GET" "/definition/template/adl1.4" "List ADL 1.4 templates" => definition::list;
-    "GET" "/definition/template/adl1.4/{template_id}" "Get an ADL 1.4 template (OPT XML)" => definition::get;
+    "GET" "/definition/template/adl1.4/{template_id}" "Get an ADL 1.4 template (OPT XML, or its web template as application/openehr.wt+json)" => definition::get;
     "GET" "/query/aql" "Run an ad hoc AQL query (q, ehr_id, offset, fetch, parameters)" => query::get;
     "POST" "/query/aql" "Run an ad hoc AQL query (JSON body)" => query::post;
     "DELETE" "/admin/ehr/{ehr_id}" "Delete an EHR physically" => admin::delete_ehr;

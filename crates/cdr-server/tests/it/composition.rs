@@ -71,7 +71,7 @@ async fn create_and_get_in_json_and_xml() {
         .send()
         .await
         .problem(406, "not_acceptable");
-    srv.get(&format!("/ehr/{ehr}/composition/{vo}?format=FLAT"))
+    srv.get(&format!("/ehr/{ehr}/composition/{vo}?format=STRUCTURED"))
         .send()
         .await
         .problem(406, "not_acceptable");
@@ -428,4 +428,104 @@ async fn ehr_that_is_not_modifiable_refuses_content() {
         .send()
         .await
         .problem(409, "conflict");
+}
+
+/// FLAT in (with `templateId`) and out (by `Accept` or `format=FLAT`), through the template.
+#[tokio::test]
+async fn flat_in_and_out() {
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    // The fixture fills a slot with a CLUSTER the template does not name: FLAT cannot say it.
+    let without_slot = composition_with(|c| {
+        if let Some(items) = c["content"][0]["data"]["events"][0]["data"]["items"].as_array_mut() {
+            items.retain(|i| i["archetype_node_id"] != "openEHR-EHR-CLUSTER.device.v1");
+        }
+    });
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .json(&without_slot)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let uid = res.etag();
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{uid}"))
+        .header("Accept", "application/openehr.wt.flat+json")
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        res.header("content-type"),
+        Some("application/openehr.wt.flat+json")
+    );
+    let flat = res.json();
+    let systolic = flat
+        .as_object()
+        .expect("FLAT is an object")
+        .iter()
+        .find(|(k, _)| k.ends_with("/systolic|magnitude"))
+        .map(|(_, v)| v.clone());
+    assert_eq!(systolic, Some(json!(120.0)), "{flat}");
+    let same = srv
+        .get(&format!("/ehr/{ehr}/composition/{uid}?format=FLAT"))
+        .send()
+        .await;
+    assert_eq!(same.json(), flat);
+
+    // FLAT in: what came out, committed again, answers the same FLAT.
+    let mut again = flat.clone();
+    let map = again.as_object_mut().expect("object");
+    map.retain(|k, _| !k.ends_with("/_uid"));
+    let res = srv
+        .post(&format!(
+            "/ehr/{ehr}/composition?templateId=cdr_test_vitals.v1"
+        ))
+        .header("Prefer", "return=representation")
+        .header("Accept", "application/openehr.wt.flat+json")
+        .body("application/openehr.wt.flat+json", again.to_string())
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let mut back = res.json();
+    let back_map = back.as_object_mut().expect("object");
+    back_map.retain(|k, _| !k.ends_with("/_uid"));
+    assert_eq!(back, again);
+    // EHRbase's form: format=FLAT with a JSON body and the template in a header.
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition?format=FLAT"))
+        .header("openEHR-TEMPLATE_ID", "cdr_test_vitals.v1")
+        .body("application/json", again.to_string())
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+
+    // Errors: no template, an unknown key (named), a composition FLAT cannot say.
+    srv.post(&format!("/ehr/{ehr}/composition"))
+        .body("application/openehr.wt.flat+json", again.to_string())
+        .send()
+        .await
+        .problem(400, "invalid_parameter");
+    let mut unknown = again.clone();
+    unknown["encounter/no_such_node|magnitude"] = json!(1);
+    let problem = srv
+        .post(&format!(
+            "/ehr/{ehr}/composition?templateId=cdr_test_vitals.v1"
+        ))
+        .body("application/openehr.wt.flat+json", unknown.to_string())
+        .send()
+        .await
+        .problem(422, "invalid_flat");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("encounter/no_such_node|magnitude"),
+        "{problem}"
+    );
+    let with_slot = srv.composition(&ehr).await;
+    srv.get(&format!("/ehr/{ehr}/composition/{with_slot}"))
+        .header("Accept", "application/openehr.wt.flat+json")
+        .send()
+        .await
+        .problem(406, "not_representable");
 }

@@ -50,7 +50,7 @@ async fn duplicates_bad_opts_unknown_ids_and_formats() {
         .await
         .problem(404, "not_found");
     srv.get("/definition/template/adl1.4/cdr_test_vitals.v1")
-        .header("Accept", "application/json")
+        .header("Accept", "text/plain")
         .send()
         .await
         .problem(406, "not_acceptable");
@@ -73,4 +73,56 @@ async fn duplicates_bad_opts_unknown_ids_and_formats() {
         .send()
         .await;
     assert_eq!(res.status, 200);
+}
+
+/// The web template of an uploaded template, by `Accept`.
+#[tokio::test]
+async fn web_template() {
+    let srv = server_with_template().await;
+    for accept in [
+        "application/openehr.wt+json",
+        "application/json",
+        "application/openehr.wt+json;q=0.9, application/xml;q=0.1",
+    ] {
+        let res = srv
+            .get("/definition/template/adl1.4/cdr_test_vitals.v1")
+            .header("Accept", accept)
+            .send()
+            .await;
+        assert_eq!(res.status, 200, "{accept}: {}", res.text());
+        let wt = res.json();
+        assert_eq!(wt["templateId"], "cdr_test_vitals.v1", "{accept}");
+        assert_eq!(wt["version"], "2.3");
+        assert_eq!(wt["tree"]["rmType"], "COMPOSITION");
+        assert_eq!(wt["tree"]["aqlPath"], "");
+        assert!(wt["tree"]["children"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty()));
+    }
+    let res = srv
+        .get("/definition/template/adl1.4/cdr_test_vitals.v1")
+        .header("Accept", "application/openehr.wt+json")
+        .send()
+        .await;
+    assert_eq!(
+        res.header("content-type"),
+        Some("application/openehr.wt+json")
+    );
+    // Without Accept the OPT is still the answer.
+    let res = srv
+        .get("/definition/template/adl1.4/cdr_test_vitals.v1")
+        .send()
+        .await;
+    assert_eq!(res.header("content-type"), Some("application/xml"));
+    srv.get("/definition/template/adl1.4/absent")
+        .header("Accept", "application/openehr.wt+json")
+        .send()
+        .await
+        .problem(404, "not_found");
+    // A web template is no upload format.
+    srv.post("/definition/template/adl1.4")
+        .body("application/openehr.wt+json", "{}")
+        .send()
+        .await
+        .problem(415, "unsupported_media_type");
 }

@@ -111,7 +111,8 @@ fn document_fields() {
         root.terms["at0000"],
         Term {
             text: "Fixture".into(),
-            description: "A fixture".into()
+            description: "A fixture".into(),
+            other: Vec::new(),
         }
     );
     assert!(root.attributes.is_empty());

@@ -4,5 +4,9 @@
 mod corpus;
 mod errors;
 mod fixtures;
+mod flat;
+mod opt_builder;
 mod robustness;
 mod support;
+mod webtemplate;
+mod webtemplate_corpus;

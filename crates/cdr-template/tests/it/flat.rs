@@ -1,0 +1,237 @@
+//! FLAT ↔ canonical on a small self-contained OPT: ctx defaults, rebuilt levels, coded values
+//! completed from the template, RM attributes outside the template, errors that name the key,
+//! and the way back.
+
+use cdr_template::flat::{canonical_to_flat, flat_to_canonical, FlatError};
+use cdr_template::{parse_opt, Template};
+use serde_json::{json, Map, Value};
+
+use crate::opt_builder::*;
+use crate::support::opt;
+
+const NOW: &str = "2024-05-01T10:00:00Z";
+
+/// A COMPOSITION with one OBSERVATION (one event): a quantity (mm[Hg]), a local coded position
+/// and a text comment.
+fn template() -> Template {
+    let position = coded("local", &["at1000", "at1001"]);
+    let quantity = quantity("mm[Hg]", "");
+    let events = single_event(&[
+        element("at0004", 0, 1, &quantity, ""),
+        element("at0005", 0, 1, &position, ""),
+        element("at0006", 0, 1, &dv("DV_TEXT"), ""),
+    ]);
+    let terms = [
+        term("at0002", "Any event"),
+        term("at0003", "Tree"),
+        term("at0004", "Systolic"),
+        term("at0005", "Position"),
+        term("at0006", "Comment"),
+        term("at1000", "Standing"),
+        term("at1001", "Sitting"),
+    ]
+    .concat();
+    let xml = opt(&multiple("content", &observation(&events, &terms)));
+    parse_opt(xml.as_bytes()).expect("fixture parses")
+}
+
+fn flat(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+fn basic() -> Map<String, Value> {
+    flat(&[
+        ("ctx/language", json!("en")),
+        ("ctx/territory", json!("DE")),
+        ("ctx/composer_name", json!("Dr. A")),
+        ("ctx/time", json!("2024-03-01T10:15:00+01:00")),
+        ("fixture/blood_pressure:0/systolic|magnitude", json!(142)),
+        ("fixture/blood_pressure:0/position|code", json!("at1001")),
+        ("fixture/blood_pressure:0/comment", json!("after a walk")),
+    ])
+}
+
+#[test]
+fn flat_to_canonical_rebuilds_levels_and_fills_from_ctx() {
+    let t = template();
+    let c = flat_to_canonical(&t, &basic(), NOW).expect("converts");
+    assert_eq!(c["_type"], "COMPOSITION");
+    assert_eq!(c["archetype_details"]["template_id"]["value"], "fixture.v1");
+    assert_eq!(c["language"]["code_string"], "en");
+    assert_eq!(c["territory"]["terminology_id"]["value"], "ISO_3166-1");
+    assert_eq!(c["composer"]["name"], "Dr. A");
+    assert_eq!(c["category"]["defining_code"]["code_string"], "433");
+    assert_eq!(
+        c["context"]["start_time"]["value"],
+        "2024-03-01T10:15:00+01:00"
+    );
+    assert_eq!(c["context"]["setting"]["value"], "other care");
+    let obs = &c["content"][0];
+    assert_eq!(obs["archetype_node_id"], "openEHR-EHR-OBSERVATION.demo.v1");
+    assert_eq!(obs["subject"]["_type"], "PARTY_SELF");
+    assert_eq!(obs["encoding"]["code_string"], "UTF-8");
+    let history = &obs["data"];
+    assert_eq!(
+        (
+            history["_type"].as_str(),
+            history["archetype_node_id"].as_str()
+        ),
+        (Some("HISTORY"), Some("at0001"))
+    );
+    assert_eq!(history["origin"]["value"], "2024-03-01T10:15:00+01:00");
+    let event = &history["events"][0];
+    assert_eq!(event["_type"], "POINT_EVENT");
+    assert_eq!(event["name"]["value"], "Any event");
+    let items = &event["data"]["items"];
+    assert_eq!(items[0]["value"]["magnitude"], 142.0);
+    // The only unit the template allows.
+    assert_eq!(items[0]["value"]["units"], "mm[Hg]");
+    // A code alone: text and terminology from the template.
+    assert_eq!(items[1]["value"]["value"], "Sitting");
+    assert_eq!(
+        items[1]["value"]["defining_code"]["terminology_id"]["value"],
+        "local"
+    );
+    assert_eq!(items[2]["value"]["_type"], "DV_TEXT");
+    assert_eq!(items[2]["name"]["value"], "Comment");
+}
+
+#[test]
+fn rm_attributes_outside_the_template() {
+    let t = template();
+    let mut f = basic();
+    f.extend(flat(&[
+        (
+            "fixture/_uid",
+            json!("8849182c-82ad-4088-a07f-48ead4180515::cdr::1"),
+        ),
+        ("fixture/blood_pressure:0/_link:0|type", json!("href")),
+        (
+            "fixture/blood_pressure:0/_link:0|meaning",
+            json!("follow-up"),
+        ),
+        (
+            "fixture/blood_pressure:0/_link:0|target",
+            json!("ehr://a/b"),
+        ),
+        (
+            "fixture/blood_pressure:0/comment/_null_flavour|code",
+            json!("253"),
+        ),
+        (
+            "fixture/context/_health_care_facility|name",
+            json!("Hospital"),
+        ),
+        ("ctx/composer_self", json!(true)),
+    ]));
+    f.remove("ctx/composer_name");
+    f.remove("fixture/blood_pressure:0/comment");
+    let c = flat_to_canonical(&t, &f, NOW).expect("converts");
+    assert_eq!(c["uid"]["_type"], "OBJECT_VERSION_ID");
+    assert_eq!(c["composer"]["_type"], "PARTY_SELF");
+    assert_eq!(c["content"][0]["links"][0]["target"]["value"], "ehr://a/b");
+    let comment = &c["content"][0]["data"]["events"][0]["data"]["items"][2];
+    assert!(comment.get("value").is_none());
+    assert_eq!(comment["null_flavour"]["value"], "unknown");
+    assert_eq!(c["context"]["health_care_facility"]["name"], "Hospital");
+}
+
+#[test]
+fn errors_name_the_key() {
+    let t = template();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "fixture/blood_pressure:0/diastolic|magnitude",
+            json!(80),
+            "unknown path",
+        ),
+        (
+            "fixture/blood_pressure:0/systolic|colour",
+            json!("red"),
+            "unknown path",
+        ),
+        (
+            "fixture/blood_pressure:0/systolic|magnitude",
+            json!("high"),
+            "expected a number",
+        ),
+        (
+            "fixture/blood_pressure:0/_unknown_thing",
+            json!(1),
+            "unknown path",
+        ),
+        ("other_root/x", json!(1), "unknown path"),
+        ("ctx/not_a_ctx_field", json!(1), "unknown path"),
+        (
+            "fixture/blood_pressure:x/systolic|magnitude",
+            json!(1),
+            "must be a number",
+        ),
+    ];
+    for (key, value, shows) in cases {
+        let mut f = basic();
+        f.insert(key.to_owned(), value);
+        let err = flat_to_canonical(&t, &f, NOW).expect_err(key);
+        assert_eq!(err.path(), key);
+        assert!(err.to_string().contains(shows), "{key}: {err}");
+    }
+    // A node that occurs once, given twice.
+    let mut f = basic();
+    f.insert(
+        "fixture/blood_pressure:0/position:1|code".into(),
+        json!("at1000"),
+    );
+    f.insert(
+        "fixture/blood_pressure:0/position:0|code".into(),
+        json!("at1000"),
+    );
+    let err = flat_to_canonical(&t, &f, NOW).expect_err("twice");
+    assert!(matches!(err, FlatError::BadPath { .. }), "{err}");
+}
+
+#[test]
+fn canonical_to_flat_and_back() {
+    let t = template();
+    let c = flat_to_canonical(&t, &basic(), NOW).expect("converts");
+    let f = canonical_to_flat(&t, &c).expect("to FLAT");
+    assert_eq!(f["fixture/blood_pressure:0/systolic|magnitude"], 142.0);
+    assert_eq!(f["fixture/blood_pressure:0/systolic|unit"], "mm[Hg]");
+    assert_eq!(f["fixture/blood_pressure:0/position|code"], "at1001");
+    assert_eq!(f["fixture/blood_pressure:0/position|value"], "Sitting");
+    assert_eq!(f["fixture/blood_pressure:0/comment"], "after a walk");
+    assert_eq!(f["fixture/language|code"], "en");
+    assert_eq!(f["fixture/composer|name"], "Dr. A");
+    assert_eq!(f["fixture/context/start_time"], "2024-03-01T10:15:00+01:00");
+    assert!(f.keys().all(|k| !k.starts_with("ctx/")));
+    let back = flat_to_canonical(&t, &f, NOW).expect("back");
+    assert_eq!(back, c);
+    // Data FLAT cannot carry is refused with its place, never dropped.
+    let mut odd = c.clone();
+    odd["content"][0]["data"]["events"][0]["data"]["items"][0]["value"]["property"] = json!({"_type": "CODE_PHRASE", "terminology_id": {"_type": "TERMINOLOGY_ID", "value": "openehr"}, "code_string": "125"});
+    let err = canonical_to_flat(&t, &odd).expect_err("property has no FLAT path");
+    assert!(matches!(err, FlatError::NotRepresentable { .. }), "{err}");
+    assert!(err.path().ends_with("systolic"), "{err}");
+}
+
+#[test]
+fn hostile_keys_are_errors() {
+    let t = template();
+    let deep = format!("fixture{}", "/_link:0".repeat(500));
+    for key in [
+        deep.as_str(),
+        "fixture//x",
+        "fixture/blood_pressure:0/systolic|",
+        "fixture|a|b",
+    ] {
+        let mut f = basic();
+        f.insert(key.to_owned(), json!("x"));
+        let err = flat_to_canonical(&t, &f, NOW).expect_err(key);
+        assert_eq!(err.path(), key);
+    }
+    let mut f = basic();
+    f.insert("fixture/blood_pressure:0/comment".into(), json!({"a": [1]}));
+    assert!(flat_to_canonical(&t, &f, NOW).is_err());
+}

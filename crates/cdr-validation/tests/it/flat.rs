@@ -1,0 +1,328 @@
+//! FLAT compositions of the corpus: converted to canonical JSON through the template's web
+//! template, decoded and validated; and round trips FLAT → canonical → FLAT → canonical.
+
+use cdr_template::flat::{canonical_to_flat, flat_to_canonical};
+use cdr_validation::validate;
+use serde_json::Value;
+
+use crate::corpus::{root, templates};
+
+const NOW: &str = "2024-01-01T00:00:00Z";
+
+/// FLAT files the manifest marks valid that cdr rejects on purpose, with the reason (the
+/// first words of the error show it).
+const KNOWN_DISAGREEMENTS: &[(&str, &str, &str)] = &[
+    (
+        "it__test_all_types.en.v1_20211018101804_000001_1.xml.flat.json",
+        "unknown_local_code",
+        "local code 41618431 is not defined by the archetype; a DV_MULTIMEDIA with neither \
+         uri nor data (RM invariant)",
+    ),
+    (
+        "it__test_all_types.en.v1.instance_flat_output_1.json",
+        "has no text in the template",
+        "a local code (N.84) the template does not define, given without its text",
+    ),
+    (
+        "it__test_all_types.en.v1.instance_flat_output_2.json",
+        "has no text in the template",
+        "a local code (E.42) the template does not define, given without its text",
+    ),
+    (
+        "sdk__corona_with_context.json",
+        "INTERVAL_EVENT.width is mandatory",
+        "an INTERVAL_EVENT without width and math_function, both RM-mandatory",
+    ),
+    (
+        "it__RIPPLE_-_Conformance_Test_template_20211019014737_000001_1.xml.flat.json",
+        "precision_not_allowed",
+        "magnitudes with decimals where the template's precision is 0; a DV_MULTIMEDIA with \
+         neither uri nor data",
+    ),
+    (
+        "careprecision__EREACT_-_Deterioration_assessment_1_FLAT.json",
+        "agitation_indicator:0|code: unknown path",
+        "written for another version of the template: the DENWIS indicator elements are not \
+         in this OPT (its canonical twin is rejected for the same reason)",
+    ),
+    (
+        "careprecision__EREACT_-_Deterioration_assessment_1_FLAT-EHRBASE_INPUT.json",
+        "agitation_indicator:0|code: unknown path",
+        "as above",
+    ),
+    (
+        "sdk__EREACT_-_Deterioration_assessment.json",
+        "agitation_indicator:0|code: unknown path",
+        "as above (openEHR_SDK's copy of the OPT has the DENWIS indicators)",
+    ),
+    (
+        "careprecision__EREACT_-_Deterioration_assessment_1_FLAT-EHRBASE_OUTPUT.json",
+        "single_point_in_time:0/sepsis_clinical_999_flag_age_12_plus/a999_flag|code: unknown path",
+        "written by EHRbase from another version of the template, whose non-clinical sepsis \
+         screening has a repeating event",
+    ),
+];
+
+/// (slug, file, expected valid) of every FLAT file in the manifest.
+fn flat_cases() -> Option<Vec<(String, String, bool)>> {
+    let text = std::fs::read(root().join("manifest.json")).ok()?;
+    let m: Value = serde_json::from_slice(&text).ok()?;
+    let mut out = Vec::new();
+    for t in m["templates"].as_array()? {
+        let slug = t["slug"].as_str()?.to_owned();
+        for f in t["files"].as_array()? {
+            if f["kind"] == "flat" {
+                out.push((
+                    slug.clone(),
+                    f["file"].as_str()?.to_owned(),
+                    f["expected"] == "valid",
+                ));
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The outcome of one file: `Ok` when it converted and validated, else why not.
+fn judge(template: &cdr_template::Template, bytes: &[u8]) -> Result<Value, String> {
+    let flat: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    let map = flat.as_object().ok_or("not a JSON object")?;
+    let canonical = flat_to_canonical(template, map, NOW).map_err(|e| format!("convert: {e}"))?;
+    let composition: cdr_rm::Composition =
+        cdr_rm::json::from_json_value(canonical.clone()).map_err(|e| format!("decode: {e}"))?;
+    let issues = validate(template, &composition);
+    if issues.is_empty() {
+        Ok(canonical)
+    } else {
+        Err(format!(
+            "{} issues: {}",
+            issues.len(),
+            issues
+                .iter()
+                .take(4)
+                .map(|i| format!("{} [{}] {}", i.path, i.constraint, i.message))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ))
+    }
+}
+
+#[test]
+fn corpus_flat_compositions_convert_and_validate() {
+    let Some(cases) = flat_cases() else {
+        eprintln!("corpus absent: ../shared/testdata/manifest.json not found; FLAT tests skipped");
+        return;
+    };
+    let templates = templates();
+    let mut report = Vec::new();
+    let mut failures = Vec::new();
+    for (slug, file, valid) in &cases {
+        let template = &templates[slug];
+        let bytes = std::fs::read(root().join(slug).join(file)).expect("read FLAT file");
+        let outcome = judge(template, &bytes);
+        if std::env::var("CDR_FLAT_DUMP").is_ok_and(|d| file.contains(&d)) {
+            let flat: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            if let Some(map) = flat.as_object() {
+                match flat_to_canonical(template, map, NOW) {
+                    Ok(c) => eprintln!("{}", serde_json::to_string_pretty(&c).unwrap_or_default()),
+                    Err(e) => eprintln!("{e}"),
+                }
+            }
+        }
+        let known = KNOWN_DISAGREEMENTS
+            .iter()
+            .find(|(f, _, _)| file.ends_with(f));
+        let line = match (&outcome, valid, known) {
+            (Ok(_), true, None) => format!("ok       {file}"),
+            (Err(e), false, _) => format!("rejected {file}: {e}"),
+            (Err(e), true, Some((_, shows, why))) if e.contains(shows) => {
+                format!("known    {file}: {why}")
+            }
+            (Ok(_), false, _) => format!("ACCEPTED {file} (the manifest says invalid)"),
+            (Ok(_), true, Some(_)) => {
+                format!("FIXED    {file}: remove it from KNOWN_DISAGREEMENTS")
+            }
+            (Err(e), true, _) => format!("FAILED   {file}: {e}"),
+        };
+        if line.starts_with(['A', 'F']) {
+            failures.push(line.clone());
+        }
+        report.push(line);
+    }
+    eprintln!("{}", report.join("\n"));
+    eprintln!(
+        "{} of {} as the manifest says",
+        cases.len() - failures.len(),
+        cases.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} files not as expected",
+        failures.len()
+    );
+}
+
+/// Canonical JSON with every `_type` written and numbers as the RM holds them, without what
+/// FLAT rebuilds from the template instead of carrying it: `archetype_details.rm_version`, and
+/// the archetype details of archetype roots below the composition.
+fn normalise(v: &Value) -> Result<Value, String> {
+    let c: cdr_rm::Composition =
+        cdr_rm::json::from_json_value(v.clone()).map_err(|e| format!("decode: {e}"))?;
+    let mut v = cdr_rm::json::to_json_value(&c, &cdr_rm::JsonConfig::CANONICAL);
+    strip_details(&mut v, true);
+    Ok(v)
+}
+
+fn strip_details(v: &mut Value, root: bool) {
+    match v {
+        Value::Object(m) => {
+            if root {
+                if let Some(Value::Object(d)) = m.get_mut("archetype_details") {
+                    d.remove("rm_version");
+                }
+            } else {
+                m.remove("archetype_details");
+            }
+            for (k, x) in m.iter_mut() {
+                if k != "archetype_details" {
+                    strip_details(x, false);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| strip_details(x, false)),
+        _ => {}
+    }
+}
+
+/// The first place two JSON values differ, as a path.
+fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys()) {
+                match (x.get(k), y.get(k)) {
+                    (Some(p), Some(q)) => {
+                        if let Some(d) = first_difference(p, q, &format!("{at}/{k}")) {
+                            return Some(d);
+                        }
+                    }
+                    (p, q) => return Some(format!("{at}/{k}: {p:?} vs {q:?}")),
+                }
+            }
+            None
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (p, q))| first_difference(p, q, &format!("{at}[{i}]"))),
+        (Value::Number(x), Value::Number(y)) if x.as_f64() == y.as_f64() => None,
+        _ if a == b => None,
+        _ => Some(format!("{at}: {a} vs {b}")),
+    }
+}
+
+/// FLAT → canonical → FLAT → canonical gives the same composition, for every corpus FLAT file
+/// that converts.
+#[test]
+fn corpus_flat_round_trips() {
+    let Some(cases) = flat_cases() else { return };
+    let templates = templates();
+    let mut report = Vec::new();
+    let mut failures = 0;
+    for (slug, file, _) in &cases {
+        let template = &templates[slug];
+        let bytes = std::fs::read(root().join(slug).join(file)).expect("read FLAT file");
+        let Ok(first) = judge(template, &bytes) else {
+            continue;
+        };
+        let outcome = canonical_to_flat(template, &first)
+            .map_err(|e| format!("to FLAT: {e}"))
+            .and_then(|flat| {
+                flat_to_canonical(template, &flat, NOW).map_err(|e| format!("back: {e}"))
+            })
+            .and_then(|second| {
+                let (a, b) = (normalise(&first)?, normalise(&second)?);
+                match first_difference(&a, &b, "") {
+                    None => Ok(()),
+                    Some(d) => Err(format!("differs at {d}")),
+                }
+            });
+        match outcome {
+            Ok(()) => report.push(format!("lossless {file}")),
+            Err(e) => {
+                failures += 1;
+                report.push(format!("LOSSY    {file}: {e}"));
+            }
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+    assert_eq!(failures, 0, "{failures} FLAT files do not round-trip");
+}
+
+/// Canonical compositions FLAT cannot carry whole, with what is lost (the first words of the
+/// outcome show it).
+const KNOWN_LOSSY: &[(&str, &str, &str)] = &[
+    (
+        "sdk__minimal_evaluation_item_tree_name.json",
+        "no FLAT path for data",
+        "the ITEM_TREE (a level FLAT leaves out) has a coded name of its own: refused, not dropped",
+    ),
+    (
+        "sdk__nested.en.v1.json",
+        "/uid/_type",
+        "a composition uid `uuid::system::version` typed HIER_OBJECT_ID; FLAT's `_uid` reads it \
+         back as the OBJECT_VERSION_ID it looks like",
+    ),
+];
+
+/// canonical → FLAT → canonical gives the same composition, for every corpus canonical
+/// composition that validates.
+#[test]
+fn corpus_canonical_round_trips_through_flat() {
+    let Some(cases) = crate::corpus::cases() else {
+        return;
+    };
+    let templates = templates();
+    let mut report = Vec::new();
+    let mut failures = 0;
+    for case in cases.iter().filter(|c| c.valid) {
+        let template = &templates[&case.slug];
+        let Ok(composition) = crate::corpus::decode(&case.path) else {
+            continue;
+        };
+        if !validate(template, &composition).is_empty() {
+            continue;
+        }
+        let file = case.path.file_name().unwrap_or_default().to_string_lossy();
+        let original = cdr_rm::json::to_json_value(&composition, &cdr_rm::JsonConfig::CANONICAL);
+        let outcome = canonical_to_flat(template, &original)
+            .map_err(|e| format!("to FLAT: {e}"))
+            .and_then(|flat| {
+                flat_to_canonical(template, &flat, NOW).map_err(|e| format!("back: {e}"))
+            })
+            .and_then(|back| {
+                let (a, b) = (normalise(&original)?, normalise(&back)?);
+                match first_difference(&a, &b, "") {
+                    None => Ok(()),
+                    Some(d) => Err(format!("differs at {d}")),
+                }
+            });
+        let known = KNOWN_LOSSY.iter().find(|(f, _, _)| *f == file);
+        match (outcome, known) {
+            (Ok(()), None) => report.push(format!("lossless {file}")),
+            (Err(e), Some((_, shows, why))) if e.contains(shows) => {
+                report.push(format!("known    {file}: {why}"));
+            }
+            (Ok(()), Some(_)) => {
+                failures += 1;
+                report.push(format!("FIXED    {file}: remove it from KNOWN_LOSSY"));
+            }
+            (Err(e), _) => {
+                failures += 1;
+                report.push(format!("LOSSY    {file}: {e}"));
+            }
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+    assert_eq!(failures, 0, "{failures} canonical files not as expected");
+}
