@@ -289,7 +289,11 @@ fn versions<'c>(
         }
     };
     let kind = vc.predicate.as_ref().map(|p| &p.kind);
-    let all = matches!(kind, Some(VersionPredicateKind::AllVersions));
+    // A standard predicate selects among all versions, like ALL_VERSIONS (SEMANTICS.md).
+    let all = matches!(
+        kind,
+        Some(VersionPredicateKind::AllVersions | VersionPredicateKind::Standard(_))
+    );
     let mut out = Vec::new();
     for ehr in ehrs {
         for (comp, history) in ctx.data.ehrs[ehr].compositions.iter().enumerate() {

@@ -20,9 +20,9 @@ use uuid::Uuid;
 
 use cdr_aql::ast::{
     AggregateArg, AggregateFunction, ClassExpr, ColumnExpr, ComparisonOp, Containment,
-    ContainmentKind, IdentifiedPath, LikePattern, MatchesOperand, Operand, Predicate,
-    PredicateKind, PredicateOperand, Query, RmClassExpr, SortDirection, TemporalKind,
-    VersionPredicateKind, WhereExpr, WhereKind,
+    ContainmentKind, FunctionCall, FunctionName, IdentifiedPath, LikePattern, MatchesOperand,
+    Operand, Predicate, PredicateKind, PredicateOperand, Query, RmClassExpr, SortDirection,
+    TemporalKind, VersionPredicate, VersionPredicateKind, WhereExpr, WhereKind,
 };
 use cdr_aql::Spanned;
 
@@ -85,6 +85,13 @@ impl Var {
     fn facet(&self, facet: &str) -> &str {
         self.get(facet).unwrap_or("NULL")
     }
+}
+
+/// Where an operand is compiled: a WHERE comparison (paths become value sets it ranges
+/// over) or the SELECT list (paths become selected columns of `scope`).
+enum ExprContext<'s> {
+    Where(&'s mut Vec<String>),
+    Select(&'s mut Scope),
 }
 
 /// One FROM list and its conditions.
@@ -489,18 +496,25 @@ impl<'a> Compiler<'a> {
                         "VERSION can only be contained in EHR",
                     ));
                 }
-                let all = match vc.predicate.as_ref().map(|p| &p.kind) {
-                    None | Some(VersionPredicateKind::LatestVersion) => false,
-                    Some(VersionPredicateKind::AllVersions) => true,
-                    Some(VersionPredicateKind::Standard(_)) => {
-                        return Err(QueryError::at(
-                            vc.span.get(),
-                            "VERSION predicates other than LATEST_VERSION and ALL_VERSIONS are not supported",
-                        ))
-                    }
-                };
+                // A standard predicate selects among all versions (those it holds for).
+                let all = !matches!(
+                    vc.predicate.as_ref().map(|p| &p.kind),
+                    None | Some(VersionPredicateKind::LatestVersion)
+                );
                 let mut v = self.version_rows(scope, parent, all);
                 v.kind = Kind::Version;
+                if let Some(VersionPredicate {
+                    kind: VersionPredicateKind::Standard(sp),
+                    span,
+                }) = vc.predicate.as_ref()
+                {
+                    let p = Predicate {
+                        kind: PredicateKind::Standard(sp.clone()),
+                        span: *span,
+                    };
+                    let cond = self.class_predicate(&v, &p)?;
+                    scope.wheres.push(cond);
+                }
                 v
             }
             ClassExpr::Rm(rc) => self.rm_class(scope, rc, parent)?,
@@ -512,23 +526,7 @@ impl<'a> Compiler<'a> {
     fn version_rows(&mut self, scope: &mut Scope, ehr: Option<&Var>, all: bool) -> Var {
         let vo = self.alias("vo");
         let ov = self.alias("ov");
-        scope.cross(format!("versioned_object {vo}"));
-        scope.wheres.push(format!("{vo}.kind = 1"));
-        if let Some(e) = ehr {
-            let parent = e.facet("ehr").to_owned();
-            scope.wheres.push(format!("{vo}.ehr_id = {parent}"));
-            // An EHR table needed only for its id can give way to this one's column.
-            let at = scope.wheres.len() - 1;
-            if let Some(o) = scope
-                .optional
-                .iter_mut()
-                .find(|o| o.substitute.is_none() && format!("{}.ehr_id", o.alias) == parent)
-            {
-                o.substitute = Some((parent, format!("{vo}.ehr_id")));
-                o.own.push(at);
-            }
-        }
-        self.ehr_scope(scope, &format!("{vo}.ehr_id"));
+        self.versioned_objects(scope, &vo, 1, ehr);
         if !all {
             scope.wheres.push(format!("NOT {vo}.deleted"));
         }
@@ -582,6 +580,49 @@ impl<'a> Compiler<'a> {
                     ),
                 ),
                 ("template", format!("to_jsonb({ov}.template_id)")),
+            ],
+        }
+    }
+
+    /// `versioned_object {vo}` rows of one kind, in the EHR of `ehr` when given.
+    fn versioned_objects(&mut self, scope: &mut Scope, vo: &str, kind: i16, ehr: Option<&Var>) {
+        scope.cross(format!("versioned_object {vo}"));
+        scope.wheres.push(format!("{vo}.kind = {kind}"));
+        if let Some(e) = ehr {
+            let parent = e.facet("ehr").to_owned();
+            scope.wheres.push(format!("{vo}.ehr_id = {parent}"));
+            // An EHR table needed only for its id can give way to this one's column.
+            let at = scope.wheres.len() - 1;
+            if let Some(o) = scope
+                .optional
+                .iter_mut()
+                .find(|o| o.substitute.is_none() && format!("{}.ehr_id", o.alias) == parent)
+            {
+                o.substitute = Some((parent, format!("{vo}.ehr_id")));
+                o.own.push(at);
+            }
+        }
+        self.ehr_scope(scope, &format!("{vo}.ehr_id"));
+    }
+
+    /// The current EHR_STATUS of each EHR (of `ehr` when given), as an object variable.
+    fn ehr_status(&mut self, scope: &mut Scope, ehr: Option<&Var>) -> Var {
+        let vo = self.alias("vo");
+        let ov = self.alias("ov");
+        self.versioned_objects(scope, &vo, 2, ehr);
+        scope.cross(format!("object_version {ov}"));
+        self.ehr_scope(scope, &format!("{ov}.ehr_id"));
+        scope.wheres.push(format!(
+            "{ov}.ehr_id = {vo}.ehr_id AND {ov}.vo_id = {vo}.vo_id AND {ov}.version = {vo}.head"
+        ));
+        Var {
+            kind: Kind::Object,
+            archetype: None,
+            facets: vec![
+                ("ehr", format!("{vo}.ehr_id")),
+                ("vo", format!("{vo}.vo_id")),
+                ("value", format!("{ov}.document::jsonb")),
+                ("text", format!("{ov}.document::text")),
             ],
         }
     }
@@ -688,7 +729,21 @@ impl<'a> Compiler<'a> {
                 }
                 Ok(var)
             }
-            "EHR_STATUS" | "FOLDER" | "VERSIONED_OBJECT" | "CONTRIBUTION" => Err(QueryError::at(
+            "EHR_STATUS" => {
+                if parent.is_some_and(|p| p.kind != Kind::Ehr) {
+                    return Err(QueryError::at(
+                        rc.span.get(),
+                        "EHR_STATUS can only be contained in EHR",
+                    ));
+                }
+                let var = self.ehr_status(scope, parent);
+                if let Some(p) = &rc.predicate {
+                    let cond = self.class_predicate(&var, p)?;
+                    scope.wheres.push(cond);
+                }
+                Ok(var)
+            }
+            "FOLDER" | "VERSIONED_OBJECT" | "CONTRIBUTION" => Err(QueryError::at(
                 rc.rm_type.span(),
                 format!("FROM {class} is not supported yet"),
             )),
@@ -954,6 +1009,47 @@ impl<'a> Compiler<'a> {
         })
     }
 
+    /// An operand as one `jsonb` expression. In WHERE (`sets` given) a path adds its value
+    /// set to `sets` (the comparison then ranges over them, existentially); in SELECT it is
+    /// the selected column's value (rows multiply as for any selected path).
+    fn operand_expr(&mut self, o: &Operand, ctx: &mut ExprContext) -> Result<String> {
+        match o {
+            Operand::Literal(_) | Operand::Parameter(_) => {
+                let v = self.operand_value(o)?.unwrap_or(Value::Null);
+                let p = self.params.push(v.to_string());
+                Ok(format!("{p}::text::jsonb"))
+            }
+            Operand::Path(ip) => match ctx {
+                ExprContext::Where(sets) => {
+                    let set = self.path_set(ip)?;
+                    let a = self.alias("a");
+                    sets.push(format!("{set} AS {a}(v)"));
+                    Ok(format!("{a}.v"))
+                }
+                ExprContext::Select(scope) => Ok(self.select_path(scope, ip)?.1),
+            },
+            Operand::Function(f) => self.function_expr(f, ctx),
+            Operand::Terminology(t) => Err(QueryError::at(
+                t.span(),
+                "TERMINOLOGY() needs a terminology service, which is not configured",
+            )),
+        }
+    }
+
+    fn function_expr(&mut self, f: &FunctionCall, ctx: &mut ExprContext) -> Result<String> {
+        let FunctionName::Builtin(b) = &f.name else {
+            return Err(QueryError::at(
+                f.span(),
+                format!("'{}' is not an AQL function", f.name),
+            ));
+        };
+        let mut args = Vec::with_capacity(f.args.len());
+        for a in &f.args {
+            args.push(self.operand_expr(a, ctx)?);
+        }
+        super::functions::builtin_sql(*b, &args, f.span())
+    }
+
     fn condition(&mut self, w: &WhereExpr) -> Result<String> {
         match &w.kind {
             WhereKind::And(items) | WhereKind::Or(items) => {
@@ -974,6 +1070,21 @@ impl<'a> Compiler<'a> {
                 Ok(format!(
                     "EXISTS (SELECT 1 FROM {set} AS w(v) WHERE w.v IS NOT NULL)"
                 ))
+            }
+            WhereKind::Comparison { left, op, right }
+                if matches!(left, Operand::Function(_))
+                    || matches!(right, Operand::Function(_)) =>
+            {
+                let mut sets = Vec::new();
+                let mut ctx = ExprContext::Where(&mut sets);
+                let l = self.operand_expr(left, &mut ctx)?;
+                let r = self.operand_expr(right, &mut ctx)?;
+                let cmp = format!("cdr_cmp({l}, {r}) {} 0", sql_op(*op));
+                Ok(if sets.is_empty() {
+                    format!("coalesce({cmp}, false)")
+                } else {
+                    format!("EXISTS (SELECT 1 FROM {} WHERE {cmp})", sets.join(", "))
+                })
             }
             WhereKind::Comparison { left, op, right } => match (left, right) {
                 (Operand::Path(p), other) | (other, Operand::Path(p))
@@ -1413,10 +1524,10 @@ pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
                 (text, None)
             }
             ColumnExpr::Function(f) => {
-                return Err(QueryError::at(
-                    f.span(),
-                    format!("function {} in SELECT is not supported yet", f.name),
-                ))
+                let json = c.function_expr(f, &mut ExprContext::Select(&mut scope))?;
+                let text = format!("{json}::text");
+                group.push(text.clone());
+                (text, Some(json))
             }
             ColumnExpr::Terminology(t) => {
                 return Err(QueryError::at(
@@ -1558,7 +1669,7 @@ fn has_all_versions(c: &Containment) -> bool {
     let class_all = |ce: &ClassExpr| {
         matches!(ce, ClassExpr::Version(v) if matches!(
             v.predicate.as_ref().map(|p| &p.kind),
-            Some(VersionPredicateKind::AllVersions)
+            Some(VersionPredicateKind::AllVersions | VersionPredicateKind::Standard(_))
         ))
     };
     match &c.kind {

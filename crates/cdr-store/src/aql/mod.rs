@@ -5,6 +5,7 @@
 
 mod compile;
 mod error;
+mod functions;
 mod jsonpath;
 
 use std::time::Duration;

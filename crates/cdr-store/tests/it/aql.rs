@@ -709,3 +709,209 @@ async fn selected_leaf_values_print_as_stored() {
         assert!(texts[0].len() >= 8, "{path}: {:?}", texts[0]);
     }
 }
+
+#[tokio::test]
+async fn string_numeric_and_date_functions() {
+    let d = build().await;
+    let items = "o/data[at0001]/events[at0002]/data[at0003]/items";
+    let comment = format!("{items}[at0009]/value/value");
+    let position = format!("{items}[at0005]/value/value");
+    let from = format!("FROM EHR e CONTAINS COMPOSITION c CONTAINS OBSERVATION o[{OBS}]");
+    let rows = d
+        .rows(&format!(
+            "SELECT LENGTH({comment}) AS n, CONCAT({position}, '-', {SYS}) AS s, \
+             SUBSTRING({position}, 2, 3) AS sub, POSITION('t', {comment}) AS pos, \
+             CONTAINS({comment}, 'not') AS has, CONCAT_WS('/', {position}, {comment}) AS ws \
+             {from}"
+        ))
+        .await;
+    assert_eq!(
+        sorted(rows),
+        sorted(vec![
+            vec![
+                json!(2),
+                json!("Sitting-120.0"),
+                json!("itt"),
+                json!(0),
+                json!(false),
+                json!("Sitting/ok")
+            ],
+            vec![
+                json!(6),
+                json!("Standing-150.0"),
+                json!("tan"),
+                json!(3),
+                json!(true),
+                json!("Standing/not ok")
+            ],
+            vec![
+                json!(2),
+                json!("Lying-110.0"),
+                json!("yin"),
+                json!(0),
+                json!(false),
+                json!("Lying/ok")
+            ],
+        ])
+    );
+    // In WHERE, on either side, over path values and nested.
+    let rows = d
+        .rows(&format!(
+            "SELECT {position} {from} WHERE LENGTH({comment}) > 3 OR SUBSTRING({position}, 2, LENGTH('abc')) = 'yin'"
+        ))
+        .await;
+    assert_eq!(
+        sorted(rows),
+        vec![vec![json!("Lying")], vec![json!("Standing")]]
+    );
+    let rows = d
+        .rows(&format!(
+            "SELECT {position} {from} WHERE CONTAINS({position}, 'ta') = true"
+        ))
+        .await;
+    assert_eq!(rows, vec![vec![json!("Standing")]]);
+    // Numeric functions; a zero divisor is a missing value, not an error.
+    let rows = d
+        .rows_with(
+            "SELECT ABS(-3), MOD(7, 3), CEIL(1.2), FLOOR(1.8), ROUND(2.567, 2), ROUND(2.5), \
+             MOD(1, 0), ABS('x') FROM EHR e[ehr_id/value=$a] CONTAINS COMPOSITION c LIMIT 1",
+            |r| r.params = params(json!({"a": d.ehr_a.to_string()})),
+        )
+        .await;
+    let nums: Vec<Value> = rows[0].clone();
+    assert_eq!(nums.len(), 8);
+    for (got, want) in nums.iter().zip([3.0, 1.0, 2.0, 1.0, 2.57, 3.0]) {
+        assert_eq!(got.as_f64(), Some(want), "{nums:?}");
+    }
+    assert_eq!((&nums[6], &nums[7]), (&Value::Null, &Value::Null));
+    // Date and time functions give strings of the AQL forms.
+    let rows = d
+        .rows("SELECT CURRENT_DATE(), CURRENT_TIME(), NOW(), CURRENT_DATE_TIME(), CURRENT_TIMEZONE() FROM COMPOSITION c LIMIT 1")
+        .await;
+    let texts: Vec<&str> = rows[0].iter().map(|v| v.as_str().unwrap()).collect();
+    let shape = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect()
+    };
+    assert_eq!(shape(texts[0]), "9999-99-99");
+    assert_eq!(shape(texts[1]), "99:99:99");
+    for t in [texts[2], texts[3]] {
+        let s = shape(t);
+        assert!(
+            s == "9999-99-99T99:99:99.999+99:99" || s == "9999-99-99T99:99:99.999-99:99",
+            "{t}"
+        );
+        assert!(t.starts_with(texts[0]) || texts[0] < t, "{t}");
+    }
+    assert!(
+        matches!(shape(texts[4]).as_str(), "+99:99" | "-99:99"),
+        "{}",
+        texts[4]
+    );
+    // Wrong arity and unknown functions are errors at the call.
+    match d.error("SELECT LENGTH('a', 'b') FROM COMPOSITION c").await {
+        StoreError::Query {
+            column, message, ..
+        } => {
+            assert_eq!(column, 8, "{message}");
+            assert!(message.contains("LENGTH takes 1 argument"), "{message}");
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+    match d
+        .error("SELECT c FROM COMPOSITION c WHERE FOO(c/uid/value) = 1")
+        .await
+    {
+        StoreError::Query {
+            message, column, ..
+        } => {
+            assert_eq!(column, 35, "{message}");
+            assert!(message.contains("'FOO'"), "{message}");
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn ehr_status_in_from() {
+    let d = build().await;
+    let ehr_c = d
+        .store
+        .create_ehr(
+            &caller(),
+            None,
+            Some(crate::ehr::status_for("patient-7", "ns")),
+            meta(),
+        )
+        .await
+        .unwrap()
+        .ehr_id;
+    let rows = d
+        .rows("SELECT e/ehr_id/value, s/subject/external_ref/id/value FROM EHR e CONTAINS EHR_STATUS s")
+        .await;
+    assert_eq!(
+        sorted(rows),
+        sorted(vec![
+            vec![json!(d.ehr_a.to_string()), Value::Null],
+            vec![json!(d.ehr_b.to_string()), Value::Null],
+            vec![json!(ehr_c.to_string()), json!("patient-7")],
+        ])
+    );
+    let rows = d
+        .rows(
+            "SELECT e/ehr_id/value FROM EHR e CONTAINS EHR_STATUS s \
+             WHERE s/subject/external_ref/id/value = 'patient-7' AND s/is_queryable = true",
+        )
+        .await;
+    assert_eq!(rows, vec![vec![json!(ehr_c.to_string())]]);
+    // Beside compositions of the same EHR, with an archetype predicate.
+    let rows = d
+        .rows_with(
+            "SELECT s/is_modifiable, c/uid/value FROM EHR e[ehr_id/value=$e] CONTAINS \
+             (EHR_STATUS s[openEHR-EHR-EHR_STATUS.generic.v1] AND COMPOSITION c)",
+            |r| r.params = params(json!({"e": d.ehr_a.to_string()})),
+        )
+        .await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r[0] == json!(true)), "{rows:?}");
+    assert!(
+        rows.iter().any(|r| r[1] == json!(d.a1.to_string())),
+        "{rows:?}"
+    );
+    let rows = d.rows("SELECT COUNT(*) FROM EHR_STATUS s").await;
+    assert_eq!(rows, vec![vec![json!(3)]]);
+    let rows = d
+        .rows("SELECT COUNT(*) FROM EHR_STATUS s[openEHR-EHR-EHR_STATUS.other.v1]")
+        .await;
+    assert_eq!(rows, vec![vec![json!(0)]]);
+}
+
+#[tokio::test]
+async fn version_standard_predicates_select_among_all_versions() {
+    let d = build().await;
+    let q = |pred: &str| {
+        format!(
+            "SELECT v/uid/value FROM EHR e[ehr_id/value=$ehr] CONTAINS VERSION v[{pred}] \
+             CONTAINS COMPOSITION c"
+        )
+    };
+    let ehr_b = params(json!({"ehr": d.ehr_b.to_string()}));
+    // b1 and b3's first version were creations; the deletion of b3 has no content.
+    let rows = d
+        .rows_with(&q("commit_audit/change_type/value = 'creation'"), |r| {
+            r.params = ehr_b.clone()
+        })
+        .await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r[0].as_str().unwrap().ends_with("::1")),
+        "{rows:?}"
+    );
+    let rows = d
+        .rows_with(&q("commit_audit/change_type/value != 'creation'"), |r| {
+            r.params = ehr_b.clone()
+        })
+        .await;
+    assert_eq!(rows, vec![vec![json!(d.b2.to_string())]]);
+}

@@ -1,7 +1,7 @@
 use crate::common::{caller, json, meta};
 use cdr_store::{StoreError, VersionUid, VoKind};
 
-fn status_for(subject: &str, namespace: &str) -> cdr_rm::EhrStatus {
+pub(crate) fn status_for(subject: &str, namespace: &str) -> cdr_rm::EhrStatus {
     let v = serde_json::json!({
         "_type": "EHR_STATUS",
         "archetype_node_id": "openEHR-EHR-EHR_STATUS.generic.v1",
