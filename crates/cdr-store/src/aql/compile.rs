@@ -57,6 +57,8 @@ impl Params {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Ehr,
+    /// A FOLDER of an EHR's directory (current version).
+    Folder,
     Version,
     Composition,
     Node,
@@ -627,6 +629,81 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// Every FOLDER (the root and those below it) of the current directory of each EHR (of
+    /// `ehr` when given).
+    fn folders(&mut self, scope: &mut Scope, ehr: Option<&Var>) -> Var {
+        let vo = self.alias("vo");
+        let ov = self.alias("ov");
+        self.versioned_objects(scope, &vo, 3, ehr);
+        scope.wheres.push(format!("NOT {vo}.deleted"));
+        scope.cross(format!("object_version {ov}"));
+        self.ehr_scope(scope, &format!("{ov}.ehr_id"));
+        scope.wheres.push(format!(
+            "{ov}.ehr_id = {vo}.ehr_id AND {ov}.vo_id = {vo}.vo_id AND {ov}.version = {vo}.head \
+             AND {ov}.document IS NOT NULL"
+        ));
+        let root = format!("{ov}.document::jsonb");
+        let (ehr, vo) = (format!("{vo}.ehr_id"), format!("{vo}.vo_id"));
+        self.folder_var(scope, ehr, vo, &root, "strict $.**{0 to last}")
+    }
+
+    /// The FOLDERs below folder variable `parent`, at any depth.
+    fn sub_folders(&mut self, scope: &mut Scope, parent: &Var) -> Var {
+        let (ehr, vo) = (
+            parent.facet("ehr").to_owned(),
+            parent.facet("vo").to_owned(),
+        );
+        self.folder_var(
+            scope,
+            ehr,
+            vo,
+            parent.facet("value"),
+            "strict $.**{1 to last}",
+        )
+    }
+
+    fn folder_var(
+        &mut self,
+        scope: &mut Scope,
+        ehr: String,
+        vo: String,
+        base: &str,
+        walk: &str,
+    ) -> Var {
+        let f = self.alias("f");
+        let path = self
+            .params
+            .push(format!("{walk} ? (@._type == \"FOLDER\")"));
+        scope.cross(format!(
+            "LATERAL jsonb_path_query({base}, {path}::text::jsonpath) AS {f}(val)"
+        ));
+        Var {
+            kind: Kind::Folder,
+            archetype: None,
+            facets: vec![
+                ("ehr", ehr),
+                ("vo", vo),
+                ("value", format!("{f}.val")),
+                ("text", format!("{f}.val::text")),
+            ],
+        }
+    }
+
+    /// Keeps the compositions of version rows `v` that folder `folder` (or a folder below it)
+    /// lists in its `items` (object references by versioned object id or version uid).
+    fn filed_in(&mut self, scope: &mut Scope, v: &Var, folder: &Var) {
+        // Lax: folders without `items` simply contribute nothing.
+        let path = self
+            .params
+            .push("lax $.** ? (@._type == \"FOLDER\").items[*].id.value".to_owned());
+        scope.wheres.push(format!(
+            "{}::text IN (SELECT split_part(i.v #>> '{{}}', '::', 1) FROM \
+             jsonb_path_query({}, {path}::text::jsonpath) AS i(v))",
+            v.facet("vo"),
+            folder.facet("value"),
+        ));
+    }
+
     fn composition_from(&self, v: &Var) -> Var {
         Var {
             kind: Kind::Composition,
@@ -708,11 +785,17 @@ impl<'a> Compiler<'a> {
                         let v = self.version_rows(scope, parent, false);
                         self.composition_from(&v)
                     }
+                    Some(Kind::Folder) => {
+                        let folder = parent.expect("matched");
+                        let v = self.version_rows(scope, Some(folder), false);
+                        self.filed_in(scope, &v, folder);
+                        self.composition_from(&v)
+                    }
                     Some(Kind::Version) => self.composition_from(parent.expect("matched")),
                     Some(_) => {
                         return Err(QueryError::at(
                             rc.span.get(),
-                            "COMPOSITION can only be contained in EHR or VERSION",
+                            "COMPOSITION can only be contained in EHR, FOLDER or VERSION",
                         ))
                     }
                 };
@@ -743,7 +826,24 @@ impl<'a> Compiler<'a> {
                 }
                 Ok(var)
             }
-            "FOLDER" | "VERSIONED_OBJECT" | "CONTRIBUTION" => Err(QueryError::at(
+            "FOLDER" => {
+                let var = match parent.map(|p| p.kind) {
+                    None | Some(Kind::Ehr) => self.folders(scope, parent),
+                    Some(Kind::Folder) => self.sub_folders(scope, parent.expect("matched")),
+                    Some(_) => {
+                        return Err(QueryError::at(
+                            rc.span.get(),
+                            "FOLDER can only be contained in EHR or FOLDER",
+                        ))
+                    }
+                };
+                if let Some(p) = &rc.predicate {
+                    let cond = self.class_predicate(&var, p)?;
+                    scope.wheres.push(cond);
+                }
+                Ok(var)
+            }
+            "VERSIONED_OBJECT" | "CONTRIBUTION" => Err(QueryError::at(
                 rc.rm_type.span(),
                 format!("FROM {class} is not supported yet"),
             )),

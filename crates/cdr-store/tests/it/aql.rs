@@ -1007,3 +1007,90 @@ async fn corpus_queries_and_mutations_never_fail_in_the_database() {
         inputs.len()
     );
 }
+
+#[tokio::test]
+async fn folders_and_the_compositions_they_file() {
+    let d = build().await;
+    let a2 = d
+        .rows_with(
+            &format!("SELECT c/uid/value FROM EHR e[ehr_id/value=$e] CONTAINS COMPOSITION c CONTAINS OBSERVATION o[{OBS}] WHERE {SYS} = 150"),
+            |r| r.params = params(json!({"e": d.ehr_a.to_string()})),
+        )
+        .await[0][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a1 = d.a1.to_string();
+    let object_id = a1.split("::").next().unwrap().to_owned();
+    let item = |id: &str| {
+        json!({"id": {"_type": "HIER_OBJECT_ID", "value": id}, "namespace": "local",
+               "type": "VERSIONED_COMPOSITION"})
+    };
+    let root = json!({
+        "_type": "FOLDER",
+        "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
+        "name": {"_type": "DV_TEXT", "value": "root"},
+        "items": [item(&object_id)],
+        "folders": [{
+            "_type": "FOLDER",
+            "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
+            "name": {"_type": "DV_TEXT", "value": "sub"},
+            "items": [item(&a2)],
+        }, {
+            "_type": "FOLDER",
+            "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
+            "name": {"_type": "DV_TEXT", "value": "empty"},
+        }],
+    });
+    d.store
+        .create_directory(
+            &caller(),
+            d.ehr_a,
+            cdr_rm::json::from_json_value(root).unwrap(),
+            meta(),
+        )
+        .await
+        .unwrap();
+    let names = d
+        .rows("SELECT f/name/value FROM EHR e CONTAINS FOLDER f")
+        .await;
+    assert_eq!(
+        sorted(names),
+        vec![
+            vec![json!("empty")],
+            vec![json!("root")],
+            vec![json!("sub")]
+        ]
+    );
+    // A folder contains what it and the folders below it file.
+    let rows = d
+        .rows(
+            "SELECT f/name/value, c/uid/value FROM EHR e CONTAINS FOLDER f CONTAINS COMPOSITION c",
+        )
+        .await;
+    assert_eq!(
+        sorted(rows),
+        sorted(vec![
+            vec![json!("root"), json!(a1)],
+            vec![json!("root"), json!(a2)],
+            vec![json!("sub"), json!(a2)],
+        ])
+    );
+    let rows = d
+        .rows(&format!(
+            "SELECT {SYS} FROM FOLDER f[name/value='sub'] CONTAINS COMPOSITION c \
+             CONTAINS OBSERVATION o[{OBS}]"
+        ))
+        .await;
+    assert_eq!(rows, vec![vec![json!(150.0)]]);
+    let rows = d
+        .rows("SELECT f/name/value, g/name/value FROM EHR e CONTAINS FOLDER f CONTAINS FOLDER g[openEHR-EHR-FOLDER.generic.v1]")
+        .await;
+    assert_eq!(
+        sorted(rows),
+        vec![
+            vec![json!("root"), json!("empty")],
+            vec![json!("root"), json!("sub")]
+        ]
+    );
+}
