@@ -8,6 +8,7 @@ pub mod flat;
 mod index;
 mod model;
 mod parser;
+pub mod structured;
 mod tree;
 pub mod webtemplate;
 mod xml;

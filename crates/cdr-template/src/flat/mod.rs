@@ -11,8 +11,8 @@
 mod ctx;
 mod defaults;
 mod from_rm;
-mod path;
-mod shapes;
+pub(crate) mod path;
+pub(crate) mod shapes;
 mod to_rm;
 
 use serde_json::{Map, Value};

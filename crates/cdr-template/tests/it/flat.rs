@@ -9,11 +9,11 @@ use serde_json::{json, Map, Value};
 use crate::opt_builder::*;
 use crate::support::opt;
 
-const NOW: &str = "2024-05-01T10:00:00Z";
+pub const NOW: &str = "2024-05-01T10:00:00Z";
 
 /// A COMPOSITION with one OBSERVATION (one event): a quantity (mm[Hg]), a local coded position
 /// and a text comment.
-fn template() -> Template {
+pub fn template() -> Template {
     let position = coded("local", &["at1000", "at1001"]);
     let quantity = quantity("mm[Hg]", "");
     let events = single_event(&[
@@ -42,7 +42,7 @@ fn flat(pairs: &[(&str, Value)]) -> Map<String, Value> {
         .collect()
 }
 
-fn basic() -> Map<String, Value> {
+pub fn basic() -> Map<String, Value> {
     flat(&[
         ("ctx/language", json!("en")),
         ("ctx/territory", json!("DE")),

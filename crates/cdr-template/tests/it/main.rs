@@ -7,6 +7,7 @@ mod fixtures;
 mod flat;
 mod opt_builder;
 mod robustness;
+mod structured;
 mod support;
 mod webtemplate;
 mod webtemplate_corpus;
