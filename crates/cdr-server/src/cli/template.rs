@@ -7,6 +7,8 @@ use std::io::Write;
 
 use serde_json::Value;
 
+use super::forms::{self, Form};
+
 const NAME: &str = "cdr template";
 
 fn usage(err: &mut dyn Write, what: &str) -> i32 {
@@ -54,71 +56,42 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             Err(code) => code,
         },
         ["flat-to-canonical", opt, file] => {
-            let t = match template(opt, err) {
-                Ok(t) => t,
-                Err(code) => return code,
-            };
-            let flat = match std::fs::read(file)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()))
-            {
-                Ok(Value::Object(m)) => m,
-                Ok(_) => {
-                    let _ = writeln!(err, "{NAME}: {file}: a FLAT composition is a JSON object");
-                    return 1;
-                }
-                Err(e) => {
-                    let _ = writeln!(err, "{NAME}: {file}: {e}");
-                    return 1;
-                }
-            };
-            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-            match cdr_template::flat::flat_to_canonical(&t, &flat, &now) {
-                Ok(c) => {
-                    print(out, &c, compact);
-                    0
-                }
-                Err(e) => {
-                    let _ = writeln!(err, "{NAME}: {file}: {e}");
-                    1
-                }
-            }
+            convert(opt, file, Form::Flat, Form::Json, compact, out, err)
         }
         ["canonical-to-flat", opt, file] => {
-            let t = match template(opt, err) {
-                Ok(t) => t,
-                Err(code) => return code,
-            };
-            let composition = match std::fs::read(file) {
-                Ok(bytes) => super::validate::read_composition(std::path::Path::new(file), &bytes),
-                Err(e) => {
-                    let _ = writeln!(err, "{NAME}: cannot read {file}: {e}");
-                    return 1;
-                }
-            };
-            let composition = match composition {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = writeln!(err, "{NAME}: {file}: {e}");
-                    return 1;
-                }
-            };
-            let json = cdr_rm::json::to_json_value(&composition, &cdr_rm::JsonConfig::CANONICAL);
-            match cdr_template::flat::canonical_to_flat(&t, &json) {
-                Ok(flat) => {
-                    print(out, &Value::Object(flat), compact);
-                    0
-                }
-                Err(e) => {
-                    let _ = writeln!(err, "{NAME}: {file}: {e}");
-                    1
-                }
-            }
+            let from = Form::by_extension(std::path::Path::new(file));
+            convert(opt, file, from, Form::Flat, compact, out, err)
         }
         _ => usage(
             err,
             "expected `webtemplate <opt>`, `flat-to-canonical <opt> <flat.json>` or \
              `canonical-to-flat <opt> <composition>`",
         ),
+    }
+}
+
+/// Converts `file` from one format to another through the template `opt`.
+fn convert(
+    opt: &str,
+    file: &str,
+    from: Form,
+    to: Form,
+    compact: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let t = match template(opt, err) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    match forms::convert_file(file, from, to, Some(&t), compact) {
+        Ok(text) => {
+            let _ = writeln!(out, "{text}");
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(err, "{NAME}: {file}: {e}");
+            1
+        }
     }
 }

@@ -18,7 +18,8 @@ const KNOWN_STRUCTURED_DISAGREEMENTS: &[(&str, &str, &str)] = &[(
     "careprecision__EREACT_-_Deterioration_assessment_1_STRUCTURED.json",
     "agitation_indicator|code: unknown path",
     "written for another version of the template, as its FLAT and canonical twins: the DENWIS \
-     indicator elements are not in this OPT",
+     indicator elements are not in this OPT, and its sepsis screening has a `single_point_in_time` \
+     event this OPT (and its published web template) does not",
 )];
 
 fn judge(template: &Template, bytes: &[u8]) -> Result<Value, String> {
