@@ -679,3 +679,35 @@ fn corpus_structured_and_flat_files_validate() {
         assert_eq!(code(&o), 0, "{file}: {}{}", stdout(&o), stderr(&o));
     }
 }
+
+#[test]
+fn template_example_validates_in_every_format() {
+    let (dir, opt, _) = TempDir::with_fixtures("example");
+    for (format, name) in [
+        ("json", "e.json"),
+        ("xml", "e.xml"),
+        ("flat", "e.flat.json"),
+        ("structured", "e.structured.json"),
+    ] {
+        let o = cdr(&["template", "example", "--format", format, &opt]);
+        assert_eq!(code(&o), 0, "{format}: {}", stderr(&o));
+        let file = dir.write(name, stdout(&o));
+        let o = cdr(&["validate", "--template", &opt, "--format", format, &file]);
+        assert_eq!(code(&o), 0, "{format}: {}", stdout(&o));
+    }
+    let o = cdr(&["template", "example", "--compact", &opt]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let c: Value = serde_json::from_str(&stdout(&o)).expect("canonical JSON by default");
+    assert_eq!(c["_type"], "COMPOSITION");
+    assert_eq!(stdout(&o).lines().count(), 1);
+    for args in [
+        vec!["template", "example", "--format", "yaml", &opt],
+        vec!["template", "example", &opt, "--format"],
+        vec!["template", "webtemplate", "--format", "flat", &opt],
+        vec!["template", "example"],
+    ] {
+        assert_eq!(code(&cdr(&args)), 2, "{args:?}");
+    }
+    let junk = dir.write("junk.opt", "<not-a-template/>");
+    assert_eq!(code(&cdr(&["template", "example", &junk])), 1);
+}

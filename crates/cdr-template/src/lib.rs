@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate knows nothing about RM instances, storage or HTTP; it
 //! does no IO (callers pass bytes).
 
+pub mod example;
 pub mod flat;
 mod index;
 mod model;

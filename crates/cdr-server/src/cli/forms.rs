@@ -138,3 +138,10 @@ pub fn convert_file(
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read file: {e}"))?;
     write(to, template, &read(from, template, &bytes)?, compact)
 }
+
+/// The example composition of a template (written now).
+pub fn example(template: &Template) -> Result<Composition, String> {
+    let canonical = cdr_template::example::example_composition(template, &now())
+        .map_err(|e| format!("no example: {e}"))?;
+    cdr_rm::json::from_json_value(canonical).map_err(|e| format!("no example: {e}"))
+}

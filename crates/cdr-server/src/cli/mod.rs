@@ -39,6 +39,9 @@ USAGE:
       Converts a FLAT composition to canonical JSON, or a canonical one to FLAT, through the
       template's web template. Exit 1 when the input does not convert (the message names the
       FLAT key or the place), 2 on usage errors or an unreadable template.
+  cdr template example [--format json|xml|flat|structured] [--compact] <file.opt>
+      Prints an example composition of the template (every node once, values the template
+      allows), canonical JSON by default. Exit 1 when the OPT does not parse.
   cdr bench commit [--clients N] [--count M] [--template T --composition C]
       Commits M compositions with N clients through the store (decode, validate, index, one
       transaction each) on a temporary managed PostgreSQL, then raw INSERTs of the same JSON into

@@ -1,7 +1,8 @@
 //! `cdr template …`: what a template makes of things, without a server.
 //! - `webtemplate <file.opt>`: the web template as JSON;
 //! - `flat-to-canonical <file.opt> <flat.json>`: a FLAT composition as canonical JSON;
-//! - `canonical-to-flat <file.opt> <composition.json|xml>`: a composition as FLAT.
+//! - `canonical-to-flat <file.opt> <composition.json|xml>`: a composition as FLAT;
+//! - `example <file.opt> [--format F]`: an example composition in any format.
 
 use std::io::Write;
 
@@ -38,16 +39,55 @@ fn print(out: &mut dyn Write, json: &Value, compact: bool) {
 }
 
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let compact = args.iter().any(|a| a == "--compact");
-    let rest: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| *a != "--compact")
-        .collect();
+    let mut compact = false;
+    let mut format = None;
+    let mut rest: Vec<&str> = Vec::new();
+    let mut it = args.iter().map(String::as_str);
+    while let Some(a) = it.next() {
+        let given = match a {
+            "--compact" => {
+                compact = true;
+                continue;
+            }
+            "--format" => it.next(),
+            _ => match a.strip_prefix("--format=") {
+                Some(f) => Some(f),
+                None => {
+                    rest.push(a);
+                    continue;
+                }
+            },
+        };
+        match given.map(Form::parse) {
+            Some(Ok(f)) => format = Some(f),
+            Some(Err(e)) => return usage(err, &e),
+            None => return usage(err, "--format needs a format"),
+        }
+    }
     if rest.iter().skip(1).any(|a| a.starts_with('-')) {
         return usage(err, "unknown option");
     }
+    if format.is_some() && rest.first() != Some(&"example") {
+        return usage(err, "--format goes with `example`");
+    }
     match rest.as_slice() {
+        ["example", opt] => {
+            let t = match template(opt, err) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
+            let form = format.unwrap_or(Form::Json);
+            match forms::example(&t).and_then(|c| forms::write(form, Some(&t), &c, compact)) {
+                Ok(text) => {
+                    let _ = writeln!(out, "{text}");
+                    0
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "{NAME}: {opt}: {e}");
+                    1
+                }
+            }
+        }
         ["webtemplate", opt] => match template(opt, err) {
             Ok(t) => {
                 print(out, &t.web_template().to_json(), compact);
@@ -64,8 +104,8 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         }
         _ => usage(
             err,
-            "expected `webtemplate <opt>`, `flat-to-canonical <opt> <flat.json>` or \
-             `canonical-to-flat <opt> <composition>`",
+            "expected `webtemplate <opt>`, `flat-to-canonical <opt> <flat.json>`, \
+             `canonical-to-flat <opt> <composition>` or `example <opt> [--format F]`",
         ),
     }
 }

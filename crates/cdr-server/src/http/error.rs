@@ -55,6 +55,7 @@ error_codes! {
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported body media type";
     ValidationFailed => UNPROCESSABLE_ENTITY, "validation_failed", "The content is not valid";
     InvalidFlat => UNPROCESSABLE_ENTITY, "invalid_flat", "The FLAT composition does not fit its template";
+    NoExample => UNPROCESSABLE_ENTITY, "no_example", "cdr cannot write an example of this template";
     NotRepresentable => NOT_ACCEPTABLE, "not_representable", "The data has no representation in the requested format";
     Internal => INTERNAL_SERVER_ERROR, "internal_error", "Internal server error";
     Unavailable => SERVICE_UNAVAILABLE, "database_unavailable", "The database is unavailable";

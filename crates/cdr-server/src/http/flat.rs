@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use cdr_rm::Composition;
 use cdr_store::Principal;
+use cdr_template::Template;
 
 use super::error::{ApiError, ApiResult, Code};
 use super::media::{self, Format};
@@ -85,6 +86,17 @@ pub async fn answer_document(
             ApiError::new(Code::NotRepresentable, "the composition names no template")
         })?;
     let template = state.store.get_template(caller, template_id).await?;
-    let flat = cdr_template::flat::canonical_to_flat(&template, &value).map_err(ApiError::flat)?;
-    Ok(Some(Value::Object(flat).to_string()))
+    render(&template, value, Format::Flat).map(Some)
+}
+
+/// A canonical composition in `format`: as it is, as XML, or converted through its template.
+pub fn render(template: &Template, value: Value, format: Format) -> ApiResult<String> {
+    match format {
+        Format::Flat => {
+            let flat =
+                cdr_template::flat::canonical_to_flat(template, &value).map_err(ApiError::flat)?;
+            Ok(Value::Object(flat).to_string())
+        }
+        other => media::render_value(value, other),
+    }
 }

@@ -266,7 +266,7 @@ pub fn form_round_trips(
 }
 
 /// `Ok` when two canonical compositions are the same after [`normalise`], else where not.
-fn same(a: &Value, b: &Value) -> Result<(), String> {
+pub fn same(a: &Value, b: &Value) -> Result<(), String> {
     let (a, b) = (normalise(a)?, normalise(b)?);
     match first_difference(&a, &b, "") {
         None => Ok(()),
@@ -275,7 +275,7 @@ fn same(a: &Value, b: &Value) -> Result<(), String> {
 }
 
 /// canonical → FLAT → canonical.
-fn through_flat(template: &cdr_template::Template, c: &Value) -> Result<Value, String> {
+pub fn through_flat(template: &cdr_template::Template, c: &Value) -> Result<Value, String> {
     let flat = canonical_to_flat(template, c).map_err(|e| format!("to FLAT: {e}"))?;
     flat_to_canonical(template, &flat, NOW).map_err(|e| format!("back: {e}"))
 }

@@ -1,6 +1,7 @@
 //! Integration tests of cdr-validation: corpus acceptance, mutations, small fixtures.
 
 mod corpus;
+mod example;
 mod fixtures;
 mod flat;
 mod mutations;

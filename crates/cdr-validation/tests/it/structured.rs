@@ -30,7 +30,7 @@ fn judge(template: &Template, bytes: &[u8]) -> Result<Value, String> {
 }
 
 /// canonical → STRUCTURED → canonical.
-fn through_structured(template: &Template, c: &Value) -> Result<Value, String> {
+pub fn through_structured(template: &Template, c: &Value) -> Result<Value, String> {
     let s = canonical_to_structured(template, c).map_err(|e| format!("to STRUCTURED: {e}"))?;
     structured_to_canonical(template, &s, NOW).map_err(|e| format!("back: {e}"))
 }
