@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiResult, Code};
 use super::headers;
 use super::media::{self, COMPOSITION};
 use super::versioned::{committed_answer, data_answer};
-use super::{ehr_id, flat, uid_based_segment, AppState};
+use super::{ehr_id, forms, uid_based_segment, AppState};
 
 /// `POST /ehr/{ehr_id}/composition`.
 pub async fn create(
@@ -27,14 +27,14 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
     let format = media::write_format(&req, COMPOSITION)?;
-    let composition: Composition = flat::read_composition(&req, &state, payload).await?;
+    let composition: Composition = forms::read_composition(&req, &state, payload).await?;
     let meta = headers::commit_meta(&req)?;
     let caller = state.caller(&req);
     let mut done = state
         .store
         .create_composition(&caller, ehr, composition, meta)
         .await?;
-    done.document = flat::answer_document(&state, &caller, done.document, format).await?;
+    done.document = forms::answer_document(&state, &caller, done.document, format).await?;
     let prefix = state.versions_url(&req, ehr, "composition");
     committed_answer(&done, format, &prefix, StatusCode::CREATED)
 }
@@ -62,7 +62,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Http
         }
         (UidBasedId::Version(_), _) => state.store.get_composition(&caller, ehr, &id).await?,
     };
-    rec.document = flat::answer_document(&state, &caller, rec.document, Some(format)).await?;
+    rec.document = forms::answer_document(&state, &caller, rec.document, Some(format)).await?;
     data_answer(&rec, format, state.versions_url(&req, ehr, "composition"))
 }
 
@@ -100,7 +100,7 @@ pub async fn update(
     let prefix = state.versions_url(&req, ehr, "composition");
     let format = media::write_format(&req, COMPOSITION)?;
     let given = headers::if_match(&req)?;
-    let composition: Composition = flat::read_composition(&req, &state, payload).await?;
+    let composition: Composition = forms::read_composition(&req, &state, payload).await?;
     let meta = headers::commit_meta(&req)?;
     let done = async {
         let preceding = preceding(&req, &state, ehr, &id, given).await?;
@@ -114,7 +114,7 @@ pub async fn update(
     .map_err(|e| e.latest_under(&prefix))?;
     let mut done = done;
     done.document =
-        flat::answer_document(&state, &state.caller(&req), done.document, format).await?;
+        forms::answer_document(&state, &state.caller(&req), done.document, format).await?;
     committed_answer(&done, format, &prefix, StatusCode::OK)
 }
 

@@ -106,7 +106,9 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Http
             let template = state.store.get_template(&caller, id).await?;
             template.web_template().to_json().to_string()
         }
-        Format::Xml | Format::Flat => state.store.get_template_opt(&caller, id).await?,
+        Format::Xml | Format::Flat | Format::Structured => {
+            state.store.get_template_opt(&caller, id).await?
+        }
     };
     Ok(Answer {
         etag: Some(id.to_owned()),
@@ -118,7 +120,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Http
 
 /// `GET /definition/template/adl1.4/{template_id}/example`: an example composition of the
 /// template (every node once, values the template allows), as EHRbase offers it: canonical
-/// JSON by default, XML or FLAT by `Accept` or `format=`.
+/// JSON by default, XML, FLAT or STRUCTURED by `Accept` or `format=`.
 pub async fn example(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let format = media::negotiate(&req, media::COMPOSITION)?;
     let id = segment(&req, "template_id");
@@ -126,7 +128,7 @@ pub async fn example(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let example = cdr_template::example::example_composition(&template, &now)
         .map_err(|e| ApiError::new(Code::NoExample, e.to_string()))?;
-    let body = super::flat::render(&template, example, format)?;
+    let body = super::forms::render(&template, example, format)?;
     Ok(Answer {
         body: Some((format, body)),
         ..Answer::default()

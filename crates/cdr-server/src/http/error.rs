@@ -55,6 +55,7 @@ error_codes! {
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported body media type";
     ValidationFailed => UNPROCESSABLE_ENTITY, "validation_failed", "The content is not valid";
     InvalidFlat => UNPROCESSABLE_ENTITY, "invalid_flat", "The FLAT composition does not fit its template";
+    InvalidStructured => UNPROCESSABLE_ENTITY, "invalid_structured", "The STRUCTURED composition does not fit its template";
     NoExample => UNPROCESSABLE_ENTITY, "no_example", "cdr cannot write an example of this template";
     NotRepresentable => NOT_ACCEPTABLE, "not_representable", "The data has no representation in the requested format";
     Internal => INTERNAL_SERVER_ERROR, "internal_error", "Internal server error";
@@ -107,15 +108,6 @@ impl ApiError {
     /// A body that could not be decoded, with its position.
     pub fn decode(e: DecodeError) -> ApiError {
         ApiError::new(Code::MalformedBody, e.to_string()).at_position(e.line, e.column)
-    }
-
-    /// A FLAT conversion that failed, naming the FLAT key (or the place in the composition).
-    pub fn flat(e: cdr_template::flat::FlatError) -> ApiError {
-        let code = match e {
-            cdr_template::flat::FlatError::NotRepresentable { .. } => Code::NotRepresentable,
-            _ => Code::InvalidFlat,
-        };
-        ApiError::new(code, e.to_string())
     }
 
     /// On a version conflict, points `Location` at the latest version: `prefix` + its uid.

@@ -73,7 +73,7 @@ endpoints! {
     "POST" "/definition/template/adl1.4" "Upload an ADL 1.4 operational template" => definition::upload;
     "GET" "/definition/template/adl1.4" "List ADL 1.4 templates" => definition::list;
     "GET" "/definition/template/adl1.4/{template_id}" "Get an ADL 1.4 template (OPT XML, or its web template as application/openehr.wt+json)" => definition::get;
-    "GET" "/definition/template/adl1.4/{template_id}/example" "An example composition of an ADL 1.4 template (canonical JSON; XML or FLAT by Accept or format=)" => definition::example;
+    "GET" "/definition/template/adl1.4/{template_id}/example" "An example composition of an ADL 1.4 template (canonical JSON; XML, FLAT or STRUCTURED by Accept or format=)" => definition::example;
     "GET" "/query/aql" "Run an ad hoc AQL query (q, ehr_id, offset, fetch, parameters)" => query::get;
     "POST" "/query/aql" "Run an ad hoc AQL query (JSON body)" => query::post;
     "DELETE" "/admin/ehr/{ehr_id}" "Delete an EHR physically" => admin::delete_ehr;

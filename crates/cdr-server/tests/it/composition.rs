@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::common::{composition_with, server, server_with_template, COMPOSITION};
+use crate::common::{
+    composition_with, composition_without_slot, server, server_with_template, COMPOSITION,
+};
 
 #[tokio::test]
 async fn create_and_get_in_json_and_xml() {
@@ -71,7 +73,7 @@ async fn create_and_get_in_json_and_xml() {
         .send()
         .await
         .problem(406, "not_acceptable");
-    srv.get(&format!("/ehr/{ehr}/composition/{vo}?format=STRUCTURED"))
+    srv.get(&format!("/ehr/{ehr}/composition/{vo}?format=TDD"))
         .send()
         .await
         .problem(406, "not_acceptable");
@@ -435,12 +437,7 @@ async fn ehr_that_is_not_modifiable_refuses_content() {
 async fn flat_in_and_out() {
     let srv = server_with_template().await;
     let ehr = srv.ehr().await;
-    // The fixture fills a slot with a CLUSTER the template does not name: FLAT cannot say it.
-    let without_slot = composition_with(|c| {
-        if let Some(items) = c["content"][0]["data"]["events"][0]["data"]["items"].as_array_mut() {
-            items.retain(|i| i["archetype_node_id"] != "openEHR-EHR-CLUSTER.device.v1");
-        }
-    });
+    let without_slot = composition_without_slot();
     let res = srv
         .post(&format!("/ehr/{ehr}/composition"))
         .json(&without_slot)
@@ -528,4 +525,116 @@ async fn flat_in_and_out() {
         .send()
         .await
         .problem(406, "not_representable");
+}
+
+/// STRUCTURED in and out, as FLAT: by `Accept`/`Content-Type`
+/// `application/openehr.wt.structured+json` or `format=STRUCTURED`, on POST, PUT and GET.
+#[tokio::test]
+async fn structured_in_and_out() {
+    const STRUCTURED: &str = "application/openehr.wt.structured+json";
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    let without_slot = composition_without_slot();
+    let uid = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .json(&without_slot)
+        .send()
+        .await
+        .etag();
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{uid}"))
+        .header("Accept", STRUCTURED)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("content-type"), Some(STRUCTURED));
+    let structured = res.json();
+    let event = &structured["encounter"]["test_vitals"][0]["any_event"][0];
+    assert_eq!(
+        event["systolic"][0]["|magnitude"],
+        json!(120.0),
+        "{structured}"
+    );
+    let same = srv
+        .get(&format!("/ehr/{ehr}/composition/{uid}?format=STRUCTURED"))
+        .send()
+        .await;
+    assert_eq!(same.json(), structured);
+
+    // In again (without its uid), answered as STRUCTURED: the same data.
+    let mut again = structured.clone();
+    again["encounter"].as_object_mut().unwrap().remove("_uid");
+    let res = srv
+        .post(&format!(
+            "/ehr/{ehr}/composition?templateId=cdr_test_vitals.v1"
+        ))
+        .header("Prefer", "return=representation")
+        .header("Accept", STRUCTURED)
+        .body(STRUCTURED, again.to_string())
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let created = res.etag();
+    let mut back = res.json();
+    back["encounter"].as_object_mut().unwrap().remove("_uid");
+    assert_eq!(back, again);
+    // PUT as STRUCTURED with EHRbase's parameters: a changed systolic comes back.
+    let mut changed = again.clone();
+    changed["encounter"]["test_vitals"][0]["any_event"][0]["systolic"][0]["|magnitude"] =
+        json!(130);
+    let object = created.split("::").next().unwrap();
+    let res = srv
+        .put(&format!(
+            "/ehr/{ehr}/composition/{object}?format=STRUCTURED"
+        ))
+        .header("If-Match", &format!("\"{created}\""))
+        .header("openEHR-TEMPLATE_ID", "cdr_test_vitals.v1")
+        .header("Prefer", "return=representation")
+        .body("application/json", changed.to_string())
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        res.json()["encounter"]["test_vitals"][0]["any_event"][0]["systolic"][0]["|magnitude"],
+        json!(130.0)
+    );
+
+    // Errors: an unknown key (named), a body that is not an object, no template, and a
+    // composition STRUCTURED cannot say.
+    let mut unknown = again.clone();
+    unknown["encounter"]["no_such_node"] = json!([{"|magnitude": 1}]);
+    let problem = srv
+        .post(&format!(
+            "/ehr/{ehr}/composition?templateId=cdr_test_vitals.v1"
+        ))
+        .body(STRUCTURED, unknown.to_string())
+        .send()
+        .await
+        .problem(422, "invalid_structured");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("encounter/no_such_node|magnitude: unknown path"),
+        "{problem}"
+    );
+    srv.post(&format!(
+        "/ehr/{ehr}/composition?templateId=cdr_test_vitals.v1"
+    ))
+    .body(STRUCTURED, "[1, 2]")
+    .send()
+    .await
+    .problem(422, "invalid_structured");
+    srv.post(&format!("/ehr/{ehr}/composition"))
+        .body(STRUCTURED, again.to_string())
+        .send()
+        .await
+        .problem(400, "invalid_parameter");
+    let with_slot = srv.composition(&ehr).await;
+    srv.get(&format!(
+        "/ehr/{ehr}/composition/{with_slot}?format=STRUCTURED"
+    ))
+    .send()
+    .await
+    .problem(406, "not_representable");
 }

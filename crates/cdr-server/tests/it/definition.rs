@@ -137,8 +137,8 @@ async fn commit(srv: &Server, ehr: &str, query: &str, content_type: &str, body: 
     assert_eq!(created.status, 201, "{}", created.text());
 }
 
-/// The example of the fixture template in each format: canonical JSON by default, XML and FLAT
-/// by `Accept` or `format=`; each is accepted as a composition.
+/// The example of the fixture template in each format: canonical JSON by default, XML, FLAT
+/// and STRUCTURED by `Accept` or `format=`; each is accepted as a composition.
 #[tokio::test]
 async fn example_in_every_format_is_accepted() {
     let srv = server_with_template().await;
@@ -172,14 +172,18 @@ async fn example_in_every_format_is_accepted() {
         .unwrap()
         .keys()
         .any(|k| k.contains('|')));
-    let created = srv
-        .post(&format!(
-            "/ehr/{ehr}/composition?templateId=cdr_test_vitals.v1"
-        ))
-        .body("application/openehr.wt.flat+json", flat.body.clone())
-        .send()
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
+    let query = "?templateId=cdr_test_vitals.v1";
+    let ct = "application/openehr.wt.flat+json";
+    commit(&srv, &ehr, query, ct, flat.body.clone()).await;
+    let structured = srv.get(&format!("{path}?format=STRUCTURED")).send().await;
+    assert_eq!(structured.status, 200);
+    assert!(
+        structured.json()["encounter"].is_object(),
+        "{}",
+        structured.text()
+    );
+    let ct = "application/openehr.wt.structured+json";
+    commit(&srv, &ehr, query, ct, structured.body.clone()).await;
 
     srv.get("/definition/template/adl1.4/no_such_template/example")
         .send()
