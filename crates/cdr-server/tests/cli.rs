@@ -523,6 +523,15 @@ fn validate_reads_flat_and_structured() {
     let lines = json_lines(&o);
     assert_eq!(lines[0]["valid"], false);
     assert_eq!(lines[0]["issues"][0]["constraint"], "unit_not_allowed");
+    // The issue says where it is in the FLAT file too.
+    assert_eq!(lines[0]["issues"][0]["flat_path"], unit_key.as_str());
+    assert!(lines[0]["issues"][0]["web_template_id"].is_string());
+    let o = cdr(&["validate", "-t", &opt, "-f", "flat", &bad_unit]);
+    assert!(
+        stdout(&o).contains(&format!("(FLAT {unit_key}) [unit_not_allowed]")),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(lines[1]["valid"], false);
     assert_eq!(lines[1]["issues"], json!([]));
     let error = lines[1]["error"].as_str().unwrap();

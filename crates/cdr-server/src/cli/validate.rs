@@ -68,12 +68,10 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let mut all_valid = true;
     for file in &args.files {
         let path = Path::new(file);
+        let form = args.format.unwrap_or_else(|| Form::by_extension(path));
         let outcome = match std::fs::read(path) {
             Err(e) => Err(format!("cannot read file: {e}")),
-            Ok(bytes) => {
-                let form = args.format.unwrap_or_else(|| Form::by_extension(path));
-                forms::read(form, Some(&template), &bytes)
-            }
+            Ok(bytes) => forms::read(form, Some(&template), &bytes),
         };
         match outcome {
             Err(message) => {
@@ -92,7 +90,22 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 let issues = cdr_validation::validate(&template, &composition);
                 let valid = issues.is_empty();
                 all_valid &= valid;
+                // Issues of a FLAT or STRUCTURED file also say where they are in it.
+                let at = (!valid && form.needs_template()).then(|| {
+                    let canonical =
+                        cdr_rm::json::to_json_value(&composition, &cdr_rm::JsonConfig::CANONICAL);
+                    cdr_template::flat::locate(&template, &canonical)
+                });
+                let located: Vec<_> = issues
+                    .iter()
+                    .map(|i| at.as_ref().and_then(|at| at.find(&i.path)))
+                    .collect();
                 if args.json {
+                    let issues: Vec<_> = issues
+                        .iter()
+                        .zip(&located)
+                        .map(|(i, at)| cdr_server::http::error::issue_json(i, at.as_ref()))
+                        .collect();
                     let _ = writeln!(
                         out,
                         "{}",
@@ -102,8 +115,13 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                     let _ = writeln!(out, "{file}: valid");
                 } else {
                     let _ = writeln!(out, "{file}: INVALID ({} issues)", issues.len());
-                    for i in &issues {
-                        let _ = writeln!(out, "  {} [{}] {}", i.path, i.constraint, i.message);
+                    for (i, at) in issues.iter().zip(&located) {
+                        let flat = at
+                            .as_ref()
+                            .map(|at| format!(" (FLAT {})", at.flat_path))
+                            .unwrap_or_default();
+                        let _ =
+                            writeln!(out, "  {}{flat} [{}] {}", i.path, i.constraint, i.message);
                     }
                 }
             }

@@ -6,6 +6,8 @@
 //! Conversion failures are 422 `invalid_flat` / `invalid_structured` (naming the FLAT key) and
 //! 406 `not_representable`.
 
+use std::sync::Arc;
+
 use actix_web::web::Payload;
 use actix_web::HttpRequest;
 use serde_json::Value;
@@ -51,15 +53,37 @@ fn conversion_error(e: FlatError, format: Format) -> ApiError {
     ApiError::new(code, e.to_string())
 }
 
+/// Where the issues of a composition are in the form it came in (nothing for canonical JSON
+/// and XML, whose issue paths are their own).
+#[derive(Debug, Default)]
+pub struct Placer {
+    /// The template and canonical JSON of a FLAT or STRUCTURED body.
+    form: Option<(Arc<Template>, Value)>,
+}
+
+impl Placer {
+    /// `err` with each validation issue placed at its FLAT path and web template node.
+    pub fn place(&self, err: ApiError) -> ApiError {
+        match &self.form {
+            Some((template, canonical)) if err.has_issues() => {
+                let at = cdr_template::flat::locate(template, canonical);
+                err.locate_issues(|path| at.find(path))
+            }
+            _ => err,
+        }
+    }
+}
+
 /// Reads a composition body: canonical JSON or XML, or FLAT or STRUCTURED converted through
-/// its template.
+/// its template (with what places its issues in that form).
 pub async fn read_composition(
     req: &HttpRequest,
     state: &AppState,
     payload: Payload,
-) -> ApiResult<Composition> {
+) -> ApiResult<(Composition, Placer)> {
     let Some(format) = media::form_body(req) else {
-        return media::read_rm(req, payload, state.limits.document).await;
+        let composition = media::read_rm(req, payload, state.limits.document).await?;
+        return Ok((composition, Placer::default()));
     };
     let template_id = template_id(req)?;
     let body = media::read_body(req, payload, state.limits.document).await?;
@@ -82,7 +106,11 @@ pub async fn read_composition(
         }
     };
     let canonical = canonical.map_err(|e| conversion_error(e, format))?;
-    cdr_rm::json::from_json_value(canonical).map_err(ApiError::decode)
+    let composition = cdr_rm::json::from_json_value(canonical.clone()).map_err(ApiError::decode)?;
+    let placer = Placer {
+        form: Some((template, canonical)),
+    };
+    Ok((composition, placer))
 }
 
 /// A stored composition document as FLAT or STRUCTURED text, when `format` asks for one.
@@ -98,6 +126,18 @@ pub async fn answer_document(
     };
     let value: Value = serde_json::from_str(doc)
         .map_err(|e| ApiError::new(Code::Internal, format!("stored JSON: {e}")))?;
+    through_its_template(state, caller, value, format)
+        .await
+        .map(Some)
+}
+
+/// A canonical composition converted through the template it names.
+async fn through_its_template(
+    state: &AppState,
+    caller: &Principal,
+    value: Value,
+    format: Format,
+) -> ApiResult<String> {
     let template_id = value
         .pointer("/archetype_details/template_id/value")
         .and_then(Value::as_str)
@@ -105,7 +145,24 @@ pub async fn answer_document(
             ApiError::new(Code::NotRepresentable, "the composition names no template")
         })?;
     let template = state.store.get_template(caller, template_id).await?;
-    render(&template, value, format).map(Some)
+    render(&template, value, format)
+}
+
+/// A composition that is not stored, in `format`, as a stored one would be answered.
+pub async fn represent(
+    state: &AppState,
+    caller: &Principal,
+    composition: &Composition,
+    format: Format,
+) -> ApiResult<String> {
+    let value = cdr_rm::json::to_json_value(composition, &cdr_rm::JsonConfig::CANONICAL);
+    match format {
+        Format::Flat | Format::Structured => {
+            through_its_template(state, caller, value, format).await
+        }
+        Format::Xml => Ok(cdr_rm::to_xml(composition, "composition")),
+        other => media::render_value(value, other),
+    }
 }
 
 /// A canonical composition in `format`: as it is, as XML, or converted through its template.

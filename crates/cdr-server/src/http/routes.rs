@@ -50,7 +50,7 @@ endpoints! {
         => |r, s| versioned::version_at(r, s, Kind::EhrStatus);
     "GET" "/ehr/{ehr_id}/versioned_ehr_status/version/{version_uid}" "EHR_STATUS ORIGINAL_VERSION by uid"
         => |r, s| versioned::version_by_uid(r, s, Kind::EhrStatus);
-    "POST" "/ehr/{ehr_id}/composition" "Create a COMPOSITION" => composition::create;
+    "POST" "/ehr/{ehr_id}/composition" "Create a COMPOSITION (canonical JSON or XML, FLAT or STRUCTURED; dry_run=true validates without storing)" => composition::create;
     "GET" "/ehr/{ehr_id}/composition/{uid_based_id}" "Get a COMPOSITION (latest, by version uid, or at version_at_time)"
         => composition::get;
     "PUT" "/ehr/{ehr_id}/composition/{uid_based_id}" "Update a COMPOSITION (If-Match)" => composition::update;

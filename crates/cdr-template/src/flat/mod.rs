@@ -11,11 +11,14 @@
 mod ctx;
 mod defaults;
 mod from_rm;
+mod locate;
 pub(crate) mod path;
 pub(crate) mod shapes;
 mod to_rm;
 
 use serde_json::{Map, Value};
+
+pub use locate::{locate, FlatLocation, FlatLocations};
 
 use crate::model::Template;
 use crate::webtemplate::{Step, WebTemplateNode};

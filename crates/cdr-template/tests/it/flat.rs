@@ -235,3 +235,74 @@ fn hostile_keys_are_errors() {
     f.insert("fixture/blood_pressure:0/comment".into(), json!({"a": [1]}));
     assert!(flat_to_canonical(&t, &f, NOW).is_err());
 }
+
+#[test]
+fn instance_paths_are_located_in_flat() {
+    let t = template();
+    let mut f = basic();
+    f.insert("fixture/blood_pressure:1/comment".into(), json!("later"));
+    let c = flat_to_canonical(&t, &f, NOW).expect("converts");
+    let at = cdr_template::flat::locate(&t, &c);
+    let event = "/content[0]/data/events[0]/data";
+    for (path, flat, id) in [
+        (
+            format!("{event}/items[0]/value/units"),
+            "fixture/blood_pressure:0/systolic|unit",
+            "systolic",
+        ),
+        (
+            format!("{event}/items[0]/value/magnitude"),
+            "fixture/blood_pressure:0/systolic|magnitude",
+            "systolic",
+        ),
+        (
+            format!("{event}/items[1]/value/defining_code/code_string"),
+            "fixture/blood_pressure:0/position|code",
+            "position",
+        ),
+        (
+            format!("{event}/items[2]/value/value"),
+            "fixture/blood_pressure:0/comment",
+            "comment",
+        ),
+        (
+            format!("{event}/items[2]/null_flavour/defining_code/code_string"),
+            "fixture/blood_pressure:0/comment/_null_flavour|code",
+            "comment",
+        ),
+        (
+            format!("{event}/items[0]"),
+            "fixture/blood_pressure:0/systolic",
+            "systolic",
+        ),
+        (
+            "/content[1]/data/events[0]/data/items[0]/value/value".to_owned(),
+            "fixture/blood_pressure:1/comment",
+            "comment",
+        ),
+        (
+            "/content[0]/data/events[0]/time/value".to_owned(),
+            "fixture/blood_pressure:0/time",
+            "time",
+        ),
+        (
+            "/content[0]/links[1]/target/value".to_owned(),
+            "fixture/blood_pressure:0/_link:1|target",
+            "blood_pressure",
+        ),
+        (
+            "/language/code_string".to_owned(),
+            "fixture/language|code",
+            "language",
+        ),
+        ("/".to_owned(), "fixture", "fixture"),
+        ("/content[7]/data".to_owned(), "fixture", "fixture"),
+    ] {
+        let found = at.find(&path).expect(&path);
+        assert_eq!(
+            (found.flat_path.as_str(), found.web_template_id.as_str()),
+            (flat, id),
+            "{path}"
+        );
+    }
+}

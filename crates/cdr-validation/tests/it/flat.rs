@@ -351,3 +351,48 @@ pub fn canonical_round_trips(
 fn corpus_canonical_round_trips_through_flat() {
     canonical_round_trips(through_flat);
 }
+
+/// Every issue of a corpus FLAT file that converts but does not validate is placed in the FLAT:
+/// at one of the file's keys, or beside them (a missing attribute).
+#[test]
+fn corpus_flat_issues_are_located() {
+    let Some(cases) = form_cases("flat") else {
+        return;
+    };
+    let templates = templates();
+    let mut located = 0;
+    for (slug, file, _) in &cases {
+        let template = &templates[slug];
+        let bytes = std::fs::read(root().join(slug).join(file)).expect("read FLAT file");
+        let Ok(Value::Object(flat)) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
+        let Ok(canonical) = flat_to_canonical(template, &flat, NOW) else {
+            continue;
+        };
+        let Ok(composition) =
+            cdr_rm::json::from_json_value::<cdr_rm::Composition>(canonical.clone())
+        else {
+            continue;
+        };
+        let at = cdr_template::flat::locate(template, &canonical);
+        for issue in validate(template, &composition) {
+            let place = at
+                .find(&issue.path)
+                .unwrap_or_else(|| panic!("{file}: {} not located", issue.path));
+            // A missing attribute is placed where it belongs: beside the keys of its node.
+            let key = place.flat_path.split('|').next().unwrap_or_default();
+            let node = key.rsplit_once('/').map_or(key, |(n, _)| n);
+            assert!(
+                flat.keys()
+                    .any(|k| k.starts_with(key) || k.starts_with(node)),
+                "{file}: {} → {} names no key of the file",
+                issue.path,
+                place.flat_path
+            );
+            eprintln!("{file}: {} → {}", issue.path, place.flat_path);
+            located += 1;
+        }
+    }
+    eprintln!("{located} issues located");
+}
