@@ -47,7 +47,7 @@ pub fn example_flat(template: &Template, now: &str) -> Map<String, Value> {
     g.out
         .insert("ctx/composer_name".into(), json!("Example Composer"));
     g.out.insert("ctx/time".into(), json!(g.now.date_time()));
-    g.node(&web.tree, &web.tree.id, "");
+    g.node(&web.tree, &web.tree.id, "", 1);
     g.out
 }
 
@@ -55,6 +55,9 @@ pub fn example_flat(template: &Template, now: &str) -> Map<String, Value> {
 pub fn example_composition(template: &Template, now: &str) -> Result<Value, FlatError> {
     flat::flat_to_canonical(template, &example_flat(template, now), now)
 }
+
+/// The most instances of one node an example holds.
+const MAX_INSTANCES: usize = 100;
 
 /// RM functions a template may constrain but an instance does not carry.
 const COMPUTED: &[&str] = &["offset"];
@@ -82,7 +85,9 @@ impl Generator {
     /// One instance of `w` at FLAT path `prefix`; `owner` is the RM type of the parent node.
     /// An optional structural node that receives no value of its own is taken back (an event or
     /// entry with only its context would be incomplete).
-    fn node(&mut self, w: &WebTemplateNode, prefix: &str, owner: &str) {
+    /// `weight` is how many instances of this node the example holds (the product of the
+    /// counts above it), which bounds how many more a `min` may ask for.
+    fn node(&mut self, w: &WebTemplateNode, prefix: &str, owner: &str, weight: usize) {
         let (mark, content) = (self.log.len(), self.content);
         self.value(w, prefix, owner);
         if !w.in_context && self.log.len() > mark {
@@ -118,14 +123,17 @@ impl Generator {
                 self.ism_transition(c, &format!("{prefix}/{}", c.id));
                 continue;
             }
-            let count = c.min.clamp(1, 100);
+            // At most MAX_INSTANCES instances of any node (a template asking for more gets
+            // fewer than its `min`, not an example that grows with the product of them).
+            let wanted = usize::try_from(c.min).unwrap_or(0).max(1);
+            let count = wanted.min(MAX_INSTANCES / weight).max(1);
             for i in 0..count {
                 let seg = if c.is_multiple() {
                     format!("{prefix}/{}:{i}", c.id)
                 } else {
                     format!("{prefix}/{}", c.id)
                 };
-                self.node(c, &seg, &w.rm_type);
+                self.node(c, &seg, &w.rm_type, weight * count);
             }
         }
         let structural = w.inputs.is_empty() && !w.rm_type.starts_with("DV_");

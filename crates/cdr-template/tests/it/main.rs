@@ -3,6 +3,7 @@
 
 mod corpus;
 mod errors;
+mod example;
 mod fixtures;
 mod flat;
 mod opt_builder;
