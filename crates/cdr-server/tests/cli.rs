@@ -448,3 +448,275 @@ fn template_flat_conversions_both_ways() {
     );
     assert_eq!(code(&cdr(&["template", "flat-to-canonical", &opt])), 2);
 }
+
+/// The fixture composition without its slot CLUSTER (which has no FLAT path), as a file.
+fn formable(dir: &TempDir) -> String {
+    let mut doc = fixture_composition();
+    let items = doc["content"][0]["data"]["events"][0]["data"]["items"]
+        .as_array_mut()
+        .expect("items");
+    items.retain(|i| i["archetype_node_id"] != "openEHR-EHR-CLUSTER.device.v1");
+    dir.write("formable.json", serde_json::to_vec(&doc).unwrap())
+}
+
+/// `cdr convert` to a file; panics with stderr unless it exits 0.
+fn convert_to(dir: &TempDir, opt: &str, file: &str, to: &str, name: &str) -> String {
+    let o = cdr(&["convert", "--template", opt, "--to", to, file]);
+    assert_eq!(code(&o), 0, "to {to}: {}", stderr(&o));
+    dir.write(name, stdout(&o))
+}
+
+#[test]
+fn validate_reads_flat_and_structured() {
+    let (dir, opt, _) = TempDir::with_fixtures("validate-forms");
+    let canonical = formable(&dir);
+    let flat = convert_to(&dir, &opt, &canonical, "flat", "c.flat.json");
+    let structured = convert_to(&dir, &opt, &canonical, "structured", "c.structured.json");
+    for (format, file) in [
+        ("flat", &flat),
+        ("structured", &structured),
+        ("FLAT", &flat),
+    ] {
+        let o = cdr(&["validate", "--template", &opt, "--format", format, file]);
+        assert_eq!(code(&o), 0, "{format}: {}{}", stdout(&o), stderr(&o));
+        assert!(
+            stdout(&o).contains(&format!("{file}: valid")),
+            "{}",
+            stdout(&o)
+        );
+    }
+    let eq = cdr(&[
+        "validate",
+        "--template",
+        &opt,
+        "--format=structured",
+        &structured,
+    ]);
+    assert_eq!(code(&eq), 0, "{}", stdout(&eq));
+
+    // Converted but invalid: the issues, exit 1.
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(&flat).unwrap()).unwrap();
+    let unit_key = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.ends_with("|unit"))
+        .expect("a unit key")
+        .clone();
+    value[&unit_key] = json!("kg");
+    let root = unit_key.split('/').next().unwrap().to_owned();
+    let bad_unit = dir.write("bad_unit.flat.json", serde_json::to_vec(&value).unwrap());
+    value[format!("{root}/no_such_node|magnitude")] = json!(1);
+    let unknown = dir.write("unknown.flat.json", serde_json::to_vec(&value).unwrap());
+    let o = cdr(&[
+        "validate",
+        "--template",
+        &opt,
+        "--format",
+        "flat",
+        "--json",
+        &bad_unit,
+        &unknown,
+        &flat,
+    ]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines[0]["valid"], false);
+    assert_eq!(lines[0]["issues"][0]["constraint"], "unit_not_allowed");
+    // The issue says where it is in the FLAT file too.
+    assert_eq!(lines[0]["issues"][0]["flat_path"], unit_key.as_str());
+    assert!(lines[0]["issues"][0]["web_template_id"].is_string());
+    let o = cdr(&["validate", "-t", &opt, "-f", "flat", &bad_unit]);
+    assert!(
+        stdout(&o).contains(&format!("(FLAT {unit_key}) [unit_not_allowed]")),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(lines[1]["valid"], false);
+    assert_eq!(lines[1]["issues"], json!([]));
+    let error = lines[1]["error"].as_str().unwrap();
+    assert!(
+        error.contains("no_such_node|magnitude: unknown path"),
+        "{error}"
+    );
+    assert_eq!(lines[2]["valid"], true);
+
+    // A canonical file read as STRUCTURED does not convert: exit 1, the root key named.
+    let o = cdr(&[
+        "validate",
+        "--template",
+        &opt,
+        "--format",
+        "structured",
+        &canonical,
+    ]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(stdout(&o).contains("unknown path"), "{}", stdout(&o));
+
+    // Usage: an unknown format, or none after --format.
+    for args in [
+        vec!["validate", "--template", &opt, "--format", "yaml", &flat],
+        vec!["validate", "--template", &opt, &flat, "--format"],
+    ] {
+        let o = cdr(&args);
+        assert_eq!(code(&o), 2, "{args:?}");
+        assert!(!stderr(&o).is_empty());
+    }
+}
+
+#[test]
+fn convert_between_all_formats() {
+    let (dir, opt, _) = TempDir::with_fixtures("convert");
+    let canonical = formable(&dir);
+    let json_out = cdr(&["convert", "--to", "json", &canonical]);
+    assert_eq!(code(&json_out), 0, "{}", stderr(&json_out));
+    let reference: Value = serde_json::from_str(&stdout(&json_out)).unwrap();
+    let xml = convert_to(&dir, &opt, &canonical, "xml", "c.xml");
+    assert!(std::fs::read_to_string(&xml)
+        .unwrap()
+        .contains("<composition"));
+    let flat = convert_to(&dir, &opt, &xml, "flat", "c.flat.json");
+    let o = cdr(&[
+        "convert",
+        "-t",
+        &opt,
+        "--from",
+        "flat",
+        "--to",
+        "structured",
+        &flat,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let s: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(s.as_object().unwrap().values().all(Value::is_object), "{s}");
+    let structured = dir.write("c.structured.json", stdout(&o));
+    let o = cdr(&[
+        "convert",
+        "--template",
+        &opt,
+        "--from=structured",
+        "--to=json",
+        "--compact",
+        &structured,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 1);
+    let back: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // FLAT does not carry rm_version; everything else comes back.
+    let strip = |mut v: Value| {
+        if let Some(d) = v["archetype_details"].as_object_mut() {
+            d.remove("rm_version");
+        }
+        let mut content = v["content"].take();
+        for entry in content.as_array_mut().into_iter().flatten() {
+            entry.as_object_mut().unwrap().remove("archetype_details");
+        }
+        v["content"] = content;
+        v
+    };
+    assert_eq!(strip(back), strip(reference));
+
+    // Errors: exit 1 for input, 2 for usage and templates.
+    let unknown = dir.write("unknown.json", r#"{"nope": {}}"#);
+    let o = cdr(&[
+        "convert",
+        "-t",
+        &opt,
+        "--from",
+        "structured",
+        "--to",
+        "json",
+        &unknown,
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("nope: unknown path"), "{}", stderr(&o));
+    let o = cdr(&[
+        "convert",
+        "-t",
+        &opt,
+        "--to",
+        "json",
+        &dir.path("absent.json"),
+    ]);
+    assert_eq!(code(&o), 1);
+    for args in [
+        vec!["convert", &canonical],
+        vec!["convert", "--to", "flat", &canonical],
+        vec!["convert", "--from", "flat", "--to", "json", &flat],
+        vec!["convert", "--to", "pdf", &canonical],
+        vec!["convert", "--to", "json"],
+        vec!["convert", "--to", "json", &canonical, &flat],
+        vec!["convert", "--to", "json", "--bogus", &canonical],
+    ] {
+        let o = cdr(&args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+    }
+    let o = cdr(&[
+        "convert",
+        "-t",
+        &dir.path("absent.opt"),
+        "--to",
+        "flat",
+        &canonical,
+    ]);
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn corpus_structured_and_flat_files_validate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/nested.en.v1");
+    if !root.join("template.opt").exists() {
+        eprintln!(
+            "corpus absent: {} not found; smoke test skipped",
+            root.display()
+        );
+        return;
+    }
+    let opt = root.join("template.opt");
+    for (format, file) in [
+        ("structured", "structured/it__nested.en.v1__full.json"),
+        ("flat", "flat/it__nested.en.v1__full.json"),
+    ] {
+        let o = cdr(&[
+            "validate",
+            "--template",
+            opt.to_str().unwrap(),
+            "--format",
+            format,
+            root.join(file).to_str().unwrap(),
+        ]);
+        assert_eq!(code(&o), 0, "{file}: {}{}", stdout(&o), stderr(&o));
+    }
+}
+
+#[test]
+fn template_example_validates_in_every_format() {
+    let (dir, opt, _) = TempDir::with_fixtures("example");
+    for (format, name) in [
+        ("json", "e.json"),
+        ("xml", "e.xml"),
+        ("flat", "e.flat.json"),
+        ("structured", "e.structured.json"),
+    ] {
+        let o = cdr(&["template", "example", "--format", format, &opt]);
+        assert_eq!(code(&o), 0, "{format}: {}", stderr(&o));
+        let file = dir.write(name, stdout(&o));
+        let o = cdr(&["validate", "--template", &opt, "--format", format, &file]);
+        assert_eq!(code(&o), 0, "{format}: {}", stdout(&o));
+    }
+    let o = cdr(&["template", "example", "--compact", &opt]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let c: Value = serde_json::from_str(&stdout(&o)).expect("canonical JSON by default");
+    assert_eq!(c["_type"], "COMPOSITION");
+    assert_eq!(stdout(&o).lines().count(), 1);
+    for args in [
+        vec!["template", "example", "--format", "yaml", &opt],
+        vec!["template", "example", &opt, "--format"],
+        vec!["template", "webtemplate", "--format", "flat", &opt],
+        vec!["template", "example"],
+    ] {
+        assert_eq!(code(&cdr(&args)), 2, "{args:?}");
+    }
+    let junk = dir.write("junk.opt", "<not-a-template/>");
+    assert_eq!(code(&cdr(&["template", "example", &junk])), 1);
+}

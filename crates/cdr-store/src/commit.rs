@@ -326,17 +326,7 @@ impl Store {
         })));
         match &mut data {
             VersionData::Composition(c) => {
-                let template_id = c
-                    .archetype_details
-                    .as_ref()
-                    .and_then(|d| d.template_id.as_ref())
-                    .map(|t| t.value.clone())
-                    .ok_or_else(|| StoreError::Invalid(vec![missing_template_issue()]))?;
-                let template = self.template_for_validation(&template_id).await?;
-                let issues = cdr_validation::validate(&template, c.as_ref());
-                if !issues.is_empty() {
-                    return Err(StoreError::Invalid(issues));
-                }
+                let template_id = self.validate_composition(c).await?;
                 p.start_time = c
                     .context
                     .as_ref()
@@ -429,6 +419,25 @@ fn data_object_id(data: &VersionData) -> Option<Uuid> {
         RmUid::ObjectVersionId(v) => v.value.split("::").next().unwrap_or(""),
     };
     crate::ids::parse_uuid(value)
+}
+
+impl Store {
+    /// Validates a composition against the template it names (every issue at once); its
+    /// template id when it is valid.
+    pub(crate) async fn validate_composition(&self, c: &cdr_rm::Composition) -> Result<String> {
+        let template_id = c
+            .archetype_details
+            .as_ref()
+            .and_then(|d| d.template_id.as_ref())
+            .map(|t| t.value.clone())
+            .ok_or_else(|| StoreError::Invalid(vec![missing_template_issue()]))?;
+        let template = self.template_for_validation(&template_id).await?;
+        let issues = cdr_validation::validate(&template, c);
+        if !issues.is_empty() {
+            return Err(StoreError::Invalid(issues));
+        }
+        Ok(template_id)
+    }
 }
 
 fn missing_template_issue() -> cdr_validation::ValidationIssue {

@@ -69,6 +69,13 @@ impl StoreError {
             id: id.to_string(),
         }
     }
+
+    /// Content written to an EHR whose EHR_STATUS says it is not modifiable.
+    pub(crate) fn not_modifiable(ehr_id: impl std::fmt::Display) -> Self {
+        StoreError::Conflict(format!(
+            "EHR {ehr_id} is not modifiable (its EHR_STATUS has is_modifiable=false)"
+        ))
+    }
 }
 
 /// Result of store operations.

@@ -268,6 +268,30 @@ impl Store {
         .await
     }
 
+    /// Checks a composition as creating it in `ehr_id` would (it validates against its
+    /// template, then the EHR exists and accepts content) without writing anything: a dry run.
+    pub async fn check_composition(
+        &self,
+        _caller: &Principal,
+        ehr_id: Uuid,
+        composition: &Composition,
+    ) -> Result<()> {
+        self.validate_composition(composition).await?;
+        let client = self.inner.pool.get().await?;
+        let stmt = client
+            .prepare_cached("SELECT is_modifiable FROM ehr WHERE ehr_id = $1")
+            .await?;
+        let row = client
+            .query_opt(&stmt, &[&ehr_id])
+            .await?
+            .ok_or_else(|| StoreError::not_found("EHR", ehr_id))?;
+        let modifiable: bool = row.get(0);
+        if !modifiable {
+            return Err(StoreError::not_modifiable(ehr_id));
+        }
+        Ok(())
+    }
+
     /// A composition version: the latest for an object id, that version for a version uid. A
     /// deletion comes back as a record without document.
     pub async fn get_composition(

@@ -394,10 +394,7 @@ impl Store {
                         .ok_or_else(|| StoreError::not_found("EHR", ehr_id))?
                         .get(0);
                     if !modifiable && has_content {
-                        return Err(StoreError::Conflict(format!(
-                            "EHR {ehr_id} is not modifiable (its EHR_STATUS has is_modifiable=false)"
-                        ))
-                        .into());
+                        return Err(StoreError::not_modifiable(ehr_id).into());
                     }
                 }
                 Check::Contribution if rows.is_empty() => {

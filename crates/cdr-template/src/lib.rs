@@ -4,10 +4,12 @@
 //! Architecture invariant: this crate knows nothing about RM instances, storage or HTTP; it
 //! does no IO (callers pass bytes).
 
+pub mod example;
 pub mod flat;
 mod index;
 mod model;
 mod parser;
+pub mod structured;
 mod tree;
 pub mod webtemplate;
 mod xml;

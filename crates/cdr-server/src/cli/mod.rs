@@ -3,6 +3,8 @@
 mod aql;
 mod bench;
 mod bench_aql;
+mod convert;
+mod forms;
 mod serve;
 mod template;
 mod validate;
@@ -18,10 +20,17 @@ USAGE:
       system id local.cdr; or CDR_BIND, CDR_DATA_DIR, CDR_SYSTEM_ID, CDR_BASE_PATH). With no
       DATABASE_URL it runs its own PostgreSQL under DIR/pg. GET /health answers 200 once the
       database is reachable. SIGINT/SIGTERM: in-flight requests finish, then PostgreSQL stops.
-  cdr validate --template <file.opt> [--json] <composition>...
-      Validates canonical JSON (*.json) or XML (*.xml) compositions against an OPT 1.4.
-      Exit 0 when all are valid, 1 when any is invalid or unreadable, 2 on usage errors or an
-      unreadable template. --json prints one JSON object per file: {file, valid, issues}.
+  cdr validate --template <file.opt> [--format json|xml|flat|structured] [--json] <composition>...
+      Validates compositions against an OPT 1.4: canonical JSON (*.json) or XML (*.xml), or
+      with --format the given format (FLAT and STRUCTURED are converted through the template
+      first). Exit 0 when all are valid, 1 when any is invalid, unreadable or does not convert,
+      2 on usage errors or an unreadable template. --json prints one JSON object per file:
+      {file, valid, issues} (and error when the file does not read or convert).
+  cdr convert [--template <file.opt>] [--from F] --to F [--compact] <composition>
+      Converts a composition between json, xml, flat and structured (F); --from defaults to
+      the file extension (xml, else json); FLAT and STRUCTURED need the template. Prints the
+      result. Exit 1 when the input does not read or convert (the message names the FLAT key
+      or the place), 2 on usage errors or an unreadable template.
   cdr template webtemplate [--compact] <file.opt>
       Prints the web template (format 2.3, as EHRbase and Better publish it) of an OPT 1.4 as
       JSON. Exit 1 when the OPT does not parse, 2 on usage errors or an unreadable file.
@@ -30,6 +39,9 @@ USAGE:
       Converts a FLAT composition to canonical JSON, or a canonical one to FLAT, through the
       template's web template. Exit 1 when the input does not convert (the message names the
       FLAT key or the place), 2 on usage errors or an unreadable template.
+  cdr template example [--format json|xml|flat|structured] [--compact] <file.opt>
+      Prints an example composition of the template (every node once, values the template
+      allows), canonical JSON by default. Exit 1 when the OPT does not parse.
   cdr bench commit [--clients N] [--count M] [--template T --composition C]
       Commits M compositions with N clients through the store (decode, validate, index, one
       transaction each) on a temporary managed PostgreSQL, then raw INSERTs of the same JSON into
@@ -65,6 +77,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Some("serve") => serve::run(&args[1..], out, err),
         Some("validate") => validate::run(&args[1..], out, err),
         Some("template") => template::run(&args[1..], out, err),
+        Some("convert") => convert::run(&args[1..], out, err),
         Some("aql") => aql::run(&args[1..], out, err),
         Some("bench") => bench::run(&args[1..], out, err),
         Some("help") | Some("--help") | Some("-h") => {

@@ -1,11 +1,14 @@
 //! `cdr template …`: what a template makes of things, without a server.
 //! - `webtemplate <file.opt>`: the web template as JSON;
 //! - `flat-to-canonical <file.opt> <flat.json>`: a FLAT composition as canonical JSON;
-//! - `canonical-to-flat <file.opt> <composition.json|xml>`: a composition as FLAT.
+//! - `canonical-to-flat <file.opt> <composition.json|xml>`: a composition as FLAT;
+//! - `example <file.opt> [--format F]`: an example composition in any format.
 
 use std::io::Write;
 
 use serde_json::Value;
+
+use super::forms::{self, Form};
 
 const NAME: &str = "cdr template";
 
@@ -36,16 +39,55 @@ fn print(out: &mut dyn Write, json: &Value, compact: bool) {
 }
 
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let compact = args.iter().any(|a| a == "--compact");
-    let rest: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| *a != "--compact")
-        .collect();
+    let mut compact = false;
+    let mut format = None;
+    let mut rest: Vec<&str> = Vec::new();
+    let mut it = args.iter().map(String::as_str);
+    while let Some(a) = it.next() {
+        let given = match a {
+            "--compact" => {
+                compact = true;
+                continue;
+            }
+            "--format" => it.next(),
+            _ => match a.strip_prefix("--format=") {
+                Some(f) => Some(f),
+                None => {
+                    rest.push(a);
+                    continue;
+                }
+            },
+        };
+        match given.map(Form::parse) {
+            Some(Ok(f)) => format = Some(f),
+            Some(Err(e)) => return usage(err, &e),
+            None => return usage(err, "--format needs a format"),
+        }
+    }
     if rest.iter().skip(1).any(|a| a.starts_with('-')) {
         return usage(err, "unknown option");
     }
+    if format.is_some() && rest.first() != Some(&"example") {
+        return usage(err, "--format goes with `example`");
+    }
     match rest.as_slice() {
+        ["example", opt] => {
+            let t = match template(opt, err) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
+            let form = format.unwrap_or(Form::Json);
+            match forms::example(&t).and_then(|c| forms::write(form, Some(&t), &c, compact)) {
+                Ok(text) => {
+                    let _ = writeln!(out, "{text}");
+                    0
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "{NAME}: {opt}: {e}");
+                    1
+                }
+            }
+        }
         ["webtemplate", opt] => match template(opt, err) {
             Ok(t) => {
                 print(out, &t.web_template().to_json(), compact);
@@ -54,71 +96,42 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             Err(code) => code,
         },
         ["flat-to-canonical", opt, file] => {
-            let t = match template(opt, err) {
-                Ok(t) => t,
-                Err(code) => return code,
-            };
-            let flat = match std::fs::read(file)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()))
-            {
-                Ok(Value::Object(m)) => m,
-                Ok(_) => {
-                    let _ = writeln!(err, "{NAME}: {file}: a FLAT composition is a JSON object");
-                    return 1;
-                }
-                Err(e) => {
-                    let _ = writeln!(err, "{NAME}: {file}: {e}");
-                    return 1;
-                }
-            };
-            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-            match cdr_template::flat::flat_to_canonical(&t, &flat, &now) {
-                Ok(c) => {
-                    print(out, &c, compact);
-                    0
-                }
-                Err(e) => {
-                    let _ = writeln!(err, "{NAME}: {file}: {e}");
-                    1
-                }
-            }
+            convert(opt, file, Form::Flat, Form::Json, compact, out, err)
         }
         ["canonical-to-flat", opt, file] => {
-            let t = match template(opt, err) {
-                Ok(t) => t,
-                Err(code) => return code,
-            };
-            let composition = match std::fs::read(file) {
-                Ok(bytes) => super::validate::read_composition(std::path::Path::new(file), &bytes),
-                Err(e) => {
-                    let _ = writeln!(err, "{NAME}: cannot read {file}: {e}");
-                    return 1;
-                }
-            };
-            let composition = match composition {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = writeln!(err, "{NAME}: {file}: {e}");
-                    return 1;
-                }
-            };
-            let json = cdr_rm::json::to_json_value(&composition, &cdr_rm::JsonConfig::CANONICAL);
-            match cdr_template::flat::canonical_to_flat(&t, &json) {
-                Ok(flat) => {
-                    print(out, &Value::Object(flat), compact);
-                    0
-                }
-                Err(e) => {
-                    let _ = writeln!(err, "{NAME}: {file}: {e}");
-                    1
-                }
-            }
+            let from = Form::by_extension(std::path::Path::new(file));
+            convert(opt, file, from, Form::Flat, compact, out, err)
         }
         _ => usage(
             err,
-            "expected `webtemplate <opt>`, `flat-to-canonical <opt> <flat.json>` or \
-             `canonical-to-flat <opt> <composition>`",
+            "expected `webtemplate <opt>`, `flat-to-canonical <opt> <flat.json>`, \
+             `canonical-to-flat <opt> <composition>` or `example <opt> [--format F]`",
         ),
+    }
+}
+
+/// Converts `file` from one format to another through the template `opt`.
+fn convert(
+    opt: &str,
+    file: &str,
+    from: Form,
+    to: Form,
+    compact: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let t = match template(opt, err) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    match forms::convert_file(file, from, to, Some(&t), compact) {
+        Ok(text) => {
+            let _ = writeln!(out, "{text}");
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(err, "{NAME}: {file}: {e}");
+            1
+        }
     }
 }

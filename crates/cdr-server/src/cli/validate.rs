@@ -1,18 +1,23 @@
-//! `cdr validate`: decode compositions and validate them against a template.
+//! `cdr validate`: read compositions (canonical JSON or XML, FLAT or STRUCTURED) and validate
+//! them against a template.
 
-use cdr_rm::{from_json, from_xml, Composition, DecodeError};
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
 
+use super::forms::{self, Form};
+
 struct Args {
     template: String,
+    /// `None`: by file extension (canonical XML or JSON).
+    format: Option<Form>,
     json: bool,
     files: Vec<String>,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut template = None;
+    let mut format = None;
     let mut json = false;
     let mut files = Vec::new();
     let mut it = args.iter();
@@ -24,6 +29,10 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             s if s.starts_with("--template=") => {
                 template = Some(s["--template=".len()..].to_owned())
             }
+            "--format" | "-f" => {
+                format = Some(Form::parse(it.next().ok_or("--format needs a format")?)?);
+            }
+            s if s.starts_with("--format=") => format = Some(Form::parse(&s["--format=".len()..])?),
             "--json" => json = true,
             s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option `{s}`")),
             _ => files.push(a.clone()),
@@ -35,23 +44,10 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     }
     Ok(Args {
         template,
+        format,
         json,
         files,
     })
-}
-
-/// Decodes a composition by file extension.
-pub fn read_composition(path: &Path, bytes: &[u8]) -> Result<Composition, DecodeError> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if ext == "xml" {
-        from_xml(bytes)
-    } else {
-        from_json(bytes)
-    }
 }
 
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
@@ -62,31 +58,20 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             return 2;
         }
     };
-    let opt = match std::fs::read(&args.template) {
-        Ok(b) => b,
-        Err(e) => {
-            let _ = writeln!(
-                err,
-                "cdr validate: cannot read template {}: {e}",
-                args.template
-            );
-            return 2;
-        }
-    };
-    let template = match cdr_template::parse_opt(&opt) {
+    let template = match forms::template(&args.template) {
         Ok(t) => t,
         Err(e) => {
-            let _ = writeln!(err, "cdr validate: {}: {e}", args.template);
+            let _ = writeln!(err, "cdr validate: {e}");
             return 2;
         }
     };
     let mut all_valid = true;
     for file in &args.files {
         let path = Path::new(file);
+        let form = args.format.unwrap_or_else(|| Form::by_extension(path));
         let outcome = match std::fs::read(path) {
             Err(e) => Err(format!("cannot read file: {e}")),
-            Ok(bytes) => read_composition(path, &bytes)
-                .map_err(|e| format!("not a readable composition: {e}")),
+            Ok(bytes) => forms::read(form, Some(&template), &bytes),
         };
         match outcome {
             Err(message) => {
@@ -105,7 +90,22 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 let issues = cdr_validation::validate(&template, &composition);
                 let valid = issues.is_empty();
                 all_valid &= valid;
+                // Issues of a FLAT or STRUCTURED file also say where they are in it.
+                let at = (!valid && form.needs_template()).then(|| {
+                    let canonical =
+                        cdr_rm::json::to_json_value(&composition, &cdr_rm::JsonConfig::CANONICAL);
+                    cdr_template::flat::locate(&template, &canonical)
+                });
+                let located: Vec<_> = issues
+                    .iter()
+                    .map(|i| at.as_ref().and_then(|at| at.find(&i.path)))
+                    .collect();
                 if args.json {
+                    let issues: Vec<_> = issues
+                        .iter()
+                        .zip(&located)
+                        .map(|(i, at)| cdr_server::http::error::issue_json(i, at.as_ref()))
+                        .collect();
                     let _ = writeln!(
                         out,
                         "{}",
@@ -115,8 +115,13 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                     let _ = writeln!(out, "{file}: valid");
                 } else {
                     let _ = writeln!(out, "{file}: INVALID ({} issues)", issues.len());
-                    for i in &issues {
-                        let _ = writeln!(out, "  {} [{}] {}", i.path, i.constraint, i.message);
+                    for (i, at) in issues.iter().zip(&located) {
+                        let flat = at
+                            .as_ref()
+                            .map(|at| format!(" (FLAT {})", at.flat_path))
+                            .unwrap_or_default();
+                        let _ =
+                            writeln!(out, "  {}{flat} [{}] {}", i.path, i.constraint, i.message);
                     }
                 }
             }

@@ -10,16 +10,29 @@ use actix_web::web::{self, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use uuid::Uuid;
 
-use cdr_rm::Composition;
 use cdr_store::{UidBasedId, VersionUid};
 
 use super::error::{ApiError, ApiResult, Code};
-use super::headers;
+use super::headers::{self, Answer};
 use super::media::{self, COMPOSITION};
 use super::versioned::{committed_answer, data_answer};
-use super::{ehr_id, flat, uid_based_segment, AppState};
+use super::{ehr_id, forms, uid_based_segment, AppState};
 
-/// `POST /ehr/{ehr_id}/composition`.
+/// EHRbase's `dry_run` parameter: validate (and answer) without storing.
+fn dry_run(req: &HttpRequest) -> ApiResult<bool> {
+    match headers::query(req)?.get("dry_run").map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::new(
+            Code::InvalidParameter,
+            format!("dry_run must be true or false, not '{other}'"),
+        )),
+    }
+}
+
+/// `POST /ehr/{ehr_id}/composition{?dry_run}`: with `dry_run=true` the composition is
+/// validated as a commit would validate it, and answered (200, per `Prefer`) or refused with
+/// the same 422, but not stored.
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -27,14 +40,32 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
     let format = media::write_format(&req, COMPOSITION)?;
-    let composition: Composition = flat::read_composition(&req, &state, payload).await?;
+    let dry_run = dry_run(&req)?;
+    let (composition, placer) = forms::read_composition(&req, &state, payload).await?;
     let meta = headers::commit_meta(&req)?;
     let caller = state.caller(&req);
+    if dry_run {
+        state
+            .store
+            .check_composition(&caller, ehr, &composition)
+            .await
+            .map_err(|e| placer.place(e.into()))?;
+        // 200 even without a body (a 204 would read as "stored, nothing to say").
+        return Ok(match format {
+            Some(f) => Answer {
+                body: Some((f, forms::represent(&state, &caller, &composition, f).await?)),
+                ..Answer::default()
+            }
+            .respond(StatusCode::OK),
+            None => HttpResponse::Ok().finish(),
+        });
+    }
     let mut done = state
         .store
         .create_composition(&caller, ehr, composition, meta)
-        .await?;
-    done.document = flat::answer_document(&state, &caller, done.document, format).await?;
+        .await
+        .map_err(|e| placer.place(e.into()))?;
+    done.document = forms::answer_document(&state, &caller, done.document, format).await?;
     let prefix = state.versions_url(&req, ehr, "composition");
     committed_answer(&done, format, &prefix, StatusCode::CREATED)
 }
@@ -62,7 +93,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Http
         }
         (UidBasedId::Version(_), _) => state.store.get_composition(&caller, ehr, &id).await?,
     };
-    rec.document = flat::answer_document(&state, &caller, rec.document, Some(format)).await?;
+    rec.document = forms::answer_document(&state, &caller, rec.document, Some(format)).await?;
     data_answer(&rec, format, state.versions_url(&req, ehr, "composition"))
 }
 
@@ -100,7 +131,7 @@ pub async fn update(
     let prefix = state.versions_url(&req, ehr, "composition");
     let format = media::write_format(&req, COMPOSITION)?;
     let given = headers::if_match(&req)?;
-    let composition: Composition = flat::read_composition(&req, &state, payload).await?;
+    let (composition, placer) = forms::read_composition(&req, &state, payload).await?;
     let meta = headers::commit_meta(&req)?;
     let done = async {
         let preceding = preceding(&req, &state, ehr, &id, given).await?;
@@ -111,10 +142,10 @@ pub async fn update(
         Ok::<_, ApiError>(done)
     }
     .await
-    .map_err(|e| e.latest_under(&prefix))?;
+    .map_err(|e| placer.place(e).latest_under(&prefix))?;
     let mut done = done;
     done.document =
-        flat::answer_document(&state, &state.caller(&req), done.document, format).await?;
+        forms::answer_document(&state, &state.caller(&req), done.document, format).await?;
     committed_answer(&done, format, &prefix, StatusCode::OK)
 }
 

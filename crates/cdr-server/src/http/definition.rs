@@ -1,5 +1,5 @@
 //! DEFINITION: ADL 1.4 operational templates — upload (OPT XML), list, get (the OPT, or its
-//! web template).
+//! web template), and an example composition of a template.
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Payload};
@@ -106,10 +106,30 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Http
             let template = state.store.get_template(&caller, id).await?;
             template.web_template().to_json().to_string()
         }
-        Format::Xml | Format::Flat => state.store.get_template_opt(&caller, id).await?,
+        Format::Xml | Format::Flat | Format::Structured => {
+            state.store.get_template_opt(&caller, id).await?
+        }
     };
     Ok(Answer {
         etag: Some(id.to_owned()),
+        body: Some((format, body)),
+        ..Answer::default()
+    }
+    .respond(StatusCode::OK))
+}
+
+/// `GET /definition/template/adl1.4/{template_id}/example`: an example composition of the
+/// template (every node once, values the template allows), as EHRbase offers it: canonical
+/// JSON by default, XML, FLAT or STRUCTURED by `Accept` or `format=`.
+pub async fn example(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let format = media::negotiate(&req, media::COMPOSITION)?;
+    let id = segment(&req, "template_id");
+    let template = state.store.get_template(&state.caller(&req), id).await?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let example = cdr_template::example::example_composition(&template, &now)
+        .map_err(|e| ApiError::new(Code::NoExample, e.to_string()))?;
+    let body = super::forms::render(&template, example, format)?;
+    Ok(Answer {
         body: Some((format, body)),
         ..Answer::default()
     }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use cdr_rm::DecodeError;
 use cdr_store::StoreError;
+use cdr_template::flat::FlatLocation;
 use cdr_validation::ValidationIssue;
 
 /// The media type of every error body.
@@ -55,9 +56,21 @@ error_codes! {
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported body media type";
     ValidationFailed => UNPROCESSABLE_ENTITY, "validation_failed", "The content is not valid";
     InvalidFlat => UNPROCESSABLE_ENTITY, "invalid_flat", "The FLAT composition does not fit its template";
+    InvalidStructured => UNPROCESSABLE_ENTITY, "invalid_structured", "The STRUCTURED composition does not fit its template";
+    NoExample => UNPROCESSABLE_ENTITY, "no_example", "cdr cannot write an example of this template";
     NotRepresentable => NOT_ACCEPTABLE, "not_representable", "The data has no representation in the requested format";
     Internal => INTERNAL_SERVER_ERROR, "internal_error", "Internal server error";
     Unavailable => SERVICE_UNAVAILABLE, "database_unavailable", "The database is unavailable";
+}
+
+/// A validation issue as JSON, with its FLAT path and web template node when it has them.
+pub fn issue_json(issue: &ValidationIssue, at: Option<&FlatLocation>) -> Value {
+    let mut v = json!(issue);
+    if let Some(at) = at {
+        v["flat_path"] = json!(at.flat_path);
+        v["web_template_id"] = json!(at.web_template_id);
+    }
+    v
 }
 
 /// An error answer: a code, a detail for the client, and what goes with it. Small (the
@@ -73,6 +86,8 @@ pub struct ApiError {
 struct Extra {
     /// Validation issues (422), all of them.
     issues: Vec<ValidationIssue>,
+    /// For a FLAT or STRUCTURED composition: each issue's FLAT path and web template node.
+    locations: Vec<Option<FlatLocation>>,
     /// Position of a decoding error (1-based line and column).
     position: Option<(usize, usize)>,
     /// The latest version uid, on a version conflict.
@@ -108,13 +123,18 @@ impl ApiError {
         ApiError::new(Code::MalformedBody, e.to_string()).at_position(e.line, e.column)
     }
 
-    /// A FLAT conversion that failed, naming the FLAT key (or the place in the composition).
-    pub fn flat(e: cdr_template::flat::FlatError) -> ApiError {
-        let code = match e {
-            cdr_template::flat::FlatError::NotRepresentable { .. } => Code::NotRepresentable,
-            _ => Code::InvalidFlat,
-        };
-        ApiError::new(code, e.to_string())
+    /// Whether the error carries validation issues.
+    pub fn has_issues(&self) -> bool {
+        self.extra.as_ref().is_some_and(|e| !e.issues.is_empty())
+    }
+
+    /// Places each validation issue (by its instance path) in the FLAT form the composition
+    /// came in: `flat_path` and `web_template_id` join `path` in the body.
+    pub fn locate_issues(mut self, find: impl Fn(&str) -> Option<FlatLocation>) -> ApiError {
+        if let Some(extra) = self.extra.as_deref_mut() {
+            extra.locations = extra.issues.iter().map(|i| find(&i.path)).collect();
+        }
+        self
     }
 
     /// On a version conflict, points `Location` at the latest version: `prefix` + its uid.
@@ -141,7 +161,15 @@ impl ApiError {
             return body;
         };
         if !extra.issues.is_empty() {
-            body["issues"] = json!(extra.issues);
+            let issues: Vec<Value> = extra
+                .issues
+                .iter()
+                .enumerate()
+                .map(|(i, issue)| {
+                    issue_json(issue, extra.locations.get(i).and_then(Option::as_ref))
+                })
+                .collect();
+            body["issues"] = Value::Array(issues);
         }
         if let Some((line, column)) = extra.position {
             body["line"] = json!(line);

@@ -21,6 +21,8 @@ pub enum Format {
     /// `application/openehr.wt.flat+json`: a composition as FLAT (converted through its
     /// template by the composition handlers, never by `decode`/`render`).
     Flat,
+    /// `application/openehr.wt.structured+json`: a composition as STRUCTURED (as FLAT).
+    Structured,
 }
 
 impl Format {
@@ -31,6 +33,18 @@ impl Format {
             Format::Xml => "application/xml",
             Format::WebTemplate => "application/openehr.wt+json",
             Format::Flat => "application/openehr.wt.flat+json",
+            Format::Structured => "application/openehr.wt.structured+json",
+        }
+    }
+
+    /// EHRbase's `format=` values.
+    fn of_param(name: &str) -> Option<Format> {
+        match name.to_ascii_uppercase().as_str() {
+            "JSON" => Some(Format::Json),
+            "XML" => Some(Format::Xml),
+            "FLAT" => Some(Format::Flat),
+            "STRUCTURED" => Some(Format::Structured),
+            _ => None,
         }
     }
 
@@ -40,6 +54,7 @@ impl Format {
             "application/xml" | "text/xml" => Some(Format::Xml),
             "application/openehr.wt+json" => Some(Format::WebTemplate),
             "application/openehr.wt.flat+json" => Some(Format::Flat),
+            "application/openehr.wt.structured+json" => Some(Format::Structured),
             _ => None,
         }
     }
@@ -49,21 +64,15 @@ impl Format {
 pub const JSON_ONLY: &[Format] = &[Format::Json];
 /// Offered by endpoints that answer canonical JSON or XML (JSON preferred).
 pub const JSON_OR_XML: &[Format] = &[Format::Json, Format::Xml];
-/// Offered by the composition endpoints: canonical JSON or XML, or FLAT.
-pub const COMPOSITION: &[Format] = &[Format::Json, Format::Xml, Format::Flat];
+/// Offered by the composition endpoints: canonical JSON or XML, FLAT or STRUCTURED.
+pub const COMPOSITION: &[Format] = &[Format::Json, Format::Xml, Format::Flat, Format::Structured];
 
 /// The response format: EHRbase's `format=JSON|XML` query parameter when given, else the best
 /// `Accept` match among `offered` (the first offered when `Accept` is absent or a wildcard).
 pub fn negotiate(req: &HttpRequest, offered: &[Format]) -> ApiResult<Format> {
     let pick = |f: Format| offered.contains(&f).then_some(f);
     if let Some(fmt) = format_param(req) {
-        let wanted = match fmt.to_ascii_uppercase().as_str() {
-            "JSON" => Some(Format::Json),
-            "XML" => Some(Format::Xml),
-            "FLAT" => Some(Format::Flat),
-            _ => None,
-        };
-        return wanted.and_then(pick).ok_or_else(|| {
+        return Format::of_param(&fmt).and_then(pick).ok_or_else(|| {
             ApiError::new(
                 Code::NotAcceptable,
                 format!("format '{fmt}' is not offered by this resource"),
@@ -128,17 +137,24 @@ fn format_param(req: &HttpRequest) -> Option<String> {
     })
 }
 
-/// Whether the request says its body is FLAT: `Content-Type: application/openehr.wt.flat+json`
-/// or EHRbase's `format=FLAT` parameter.
-pub fn flat_body(req: &HttpRequest) -> bool {
+/// Whether the request says its body is FLAT or STRUCTURED (which then it is):
+/// `Content-Type: application/openehr.wt.flat+json` or `…wt.structured+json`, or EHRbase's
+/// `format=FLAT|STRUCTURED` parameter.
+pub fn form_body(req: &HttpRequest) -> Option<Format> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase());
-    content_type.as_deref() == Some(Format::Flat.media_type())
-        || format_param(req).is_some_and(|f| f.eq_ignore_ascii_case("FLAT"))
+    let by_type = content_type
+        .as_deref()
+        .and_then(Format::of_media_type)
+        .filter(|f| matches!(f, Format::Flat | Format::Structured));
+    let by_param = format_param(req)
+        .and_then(|f| Format::of_param(&f))
+        .filter(|f| matches!(f, Format::Flat | Format::Structured));
+    by_type.or(by_param)
 }
 
 /// The body's format from `Content-Type` (JSON when absent); anything else is 415.
@@ -210,7 +226,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], format: Format) -> ApiResult<T>
     match format {
         Format::Json => cdr_rm::from_json(bytes),
         Format::Xml => cdr_rm::from_xml(bytes),
-        Format::WebTemplate | Format::Flat => {
+        Format::WebTemplate | Format::Flat | Format::Structured => {
             return Err(ApiError::new(
                 Code::UnsupportedMediaType,
                 format!("{} is not accepted as this body", format.media_type()),
@@ -248,7 +264,7 @@ fn reject_nul(bytes: &[u8], format: Format) -> ApiResult<()> {
 /// `&#x0;` (any number of zeros) in XML.
 fn nul_escape(bytes: &[u8], format: Format) -> Option<usize> {
     match format {
-        Format::Json | Format::WebTemplate | Format::Flat => {
+        Format::Json | Format::WebTemplate | Format::Flat | Format::Structured => {
             bytes.windows(6).enumerate().find_map(|(i, w)| {
                 let escaped = w == b"\\u0000"
                     && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0;
@@ -284,7 +300,9 @@ fn line_col(bytes: &[u8], at: usize) -> (usize, usize) {
 /// its `_type` names.
 pub fn render(json: &str, format: Format) -> ApiResult<String> {
     match format {
-        Format::Json | Format::WebTemplate | Format::Flat => Ok(json.to_owned()),
+        Format::Json | Format::WebTemplate | Format::Flat | Format::Structured => {
+            Ok(json.to_owned())
+        }
         Format::Xml => {
             let value: Value = serde_json::from_str(json)
                 .map_err(|e| ApiError::new(Code::Internal, format!("stored JSON: {e}")))?;
@@ -296,7 +314,9 @@ pub fn render(json: &str, format: Format) -> ApiResult<String> {
 /// Renders a canonical JSON value in `format`.
 pub fn render_value(value: Value, format: Format) -> ApiResult<String> {
     match format {
-        Format::Json | Format::WebTemplate | Format::Flat => Ok(value.to_string()),
+        Format::Json | Format::WebTemplate | Format::Flat | Format::Structured => {
+            Ok(value.to_string())
+        }
         Format::Xml => to_xml(value),
     }
 }

@@ -17,7 +17,7 @@ mod directory;
 mod ehr;
 mod ehr_status;
 pub mod error;
-mod flat;
+mod forms;
 pub mod headers;
 pub mod media;
 pub mod panic;

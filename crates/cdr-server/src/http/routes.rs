@@ -50,7 +50,7 @@ endpoints! {
         => |r, s| versioned::version_at(r, s, Kind::EhrStatus);
     "GET" "/ehr/{ehr_id}/versioned_ehr_status/version/{version_uid}" "EHR_STATUS ORIGINAL_VERSION by uid"
         => |r, s| versioned::version_by_uid(r, s, Kind::EhrStatus);
-    "POST" "/ehr/{ehr_id}/composition" "Create a COMPOSITION" => composition::create;
+    "POST" "/ehr/{ehr_id}/composition" "Create a COMPOSITION (canonical JSON or XML, FLAT or STRUCTURED; dry_run=true validates without storing)" => composition::create;
     "GET" "/ehr/{ehr_id}/composition/{uid_based_id}" "Get a COMPOSITION (latest, by version uid, or at version_at_time)"
         => composition::get;
     "PUT" "/ehr/{ehr_id}/composition/{uid_based_id}" "Update a COMPOSITION (If-Match)" => composition::update;
@@ -73,6 +73,7 @@ endpoints! {
     "POST" "/definition/template/adl1.4" "Upload an ADL 1.4 operational template" => definition::upload;
     "GET" "/definition/template/adl1.4" "List ADL 1.4 templates" => definition::list;
     "GET" "/definition/template/adl1.4/{template_id}" "Get an ADL 1.4 template (OPT XML, or its web template as application/openehr.wt+json)" => definition::get;
+    "GET" "/definition/template/adl1.4/{template_id}/example" "An example composition of an ADL 1.4 template (canonical JSON; XML, FLAT or STRUCTURED by Accept or format=)" => definition::example;
     "GET" "/query/aql" "Run an ad hoc AQL query (q, ehr_id, offset, fetch, parameters)" => query::get;
     "POST" "/query/aql" "Run an ad hoc AQL query (JSON body)" => query::post;
     "DELETE" "/admin/ehr/{ehr_id}" "Delete an EHR physically" => admin::delete_ehr;

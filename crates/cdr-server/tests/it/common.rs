@@ -291,3 +291,13 @@ pub fn composition_with(f: impl FnOnce(&mut Value)) -> Value {
 pub fn unknown_version() -> String {
     format!("{}::test.cdr::1", uuid::Uuid::new_v4())
 }
+
+/// The fixture composition without the CLUSTER it puts in a slot the template does not name
+/// (FLAT and STRUCTURED have no path for it).
+pub fn composition_without_slot() -> Value {
+    composition_with(|c| {
+        if let Some(items) = c["content"][0]["data"]["events"][0]["data"]["items"].as_array_mut() {
+            items.retain(|i| i["archetype_node_id"] != "openEHR-EHR-CLUSTER.device.v1");
+        }
+    })
+}

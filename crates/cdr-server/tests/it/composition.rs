@@ -1,8 +1,10 @@
 //! COMPOSITION and VERSIONED_COMPOSITION.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::common::{composition_with, server, server_with_template, COMPOSITION};
+use crate::common::{
+    composition_with, composition_without_slot, server, server_with_template, Server, COMPOSITION,
+};
 
 #[tokio::test]
 async fn create_and_get_in_json_and_xml() {
@@ -71,7 +73,7 @@ async fn create_and_get_in_json_and_xml() {
         .send()
         .await
         .problem(406, "not_acceptable");
-    srv.get(&format!("/ehr/{ehr}/composition/{vo}?format=STRUCTURED"))
+    srv.get(&format!("/ehr/{ehr}/composition/{vo}?format=TDD"))
         .send()
         .await
         .problem(406, "not_acceptable");
@@ -435,12 +437,7 @@ async fn ehr_that_is_not_modifiable_refuses_content() {
 async fn flat_in_and_out() {
     let srv = server_with_template().await;
     let ehr = srv.ehr().await;
-    // The fixture fills a slot with a CLUSTER the template does not name: FLAT cannot say it.
-    let without_slot = composition_with(|c| {
-        if let Some(items) = c["content"][0]["data"]["events"][0]["data"]["items"].as_array_mut() {
-            items.retain(|i| i["archetype_node_id"] != "openEHR-EHR-CLUSTER.device.v1");
-        }
-    });
+    let without_slot = composition_without_slot();
     let res = srv
         .post(&format!("/ehr/{ehr}/composition"))
         .json(&without_slot)
@@ -528,4 +525,260 @@ async fn flat_in_and_out() {
         .send()
         .await
         .problem(406, "not_representable");
+}
+
+/// STRUCTURED in and out, as FLAT: by `Accept`/`Content-Type`
+/// `application/openehr.wt.structured+json` or `format=STRUCTURED`, on POST, PUT and GET.
+#[tokio::test]
+async fn structured_in_and_out() {
+    const STRUCTURED: &str = "application/openehr.wt.structured+json";
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    let without_slot = composition_without_slot();
+    let uid = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .json(&without_slot)
+        .send()
+        .await
+        .etag();
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{uid}"))
+        .header("Accept", STRUCTURED)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("content-type"), Some(STRUCTURED));
+    let structured = res.json();
+    let event = &structured["encounter"]["test_vitals"][0]["any_event"][0];
+    assert_eq!(
+        event["systolic"][0]["|magnitude"],
+        json!(120.0),
+        "{structured}"
+    );
+    let same = srv
+        .get(&format!("/ehr/{ehr}/composition/{uid}?format=STRUCTURED"))
+        .send()
+        .await;
+    assert_eq!(same.json(), structured);
+
+    // In again (without its uid), answered as STRUCTURED: the same data.
+    let mut again = structured.clone();
+    again["encounter"].as_object_mut().unwrap().remove("_uid");
+    let res = srv
+        .post(&format!(
+            "/ehr/{ehr}/composition?templateId=cdr_test_vitals.v1"
+        ))
+        .header("Prefer", "return=representation")
+        .header("Accept", STRUCTURED)
+        .body(STRUCTURED, again.to_string())
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let created = res.etag();
+    let mut back = res.json();
+    back["encounter"].as_object_mut().unwrap().remove("_uid");
+    assert_eq!(back, again);
+    // PUT as STRUCTURED with EHRbase's parameters: a changed systolic comes back.
+    let mut changed = again.clone();
+    changed["encounter"]["test_vitals"][0]["any_event"][0]["systolic"][0]["|magnitude"] =
+        json!(130);
+    let object = created.split("::").next().unwrap();
+    let res = srv
+        .put(&format!(
+            "/ehr/{ehr}/composition/{object}?format=STRUCTURED"
+        ))
+        .header("If-Match", &format!("\"{created}\""))
+        .header("openEHR-TEMPLATE_ID", "cdr_test_vitals.v1")
+        .header("Prefer", "return=representation")
+        .body("application/json", changed.to_string())
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        res.json()["encounter"]["test_vitals"][0]["any_event"][0]["systolic"][0]["|magnitude"],
+        json!(130.0)
+    );
+
+    // Errors: an unknown key (named), a body that is not an object, no template, and a
+    // composition STRUCTURED cannot say.
+    let mut unknown = again.clone();
+    unknown["encounter"]["no_such_node"] = json!([{"|magnitude": 1}]);
+    let problem = srv
+        .post(&format!(
+            "/ehr/{ehr}/composition?templateId=cdr_test_vitals.v1"
+        ))
+        .body(STRUCTURED, unknown.to_string())
+        .send()
+        .await
+        .problem(422, "invalid_structured");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("encounter/no_such_node|magnitude: unknown path"),
+        "{problem}"
+    );
+    srv.post(&format!(
+        "/ehr/{ehr}/composition?templateId=cdr_test_vitals.v1"
+    ))
+    .body(STRUCTURED, "[1, 2]")
+    .send()
+    .await
+    .problem(422, "invalid_structured");
+    srv.post(&format!("/ehr/{ehr}/composition"))
+        .body(STRUCTURED, again.to_string())
+        .send()
+        .await
+        .problem(400, "invalid_parameter");
+    let with_slot = srv.composition(&ehr).await;
+    srv.get(&format!(
+        "/ehr/{ehr}/composition/{with_slot}?format=STRUCTURED"
+    ))
+    .send()
+    .await
+    .problem(406, "not_representable");
+}
+
+/// The compositions stored in `ehr` (their uids, by AQL).
+async fn stored(srv: &Server, ehr: &str) -> Vec<Value> {
+    let q = json!({"q": "SELECT c/uid/value FROM EHR e CONTAINS COMPOSITION c",
+                   "query_parameters": {"ehr_id": ehr}});
+    let res = srv.post("/query/aql").json(&q).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["rows"].as_array().cloned().unwrap_or_default()
+}
+
+const FLAT: &str = "application/openehr.wt.flat+json";
+const STRUCTURED_TYPE: &str = "application/openehr.wt.structured+json";
+const WITH_TEMPLATE: &str = "?templateId=cdr_test_vitals.v1";
+/// The FLAT key of the fixture's systolic unit.
+const SYSTOLIC_UNIT: &str = "encounter/test_vitals/any_event:0/systolic|unit";
+
+/// The fixture template's example in `format` (`FLAT`, `STRUCTURED`, `JSON`).
+async fn example(srv: &Server, format: &str) -> Value {
+    let path = format!("/definition/template/adl1.4/cdr_test_vitals.v1/example?format={format}");
+    let res = srv.get(&path).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
+/// The FLAT example with a unit the template does not allow.
+async fn flat_with_bad_unit(srv: &Server) -> (Value, Value) {
+    let flat = example(srv, "FLAT").await;
+    let mut bad = flat.clone();
+    bad[SYSTOLIC_UNIT] = json!("kg");
+    (flat, bad)
+}
+
+/// Posts `body` to `ehr` (under `query`) and returns the 422 problem.
+async fn refused(srv: &Server, ehr: &str, query: &str, content_type: &str, body: &Value) -> Value {
+    srv.post(&format!("/ehr/{ehr}/composition{query}"))
+        .body(content_type, body.to_string())
+        .send()
+        .await
+        .problem(422, "validation_failed")
+}
+
+/// Issues of a FLAT or STRUCTURED composition carry its FLAT path and web template node beside
+/// the canonical path; those of canonical compositions do not.
+#[tokio::test]
+async fn issues_name_the_flat_path() {
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    let (flat, bad) = flat_with_bad_unit(&srv).await;
+    let problem = refused(&srv, &ehr, WITH_TEMPLATE, FLAT, &bad).await;
+    let issue = &problem["issues"][0];
+    assert_eq!(issue["constraint"], "unit_not_allowed", "{problem}");
+    assert_eq!(issue["flat_path"], SYSTOLIC_UNIT);
+    assert_eq!(issue["web_template_id"], "systolic");
+    let path = issue["path"].as_str().unwrap_or_default();
+    assert!(path.ends_with("/value/units"), "{issue}");
+
+    // The same through STRUCTURED, and on PUT.
+    let mut bad_s = example(&srv, "STRUCTURED").await;
+    bad_s["encounter"]["test_vitals"][0]["any_event"][0]["systolic"][0]["|unit"] = json!("kg");
+    let problem = refused(&srv, &ehr, WITH_TEMPLATE, STRUCTURED_TYPE, &bad_s).await;
+    assert_eq!(problem["issues"][0]["flat_path"], SYSTOLIC_UNIT);
+    let created = srv
+        .post(&format!("/ehr/{ehr}/composition{WITH_TEMPLATE}"))
+        .body(FLAT, flat.to_string())
+        .send()
+        .await
+        .etag();
+    let object = created.split("::").next().unwrap();
+    let problem = srv
+        .put(&format!("/ehr/{ehr}/composition/{object}{WITH_TEMPLATE}"))
+        .header("If-Match", &format!("\"{created}\""))
+        .body(FLAT, bad.to_string())
+        .send()
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(problem["issues"][0]["web_template_id"], "systolic");
+
+    // Canonical JSON: its own paths only.
+    let mut bad_c = example(&srv, "JSON").await;
+    bad_c["content"][0]["data"]["events"][0]["data"]["items"][0]["value"]["units"] = json!("kg");
+    let problem = refused(&srv, &ehr, "", "application/json", &bad_c).await;
+    assert!(problem["issues"][0].get("flat_path").is_none(), "{problem}");
+}
+
+/// `dry_run=true`: validated in any format, answered 200 (the representation per `Prefer`) or
+/// refused with the same 422, never stored.
+#[tokio::test]
+async fn dry_run_validates_without_storing() {
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition?dry_run=true"))
+        .body("application/json", COMPOSITION)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(res.body.is_empty());
+    assert!(res.header("etag").is_none() && res.header("location").is_none());
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition?dry_run=true"))
+        .header("Prefer", "return=representation")
+        .header("Accept", "application/xml")
+        .body("application/json", COMPOSITION)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(res.text().contains("<composition"), "{}", res.text());
+
+    // FLAT in, FLAT out; and a FLAT that does not validate: the 422 a commit would answer.
+    let (flat, bad) = flat_with_bad_unit(&srv).await;
+    let dry = format!("{WITH_TEMPLATE}&dry_run=true");
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition{dry}"))
+        .header("Prefer", "return=representation")
+        .header("Accept", FLAT)
+        .body(FLAT, flat.to_string())
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json(), flat);
+    let problem = refused(&srv, &ehr, &dry, FLAT, &bad).await;
+    assert_eq!(problem["issues"][0]["flat_path"], SYSTOLIC_UNIT);
+    assert!(stored(&srv, &ehr).await.is_empty());
+
+    // An unknown EHR, a bad parameter value; dry_run=false commits.
+    let nobody = uuid::Uuid::new_v4();
+    srv.post(&format!("/ehr/{nobody}/composition?dry_run=true"))
+        .body("application/json", COMPOSITION)
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.post(&format!("/ehr/{ehr}/composition?dry_run=maybe"))
+        .body("application/json", COMPOSITION)
+        .send()
+        .await
+        .problem(400, "invalid_parameter");
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition?dry_run=false"))
+        .body("application/json", COMPOSITION)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(stored(&srv, &ehr).await.len(), 1);
 }

@@ -1,6 +1,6 @@
 //! DEFINITION: ADL 1.4 templates.
 
-use crate::common::{server, server_with_template, BASE, OPT};
+use crate::common::{server, server_with_template, Server, BASE, OPT};
 
 #[tokio::test]
 async fn upload_list_get() {
@@ -125,4 +125,129 @@ async fn web_template() {
         .send()
         .await
         .problem(415, "unsupported_media_type");
+}
+
+/// Commits `body` (of `content_type`) to `ehr` under `query`; asserts 201.
+async fn commit(srv: &Server, ehr: &str, query: &str, content_type: &str, body: Vec<u8>) {
+    let created = srv
+        .post(&format!("/ehr/{ehr}/composition{query}"))
+        .body(content_type, body)
+        .send()
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+}
+
+/// The example of the fixture template in each format: canonical JSON by default, XML, FLAT
+/// and STRUCTURED by `Accept` or `format=`; each is accepted as a composition.
+#[tokio::test]
+async fn example_in_every_format_is_accepted() {
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    let path = "/definition/template/adl1.4/cdr_test_vitals.v1/example";
+    let res = srv.get(path).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    let example = res.json();
+    assert_eq!(example["_type"], "COMPOSITION");
+    assert_eq!(
+        example["archetype_details"]["template_id"]["value"],
+        "cdr_test_vitals.v1"
+    );
+    commit(&srv, &ehr, "", "application/json", res.body.clone()).await;
+
+    let xml = srv.get(&format!("{path}?format=XML")).send().await;
+    assert_eq!(xml.status, 200);
+    assert!(xml.text().contains("<composition"), "{}", xml.text());
+    commit(&srv, &ehr, "", "application/xml", xml.body.clone()).await;
+
+    let flat = srv
+        .get(path)
+        .header("Accept", "application/openehr.wt.flat+json")
+        .send()
+        .await;
+    assert_eq!(flat.status, 200);
+    assert!(flat
+        .json()
+        .as_object()
+        .unwrap()
+        .keys()
+        .any(|k| k.contains('|')));
+    let query = "?templateId=cdr_test_vitals.v1";
+    let ct = "application/openehr.wt.flat+json";
+    commit(&srv, &ehr, query, ct, flat.body.clone()).await;
+    let structured = srv.get(&format!("{path}?format=STRUCTURED")).send().await;
+    assert_eq!(structured.status, 200);
+    assert!(
+        structured.json()["encounter"].is_object(),
+        "{}",
+        structured.text()
+    );
+    let ct = "application/openehr.wt.structured+json";
+    commit(&srv, &ehr, query, ct, structured.body.clone()).await;
+
+    srv.get("/definition/template/adl1.4/no_such_template/example")
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.get(path)
+        .header("Accept", "text/plain")
+        .send()
+        .await
+        .problem(406, "not_acceptable");
+    srv.get(&format!("{path}?format=PDF"))
+        .send()
+        .await
+        .problem(406, "not_acceptable");
+}
+
+/// Every OPT of the corpus: uploaded, its example fetched and committed to an EHR (201).
+#[tokio::test]
+async fn corpus_examples_are_accepted() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata");
+    let Ok(dirs) = std::fs::read_dir(&root) else {
+        eprintln!(
+            "corpus absent: {} not found; example test skipped",
+            root.display()
+        );
+        return;
+    };
+    let mut opts: Vec<_> = dirs
+        .flatten()
+        .map(|d| d.path().join("template.opt"))
+        .filter(|p| p.exists())
+        .collect();
+    opts.sort();
+    let srv = server().await;
+    let ehr = srv.ehr().await;
+    let mut report = Vec::new();
+    for opt in &opts {
+        let text = std::fs::read_to_string(opt).expect("read OPT");
+        let template = cdr_template::parse_opt(text.as_bytes()).expect("corpus OPT parses");
+        let id = &template.template_id;
+        let res = srv.upload(&text).await;
+        assert_eq!(res.status, 201, "{}: {}", opt.display(), res.text());
+        let encoded: String = id
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let example = srv
+            .get(&format!("/definition/template/adl1.4/{encoded}/example"))
+            .send()
+            .await;
+        assert_eq!(example.status, 200, "{id}: {}", example.text());
+        let created = srv
+            .post(&format!("/ehr/{ehr}/composition"))
+            .body("application/json", example.body.clone())
+            .send()
+            .await;
+        assert_eq!(created.status, 201, "{id}: {}", created.text());
+        report.push(format!("201 {id}"));
+    }
+    eprintln!("{}", report.join("\n"));
+    assert_eq!(report.len(), opts.len());
 }

@@ -461,7 +461,7 @@ fn value_at_mut<'v>(
 
 /// Whether an object found at a node's own step is that node's (a value choice is told apart
 /// by its type).
-fn fits(v: &Value, c: &WebTemplateNode, own: usize) -> bool {
+pub(crate) fn fits(v: &Value, c: &WebTemplateNode, own: usize) -> bool {
     let Some(last) = c.steps.last() else {
         return true;
     };

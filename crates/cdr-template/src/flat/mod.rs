@@ -11,11 +11,14 @@
 mod ctx;
 mod defaults;
 mod from_rm;
-mod path;
-mod shapes;
+mod locate;
+pub(crate) mod path;
+pub(crate) mod shapes;
 mod to_rm;
 
 use serde_json::{Map, Value};
+
+pub use locate::{locate, FlatLocation, FlatLocations};
 
 use crate::model::Template;
 use crate::webtemplate::{Step, WebTemplateNode};
@@ -93,7 +96,7 @@ fn matches_step(v: &Value, step: &Step) -> bool {
 
 /// The first of a node's steps that is the node's own object (those before it are shared
 /// levels the web template leaves out): an ELEMENT merged with its value counts as the node.
-fn own_step(node: &WebTemplateNode) -> usize {
+pub(crate) fn own_step(node: &WebTemplateNode) -> usize {
     let n = node.steps.len();
     if n >= 2
         && node.steps[n - 1].attribute == "value"

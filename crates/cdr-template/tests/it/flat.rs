@@ -9,11 +9,11 @@ use serde_json::{json, Map, Value};
 use crate::opt_builder::*;
 use crate::support::opt;
 
-const NOW: &str = "2024-05-01T10:00:00Z";
+pub const NOW: &str = "2024-05-01T10:00:00Z";
 
 /// A COMPOSITION with one OBSERVATION (one event): a quantity (mm[Hg]), a local coded position
 /// and a text comment.
-fn template() -> Template {
+pub fn template() -> Template {
     let position = coded("local", &["at1000", "at1001"]);
     let quantity = quantity("mm[Hg]", "");
     let events = single_event(&[
@@ -42,7 +42,7 @@ fn flat(pairs: &[(&str, Value)]) -> Map<String, Value> {
         .collect()
 }
 
-fn basic() -> Map<String, Value> {
+pub fn basic() -> Map<String, Value> {
     flat(&[
         ("ctx/language", json!("en")),
         ("ctx/territory", json!("DE")),
@@ -234,4 +234,75 @@ fn hostile_keys_are_errors() {
     let mut f = basic();
     f.insert("fixture/blood_pressure:0/comment".into(), json!({"a": [1]}));
     assert!(flat_to_canonical(&t, &f, NOW).is_err());
+}
+
+#[test]
+fn instance_paths_are_located_in_flat() {
+    let t = template();
+    let mut f = basic();
+    f.insert("fixture/blood_pressure:1/comment".into(), json!("later"));
+    let c = flat_to_canonical(&t, &f, NOW).expect("converts");
+    let at = cdr_template::flat::locate(&t, &c);
+    let event = "/content[0]/data/events[0]/data";
+    for (path, flat, id) in [
+        (
+            format!("{event}/items[0]/value/units"),
+            "fixture/blood_pressure:0/systolic|unit",
+            "systolic",
+        ),
+        (
+            format!("{event}/items[0]/value/magnitude"),
+            "fixture/blood_pressure:0/systolic|magnitude",
+            "systolic",
+        ),
+        (
+            format!("{event}/items[1]/value/defining_code/code_string"),
+            "fixture/blood_pressure:0/position|code",
+            "position",
+        ),
+        (
+            format!("{event}/items[2]/value/value"),
+            "fixture/blood_pressure:0/comment",
+            "comment",
+        ),
+        (
+            format!("{event}/items[2]/null_flavour/defining_code/code_string"),
+            "fixture/blood_pressure:0/comment/_null_flavour|code",
+            "comment",
+        ),
+        (
+            format!("{event}/items[0]"),
+            "fixture/blood_pressure:0/systolic",
+            "systolic",
+        ),
+        (
+            "/content[1]/data/events[0]/data/items[0]/value/value".to_owned(),
+            "fixture/blood_pressure:1/comment",
+            "comment",
+        ),
+        (
+            "/content[0]/data/events[0]/time/value".to_owned(),
+            "fixture/blood_pressure:0/time",
+            "time",
+        ),
+        (
+            "/content[0]/links[1]/target/value".to_owned(),
+            "fixture/blood_pressure:0/_link:1|target",
+            "blood_pressure",
+        ),
+        (
+            "/language/code_string".to_owned(),
+            "fixture/language|code",
+            "language",
+        ),
+        ("/".to_owned(), "fixture", "fixture"),
+        ("/content[7]/data".to_owned(), "fixture", "fixture"),
+    ] {
+        let found = at.find(&path).expect(&path);
+        assert_eq!(
+            (found.flat_path.as_str(), found.web_template_id.as_str()),
+            (flat, id),
+            "{path}"
+        );
+    }
 }

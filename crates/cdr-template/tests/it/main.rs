@@ -3,10 +3,12 @@
 
 mod corpus;
 mod errors;
+mod example;
 mod fixtures;
 mod flat;
 mod opt_builder;
 mod robustness;
+mod structured;
 mod support;
 mod webtemplate;
 mod webtemplate_corpus;

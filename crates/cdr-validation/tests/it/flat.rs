@@ -7,11 +7,11 @@ use serde_json::Value;
 
 use crate::corpus::{root, templates};
 
-const NOW: &str = "2024-01-01T00:00:00Z";
+pub const NOW: &str = "2024-01-01T00:00:00Z";
 
 /// FLAT files the manifest marks valid that cdr rejects on purpose, with the reason (the
 /// first words of the error show it).
-const KNOWN_DISAGREEMENTS: &[(&str, &str, &str)] = &[
+pub const KNOWN_DISAGREEMENTS: &[(&str, &str, &str)] = &[
     (
         "it__test_all_types.en.v1_20211018101804_000001_1.xml.flat.json",
         "unknown_local_code",
@@ -63,15 +63,15 @@ const KNOWN_DISAGREEMENTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// (slug, file, expected valid) of every FLAT file in the manifest.
-fn flat_cases() -> Option<Vec<(String, String, bool)>> {
+/// (slug, file, expected valid) of every file of `kind` (`flat`, `structured`) in the manifest.
+pub fn form_cases(kind: &str) -> Option<Vec<(String, String, bool)>> {
     let text = std::fs::read(root().join("manifest.json")).ok()?;
     let m: Value = serde_json::from_slice(&text).ok()?;
     let mut out = Vec::new();
     for t in m["templates"].as_array()? {
         let slug = t["slug"].as_str()?.to_owned();
         for f in t["files"].as_array()? {
-            if f["kind"] == "flat" {
+            if f["kind"] == kind {
                 out.push((
                     slug.clone(),
                     f["file"].as_str()?.to_owned(),
@@ -88,6 +88,11 @@ fn judge(template: &cdr_template::Template, bytes: &[u8]) -> Result<Value, Strin
     let flat: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     let map = flat.as_object().ok_or("not a JSON object")?;
     let canonical = flat_to_canonical(template, map, NOW).map_err(|e| format!("convert: {e}"))?;
+    validated(template, canonical)
+}
+
+/// `canonical` when it decodes and validates, else the first issues.
+pub fn validated(template: &cdr_template::Template, canonical: Value) -> Result<Value, String> {
     let composition: cdr_rm::Composition =
         cdr_rm::json::from_json_value(canonical.clone()).map_err(|e| format!("decode: {e}"))?;
     let issues = validate(template, &composition);
@@ -107,10 +112,17 @@ fn judge(template: &cdr_template::Template, bytes: &[u8]) -> Result<Value, Strin
     }
 }
 
-#[test]
-fn corpus_flat_compositions_convert_and_validate() {
-    let Some(cases) = flat_cases() else {
-        eprintln!("corpus absent: ../shared/testdata/manifest.json not found; FLAT tests skipped");
+/// Judges every file of a form corpus as the manifest says, with `known` the files rejected on
+/// purpose: (file name, what the error shows, why). Returns the report lines and the failures.
+pub fn judge_corpus(
+    kind: &str,
+    known: &[(&str, &str, &str)],
+    judge: impl Fn(&cdr_template::Template, &[u8]) -> Result<Value, String>,
+) {
+    let Some(cases) = form_cases(kind) else {
+        eprintln!(
+            "corpus absent: ../shared/testdata/manifest.json not found; {kind} tests skipped"
+        );
         return;
     };
     let templates = templates();
@@ -118,20 +130,15 @@ fn corpus_flat_compositions_convert_and_validate() {
     let mut failures = Vec::new();
     for (slug, file, valid) in &cases {
         let template = &templates[slug];
-        let bytes = std::fs::read(root().join(slug).join(file)).expect("read FLAT file");
+        let bytes = std::fs::read(root().join(slug).join(file)).expect("read corpus file");
         let outcome = judge(template, &bytes);
-        if std::env::var("CDR_FLAT_DUMP").is_ok_and(|d| file.contains(&d)) {
-            let flat: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            if let Some(map) = flat.as_object() {
-                match flat_to_canonical(template, map, NOW) {
-                    Ok(c) => eprintln!("{}", serde_json::to_string_pretty(&c).unwrap_or_default()),
-                    Err(e) => eprintln!("{e}"),
-                }
+        if std::env::var("CDR_FORM_DUMP").is_ok_and(|d| file.contains(&d)) {
+            match &outcome {
+                Ok(c) => eprintln!("{}", serde_json::to_string_pretty(c).unwrap_or_default()),
+                Err(e) => eprintln!("{e}"),
             }
         }
-        let known = KNOWN_DISAGREEMENTS
-            .iter()
-            .find(|(f, _, _)| file.ends_with(f));
+        let known = known.iter().find(|(f, _, _)| file.ends_with(f));
         let line = match (&outcome, valid, known) {
             (Ok(_), true, None) => format!("ok       {file}"),
             (Err(e), false, _) => format!("rejected {file}: {e}"),
@@ -140,7 +147,7 @@ fn corpus_flat_compositions_convert_and_validate() {
             }
             (Ok(_), false, _) => format!("ACCEPTED {file} (the manifest says invalid)"),
             (Ok(_), true, Some(_)) => {
-                format!("FIXED    {file}: remove it from KNOWN_DISAGREEMENTS")
+                format!("FIXED    {file}: remove it from the known disagreements")
             }
             (Err(e), true, _) => format!("FAILED   {file}: {e}"),
         };
@@ -151,7 +158,7 @@ fn corpus_flat_compositions_convert_and_validate() {
     }
     eprintln!("{}", report.join("\n"));
     eprintln!(
-        "{} of {} as the manifest says",
+        "{} of {} {kind} files as the manifest says",
         cases.len() - failures.len(),
         cases.len()
     );
@@ -162,10 +169,15 @@ fn corpus_flat_compositions_convert_and_validate() {
     );
 }
 
+#[test]
+fn corpus_flat_compositions_convert_and_validate() {
+    judge_corpus("flat", KNOWN_DISAGREEMENTS, judge);
+}
+
 /// Canonical JSON with every `_type` written and numbers as the RM holds them, without what
 /// FLAT rebuilds from the template instead of carrying it: `archetype_details.rm_version`, and
 /// the archetype details of archetype roots below the composition.
-fn normalise(v: &Value) -> Result<Value, String> {
+pub fn normalise(v: &Value) -> Result<Value, String> {
     let c: cdr_rm::Composition =
         cdr_rm::json::from_json_value(v.clone()).map_err(|e| format!("decode: {e}"))?;
     let mut v = cdr_rm::json::to_json_value(&c, &cdr_rm::JsonConfig::CANONICAL);
@@ -195,7 +207,7 @@ fn strip_details(v: &mut Value, root: bool) {
 }
 
 /// The first place two JSON values differ, as a path.
-fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
+pub fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             for k in x.keys().chain(y.keys()) {
@@ -221,32 +233,26 @@ fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
     }
 }
 
-/// FLAT → canonical → FLAT → canonical gives the same composition, for every corpus FLAT file
-/// that converts.
-#[test]
-fn corpus_flat_round_trips() {
-    let Some(cases) = flat_cases() else { return };
+/// Every file of a form corpus that converts and validates (`judge`) gives the same
+/// composition after `round` (canonical → the form → canonical).
+pub fn form_round_trips(
+    kind: &str,
+    judge: impl Fn(&cdr_template::Template, &[u8]) -> Result<Value, String>,
+    round: impl Fn(&cdr_template::Template, &Value) -> Result<Value, String>,
+) {
+    let Some(cases) = form_cases(kind) else {
+        return;
+    };
     let templates = templates();
     let mut report = Vec::new();
     let mut failures = 0;
     for (slug, file, _) in &cases {
         let template = &templates[slug];
-        let bytes = std::fs::read(root().join(slug).join(file)).expect("read FLAT file");
+        let bytes = std::fs::read(root().join(slug).join(file)).expect("read corpus file");
         let Ok(first) = judge(template, &bytes) else {
             continue;
         };
-        let outcome = canonical_to_flat(template, &first)
-            .map_err(|e| format!("to FLAT: {e}"))
-            .and_then(|flat| {
-                flat_to_canonical(template, &flat, NOW).map_err(|e| format!("back: {e}"))
-            })
-            .and_then(|second| {
-                let (a, b) = (normalise(&first)?, normalise(&second)?);
-                match first_difference(&a, &b, "") {
-                    None => Ok(()),
-                    Some(d) => Err(format!("differs at {d}")),
-                }
-            });
+        let outcome = round(template, &first).and_then(|second| same(&first, &second));
         match outcome {
             Ok(()) => report.push(format!("lossless {file}")),
             Err(e) => {
@@ -256,12 +262,34 @@ fn corpus_flat_round_trips() {
         }
     }
     eprintln!("{}", report.join("\n"));
-    assert_eq!(failures, 0, "{failures} FLAT files do not round-trip");
+    assert_eq!(failures, 0, "{failures} {kind} files do not round-trip");
+}
+
+/// `Ok` when two canonical compositions are the same after [`normalise`], else where not.
+pub fn same(a: &Value, b: &Value) -> Result<(), String> {
+    let (a, b) = (normalise(a)?, normalise(b)?);
+    match first_difference(&a, &b, "") {
+        None => Ok(()),
+        Some(d) => Err(format!("differs at {d}")),
+    }
+}
+
+/// canonical → FLAT → canonical.
+pub fn through_flat(template: &cdr_template::Template, c: &Value) -> Result<Value, String> {
+    let flat = canonical_to_flat(template, c).map_err(|e| format!("to FLAT: {e}"))?;
+    flat_to_canonical(template, &flat, NOW).map_err(|e| format!("back: {e}"))
+}
+
+/// FLAT → canonical → FLAT → canonical gives the same composition, for every corpus FLAT file
+/// that converts.
+#[test]
+fn corpus_flat_round_trips() {
+    form_round_trips("flat", judge, through_flat);
 }
 
 /// Canonical compositions FLAT cannot carry whole, with what is lost (the first words of the
 /// outcome show it).
-const KNOWN_LOSSY: &[(&str, &str, &str)] = &[
+pub const KNOWN_LOSSY: &[(&str, &str, &str)] = &[
     (
         "sdk__minimal_evaluation_item_tree_name.json",
         "no FLAT path for data",
@@ -275,10 +303,11 @@ const KNOWN_LOSSY: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// canonical → FLAT → canonical gives the same composition, for every corpus canonical
-/// composition that validates.
-#[test]
-fn corpus_canonical_round_trips_through_flat() {
+/// Every canonical composition of the corpus that validates gives the same composition after
+/// `round` (canonical → a form → canonical), except the `KNOWN_LOSSY` ones.
+pub fn canonical_round_trips(
+    round: impl Fn(&cdr_template::Template, &Value) -> Result<Value, String>,
+) {
     let Some(cases) = crate::corpus::cases() else {
         return;
     };
@@ -295,18 +324,7 @@ fn corpus_canonical_round_trips_through_flat() {
         }
         let file = case.path.file_name().unwrap_or_default().to_string_lossy();
         let original = cdr_rm::json::to_json_value(&composition, &cdr_rm::JsonConfig::CANONICAL);
-        let outcome = canonical_to_flat(template, &original)
-            .map_err(|e| format!("to FLAT: {e}"))
-            .and_then(|flat| {
-                flat_to_canonical(template, &flat, NOW).map_err(|e| format!("back: {e}"))
-            })
-            .and_then(|back| {
-                let (a, b) = (normalise(&original)?, normalise(&back)?);
-                match first_difference(&a, &b, "") {
-                    None => Ok(()),
-                    Some(d) => Err(format!("differs at {d}")),
-                }
-            });
+        let outcome = round(template, &original).and_then(|back| same(&original, &back));
         let known = KNOWN_LOSSY.iter().find(|(f, _, _)| *f == file);
         match (outcome, known) {
             (Ok(()), None) => report.push(format!("lossless {file}")),
@@ -325,4 +343,56 @@ fn corpus_canonical_round_trips_through_flat() {
     }
     eprintln!("{}", report.join("\n"));
     assert_eq!(failures, 0, "{failures} canonical files not as expected");
+}
+
+/// canonical → FLAT → canonical gives the same composition, for every corpus canonical
+/// composition that validates.
+#[test]
+fn corpus_canonical_round_trips_through_flat() {
+    canonical_round_trips(through_flat);
+}
+
+/// Every issue of a corpus FLAT file that converts but does not validate is placed in the FLAT:
+/// at one of the file's keys, or beside them (a missing attribute).
+#[test]
+fn corpus_flat_issues_are_located() {
+    let Some(cases) = form_cases("flat") else {
+        return;
+    };
+    let templates = templates();
+    let mut located = 0;
+    for (slug, file, _) in &cases {
+        let template = &templates[slug];
+        let bytes = std::fs::read(root().join(slug).join(file)).expect("read FLAT file");
+        let Ok(Value::Object(flat)) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
+        let Ok(canonical) = flat_to_canonical(template, &flat, NOW) else {
+            continue;
+        };
+        let Ok(composition) =
+            cdr_rm::json::from_json_value::<cdr_rm::Composition>(canonical.clone())
+        else {
+            continue;
+        };
+        let at = cdr_template::flat::locate(template, &canonical);
+        for issue in validate(template, &composition) {
+            let place = at
+                .find(&issue.path)
+                .unwrap_or_else(|| panic!("{file}: {} not located", issue.path));
+            // A missing attribute is placed where it belongs: beside the keys of its node.
+            let key = place.flat_path.split('|').next().unwrap_or_default();
+            let node = key.rsplit_once('/').map_or(key, |(n, _)| n);
+            assert!(
+                flat.keys()
+                    .any(|k| k.starts_with(key) || k.starts_with(node)),
+                "{file}: {} → {} names no key of the file",
+                issue.path,
+                place.flat_path
+            );
+            eprintln!("{file}: {} → {}", issue.path, place.flat_path);
+            located += 1;
+        }
+    }
+    eprintln!("{located} issues located");
 }

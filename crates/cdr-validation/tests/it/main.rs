@@ -1,6 +1,8 @@
 //! Integration tests of cdr-validation: corpus acceptance, mutations, small fixtures.
 
 mod corpus;
+mod example;
 mod fixtures;
 mod flat;
 mod mutations;
+mod structured;

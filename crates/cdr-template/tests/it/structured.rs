@@ -1,0 +1,159 @@
+//! STRUCTURED ↔ canonical on the FLAT fixture OPT: the nested form gives what its FLAT gives,
+//! the way back nests lists and `|suffix` keys, and mistakes are errors naming the key path.
+
+use cdr_template::flat::{canonical_to_flat, flat_to_canonical, FlatError};
+use cdr_template::structured::{
+    canonical_to_structured, flat_to_structured, structured_to_canonical, structured_to_flat,
+};
+use serde_json::{json, Value};
+
+use crate::flat::{basic, template, NOW};
+
+fn structured() -> Value {
+    json!({
+        "ctx": {"language": "en", "territory": "DE", "composer_name": "Dr. A", "time": "2024-03-01T10:15:00+01:00"},
+        "fixture": {
+            "blood_pressure": [{
+                "systolic": [{"|magnitude": 142}],
+                "position": [{"|code": "at1001"}],
+                "comment": ["after a walk"]
+            }]
+        }
+    })
+}
+
+#[test]
+fn structured_gives_what_its_flat_gives() {
+    let t = template();
+    let flat = structured_to_flat(&t, &structured()).expect("to FLAT");
+    assert_eq!(flat, basic());
+    let c = structured_to_canonical(&t, &structured(), NOW).expect("converts");
+    assert_eq!(
+        c,
+        flat_to_canonical(&t, &basic(), NOW).expect("FLAT converts")
+    );
+    // A single instance may be given without its list, the root as a one-item list.
+    let mut loose = structured();
+    loose["fixture"]["blood_pressure"] = loose["fixture"]["blood_pressure"][0].clone();
+    loose["fixture"] = json!([loose["fixture"].clone()]);
+    assert_eq!(structured_to_canonical(&t, &loose, NOW).expect("loose"), c);
+}
+
+#[test]
+fn canonical_to_structured_nests_lists_and_suffixes() {
+    let t = template();
+    let mut f = basic();
+    f.insert("fixture/blood_pressure:1/comment".into(), json!("later"));
+    f.insert(
+        "fixture/blood_pressure:1/comment/_null_flavour|code".into(),
+        json!("253"),
+    );
+    let c = flat_to_canonical(&t, &f, NOW).expect("converts");
+    let s = canonical_to_structured(&t, &c).expect("to STRUCTURED");
+    let root = &s["fixture"];
+    assert!(root.is_object(), "{s}");
+    let bp = root["blood_pressure"].as_array().expect("a list");
+    assert_eq!(bp.len(), 2);
+    assert_eq!(bp[0]["systolic"][0]["|magnitude"], 142.0);
+    assert_eq!(bp[0]["systolic"][0]["|unit"], "mm[Hg]");
+    assert_eq!(bp[0]["position"][0]["|value"], "Sitting");
+    assert_eq!(bp[0]["comment"], json!(["after a walk"]));
+    // A bare value beside other members is the "" member.
+    assert_eq!(bp[1]["comment"][0][""], "later");
+    assert_eq!(bp[1]["comment"][0]["_null_flavour"][0]["|code"], "253");
+    assert_eq!(root["language"][0]["|code"], "en");
+    assert_eq!(
+        root["context"][0]["start_time"],
+        json!(["2024-03-01T10:15:00+01:00"])
+    );
+    // And back, to the same composition and the same FLAT.
+    assert_eq!(structured_to_canonical(&t, &s, NOW).expect("back"), c);
+    let flat = canonical_to_flat(&t, &c).expect("to FLAT");
+    assert_eq!(structured_to_flat(&t, &s).expect("to FLAT"), flat);
+    assert_eq!(flat_to_structured(&flat).expect("regroup"), s);
+}
+
+#[test]
+fn errors_name_the_key_path() {
+    let t = template();
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            json!({"fixture": {"blood_pressure": [{"diastolic": [{"|magnitude": 80}]}]}}),
+            "fixture/blood_pressure:0/diastolic|magnitude",
+            "unknown path",
+        ),
+        (
+            json!({"fixture": {"blood_pressure": [{"systolic": [{"|colour": "red"}]}]}}),
+            "fixture/blood_pressure:0/systolic|colour",
+            "unknown path",
+        ),
+        (
+            json!({"fixture": {"blood_pressure": [{"systolic": [{"|magnitude": "high"}]}]}}),
+            "fixture/blood_pressure:0/systolic|magnitude",
+            "expected a number",
+        ),
+        (
+            json!({"fixture": {"blood_pressure": [{"diastolic": []}]}}),
+            "fixture/blood_pressure:0/diastolic",
+            "unknown path",
+        ),
+        (
+            json!({"fixture": {"blood_pressure": [{"comment": [["nested"]]}]}}),
+            "fixture/blood_pressure:0/comment",
+            "not a list",
+        ),
+        (
+            json!({"fixture": {"blood_pressure": [{"comment/x": ["a"]}]}}),
+            "fixture/blood_pressure:0/comment/x",
+            "one web template id",
+        ),
+        (
+            json!({"fixture": {"blood_pressure": [{"position": [{"|code": "at1000"}, {"|code": "at1001"}]}]}}),
+            "fixture/blood_pressure:0/position:1|code",
+            "occurs at most once",
+        ),
+        (json!({"other_root": {}}), "other_root", "unknown path"),
+        (json!({"fixture": "text"}), "fixture", "expected an object"),
+        (
+            json!({"ctx": {"not_a_ctx_field": 1}}),
+            "ctx/not_a_ctx_field",
+            "unknown path",
+        ),
+        (
+            json!({"ctx": {"language": []}}),
+            "ctx/language",
+            "gives no value",
+        ),
+        (json!([1]), "", "JSON object"),
+    ];
+    for (s, path, shows) in cases {
+        let mut whole = structured();
+        let s = match (s.as_object(), whole.as_object_mut()) {
+            (Some(part), Some(w)) => {
+                for (k, v) in part {
+                    w.insert(k.clone(), v.clone());
+                }
+                whole
+            }
+            _ => s,
+        };
+        let err = structured_to_canonical(&t, &s, NOW).expect_err(path);
+        assert_eq!(err.path(), path, "{err}");
+        assert!(err.to_string().contains(shows), "{path}: {err}");
+    }
+}
+
+#[test]
+fn hostile_structures_are_errors() {
+    let t = template();
+    let mut deep = json!({"|type": "x"});
+    for _ in 0..300 {
+        deep = json!({"_link": [deep]});
+    }
+    let s = json!({"fixture": deep});
+    let err = structured_to_canonical(&t, &s, NOW).expect_err("too deep");
+    assert!(matches!(err, FlatError::BadPath { .. }), "{err}");
+    let empty = json!({"fixture": {"blood_pressure": [{"comment": [{"|": "a"}]}]}});
+    let err = structured_to_canonical(&t, &empty, NOW).expect_err("empty suffix");
+    assert_eq!(err.path(), "fixture/blood_pressure:0/comment|");
+}
