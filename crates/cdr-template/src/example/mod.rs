@@ -59,9 +59,6 @@ pub fn example_composition(template: &Template, now: &str) -> Result<Value, Flat
 /// The most instances of one node an example holds.
 const MAX_INSTANCES: usize = 100;
 
-/// RM functions a template may constrain but an instance does not carry.
-const COMPUTED: &[&str] = &["offset"];
-
 struct Generator {
     out: Map<String, Value>,
     now: Now,
@@ -98,9 +95,7 @@ impl Generator {
         for c in &w.children {
             if c.max == 0
                 || (c.in_context && FROM_CTX.contains(&c.id.as_str()))
-                || c.steps
-                    .last()
-                    .is_some_and(|s| COMPUTED.contains(&s.attribute.as_str()))
+                || flat::shapes::is_computed(c)
             {
                 continue;
             }

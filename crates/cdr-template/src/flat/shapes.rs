@@ -2,6 +2,20 @@
 //! that reach nested RM objects the web template does not list (`_uid`, `_link:0`,
 //! `_normal_range/lower`, `_feeder_audit/…`). One table serves both directions.
 
+use crate::webtemplate::WebTemplateNode;
+
+/// RM functions a template may constrain but an instance does not carry (`EVENT.offset`, the
+/// event's time minus the history's origin). A web template lists them; FLAT refuses values for
+/// them (the RM computes them) and examples leave them out.
+pub(crate) const COMPUTED: &[&str] = &["offset"];
+
+/// Whether `node` is one of the [`COMPUTED`] RM functions.
+pub(crate) fn is_computed(node: &WebTemplateNode) -> bool {
+    node.steps
+        .last()
+        .is_some_and(|s| COMPUTED.contains(&s.attribute.as_str()))
+}
+
 /// The JSON type of a FLAT leaf.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Leaf {

@@ -208,6 +208,15 @@ impl<'a> ToRm<'a> {
         c: &WebTemplateNode,
         ct: &Trie<'_>,
     ) -> Result<(), FlatError> {
+        if shapes::is_computed(c) {
+            return Err(FlatError::BadPath {
+                path: ct.key.to_owned(),
+                message: format!(
+                    "'{}' is computed by the RM (the event's time minus the history's origin) and not stored; give the event's time instead",
+                    c.id
+                ),
+            });
+        }
         let own = own_step(c);
         if c.steps.get(own).is_none() {
             return Err(FlatError::UnknownPath {

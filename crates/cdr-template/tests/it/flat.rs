@@ -14,13 +14,31 @@ pub const NOW: &str = "2024-05-01T10:00:00Z";
 /// A COMPOSITION with one OBSERVATION (one event): a quantity (mm[Hg]), a local coded position
 /// and a text comment.
 pub fn template() -> Template {
+    build("")
+}
+
+/// [`template`], its event constrained by `event_attributes` too.
+fn build(event_attributes: &str) -> Template {
     let position = coded("local", &["at1000", "at1001"]);
     let quantity = quantity("mm[Hg]", "");
-    let events = single_event(&[
+    let items = [
         element("at0004", 0, 1, &quantity, ""),
         element("at0005", 0, 1, &position, ""),
         element("at0006", 0, 1, &dv("DV_TEXT"), ""),
-    ]);
+    ];
+    let events = if event_attributes.is_empty() {
+        single_event(&items)
+    } else {
+        let tree = object(
+            "ITEM_TREE",
+            "at0003",
+            1,
+            1,
+            &multiple("items", &items.concat()),
+        );
+        let attributes = single("data", &tree) + event_attributes;
+        object("EVENT", "at0002", 0, 1, &attributes)
+    };
     let terms = [
         term("at0002", "Any event"),
         term("at0003", "Tree"),
@@ -305,4 +323,31 @@ fn instance_paths_are_located_in_flat() {
             "{path}"
         );
     }
+}
+
+/// [`template`] with the event's `offset` (an RM function of EVENT: time − history origin)
+/// constrained, as archetypes do.
+fn template_with_offset() -> Template {
+    build(&single("offset", &dv("DV_DURATION")))
+}
+
+#[test]
+fn event_offset_is_computed_not_given() {
+    let t = template_with_offset();
+    let key = "fixture/blood_pressure:0/offset";
+    let mut f = basic();
+    f.insert(key.to_owned(), json!("PT0S"));
+    let err = flat_to_canonical(&t, &f, NOW).expect_err("offset is refused");
+    assert_eq!(err.path(), key);
+    assert!(err.to_string().contains("computed"), "{err}");
+    // STRUCTURED reads through FLAT: the same error, the same key.
+    let s = cdr_template::structured::flat_to_structured(&f).expect("to STRUCTURED");
+    let err = cdr_template::structured::structured_to_canonical(&t, &s, NOW)
+        .expect_err("offset is refused");
+    assert_eq!(err.path(), key);
+    // Without it the composition converts, and the way back writes no offset.
+    f.remove(key);
+    let c = flat_to_canonical(&t, &f, NOW).expect("converts");
+    let back = canonical_to_flat(&t, &c).expect("to FLAT");
+    assert!(back.keys().all(|k| !k.contains("offset")), "{back:?}");
 }
