@@ -53,6 +53,29 @@ pub struct NewContribution {
     pub versions: Vec<NewVersion>,
 }
 
+impl NewContribution {
+    /// A contribution of one version, the contribution's audit values those of the version (the
+    /// single-object endpoints commit these).
+    pub fn one(
+        kind: VoKind,
+        preceding: Option<VersionUid>,
+        data: Option<VersionData>,
+        meta: CommitMeta,
+    ) -> Self {
+        NewContribution {
+            uid: None,
+            meta: meta.clone(),
+            versions: vec![NewVersion {
+                data,
+                preceding,
+                kind,
+                meta,
+                attestations: None,
+            }],
+        }
+    }
+}
+
 /// What was committed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Committed {
@@ -385,11 +408,14 @@ impl Store {
         known.extend(committed.iter().copied());
     }
 
-    /// Runs one prepared contribution in its own transaction.
+    /// Runs one prepared contribution in its own transaction. With `dry_run` every check a
+    /// commit makes is made (the writes too, so the database answers as it would) and the
+    /// transaction is rolled back.
     pub(crate) async fn commit_prepared(
         &self,
         ehr_id: Uuid,
         c: PreparedContribution,
+        dry_run: bool,
     ) -> Result<Committed> {
         let mut client = self.inner.pool.get().await?;
         let tx = client.transaction().await?;
@@ -401,8 +427,12 @@ impl Store {
                 return Err(self.explain(ehr_id, failure).await);
             }
         };
-        tx.commit().await?;
-        self.remember_dict(&dict);
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+            self.remember_dict(&dict);
+        }
         Ok(committed)
     }
 }

@@ -434,8 +434,33 @@ impl Store {
         ehr_id: Uuid,
         contribution: NewContribution,
     ) -> Result<Committed> {
+        self.run_contribution(caller, ehr_id, contribution, false)
+            .await
+    }
+
+    /// Checks a contribution as [`Store::commit_contribution`] would (templates, the EHR,
+    /// preceding versions: a stale one is a [`StoreError::VersionConflict`]) and keeps nothing:
+    /// the commit runs and is rolled back. A dry run; the answer is what would have been
+    /// committed.
+    pub async fn check_contribution(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        contribution: NewContribution,
+    ) -> Result<Committed> {
+        self.run_contribution(caller, ehr_id, contribution, true)
+            .await
+    }
+
+    async fn run_contribution(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        contribution: NewContribution,
+        dry_run: bool,
+    ) -> Result<Committed> {
         let prepared = self.prepare(caller, contribution).await?;
-        self.commit_prepared(ehr_id, prepared).await
+        self.commit_prepared(ehr_id, prepared, dry_run).await
     }
 
     async fn commit_one(
@@ -447,23 +472,8 @@ impl Store {
         data: Option<VersionData>,
         meta: CommitMeta,
     ) -> Result<CommittedVersion> {
-        let committed = self
-            .commit_contribution(
-                caller,
-                ehr_id,
-                NewContribution {
-                    uid: None,
-                    meta: meta.clone(),
-                    versions: vec![NewVersion {
-                        data,
-                        preceding,
-                        kind,
-                        meta,
-                        attestations: None,
-                    }],
-                },
-            )
-            .await?;
+        let one = NewContribution::one(kind, preceding, data, meta);
+        let committed = self.commit_contribution(caller, ehr_id, one).await?;
         single(committed)
     }
 

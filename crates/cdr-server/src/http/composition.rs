@@ -10,7 +10,9 @@ use actix_web::web::{self, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use uuid::Uuid;
 
-use cdr_store::{UidBasedId, VersionUid};
+use cdr_rm::{Composition, VersionData};
+
+use cdr_store::{NewContribution, UidBasedId, VersionUid, VoKind};
 
 use super::error::{ApiError, ApiResult, Code};
 use super::headers::{self, Answer};
@@ -50,15 +52,7 @@ pub async fn create(
             .check_composition(&caller, ehr, &composition)
             .await
             .map_err(|e| placer.place(e.into()))?;
-        // 200 even without a body (a 204 would read as "stored, nothing to say").
-        return Ok(match format {
-            Some(f) => Answer {
-                body: Some((f, forms::represent(&state, &caller, &composition, f).await?)),
-                ..Answer::default()
-            }
-            .respond(StatusCode::OK),
-            None => HttpResponse::Ok().finish(),
-        });
+        return dry_run_answer(&state, &req, &composition, format).await;
     }
     let mut done = state
         .store
@@ -120,7 +114,31 @@ async fn preceding(
     }))
 }
 
-/// `PUT /ehr/{ehr_id}/composition/{versioned_object_uid}` with `If-Match`.
+/// The answer of a dry run: 200 with the composition as a commit would answer it (per
+/// `Prefer`, without uid or `ETag`), else 200 without a body (a 204 would read as "stored,
+/// nothing to say").
+async fn dry_run_answer(
+    state: &AppState,
+    req: &HttpRequest,
+    composition: &Composition,
+    format: Option<media::Format>,
+) -> ApiResult<HttpResponse> {
+    Ok(match format {
+        Some(f) => Answer {
+            body: Some((
+                f,
+                forms::represent(state, &state.caller(req), composition, f).await?,
+            )),
+            ..Answer::default()
+        }
+        .respond(StatusCode::OK),
+        None => HttpResponse::Ok().finish(),
+    })
+}
+
+/// `PUT /ehr/{ehr_id}/composition/{versioned_object_uid}{?dry_run}` with `If-Match`: with
+/// `dry_run=true` the update is checked as a commit would check it (the same 422, 404, 409 and
+/// 412) and answered as the POST dry run answers, but not stored.
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -130,9 +148,23 @@ pub async fn update(
     let id = uid_based_segment(&req, "uid_based_id")?;
     let prefix = state.versions_url(&req, ehr, "composition");
     let format = media::write_format(&req, COMPOSITION)?;
+    let dry_run = dry_run(&req)?;
     let given = headers::if_match(&req)?;
     let (composition, placer) = forms::read_composition(&req, &state, payload).await?;
     let meta = headers::commit_meta(&req)?;
+    if dry_run {
+        async {
+            let preceding = preceding(&req, &state, ehr, &id, given).await?;
+            let data = VersionData::Composition(Box::new(composition.clone()));
+            let one = NewContribution::one(VoKind::Composition, Some(preceding), Some(data), meta);
+            let caller = state.caller(&req);
+            state.store.check_contribution(&caller, ehr, one).await?;
+            Ok::<_, ApiError>(())
+        }
+        .await
+        .map_err(|e| placer.place(e).latest_under(&prefix))?;
+        return dry_run_answer(&state, &req, &composition, format).await;
+    }
     let done = async {
         let preceding = preceding(&req, &state, ehr, &id, given).await?;
         let done = state

@@ -53,7 +53,7 @@ endpoints! {
     "POST" "/ehr/{ehr_id}/composition" "Create a COMPOSITION (canonical JSON or XML, FLAT or STRUCTURED; dry_run=true validates without storing)" => composition::create;
     "GET" "/ehr/{ehr_id}/composition/{uid_based_id}" "Get a COMPOSITION (latest, by version uid, or at version_at_time)"
         => composition::get;
-    "PUT" "/ehr/{ehr_id}/composition/{uid_based_id}" "Update a COMPOSITION (If-Match)" => composition::update;
+    "PUT" "/ehr/{ehr_id}/composition/{uid_based_id}" "Update a COMPOSITION (If-Match; dry_run=true checks without storing)" => composition::update;
     "DELETE" "/ehr/{ehr_id}/composition/{uid_based_id}" "Delete a COMPOSITION (If-Match)" => composition::delete;
     "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}" "Get a VERSIONED_COMPOSITION"
         => |r, s| versioned::info(r, s, Kind::Composition);

@@ -3,7 +3,8 @@
 use serde_json::{json, Value};
 
 use crate::common::{
-    composition_with, composition_without_slot, server, server_with_template, Server, COMPOSITION,
+    composition_with, composition_without_slot, server, server_with_template, Req, Resp, Server,
+    COMPOSITION,
 };
 
 #[tokio::test]
@@ -473,15 +474,8 @@ async fn flat_in_and_out() {
     let mut again = flat.clone();
     let map = again.as_object_mut().expect("object");
     map.retain(|k, _| !k.ends_with("/_uid"));
-    let res = srv
-        .post(&format!(
-            "/ehr/{ehr}/composition?templateId=cdr_test_vitals.v1"
-        ))
-        .header("Prefer", "return=representation")
-        .header("Accept", "application/openehr.wt.flat+json")
-        .body("application/openehr.wt.flat+json", again.to_string())
-        .send()
-        .await;
+    let post = srv.post(&format!("/ehr/{ehr}/composition{WITH_TEMPLATE}"));
+    let res = represented(post, FLAT, &again).await;
     assert_eq!(res.status, 201, "{}", res.text());
     let mut back = res.json();
     let back_map = back.as_object_mut().expect("object");
@@ -564,15 +558,8 @@ async fn structured_in_and_out() {
     // In again (without its uid), answered as STRUCTURED: the same data.
     let mut again = structured.clone();
     again["encounter"].as_object_mut().unwrap().remove("_uid");
-    let res = srv
-        .post(&format!(
-            "/ehr/{ehr}/composition?templateId=cdr_test_vitals.v1"
-        ))
-        .header("Prefer", "return=representation")
-        .header("Accept", STRUCTURED)
-        .body(STRUCTURED, again.to_string())
-        .send()
-        .await;
+    let post = srv.post(&format!("/ehr/{ehr}/composition{WITH_TEMPLATE}"));
+    let res = represented(post, STRUCTURED, &again).await;
     assert_eq!(res.status, 201, "{}", res.text());
     let created = res.etag();
     let mut back = res.json();
@@ -670,6 +657,22 @@ async fn flat_with_bad_unit(srv: &Server) -> (Value, Value) {
     (flat, bad)
 }
 
+/// Sends `body` as `media`, asking for the composition back in the same media type.
+async fn represented(req: Req, media: &str, body: &Value) -> Resp {
+    req.header("Prefer", "return=representation")
+        .header("Accept", media)
+        .body(media, body.to_string())
+        .send()
+        .await
+}
+
+/// Sends `flat` as FLAT asking for FLAT back: a dry run answers it unchanged.
+async fn answers_flat(req: Req, flat: &Value) {
+    let res = represented(req, FLAT, flat).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(&res.json(), flat);
+}
+
 /// Posts `body` to `ehr` (under `query`) and returns the 422 problem.
 async fn refused(srv: &Server, ehr: &str, query: &str, content_type: &str, body: &Value) -> Value {
     srv.post(&format!("/ehr/{ehr}/composition{query}"))
@@ -749,15 +752,8 @@ async fn dry_run_validates_without_storing() {
     // FLAT in, FLAT out; and a FLAT that does not validate: the 422 a commit would answer.
     let (flat, bad) = flat_with_bad_unit(&srv).await;
     let dry = format!("{WITH_TEMPLATE}&dry_run=true");
-    let res = srv
-        .post(&format!("/ehr/{ehr}/composition{dry}"))
-        .header("Prefer", "return=representation")
-        .header("Accept", FLAT)
-        .body(FLAT, flat.to_string())
-        .send()
-        .await;
-    assert_eq!(res.status, 200, "{}", res.text());
-    assert_eq!(res.json(), flat);
+    let post = srv.post(&format!("/ehr/{ehr}/composition{dry}"));
+    answers_flat(post, &flat).await;
     let problem = refused(&srv, &ehr, &dry, FLAT, &bad).await;
     assert_eq!(problem["issues"][0]["flat_path"], SYSTOLIC_UNIT);
     assert!(stored(&srv, &ehr).await.is_empty());
@@ -780,5 +776,59 @@ async fn dry_run_validates_without_storing() {
         .send()
         .await;
     assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(stored(&srv, &ehr).await.len(), 1);
+}
+
+/// `PUT …?dry_run=true`: checked as the update would be (the same 422, 404 and 412), answered
+/// 200 as the POST dry run answers, never stored.
+#[tokio::test]
+async fn dry_run_on_update_checks_without_storing() {
+    let srv = server_with_template().await;
+    let (ehr, v1, vo) = srv.ehr_with_composition().await;
+    let path = format!("/ehr/{ehr}/composition/{vo}");
+    let latest = || async { srv.get(&path).send().await.etag() };
+    // A PUT at `at` (path and query) on top of `version`; `put_json` sends the fixture.
+    let put = |at: &str, version: &str| srv.put(at).header("If-Match", &format!("\"{version}\""));
+    let put_json = |at: &str, version: &str| put(at, version).body("application/json", COMPOSITION);
+
+    let res = put_json(&format!("{path}?dry_run=true"), &v1).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(res.body.is_empty());
+    assert!(res.header("etag").is_none() && res.header("location").is_none());
+    assert_eq!(latest().await, v1);
+
+    // FLAT in, FLAT out; a FLAT that does not validate: the 422 the update would answer.
+    let (flat, bad) = flat_with_bad_unit(&srv).await;
+    let dry = format!("{path}{WITH_TEMPLATE}&dry_run=true");
+    answers_flat(put(&dry, &v1), &flat).await;
+    let problem = put(&dry, &v1)
+        .body(FLAT, bad.to_string())
+        .send()
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(problem["issues"][0]["flat_path"], SYSTOLIC_UNIT);
+    assert_eq!(latest().await, v1);
+
+    // A stale If-Match (after a real update) is 412 naming the latest; an unknown composition 404.
+    let res = put_json(&path, &v1).send().await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let v2 = res.etag();
+    let res = put_json(&format!("{path}?dry_run=true"), &v1).send().await;
+    let body = res.problem(412, "version_conflict");
+    assert_eq!(body["latest_version_uid"], v2);
+    assert_eq!(res.etag(), v2);
+    let nobody = uuid::Uuid::new_v4();
+    put_json(
+        &format!("/ehr/{ehr}/composition/{nobody}?dry_run=true"),
+        &format!("{nobody}::test.cdr::1"),
+    )
+    .send()
+    .await
+    .problem(404, "not_found");
+    put_json(&format!("{path}?dry_run=maybe"), &v2)
+        .send()
+        .await
+        .problem(400, "invalid_parameter");
+    assert_eq!(latest().await, v2);
     assert_eq!(stored(&srv, &ehr).await.len(), 1);
 }
