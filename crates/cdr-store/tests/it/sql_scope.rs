@@ -1,9 +1,8 @@
 //! Every SQL statement of an EHR-scoped operation constrains `ehr_id` (checked on the server's
 //! own statement log while every operation runs).
 
-use crate::common::{caller, composition, meta, OPT};
-use cdr_rm::VersionData;
-use cdr_store::{CommitMeta, NewContribution, NewVersion, Store, UidBasedId, VoKind};
+use crate::common::{caller, composition, meta, new_composition, OPT};
+use cdr_store::{NewContribution, Store, UidBasedId, VoKind};
 
 const EHR_SCOPED: &[&str] = &[
     "ehr",
@@ -137,13 +136,7 @@ async fn every_ehr_scoped_statement_constrains_ehr_id() {
             NewContribution {
                 uid: None,
                 meta: meta(),
-                versions: vec![NewVersion {
-                    data: Some(VersionData::Composition(Box::new(composition()))),
-                    preceding: None,
-                    kind: VoKind::Composition,
-                    meta: CommitMeta::default(),
-                    attestations: None,
-                }],
+                versions: vec![new_composition(composition())],
             },
         )
         .await
