@@ -73,9 +73,27 @@ endpoints! {
     "POST" "/definition/template/adl1.4" "Upload an ADL 1.4 operational template" => definition::upload;
     "GET" "/definition/template/adl1.4" "List ADL 1.4 templates" => definition::list;
     "GET" "/definition/template/adl1.4/{template_id}" "Get an ADL 1.4 template (OPT XML)" => definition::get;
+    "GET" "/definition/query" "List all stored queries" => definition::list_queries;
+    "GET" "/definition/query/{qualified_query_name}" "List stored queries whose name starts with this"
+        => definition::list_queries;
+    "PUT" "/definition/query/{qualified_query_name}" "Store a query (AQL; the server assigns the version)"
+        => definition::put_query;
+    "PUT" "/definition/query/{qualified_query_name}/{version}" "Store a query at a version (exact or partial)"
+        => definition::put_query;
+    "GET" "/definition/query/{qualified_query_name}/{version}" "Get a stored query (exact or partial version)"
+        => definition::get_query;
     "GET" "/query/aql" "Run an ad hoc AQL query (q, ehr_id, offset, fetch, parameters)" => query::get;
     "POST" "/query/aql" "Run an ad hoc AQL query (JSON body)" => query::post;
+    "GET" "/query/{qualified_query_name}" "Run a stored query, latest version (ehr_id, offset, fetch, parameters)"
+        => query::get_stored;
+    "POST" "/query/{qualified_query_name}" "Run a stored query, latest version (JSON body)" => query::post_stored;
+    "GET" "/query/{qualified_query_name}/{version}" "Run a stored query at a version (exact or partial)"
+        => query::get_stored;
+    "POST" "/query/{qualified_query_name}/{version}" "Run a stored query at a version (JSON body)"
+        => query::post_stored;
     "DELETE" "/admin/ehr/{ehr_id}" "Delete an EHR physically" => admin::delete_ehr;
+    "DELETE" "/admin/query/{qualified_query_name}/{version}" "Delete a stored query version"
+        => admin::delete_query;
 }
 
 /// A resource whose unlisted methods answer 405 problem+json.

@@ -12,4 +12,5 @@ mod ehr;
 mod managed;
 mod migrations;
 mod sql_scope;
+mod stored_queries;
 mod templates;
