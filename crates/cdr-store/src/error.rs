@@ -22,6 +22,10 @@ pub enum StoreError {
         id: String,
         uid: String,
     },
+    /// The resource cannot be removed while other data uses it (a template that compositions
+    /// were committed with).
+    #[error("{0}")]
+    InUse(String),
     /// The content fails validation against its template or the RM; every issue is listed.
     #[error("validation failed with {} issue(s)", .0.len())]
     Invalid(Vec<ValidationIssue>),

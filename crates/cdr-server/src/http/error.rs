@@ -54,6 +54,7 @@ error_codes! {
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Body too large";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported body media type";
     ValidationFailed => UNPROCESSABLE_ENTITY, "validation_failed", "The content is not valid";
+    InUse => UNPROCESSABLE_ENTITY, "in_use", "The resource is still in use";
     Internal => INTERNAL_SERVER_ERROR, "internal_error", "Internal server error";
     Unavailable => SERVICE_UNAVAILABLE, "database_unavailable", "The database is unavailable";
 }
@@ -158,6 +159,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::Deleted { .. } => Code::ObjectDeleted,
             StoreError::Invalid(_) => Code::ValidationFailed,
+            StoreError::InUse(_) => Code::InUse,
             StoreError::BadRequest(_) | StoreError::Query { .. } | StoreError::QueryTimeout => {
                 Code::BadRequest
             }

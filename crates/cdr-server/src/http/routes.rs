@@ -92,6 +92,10 @@ endpoints! {
     "POST" "/query/{qualified_query_name}/{version}" "Run a stored query at a version (JSON body)"
         => query::post_stored;
     "DELETE" "/admin/ehr/{ehr_id}" "Delete an EHR physically" => admin::delete_ehr;
+    "DELETE" "/admin/ehr/{ehr_id}/composition/{versioned_object_id}" "Delete a composition physically (all versions)"
+        => admin::delete_composition;
+    "DELETE" "/admin/template/adl1.4/{template_id}" "Delete a template no composition uses"
+        => admin::delete_template;
     "DELETE" "/admin/query/{qualified_query_name}/{version}" "Delete a stored query version"
         => admin::delete_query;
 }

@@ -1,7 +1,7 @@
 //! Fixtures shared by the store tests.
 
 use cdr_rm::{Composition, VersionData};
-use cdr_store::{CommitMeta, NewVersion, Principal, Store, StoreError, VoKind};
+use cdr_store::{CommitMeta, CommittedVersion, NewVersion, Principal, Store, StoreError, VoKind};
 
 pub const OPT: &str = include_str!("../../../cdr-validation/tests/fixtures/cdr_test_vitals.v1.opt");
 pub const COMPOSITION: &str =
@@ -57,4 +57,18 @@ pub fn assert_not_found(err: &StoreError, kind: &str) {
         matches!(err, StoreError::NotFound { kind: k, .. } if *k == kind),
         "expected {kind} not found: {err:?}"
     );
+}
+
+/// A new EHR with the fixture composition: the EHR id and the composition's first version.
+pub async fn ehr_with_composition(store: &Store) -> (uuid::Uuid, CommittedVersion) {
+    let ehr = store
+        .create_ehr(&caller(), None, None, meta())
+        .await
+        .expect("EHR")
+        .ehr_id;
+    let v1 = store
+        .create_composition(&caller(), ehr, composition(), meta())
+        .await
+        .expect("composition");
+    (ehr, v1)
 }

@@ -1,5 +1,7 @@
 //! Every SQL statement of an EHR-scoped operation constrains `ehr_id` (checked on the server's
-//! own statement log while every operation runs).
+//! own statement log while every operation runs). Not EHR-scoped, so not here: population AQL
+//! queries and the admin template delete, which looks across all EHRs for compositions that
+//! use the template.
 
 use crate::common::{caller, composition, meta, new_composition, OPT};
 use cdr_store::{NewContribution, Store, UidBasedId, VoKind};
@@ -155,6 +157,21 @@ async fn every_ehr_scoped_statement_constrains_ehr_id() {
             ehr.ehr_id,
             &UidBasedId::Object(uuid::Uuid::new_v4()),
         )
+        .await
+        .unwrap_err();
+    // Physical deletes of a composition: found, then gone (not found), and one that is not a
+    // composition at all.
+    store
+        .delete_composition_physically(&caller(), ehr.ehr_id, vo)
+        .await
+        .unwrap();
+    let _ = store
+        .delete_composition_physically(&caller(), ehr.ehr_id, vo)
+        .await
+        .unwrap_err();
+    let status_id = store.ehr_status_id(&caller(), ehr.ehr_id).await.unwrap();
+    let _ = store
+        .delete_composition_physically(&caller(), ehr.ehr_id, status_id)
         .await
         .unwrap_err();
     store.delete_ehr(&caller(), ehr.ehr_id).await.unwrap();
