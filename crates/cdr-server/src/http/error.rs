@@ -48,6 +48,7 @@ error_codes! {
     RouteNotFound => NOT_FOUND, "route_not_found", "No such resource";
     MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed";
     NotAcceptable => NOT_ACCEPTABLE, "not_acceptable", "No acceptable representation";
+    QueryTimeout => REQUEST_TIMEOUT, "query_timeout", "The query ran out of time";
     Conflict => CONFLICT, "conflict", "Conflict with existing data";
     ObjectDeleted => CONFLICT, "object_deleted", "The object is deleted";
     VersionConflict => PRECONDITION_FAILED, "version_conflict", "Not the latest version";
@@ -160,9 +161,9 @@ impl From<StoreError> for ApiError {
             StoreError::Deleted { .. } => Code::ObjectDeleted,
             StoreError::Invalid(_) => Code::ValidationFailed,
             StoreError::InUse(_) => Code::InUse,
-            StoreError::BadRequest(_) | StoreError::Query { .. } | StoreError::QueryTimeout => {
-                Code::BadRequest
-            }
+            StoreError::BadRequest(_) | StoreError::Query { .. } => Code::BadRequest,
+            // The QUERY specification's status for a query cancelled at its time limit.
+            StoreError::QueryTimeout => Code::QueryTimeout,
             StoreError::Pool(_) => Code::Unavailable,
             StoreError::Db(db) if db.is_closed() => Code::Unavailable,
             StoreError::Db(_) | StoreError::SchemaTooNew { .. } | StoreError::Cluster(_) => {
@@ -225,3 +226,15 @@ impl ResponseError for ApiError {
 
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_timeout_is_408() {
+        let err = ApiError::from(StoreError::QueryTimeout);
+        assert_eq!(err.code.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(err.body()["code"], "query_timeout");
+    }
+}
