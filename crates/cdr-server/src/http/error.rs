@@ -79,6 +79,8 @@ struct Extra {
     latest: Option<String>,
     /// URL of the latest version, on a version conflict (set by the handler that knows it).
     location: Option<String>,
+    /// The methods a resource offers, on 405.
+    allow: Option<String>,
 }
 
 impl ApiError {
@@ -115,6 +117,12 @@ impl ApiError {
                 extra.location = Some(format!("{prefix}{latest}"));
             }
         }
+        self
+    }
+
+    /// With the methods the resource offers (the `Allow` header of a 405).
+    pub fn allowing(mut self, methods: String) -> ApiError {
+        self.extra().allow = Some(methods);
         self
     }
 
@@ -218,6 +226,11 @@ impl ResponseError for ApiError {
         if let Some(location) = extra.and_then(|e| e.location.as_ref()) {
             if let Ok(v) = HeaderValue::from_str(location) {
                 res.insert_header((header::LOCATION, v));
+            }
+        }
+        if let Some(allow) = extra.and_then(|e| e.allow.as_ref()) {
+            if let Ok(v) = HeaderValue::from_str(allow) {
+                res.insert_header((header::ALLOW, v));
             }
         }
         res.body(body.to_string())

@@ -139,6 +139,7 @@ async fn body_object(
     payload: Payload,
     optional: bool,
 ) -> ApiResult<Map<String, Value>> {
+    media::body_format(req, media::JSON_ONLY)?;
     let body = media::read_body(req, payload, state.limits.document).await?;
     if optional && body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());

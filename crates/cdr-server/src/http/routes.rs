@@ -100,16 +100,20 @@ endpoints! {
         => admin::delete_query;
 }
 
-/// A resource whose unlisted methods answer 405 problem+json.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
-}
-
-async fn method_not_allowed(req: HttpRequest) -> ApiResult<HttpResponse> {
-    Err(ApiError::new(
-        Code::MethodNotAllowed,
-        format!("{} is not allowed on {}", req.method(), req.path()),
-    ))
+/// A resource whose unlisted methods answer 405 problem+json with `Allow: {allow}`.
+fn resource(path: &str, allow: String) -> Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| {
+        let allow = allow.clone();
+        async move {
+            Err::<HttpResponse, _>(
+                ApiError::new(
+                    Code::MethodNotAllowed,
+                    format!("{} is not allowed on {}", req.method(), req.path()),
+                )
+                .allowing(allow),
+            )
+        }
+    }))
 }
 
 /// The answer for paths nothing serves.
@@ -123,7 +127,7 @@ pub async fn route_not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
 /// Registers `/health` and every endpoint under `base` (the base path itself also without its
 /// trailing slash).
 pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
-    cfg.service(resource("/health").route(web::get().to(system::health)));
+    cfg.service(resource("/health", "GET".into()).route(web::get().to(system::health)));
     let mut by_path: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
     for e in ENDPOINTS {
         by_path.entry(e.path).or_default().push(e);
@@ -131,8 +135,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
     let mut scope = web::scope(base);
     for (path, endpoints) in by_path {
         let aliases: &[&str] = if path == "/" { &["/", ""] } else { &[path] };
+        let allow: Vec<&str> = endpoints.iter().map(|e| e.method).collect();
         for alias in aliases {
-            let mut res = resource(alias);
+            let mut res = resource(alias, allow.join(", "));
             for e in &endpoints {
                 let method = Method::from_bytes(e.method.as_bytes()).unwrap_or(Method::GET);
                 res = res.route((e.handler)().method(method));

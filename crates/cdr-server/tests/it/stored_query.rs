@@ -316,6 +316,14 @@ async fn running_unknown_or_bad_stored_queries() {
         .send()
         .await
         .problem(400, "invalid_parameter");
+    // Found by schemathesis: a body that is not JSON by its media type is 415.
+    for path in ["/query/org.example::by_uid", "/query/aql"] {
+        srv.post(path)
+            .body("AAA", "{}")
+            .send()
+            .await
+            .problem(415, "unsupported_media_type");
+    }
     srv.post("/query/org.example::by_uid")
         .json(&json!([1]))
         .send()
