@@ -22,6 +22,10 @@ pub enum StoreError {
         id: String,
         uid: String,
     },
+    /// The resource cannot be removed while other data uses it (a template that compositions
+    /// were committed with).
+    #[error("{0}")]
+    InUse(String),
     /// The content fails validation against its template or the RM; every issue is listed.
     #[error("validation failed with {} issue(s)", .0.len())]
     Invalid(Vec<ValidationIssue>),
@@ -47,16 +51,32 @@ pub enum StoreError {
     Cluster(#[from] crate::cluster::ClusterError),
     /// The database could not be reached or failed.
     #[error("database error: {0}")]
-    Db(#[from] tokio_postgres::Error),
+    Db(tokio_postgres::Error),
     /// No database connection could be had.
     #[error("database unavailable: {0}")]
     Pool(String),
 }
 
+impl From<tokio_postgres::Error> for StoreError {
+    /// A database error, except text PostgreSQL cannot hold: a NUL character in a value the
+    /// client sent (an id, a subject, a name) is the client's error, whichever statement meets it.
+    fn from(e: tokio_postgres::Error) -> Self {
+        let nul = e.as_db_error().is_some_and(|db| {
+            db.code() == &tokio_postgres::error::SqlState::CHARACTER_NOT_IN_REPERTOIRE
+        });
+        match nul {
+            true => StoreError::BadRequest(
+                "text values cannot contain the NUL character (U+0000)".into(),
+            ),
+            false => StoreError::Db(e),
+        }
+    }
+}
+
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         match e {
-            deadpool_postgres::PoolError::Backend(e) => StoreError::Db(e),
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
             other => StoreError::Pool(other.to_string()),
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! - [`cluster`]: a private PostgreSQL cluster when no `DATABASE_URL` is given;
 //! - [`Store`]: migrations, EHRs, versioned compositions, EHR_STATUS, directories,
-//!   contributions and templates; every operation takes the caller ([`Principal`]);
+//!   contributions, templates and stored queries; every operation takes the caller
+//!   ([`Principal`]);
 //! - [`index`]: the node and leaf rows derived from each version for AQL.
 //!
 //! Invariants: every write is one transaction touching one EHR, prepared (validated, serialised,
@@ -18,6 +19,7 @@ mod ids;
 pub mod index;
 mod ops;
 mod store;
+mod stored_queries;
 mod templates;
 mod versions;
 mod write;
@@ -34,5 +36,6 @@ pub use ops::{default_ehr_status, EhrRecord};
 pub use store::{
     create_database, migrate, quote_ident, schema_version, Store, StoreConfig, MIGRATIONS,
 };
+pub use stored_queries::{check_query_name, StoredQuery, VersionPattern, AQL};
 pub use templates::{TemplateMeta, TemplateUpload};
 pub use versions::{ContributionRecord, VersionRecord, VersionedObjectInfo};

@@ -14,6 +14,11 @@ use crate::error::{Result, StoreError};
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "schema", include_str!("../migrations/0001_schema.sql")),
     (3, "aql", include_str!("../migrations/0003_aql.sql")),
+    (
+        4,
+        "stored_query",
+        include_str!("../migrations/0004_stored_query.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

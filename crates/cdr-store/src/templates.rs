@@ -189,6 +189,15 @@ impl Store {
         cache.get(template_id).cloned()
     }
 
+    pub(crate) fn uncache_template(&self, template_id: &str) {
+        let mut cache = self
+            .inner
+            .templates
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        cache.remove(template_id);
+    }
+
     fn cache_template(&self, t: Arc<Template>) {
         let mut cache = self
             .inner

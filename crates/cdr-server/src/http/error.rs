@@ -49,6 +49,7 @@ error_codes! {
     RouteNotFound => NOT_FOUND, "route_not_found", "No such resource";
     MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed";
     NotAcceptable => NOT_ACCEPTABLE, "not_acceptable", "No acceptable representation";
+    QueryTimeout => REQUEST_TIMEOUT, "query_timeout", "The query ran out of time";
     Conflict => CONFLICT, "conflict", "Conflict with existing data";
     ObjectDeleted => CONFLICT, "object_deleted", "The object is deleted";
     VersionConflict => PRECONDITION_FAILED, "version_conflict", "Not the latest version";
@@ -59,6 +60,7 @@ error_codes! {
     InvalidStructured => UNPROCESSABLE_ENTITY, "invalid_structured", "The STRUCTURED composition does not fit its template";
     NoExample => UNPROCESSABLE_ENTITY, "no_example", "cdr cannot write an example of this template";
     NotRepresentable => NOT_ACCEPTABLE, "not_representable", "The data has no representation in the requested format";
+    InUse => UNPROCESSABLE_ENTITY, "in_use", "The resource is still in use";
     Internal => INTERNAL_SERVER_ERROR, "internal_error", "Internal server error";
     Unavailable => SERVICE_UNAVAILABLE, "database_unavailable", "The database is unavailable";
 }
@@ -94,6 +96,8 @@ struct Extra {
     latest: Option<String>,
     /// URL of the latest version, on a version conflict (set by the handler that knows it).
     location: Option<String>,
+    /// The methods a resource offers, on 405.
+    allow: Option<String>,
 }
 
 impl ApiError {
@@ -147,6 +151,12 @@ impl ApiError {
         self
     }
 
+    /// With the methods the resource offers (the `Allow` header of a 405).
+    pub fn allowing(mut self, methods: String) -> ApiError {
+        self.extra().allow = Some(methods);
+        self
+    }
+
     /// The problem+json body.
     pub fn body(&self) -> Value {
         let status = self.code.status();
@@ -197,9 +207,10 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::Deleted { .. } => Code::ObjectDeleted,
             StoreError::Invalid(_) => Code::ValidationFailed,
-            StoreError::BadRequest(_) | StoreError::Query { .. } | StoreError::QueryTimeout => {
-                Code::BadRequest
-            }
+            StoreError::InUse(_) => Code::InUse,
+            StoreError::BadRequest(_) | StoreError::Query { .. } => Code::BadRequest,
+            // The QUERY specification's status for a query cancelled at its time limit.
+            StoreError::QueryTimeout => Code::QueryTimeout,
             StoreError::Pool(_) => Code::Unavailable,
             StoreError::Db(db) if db.is_closed() => Code::Unavailable,
             StoreError::Db(_) | StoreError::SchemaTooNew { .. } | StoreError::Cluster(_) => {
@@ -256,9 +267,26 @@ impl ResponseError for ApiError {
                 res.insert_header((header::LOCATION, v));
             }
         }
+        if let Some(allow) = extra.and_then(|e| e.allow.as_ref()) {
+            if let Ok(v) = HeaderValue::from_str(allow) {
+                res.insert_header((header::ALLOW, v));
+            }
+        }
         res.body(body.to_string())
     }
 }
 
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_timeout_is_408() {
+        let err = ApiError::from(StoreError::QueryTimeout);
+        assert_eq!(err.code.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(err.body()["code"], "query_timeout");
+    }
+}

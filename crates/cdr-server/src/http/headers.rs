@@ -237,6 +237,15 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// 200 with a body and no other headers.
+    pub fn ok(format: Format, body: String) -> HttpResponse {
+        Answer {
+            body: Some((format, body)),
+            ..Answer::default()
+        }
+        .respond(StatusCode::OK)
+    }
+
     /// The response with `status` (or 204 when a success has no body).
     pub fn respond(self, status: StatusCode) -> HttpResponse {
         let status = if self.body.is_none() && status == StatusCode::OK {

@@ -1,4 +1,6 @@
-//! QUERY: ad hoc AQL, `GET` and `POST /query/aql`, answered with a RESULT_SET.
+//! QUERY: ad hoc AQL (`GET` and `POST /query/aql`) and stored queries (`GET` and
+//! `POST /query/{qualified_query_name}[/{version}]`), answered with a RESULT_SET. Both run
+//! through [`run`]; a stored query's RESULT_SET also carries its `name` and `meta._href`.
 
 use std::collections::HashMap;
 
@@ -9,14 +11,27 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use cdr_store::aql::{QueryLimits, QueryRequest};
+use cdr_store::StoredQuery;
 
 use super::error::{ApiError, ApiResult, Code};
 use super::headers;
 use super::media;
-use super::AppState;
+use super::{segment, AppState};
 
 /// Reserved GET parameters; every other one is a query parameter (as EHRbase accepts them).
 const RESERVED: [&str; 5] = ["q", "ehr_id", "offset", "fetch", "query_parameters"];
+
+/// The request header that may carry the EHR id instead of the `ehr_id` parameter.
+const EHR_ID_HEADER: &str = "openehr-ehr-id";
+
+/// How to run a query: its parameters, the EHR it is bound to, and paging.
+#[derive(Debug, Default)]
+struct Execution {
+    params: Map<String, Value>,
+    ehr: Option<Uuid>,
+    fetch: Option<u64>,
+    offset: Option<u64>,
+}
 
 fn number(name: &str, v: Option<&Value>) -> ApiResult<Option<u64>> {
     match v {
@@ -47,37 +62,23 @@ fn ehr_id(v: Option<&Value>) -> ApiResult<Option<Uuid>> {
     }
 }
 
-async fn run(
-    state: &AppState,
-    req: &HttpRequest,
-    q: &str,
-    params: Map<String, Value>,
-    ehr: Option<Uuid>,
-    fetch: Option<u64>,
-    offset: Option<u64>,
-) -> ApiResult<HttpResponse> {
-    let request = QueryRequest {
-        aql: q,
-        params,
-        ehr_id: ehr,
-        fetch,
-        offset,
-    };
-    let rs = state
-        .store
-        .query(&state.caller(req), &request, &QueryLimits::default())
-        .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .body(rs.to_json_string()))
+/// The `openEHR-EHR-id` header, if sent.
+fn ehr_id_header(req: &HttpRequest) -> ApiResult<Option<Value>> {
+    req.headers()
+        .get(EHR_ID_HEADER)
+        .map(|v| {
+            v.to_str()
+                .map(|s| Value::String(s.trim().to_owned()))
+                .map_err(|_| ApiError::new(Code::InvalidHeader, "openEHR-EHR-id is not ASCII"))
+        })
+        .transpose()
 }
 
-/// `GET /query/aql?q=…[&ehr_id=…][&offset=…][&fetch=…][&name=value…]`.
-pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let query: HashMap<String, String> = headers::query(&req)?;
-    let q = headers::required(&query, "q")?.to_owned();
+/// From the URL of a GET: `ehr_id`, `offset`, `fetch`, and every other parameter by name
+/// (also inside `query_parameters=a=1&b=2`); the EHR id may come as a header instead.
+fn from_url(req: &HttpRequest, query: &HashMap<String, String>) -> ApiResult<Execution> {
     let mut params = Map::new();
-    for (k, v) in &query {
+    for (k, v) in query {
         if !RESERVED.contains(&k.as_str()) {
             params.insert(k.clone(), Value::String(v.clone()));
         }
@@ -90,35 +91,21 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Http
         }
     }
     let get = |k: &str| query.get(k).map(|s| Value::String(s.clone()));
-    let ehr = ehr_id(get("ehr_id").as_ref())?;
-    let fetch = number("fetch", get("fetch").as_ref())?;
-    let offset = number("offset", get("offset").as_ref())?;
-    run(&state, &req, &q, params, ehr, fetch, offset).await
+    let ehr = match get("ehr_id") {
+        Some(v) => Some(v),
+        None => ehr_id_header(req)?,
+    };
+    Ok(Execution {
+        params,
+        ehr: ehr_id(ehr.as_ref())?,
+        fetch: number("fetch", get("fetch").as_ref())?,
+        offset: number("offset", get("offset").as_ref())?,
+    })
 }
 
-/// `POST /query/aql` with `{"q", "offset"?, "fetch"?, "query_parameters"?}`; `ehr_id` may be
-/// given as a query parameter, in `query_parameters`, or in the URL.
-pub async fn post(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    payload: Payload,
-) -> ApiResult<HttpResponse> {
-    let body = media::read_body(&req, payload, state.limits.document).await?;
-    let v: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(Code::MalformedBody, e.to_string()).at_position(e.line(), e.column())
-    })?;
-    let Value::Object(mut obj) = v else {
-        return Err(ApiError::new(
-            Code::BadRequest,
-            "the body must be a JSON object with \"q\"",
-        ));
-    };
-    let Some(Value::String(q)) = obj.remove("q") else {
-        return Err(ApiError::new(
-            Code::BadRequest,
-            "the body must have \"q\": the AQL text",
-        ));
-    };
+/// From a POST body `{"offset"?, "fetch"?, "query_parameters"?}` (the object without `q`);
+/// `ehr_id` may be a URL parameter, the header, a body member or one of `query_parameters`.
+fn from_body(req: &HttpRequest, mut obj: Map<String, Value>) -> ApiResult<Execution> {
     let mut params = match obj.remove("query_parameters") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
@@ -129,14 +116,125 @@ pub async fn post(
             ))
         }
     };
-    let url = headers::query(&req)?;
-    let ehr_value = url
-        .get("ehr_id")
-        .map(|s| Value::String(s.clone()))
+    let url = headers::query(req)?;
+    let ehr = match url.get("ehr_id") {
+        Some(s) => Some(Value::String(s.clone())),
+        None => ehr_id_header(req)?,
+    };
+    let ehr = ehr
         .or_else(|| obj.get("ehr_id").cloned())
         .or_else(|| params.remove("ehr_id"));
-    let ehr = ehr_id(ehr_value.as_ref())?;
-    let fetch = number("fetch", obj.get("fetch"))?;
-    let offset = number("offset", obj.get("offset"))?;
-    run(&state, &req, &q, params, ehr, fetch, offset).await
+    Ok(Execution {
+        ehr: ehr_id(ehr.as_ref())?,
+        fetch: number("fetch", obj.get("fetch"))?,
+        offset: number("offset", obj.get("offset"))?,
+        params,
+    })
+}
+
+/// Reads a POST body as a JSON object; an empty body is an empty object when `optional`.
+async fn body_object(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: Payload,
+    optional: bool,
+) -> ApiResult<Map<String, Value>> {
+    media::body_format(req, media::JSON_ONLY)?;
+    let body = media::read_body(req, payload, state.limits.document).await?;
+    if optional && body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match media::decode_value(&body)? {
+        Value::Object(obj) => Ok(obj),
+        _ => Err(ApiError::new(
+            Code::BadRequest,
+            "the body must be a JSON object",
+        )),
+    }
+}
+
+/// Runs a query and answers its RESULT_SET; `stored` names the stored query it came from.
+async fn run(
+    state: &AppState,
+    req: &HttpRequest,
+    q: &str,
+    exec: Execution,
+    stored: Option<&StoredQuery>,
+) -> ApiResult<HttpResponse> {
+    media::negotiate(req, media::JSON_ONLY)?;
+    let request = QueryRequest {
+        aql: q,
+        params: exec.params,
+        ehr_id: exec.ehr,
+        fetch: exec.fetch,
+        offset: exec.offset,
+    };
+    let mut rs = state
+        .store
+        .query(&state.caller(req), &request, &QueryLimits::default())
+        .await?;
+    if let Some(sq) = stored {
+        rs.name = Some(sq.name.clone());
+        rs.href = Some(state.url(req, &format!("/query/{}/{}", sq.name, sq.version)));
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .body(rs.to_json_string()))
+}
+
+/// `GET /query/aql?q=…[&ehr_id=…][&offset=…][&fetch=…][&name=value…]`.
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let query = headers::query(&req)?;
+    let q = headers::required(&query, "q")?;
+    let exec = from_url(&req, &query)?;
+    run(&state, &req, q, exec, None).await
+}
+
+/// `POST /query/aql` with `{"q", "offset"?, "fetch"?, "query_parameters"?}`.
+pub async fn post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: Payload,
+) -> ApiResult<HttpResponse> {
+    let mut obj = body_object(&req, &state, payload, false).await?;
+    let Some(Value::String(q)) = obj.remove("q") else {
+        return Err(ApiError::new(
+            Code::BadRequest,
+            "the body must have \"q\": the AQL text",
+        ));
+    };
+    let exec = from_body(&req, obj)?;
+    run(&state, &req, &q, exec, None).await
+}
+
+/// The stored query the path names: `{qualified_query_name}` at `{version}` (exact or
+/// partial) or at its highest version.
+async fn stored(req: &HttpRequest, state: &AppState) -> ApiResult<StoredQuery> {
+    let name = segment(req, "qualified_query_name");
+    let version = req.match_info().get("version");
+    Ok(state
+        .store
+        .get_stored_query(&state.caller(req), name, version)
+        .await?)
+}
+
+/// `GET /query/{qualified_query_name}[/{version}]?[ehr_id=…][&offset=…][&fetch=…][&name=value…]`.
+pub async fn get_stored(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let query = headers::query(&req)?;
+    let exec = from_url(&req, &query)?;
+    let sq = stored(&req, &state).await?;
+    run(&state, &req, &sq.q, exec, Some(&sq)).await
+}
+
+/// `POST /query/{qualified_query_name}[/{version}]` with `{"offset"?, "fetch"?,
+/// "query_parameters"?}` (an empty body runs the query without any).
+pub async fn post_stored(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: Payload,
+) -> ApiResult<HttpResponse> {
+    let obj = body_object(&req, &state, payload, true).await?;
+    let exec = from_body(&req, obj)?;
+    let sq = stored(&req, &state).await?;
+    run(&state, &req, &sq.q, exec, Some(&sq)).await
 }

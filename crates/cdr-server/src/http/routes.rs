@@ -74,21 +74,47 @@ endpoints! {
     "GET" "/definition/template/adl1.4" "List ADL 1.4 templates" => definition::list;
     "GET" "/definition/template/adl1.4/{template_id}" "Get an ADL 1.4 template (OPT XML, or its web template as application/openehr.wt+json)" => definition::get;
     "GET" "/definition/template/adl1.4/{template_id}/example" "An example composition of an ADL 1.4 template (canonical JSON; XML, FLAT or STRUCTURED by Accept or format=)" => definition::example;
+    "GET" "/definition/query" "List all stored queries" => definition::list_queries;
+    "GET" "/definition/query/{qualified_query_name}" "List stored queries whose name starts with this"
+        => definition::list_queries;
+    "PUT" "/definition/query/{qualified_query_name}" "Store a query (AQL; the server assigns the version)"
+        => definition::put_query;
+    "PUT" "/definition/query/{qualified_query_name}/{version}" "Store a query at a version (exact or partial)"
+        => definition::put_query;
+    "GET" "/definition/query/{qualified_query_name}/{version}" "Get a stored query (exact or partial version)"
+        => definition::get_query;
     "GET" "/query/aql" "Run an ad hoc AQL query (q, ehr_id, offset, fetch, parameters)" => query::get;
     "POST" "/query/aql" "Run an ad hoc AQL query (JSON body)" => query::post;
+    "GET" "/query/{qualified_query_name}" "Run a stored query, latest version (ehr_id, offset, fetch, parameters)"
+        => query::get_stored;
+    "POST" "/query/{qualified_query_name}" "Run a stored query, latest version (JSON body)" => query::post_stored;
+    "GET" "/query/{qualified_query_name}/{version}" "Run a stored query at a version (exact or partial)"
+        => query::get_stored;
+    "POST" "/query/{qualified_query_name}/{version}" "Run a stored query at a version (JSON body)"
+        => query::post_stored;
     "DELETE" "/admin/ehr/{ehr_id}" "Delete an EHR physically" => admin::delete_ehr;
+    "DELETE" "/admin/ehr/{ehr_id}/composition/{versioned_object_id}" "Delete a composition physically (all versions)"
+        => admin::delete_composition;
+    "DELETE" "/admin/template/adl1.4/{template_id}" "Delete a template no composition uses"
+        => admin::delete_template;
+    "DELETE" "/admin/query/{qualified_query_name}/{version}" "Delete a stored query version"
+        => admin::delete_query;
 }
 
-/// A resource whose unlisted methods answer 405 problem+json.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
-}
-
-async fn method_not_allowed(req: HttpRequest) -> ApiResult<HttpResponse> {
-    Err(ApiError::new(
-        Code::MethodNotAllowed,
-        format!("{} is not allowed on {}", req.method(), req.path()),
-    ))
+/// A resource whose unlisted methods answer 405 problem+json with `Allow: {allow}`.
+fn resource(path: &str, allow: String) -> Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| {
+        let allow = allow.clone();
+        async move {
+            Err::<HttpResponse, _>(
+                ApiError::new(
+                    Code::MethodNotAllowed,
+                    format!("{} is not allowed on {}", req.method(), req.path()),
+                )
+                .allowing(allow),
+            )
+        }
+    }))
 }
 
 /// The answer for paths nothing serves.
@@ -102,7 +128,7 @@ pub async fn route_not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
 /// Registers `/health` and every endpoint under `base` (the base path itself also without its
 /// trailing slash).
 pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
-    cfg.service(resource("/health").route(web::get().to(system::health)));
+    cfg.service(resource("/health", "GET".into()).route(web::get().to(system::health)));
     let mut by_path: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
     for e in ENDPOINTS {
         by_path.entry(e.path).or_default().push(e);
@@ -110,8 +136,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
     let mut scope = web::scope(base);
     for (path, endpoints) in by_path {
         let aliases: &[&str] = if path == "/" { &["/", ""] } else { &[path] };
+        let allow: Vec<&str> = endpoints.iter().map(|e| e.method).collect();
         for alias in aliases {
-            let mut res = resource(alias);
+            let mut res = resource(alias, allow.join(", "));
             for e in &endpoints {
                 let method = Method::from_bytes(e.method.as_bytes()).unwrap_or(Method::GET);
                 res = res.route((e.handler)().method(method));

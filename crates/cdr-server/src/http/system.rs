@@ -1,7 +1,6 @@
 //! `GET /health`, the capabilities document `GET {base}/` and `GET {base}/openapi.json`, both
 //! built from the route table.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
@@ -32,15 +31,11 @@ pub async fn capabilities(req: HttpRequest, state: web::Data<AppState>) -> ApiRe
         "vendor": "cdr project",
         "restapi_specs_version": "1.0.3",
         "conformance_profile": "CUSTOM",
-        "endpoints": ["/ehr", "/definition", "/admin"],
+        "endpoints": ["/ehr", "/definition", "/query", "/admin"],
         "system_id": state.store.system_id(),
         "routes": routes,
     });
-    Ok(Answer {
-        body: Some((format, body.to_string())),
-        ..Answer::default()
-    }
-    .respond(StatusCode::OK))
+    Ok(Answer::ok(format, body.to_string()))
 }
 
 /// The implemented endpoints as an OpenAPI 3 document (paths, methods, path parameters). The
@@ -80,9 +75,5 @@ pub async fn openapi(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<
         "servers": [{"url": server}],
         "paths": paths,
     });
-    Ok(Answer {
-        body: Some((format, body.to_string())),
-        ..Answer::default()
-    }
-    .respond(StatusCode::OK))
+    Ok(Answer::ok(format, body.to_string()))
 }

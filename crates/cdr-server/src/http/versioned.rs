@@ -146,11 +146,7 @@ async fn about_object(
             .to_json(),
     };
     let body = media::render_value(value, format)?;
-    Ok(Answer {
-        body: Some((format, body)),
-        ..Answer::default()
-    }
-    .respond(StatusCode::OK))
+    Ok(Answer::ok(format, body))
 }
 
 /// `GET …/version{?version_at_time}`: the latest version, or the one extant at that time.

@@ -1,4 +1,4 @@
-//! ADMIN: physical deletion of an EHR.
+//! ADMIN: physical deletion of an EHR, of a composition, and of a template no composition uses.
 
 use crate::common::server_with_template;
 
@@ -54,4 +54,88 @@ async fn delete_ehr_removes_everything_and_only_that_ehr() {
     // The subject is free again.
     let res = srv.post("/ehr").json(&status).send().await;
     assert_eq!(res.status, 201, "{}", res.text());
+}
+
+#[tokio::test]
+async fn delete_composition_physically_keeps_the_ehr() {
+    let srv = server_with_template().await;
+    let (ehr, _, vo) = srv.ehr_with_composition().await;
+    let kept = srv.composition(&ehr).await;
+    let res = srv
+        .delete(&format!("/admin/ehr/{ehr}/composition/{vo}"))
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    assert!(res.body.is_empty());
+    srv.get(&format!("/ehr/{ehr}/composition/{vo}"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.get(&format!("/ehr/{ehr}/versioned_composition/{vo}"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    assert_eq!(
+        srv.get(&format!("/ehr/{ehr}/composition/{kept}"))
+            .send()
+            .await
+            .status,
+        200
+    );
+    assert_eq!(srv.get(&format!("/ehr/{ehr}")).send().await.status, 200);
+    // Gone, an unknown EHR, ids that are not UUIDs.
+    srv.delete(&format!("/admin/ehr/{ehr}/composition/{vo}"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.delete(&format!(
+        "/admin/ehr/{}/composition/{vo}",
+        uuid::Uuid::new_v4()
+    ))
+    .send()
+    .await
+    .problem(404, "not_found");
+    srv.delete(&format!("/admin/ehr/{ehr}/composition/{kept}"))
+        .send()
+        .await
+        .problem(400, "invalid_id");
+    srv.delete(&format!("/admin/ehr/nope/composition/{vo}"))
+        .send()
+        .await
+        .problem(400, "invalid_id");
+}
+
+#[tokio::test]
+async fn delete_template_only_when_no_composition_uses_it() {
+    let srv = server_with_template().await;
+    let (ehr, _, vo) = srv.ehr_with_composition().await;
+    let path = "/admin/template/adl1.4/cdr_test_vitals.v1";
+    let p = srv.delete(path).send().await.problem(422, "in_use");
+    assert!(
+        p["detail"].as_str().unwrap().contains("cdr_test_vitals.v1"),
+        "{p}"
+    );
+    let res = srv
+        .delete(&format!("/admin/ehr/{ehr}/composition/{vo}"))
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let res = srv.delete(path).send().await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    srv.get("/definition/template/adl1.4/cdr_test_vitals.v1")
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.delete(path).send().await.problem(404, "not_found");
+    srv.delete("/admin/template/adl1.4/no%20such%20template")
+        .send()
+        .await
+        .problem(404, "not_found");
+    // Commits now name an unknown template; uploading it again works.
+    srv.post(&format!("/ehr/{ehr}/composition"))
+        .body("application/json", crate::common::COMPOSITION)
+        .send()
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(srv.upload(crate::common::OPT).await.status, 201);
 }

@@ -211,6 +211,31 @@ async fn nul_and_lone_surrogates_are_400() {
         .problem(400, "malformed_body");
 }
 
+/// Found by schemathesis: a NUL in a URL value reached PostgreSQL (which cannot hold it in text)
+/// and answered 500.
+#[tokio::test]
+async fn nul_in_url_values_is_400() {
+    let srv = crate::common::server_with_template().await;
+    for target in [
+        "/ehr?subject_id=ins01&subject_namespace=a%00b",
+        "/ehr?subject_id=%00&subject_namespace=x",
+        "/definition/template/adl1.4/a%00b",
+    ] {
+        srv.get(target).send().await.problem(400, "bad_request");
+    }
+    srv.delete("/admin/template/adl1.4/a%00b")
+        .send()
+        .await
+        .problem(400, "bad_request");
+    // As an AQL parameter too.
+    let q =
+        "SELECT%20c%2Fuid%2Fvalue%20FROM%20COMPOSITION%20c%20WHERE%20c%2Fname%2Fvalue%20%3D%20%24x";
+    srv.get(&format!("/query/aql?q={q}&x=a%00"))
+        .send()
+        .await
+        .problem(400, "bad_request");
+}
+
 #[tokio::test]
 async fn oversized_bodies_are_413_and_odd_media_types_415() {
     let srv = server_with(Limits {

@@ -11,4 +11,5 @@ mod ehr;
 mod ehr_status;
 mod query;
 mod serve;
+mod stored_query;
 mod system;

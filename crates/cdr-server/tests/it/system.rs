@@ -45,14 +45,19 @@ async fn unknown_routes_and_methods_are_problems() {
         .send()
         .await
         .problem(404, "route_not_found");
-    srv.delete("/ehr")
-        .send()
-        .await
-        .problem(405, "method_not_allowed");
+    // A 405 says what is allowed (RFC 9110; found by schemathesis).
+    let res = srv.delete("/ehr").send().await;
+    res.problem(405, "method_not_allowed");
+    assert_eq!(res.header("allow"), Some("POST, GET"));
+    let res = srv.req("TRACE", "/query/org.x::q/1").send().await;
+    res.problem(405, "method_not_allowed");
+    assert_eq!(res.header("allow"), Some("GET, POST"));
     srv.req("PATCH", "/definition/template/adl1.4")
         .send()
         .await
         .problem(405, "method_not_allowed");
+    let res = srv.raw("POST", "/health").send().await;
+    assert_eq!(res.header("allow"), Some("GET"));
 }
 
 #[tokio::test]

@@ -71,6 +71,10 @@ pub struct ResultColumn {
 /// The answer to a query.
 #[derive(Debug)]
 pub struct ResultSet {
+    /// The stored query's qualified name (`name` of the RESULT_SET); `None` for ad hoc queries.
+    pub name: Option<String>,
+    /// Where the executed query lives (`meta._href`), for stored queries.
+    pub href: Option<String>,
     /// The query text as executed.
     pub q: String,
     pub columns: Vec<ResultColumn>,
@@ -82,11 +86,17 @@ impl ResultSet {
     /// The RESULT_SET JSON of the REST API.
     pub fn to_json_string(&self) -> String {
         let mut s = String::with_capacity(256 + self.rows.len() * 64);
-        s.push_str(
-            "{\"meta\":{\"_type\":\"RESULTSET\",\"_schema_version\":\"1.0.0\",\"_executed_aql\":",
-        );
+        s.push_str("{\"meta\":{");
+        if let Some(href) = &self.href {
+            s.push_str(&format!("\"_href\":{},", Value::String(href.clone())));
+        }
+        s.push_str("\"_type\":\"RESULTSET\",\"_schema_version\":\"1.0.0\",\"_executed_aql\":");
         s.push_str(&Value::String(self.q.clone()).to_string());
-        s.push_str(&format!(",\"resultsize\":{}}},\"q\":", self.rows.len()));
+        s.push_str(&format!(",\"resultsize\":{}}},", self.rows.len()));
+        if let Some(name) = &self.name {
+            s.push_str(&format!("\"name\":{},", Value::String(name.clone())));
+        }
+        s.push_str("\"q\":");
         s.push_str(&Value::String(self.q.clone()).to_string());
         s.push_str(",\"columns\":[");
         for (i, c) in self.columns.iter().enumerate() {
@@ -187,6 +197,11 @@ pub fn compile_to_sql(
     Ok((c.sql, c.params.len()))
 }
 
+/// Checks that a query parses (stored queries are checked when they are stored).
+pub(crate) fn check_syntax(text: &str) -> StoreResult<()> {
+    parse(text).map(|_| ())
+}
+
 fn parse(text: &str) -> StoreResult<cdr_aql::Query> {
     cdr_aql::parse(text).map_err(|e| StoreError::Query {
         message: e.kind.to_string(),
@@ -263,6 +278,8 @@ impl Store {
             out.push(cells);
         }
         Ok(ResultSet {
+            name: None,
+            href: None,
             q: req.aql.to_owned(),
             columns: compiled
                 .columns

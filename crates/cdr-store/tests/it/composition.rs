@@ -1,4 +1,6 @@
-use crate::common::{caller, composition, composition_with, json, meta, store_with_template};
+use crate::common::{
+    assert_not_found, caller, composition, composition_with, json, meta, store_with_template,
+};
 use cdr_store::{ChangeType, CommitMeta, LifecycleState, Store, StoreError, UidBasedId, VoKind};
 use uuid::Uuid;
 
@@ -304,10 +306,7 @@ async fn invalid_content_is_refused_with_every_issue_and_nothing_written() {
         .create_composition(&caller(), Uuid::new_v4(), composition(), meta())
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, StoreError::NotFound { kind: "EHR", .. }),
-        "{err:?}"
-    );
+    assert_not_found(&err, "EHR");
     let client = store.pool().get().await.unwrap();
     let n: i64 = client
         .query_one(
@@ -356,16 +355,7 @@ async fn unknown_ids_and_client_chosen_uids() {
         .get_composition(&caller(), other.ehr_id, &UidBasedId::Object(chosen))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::NotFound {
-                kind: "composition",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_not_found(&err, "composition");
     // A version uid with another system id or version does not resolve.
     let mut wrong = v1.uid.clone();
     wrong.system_id = "elsewhere".into();

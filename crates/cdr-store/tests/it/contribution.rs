@@ -1,20 +1,11 @@
-use crate::common::{caller, composition, composition_with, json, meta, store_with_template};
-use cdr_rm::VersionData;
+use crate::common::{
+    assert_not_found, caller, composition, composition_with, json, meta, new_composition,
+    store_with_template,
+};
 use cdr_store::{
     ChangeType, CommitMeta, LifecycleState, NewContribution, NewVersion, StoreError, UidBasedId,
-    VoKind,
 };
 use uuid::Uuid;
-
-fn create(c: cdr_rm::Composition) -> NewVersion {
-    NewVersion {
-        data: Some(VersionData::Composition(Box::new(c))),
-        preceding: None,
-        kind: VoKind::Composition,
-        meta: CommitMeta::default(),
-        attestations: None,
-    }
-}
 
 #[tokio::test]
 async fn several_versions_commit_together_and_read_back() {
@@ -40,14 +31,14 @@ async fn several_versions_commit_together_and_read_back() {
             ..CommitMeta::default()
         },
         versions: vec![
-            create(composition()),
+            new_composition(composition()),
             NewVersion {
                 preceding: Some(existing.uid.clone()),
                 meta: CommitMeta {
                     lifecycle_state: Some(LifecycleState::Incomplete),
                     ..CommitMeta::default()
                 },
-                ..create(composition())
+                ..new_composition(composition())
             },
         ],
     };
@@ -93,7 +84,7 @@ async fn several_versions_commit_together_and_read_back() {
     let again = NewContribution {
         uid: Some(uid),
         meta: meta(),
-        versions: vec![create(composition())],
+        versions: vec![new_composition(composition())],
     };
     let err = store
         .commit_contribution(&caller(), ehr.ehr_id, again)
@@ -104,16 +95,7 @@ async fn several_versions_commit_together_and_read_back() {
         .get_contribution(&caller(), ehr.ehr_id, Uuid::new_v4())
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::NotFound {
-                kind: "contribution",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_not_found(&err, "contribution");
 }
 
 #[tokio::test]
@@ -157,10 +139,10 @@ async fn all_or_nothing() {
         uid: None,
         meta: meta(),
         versions: vec![
-            create(composition()),
+            new_composition(composition()),
             NewVersion {
                 preceding: Some(v1.uid.clone()),
-                ..create(composition())
+                ..new_composition(composition())
             },
         ],
     };
@@ -182,7 +164,7 @@ async fn all_or_nothing() {
     let invalid = NewContribution {
         uid: None,
         meta: meta(),
-        versions: vec![create(composition()), create(bad)],
+        versions: vec![new_composition(composition()), new_composition(bad)],
     };
     let err = store
         .commit_contribution(&caller(), ehr.ehr_id, invalid)
@@ -200,7 +182,7 @@ async fn all_or_nothing() {
                 change_type: Some(ChangeType::Modification),
                 ..CommitMeta::default()
             },
-            ..create(composition())
+            ..new_composition(composition())
         }],
     };
     let err = store

@@ -1,4 +1,4 @@
-use crate::common::{caller, json, meta};
+use crate::common::{assert_not_found, caller, json, meta};
 use cdr_store::{StoreError, VoKind};
 
 fn folder(names: &[&str]) -> cdr_rm::Folder {
@@ -26,16 +26,7 @@ async fn directory_lifecycle() {
         .get_directory(&caller(), ehr.ehr_id, None)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::NotFound {
-                kind: "directory",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_not_found(&err, "directory");
 
     let v1 = store
         .create_directory(&caller(), ehr.ehr_id, folder(&["episodes"]), meta())

@@ -5,9 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::common::{caller, composition_with, meta, OPT};
-use cdr_rm::VersionData;
-use cdr_store::{CommitMeta, NewContribution, NewVersion, Store, UidBasedId, VersionUid, VoKind};
+use crate::common::{caller, composition_with, meta, new_composition, OPT};
+use cdr_store::{NewContribution, NewVersion, Store, UidBasedId, VersionUid};
 use uuid::Uuid;
 
 const WRITERS: usize = 4;
@@ -24,13 +23,7 @@ fn marked(marker: &str) -> NewVersion {
         v["content"][0]["data"]["events"][0]["data"]["items"][6]["value"]["value"] =
             serde_json::json!(marker);
     });
-    NewVersion {
-        data: Some(VersionData::Composition(Box::new(c))),
-        preceding: None,
-        kind: VoKind::Composition,
-        meta: CommitMeta::default(),
-        attestations: None,
-    }
+    new_composition(c)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,4 +1,4 @@
-use crate::common::{caller, json, meta};
+use crate::common::{assert_not_found, caller, json, meta};
 use cdr_store::{StoreError, VersionUid, VoKind};
 
 pub(crate) fn status_for(subject: &str, namespace: &str) -> cdr_rm::EhrStatus {
@@ -113,18 +113,12 @@ async fn default_status_and_unknown_ehr() {
     assert_eq!(doc["subject"]["_type"], "PARTY_SELF");
     let missing = uuid::Uuid::new_v4();
     let err = store.get_ehr(&caller(), missing).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::NotFound { kind: "EHR", .. }),
-        "{err:?}"
-    );
+    assert_not_found(&err, "EHR");
     let err = store
         .get_ehr_status(&caller(), missing, None)
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, StoreError::NotFound { kind: "EHR", .. }),
-        "{err:?}"
-    );
+    assert_not_found(&err, "EHR");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Integration tests of the store against real PostgreSQL (a cluster per test process, a fresh
 //! database per test, from cdr-testkit).
 
+mod admin;
 mod aql;
 mod aql_diff;
 mod common;
@@ -12,4 +13,5 @@ mod ehr;
 mod managed;
 mod migrations;
 mod sql_scope;
+mod stored_queries;
 mod templates;

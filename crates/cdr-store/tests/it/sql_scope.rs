@@ -1,9 +1,10 @@
 //! Every SQL statement of an EHR-scoped operation constrains `ehr_id` (checked on the server's
-//! own statement log while every operation runs).
+//! own statement log while every operation runs). Not EHR-scoped, so not here: population AQL
+//! queries and the admin template delete, which looks across all EHRs for compositions that
+//! use the template.
 
-use crate::common::{caller, composition, meta, OPT};
-use cdr_rm::VersionData;
-use cdr_store::{CommitMeta, NewContribution, NewVersion, Store, UidBasedId, VoKind};
+use crate::common::{caller, composition, meta, new_composition, OPT};
+use cdr_store::{NewContribution, Store, UidBasedId, VoKind};
 
 const EHR_SCOPED: &[&str] = &[
     "ehr",
@@ -137,13 +138,7 @@ async fn every_ehr_scoped_statement_constrains_ehr_id() {
             NewContribution {
                 uid: None,
                 meta: meta(),
-                versions: vec![NewVersion {
-                    data: Some(VersionData::Composition(Box::new(composition()))),
-                    preceding: None,
-                    kind: VoKind::Composition,
-                    meta: CommitMeta::default(),
-                    attestations: None,
-                }],
+                versions: vec![new_composition(composition())],
             },
         )
         .await
@@ -162,6 +157,21 @@ async fn every_ehr_scoped_statement_constrains_ehr_id() {
             ehr.ehr_id,
             &UidBasedId::Object(uuid::Uuid::new_v4()),
         )
+        .await
+        .unwrap_err();
+    // Physical deletes of a composition: found, then gone (not found), and one that is not a
+    // composition at all.
+    store
+        .delete_composition_physically(&caller(), ehr.ehr_id, vo)
+        .await
+        .unwrap();
+    let _ = store
+        .delete_composition_physically(&caller(), ehr.ehr_id, vo)
+        .await
+        .unwrap_err();
+    let status_id = store.ehr_status_id(&caller(), ehr.ehr_id).await.unwrap();
+    let _ = store
+        .delete_composition_physically(&caller(), ehr.ehr_id, status_id)
         .await
         .unwrap_err();
     store.delete_ehr(&caller(), ehr.ehr_id).await.unwrap();

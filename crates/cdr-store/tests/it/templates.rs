@@ -1,4 +1,4 @@
-use crate::common::{caller, OPT};
+use crate::common::{assert_not_found, caller, OPT};
 use cdr_store::StoreError;
 
 #[tokio::test]
@@ -49,16 +49,7 @@ async fn bad_and_unknown_templates() {
         other => panic!("{other:?}"),
     }
     let err = store.get_template_opt(&caller(), "nope").await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::NotFound {
-                kind: "template",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_not_found(&err, "template");
     assert!(store.list_templates(&caller()).await.unwrap().is_empty());
 }
 
