@@ -12,6 +12,7 @@ use crate::error::{Result, StoreError};
 use crate::ids::{ChangeType, LifecycleState, Principal, VersionUid, VoKind};
 use crate::index::{self, IndexRows};
 use crate::store::Store;
+use crate::write::End;
 
 /// Audit values given by the caller (REST `openEHR-AUDIT_DETAILS` / `openEHR-VERSION` headers, or
 /// a contribution's `audit`). The server always sets `time_committed` and `system_id`.
@@ -417,20 +418,16 @@ impl Store {
         c: PreparedContribution,
         dry_run: bool,
     ) -> Result<Committed> {
-        let mut client = self.inner.pool.get().await?;
-        let tx = client.transaction().await?;
-        let written = self.write(&tx, ehr_id, &c, false).await;
-        let (committed, dict) = match written {
+        let client = self.inner.pool.get().await?;
+        let end = if dry_run { End::Rollback } else { End::Commit };
+        let (committed, dict) = match self.write(&client, ehr_id, &c, None, end).await {
             Ok(w) => w,
             Err(failure) => {
-                drop(tx);
+                drop(client);
                 return Err(self.explain(ehr_id, failure).await);
             }
         };
-        if dry_run {
-            tx.rollback().await?;
-        } else {
-            tx.commit().await?;
+        if !dry_run {
             self.remember_dict(&dict);
         }
         Ok(committed)

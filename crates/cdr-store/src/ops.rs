@@ -14,6 +14,7 @@ use crate::error::{Result, StoreError};
 use crate::ids::{Principal, UidBasedId, VersionUid, VoKind};
 use crate::store::Store;
 use crate::versions::VersionRecord;
+use crate::write::{End, NewEhr};
 
 /// An EHR.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,37 +107,24 @@ impl Store {
             .await?;
         let access_id = Uuid::new_v4();
         let status_id = prepared.versions[0].vo_id;
-        let mut client = self.inner.pool.get().await?;
-        let tx = client.transaction().await?;
+        let client = self.inner.pool.get().await?;
         let committed_time = crate::commit::now();
-        let n = tx
-            .execute(
-                "INSERT INTO ehr (ehr_id, system_id, time_created, ehr_status_id, ehr_access_id, \
-                 is_modifiable, is_queryable) VALUES ($1, $2, $3, $4, $5, true, true) \
-                 ON CONFLICT DO NOTHING",
-                &[
-                    &ehr_id,
-                    &self.inner.system_id,
-                    &committed_time,
-                    &status_id,
-                    &access_id,
-                ],
-            )
-            .await?;
-        if n == 0 {
-            return Err(StoreError::Conflict(format!(
-                "EHR id {ehr_id} is already in use"
-            )));
-        }
-        let (committed, dict) = match self.write(&tx, ehr_id, &prepared, true).await {
+        let new_ehr = NewEhr {
+            time: committed_time,
+            status_id,
+            access_id,
+        };
+        let written = self
+            .write(&client, ehr_id, &prepared, Some(&new_ehr), End::Commit)
+            .await;
+        let (committed, dict) = match written {
             Ok(w) => w,
             Err(failure) => {
-                drop(tx);
+                drop(client);
                 return Err(self.explain(ehr_id, failure).await);
             }
         };
         let status_uid = single(committed)?.uid;
-        tx.commit().await?;
         self.remember_dict(&dict);
         Ok(EhrRecord {
             ehr_id,

@@ -19,6 +19,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "stored_query",
         include_str!("../migrations/0004_stored_query.sql"),
     ),
+    (
+        5,
+        "write_path",
+        include_str!("../migrations/0005_write_path.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

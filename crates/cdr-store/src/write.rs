@@ -1,13 +1,16 @@
-//! Writing a prepared contribution inside a transaction. Every statement is sent at once
-//! (tokio-postgres pipelines concurrently polled requests), so a commit costs three round trips:
-//! BEGIN, the pipeline, COMMIT. Results are then read in order; the first failure decides, and
-//! the caller rolls the transaction back.
+//! Writing a prepared contribution as one transaction in one round trip. A contribution that
+//! only creates objects is one statement (`CREATE_ALL`); any other sends BEGIN, every
+//! statement and COMMIT together (tokio-postgres pipelines concurrently polled requests). Every check a commit makes therefore fails inside the database: a taken id is a
+//! unique violation, the other refusals are raised with cdr's SQLSTATEs (migration 0005). The
+//! first failing statement aborts the transaction, its COMMIT rolls back, and the statement's
+//! check says what the failure means.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::Client;
 use futures_util::TryStreamExt;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
@@ -44,27 +47,90 @@ impl From<StoreError> for WriteFailure {
     }
 }
 
-/// What a pipelined statement's rows mean.
+/// How the transaction ends when every statement succeeded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    Commit,
+    /// A dry run: every write is made, so the database answers as it would, then undone.
+    Rollback,
+}
+
+/// The EHR row of an EHR created by the same transaction.
+pub(crate) struct NewEhr {
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub status_id: Uuid,
+    pub access_id: Uuid,
+}
+
+/// What the failure of a pipelined statement means.
 enum Check<'p> {
-    /// `SELECT is_modifiable FROM ehr`: the EHR exists and accepts content.
+    /// `INSERT INTO ehr`: a unique violation means the id is taken.
+    NewEhr,
+    /// The EHR exists (CD001) and accepts content (CD002).
     Ehr,
-    /// `INSERT … RETURNING 1` into contribution: the uid was free.
+    /// `INSERT INTO contribution`: a unique violation means the uid is taken.
     Contribution,
-    /// `INSERT … RETURNING 1` into versioned_object: the object id was free.
+    /// `INSERT INTO versioned_object`: a unique violation means the object (or the EHR's one
+    /// EHR_STATUS or directory) exists.
     Created(&'p Prepared),
-    /// `UPDATE versioned_object … RETURNING 1`: the head was the preceding version.
+    /// The head moved past the preceding version (CD003).
     Advanced(&'p Prepared),
-    /// The previous version's root archetype, which must not change.
+    /// The previous version's root archetype differs (CD004; the message is that archetype).
     Archetype(&'p Prepared),
-    /// `INSERT … RETURNING 1` into ehr_subject: no other EHR has this subject.
+    /// `INSERT INTO ehr_subject`: a unique violation means another EHR has this subject.
     Subject(&'p (String, String)),
-    /// Nothing to check beyond success.
+    /// Nothing beyond success.
     Done,
 }
 
-fn send<'a>(tx: &'a Transaction<'_>, stmt: Statement, params: Vec<Param<'a>>) -> Pending<'a> {
+impl Check<'_> {
+    /// The failure to report when this statement failed first with `e`.
+    fn failure(
+        &self,
+        ehr_id: Uuid,
+        c: &PreparedContribution,
+        e: tokio_postgres::Error,
+    ) -> WriteFailure {
+        let Some(db) = e.as_db_error() else {
+            return e.into();
+        };
+        let code = db.code().code();
+        let unique = db.code() == &SqlState::UNIQUE_VIOLATION;
+        let conflict = |m: String| WriteFailure::Store(StoreError::Conflict(m));
+        match self {
+            Check::NewEhr if unique => conflict(format!("EHR id {ehr_id} is already in use")),
+            Check::Ehr if code == "CD001" => StoreError::not_found("EHR", ehr_id).into(),
+            Check::Ehr if code == "CD002" => StoreError::not_modifiable(ehr_id).into(),
+            Check::Contribution if unique => {
+                conflict(format!("contribution uid {} is already in use", c.id))
+            }
+            Check::Created(v) if unique => conflict(match v.kind {
+                VoKind::Composition => format!("versioned object {} already exists", v.vo_id),
+                VoKind::Folder => format!("EHR {ehr_id} already has a directory"),
+                VoKind::EhrStatus => format!("EHR {ehr_id} already has an EHR_STATUS"),
+            }),
+            Check::Advanced(v) if code == "CD003" => WriteFailure::Stale {
+                kind: v.kind,
+                vo_id: v.vo_id,
+                given: v.preceding_uid.clone().unwrap_or_default(),
+            },
+            Check::Archetype(v) if code == "CD004" => StoreError::BadRequest(format!(
+                "the root archetype of a composition cannot change (was {}, now {})",
+                db.message(),
+                v.archetype_id.as_deref().unwrap_or("")
+            ))
+            .into(),
+            Check::Subject((id, namespace)) if unique => conflict(format!(
+                "an EHR for subject '{id}' in namespace '{namespace}' already exists"
+            )),
+            _ => e.into(),
+        }
+    }
+}
+
+fn send<'a>(client: &'a Client, stmt: Statement, params: Vec<Param<'a>>) -> Pending<'a> {
     Box::pin(async move {
-        let stream = tx.query_raw(&stmt, params).await?;
+        let stream = client.query_raw(&stmt, params).await?;
         stream.try_collect().await
     })
 }
@@ -97,6 +163,47 @@ struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
+    /// The node columns, in the order of the `unnest` of the inserts.
+    fn node_params(&self) -> [Param<'_>; 9] {
+        [
+            &self.n_vo,
+            &self.n_num,
+            &self.n_cap,
+            &self.n_parent,
+            &self.n_rm,
+            &self.n_arch,
+            &self.n_name,
+            &self.n_path,
+            &self.n_frag,
+        ]
+    }
+
+    /// The leaf columns, in the order of the `unnest` of the inserts.
+    fn leaf_params(&self) -> [Param<'_>; 7] {
+        [
+            &self.l_vo,
+            &self.l_num,
+            &self.l_path,
+            &self.l_vnum,
+            &self.l_vts,
+            &self.l_vcode,
+            &self.l_vtext,
+        ]
+    }
+
+    /// The new archetype and path dictionary entries.
+    fn dict_params(&self) -> ([Param<'_>; 2], [Param<'_>; 4]) {
+        (
+            [&self.arch_ids, &self.arch_texts],
+            [
+                &self.path_ids,
+                &self.path_archs,
+                &self.path_texts,
+                &self.path_types,
+            ],
+        )
+    }
+
     fn collect(versions: &'a [Prepared], known: &std::collections::HashSet<i64>) -> Self {
         let mut r = Rows::default();
         let mut arch: Vec<(i64, &str)> = Vec::new();
@@ -171,17 +278,23 @@ impl<'a, 'p> Plan<'a, 'p> {
     }
 }
 
-const EHR_CHECK: &str = "SELECT is_modifiable FROM ehr WHERE ehr_id = $1";
+const INSERT_EHR: &str = "INSERT INTO ehr (ehr_id, system_id, time_created, ehr_status_id, \
+     ehr_access_id, is_modifiable, is_queryable) VALUES ($1, $2, $3, $4, $5, true, true)";
+const EHR_CHECK: &str = "SELECT CASE WHEN m IS NULL THEN cdr_fail('CD001', 'no EHR') \
+     WHEN $2 AND NOT m THEN cdr_fail('CD002', 'not modifiable') END \
+     FROM (SELECT (SELECT is_modifiable FROM ehr WHERE ehr_id = $1) AS m) AS e";
 const INSERT_CONTRIBUTION: &str =
     "INSERT INTO contribution (ehr_id, contribution_id, time_committed, change_type, audit) \
-     VALUES ($1, $2, $3, $4, $5::text::json) ON CONFLICT DO NOTHING RETURNING 1";
+     VALUES ($1, $2, $3, $4, $5::text::json)";
 const CREATE_OBJECT: &str =
     "INSERT INTO versioned_object (ehr_id, vo_id, kind, head, deleted, time_created) \
-     VALUES ($1, $2, $3, 1, false, $4) ON CONFLICT DO NOTHING RETURNING 1";
-const PREVIOUS_ARCHETYPE: &str = "SELECT archetype_id FROM object_version \
-     WHERE ehr_id = $1 AND vo_id = $2 AND version = $3 - 1";
-const ADVANCE_OBJECT: &str = "UPDATE versioned_object SET head = $4, deleted = $5 \
-     WHERE ehr_id = $1 AND vo_id = $2 AND kind = $3 AND head = $4 - 1 AND NOT deleted RETURNING 1";
+     VALUES ($1, $2, $3, 1, false, $4)";
+const PREVIOUS_ARCHETYPE: &str = "SELECT cdr_fail('CD004', archetype_id) FROM object_version \
+     WHERE ehr_id = $1 AND vo_id = $2 AND version = $3 - 1 AND archetype_id <> $4";
+const ADVANCE_OBJECT: &str =
+    "WITH advanced AS (UPDATE versioned_object SET head = $4, deleted = $5 \
+     WHERE ehr_id = $1 AND vo_id = $2 AND kind = $3 AND head = $4 - 1 AND NOT deleted RETURNING 1) \
+     SELECT cdr_fail('CD003', 'stale') WHERE NOT EXISTS (SELECT FROM advanced)";
 const CLOSE_PREVIOUS: &str = "UPDATE object_version \
      SET sys_period = tstzrange(lower(sys_period), greatest(lower(sys_period), $4)) \
      WHERE ehr_id = $1 AND vo_id = $2 AND version = $3 - 1";
@@ -195,7 +308,7 @@ const INSERT_VERSION: &str = "INSERT INTO object_version (ehr_id, vo_id, version
 const STATUS_FLAGS: &str = "UPDATE ehr SET is_modifiable = $2, is_queryable = $3 WHERE ehr_id = $1";
 const CLEAR_SUBJECT: &str = "DELETE FROM ehr_subject WHERE ehr_id = $1";
 const INSERT_SUBJECT: &str = "INSERT INTO ehr_subject (subject_id, namespace, ehr_id) \
-     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1";
+     VALUES ($1, $2, $3)";
 const INSERT_NODES: &str = "INSERT INTO node (ehr_id, vo_id, num, num_cap, parent, rm_type, \
      archetype, name, path, fragment) \
      SELECT $1, t.vo, t.num, t.cap, t.parent, t.rm, t.arch, t.name, t.path, t.frag::json \
@@ -210,15 +323,53 @@ const INSERT_ARCHETYPES: &str = "INSERT INTO archetype_dict (archetype, archetyp
 const INSERT_PATHS: &str = "INSERT INTO path_dict (path_id, archetype_id, path, rm_type) \
      SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING";
 
+/// Every write of a contribution that only creates objects, as one statement (see
+/// `write_created`). The EHR check is the main query; the inserts are data-modifying CTEs,
+/// which always run to completion.
+const CREATE_ALL: &str = "WITH \
+     contribution_row AS (INSERT INTO contribution \
+         (ehr_id, contribution_id, time_committed, change_type, audit) \
+         VALUES ($1, $3, $4, $5, $6::text::json)), \
+     object_rows AS (INSERT INTO versioned_object \
+         (ehr_id, vo_id, kind, head, deleted, time_created) \
+         SELECT $1, t.vo, t.kind, 1, false, $4 FROM unnest($7::uuid[], $8::int2[]) AS t(vo, kind)), \
+     version_rows AS (INSERT INTO object_version (ehr_id, vo_id, version, system_id, \
+         contribution_id, change_type, lifecycle_state, committed_at, sys_period, template_id, \
+         archetype_id, start_time, preceding_uid, audit, attestations, document) \
+         SELECT $1, t.vo, 1, $9, $3, t.ct, t.lc, $4, tstzrange($4, NULL), t.tpl, t.arch, t.st, \
+         NULL, t.audit::json, t.att::json, t.doc::json \
+         FROM unnest($7::uuid[], $10::int2[], $11::int2[], $12::text[], $13::text[], \
+         $14::timestamptz[], $15::text[], $16::text[], $17::text[]) \
+         AS t(vo, ct, lc, tpl, arch, st, audit, att, doc)), \
+     node_rows AS (INSERT INTO node (ehr_id, vo_id, num, num_cap, parent, rm_type, archetype, \
+         name, path, fragment) \
+         SELECT $1, t.vo, t.num, t.cap, t.parent, t.rm, t.arch, t.name, t.path, t.frag::json \
+         FROM unnest($18::uuid[], $19::int4[], $20::int4[], $21::int4[], $22::text[], \
+         $23::int8[], $24::text[], $25::text[], $26::text[]) \
+         AS t(vo, num, cap, parent, rm, arch, name, path, frag)), \
+     leaf_rows AS (INSERT INTO leaf (ehr_id, vo_id, num, path_id, v_num, v_ts, v_code, v_text) \
+         SELECT $1, t.* FROM unnest($27::uuid[], $28::int4[], $29::int8[], $30::float8[], \
+         $31::timestamptz[], $32::text[], $33::text[]) AS t), \
+     archetype_rows AS (INSERT INTO archetype_dict (archetype, archetype_id) \
+         SELECT * FROM unnest($34::int8[], $35::text[]) ON CONFLICT DO NOTHING), \
+     path_rows AS (INSERT INTO path_dict (path_id, archetype_id, path, rm_type) \
+         SELECT * FROM unnest($36::int8[], $37::text[], $38::text[], $39::text[]) \
+         ON CONFLICT DO NOTHING) \
+     SELECT CASE WHEN m IS NULL THEN cdr_fail('CD001', 'no EHR') \
+         WHEN $2 AND NOT m THEN cdr_fail('CD002', 'not modifiable') END \
+     FROM (SELECT (SELECT is_modifiable FROM ehr WHERE ehr_id = $1) AS m) AS e";
+
 impl Store {
-    /// Writes a prepared contribution inside `tx`. `ehr_known` skips the EHR check (the EHR was
-    /// created in this transaction). On failure the caller must roll back.
+    /// Writes a prepared contribution as one transaction on `client`, creating the EHR first
+    /// when `new_ehr` is given, and ends it as `end` says. On failure nothing was written.
+    /// Returns what was committed and the dictionary ids it added.
     pub(crate) async fn write(
         &self,
-        tx: &Transaction<'_>,
+        client: &Client,
         ehr_id: Uuid,
         c: &PreparedContribution,
-        ehr_known: bool,
+        new_ehr: Option<&NewEhr>,
+        end: End,
     ) -> Result<(Committed, Vec<i64>), WriteFailure> {
         let rows = {
             let known = self
@@ -234,11 +385,23 @@ impl Store {
         let change_codes: Vec<i16> = c.versions.iter().map(|v| v.change_type.code()).collect();
         let lifecycle_codes: Vec<i16> = c.versions.iter().map(|v| v.lifecycle.code()).collect();
         let system_id = &self.inner.system_id;
+        let only_creates = c.versions.iter().all(|v| v.create && v.status.is_none());
+        if new_ehr.is_none() && end == End::Commit && only_creates {
+            self.write_created(client, ehr_id, c, &rows).await?;
+            return Ok(self.written(c, &rows));
+        }
+
+        let has_content = c.versions.iter().any(|v| v.kind != VoKind::EhrStatus);
 
         let mut plan = Plan::default();
         let mut add = |s: &'static str, check, p| plan.add(s, check, p);
-        if !ehr_known {
-            add(EHR_CHECK, Check::Ehr, vec![&ehr_id]);
+        match new_ehr {
+            Some(e) => add(
+                INSERT_EHR,
+                Check::NewEhr,
+                vec![&ehr_id, system_id, &e.time, &e.status_id, &e.access_id],
+            ),
+            None => add(EHR_CHECK, Check::Ehr, vec![&ehr_id, &has_content]),
         }
         add(
             INSERT_CONTRIBUTION,
@@ -258,7 +421,7 @@ impl Store {
                 add(
                     PREVIOUS_ARCHETYPE,
                     Check::Archetype(v),
-                    vec![&ehr_id, &v.vo_id, &v.version],
+                    vec![&ehr_id, &v.vo_id, &v.version, &v.archetype_id],
                 );
             }
             add(
@@ -316,54 +479,31 @@ impl Store {
             add(
                 INSERT_NODES,
                 Check::Done,
-                vec![
-                    &ehr_id,
-                    &rows.n_vo,
-                    &rows.n_num,
-                    &rows.n_cap,
-                    &rows.n_parent,
-                    &rows.n_rm,
-                    &rows.n_arch,
-                    &rows.n_name,
-                    &rows.n_path,
-                    &rows.n_frag,
-                ],
+                [&ehr_id as Param]
+                    .into_iter()
+                    .chain(rows.node_params())
+                    .collect(),
             );
         }
         if !rows.l_vo.is_empty() {
             add(
                 INSERT_LEAVES,
                 Check::Done,
-                vec![
-                    &ehr_id,
-                    &rows.l_vo,
-                    &rows.l_num,
-                    &rows.l_path,
-                    &rows.l_vnum,
-                    &rows.l_vts,
-                    &rows.l_vcode,
-                    &rows.l_vtext,
-                ],
+                [&ehr_id as Param]
+                    .into_iter()
+                    .chain(rows.leaf_params())
+                    .collect(),
             );
         }
         if !rows.arch_ids.is_empty() {
             add(
                 INSERT_ARCHETYPES,
                 Check::Done,
-                vec![&rows.arch_ids, &rows.arch_texts],
+                rows.dict_params().0.to_vec(),
             );
         }
         if !rows.path_ids.is_empty() {
-            add(
-                INSERT_PATHS,
-                Check::Done,
-                vec![
-                    &rows.path_ids,
-                    &rows.path_archs,
-                    &rows.path_texts,
-                    &rows.path_types,
-                ],
-            );
+            add(INSERT_PATHS, Check::Done, rows.dict_params().1.to_vec());
         }
 
         // Prepared statements are cached per connection; after the first commit on a
@@ -373,76 +513,43 @@ impl Store {
             checks,
             params,
         } = plan;
+        let begin = client.prepare_cached("BEGIN").await?;
+        let finish = client
+            .prepare_cached(match end {
+                End::Commit => "COMMIT",
+                End::Rollback => "ROLLBACK",
+            })
+            .await?;
         let mut statements = Vec::with_capacity(sql.len());
         for s in &sql {
-            statements.push(tx.prepare_cached(s).await?);
+            statements.push(client.prepare_cached(s).await?);
         }
-        let pending: Vec<Pending> = statements
-            .into_iter()
-            .zip(params)
-            .map(|(stmt, p)| send(tx, stmt, p))
-            .collect();
-        let results = futures_util::future::join_all(pending).await;
+        let mut pending: Vec<Pending> = Vec::with_capacity(statements.len() + 2);
+        pending.push(send(client, begin, Vec::new()));
+        pending.extend(
+            statements
+                .into_iter()
+                .zip(params)
+                .map(|(stmt, p)| send(client, stmt, p)),
+        );
+        pending.push(send(client, finish, Vec::new()));
+        let mut results = futures_util::future::join_all(pending).await.into_iter();
 
-        let has_content = c.versions.iter().any(|v| v.kind != VoKind::EhrStatus);
-        for (check, result) in checks.iter().zip(results) {
-            let rows = result?;
-            match check {
-                Check::Ehr => {
-                    let modifiable: bool = rows
-                        .first()
-                        .ok_or_else(|| StoreError::not_found("EHR", ehr_id))?
-                        .get(0);
-                    if !modifiable && has_content {
-                        return Err(StoreError::not_modifiable(ehr_id).into());
-                    }
-                }
-                Check::Contribution if rows.is_empty() => {
-                    return Err(StoreError::Conflict(format!(
-                        "contribution uid {} is already in use",
-                        c.id
-                    ))
-                    .into());
-                }
-                Check::Created(v) if rows.is_empty() => {
-                    return Err(StoreError::Conflict(match v.kind {
-                        VoKind::Composition => {
-                            format!("versioned object {} already exists", v.vo_id)
-                        }
-                        VoKind::Folder => format!("EHR {ehr_id} already has a directory"),
-                        VoKind::EhrStatus => format!("EHR {ehr_id} already has an EHR_STATUS"),
-                    })
-                    .into());
-                }
-                Check::Advanced(v) if rows.is_empty() => {
-                    return Err(WriteFailure::Stale {
-                        kind: v.kind,
-                        vo_id: v.vo_id,
-                        given: v.preceding_uid.clone().unwrap_or_default(),
-                    });
-                }
-                Check::Archetype(v) => {
-                    let before: Option<String> = rows.first().and_then(|r| r.get(0));
-                    if let Some(before) = before {
-                        if Some(&before) != v.archetype_id.as_ref() {
-                            return Err(StoreError::BadRequest(format!(
-                                "the root archetype of a composition cannot change (was {before}, now {})",
-                                v.archetype_id.as_deref().unwrap_or("")
-                            ))
-                            .into());
-                        }
-                    }
-                }
-                Check::Subject((id, namespace)) if rows.is_empty() => {
-                    return Err(StoreError::Conflict(format!(
-                        "an EHR for subject '{id}' in namespace '{namespace}' already exists"
-                    ))
-                    .into());
-                }
-                _ => {}
+        // BEGIN, then the statements: the first failure decides (the rest failed because the
+        // transaction was aborted, and its COMMIT rolled back).
+        results.next().expect("BEGIN was sent")?;
+        for (check, result) in checks.iter().zip(results.by_ref()) {
+            if let Err(e) = result {
+                return Err(check.failure(ehr_id, c, e));
             }
         }
+        results.next().expect("the end was sent")?;
 
+        Ok(self.written(c, &rows))
+    }
+
+    /// What a successful write committed, and the dictionary ids it added.
+    fn written(&self, c: &PreparedContribution, rows: &Rows) -> (Committed, Vec<i64>) {
         let mut new_dict = rows.arch_ids.clone();
         new_dict.extend_from_slice(&rows.path_ids);
         let committed = Committed {
@@ -453,14 +560,94 @@ impl Store {
                 .iter()
                 .map(|v| CommittedVersion {
                     kind: v.kind,
-                    uid: VersionUid::new(v.vo_id, system_id.clone(), v.version),
+                    uid: VersionUid::new(v.vo_id, self.inner.system_id.clone(), v.version),
                     change_type: v.change_type,
                     time_committed: c.time,
                     document: v.document.clone(),
                 })
                 .collect(),
         };
-        Ok((committed, new_dict))
+        (committed, new_dict)
+    }
+
+    /// A contribution that only creates objects (no EHR_STATUS, so no EHR row changes) as ONE
+    /// statement in its own implicit transaction: the EHR check and every insert are parts of
+    /// one query, so there is no BEGIN, COMMIT or per-statement overhead. A refusal fails the
+    /// statement; the constraint or SQLSTATE says which.
+    async fn write_created(
+        &self,
+        client: &Client,
+        ehr_id: Uuid,
+        c: &PreparedContribution,
+        rows: &Rows<'_>,
+    ) -> Result<(), WriteFailure> {
+        let has_content = c.versions.iter().any(|v| v.kind != VoKind::EhrStatus);
+        let change_code = c.change_type.code();
+        let vs = &c.versions;
+        let vo_ids: Vec<Uuid> = vs.iter().map(|v| v.vo_id).collect();
+        let kinds: Vec<i16> = vs.iter().map(|v| v.kind.code()).collect();
+        let changes: Vec<i16> = vs.iter().map(|v| v.change_type.code()).collect();
+        let lifecycles: Vec<i16> = vs.iter().map(|v| v.lifecycle.code()).collect();
+        let templates: Vec<Option<&str>> = vs.iter().map(|v| v.template_id.as_deref()).collect();
+        let archetypes: Vec<Option<&str>> = vs.iter().map(|v| v.archetype_id.as_deref()).collect();
+        let starts: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+            vs.iter().map(|v| v.start_time).collect();
+        let audits: Vec<&str> = vs.iter().map(|v| v.audit.as_str()).collect();
+        let attestations: Vec<Option<&str>> =
+            vs.iter().map(|v| v.attestations.as_deref()).collect();
+        let documents: Vec<Option<&str>> = vs.iter().map(|v| v.document.as_deref()).collect();
+        let (archetype_params, path_params) = rows.dict_params();
+        let mut params: Vec<Param> = vec![
+            &ehr_id,
+            &has_content,
+            &c.id,
+            &c.time,
+            &change_code,
+            &c.audit,
+            &vo_ids,
+            &kinds,
+            &self.inner.system_id,
+            &changes,
+            &lifecycles,
+            &templates,
+            &archetypes,
+            &starts,
+            &audits,
+            &attestations,
+            &documents,
+        ];
+        params.extend(rows.node_params());
+        params.extend(rows.leaf_params());
+        params.extend(archetype_params);
+        params.extend(path_params);
+        let stmt = client.prepare_cached(CREATE_ALL).await?;
+        let result = async {
+            let stream = client.query_raw(&stmt, params).await?;
+            stream.try_collect::<Vec<Row>>().await
+        }
+        .await;
+        let Err(e) = result else {
+            return Ok(());
+        };
+        let Some(db) = e.as_db_error() else {
+            return Err(e.into());
+        };
+        let detail = db.detail().unwrap_or_default();
+        let check = match (db.code().code(), db.constraint()) {
+            ("CD001" | "CD002", _) => Check::Ehr,
+            (_, Some("contribution_pkey")) => Check::Contribution,
+            // The CTEs run in no set order: a taken object id may show on any of its tables.
+            (_, Some("versioned_object_pkey" | "object_version_pkey" | "node_pkey")) => vs
+                .iter()
+                .find(|v| detail.contains(&v.vo_id.to_string()))
+                .map_or(Check::Done, Check::Created),
+            (_, Some("versioned_object_one_per_ehr")) => vs
+                .iter()
+                .find(|v| v.kind != VoKind::Composition)
+                .map_or(Check::Done, Check::Created),
+            _ => Check::Done,
+        };
+        Err(check.failure(ehr_id, c, e))
     }
 
     /// Turns a write failure into the error to report; a failed compare-and-swap is explained

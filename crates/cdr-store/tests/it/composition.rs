@@ -431,3 +431,106 @@ async fn of_two_concurrent_updates_exactly_one_wins() {
         assert_eq!(all.len(), 2);
     }
 }
+
+/// Every refusal a commit makes inside the database, on both write paths (one statement for
+/// creations, a pipelined transaction otherwise), and nothing of a refused commit stays.
+#[tokio::test]
+async fn refused_commits_leave_nothing_behind() {
+    let store = store_with_template().await;
+    // A second template with another root archetype, for the archetype-change refusal.
+    let rename = |s: &str| {
+        s.replace(
+            "openEHR-EHR-COMPOSITION.encounter.v1",
+            "openEHR-EHR-COMPOSITION.report.v1",
+        )
+        .replace("cdr_test_vitals.v1", "cdr_test_vitals_report.v1")
+    };
+    store
+        .put_template(&caller(), &rename(crate::common::OPT))
+        .await
+        .unwrap();
+    let report: cdr_rm::Composition =
+        cdr_rm::from_json(rename(crate::common::COMPOSITION).as_bytes()).unwrap();
+    let (ehr_id, v1) = crate::common::ehr_with_composition(&store).await;
+    let rows = "SELECT (SELECT count(*) FROM contribution WHERE ehr_id = $1) \
+                + (SELECT count(*) FROM versioned_object WHERE ehr_id = $1) \
+                + (SELECT count(*) FROM object_version WHERE ehr_id = $1) \
+                + (SELECT count(*) FROM node WHERE ehr_id = $1) \
+                + (SELECT count(*) FROM leaf WHERE ehr_id = $1)";
+    let before = count(&store, rows, ehr_id).await;
+
+    // Creations (one statement): unknown EHR, taken object id, taken contribution uid.
+    let err = store
+        .create_composition(&caller(), Uuid::new_v4(), composition(), meta())
+        .await
+        .unwrap_err();
+    assert_not_found(&err, "EHR");
+    let taken = composition_with(|v| {
+        v["uid"] = serde_json::json!({"_type": "HIER_OBJECT_ID",
+                                      "value": v1.uid.object_id.to_string()});
+    });
+    let err = store
+        .create_composition(&caller(), ehr_id, taken, meta())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.contains(&v1.uid.object_id.to_string())),
+        "{err:?}"
+    );
+    let first = store
+        .commit_contribution(
+            &caller(),
+            ehr_id,
+            cdr_store::NewContribution {
+                uid: None,
+                meta: meta(),
+                versions: vec![crate::common::new_composition(composition())],
+            },
+        )
+        .await
+        .unwrap();
+    let after_first = count(&store, rows, ehr_id).await;
+    let err = store
+        .commit_contribution(
+            &caller(),
+            ehr_id,
+            cdr_store::NewContribution {
+                uid: Some(first.contribution_id),
+                meta: meta(),
+                versions: vec![crate::common::new_composition(composition())],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.contains("contribution uid")),
+        "{err:?}"
+    );
+    assert_eq!(count(&store, rows, ehr_id).await, after_first);
+
+    // Updates (pipelined): another root archetype, a stale preceding version.
+    let err = store
+        .update_composition(&caller(), ehr_id, &v1.uid, report, meta())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::BadRequest(m)
+            if m.contains("encounter.v1") && m.contains("report.v1")),
+        "{err:?}"
+    );
+    let v2 = store
+        .update_composition(&caller(), ehr_id, &v1.uid, composition(), meta())
+        .await
+        .unwrap();
+    let after_update = count(&store, rows, ehr_id).await;
+    let err = store
+        .update_composition(&caller(), ehr_id, &v1.uid, composition(), meta())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::VersionConflict { latest, .. } if *latest == v2.uid.to_string()),
+        "{err:?}"
+    );
+    assert_eq!(count(&store, rows, ehr_id).await, after_update);
+    assert!(after_first > before);
+}

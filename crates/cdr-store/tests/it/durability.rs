@@ -159,6 +159,19 @@ async fn acknowledged_commits_survive_sigkill() {
         .unwrap()
         .get(0);
     assert_eq!(empty, 0, "contributions without versions");
+    // The writer, not a foreign key, keeps versions with their object and contribution.
+    let orphans: i64 = client
+        .query_one(
+            "SELECT count(*) FROM object_version v WHERE NOT EXISTS (SELECT 1 FROM \
+             versioned_object o WHERE o.ehr_id = v.ehr_id AND o.vo_id = v.vo_id) OR NOT EXISTS \
+             (SELECT 1 FROM contribution c WHERE c.ehr_id = v.ehr_id \
+             AND c.contribution_id = v.contribution_id)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(orphans, 0, "versions without their object or contribution");
     let unindexed: i64 = client
         .query_one(
             "SELECT count(*) FROM versioned_object o WHERE o.kind = 1 AND NOT EXISTS \
