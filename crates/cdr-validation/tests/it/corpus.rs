@@ -194,8 +194,11 @@ pub const KNOWN_DISAGREEMENTS: &[Disagreement] = &[
 const CORONA_SECTION: &str = "content[0] is SECTION openEHR-EHR-SECTION.allgemeine_angaben.v1; \
      this OPT's COMPOSITION.content holds only archetype roots (OBSERVATION story.v1 and four \
      SECTION adhoc.v1: Symptome, Kontakt, Risikogebiet, Allgemeine Angaben) and no slot, so no \
-     constraint admits it. EHRbase >= 2.10: 'not in template'. openEHR_SDK uses these files \
-     only in database-encoding round trips, never validates them";
+     constraint admits it. Written for another version of the template: even inside adhoc.v1 \
+     'Allgemeine Angaben' its EVALUATION would be named 'Diagnose' (template: 'Problem/Diganose \
+     Coronovirus') with at0002 'Freitextdiagnose' (template: one of three SNOMED texts). \
+     EHRbase >= 2.10: 'not in template'. openEHR_SDK uses these files only in \
+     database-encoding round trips, never validates them";
 
 const EREACT_DENWIS: &str = "the DENWIS OBSERVATION holds nine indicator ELEMENTs (at0062 \
      Breathing indicator, at0071, at0076, at0078, at0081, at0084, at0087, at0090, at0093) that \
