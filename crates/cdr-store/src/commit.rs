@@ -393,7 +393,9 @@ impl Store {
         }
         let root: &dyn RmObject = &data;
         p.document = Some(
-            String::from_utf8_lossy(&cdr_rm::to_json(root, &JsonConfig::CANONICAL)).into_owned(),
+            // The encoder writes UTF-8; taking the buffer avoids a copy per commit.
+            String::from_utf8(cdr_rm::to_json(root, &JsonConfig::CANONICAL))
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         );
         p.rows = index::derive(root);
         Ok(p)

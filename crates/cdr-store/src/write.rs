@@ -146,7 +146,7 @@ struct Rows<'a> {
     n_arch: Vec<i64>,
     n_name: Vec<Option<&'a str>>,
     n_path: Vec<&'a str>,
-    n_frag: Vec<Option<String>>,
+    n_frag: Vec<Option<std::borrow::Cow<'a, str>>>,
     l_vo: Vec<Uuid>,
     l_num: Vec<i32>,
     l_path: Vec<i64>,
@@ -225,7 +225,7 @@ impl<'a> Rows<'a> {
                 r.n_frag.push(
                     n.fragment
                         .as_deref()
-                        .map(|f| String::from_utf8_lossy(f).into_owned()),
+                        .map(String::from_utf8_lossy),
                 );
             }
             for l in &v.rows.leaves {
