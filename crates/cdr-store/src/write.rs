@@ -222,11 +222,8 @@ impl<'a> Rows<'a> {
                 r.n_arch.push(id);
                 r.n_name.push(n.name.as_deref());
                 r.n_path.push(&n.path);
-                r.n_frag.push(
-                    n.fragment
-                        .as_deref()
-                        .map(String::from_utf8_lossy),
-                );
+                r.n_frag
+                    .push(n.fragment.as_deref().map(String::from_utf8_lossy));
             }
             for l in &v.rows.leaves {
                 let id = path_id(&l.archetype_id, &l.path, l.rm_type);
