@@ -392,7 +392,7 @@ impl<'de> Reader<'de> {
     }
 
     /// Reads a string whose opening quote has been consumed.
-    #[inline]
+    #[inline(always)]
     fn parse_str(&mut self) -> Result<Str<'de, '_>, Error> {
         let start = self.pos;
         let end = scan_string(self.bytes, start);
@@ -748,7 +748,13 @@ impl<'de> Reader<'de> {
         }
     }
 
+    #[inline(always)]
     fn parse_colon(&mut self) -> Result<(), Error> {
+        // Canonical JSON puts the colon right after the key.
+        if self.bytes.get(self.pos) == Some(&b':') {
+            self.pos += 1;
+            return Ok(());
+        }
         match self.peek() {
             Some(b':') => {
                 self.pos += 1;
@@ -803,31 +809,44 @@ impl<'de> Reader<'de> {
     /// Visits the array whose `[` is next.
     fn visit_array<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
         self.descend()?;
-        let value = visitor.visit_seq(Seq {
+        let mut value = visitor.visit_seq(Seq {
             de: self,
             first: true,
         });
         self.remaining_depth += 1;
+        // The closing bracket is read even after an error, for the error's position.
         let end = self.end_seq();
-        match (value, end) {
-            (Ok(v), Ok(())) => Ok(v),
-            (Err(e), _) | (Ok(_), Err(e)) => Err(self.fix_position(e)),
-        }
+        self.settle(&mut value, end);
+        value
     }
 
     /// Visits the object whose `{` is next.
     #[inline]
     fn visit_object<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
         self.descend()?;
-        let value = visitor.visit_map(Map {
+        let mut value = visitor.visit_map(Map {
             de: self,
             first: true,
         });
         self.remaining_depth += 1;
+        // The closing bracket is read even after an error, for the error's position.
         let end = self.end_map();
-        match (value, end) {
-            (Ok(v), Ok(())) => Ok(v),
-            (Err(e), _) | (Ok(_), Err(e)) => Err(self.fix_position(e)),
+        self.settle(&mut value, end);
+        value
+    }
+
+    /// Gives the error of `value`, else of `end`, the current position if it has none.
+    #[inline(always)]
+    fn settle<T>(&self, value: &mut Result<T, Error>, end: Result<(), Error>) {
+        if let Err(e) = end {
+            if value.is_ok() {
+                *value = Err(e);
+            }
+        }
+        if let Err(e) = value {
+            if e.0.at.is_none() {
+                e.0.at = Some(self.pos);
+            }
         }
     }
 
