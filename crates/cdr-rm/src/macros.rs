@@ -155,7 +155,7 @@ macro_rules! rm_struct {
             $name = $rm {
                 normal_range "normal_range": opt $crate::DvInterval,
                 other_reference_ranges "other_reference_ranges": list $crate::ReferenceRange,
-                normal_status "normal_status": opt $crate::CodePhrase,
+                normal_status "normal_status": opt Box<$crate::CodePhrase>,
                 $( $f $json : $kind $ty ),*
             }
         }
@@ -198,7 +198,7 @@ macro_rules! rm_struct {
         rm_struct! {
             $(#[$m])*
             quantified $name = $rm {
-                accuracy "accuracy": opt $crate::DvDuration,
+                accuracy "accuracy": opt Box<$crate::DvDuration>,
                 $( $f $json : $kind $ty ),*
             }
         }
