@@ -765,6 +765,7 @@ impl<'de> Reader<'de> {
         }
     }
 
+    #[inline]
     fn end_seq(&mut self) -> Result<(), Error> {
         match self.peek() {
             Some(b']') => {
@@ -783,6 +784,7 @@ impl<'de> Reader<'de> {
         }
     }
 
+    #[inline]
     fn end_map(&mut self) -> Result<(), Error> {
         match self.peek() {
             Some(b'}') => {
