@@ -664,6 +664,35 @@ impl<'de> Reader<'de> {
         Ok((negative, significand, float))
     }
 
+    /// The digits of an integer for a 128-bit type (as serde_json reads them: no fraction or
+    /// exponent), with its sign; the `-`, if any, has been consumed.
+    fn integer128(&mut self, negative: bool) -> Result<String, Error> {
+        let start = self.pos;
+        match self.bytes.get(self.pos) {
+            Some(b'0') => {
+                self.pos += 1;
+                if self.bytes.get(self.pos).is_some_and(u8::is_ascii_digit) {
+                    return Err(self.peek_error(INVALID_NUMBER));
+                }
+            }
+            Some(b'1'..=b'9') => {
+                while self.bytes.get(self.pos).is_some_and(u8::is_ascii_digit) {
+                    self.pos += 1;
+                }
+            }
+            _ => {
+                self.pos = (self.pos + 1).min(self.bytes.len());
+                return Err(self.error(INVALID_NUMBER));
+            }
+        }
+        let digits = String::from_utf8_lossy(&self.bytes[start..self.pos]);
+        Ok(if negative {
+            format!("-{digits}")
+        } else {
+            digits.into_owned()
+        })
+    }
+
     /// Skips one value without building it.
     fn ignore_value(&mut self) -> Result<(), Error> {
         // The open containers, innermost last (not limited in depth, as in serde_json).
@@ -970,6 +999,27 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
     forward_to_number! {
         deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_u8
         deserialize_u16 deserialize_u32 deserialize_u64 deserialize_f32 deserialize_f64
+    }
+
+    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let negative = self.peek_value()? == b'-';
+        self.pos += usize::from(negative);
+        let value = match self.integer128(negative)?.parse() {
+            Ok(n) => visitor.visit_i128(n),
+            Err(_) => return Err(self.error(NUMBER_OUT_OF_RANGE)),
+        };
+        value.map_err(|e| self.fix_position(e))
+    }
+
+    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if self.peek_value()? == b'-' {
+            return Err(self.peek_error(NUMBER_OUT_OF_RANGE));
+        }
+        let value = match self.integer128(false)?.parse() {
+            Ok(n) => visitor.visit_u128(n),
+            Err(_) => return Err(self.error(NUMBER_OUT_OF_RANGE)),
+        };
+        value.map_err(|e| self.fix_position(e))
     }
 
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {

@@ -191,3 +191,52 @@ fn same_result_as_serde_json_when_nesting_is_deep() {
         );
     }
 }
+
+/// A type with every kind of enum variant, for the reader's enum support.
+#[derive(Debug, PartialEq, serde::Deserialize)]
+enum Shape {
+    Unit,
+    Newtype(i64),
+    Tuple(u8, String),
+    Struct { a: Option<bool>, b: Vec<f32> },
+}
+
+/// A struct with the serde types that RM classes do not use.
+#[derive(Debug, PartialEq, serde::Deserialize)]
+struct Other {
+    shape: Shape,
+    big: i128,
+    ubig: u128,
+    c: char,
+    unit: (),
+    pair: (i16, u32),
+    map: std::collections::BTreeMap<String, Option<f64>>,
+    #[serde(default)]
+    rest: Vec<Shape>,
+}
+
+#[test]
+fn same_result_as_serde_json_for_other_types() {
+    let mut diffs = Vec::new();
+    for doc in [
+        r#"{"shape":"Unit","big":-170141183460469231731687303715884105728,"ubig":1,"c":"x","unit":null,"pair":[-1,2],"map":{}}"#,
+        r#"{"shape":{"Newtype":-5},"big":5,"ubig":340282366920938463463374607431768211455,"c":"é","unit":null,"pair":[1,2],"map":{"a":1.5,"b":null}}"#,
+        r#"{"shape":{"Tuple":[7,"s"]},"big":0,"ubig":0,"c":"\u00e9","unit":null,"pair":[0,0],"map":{},"rest":["Unit",{"Struct":{"a":true,"b":[1,2.5]}}]}"#,
+        r#"{"shape":{"Struct":{"a":null,"b":[]}},"big":1,"ubig":2,"c":"ab","unit":null,"pair":[0,0],"map":{}}"#,
+        r#"{"shape":"Nope","big":1,"ubig":2,"c":"a","unit":null,"pair":[0,0],"map":{}}"#,
+        r#"{"shape":{"Unit":null},"big":1,"ubig":2,"c":"a","unit":null,"pair":[0,0],"map":{}}"#,
+        r#"{"shape":{"Newtype":1,"x":2},"big":1,"ubig":2,"c":"a","unit":null,"pair":[0,0],"map":{}}"#,
+        r#"{"shape":"Unit","big":1.5,"ubig":-2,"c":"a","unit":0,"pair":[0,0,0],"map":[]}"#,
+        r#"{"shape":"Unit","big":1,"ubig":2,"c":"a","unit":null,"pair":[70000,0],"map":{}}"#,
+        r#"{"shape":"Unit","big":"1","ubig":2,"c":"a","unit":null,"pair":[0,0],"map":{}}"#,
+        r#"{"shape":"Unit","big":-,"ubig":2,"c":"a","unit":null,"pair":[0,0],"map":{}}"#,
+        r#"{"shape":"Unit","big":01,"ubig":2,"c":"a","unit":null,"pair":[0,0],"map":{}}"#,
+        r#"{"shape":"Unit","big":1,"ubig":-1,"c":"a","unit":null,"pair":[0,0],"map":{}}"#,
+        r#"{"shape":"Unit","big":1,"ubig":340282366920938463463374607431768211456,"c":"a"}"#,
+        r#"{"shape":"Unit","big":1,"ubig":"#,
+        r#"{"shape":"Unit","big":1,"ubig":2,"c":"a","unit":null,"pair":{"0":1},"map":{"k":"v"}}"#,
+    ] {
+        diffs.extend(difference::<Other>(doc.as_bytes()));
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
