@@ -10,9 +10,9 @@
 //!   pretty-printed document);
 //! - strings are scanned a word at a time for `"`, `\` and control characters, and strings
 //!   without escapes are handed to visitors borrowed from the input;
-//! - the input is checked as UTF-8 once, up front; strings are then sliced from it without
-//!   further checks (a string past an invalid sequence is checked on its own, so an invalid
-//!   sequence is reported where it is, and only if it is read);
+//! - the input is checked as UTF-8 once, up front, and strings are sliced from it without
+//!   further checks (in a document that is not UTF-8, strings past the first invalid sequence
+//!   are checked one by one, so that the error comes where serde_json gives it);
 //! - positions are computed only for an error.
 
 use serde::de::{self, DeserializeSeed, Expected, MapAccess, SeqAccess, Unexpected, Visitor};
