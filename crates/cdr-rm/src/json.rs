@@ -11,6 +11,8 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 use std::borrow::Cow;
 
+mod reader;
+
 /// Which objects get a `_type` key when encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TypeTags {
@@ -72,14 +74,19 @@ impl DecodeError {
 
 /// Decodes canonical JSON into an RM type (e.g. [`crate::Composition`]).
 ///
-/// The input is checked as UTF-8 once, up front (fast on mostly-ASCII documents), so the
-/// parser need not check each string again.
+/// Reads with [`reader`], which accepts what serde_json accepts and reports errors alike (the
+/// same messages, 1-based line and byte column), only faster on canonical JSON.
 pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str(text).map_err(DecodeError::from_json),
-        // Let the byte parser find and place the bad sequence.
-        Err(_) => serde_json::from_slice(bytes).map_err(DecodeError::from_json),
-    }
+    let mut r = reader::Reader::new(bytes);
+    let value = T::deserialize(&mut r).and_then(|v| r.end().map(|()| v));
+    value.map_err(|e| {
+        let (line, column) = r.position_of(&e);
+        DecodeError {
+            line,
+            column,
+            message: e.message().to_owned(),
+        }
+    })
 }
 
 /// Decodes an already-parsed JSON value.

@@ -155,7 +155,7 @@ macro_rules! rm_struct {
             $name = $rm {
                 normal_range "normal_range": opt $crate::DvInterval,
                 other_reference_ranges "other_reference_ranges": list $crate::ReferenceRange,
-                normal_status "normal_status": opt $crate::CodePhrase,
+                normal_status "normal_status": opt Box<$crate::CodePhrase>,
                 $( $f $json : $kind $ty ),*
             }
         }
@@ -198,7 +198,7 @@ macro_rules! rm_struct {
         rm_struct! {
             $(#[$m])*
             quantified $name = $rm {
-                accuracy "accuracy": opt $crate::DvDuration,
+                accuracy "accuracy": opt Box<$crate::DvDuration>,
                 $( $f $json : $kind $ty ),*
             }
         }
@@ -246,22 +246,17 @@ macro_rules! rm_struct {
                 }, )*
             ];
 
-            /// Reads the attributes from a map whose `_type` (if any) has not been consumed,
-            /// returning the `_type` seen without checking it.
-            #[allow(unused_mut, clippy::redundant_closure_call)]
-            pub(crate) fn from_map_typed<'de, A: serde::de::MapAccess<'de>>(
-                map: A,
-            ) -> Result<(Self, Option<$crate::json::Key<'de>>), A::Error> {
-                Self::from_map_typed_as(map, $rm)
-            }
-
-            /// As `from_map_typed`, naming `declared` in errors about unknown attributes (used
-            /// when a family is decoded through its widest member).
+            /// Reads the attributes from a map whose `_type` (if any) has not been consumed.
+            /// With `type_out`, the `_type` seen is stored there unchecked and `declared` is
+            /// named in errors about unknown attributes (used when a family is decoded through
+            /// its widest member); without, a `_type` must name this class (checked here, before
+            /// the value is built, so that the value is not moved again).
             #[allow(unused_mut, clippy::redundant_closure_call)]
             pub(crate) fn from_map_typed_as<'de, A: serde::de::MapAccess<'de>>(
                 mut map: A,
                 declared: &'static str,
-            ) -> Result<(Self, Option<$crate::json::Key<'de>>), A::Error> {
+                type_out: Option<&mut Option<$crate::json::Key<'de>>>,
+            ) -> Result<Self, A::Error> {
                 #[allow(non_camel_case_types)]
                 enum __F { $( $f, )* __type, __meta, __unknown(String) }
                 struct __K;
@@ -311,20 +306,24 @@ macro_rules! rm_struct {
                         }
                     }
                 }
-                Ok(($name { $( $f: rm_finish!($f, $json, $kind), )* }, ty))
-            }
-
-            /// Reads the attributes; a `_type`, if present, must name this class.
-            pub(crate) fn from_map<'de, A: serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-                let (v, ty) = Self::from_map_typed(map)?;
-                if let Some(t) = ty {
-                    if $crate::meta::base_type_name(t.as_str()) != $rm {
+                // A missing primitive is reported before a wrong `_type`.
+                $( let $f = rm_finish!($f, $json, $kind); )*
+                match (type_out, ty) {
+                    (Some(out), ty) => *out = ty,
+                    (None, Some(t)) if $crate::meta::base_type_name(t.as_str()) != $rm => {
                         return Err(<A::Error as serde::de::Error>::custom(format_args!(
                             "_type `{}` found where {} is expected", t.as_str(), $rm
                         )));
                     }
+                    (None, _) => {}
                 }
-                Ok(v)
+                Ok($name { $( $f, )* })
+            }
+
+            /// Reads the attributes; a `_type`, if present, must name this class.
+            #[inline]
+            pub(crate) fn from_map<'de, A: serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+                Self::from_map_typed_as(map, $rm, None)
             }
         }
 

@@ -369,6 +369,7 @@ pub const ABSTRACT_TYPES: &[&str] = &[
 ];
 
 /// Strips generic parameters: `DV_INTERVAL<DV_COUNT>` → `DV_INTERVAL`.
+#[inline]
 pub fn base_type_name(name: &str) -> &str {
     if !name.ends_with('>') {
         return name;

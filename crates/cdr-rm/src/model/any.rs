@@ -90,7 +90,8 @@ macro_rules! widest_visitor {
                         write!(f, "an object of type {} or a subtype", $declared)
                     }
                     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$name, A::Error> {
-                        let ($w, $t) = $widest::from_map_typed_as(map, $declared)?;
+                        let mut $t = None;
+                        let $w = $widest::from_map_typed_as(map, $declared, Some(&mut $t))?;
                         $body
                     }
                 }

@@ -75,7 +75,7 @@ rm_struct! {
         function "function": man AnyDvText,
         performer "performer": man PartyProxy,
         time "time": opt DvInterval,
-        mode "mode": opt DvCodedText,
+        mode "mode": opt Box<DvCodedText>,
     }
 }
 rm_struct! {

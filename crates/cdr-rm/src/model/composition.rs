@@ -36,7 +36,7 @@ rm_struct! {
     /// OBSERVATION.
     care_entry Observation = "OBSERVATION" {
         data "data": man History,
-        state "state": opt History,
+        state "state": opt Box<History>,
     }
 }
 rm_struct! {

@@ -45,8 +45,8 @@ rm_struct! {
         hyperlink "hyperlink": opt AnyDvUri,
         formatting "formatting": opt String,
         mappings "mappings": list TermMapping,
-        language "language": opt CodePhrase,
-        encoding "encoding": opt CodePhrase,
+        language "language": opt Box<CodePhrase>,
+        encoding "encoding": opt Box<CodePhrase>,
     }
 }
 rm_struct! {
@@ -56,8 +56,8 @@ rm_struct! {
         hyperlink "hyperlink": opt AnyDvUri,
         formatting "formatting": opt String,
         mappings "mappings": list TermMapping,
-        language "language": opt CodePhrase,
-        encoding "encoding": opt CodePhrase,
+        language "language": opt Box<CodePhrase>,
+        encoding "encoding": opt Box<CodePhrase>,
         defining_code "defining_code": man CodePhrase,
     }
 }

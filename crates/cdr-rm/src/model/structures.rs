@@ -6,8 +6,8 @@ rm_struct! {
     /// HISTORY: a series of events.
     locatable History = "HISTORY" {
         origin "origin": man DvDateTime,
-        period "period": opt DvDuration,
-        duration "duration": opt DvDuration,
+        period "period": opt Box<DvDuration>,
+        duration "duration": opt Box<DvDuration>,
         events "events": list Event,
         summary "summary": opt ItemStructure,
     }
@@ -62,7 +62,7 @@ rm_struct! {
 rm_struct! {
     /// ELEMENT: a leaf holding a value, or a null flavour saying why not.
     locatable Element = "ELEMENT" {
-        null_flavour "null_flavour": opt DvCodedText,
+        null_flavour "null_flavour": opt Box<DvCodedText>,
         value "value": opt DataValue,
         null_reason "null_reason": opt AnyDvText,
     }

@@ -918,8 +918,8 @@ fn truncated_or_corrupted_xml_never_panics() {
 
 #[test]
 fn deeply_nested_json_never_overflows() {
-    // Clusters nested ever deeper: decoding must succeed or fail cleanly (serde_json stops at
-    // 128 nested containers).
+    // Clusters nested ever deeper: decoding must succeed or fail cleanly (the reader stops at
+    // 128 nested containers, as serde_json does).
     for depth in [1usize, 10, 30, 50, 60, 63, 64, 65, 70, 100, 500] {
         let mut inner = String::from(
             r#"{"_type":"ELEMENT","name":{"value":"leaf"},"archetype_node_id":"at1"}"#,

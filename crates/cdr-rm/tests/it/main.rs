@@ -2,4 +2,5 @@
 
 mod corpus;
 mod decode;
+mod reader;
 mod roundtrip;
