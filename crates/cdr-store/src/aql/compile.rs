@@ -1331,22 +1331,32 @@ impl<'a> Compiler<'a> {
         };
         let names: Vec<&str> = types.iter().map(|(t, _)| *t).collect();
         let ids = leaf_path_ids(archetype, steps, chain, &names)?;
-        let value = if types.len() == 1 {
-            types[0].1.render(column)
-        } else {
-            let arms: Vec<String> = ids
-                .iter()
-                .zip(types)
-                .map(|(id, (_, json))| {
-                    format!("WHEN {} THEN {}", int8_literal(*id), json.render(column))
-                })
-                .collect();
-            format!("CASE l.path_id {} END", arms.join(" "))
-        };
-        Some(format!(
-            "SELECT {value} FROM {} AND l.{column} IS NOT NULL",
-            self.leaf_rows(var, &ids)
-        ))
+        // One branch per path id, each printing its type's JSON: a per-node probe with
+        // `path_id = <literal>` is an index condition on (ehr_id, vo_id, path_id), while
+        // `path_id = ANY(…)` there is applied as a filter after fetching every leaf row of the
+        // object (PostgreSQL 15). With several, a branch whose path id was never written (no
+        // dictionary row, which commits with the leaves) is skipped once per query, not probed
+        // per row.
+        let several = ids.len() > 1;
+        let branches: Vec<String> = ids
+            .iter()
+            .zip(types)
+            .map(|(id, (_, json))| {
+                let written = match several {
+                    true => format!(
+                        " AND EXISTS (SELECT FROM path_dict d WHERE d.path_id = {})",
+                        int8_literal(*id)
+                    ),
+                    false => String::new(),
+                };
+                format!(
+                    "SELECT {} FROM {} AND l.{column} IS NOT NULL{written}",
+                    json.render(column),
+                    self.leaf_rows(var, std::slice::from_ref(id))
+                )
+            })
+            .collect();
+        Some(branches.join(" UNION ALL "))
     }
 
     /// The same comparison on leaf rows, when they hold exactly the compared attribute: a node
@@ -1430,13 +1440,16 @@ impl<'a> Compiler<'a> {
             .iter()
             .map(|p| format!(" AND l.ehr_id = {p}"))
             .collect();
+        let path = match ids {
+            [id] => format!("= {}", int8_literal(*id)),
+            _ => format!("= ANY({})", int8_array_literal(ids)),
+        };
         format!(
             "leaf l WHERE l.ehr_id = {ehr}{bound} AND l.vo_id = {vo} AND l.num = {num} \
-             AND l.path_id = ANY({ids})",
+             AND l.path_id {path}",
             ehr = var.facet("ehr"),
             vo = var.facet("vo"),
             num = var.facet("num"),
-            ids = int8_array_literal(ids),
         )
     }
 

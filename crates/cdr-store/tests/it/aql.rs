@@ -690,6 +690,13 @@ async fn selected_leaf_values_print_as_stored() {
             sql.contains("FROM leaf l"),
             "{path} should use leaf rows: {sql}"
         );
+        if path.ends_with("magnitude") {
+            // DV_QUANTITY or DV_COUNT: one index probe per type, skipped when never written.
+            assert!(
+                sql.contains(" UNION ALL ") && sql.contains("FROM path_dict d"),
+                "{path}: {sql}"
+            );
+        }
         let mut texts = Vec::new();
         for aql in [&node, &object] {
             let rs = d
