@@ -130,6 +130,13 @@ pub(crate) struct PreparedContribution {
     pub(crate) versions: Vec<Prepared>,
 }
 
+impl PreparedContribution {
+    /// Whether it writes anything besides the EHR_STATUS (refused in a non-modifiable EHR).
+    pub(crate) fn has_content(&self) -> bool {
+        self.versions.iter().any(|v| v.kind != VoKind::EhrStatus)
+    }
+}
+
 /// The current time, truncated to the microseconds PostgreSQL keeps.
 pub(crate) fn now() -> DateTime<Utc> {
     let t = Utc::now();

@@ -277,9 +277,16 @@ impl<'a, 'p> Plan<'a, 'p> {
 
 const INSERT_EHR: &str = "INSERT INTO ehr (ehr_id, system_id, time_created, ehr_status_id, \
      ehr_access_id, is_modifiable, is_queryable) VALUES ($1, $2, $3, $4, $5, true, true)";
-const EHR_CHECK: &str = "SELECT CASE WHEN m IS NULL THEN cdr_fail('CD001', 'no EHR') \
-     WHEN $2 AND NOT m THEN cdr_fail('CD002', 'not modifiable') END \
-     FROM (SELECT (SELECT is_modifiable FROM ehr WHERE ehr_id = $1) AS m) AS e";
+/// The EHR check ($1 the EHR, $2 whether content is written), as a literal so that
+/// `CREATE_ALL` can end with it too.
+macro_rules! ehr_check {
+    () => {
+        "SELECT CASE WHEN m IS NULL THEN cdr_fail('CD001', 'no EHR') \
+         WHEN $2 AND NOT m THEN cdr_fail('CD002', 'not modifiable') END \
+         FROM (SELECT (SELECT is_modifiable FROM ehr WHERE ehr_id = $1) AS m) AS e"
+    };
+}
+const EHR_CHECK: &str = ehr_check!();
 const INSERT_CONTRIBUTION: &str =
     "INSERT INTO contribution (ehr_id, contribution_id, time_committed, change_type, audit) \
      VALUES ($1, $2, $3, $4, $5::text::json)";
@@ -323,7 +330,8 @@ const INSERT_PATHS: &str = "INSERT INTO path_dict (path_id, archetype_id, path, 
 /// Every write of a contribution that only creates objects, as one statement (see
 /// `write_created`). The EHR check is the main query; the inserts are data-modifying CTEs,
 /// which always run to completion.
-const CREATE_ALL: &str = "WITH \
+const CREATE_ALL: &str = concat!(
+    "WITH \
      contribution_row AS (INSERT INTO contribution \
          (ehr_id, contribution_id, time_committed, change_type, audit) \
          VALUES ($1, $3, $4, $5, $6::text::json)), \
@@ -351,10 +359,9 @@ const CREATE_ALL: &str = "WITH \
          SELECT * FROM unnest($34::int8[], $35::text[]) ON CONFLICT DO NOTHING), \
      path_rows AS (INSERT INTO path_dict (path_id, archetype_id, path, rm_type) \
          SELECT * FROM unnest($36::int8[], $37::text[], $38::text[], $39::text[]) \
-         ON CONFLICT DO NOTHING) \
-     SELECT CASE WHEN m IS NULL THEN cdr_fail('CD001', 'no EHR') \
-         WHEN $2 AND NOT m THEN cdr_fail('CD002', 'not modifiable') END \
-     FROM (SELECT (SELECT is_modifiable FROM ehr WHERE ehr_id = $1) AS m) AS e";
+         ON CONFLICT DO NOTHING) ",
+    ehr_check!()
+);
 
 impl Store {
     /// Writes a prepared contribution as one transaction on `client`, creating the EHR first
@@ -388,7 +395,7 @@ impl Store {
             return Ok(self.written(c, &rows));
         }
 
-        let has_content = c.versions.iter().any(|v| v.kind != VoKind::EhrStatus);
+        let has_content = c.has_content();
 
         let mut plan = Plan::default();
         let mut add = |s: &'static str, check, p| plan.add(s, check, p);
@@ -578,7 +585,7 @@ impl Store {
         c: &PreparedContribution,
         rows: &Rows<'_>,
     ) -> Result<(), WriteFailure> {
-        let has_content = c.versions.iter().any(|v| v.kind != VoKind::EhrStatus);
+        let has_content = c.has_content();
         let change_code = c.change_type.code();
         let vs = &c.versions;
         let vo_ids: Vec<Uuid> = vs.iter().map(|v| v.vo_id).collect();
