@@ -161,6 +161,8 @@ pub(crate) fn coded(terminology: &str, code: impl ToString, value: &str) -> serd
 }
 
 impl Store {
+    /// The AUDIT_DETAILS of a commit as canonical JSON, written directly (it is made for every
+    /// contribution and every version).
     fn audit_json(
         &self,
         caller: &Principal,
@@ -168,24 +170,39 @@ impl Store {
         time: DateTime<Utc>,
         change_type: ChangeType,
     ) -> String {
-        let committer = match &meta.committer {
-            Some(p) => cdr_rm::json::to_json_value(p, &JsonConfig::CANONICAL),
-            None => json!({
-                "_type": "PARTY_IDENTIFIED",
-                "name": caller.name.clone().unwrap_or_else(|| caller.subject.clone()),
-            }),
-        };
-        let mut audit = json!({
-            "_type": "AUDIT_DETAILS",
-            "system_id": self.inner.system_id,
-            "time_committed": {"_type": "DV_DATE_TIME", "value": format_time(time)},
-            "change_type": coded("openehr", change_type.code(), change_type.rubric()),
-            "committer": committer,
-        });
-        if let Some(d) = &meta.description {
-            audit["description"] = json!({"_type": "DV_TEXT", "value": d});
+        fn string(out: &mut String, s: &str) {
+            // Serialising a str into a String cannot fail.
+            out.push_str(&serde_json::to_string(s).unwrap_or_default());
         }
-        audit.to_string()
+        let mut out = String::with_capacity(400);
+        out.push_str(r#"{"_type":"AUDIT_DETAILS","system_id":"#);
+        string(&mut out, &self.inner.system_id);
+        out.push_str(r#","time_committed":{"_type":"DV_DATE_TIME","value":""#);
+        out.push_str(&format_time(time));
+        out.push_str(r#""},"change_type":{"_type":"DV_CODED_TEXT","value":"#);
+        string(&mut out, change_type.rubric());
+        out.push_str(r#","defining_code":{"_type":"CODE_PHRASE","terminology_id":{"_type":"TERMINOLOGY_ID","value":"openehr"},"code_string":""#);
+        out.push_str(&change_type.code().to_string());
+        out.push_str(r#""}}"#);
+        if let Some(d) = &meta.description {
+            out.push_str(r#","description":{"_type":"DV_TEXT","value":"#);
+            string(&mut out, d);
+            out.push('}');
+        }
+        out.push_str(r#","committer":"#);
+        match &meta.committer {
+            Some(p) => out.push_str(&String::from_utf8_lossy(&cdr_rm::json::to_json(
+                p,
+                &JsonConfig::CANONICAL,
+            ))),
+            None => {
+                out.push_str(r#"{"_type":"PARTY_IDENTIFIED","name":"#);
+                string(&mut out, caller.name.as_deref().unwrap_or(&caller.subject));
+                out.push('}');
+            }
+        }
+        out.push('}');
+        out
     }
 
     /// Validates, serialises and indexes every version; nothing touches the database except

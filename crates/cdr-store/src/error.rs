@@ -55,6 +55,9 @@ pub enum StoreError {
     /// No database connection could be had.
     #[error("database unavailable: {0}")]
     Pool(String),
+    /// A migration could not bring stored data up to date.
+    #[error("migration failed: {0}")]
+    Migration(String),
 }
 
 impl From<tokio_postgres::Error> for StoreError {

@@ -1,5 +1,5 @@
 //! Query index rows of a stored version: one [`NodeRow`] per archetype root (nested-set
-//! numbered, with the canonical JSON of its subtree) and one [`LeafRow`] per data value (typed
+//! numbered, with where its subtree sits in the document) and one [`LeafRow`] per data value (typed
 //! columns for `WHERE` and `ORDER BY`).
 //!
 //! The rows are derived by one walk over the RM tree through reflection
@@ -10,7 +10,6 @@
 //! `[archetype_node_id]`; list indices never appear. Node paths run from the version's root
 //! object (the root itself is `/`); leaf paths run from the nearest enclosing node row.
 
-use cdr_rm::json::{to_json, JsonConfig};
 use cdr_rm::meta::{conforms_to, Attr, RmObject, Value};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 
@@ -39,9 +38,10 @@ pub struct NodeRow {
     /// AQL path from the version's root object to this node, e.g.
     /// `/content[openEHR-EHR-SECTION.a.v1]/items[openEHR-EHR-OBSERVATION.b.v1]`; `/` for the root.
     pub path: String,
-    /// Canonical JSON ([`JsonConfig::CANONICAL`]) of this node's whole subtree; `None` for the
-    /// root, which is stored as the whole document.
-    pub fragment: Option<Vec<u8>>,
+    /// Where the node's canonical JSON sits in the version's document, as the keys of a JSON
+    /// pointer (attribute names, and list positions in decimal); empty for the root. AQL reads
+    /// a node's subtree from the document through it (`document #> pointer`).
+    pub pointer: Vec<String>,
 }
 
 /// One typed data value, for `WHERE` and `ORDER BY`.
@@ -88,6 +88,7 @@ pub fn derive(root: &dyn RmObject) -> IndexRows {
         nodes: Vec::with_capacity(8),
         leaves: Vec::with_capacity(32),
         path: String::with_capacity(256),
+        pointer: String::with_capacity(64),
         cur: 0,
         base: 0,
     };
@@ -99,7 +100,7 @@ pub fn derive(root: &dyn RmObject) -> IndexRows {
         archetype_id: anid.unwrap_or_default().to_owned(),
         name: root.name_value().map(str::to_owned),
         path: "/".to_owned(),
-        fragment: None,
+        pointer: Vec::new(),
     });
     w.walk_attrs(root, anid.is_some(), 0);
     w.close_node(0);
@@ -115,6 +116,8 @@ struct Walker {
     leaves: Vec<LeafRow>,
     /// Absolute path of the current position (without the root's `/`).
     path: String,
+    /// JSON pointer of the current position, each key preceded by a `,`.
+    pointer: String,
     /// Index in `nodes` of the nearest enclosing node row.
     cur: usize,
     /// Offset in `path` where paths relative to `cur` begin.
@@ -139,24 +142,31 @@ impl Walker {
             }
             match obj.attr_at(i) {
                 Attr::Absent => {}
-                Attr::One(v) => self.visit(info.name, v, depth),
+                Attr::One(v) => self.visit(info.name, None, v, depth),
                 Attr::Many(list) => {
                     for j in 0..list.len() {
-                        self.visit(info.name, list.get(j), depth);
+                        self.visit(info.name, Some(j), list.get(j), depth);
                     }
                 }
             }
         }
     }
 
-    /// Visits one value of attribute `attr`.
-    fn visit(&mut self, attr: &str, v: Value<'_>, depth: usize) {
+    /// Visits one value of attribute `attr` (at position `at` of its list).
+    fn visit(&mut self, attr: &str, at: Option<usize>, v: Value<'_>, depth: usize) {
         let Value::Object(o) = v else { return };
         let t = o.rm_type();
         if holds_no_index_data(t) {
             return;
         }
         let mark = self.path.len();
+        let pointer_mark = self.pointer.len();
+        self.pointer.push(',');
+        self.pointer.push_str(attr);
+        if let Some(j) = at {
+            use std::fmt::Write as _;
+            let _ = write!(self.pointer, ",{j}");
+        }
         self.path.push('/');
         self.path.push_str(attr);
         if is_data_value(t) {
@@ -174,6 +184,7 @@ impl Walker {
             }
         }
         self.path.truncate(mark);
+        self.pointer.truncate(pointer_mark);
     }
 
     /// Opens a node row for `o` (the path buffer already ends with its step), walks it and
@@ -189,7 +200,7 @@ impl Walker {
             archetype_id: id.to_owned(),
             name: o.name_value().map(str::to_owned),
             path: self.path.clone(),
-            fragment: Some(to_json(o, &JsonConfig::CANONICAL)),
+            pointer: self.pointer.split(',').skip(1).map(str::to_owned).collect(),
         });
         let (cur, base) = (self.cur, self.base);
         self.cur = idx;
@@ -609,7 +620,25 @@ fn duration_seconds(s: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cdr_rm::json::{to_json, JsonConfig};
     use cdr_rm::{from_json, Composition, ContentItem, EhrStatus, Folder, Item};
+
+    /// The canonical JSON of a whole version, as the store writes it.
+    fn document(root: &dyn RmObject) -> serde_json::Value {
+        serde_json::from_slice(&to_json(root, &JsonConfig::CANONICAL)).expect("JSON")
+    }
+
+    /// The node's subtree in the document, found through its pointer.
+    fn subtree<'a>(doc: &'a serde_json::Value, n: &NodeRow) -> &'a serde_json::Value {
+        let mut v = doc;
+        for key in &n.pointer {
+            v = match v {
+                serde_json::Value::Array(a) => &a[key.parse::<usize>().expect("list position")],
+                _ => &v[key.as_str()],
+            };
+        }
+        v
+    }
 
     /// Where the shared openEHR test corpus lives. Inside the repo (crates/<name>) use
     /// `concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata")`, as the other crates'
@@ -846,21 +875,28 @@ mod tests {
             ]
         );
 
-        // Fragments: none for the root; the canonical JSON of the subtree otherwise.
-        assert_eq!(rows.nodes[0].fragment, None);
+        // Pointers: empty for the root; the keys of the subtree in the document otherwise.
+        assert!(rows.nodes[0].pointer.is_empty());
+        assert_eq!(rows.nodes[1].pointer, ["content", "0"]);
+        assert_eq!(
+            rows.nodes[3].pointer,
+            ["content", "0", "items", "0", "data", "events", "0", "data", "items", "5"]
+        );
+        assert_eq!(rows.nodes[4].pointer, ["content", "1"]);
+        let doc = document(&c);
         let section = &c.content[0];
         assert_eq!(
-            rows.nodes[1].fragment.as_deref(),
-            Some(to_json(section, &JsonConfig::CANONICAL).as_slice())
+            subtree(&doc, &rows.nodes[1]),
+            &serde_json::from_slice::<serde_json::Value>(&to_json(section, &JsonConfig::CANONICAL))
+                .expect("json")
         );
         for n in &rows.nodes[1..] {
-            let v: serde_json::Value =
-                serde_json::from_slice(n.fragment.as_deref().expect("fragment")).expect("json");
+            let v = subtree(&doc, n);
             assert_eq!(v["_type"], n.rm_type);
             assert_eq!(v["archetype_node_id"], n.archetype_id.as_str());
         }
         let obs: ContentItem =
-            from_json(rows.nodes[4].fragment.as_deref().expect("fragment")).expect("decodes");
+            from_json(subtree(&doc, &rows.nodes[4]).to_string().as_bytes()).expect("decodes");
         assert_eq!(&obs, &c.content[1]);
 
         const ITEMS: &str = "/data[at0001]/events[at0002]/data[at0003]/items";
@@ -1427,7 +1463,7 @@ mod tests {
     }
 
     /// Checks the invariants every derivation must satisfy.
-    fn check_invariants(rows: &IndexRows, what: &str) {
+    fn check_invariants(rows: &IndexRows, doc: &serde_json::Value, what: &str) {
         let nodes = &rows.nodes;
         assert!(!nodes.is_empty(), "{what}: no root row");
         let root = &nodes[0];
@@ -1436,7 +1472,7 @@ mod tests {
             (0, None, "/"),
             "{what}"
         );
-        assert!(root.fragment.is_none(), "{what}");
+        assert!(root.pointer.is_empty(), "{what}");
         assert_eq!(root.num_cap as usize, nodes.len() - 1, "{what}");
         for (i, n) in nodes.iter().enumerate() {
             assert_eq!(n.num as usize, i, "{what}: numbering");
@@ -1465,9 +1501,7 @@ mod tests {
                     "{what}: {}",
                     n.archetype_id
                 );
-                let frag: serde_json::Value =
-                    serde_json::from_slice(n.fragment.as_deref().expect("fragment"))
-                        .expect("fragment is JSON");
+                let frag = subtree(doc, n);
                 assert_eq!(frag["_type"], n.rm_type, "{what}");
                 assert_eq!(frag["archetype_node_id"], n.archetype_id.as_str(), "{what}");
             } else {
@@ -1521,13 +1555,12 @@ mod tests {
         }
     }
 
-    /// Re-derives the fragment of each CONTENT_ITEM or ITEM node on its own: it must give
+    /// Re-derives the subtree of each CONTENT_ITEM or ITEM node on its own: it must give
     /// the same leaves (renumbered) as the whole document does for that subtree.
-    fn check_fragments_rederive(rows: &IndexRows, what: &str) {
+    fn check_subtrees_rederive(rows: &IndexRows, doc: &serde_json::Value, what: &str) {
         for n in &rows.nodes[1..] {
-            let Some(frag) = n.fragment.as_deref() else {
-                continue;
-            };
+            let frag = subtree(doc, n).to_string();
+            let frag = frag.as_bytes();
             let sub = if conforms_to(n.rm_type, "CONTENT_ITEM") {
                 derive(&from_json::<ContentItem>(frag).expect("content fragment decodes"))
             } else if conforms_to(n.rm_type, "ITEM") {
@@ -1563,8 +1596,9 @@ mod tests {
     fn invariants_on_hand_written_documents() {
         let c: Composition = from_json(composition_json().as_bytes()).expect("decodes");
         let rows = derive(&c);
-        check_invariants(&rows, "hand-written");
-        check_fragments_rederive(&rows, "hand-written");
+        let doc = document(&c);
+        check_invariants(&rows, &doc, "hand-written");
+        check_subtrees_rederive(&rows, &doc, "hand-written");
     }
 
     #[test]
@@ -1595,8 +1629,9 @@ mod tests {
                     continue;
                 };
                 let rows = derive(&c);
-                check_invariants(&rows, &what);
-                check_fragments_rederive(&rows, &what);
+                let doc = document(&c);
+                check_invariants(&rows, &doc, &what);
+                check_subtrees_rederive(&rows, &doc, &what);
                 // Every composition has a context start time and a category.
                 assert!(
                     rows.leaves

@@ -24,6 +24,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "write_path",
         include_str!("../migrations/0005_write_path.sql"),
     ),
+    (
+        6,
+        "node_pointer",
+        include_str!("../migrations/0006_node_pointer.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -238,6 +243,9 @@ pub async fn migrate(pool: &Pool) -> Result<()> {
     }
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         tx.batch_execute(sql).await?;
+        if *version == 6 {
+            backfill_node_pointers(&tx).await?;
+        }
         tx.execute(
             "INSERT INTO cdr_schema_migration (version, name) VALUES ($1, $2)",
             &[version, name],
@@ -245,5 +253,76 @@ pub async fn migrate(pool: &Pool) -> Result<()> {
         .await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// Fills in the pointers of the node rows that migration 6 left without one: the rows of every
+/// current version are derived again from its document (the same walk numbers them the same
+/// way) and each row gets its pointer; then the column becomes NOT NULL. Runs inside the
+/// migration's transaction.
+async fn backfill_node_pointers(tx: &deadpool_postgres::Transaction<'_>) -> Result<()> {
+    const BATCH: i32 = 500;
+    let select = tx
+        .prepare(
+            "SELECT ov.ehr_id, ov.vo_id, vo.kind, ov.document::text \
+             FROM versioned_object vo JOIN object_version ov \
+               ON ov.ehr_id = vo.ehr_id AND ov.vo_id = vo.vo_id AND ov.version = vo.head \
+             WHERE ov.document IS NOT NULL AND EXISTS (SELECT FROM node n \
+               WHERE n.ehr_id = vo.ehr_id AND n.vo_id = vo.vo_id AND n.pointer IS NULL)",
+        )
+        .await?;
+    let update = tx
+        .prepare(
+            "UPDATE node SET pointer = string_to_array(u.ptr, ',') \
+             FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::int8[], $5::text[]) \
+               AS u(ehr, vo, num, arch, ptr) \
+             WHERE node.ehr_id = u.ehr AND node.vo_id = u.vo AND node.num = u.num \
+               AND node.archetype = u.arch",
+        )
+        .await?;
+    let portal = tx.bind(&select, &[]).await?;
+    loop {
+        let rows = tx.query_portal(&portal, BATCH).await?;
+        if rows.is_empty() {
+            break;
+        }
+        let (mut ehrs, mut vos, mut nums, mut archs, mut ptrs) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for row in &rows {
+            let (ehr, vo, kind, doc): (uuid::Uuid, uuid::Uuid, i16, &str) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let derived = match crate::ids::VoKind::from_i16(kind) {
+                crate::ids::VoKind::Composition => {
+                    cdr_rm::from_json::<cdr_rm::Composition>(doc.as_bytes())
+                        .map(|c| crate::index::derive(&c))
+                }
+                crate::ids::VoKind::EhrStatus => {
+                    cdr_rm::from_json::<cdr_rm::EhrStatus>(doc.as_bytes())
+                        .map(|c| crate::index::derive(&c))
+                }
+                crate::ids::VoKind::Folder => cdr_rm::from_json::<cdr_rm::Folder>(doc.as_bytes())
+                    .map(|c| crate::index::derive(&c)),
+            };
+            let derived = derived.map_err(|e| {
+                StoreError::Migration(format!("6: stored document {vo} of EHR {ehr}: {e}"))
+            })?;
+            for n in &derived.nodes {
+                ehrs.push(ehr);
+                vos.push(vo);
+                nums.push(n.num);
+                archs.push(crate::ids::dict_id(&n.archetype_id));
+                ptrs.push(n.pointer.join(","));
+            }
+        }
+        tx.execute(&update, &[&ehrs, &vos, &nums, &archs, &ptrs])
+            .await?;
+        if rows.len() < BATCH as usize {
+            break;
+        }
+    }
+    drop(portal);
+    // Every row has its pointer now (this fails on a node row without a current document).
+    tx.batch_execute("ALTER TABLE node ALTER COLUMN pointer SET NOT NULL")
+        .await?;
     Ok(())
 }

@@ -146,7 +146,7 @@ struct Rows<'a> {
     n_arch: Vec<i64>,
     n_name: Vec<Option<&'a str>>,
     n_path: Vec<&'a str>,
-    n_frag: Vec<Option<std::borrow::Cow<'a, str>>>,
+    n_ptr: Vec<String>,
     l_vo: Vec<Uuid>,
     l_num: Vec<i32>,
     l_path: Vec<i64>,
@@ -174,7 +174,7 @@ impl<'a> Rows<'a> {
             &self.n_arch,
             &self.n_name,
             &self.n_path,
-            &self.n_frag,
+            &self.n_ptr,
         ]
     }
 
@@ -222,8 +222,7 @@ impl<'a> Rows<'a> {
                 r.n_arch.push(id);
                 r.n_name.push(n.name.as_deref());
                 r.n_path.push(&n.path);
-                r.n_frag
-                    .push(n.fragment.as_deref().map(String::from_utf8_lossy));
+                r.n_ptr.push(n.pointer.join(","));
             }
             for l in &v.rows.leaves {
                 let id = path_id(&l.archetype_id, &l.path, l.rm_type);
@@ -314,10 +313,11 @@ const CLEAR_SUBJECT: &str = "DELETE FROM ehr_subject WHERE ehr_id = $1";
 const INSERT_SUBJECT: &str = "INSERT INTO ehr_subject (subject_id, namespace, ehr_id) \
      VALUES ($1, $2, $3)";
 const INSERT_NODES: &str = "INSERT INTO node (ehr_id, vo_id, num, num_cap, parent, rm_type, \
-     archetype, name, path, fragment) \
-     SELECT $1, t.vo, t.num, t.cap, t.parent, t.rm, t.arch, t.name, t.path, t.frag::json \
+     archetype, name, path, pointer) \
+     SELECT $1, t.vo, t.num, t.cap, t.parent, t.rm, t.arch, t.name, t.path, \
+     string_to_array(t.ptr, ',') \
      FROM unnest($2::uuid[], $3::int4[], $4::int4[], $5::int4[], $6::text[], $7::int8[], \
-     $8::text[], $9::text[], $10::text[]) AS t(vo, num, cap, parent, rm, arch, name, path, frag)";
+     $8::text[], $9::text[], $10::text[]) AS t(vo, num, cap, parent, rm, arch, name, path, ptr)";
 const INSERT_LEAVES: &str =
     "INSERT INTO leaf (ehr_id, vo_id, num, path_id, v_num, v_ts, v_code, v_text) \
      SELECT $1, t.* FROM unnest($2::uuid[], $3::int4[], $4::int8[], $5::float8[], \
@@ -327,41 +327,53 @@ const INSERT_ARCHETYPES: &str = "INSERT INTO archetype_dict (archetype, archetyp
 const INSERT_PATHS: &str = "INSERT INTO path_dict (path_id, archetype_id, path, rm_type) \
      SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING";
 
+/// The inserts of a contribution that only creates objects, as data-modifying CTEs (which
+/// always run to completion); `CREATE_ALL` and `CREATE_CONTENT` complete them.
+macro_rules! create_rows {
+    () => {
+        "WITH \
+         contribution_row AS (INSERT INTO contribution \
+             (ehr_id, contribution_id, time_committed, change_type, audit) \
+             VALUES ($1, $3, $4, $5, $6::text::json)), \
+         object_rows AS (INSERT INTO versioned_object \
+             (ehr_id, vo_id, kind, head, deleted, time_created) \
+             SELECT $1, t.vo, t.kind, 1, false, $4 FROM unnest($7::uuid[], $8::int2[]) AS t(vo, kind)), \
+         version_rows AS (INSERT INTO object_version (ehr_id, vo_id, version, system_id, \
+             contribution_id, change_type, lifecycle_state, committed_at, sys_period, template_id, \
+             archetype_id, start_time, preceding_uid, audit, attestations, document) \
+             SELECT $1, t.vo, 1, $9, $3, t.ct, t.lc, $4, tstzrange($4, NULL), t.tpl, t.arch, t.st, \
+             NULL, t.audit::json, t.att::json, t.doc::json \
+             FROM unnest($7::uuid[], $10::int2[], $11::int2[], $12::text[], $13::text[], \
+             $14::timestamptz[], $15::text[], $16::text[], $17::text[]) \
+             AS t(vo, ct, lc, tpl, arch, st, audit, att, doc)), \
+         node_rows AS (INSERT INTO node (ehr_id, vo_id, num, num_cap, parent, rm_type, archetype, \
+             name, path, pointer) \
+             SELECT $1, t.vo, t.num, t.cap, t.parent, t.rm, t.arch, t.name, t.path, \
+             string_to_array(t.ptr, ',') \
+             FROM unnest($18::uuid[], $19::int4[], $20::int4[], $21::int4[], $22::text[], \
+             $23::int8[], $24::text[], $25::text[], $26::text[]) \
+             AS t(vo, num, cap, parent, rm, arch, name, path, ptr)), \
+         leaf_rows AS (INSERT INTO leaf (ehr_id, vo_id, num, path_id, v_num, v_ts, v_code, v_text) \
+             SELECT $1, t.* FROM unnest($27::uuid[], $28::int4[], $29::int8[], $30::float8[], \
+             $31::timestamptz[], $32::text[], $33::text[]) AS t)"
+    };
+}
+
 /// Every write of a contribution that only creates objects, as one statement (see
-/// `write_created`). The EHR check is the main query; the inserts are data-modifying CTEs,
-/// which always run to completion.
+/// `write_created`), with new dictionary entries. The EHR check is the main query.
 const CREATE_ALL: &str = concat!(
-    "WITH \
-     contribution_row AS (INSERT INTO contribution \
-         (ehr_id, contribution_id, time_committed, change_type, audit) \
-         VALUES ($1, $3, $4, $5, $6::text::json)), \
-     object_rows AS (INSERT INTO versioned_object \
-         (ehr_id, vo_id, kind, head, deleted, time_created) \
-         SELECT $1, t.vo, t.kind, 1, false, $4 FROM unnest($7::uuid[], $8::int2[]) AS t(vo, kind)), \
-     version_rows AS (INSERT INTO object_version (ehr_id, vo_id, version, system_id, \
-         contribution_id, change_type, lifecycle_state, committed_at, sys_period, template_id, \
-         archetype_id, start_time, preceding_uid, audit, attestations, document) \
-         SELECT $1, t.vo, 1, $9, $3, t.ct, t.lc, $4, tstzrange($4, NULL), t.tpl, t.arch, t.st, \
-         NULL, t.audit::json, t.att::json, t.doc::json \
-         FROM unnest($7::uuid[], $10::int2[], $11::int2[], $12::text[], $13::text[], \
-         $14::timestamptz[], $15::text[], $16::text[], $17::text[]) \
-         AS t(vo, ct, lc, tpl, arch, st, audit, att, doc)), \
-     node_rows AS (INSERT INTO node (ehr_id, vo_id, num, num_cap, parent, rm_type, archetype, \
-         name, path, fragment) \
-         SELECT $1, t.vo, t.num, t.cap, t.parent, t.rm, t.arch, t.name, t.path, t.frag::json \
-         FROM unnest($18::uuid[], $19::int4[], $20::int4[], $21::int4[], $22::text[], \
-         $23::int8[], $24::text[], $25::text[], $26::text[]) \
-         AS t(vo, num, cap, parent, rm, arch, name, path, frag)), \
-     leaf_rows AS (INSERT INTO leaf (ehr_id, vo_id, num, path_id, v_num, v_ts, v_code, v_text) \
-         SELECT $1, t.* FROM unnest($27::uuid[], $28::int4[], $29::int8[], $30::float8[], \
-         $31::timestamptz[], $32::text[], $33::text[]) AS t), \
-     archetype_rows AS (INSERT INTO archetype_dict (archetype, archetype_id) \
+    create_rows!(),
+    ", archetype_rows AS (INSERT INTO archetype_dict (archetype, archetype_id) \
          SELECT * FROM unnest($34::int8[], $35::text[]) ON CONFLICT DO NOTHING), \
      path_rows AS (INSERT INTO path_dict (path_id, archetype_id, path, rm_type) \
          SELECT * FROM unnest($36::int8[], $37::text[], $38::text[], $39::text[]) \
          ON CONFLICT DO NOTHING) ",
     ehr_check!()
 );
+
+/// `CREATE_ALL` when every dictionary entry is known already (the usual case): two inserts
+/// fewer to plan, open and run.
+const CREATE_CONTENT: &str = concat!(create_rows!(), " ", ehr_check!());
 
 impl Store {
     /// Writes a prepared contribution as one transaction on `client`, creating the EHR first
@@ -622,9 +634,14 @@ impl Store {
         ];
         params.extend(rows.node_params());
         params.extend(rows.leaf_params());
-        params.extend(archetype_params);
-        params.extend(path_params);
-        let stmt = client.prepare_cached(CREATE_ALL).await?;
+        let sql = if rows.arch_ids.is_empty() && rows.path_ids.is_empty() {
+            CREATE_CONTENT
+        } else {
+            params.extend(archetype_params);
+            params.extend(path_params);
+            CREATE_ALL
+        };
+        let stmt = client.prepare_cached(sql).await?;
         let result = async {
             let stream = client.query_raw(&stmt, params).await?;
             stream.try_collect::<Vec<Row>>().await

@@ -213,9 +213,10 @@ impl From<StoreError> for ApiError {
             StoreError::QueryTimeout => Code::QueryTimeout,
             StoreError::Pool(_) => Code::Unavailable,
             StoreError::Db(db) if db.is_closed() => Code::Unavailable,
-            StoreError::Db(_) | StoreError::SchemaTooNew { .. } | StoreError::Cluster(_) => {
-                Code::Internal
-            }
+            StoreError::Db(_)
+            | StoreError::SchemaTooNew { .. }
+            | StoreError::Migration(_)
+            | StoreError::Cluster(_) => Code::Internal,
         };
         let mut err = ApiError::new(code, e.to_string());
         if let StoreError::Query { line, column, .. } = &e {

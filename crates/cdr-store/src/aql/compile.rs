@@ -6,7 +6,8 @@
 //!   `ALL_VERSIONS`);
 //! - entries and other archetype roots → `node` rows (nested set: `CONTAINS` is a range test);
 //! - everything else (ELEMENT, non-archetyped CLUSTER, HISTORY, EVENT, …) → objects found by a
-//!   SQL/JSON path (`.**`) inside the enclosing variable's document or fragment.
+//!   SQL/JSON path (`.**`) inside the enclosing variable's document or node subtree (a node
+//!   row points into its version's document: `document #> pointer`).
 //!
 //! Paths become SQL/JSON path expressions evaluated with `jsonb_path_query`; WHERE comparisons
 //! are existential (`EXISTS`), typed by the literal (see SEMANTICS.md). Every literal, parameter
@@ -574,6 +575,7 @@ impl<'a> Compiler<'a> {
                 ("value", version_json),
                 ("doc", format!("{ov}.document::jsonb")),
                 ("doctext", format!("{ov}.document::text")),
+                ("json", format!("{ov}.document")),
                 ("archetype", format!("{ov}.archetype_id")),
                 (
                     "uid",
@@ -714,6 +716,7 @@ impl<'a> Compiler<'a> {
                 ("num", "0".to_owned()),
                 ("value", v.facet("doc").to_owned()),
                 ("text", v.facet("doctext").to_owned()),
+                ("json", v.facet("json").to_owned()),
                 ("archetype", v.facet("archetype").to_owned()),
                 ("uid", v.facet("uid").to_owned()),
                 ("template", v.facet("template").to_owned()),
@@ -934,8 +937,16 @@ impl<'a> Compiler<'a> {
                 ("vo", format!("{n}.vo_id")),
                 ("num", format!("{n}.num")),
                 ("cap", format!("{n}.num_cap")),
-                ("value", format!("{n}.fragment::jsonb")),
-                ("text", format!("{n}.fragment::text")),
+                // The node's subtree, read from the document of the version.
+                (
+                    "value",
+                    format!("({} #> {n}.pointer)::jsonb", base.facet("json")),
+                ),
+                (
+                    "text",
+                    format!("({} #> {n}.pointer)::text", base.facet("json")),
+                ),
+                ("json", base.facet("json").to_owned()),
             ],
         }
     }
@@ -1311,7 +1322,7 @@ impl<'a> Compiler<'a> {
 
     /// A query over leaf rows giving the JSON text of a selected data value attribute, when
     /// the leaf rows hold it exactly (see `leaf_path_ids`): one row per occurrence, in place
-    /// of the SQL/JSON path over the node's fragment.
+    /// of the SQL/JSON path over the node's subtree.
     fn leaf_select(&mut self, var: &Var, ip: &IdentifiedPath) -> Option<String> {
         if var.kind != Kind::Node || ip.predicate.is_some() {
             return None;

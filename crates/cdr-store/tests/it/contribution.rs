@@ -27,7 +27,7 @@ async fn several_versions_commit_together_and_read_back() {
         uid: Some(uid),
         meta: CommitMeta {
             committer: Some(committer),
-            description: Some("ward round".into()),
+            description: Some("ward \"round\" \\ 2\n".into()),
             ..CommitMeta::default()
         },
         versions: vec![
@@ -59,7 +59,12 @@ async fn several_versions_commit_together_and_read_back() {
     let body = got.to_json();
     assert_eq!(body["uid"]["value"], uid.to_string());
     assert_eq!(body["audit"]["committer"]["name"], "Dr X");
-    assert_eq!(body["audit"]["description"]["value"], "ward round");
+    assert_eq!(
+        body["audit"]["description"]["value"],
+        "ward \"round\" \\ 2\n"
+    );
+    assert_eq!(body["audit"]["_type"], "AUDIT_DETAILS");
+    assert_eq!(body["audit"]["change_type"]["value"], "modification");
     // A mix of creation and modification is recorded as modification.
     assert_eq!(
         body["audit"]["change_type"]["defining_code"]["code_string"],
