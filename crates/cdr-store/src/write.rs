@@ -209,7 +209,9 @@ impl<'a> Rows<'a> {
         let mut arch: Vec<(i64, &str)> = Vec::new();
         let mut paths: Vec<(i64, &str, &str, &str)> = Vec::new();
         for v in versions {
-            for n in &v.rows.nodes {
+            // The root's row (num 0) is never read: AQL reaches a version's root through
+            // object_version, and node variables lie strictly inside it (num > 0).
+            for n in v.rows.nodes.iter().filter(|n| n.num != 0) {
                 let id = dict_id(&n.archetype_id);
                 if !known.contains(&id) {
                     arch.push((id, &n.archetype_id));

@@ -56,11 +56,16 @@ async fn create_then_read_back_every_way() {
     let q = "SELECT count(*) FROM node WHERE ehr_id = $1";
     assert_eq!(
         count(&store, q, ehr.ehr_id).await,
-        4,
-        "EHR_STATUS; composition, observation, cluster"
+        2,
+        "observation, cluster (the roots, EHR_STATUS and COMPOSITION, have no row)"
     );
     let q = "SELECT count(*) FROM leaf WHERE ehr_id = $1";
-    assert!(count(&store, q, ehr.ehr_id).await >= 14);
+    // The fixture holds 13 ELEMENTs with a value; RM attributes (category, times) have none.
+    assert_eq!(
+        count(&store, q, ehr.ehr_id).await,
+        13,
+        "one leaf row per ELEMENT value"
+    );
     let client = store.pool().get().await.unwrap();
     let systolic = cdr_store::path_id(
         "openEHR-EHR-OBSERVATION.cdr_test_vitals.v1",
