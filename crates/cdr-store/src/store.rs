@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "node_pointer",
         include_str!("../migrations/0006_node_pointer.sql"),
     ),
+    (
+        7,
+        "text_documents",
+        include_str!("../migrations/0007_text_documents.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -290,7 +290,7 @@ macro_rules! ehr_check {
 const EHR_CHECK: &str = ehr_check!();
 const INSERT_CONTRIBUTION: &str =
     "INSERT INTO contribution (ehr_id, contribution_id, time_committed, change_type, audit) \
-     VALUES ($1, $2, $3, $4, $5::text::json)";
+     VALUES ($1, $2, $3, $4, $5::text)";
 const CREATE_OBJECT: &str =
     "INSERT INTO versioned_object (ehr_id, vo_id, kind, head, deleted, time_created) \
      VALUES ($1, $2, $3, 1, false, $4)";
@@ -309,7 +309,7 @@ const INSERT_VERSION: &str = "INSERT INTO object_version (ehr_id, vo_id, version
      contribution_id, change_type, lifecycle_state, committed_at, sys_period, template_id, \
      archetype_id, start_time, preceding_uid, audit, attestations, document) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, tstzrange($8, NULL), $9, $10, $11, $12, \
-     $13::text::json, $14::text::json, $15::text::json)";
+     $13::text, $14::text, $15::text)";
 const STATUS_FLAGS: &str = "UPDATE ehr SET is_modifiable = $2, is_queryable = $3 WHERE ehr_id = $1";
 const CLEAR_SUBJECT: &str = "DELETE FROM ehr_subject WHERE ehr_id = $1";
 const INSERT_SUBJECT: &str = "INSERT INTO ehr_subject (subject_id, namespace, ehr_id) \
@@ -336,7 +336,7 @@ macro_rules! create_rows {
         "WITH \
          contribution_row AS (INSERT INTO contribution \
              (ehr_id, contribution_id, time_committed, change_type, audit) \
-             VALUES ($1, $3, $4, $5, $6::text::json)), \
+             VALUES ($1, $3, $4, $5, $6::text)), \
          object_rows AS (INSERT INTO versioned_object \
              (ehr_id, vo_id, kind, head, deleted, time_created) \
              SELECT $1, t.vo, t.kind, 1, false, $4 FROM unnest($7::uuid[], $8::int2[]) AS t(vo, kind)), \
@@ -344,7 +344,7 @@ macro_rules! create_rows {
              contribution_id, change_type, lifecycle_state, committed_at, sys_period, template_id, \
              archetype_id, start_time, preceding_uid, audit, attestations, document) \
              SELECT $1, t.vo, 1, $9, $3, t.ct, t.lc, $4, tstzrange($4, NULL), t.tpl, t.arch, t.st, \
-             NULL, t.audit::json, t.att::json, t.doc::json \
+             NULL, t.audit, t.att, t.doc \
              FROM unnest($7::uuid[], $10::int2[], $11::int2[], $12::text[], $13::text[], \
              $14::timestamptz[], $15::text[], $16::text[], $17::text[]) \
              AS t(vo, ct, lc, tpl, arch, st, audit, att, doc)), \

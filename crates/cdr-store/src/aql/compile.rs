@@ -575,7 +575,7 @@ impl<'a> Compiler<'a> {
                 ("value", version_json),
                 ("doc", format!("{ov}.document::jsonb")),
                 ("doctext", format!("{ov}.document::text")),
-                ("json", format!("{ov}.document")),
+                ("json", format!("{ov}.document::json")),
                 ("archetype", format!("{ov}.archetype_id")),
                 (
                     "uid",

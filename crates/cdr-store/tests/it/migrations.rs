@@ -63,11 +63,12 @@ async fn node_pointers(
 }
 
 /// Migration 6 replaced node fragments by pointers into the document; the pointers of rows
-/// written before it are derived again from the stored documents. The test turns a store back
-/// into its version-5 shape (fragment column, no pointers), opens it again and checks that
-/// every pointer is back and AQL reads node subtrees through them.
+/// written before it are derived again from the stored documents. Migration 7 stores documents
+/// and audits as text. The test turns a store back into its version-5 shape (fragment column,
+/// no pointers, json columns), opens it again and checks that every pointer is back, the
+/// columns are text and AQL reads node subtrees and whole objects as before.
 #[tokio::test]
-async fn migration_6_fills_in_node_pointers() {
+async fn migrations_6_and_7_fill_in_node_pointers_and_store_text() {
     let pg = cdr_testkit::fresh_database().await;
     let config = cdr_testkit::config();
     let store = Store::connect(pg.clone(), &config, None).await.unwrap();
@@ -106,7 +107,11 @@ async fn migration_6_fills_in_node_pointers() {
     client
         .batch_execute(
             "ALTER TABLE node DROP COLUMN pointer; ALTER TABLE node ADD COLUMN fragment json; \
-             DELETE FROM cdr_schema_migration WHERE version = 6",
+             ALTER TABLE object_version ALTER COLUMN document TYPE json USING document::json, \
+             ALTER COLUMN audit TYPE json USING audit::json, \
+             ALTER COLUMN attestations TYPE json USING attestations::json; \
+             ALTER TABLE contribution ALTER COLUMN audit TYPE json USING audit::json; \
+             DELETE FROM cdr_schema_migration WHERE version IN (6, 7)",
         )
         .await
         .unwrap();
@@ -126,6 +131,20 @@ async fn migration_6_fills_in_node_pointers() {
         .unwrap()
         .get(0);
     assert!(!has_fragment);
+    // Migration 7: documents and audits are text again, and read back the same.
+    let types: Vec<String> = client
+        .query(
+            "SELECT data_type::text FROM information_schema.columns \
+             WHERE (table_name = 'object_version' AND column_name IN ('document', 'audit')) \
+             OR (table_name = 'contribution' AND column_name = 'audit')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(types, ["text", "text", "text"]);
     drop(client);
     assert_eq!(query(store.clone()).await, objects);
 }
