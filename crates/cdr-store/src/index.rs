@@ -1520,11 +1520,9 @@ mod tests {
                 let doc = document(&c);
                 check_invariants(&rows, &doc, &what);
                 check_subtrees_rederive(&rows, &doc, &what);
-                // Leaf rows are ELEMENT values only, never RM attributes such as the category.
                 for l in &rows.leaves {
+                    // ELEMENT values only, never RM attributes such as the category.
                     assert!(l.path.ends_with("]/value"), "{what}: {}", l.path);
-                }
-                for l in &rows.leaves {
                     match l.rm_type {
                         "DV_QUANTITY" | "DV_COUNT" => {
                             assert!(l.v_num.is_some(), "{what}: {}", l.path)
