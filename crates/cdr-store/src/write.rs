@@ -1,6 +1,7 @@
 //! Writing a prepared contribution as one transaction in one round trip. A contribution that
-//! only creates objects is one statement (`CREATE_ALL`); any other sends BEGIN, every
-//! statement and COMMIT together (tokio-postgres pipelines concurrently polled requests). Every check a commit makes therefore fails inside the database: a taken id is a
+//! only creates objects is one statement (`CREATE_ALL` and its variants); any other sends BEGIN,
+//! every statement and COMMIT together (tokio-postgres pipelines concurrently polled requests).
+//! Every check a commit makes therefore fails inside the database: a taken id is a
 //! unique violation, the other refusals are raised with cdr's SQLSTATEs (migration 0005). The
 //! first failing statement aborts the transaction, its COMMIT rolls back, and the statement's
 //! check says what the failure means.
@@ -260,6 +261,54 @@ impl<'a> Rows<'a> {
     }
 }
 
+/// Column arrays of the object and version rows of several created versions ($7–$17 of
+/// `CREATE_ALL`).
+struct VersionColumns<'a> {
+    vo_ids: Vec<Uuid>,
+    kinds: Vec<i16>,
+    changes: Vec<i16>,
+    lifecycles: Vec<i16>,
+    templates: Vec<Option<&'a str>>,
+    archetypes: Vec<Option<&'a str>>,
+    starts: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    audits: Vec<&'a str>,
+    attestations: Vec<Option<&'a str>>,
+    documents: Vec<Option<&'a str>>,
+}
+
+impl<'a> VersionColumns<'a> {
+    fn of(vs: &'a [Prepared]) -> Self {
+        VersionColumns {
+            vo_ids: vs.iter().map(|v| v.vo_id).collect(),
+            kinds: vs.iter().map(|v| v.kind.code()).collect(),
+            changes: vs.iter().map(|v| v.change_type.code()).collect(),
+            lifecycles: vs.iter().map(|v| v.lifecycle.code()).collect(),
+            templates: vs.iter().map(|v| v.template_id.as_deref()).collect(),
+            archetypes: vs.iter().map(|v| v.archetype_id.as_deref()).collect(),
+            starts: vs.iter().map(|v| v.start_time).collect(),
+            audits: vs.iter().map(|v| v.audit.as_str()).collect(),
+            attestations: vs.iter().map(|v| v.attestations.as_deref()).collect(),
+            documents: vs.iter().map(|v| v.document.as_deref()).collect(),
+        }
+    }
+
+    fn params<'s>(&'s self, system_id: &'s String) -> [Param<'s>; 11] {
+        [
+            &self.vo_ids,
+            &self.kinds,
+            system_id,
+            &self.changes,
+            &self.lifecycles,
+            &self.templates,
+            &self.archetypes,
+            &self.starts,
+            &self.audits,
+            &self.attestations,
+            &self.documents,
+        ]
+    }
+}
+
 /// The statements of one commit, with what each result must show and its parameters.
 #[derive(Default)]
 struct Plan<'a, 'p> {
@@ -330,25 +379,49 @@ const INSERT_PATHS: &str = "INSERT INTO path_dict (path_id, archetype_id, path, 
      SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING";
 
 /// The inserts of a contribution that only creates objects, as data-modifying CTEs (which
-/// always run to completion); `CREATE_ALL` and `CREATE_CONTENT` complete them.
+/// always run to completion); `CREATE_ALL` and `CREATE_CONTENT` complete them. The contribution,
+/// object and version rows come first: from arrays for several versions, from scalar
+/// parameters for one (`one`: no function scan to set up and fill, no array to receive).
 macro_rules! create_rows {
-    () => {
-        "WITH \
-         contribution_row AS (INSERT INTO contribution \
-             (ehr_id, contribution_id, time_committed, change_type, audit) \
-             VALUES ($1, $3, $4, $5, $6::text)), \
-         object_rows AS (INSERT INTO versioned_object \
+    (many) => {
+        concat!(
+            create_rows!(contribution),
+            "object_rows AS (INSERT INTO versioned_object \
              (ehr_id, vo_id, kind, head, deleted, time_created) \
              SELECT $1, t.vo, t.kind, 1, false, $4 FROM unnest($7::uuid[], $8::int2[]) AS t(vo, kind)), \
-         version_rows AS (INSERT INTO object_version (ehr_id, vo_id, version, system_id, \
+             version_rows AS (INSERT INTO object_version (ehr_id, vo_id, version, system_id, \
              contribution_id, change_type, lifecycle_state, committed_at, sys_period, template_id, \
              archetype_id, start_time, preceding_uid, audit, attestations, document) \
              SELECT $1, t.vo, 1, $9, $3, t.ct, t.lc, $4, tstzrange($4, NULL), t.tpl, t.arch, t.st, \
              NULL, t.audit, t.att, t.doc \
              FROM unnest($7::uuid[], $10::int2[], $11::int2[], $12::text[], $13::text[], \
              $14::timestamptz[], $15::text[], $16::text[], $17::text[]) \
-             AS t(vo, ct, lc, tpl, arch, st, audit, att, doc)), \
-         node_rows AS (INSERT INTO node (ehr_id, vo_id, num, num_cap, parent, rm_type, archetype, \
+             AS t(vo, ct, lc, tpl, arch, st, audit, att, doc)), ",
+            create_rows!(content)
+        )
+    };
+    (one) => {
+        concat!(
+            create_rows!(contribution),
+            "object_rows AS (INSERT INTO versioned_object \
+             (ehr_id, vo_id, kind, head, deleted, time_created) \
+             VALUES ($1, $7::uuid, $8::int2, 1, false, $4)), \
+             version_rows AS (INSERT INTO object_version (ehr_id, vo_id, version, system_id, \
+             contribution_id, change_type, lifecycle_state, committed_at, sys_period, template_id, \
+             archetype_id, start_time, preceding_uid, audit, attestations, document) \
+             VALUES ($1, $7::uuid, 1, $9, $3, $10::int2, $11::int2, $4, tstzrange($4, NULL), \
+             $12::text, $13::text, $14::timestamptz, NULL, $15::text, $16::text, $17::text)), ",
+            create_rows!(content)
+        )
+    };
+    (contribution) => {
+        "WITH \
+         contribution_row AS (INSERT INTO contribution \
+             (ehr_id, contribution_id, time_committed, change_type, audit) \
+             VALUES ($1, $3, $4, $5, $6::text)), "
+    };
+    (content) => {
+        "node_rows AS (INSERT INTO node (ehr_id, vo_id, num, num_cap, parent, rm_type, archetype, \
              name, path, pointer) \
              SELECT $1, t.vo, t.num, t.cap, t.parent, t.rm, t.arch, t.name, t.path, \
              string_to_array(t.ptr, ',') \
@@ -361,21 +434,30 @@ macro_rules! create_rows {
     };
 }
 
+/// The dictionary inserts of `CREATE_ALL` ($34–$39).
+macro_rules! create_dict {
+    () => {
+        ", archetype_rows AS (INSERT INTO archetype_dict (archetype, archetype_id) \
+             SELECT * FROM unnest($34::int8[], $35::text[]) ON CONFLICT DO NOTHING), \
+         path_rows AS (INSERT INTO path_dict (path_id, archetype_id, path, rm_type) \
+             SELECT * FROM unnest($36::int8[], $37::text[], $38::text[], $39::text[]) \
+             ON CONFLICT DO NOTHING) "
+    };
+}
+
 /// Every write of a contribution that only creates objects, as one statement (see
 /// `write_created`), with new dictionary entries. The EHR check is the main query.
-const CREATE_ALL: &str = concat!(
-    create_rows!(),
-    ", archetype_rows AS (INSERT INTO archetype_dict (archetype, archetype_id) \
-         SELECT * FROM unnest($34::int8[], $35::text[]) ON CONFLICT DO NOTHING), \
-     path_rows AS (INSERT INTO path_dict (path_id, archetype_id, path, rm_type) \
-         SELECT * FROM unnest($36::int8[], $37::text[], $38::text[], $39::text[]) \
-         ON CONFLICT DO NOTHING) ",
-    ehr_check!()
-);
+const CREATE_ALL: &str = concat!(create_rows!(many), create_dict!(), ehr_check!());
 
 /// `CREATE_ALL` when every dictionary entry is known already (the usual case): two inserts
 /// fewer to plan, open and run.
-const CREATE_CONTENT: &str = concat!(create_rows!(), " ", ehr_check!());
+const CREATE_CONTENT: &str = concat!(create_rows!(many), " ", ehr_check!());
+
+/// `CREATE_ALL` for a single version (the usual contribution).
+const CREATE_ONE_ALL: &str = concat!(create_rows!(one), create_dict!(), ehr_check!());
+
+/// `CREATE_CONTENT` for a single version.
+const CREATE_ONE_CONTENT: &str = concat!(create_rows!(one), " ", ehr_check!());
 
 impl Store {
     /// Writes a prepared contribution as one transaction on `client`, creating the EHR first
@@ -602,19 +684,9 @@ impl Store {
         let has_content = c.has_content();
         let change_code = c.change_type.code();
         let vs = &c.versions;
-        let vo_ids: Vec<Uuid> = vs.iter().map(|v| v.vo_id).collect();
-        let kinds: Vec<i16> = vs.iter().map(|v| v.kind.code()).collect();
-        let changes: Vec<i16> = vs.iter().map(|v| v.change_type.code()).collect();
-        let lifecycles: Vec<i16> = vs.iter().map(|v| v.lifecycle.code()).collect();
-        let templates: Vec<Option<&str>> = vs.iter().map(|v| v.template_id.as_deref()).collect();
-        let archetypes: Vec<Option<&str>> = vs.iter().map(|v| v.archetype_id.as_deref()).collect();
-        let starts: Vec<Option<chrono::DateTime<chrono::Utc>>> =
-            vs.iter().map(|v| v.start_time).collect();
-        let audits: Vec<&str> = vs.iter().map(|v| v.audit.as_str()).collect();
-        let attestations: Vec<Option<&str>> =
-            vs.iter().map(|v| v.attestations.as_deref()).collect();
-        let documents: Vec<Option<&str>> = vs.iter().map(|v| v.document.as_deref()).collect();
         let (archetype_params, path_params) = rows.dict_params();
+        let codes: [i16; 3];
+        let columns;
         let mut params: Vec<Param> = vec![
             &ehr_id,
             &has_content,
@@ -622,26 +694,40 @@ impl Store {
             &c.time,
             &change_code,
             &c.audit,
-            &vo_ids,
-            &kinds,
-            &self.inner.system_id,
-            &changes,
-            &lifecycles,
-            &templates,
-            &archetypes,
-            &starts,
-            &audits,
-            &attestations,
-            &documents,
         ];
+        let one = if let [v] = vs.as_slice() {
+            codes = [v.kind.code(), v.change_type.code(), v.lifecycle.code()];
+            params.extend::<[Param; 11]>([
+                &v.vo_id,
+                &codes[0],
+                &self.inner.system_id,
+                &codes[1],
+                &codes[2],
+                &v.template_id,
+                &v.archetype_id,
+                &v.start_time,
+                &v.audit,
+                &v.attestations,
+                &v.document,
+            ]);
+            true
+        } else {
+            columns = VersionColumns::of(vs);
+            params.extend(columns.params(&self.inner.system_id));
+            false
+        };
         params.extend(rows.node_params());
         params.extend(rows.leaf_params());
-        let sql = if rows.arch_ids.is_empty() && rows.path_ids.is_empty() {
-            CREATE_CONTENT
-        } else {
+        let known = rows.arch_ids.is_empty() && rows.path_ids.is_empty();
+        if !known {
             params.extend(archetype_params);
             params.extend(path_params);
-            CREATE_ALL
+        }
+        let sql = match (one, known) {
+            (true, true) => CREATE_ONE_CONTENT,
+            (true, false) => CREATE_ONE_ALL,
+            (false, true) => CREATE_CONTENT,
+            (false, false) => CREATE_ALL,
         };
         let stmt = client.prepare_cached(sql).await?;
         let result = async {

@@ -203,3 +203,82 @@ async fn all_or_nothing() {
     assert!(matches!(err, StoreError::BadRequest(_)), "{err:?}");
     assert_eq!(count(store).await, before);
 }
+
+/// A contribution of several creations is one statement over column arrays (a single creation
+/// uses scalar parameters): every row of every version is written, and a taken object id among
+/// them writes nothing and names that object.
+#[tokio::test]
+async fn several_creations_are_one_statement() {
+    let store = store_with_template().await;
+    let ehr = store
+        .create_ehr(&caller(), None, None, meta())
+        .await
+        .unwrap();
+    let rows = |store: cdr_store::Store, vo_id: Uuid| async move {
+        let client = store.pool().get().await.unwrap();
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM versioned_object WHERE vo_id = $1), \
+                        (SELECT count(*) FROM object_version WHERE vo_id = $1), \
+                        (SELECT count(*) FROM node WHERE vo_id = $1), \
+                        (SELECT count(*) FROM leaf WHERE vo_id = $1)",
+                &[&vo_id],
+            )
+            .await
+            .unwrap();
+        (0..4).map(|i| row.get::<_, i64>(i)).collect::<Vec<_>>()
+    };
+    // The first commit of the store also writes its dictionary entries.
+    let three = NewContribution {
+        uid: None,
+        meta: meta(),
+        versions: (0..3).map(|_| new_composition(composition())).collect(),
+    };
+    let done = store
+        .commit_contribution(&caller(), ehr.ehr_id, three)
+        .await
+        .unwrap();
+    assert_eq!(done.versions.len(), 3);
+    let single = store
+        .create_composition(&caller(), ehr.ehr_id, composition(), meta())
+        .await
+        .unwrap();
+    let expected = rows(store.clone(), single.uid.object_id).await;
+    assert_eq!(&expected[..2], &[1, 1]);
+    assert!(expected[2] > 0 && expected[3] > 0, "{expected:?}");
+    for v in &done.versions {
+        assert_eq!(rows(store.clone(), v.uid.object_id).await, expected);
+        let got = store
+            .get_composition(&caller(), ehr.ehr_id, &UidBasedId::Version(v.uid.clone()))
+            .await
+            .unwrap();
+        assert_eq!(got.contribution_id, done.contribution_id);
+    }
+
+    // Known dictionary entries this time; the second object id is taken.
+    let taken = composition_with(|v| {
+        v["uid"] = serde_json::json!({"_type": "HIER_OBJECT_ID",
+                                      "value": single.uid.object_id.to_string()});
+    });
+    let fresh_id = Uuid::new_v4();
+    let fresh = composition_with(|v| {
+        v["uid"] = serde_json::json!({"_type": "HIER_OBJECT_ID", "value": fresh_id.to_string()});
+    });
+    let err = store
+        .commit_contribution(
+            &caller(),
+            ehr.ehr_id,
+            NewContribution {
+                uid: None,
+                meta: meta(),
+                versions: vec![new_composition(fresh), new_composition(taken)],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.contains(&single.uid.object_id.to_string())),
+        "{err:?}"
+    );
+    assert_eq!(rows(store.clone(), fresh_id).await, vec![0, 0, 0, 0]);
+}
