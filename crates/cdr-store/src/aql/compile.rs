@@ -148,9 +148,14 @@ impl Scope {
                 (_, false) => s.push_str(&format!(" CROSS JOIN {item}")),
             }
         }
-        if !self.wheres.is_empty() {
+        let parts: Vec<String> = self
+            .wheres
+            .iter()
+            .filter(|w| *w != "true")
+            .map(|w| format!("({w})"))
+            .collect();
+        if !parts.is_empty() {
             s.push_str(" WHERE ");
-            let parts: Vec<String> = self.wheres.iter().map(|w| format!("({w})")).collect();
             s.push_str(&parts.join(" AND "));
         }
         s
@@ -260,6 +265,103 @@ struct Compiler<'a> {
     /// Some VERSION variable ranges over all versions: node rows (current versions only) can't
     /// be used.
     all_versions: bool,
+    /// Node variables whose rows a leaf comparison could supply (see `leaf_sourced`).
+    node_candidates: Vec<NodeCandidate>,
+    /// Leaf comparisons compiled so far, with the row source each is equivalent to.
+    leaf_filters: Vec<LeafFilter>,
+}
+
+/// A node variable bound by an archetype id whose RM class conforms to the variable's class,
+/// without a name predicate: its archetype and type conditions (`own`) hold for every node
+/// that leaf rows of the archetype's paths belong to.
+struct NodeCandidate {
+    alias: String,
+    own: Vec<String>,
+}
+
+/// A leaf comparison on a node variable: its `EXISTS` text, and the same condition as the
+/// distinct (ehr_id, vo_id, num) of the leaf rows that satisfy it.
+struct LeafFilter {
+    alias: String,
+    exists: String,
+    source: String,
+}
+
+/// Node variables whose rows can come from a top-level leaf comparison on them instead of the
+/// node table: the distinct nodes with a satisfying leaf are exactly the nodes the comparison
+/// keeps (leaf path ids name the archetype, whose class the variable accepts), so the node
+/// probe, the archetype and type filters and the semi-join go. Only when nothing else reads
+/// the node row: every other mention of the alias is one of its key columns.
+fn leaf_sourced(
+    scope: &mut Scope,
+    nodes: &[NodeCandidate],
+    filters: &[LeafFilter],
+    outside: &[&mut String],
+) {
+    for n in nodes {
+        let table = format!("node {}", n.alias);
+        let Some(item) = scope
+            .items
+            .iter()
+            .position(|(t, lateral)| !lateral && *t == table)
+        else {
+            continue;
+        };
+        let Some((filter, exists)) = filters.iter().filter(|f| f.alias == n.alias).find_map(|f| {
+            scope
+                .wheres
+                .iter()
+                .position(|w| *w == f.exists)
+                .map(|i| (f, i))
+        }) else {
+            continue;
+        };
+        let own: Vec<usize> = n
+            .own
+            .iter()
+            .filter_map(|o| scope.wheres.iter().position(|w| w == o))
+            .collect();
+        if own.len() != n.own.len() {
+            continue;
+        }
+        let keys_only = scope
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != item)
+            .map(|(_, (t, _))| t)
+            .chain(
+                scope
+                    .wheres
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != exists && !own.contains(i))
+                    .map(|(_, t)| t),
+            )
+            .chain(outside.iter().map(|t| &**t))
+            .all(|t| only_key_columns(t, &n.alias));
+        if !keys_only {
+            continue;
+        }
+        scope.items[item].0 = format!("({}) {}", filter.source, n.alias);
+        for i in own.into_iter().chain([exists]) {
+            scope.wheres[i] = "true".into();
+        }
+    }
+}
+
+/// Whether every mention of table alias `alias` in `text` is its ehr_id, vo_id or num.
+fn only_key_columns(text: &str, alias: &str) -> bool {
+    let needle = format!("{alias}.");
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(&needle).all(|(at, _)| {
+        if text[..at].chars().next_back().is_some_and(word) {
+            return true;
+        }
+        let rest = &text[at + needle.len()..];
+        let column = &rest[..rest.find(|c: char| !word(c)).unwrap_or(rest.len())];
+        matches!(column, "ehr_id" | "vo_id" | "num")
+    })
 }
 
 /// RM classes and the concrete types that conform to them.
@@ -914,11 +1016,32 @@ impl<'a> Compiler<'a> {
                 .push(format!("{n}.rm_type IN ({})", list.join(", ")));
         }
         let archetype_id = archetype.as_ref().map(|(id, _)| id.clone());
+        let class_ok = archetype.as_ref().is_some_and(|(id, name)| {
+            name.is_none()
+                && id
+                    .split('-')
+                    .nth(2)
+                    .and_then(|c| c.split('.').next())
+                    .is_some_and(|c| types.contains(&c))
+        });
+        if class_ok {
+            let from = scope.wheres.len() - 1;
+            self.node_candidates.push(NodeCandidate {
+                alias: n.clone(),
+                own: vec![scope.wheres[from].clone()],
+            });
+        }
         if let Some((id, name)) = archetype {
             // Dictionary ids are written into the text so that cached (generic) plans see
             // the archetype's selectivity.
             let id = int8_literal(dict_id(&id));
             scope.wheres.push(format!("{n}.archetype = {id}"));
+            if class_ok {
+                let own = scope.wheres.last().expect("just pushed").clone();
+                if let Some(c) = self.node_candidates.last_mut() {
+                    c.own.push(own);
+                }
+            }
             if let Some(name) = name {
                 match name {
                     Value::String(s) => {
@@ -1437,11 +1560,28 @@ impl<'a> Compiler<'a> {
             " COLLATE \"C\""
         };
         let rhs = format!("{rhs}{collate}");
-        Some(format!(
-            "EXISTS (SELECT 1 FROM {} AND l.{column}{collate} {op} {rhs})",
-            self.leaf_rows(var, &ids),
-            op = sql_op(op),
-        ))
+        let cmp = format!("l.{column}{collate} {} {rhs}", sql_op(op));
+        let exists = format!(
+            "EXISTS (SELECT 1 FROM {} AND {cmp})",
+            self.leaf_rows(var, &ids)
+        );
+        if let Some(alias) = var.facet("num").strip_suffix(".num") {
+            let bound: String = self
+                .ehr_params
+                .iter()
+                .map(|p| format!(" AND l.ehr_id = {p}"))
+                .collect();
+            self.leaf_filters.push(LeafFilter {
+                alias: alias.to_owned(),
+                exists: exists.clone(),
+                source: format!(
+                    "SELECT DISTINCT l.ehr_id, l.vo_id, l.num FROM leaf l \
+                     WHERE l.num > 0{bound} AND l.path_id {} AND {cmp}",
+                    path_condition(&ids)
+                ),
+            });
+        }
+        Some(exists)
     }
 
     /// `leaf l WHERE …`: the leaf rows of node variable `var` with one of the path ids.
@@ -1451,10 +1591,7 @@ impl<'a> Compiler<'a> {
             .iter()
             .map(|p| format!(" AND l.ehr_id = {p}"))
             .collect();
-        let path = match ids {
-            [id] => format!("= {}", int8_literal(*id)),
-            _ => format!("= ANY({})", int8_array_literal(ids)),
-        };
+        let path = path_condition(ids);
         format!(
             "leaf l WHERE l.ehr_id = {ehr}{bound} AND l.vo_id = {vo} AND l.num = {num} \
              AND l.path_id {path}",
@@ -1560,6 +1697,14 @@ impl LeafJson {
 }
 
 /// An `int8` SQL literal for a number the compiler computed (a dictionary or path id).
+/// `= <id>` or `= ANY(<ids>)`, for a `path_id` column.
+fn path_condition(ids: &[i64]) -> String {
+    match ids {
+        [id] => format!("= {}", int8_literal(*id)),
+        _ => format!("= ANY({})", int8_array_literal(ids)),
+    }
+}
+
 fn int8_literal(id: i64) -> String {
     format!("'{id}'::int8")
 }
@@ -1579,6 +1724,8 @@ pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
         seq: 0,
         ehr_params: Vec::new(),
         all_versions: has_all_versions(&q.from),
+        node_candidates: Vec::new(),
+        leaf_filters: Vec::new(),
     };
     if let Some(id) = inputs.ehr_id {
         let p = c.params.push(id);
@@ -1590,8 +1737,19 @@ pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
     c.containment(&mut scope, &q.from, None)?;
 
     if let Some(w) = &q.where_clause {
-        let cond = c.condition(w)?;
-        scope.wheres.push(cond);
+        // Top-level conjuncts separately, so that `leaf_sourced` can find leaf comparisons.
+        match &w.kind {
+            WhereKind::And(items) => {
+                for item in items {
+                    let cond = c.condition(item)?;
+                    scope.wheres.push(cond);
+                }
+            }
+            _ => {
+                let cond = c.condition(w)?;
+                scope.wheres.push(cond);
+            }
+        }
     }
 
     // SELECT
@@ -1708,6 +1866,7 @@ pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
             .chain(group.iter_mut())
             .chain(order.iter_mut())
             .collect();
+        leaf_sourced(&mut scope, &c.node_candidates, &c.leaf_filters, &outside);
         scope.drop_unneeded(&mut outside);
     }
     let distinct = if q.select.distinct { "DISTINCT " } else { "" };

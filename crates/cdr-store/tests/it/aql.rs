@@ -1101,3 +1101,71 @@ async fn folders_and_the_compositions_they_file() {
         ]
     );
 }
+
+/// A top-level comparison on a node variable that nothing else reads the node row of supplies
+/// the variable's rows from its leaf rows (distinct nodes, no node probe). Results must be
+/// those of the node-table form; whole-object selection and a class the archetype does not
+/// conform to keep the node table.
+#[tokio::test]
+async fn leaf_comparisons_supply_node_rows() {
+    let d = build().await;
+    let arms = "o/data[at0001]/events[at0002]/data[at0003]/items[at0013]/value/magnitude";
+    let sql = |aql: &str| {
+        cdr_store::aql::compile_to_sql(
+            &QueryRequest {
+                aql,
+                ..QueryRequest::default()
+            },
+            &QueryLimits::default(),
+        )
+        .unwrap()
+        .0
+    };
+    let node = format!("OBSERVATION o[{OBS}]");
+    let object = format!("OBSERVATION o[archetype_node_id='{OBS}']");
+    // Both arms of every live composition match: one row per composition, not per arm.
+    let q = |from: &str| {
+        format!("SELECT c/uid/value FROM COMPOSITION c CONTAINS {from} WHERE {arms} > 10")
+    };
+    let compiled = sql(&q(&node));
+    assert!(
+        compiled.contains("SELECT DISTINCT l.ehr_id, l.vo_id, l.num FROM leaf l"),
+        "{compiled}"
+    );
+    assert!(!compiled.contains("node n"), "{compiled}");
+    let rows = sorted(d.rows(&q(&node)).await);
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows, sorted(d.rows(&q(&object)).await));
+    // Selecting the compared path: every arm of each matching composition (118 matches, 15.5
+    // is selected beside it), as the node-table form gives.
+    let q = |from: &str| {
+        format!(
+            "SELECT {arms} FROM COMPOSITION c CONTAINS {from} WHERE {arms} > 100 AND {SYS} >= 120"
+        )
+    };
+    assert!(!sql(&q(&node)).contains("node n"));
+    let rows = sorted(d.rows(&q(&node)).await);
+    assert_eq!(nums(&rows), vec![118.0, 118.0, 15.5, 15.5]);
+    assert_eq!(rows, sorted(d.rows(&q(&object)).await));
+    // Bound to one EHR: the leaf source is bound too.
+    let rows = d.rows_with(&q(&node), |r| r.ehr_id = Some(d.ehr_b)).await;
+    assert!(rows.is_empty(), "{rows:?}");
+    let rows = d.rows_with(&q(&node), |r| r.ehr_id = Some(d.ehr_a)).await;
+    assert_eq!(rows.len(), 4);
+    // The whole object needs the node row (its pointer into the document).
+    let q = format!("SELECT o FROM COMPOSITION c CONTAINS {node} WHERE {SYS} > 115");
+    assert!(sql(&q).contains("node n"));
+    assert_eq!(d.rows(&q).await.len(), 2);
+    // An archetype of another class than the variable's: no node matches, and leaf rows must
+    // not make one up.
+    let q =
+        format!("SELECT c/uid/value FROM COMPOSITION c CONTAINS CLUSTER o[{OBS}] WHERE {SYS} > 0");
+    assert!(sql(&q).contains("node n"));
+    assert!(d.rows(&q).await.is_empty());
+    // Under OR the comparison is not a conjunct of the query: the node table stays.
+    let q = format!(
+        "SELECT c/uid/value FROM COMPOSITION c CONTAINS {node} WHERE {SYS} > 115 OR {SYS} < 0"
+    );
+    assert!(sql(&q).contains("node n"));
+    assert_eq!(d.rows(&q).await.len(), 2);
+}
