@@ -40,6 +40,9 @@ pub enum StoreError {
         line: usize,
         column: usize,
     },
+    /// The terminology server that TERMINOLOGY() needs could not be reached or failed.
+    #[error("{0}")]
+    Terminology(String),
     /// The query ran longer than its statement timeout.
     #[error("the query was cancelled after its time limit")]
     QueryTimeout,

@@ -21,6 +21,7 @@ mod ops;
 mod store;
 mod stored_queries;
 mod templates;
+pub mod terminology;
 mod versions;
 mod write;
 
@@ -38,4 +39,5 @@ pub use store::{
 };
 pub use stored_queries::{check_query_name, StoredQuery, VersionPattern, AQL};
 pub use templates::{TemplateMeta, TemplateUpload};
+pub use terminology::TerminologyService;
 pub use versions::{ContributionRecord, VersionRecord, VersionedObjectInfo};

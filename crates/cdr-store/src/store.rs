@@ -83,6 +83,8 @@ pub(crate) struct Inner {
     pub(crate) templates: RwLock<HashMap<String, Arc<cdr_template::Template>>>,
     /// Dictionary ids known to be in the database.
     pub(crate) known_dict: Mutex<HashSet<i64>>,
+    /// The FHIR terminology server AQL's TERMINOLOGY() asks, when one is configured.
+    pub(crate) terminology: std::sync::OnceLock<crate::terminology::TerminologyService>,
     cluster: Option<ManagedCluster>,
 }
 
@@ -96,6 +98,12 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// Answers AQL's TERMINOLOGY() with `service` from now on (set once, at start-up); false
+    /// when one was set already.
+    pub fn use_terminology(&self, service: crate::terminology::TerminologyService) -> bool {
+        self.inner.terminology.set(service).is_ok()
+    }
+
     /// Opens the store: starts (or reuses) the managed cluster when there is no database URL,
     /// creates the `cdr` database if needed, and applies migrations.
     pub async fn open(config: &StoreConfig) -> Result<Store> {
@@ -140,6 +148,7 @@ impl Store {
                 system_id: config.system_id.clone(),
                 templates: RwLock::new(HashMap::new()),
                 known_dict: Mutex::new(HashSet::new()),
+                terminology: std::sync::OnceLock::new(),
                 cluster,
             }),
         })

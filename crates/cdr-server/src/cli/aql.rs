@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use cdr_store::aql::{QueryLimits, QueryRequest};
-use cdr_store::{Principal, Store, StoreConfig, StoreError};
+use cdr_store::{Principal, Store, StoreConfig, StoreError, TerminologyService};
 
 struct Args {
     data_dir: Option<PathBuf>,
@@ -14,6 +14,8 @@ struct Args {
     params: Map<String, Value>,
     ehr_id: Option<uuid::Uuid>,
     explain: bool,
+    /// The FHIR R4 terminology server for TERMINOLOGY() (or CDR_TERMINOLOGY_URL).
+    terminology: Option<String>,
 }
 
 /// A `--param` value: JSON when it reads as JSON (numbers, booleans, quoted strings), else
@@ -31,6 +33,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
     let mut params = Map::new();
     let mut ehr_id = None;
     let mut explain = false;
+    let mut terminology = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| {
@@ -52,6 +55,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
                 ehr_id = Some(uuid::Uuid::parse_str(&v).map_err(|e| format!("--ehr-id {v}: {e}"))?);
             }
             "--explain" => explain = true,
+            "--terminology-url" => terminology = Some(value("--terminology-url")?),
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             s => {
                 if query.replace(s.to_owned()).is_some() {
@@ -66,6 +70,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         params,
         ehr_id,
         explain,
+        terminology,
     })
 }
 
@@ -113,6 +118,23 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 return 2;
             }
         };
+        let terminology = args.terminology.clone().or_else(|| {
+            std::env::var("CDR_TERMINOLOGY_URL")
+                .ok()
+                .filter(|v| !v.is_empty())
+        });
+        if let Some(url) = terminology {
+            match TerminologyService::new(&url) {
+                Ok(t) => {
+                    store.use_terminology(t);
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "cdr aql: {e}");
+                    let _ = store.shutdown().await;
+                    return 2;
+                }
+            }
+        }
         let result = store
             .query(&Principal::local(), &req, &QueryLimits::default())
             .await;

@@ -16,8 +16,11 @@ cdr — an openEHR Clinical Data Repository
 
 USAGE:
   cdr serve [--bind ADDR] [--data-dir DIR] [--system-id ID] [--base-path PATH]
+            [--terminology-url URL]
       Serves the openEHR REST API (default 127.0.0.1:8080, base /openehr/v1, data dir ./data,
-      system id local.cdr; or CDR_BIND, CDR_DATA_DIR, CDR_SYSTEM_ID, CDR_BASE_PATH). With no
+      system id local.cdr; or CDR_BIND, CDR_DATA_DIR, CDR_SYSTEM_ID, CDR_BASE_PATH). AQL's
+      TERMINOLOGY() asks the FHIR R4 terminology server at URL (http://; or
+      CDR_TERMINOLOGY_URL); without one it is a query error. With no
       DATABASE_URL it runs its own PostgreSQL under DIR/pg. GET /health answers 200 once the
       database is reachable. SIGINT/SIGTERM: in-flight requests finish, then PostgreSQL stops.
   cdr validate --template <file.opt> [--format json|xml|flat|structured] [--json] <composition>...
@@ -47,7 +50,8 @@ USAGE:
       transaction each) on a temporary managed PostgreSQL, then raw INSERTs of the same JSON into
       one table with the same clients; the last line is a JSON object with the figures.
       Default: the blood-pressure template and composition of ../shared/testdata.
-  cdr aql [--data-dir D] [--ehr-id ID] [--param name=value]... [--explain] '<query>'
+  cdr aql [--data-dir D] [--ehr-id ID] [--param name=value]... [--terminology-url URL]
+          [--explain] '<query>'
       Runs one AQL query on the store (its managed PostgreSQL under D, default ./data, or
       DATABASE_URL) and prints the RESULT_SET as JSON. --explain prints the SQL instead.
       Exit 1 for a malformed or unsupported query (the message names line and column).

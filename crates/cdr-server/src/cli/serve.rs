@@ -5,11 +5,13 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use cdr_server::http::{self, ServeOptions};
-use cdr_store::{Store, StoreConfig};
+use cdr_store::{Store, StoreConfig, TerminologyService};
 
 struct Args {
     options: ServeOptions,
     config: StoreConfig,
+    /// The FHIR R4 terminology server for AQL's TERMINOLOGY().
+    terminology: Option<TerminologyService>,
 }
 
 /// Options from the command line, falling back to `CDR_*` variables, then defaults.
@@ -28,6 +30,7 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
     if let Some(v) = env("CDR_SYSTEM_ID") {
         config.system_id = v;
     }
+    let mut terminology = env("CDR_TERMINOLOGY_URL");
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let (flag, inline) = match a.split_once('=') {
@@ -45,13 +48,21 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
             "--data-dir" => config.data_dir = PathBuf::from(value()?),
             "--system-id" => config.system_id = value()?,
             "--base-path" => options.base_path = value()?,
+            "--terminology-url" => terminology = Some(value()?),
             other => return Err(format!("unknown option `{other}`")),
         }
     }
     if config.system_id.trim().is_empty() || config.system_id.contains("::") {
         return Err("the system id must be non-empty and must not contain '::'".into());
     }
-    Ok(Args { options, config })
+    let terminology = terminology
+        .map(|url| TerminologyService::new(&url))
+        .transpose()?;
+    Ok(Args {
+        options,
+        config,
+        terminology,
+    })
 }
 
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
@@ -80,6 +91,9 @@ async fn serve(args: Args, out: &mut dyn Write) -> Result<(), String> {
     let store = Store::open(&args.config)
         .await
         .map_err(|e| format!("cannot open the store: {e}"))?;
+    if let Some(t) = args.terminology.clone() {
+        store.use_terminology(t);
+    }
     let running = match http::start(store.clone(), &args.options) {
         Ok(r) => r,
         Err(e) => {
@@ -143,5 +157,15 @@ mod tests {
         assert_eq!(a.config.system_id, "env.sys");
         assert!(parse_args(&["--nope".to_owned()], env).is_err());
         assert!(parse_args(&["--system-id".to_owned(), "a::b".to_owned()], env).is_err());
+    }
+
+    #[test]
+    fn terminology_url_from_flag_or_environment() {
+        let env = |k: &str| (k == "CDR_TERMINOLOGY_URL").then(|| "http://tx:8080/fhir".to_owned());
+        assert!(parse_args(&[], env).unwrap().terminology.is_some());
+        assert!(parse_args(&[], |_| None).unwrap().terminology.is_none());
+        let https = ["--terminology-url".to_owned(), "https://tx/fhir".to_owned()];
+        let e = parse_args(&https, |_| None).err().unwrap();
+        assert!(e.contains("http://"), "{e}");
     }
 }

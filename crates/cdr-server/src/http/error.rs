@@ -63,6 +63,7 @@ error_codes! {
     InUse => UNPROCESSABLE_ENTITY, "in_use", "The resource is still in use";
     Internal => INTERNAL_SERVER_ERROR, "internal_error", "Internal server error";
     Unavailable => SERVICE_UNAVAILABLE, "database_unavailable", "The database is unavailable";
+    TerminologyUnavailable => BAD_GATEWAY, "terminology_unavailable", "The terminology server failed";
 }
 
 /// A validation issue as JSON, with its FLAT path and web template node when it has them.
@@ -211,6 +212,7 @@ impl From<StoreError> for ApiError {
             StoreError::BadRequest(_) | StoreError::Query { .. } => Code::BadRequest,
             // The QUERY specification's status for a query cancelled at its time limit.
             StoreError::QueryTimeout => Code::QueryTimeout,
+            StoreError::Terminology(_) => Code::TerminologyUnavailable,
             StoreError::Pool(_) => Code::Unavailable,
             StoreError::Db(db) if db.is_closed() => Code::Unavailable,
             StoreError::Db(_)
@@ -289,5 +291,15 @@ mod tests {
         let err = ApiError::from(StoreError::QueryTimeout);
         assert_eq!(err.code.status(), StatusCode::REQUEST_TIMEOUT);
         assert_eq!(err.body()["code"], "query_timeout");
+    }
+
+    #[test]
+    fn a_failed_terminology_server_is_502() {
+        let err = ApiError::from(StoreError::Terminology(
+            "terminology server: refused".into(),
+        ));
+        assert_eq!(err.code.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(err.body()["code"], "terminology_unavailable");
+        assert_eq!(err.body()["detail"], "terminology server: refused");
     }
 }

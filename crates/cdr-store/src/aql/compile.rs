@@ -23,7 +23,7 @@ use cdr_aql::ast::{
     AggregateArg, AggregateFunction, ClassExpr, ColumnExpr, ComparisonOp, Containment,
     ContainmentKind, FunctionCall, FunctionName, IdentifiedPath, LikePattern, MatchesOperand,
     Operand, Predicate, PredicateKind, PredicateOperand, Query, RmClassExpr, SortDirection,
-    TemporalKind, VersionPredicate, VersionPredicateKind, WhereExpr, WhereKind,
+    TemporalKind, TerminologyCall, VersionPredicate, VersionPredicateKind, WhereExpr, WhereKind,
 };
 use cdr_aql::Spanned;
 
@@ -1239,7 +1239,18 @@ impl<'a> Compiler<'a> {
         Ok(match o {
             Operand::Literal(l) => Some(literal_json(&l.value)),
             Operand::Parameter(p) => Some(self.inputs.param(p)?.clone()),
+            Operand::Terminology(t) => Some(self.terminology(t)?.clone()),
             _ => None,
+        })
+    }
+
+    /// The value of a TERMINOLOGY() call, resolved before compilation (`Store::query`).
+    fn terminology(&self, t: &TerminologyCall) -> Result<&Value> {
+        self.inputs.terminology.get(&t.to_string()).ok_or_else(|| {
+            QueryError::at(
+                t.span(),
+                "TERMINOLOGY() needs a terminology service, which is not configured",
+            )
         })
     }
 
@@ -1263,10 +1274,11 @@ impl<'a> Compiler<'a> {
                 ExprContext::Select(scope) => Ok(self.select_path(scope, ip)?.1),
             },
             Operand::Function(f) => self.function_expr(f, ctx),
-            Operand::Terminology(t) => Err(QueryError::at(
-                t.span(),
-                "TERMINOLOGY() needs a terminology service, which is not configured",
-            )),
+            Operand::Terminology(t) => {
+                let value = self.terminology(t)?.to_string();
+                let p = self.params.push(value);
+                Ok(format!("{p}::text::jsonb"))
+            }
         }
     }
 
@@ -1391,25 +1403,31 @@ impl<'a> Compiler<'a> {
                 };
                 match operand {
                     MatchesOperand::List(list) => {
-                        let mut parts = Vec::with_capacity(list.items.len());
+                        let mut values = Vec::with_capacity(list.items.len());
                         for item in &list.items {
                             let value = self.operand_value(item)?.ok_or_else(|| {
                                 QueryError::at(
                                     item.span(),
-                                    "MATCHES lists hold literals and parameters",
+                                    "MATCHES lists hold literals, parameters and TERMINOLOGY()",
                                 )
                             })?;
-                            parts.push(self.compare_path(p, ComparisonOp::Eq, &value)?);
+                            // An expansion stands for its codes.
+                            match (item, value) {
+                                (Operand::Terminology(_), Value::Array(codes)) => {
+                                    values.extend(codes)
+                                }
+                                (_, value) => values.push(value),
+                            }
                         }
-                        if parts.is_empty() {
-                            return Ok("false".into());
-                        }
-                        Ok(parts.join(" OR "))
+                        self.matches_values(p, &values)
                     }
-                    MatchesOperand::Terminology(t) => Err(QueryError::at(
-                        t.span(),
-                        "TERMINOLOGY() needs a terminology service, which is not configured",
-                    )),
+                    MatchesOperand::Terminology(t) => {
+                        let values = match self.terminology(t)? {
+                            Value::Array(codes) => codes.clone(),
+                            other => vec![other.clone()],
+                        };
+                        self.matches_values(p, &values)
+                    }
                     MatchesOperand::Uri(u) => Err(QueryError::at(
                         u.span.get(),
                         "MATCHES with a terminology URI is not supported",
@@ -1417,6 +1435,18 @@ impl<'a> Compiler<'a> {
                 }
             }
         }
+    }
+
+    /// `path MATCHES {values}`: equal to any of them.
+    fn matches_values(&mut self, p: &IdentifiedPath, values: &[Value]) -> Result<String> {
+        let mut parts = Vec::with_capacity(values.len());
+        for value in values {
+            parts.push(self.compare_path(p, ComparisonOp::Eq, value)?);
+        }
+        if parts.is_empty() {
+            return Ok("false".into());
+        }
+        Ok(parts.join(" OR "))
     }
 
     /// `some value of path op value`, typed by the value.
@@ -1812,10 +1842,8 @@ pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
                 (text, Some(json))
             }
             ColumnExpr::Terminology(t) => {
-                return Err(QueryError::at(
-                    t.span(),
-                    "TERMINOLOGY() needs a terminology service, which is not configured",
-                ))
+                let p = c.params.push(c.terminology(t)?.to_string());
+                (format!("{p}::text"), None)
             }
         };
         if let Some(alias) = &col.alias {

@@ -15,7 +15,12 @@ use serde_json::{Map, Value};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use cdr_aql::ast::{LiteralValue, Parameter};
+use std::collections::HashMap;
+
+use cdr_aql::ast::{
+    ColumnExpr, LiteralValue, MatchesOperand, Operand, Parameter, TerminologyCall, WhereExpr,
+    WhereKind,
+};
 use cdr_aql::Spanned;
 
 use crate::error::{Result as StoreResult, StoreError};
@@ -148,6 +153,8 @@ pub(crate) struct Inputs<'a> {
     pub offset: Option<u64>,
     pub default_limit: Option<u64>,
     pub max_rows: Option<u64>,
+    /// Values of the query's TERMINOLOGY() calls, by their canonical text.
+    pub terminology: &'a HashMap<String, Value>,
 }
 
 impl Inputs<'_> {
@@ -192,7 +199,8 @@ pub fn compile_to_sql(
     limits: &QueryLimits,
 ) -> StoreResult<(String, usize)> {
     let ast = parse(req.aql)?;
-    let inputs = inputs(req, limits);
+    let none = HashMap::new();
+    let inputs = inputs(req, limits, &none);
     let c = compile::compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
     Ok((c.sql, c.params.len()))
 }
@@ -210,8 +218,13 @@ fn parse(text: &str) -> StoreResult<cdr_aql::Query> {
     })
 }
 
-fn inputs<'a>(req: &'a QueryRequest<'_>, limits: &QueryLimits) -> Inputs<'a> {
+fn inputs<'a>(
+    req: &'a QueryRequest<'_>,
+    limits: &QueryLimits,
+    terminology: &'a HashMap<String, Value>,
+) -> Inputs<'a> {
     Inputs {
+        terminology,
         params: &req.params,
         ehr_id: req.ehr_id,
         fetch: req.fetch,
@@ -233,7 +246,8 @@ impl Store {
         limits: &QueryLimits,
     ) -> StoreResult<ResultSet> {
         let ast = parse(req.aql)?;
-        let inputs = inputs(req, limits);
+        let terminology = self.resolve_terminology(&ast, req.aql).await?;
+        let inputs = inputs(req, limits, &terminology);
         let compiled = compile::compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
         let client = self.inner.query_pool.get().await?;
         // Ad-hoc queries of many shapes must not grow a connection's cache without bound.
@@ -288,6 +302,89 @@ impl Store {
                 .collect(),
             rows: out,
         })
+    }
+}
+
+impl Store {
+    /// The value of every TERMINOLOGY() call of `q`, each distinct call asked once.
+    async fn resolve_terminology(
+        &self,
+        q: &cdr_aql::Query,
+        text: &str,
+    ) -> StoreResult<HashMap<String, Value>> {
+        let mut calls = Vec::new();
+        terminology_calls(q, &mut calls);
+        let mut values = HashMap::new();
+        for t in calls {
+            let key = t.to_string();
+            if values.contains_key(&key) {
+                continue;
+            }
+            let Some(service) = self.inner.terminology.get() else {
+                return Err(query_error(
+                    text,
+                    QueryError::at(
+                        t.span(),
+                        "TERMINOLOGY() needs a terminology service; start cdr with \
+                         --terminology-url (a FHIR R4 terminology server)",
+                    ),
+                ));
+            };
+            let value = service
+                .call(&t.operation.value, &t.service_api.value, &t.params.value)
+                .await
+                .map_err(|e| match e {
+                    crate::terminology::TerminologyError::Call(m) => {
+                        query_error(text, QueryError::at(t.span(), m))
+                    }
+                    other => other.into(),
+                })?;
+            values.insert(key, value);
+        }
+        Ok(values)
+    }
+}
+
+/// The TERMINOLOGY() calls of a query, wherever they stand.
+fn terminology_calls<'q>(q: &'q cdr_aql::Query, out: &mut Vec<&'q TerminologyCall>) {
+    fn operand<'q>(o: &'q Operand, out: &mut Vec<&'q TerminologyCall>) {
+        match o {
+            Operand::Terminology(t) => out.push(t),
+            Operand::Function(f) => f.args.iter().for_each(|a| operand(a, out)),
+            _ => {}
+        }
+    }
+    fn condition<'q>(w: &'q WhereExpr, out: &mut Vec<&'q TerminologyCall>) {
+        match &w.kind {
+            WhereKind::Comparison { left, right, .. } => {
+                operand(left, out);
+                operand(right, out);
+            }
+            WhereKind::Like { left, .. } => operand(left, out),
+            WhereKind::Matches { left, operand: m } => {
+                operand(left, out);
+                match m {
+                    MatchesOperand::Terminology(t) => out.push(t),
+                    MatchesOperand::List(l) => l.items.iter().for_each(|i| operand(i, out)),
+                    MatchesOperand::Uri(_) => {}
+                }
+            }
+            WhereKind::Exists(_) => {}
+            WhereKind::Not(inner) => condition(inner, out),
+            WhereKind::And(items) | WhereKind::Or(items) => {
+                items.iter().for_each(|i| condition(i, out))
+            }
+        }
+    }
+    for c in &q.select.columns {
+        match &c.expr {
+            ColumnExpr::Terminology(t) => out.push(t),
+            ColumnExpr::Function(f) => f.args.iter().for_each(|a| operand(a, out)),
+            _ => {}
+        }
+    }
+    if let Some(w) = &q.where_clause {
+        condition(w, out);
     }
 }
 

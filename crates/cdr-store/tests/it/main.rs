@@ -15,3 +15,4 @@ mod migrations;
 mod sql_scope;
 mod stored_queries;
 mod templates;
+mod terminology;
