@@ -85,7 +85,19 @@ pub(crate) struct Inner {
     pub(crate) known_dict: Mutex<HashSet<i64>>,
     /// The FHIR terminology server AQL's TERMINOLOGY() asks, when one is configured.
     pub(crate) terminology: std::sync::OnceLock<crate::terminology::TerminologyService>,
+    /// The session settings last sent on each query connection (see `aql::Store::query`),
+    /// keyed by the address of its statement cache; the weak reference keeps that address
+    /// from being reused by another connection while the entry lives.
+    pub(crate) query_settings: Mutex<HashMap<usize, QuerySession>>,
+    /// Parsed queries by their text (applications repeat the same AQL with other parameters).
+    pub(crate) parsed: Mutex<HashMap<String, Arc<cdr_aql::Query>>>,
     cluster: Option<ManagedCluster>,
+}
+
+/// What a query connection's session was last set to.
+pub(crate) struct QuerySession {
+    pub(crate) connection: std::sync::Weak<deadpool_postgres::StatementCache>,
+    pub(crate) settings: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -149,6 +161,8 @@ impl Store {
                 templates: RwLock::new(HashMap::new()),
                 known_dict: Mutex::new(HashSet::new()),
                 terminology: std::sync::OnceLock::new(),
+                query_settings: Mutex::new(HashMap::new()),
+                parsed: Mutex::new(HashMap::new()),
                 cluster,
             }),
         })

@@ -168,30 +168,32 @@ impl Scope {
         let mut dropped_items = Vec::new();
         let mut dropped_wheres = Vec::new();
         for o in optional.iter().rev() {
+            // Texts change only where they name the substituted column.
             let subst = |t: &str| match &o.substitute {
-                Some((from, to)) => replace_token(t, from, to),
-                None => t.to_owned(),
+                Some((from, to)) if t.contains(from.as_str()) => replace_token(t, from, to),
+                _ => t.to_owned(),
             };
-            let items: Vec<String> = self
+            let still_mentions = |t: &str| match &o.substitute {
+                Some((from, to)) if t.contains(from.as_str()) => {
+                    mentions(&replace_token(t, from, to), &o.alias)
+                }
+                _ => mentions(t, &o.alias),
+            };
+            let needed = self
                 .items
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| *i != o.item && !dropped_items.contains(i))
-                .map(|(_, (t, _))| subst(t))
-                .collect();
-            let wheres: Vec<String> = self
-                .wheres
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !o.own.contains(i) && !dropped_wheres.contains(i))
-                .map(|(_, t)| subst(t))
-                .collect();
-            let rest: Vec<String> = outside.iter().map(|t| subst(t)).collect();
-            let needed = items
-                .iter()
-                .chain(&wheres)
-                .chain(&rest)
-                .any(|t| mentions(t, &o.alias));
+                .map(|(_, (t, _))| t.as_str())
+                .chain(
+                    self.wheres
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !o.own.contains(i) && !dropped_wheres.contains(i))
+                        .map(|(_, t)| t.as_str()),
+                )
+                .chain(outside.iter().map(|t| t.as_str()))
+                .any(still_mentions);
             if needed {
                 continue;
             }

@@ -245,7 +245,7 @@ impl Store {
         req: &QueryRequest<'_>,
         limits: &QueryLimits,
     ) -> StoreResult<ResultSet> {
-        let ast = parse(req.aql)?;
+        let ast = self.parse_cached(req.aql)?;
         let terminology = self.resolve_terminology(&ast, req.aql).await?;
         let inputs = inputs(req, limits, &terminology);
         let compiled = compile::compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
@@ -276,8 +276,36 @@ impl Store {
             let stmt = client.prepare_cached(&compiled.sql).await?;
             client.query(&stmt, &params).await
         };
-        let (set, rows) = futures_util::future::join(client.batch_execute(&settings), run).await;
-        set?;
+        // A connection keeps its session settings: they are sent only when they change.
+        let key = std::sync::Arc::as_ptr(&client.statement_cache) as usize;
+        let current = self
+            .inner
+            .query_settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .is_some_and(|s| s.connection.strong_count() > 0 && s.settings == settings);
+        let rows = if current {
+            run.await
+        } else {
+            let (set, rows) =
+                futures_util::future::join(client.batch_execute(&settings), run).await;
+            set?;
+            let mut sessions = self
+                .inner
+                .query_settings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            sessions.retain(|_, s| s.connection.strong_count() > 0);
+            sessions.insert(
+                key,
+                crate::store::QuerySession {
+                    connection: std::sync::Arc::downgrade(&client.statement_cache),
+                    settings,
+                },
+            );
+            rows
+        };
         let rows = rows.map_err(|e| run_error(req.aql, e))?;
         let width = compiled.columns.len();
         let mut out = Vec::with_capacity(rows.len());
@@ -305,7 +333,26 @@ impl Store {
     }
 }
 
+/// Parsed queries kept before the cache is emptied.
+const PARSED_MAX: usize = 512;
+
 impl Store {
+    /// The query's syntax tree, parsed once per distinct text (a query that does not parse is
+    /// not kept).
+    fn parse_cached(&self, text: &str) -> StoreResult<std::sync::Arc<cdr_aql::Query>> {
+        let cache = || self.inner.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(q) = cache().get(text) {
+            return Ok(q.clone());
+        }
+        let q = std::sync::Arc::new(parse(text)?);
+        let mut parsed = cache();
+        if parsed.len() >= PARSED_MAX {
+            parsed.clear();
+        }
+        parsed.insert(text.to_owned(), q.clone());
+        Ok(q)
+    }
+
     /// The value of every TERMINOLOGY() call of `q`, each distinct call asked once.
     async fn resolve_terminology(
         &self,

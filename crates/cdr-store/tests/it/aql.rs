@@ -1169,3 +1169,25 @@ async fn leaf_comparisons_supply_node_rows() {
     assert!(sql(&q).contains("node n"));
     assert_eq!(d.rows(&q).await.len(), 2);
 }
+
+/// The statement timeout of each query holds, and the next query on the same connections runs
+/// under its own (session settings are re-sent only when they change).
+#[tokio::test]
+async fn each_query_runs_under_its_own_timeout() {
+    let d = build().await;
+    let q = "SELECT COUNT(*) FROM COMPOSITION c CONTAINS (ELEMENT a AND ELEMENT b AND ELEMENT x)";
+    let req = QueryRequest {
+        aql: q,
+        ..QueryRequest::default()
+    };
+    let short = QueryLimits {
+        timeout: std::time::Duration::from_millis(1),
+        ..QueryLimits::default()
+    };
+    for _ in 0..3 {
+        let err = d.store.query(&caller(), &req, &short).await.unwrap_err();
+        assert!(matches!(err, StoreError::QueryTimeout), "{err:?}");
+        let n = d.rows(q).await;
+        assert!(n[0][0].as_i64().unwrap() > 1000, "{n:?}");
+    }
+}
