@@ -78,3 +78,35 @@ async fn bad_queries_are_400_with_the_position() {
         .await
         .problem(400, "invalid_parameter");
 }
+
+/// TERMINOLOGY() over HTTP: 400 at the call without a terminology server, 502 when the
+/// configured one cannot be reached.
+#[tokio::test]
+async fn terminology_without_a_working_server() {
+    let srv = server_with_template().await;
+    srv.ehr_with_composition().await;
+    let q = "SELECT c/uid/value FROM COMPOSITION c WHERE c/category/defining_code/code_string \
+             MATCHES TERMINOLOGY('expand', 'hl7.org/fhir/4.0', 'http://example.org/vs/x')";
+    let res = srv.post("/query/aql").json(&json!({ "q": q })).send().await;
+    assert_eq!(res.status, 400, "{}", res.text());
+    let body = res.json();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--terminology-url"),
+        "{body}"
+    );
+    assert_eq!(body["line"], 1);
+    assert_eq!(body["column"], q.find("TERMINOLOGY").unwrap() + 1);
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let service = cdr_store::TerminologyService::new(&format!("http://127.0.0.1:{port}/fhir"));
+    assert!(srv.store.use_terminology(service.unwrap()));
+    let res = srv.post("/query/aql").json(&json!({ "q": q })).send().await;
+    assert_eq!(res.status, 502, "{}", res.text());
+    assert_eq!(res.json()["code"], "terminology_unavailable");
+}
