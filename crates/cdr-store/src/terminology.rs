@@ -20,8 +20,6 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::error::StoreError;
-
 /// Largest response body read from the terminology server.
 const MAX_BODY: usize = 32 << 20;
 
@@ -336,19 +334,6 @@ fn outcome_text(json: &Value) -> Option<String> {
         .or_else(|| issue.get("diagnostics"))
         .and_then(Value::as_str)
         .map(str::to_owned)
-}
-
-impl From<TerminologyError> for StoreError {
-    fn from(e: TerminologyError) -> Self {
-        match e {
-            TerminologyError::Call(m) => StoreError::Query {
-                message: m,
-                line: 0,
-                column: 0,
-            },
-            TerminologyError::Unavailable(m) => StoreError::Terminology(m),
-        }
-    }
 }
 
 #[cfg(test)]

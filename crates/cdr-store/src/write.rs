@@ -479,17 +479,18 @@ impl Store {
                 .unwrap_or_else(|e| e.into_inner());
             Rows::collect(&c.versions, &known)
         };
+        let only_creates = c.versions.iter().all(|v| v.create && v.status.is_none());
+        if new_ehr.is_none() && end == End::Commit && only_creates {
+            self.write_created(client, ehr_id, c, &rows).await?;
+            return Ok(self.written(c, &rows));
+        }
+
         let change_code = c.change_type.code();
         let kind_codes: Vec<i16> = c.versions.iter().map(|v| v.kind.code()).collect();
         let deleted: Vec<bool> = c.versions.iter().map(|v| v.document.is_none()).collect();
         let change_codes: Vec<i16> = c.versions.iter().map(|v| v.change_type.code()).collect();
         let lifecycle_codes: Vec<i16> = c.versions.iter().map(|v| v.lifecycle.code()).collect();
         let system_id = &self.inner.system_id;
-        let only_creates = c.versions.iter().all(|v| v.create && v.status.is_none());
-        if new_ehr.is_none() && end == End::Commit && only_creates {
-            self.write_created(client, ehr_id, c, &rows).await?;
-            return Ok(self.written(c, &rows));
-        }
 
         let has_content = c.has_content();
 

@@ -1026,23 +1026,18 @@ impl<'a> Compiler<'a> {
                     .and_then(|c| c.split('.').next())
                     .is_some_and(|c| types.contains(&c))
         });
-        if class_ok {
-            let from = scope.wheres.len() - 1;
-            self.node_candidates.push(NodeCandidate {
-                alias: n.clone(),
-                own: vec![scope.wheres[from].clone()],
-            });
-        }
+        let type_condition = scope.wheres.last().expect("just pushed").clone();
         if let Some((id, name)) = archetype {
             // Dictionary ids are written into the text so that cached (generic) plans see
             // the archetype's selectivity.
             let id = int8_literal(dict_id(&id));
             scope.wheres.push(format!("{n}.archetype = {id}"));
             if class_ok {
-                let own = scope.wheres.last().expect("just pushed").clone();
-                if let Some(c) = self.node_candidates.last_mut() {
-                    c.own.push(own);
-                }
+                let archetype_condition = scope.wheres.last().expect("just pushed").clone();
+                self.node_candidates.push(NodeCandidate {
+                    alias: n.clone(),
+                    own: vec![type_condition, archetype_condition],
+                });
             }
             if let Some(name) = name {
                 match name {
@@ -1248,12 +1243,10 @@ impl<'a> Compiler<'a> {
 
     /// The value of a TERMINOLOGY() call, resolved before compilation (`Store::query`).
     fn terminology(&self, t: &TerminologyCall) -> Result<&Value> {
-        self.inputs.terminology.get(&t.to_string()).ok_or_else(|| {
-            QueryError::at(
-                t.span(),
-                "TERMINOLOGY() needs a terminology service, which is not configured",
-            )
-        })
+        self.inputs
+            .terminology
+            .get(&t.to_string())
+            .ok_or_else(|| QueryError::at(t.span(), super::NO_TERMINOLOGY))
     }
 
     /// An operand as one `jsonb` expression. In WHERE (`sets` given) a path adds its value
@@ -1598,11 +1591,7 @@ impl<'a> Compiler<'a> {
             self.leaf_rows(var, &ids)
         );
         if let Some(alias) = var.facet("num").strip_suffix(".num") {
-            let bound: String = self
-                .ehr_params
-                .iter()
-                .map(|p| format!(" AND l.ehr_id = {p}"))
-                .collect();
+            let bound = self.leaf_ehr_bound();
             self.leaf_filters.push(LeafFilter {
                 alias: alias.to_owned(),
                 exists: exists.clone(),
@@ -1616,13 +1605,17 @@ impl<'a> Compiler<'a> {
         Some(exists)
     }
 
-    /// `leaf l WHERE …`: the leaf rows of node variable `var` with one of the path ids.
-    fn leaf_rows(&self, var: &Var, ids: &[i64]) -> String {
-        let bound: String = self
-            .ehr_params
+    /// ` AND l.ehr_id = $n` for each EHR binding of the query.
+    fn leaf_ehr_bound(&self) -> String {
+        self.ehr_params
             .iter()
             .map(|p| format!(" AND l.ehr_id = {p}"))
-            .collect();
+            .collect()
+    }
+
+    /// `leaf l WHERE …`: the leaf rows of node variable `var` with one of the path ids.
+    fn leaf_rows(&self, var: &Var, ids: &[i64]) -> String {
+        let bound = self.leaf_ehr_bound();
         let path = path_condition(ids);
         format!(
             "leaf l WHERE l.ehr_id = {ehr}{bound} AND l.vo_id = {vo} AND l.num = {num} \
@@ -1728,7 +1721,6 @@ impl LeafJson {
     }
 }
 
-/// An `int8` SQL literal for a number the compiler computed (a dictionary or path id).
 /// `= <id>` or `= ANY(<ids>)`, for a `path_id` column.
 fn path_condition(ids: &[i64]) -> String {
     match ids {
@@ -1737,6 +1729,7 @@ fn path_condition(ids: &[i64]) -> String {
     }
 }
 
+/// An `int8` SQL literal for a number the compiler computed (a dictionary or path id).
 fn int8_literal(id: i64) -> String {
     format!("'{id}'::int8")
 }

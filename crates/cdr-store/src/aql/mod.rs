@@ -333,6 +333,10 @@ impl Store {
     }
 }
 
+/// The error at a TERMINOLOGY() call when no terminology server is configured.
+pub(crate) const NO_TERMINOLOGY: &str = "TERMINOLOGY() needs a terminology service; start cdr \
+     with --terminology-url (a FHIR R4 terminology server)";
+
 /// Parsed queries kept before the cache is emptied.
 const PARSED_MAX: usize = 512;
 
@@ -368,14 +372,7 @@ impl Store {
                 continue;
             }
             let Some(service) = self.inner.terminology.get() else {
-                return Err(query_error(
-                    text,
-                    QueryError::at(
-                        t.span(),
-                        "TERMINOLOGY() needs a terminology service; start cdr with \
-                         --terminology-url (a FHIR R4 terminology server)",
-                    ),
-                ));
+                return Err(query_error(text, QueryError::at(t.span(), NO_TERMINOLOGY)));
             };
             let value = service
                 .call(&t.operation.value, &t.service_api.value, &t.params.value)
@@ -384,7 +381,9 @@ impl Store {
                     crate::terminology::TerminologyError::Call(m) => {
                         query_error(text, QueryError::at(t.span(), m))
                     }
-                    other => other.into(),
+                    crate::terminology::TerminologyError::Unavailable(m) => {
+                        StoreError::Terminology(m)
+                    }
                 })?;
             values.insert(key, value);
         }
