@@ -113,6 +113,20 @@ async fn invalid_compositions_list_every_issue() {
             "{i}"
         );
     }
+    // The members of ITS-REST's Error beside the problem's: one line per issue.
+    assert_eq!(body["message"], body["detail"]);
+    assert_eq!(body["error"], "Unprocessable Entity");
+    let lines: Vec<String> = issues
+        .iter()
+        .map(|i| {
+            format!(
+                "{}: {}",
+                i["path"].as_str().unwrap(),
+                i["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(body["validationErrors"], json!(lines));
 
     // An unknown template is a validation issue too.
     let other = composition_with(|c| {
