@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::ApiResult;
 use super::headers::Answer;
-use super::{ehr_id, segment, uuid_segment, AppState};
+use super::{ehr_id, existing_uuid_segment, segment, AppState};
 
 fn done() -> HttpResponse {
     Answer::default().respond(StatusCode::NO_CONTENT)
@@ -26,7 +26,7 @@ pub async fn delete_composition(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
-    let vo = uuid_segment(&req, "versioned_object_id", "versioned_object_id")?;
+    let vo = existing_uuid_segment(&req, "versioned_object_id", "composition")?;
     state
         .store
         .delete_composition_physically(&state.caller(&req), ehr, vo)

@@ -12,7 +12,7 @@ use cdr_store::EhrRecord;
 use super::error::ApiResult;
 use super::headers::{self, Answer};
 use super::media::{self, Format, JSON_OR_XML};
-use super::{ehr_id, AppState};
+use super::{ehr_id, uuid_segment, AppState};
 
 fn answer(state: &AppState, req: &HttpRequest, ehr: &EhrRecord, body: Option<Format>) -> Answer {
     Answer {
@@ -82,13 +82,14 @@ pub async fn create(
     create_ehr(req, state, payload, None).await
 }
 
-/// `PUT /ehr/{ehr_id}`: a new EHR with the client's id (409 when it is taken).
+/// `PUT /ehr/{ehr_id}`: a new EHR with the client's id (409 when it is taken; 400 when it is
+/// not a UUID, as the specification lists for this operation).
 pub async fn create_with_id(
     req: HttpRequest,
     state: web::Data<AppState>,
     payload: Payload,
 ) -> ApiResult<HttpResponse> {
-    let id = ehr_id(&req)?;
+    let id = uuid_segment(&req, "ehr_id", "ehr_id")?;
     create_ehr(req, state, payload, Some(id)).await
 }
 

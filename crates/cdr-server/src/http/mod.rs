@@ -93,9 +93,18 @@ fn segment<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
     req.match_info().get(name).unwrap_or_default()
 }
 
-/// The `{ehr_id}` path segment.
+/// The `{ehr_id}` path segment. An id that is not a UUID names no EHR: 404, the one error the
+/// specification lists for most of these operations.
 fn ehr_id(req: &HttpRequest) -> ApiResult<Uuid> {
-    uuid_segment(req, "ehr_id", "ehr_id")
+    existing_uuid_segment(req, "ehr_id", "EHR")
+}
+
+/// A UUID path segment naming an existing `kind`: one that is not a UUID is 404 (not found),
+/// not 400.
+fn existing_uuid_segment(req: &HttpRequest, name: &str, kind: &str) -> ApiResult<Uuid> {
+    let s = segment(req, name);
+    cdr_store::parse_uuid(s)
+        .ok_or_else(|| ApiError::new(Code::NotFound, format!("{kind} {s} not found (not a UUID)")))
 }
 
 fn uuid_segment(req: &HttpRequest, name: &str, what: &str) -> ApiResult<Uuid> {

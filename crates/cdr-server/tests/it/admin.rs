@@ -98,11 +98,11 @@ async fn delete_composition_physically_keeps_the_ehr() {
     srv.delete(&format!("/admin/ehr/{ehr}/composition/{kept}"))
         .send()
         .await
-        .problem(400, "invalid_id");
+        .problem(404, "not_found");
     srv.delete(&format!("/admin/ehr/nope/composition/{vo}"))
         .send()
         .await
-        .problem(400, "invalid_id");
+        .problem(404, "not_found");
 }
 
 #[tokio::test]

@@ -63,7 +63,7 @@ async fn get_by_id_and_unknown_and_malformed_ids() {
     srv.get("/ehr/not-a-uuid")
         .send()
         .await
-        .problem(400, "invalid_id");
+        .problem(404, "not_found");
     let res = srv
         .get(&format!("/ehr/{id}"))
         .header("Accept", "application/xml;q=0.5, application/json")
@@ -208,6 +208,36 @@ async fn errors_in_xml_for_clients_that_accept_only_xml() {
         ),
         "{xml}"
     );
+}
+
+#[tokio::test]
+async fn ids_in_the_path_that_are_not_uuids_name_nothing() {
+    let srv = crate::common::server_with_template().await;
+    let (ehr, _, vo) = srv.ehr_with_composition().await;
+    for path in [
+        "/ehr/not-a-uuid".to_owned(),
+        "/ehr/1234/ehr_status".to_owned(),
+        "/ehr/1234/versioned_ehr_status".to_owned(),
+        "/ehr/1234/directory".to_owned(),
+        format!("/ehr/1234/composition/{vo}"),
+        format!("/ehr/1234/versioned_composition/{vo}"),
+        format!("/ehr/{ehr}/versioned_composition/not-a-uuid"),
+        format!("/ehr/{ehr}/versioned_composition/{vo}::test.cdr::1/revision_history"),
+        format!("/ehr/{ehr}/versioned_composition/x/version"),
+    ] {
+        let body = srv.get(&path).send().await.problem(404, "not_found");
+        assert!(
+            body["detail"].as_str().unwrap().contains("not a UUID"),
+            "{body}"
+        );
+    }
+    srv.post("/ehr/1234/composition")
+        .body("application/json", crate::common::COMPOSITION)
+        .send()
+        .await
+        .problem(404, "not_found");
+    // Creating an EHR with an id of the client's choice: a malformed one is bad input.
+    srv.put("/ehr/1234").send().await.problem(400, "invalid_id");
 }
 
 #[tokio::test]
