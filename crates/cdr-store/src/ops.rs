@@ -214,15 +214,17 @@ impl Store {
         self.singleton_id(ehr_id, VoKind::EhrStatus).await
     }
 
-    /// Updates the EHR_STATUS given the latest version uid.
+    /// Updates the EHR_STATUS given the latest version uid. A `uid` in the new EHR_STATUS is
+    /// ignored (the EHR has one EHR_STATUS; the server names the new version).
     pub async fn update_ehr_status(
         &self,
         caller: &Principal,
         ehr_id: Uuid,
         preceding: &VersionUid,
-        status: EhrStatus,
+        mut status: EhrStatus,
         meta: CommitMeta,
     ) -> Result<CommittedVersion> {
+        status.uid = None;
         let data = VersionData::EhrStatus(Box::new(status));
         self.change_singleton(
             caller,
