@@ -414,6 +414,7 @@ impl Store {
                 check_folder_names(f, "")?;
                 p.archetype_id = Some(f.archetype_node_id.clone());
                 f.uid = new_uid;
+                name_sub_folders(&mut f.folders);
             }
         }
         let root: &dyn RmObject = &data;
@@ -530,6 +531,19 @@ fn check_ehr_status(s: &cdr_rm::EhrStatus) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Gives every sub-folder without a `uid` one (a HIER_OBJECT_ID with a new UUID); a sub-folder
+/// keeps the uid it has, so it keeps its identity from version to version of the directory.
+fn name_sub_folders(folders: &mut [cdr_rm::Folder]) {
+    for f in folders {
+        if f.uid.is_none() {
+            f.uid = Some(RmUid::HierObjectId(Box::new(cdr_rm::HierObjectId {
+                value: Uuid::new_v4().to_string(),
+            })));
+        }
+        name_sub_folders(&mut f.folders);
+    }
 }
 
 /// Sibling folders must have distinct names: the directory `path` parameter resolves by name.

@@ -11,6 +11,10 @@ pub enum StoreError {
     /// The preceding version given is not the latest one. `latest` is the latest version uid.
     #[error("version conflict: {given} is not the latest version; the latest is {latest}")]
     VersionConflict { given: String, latest: String },
+    /// The preceding version given names an object that does not exist (an EHR without a
+    /// directory): there is no latest version to name.
+    #[error("the EHR has no {kind}, so {given} is not its latest version")]
+    NoLatest { kind: &'static str, given: String },
     /// A conflict with existing data (id in use, EHR for this subject exists, different template
     /// under the same id, object already deleted, EHR not modifiable, …).
     #[error("{0}")]

@@ -482,7 +482,8 @@ impl Store {
     }
 
     /// Updates or deletes the EHR's EHR_STATUS or directory. A preceding version uid naming
-    /// another object is stale: the conflict names the latest version.
+    /// another object is stale: the conflict names the latest version; in an EHR without the
+    /// object it is [`StoreError::NoLatest`].
     async fn change_singleton(
         &self,
         caller: &Principal,
@@ -492,7 +493,15 @@ impl Store {
         data: Option<VersionData>,
         meta: CommitMeta,
     ) -> Result<CommittedVersion> {
-        let vo = self.singleton_id(ehr_id, kind).await?;
+        let vo = match self.singleton_id(ehr_id, kind).await {
+            Err(StoreError::NotFound { kind: missing, .. }) if missing == kind.label() => {
+                return Err(StoreError::NoLatest {
+                    kind: kind.label(),
+                    given: preceding.to_string(),
+                })
+            }
+            other => other?,
+        };
         if preceding.object_id != vo {
             return Err(match self.latest_version(ehr_id, kind, vo).await {
                 Ok(latest) => StoreError::VersionConflict {

@@ -223,7 +223,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         let code = match &e {
             StoreError::NotFound { .. } => Code::NotFound,
-            StoreError::VersionConflict { .. } => Code::VersionConflict,
+            StoreError::VersionConflict { .. } | StoreError::NoLatest { .. } => {
+                Code::VersionConflict
+            }
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::Deleted { .. } => Code::ObjectDeleted,
             StoreError::Invalid(_) => Code::ValidationFailed,

@@ -54,10 +54,12 @@ pub fn query(req: &HttpRequest) -> ApiResult<HashMap<String, String>> {
         .map_err(|e| ApiError::new(Code::InvalidParameter, e.to_string()))
 }
 
-/// `version_at_time`, if given: ISO 8601 extended with an offset, or without one (UTC).
+/// `version_at_time`, if given: ISO 8601 extended with an offset, or without one (UTC). An
+/// empty value is the same as none.
 pub fn version_at_time(params: &HashMap<String, String>) -> ApiResult<Option<DateTime<Utc>>> {
     params
         .get("version_at_time")
+        .filter(|s| !s.trim().is_empty())
         .map(|s| parse_time(s))
         .transpose()
 }
