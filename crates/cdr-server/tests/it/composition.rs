@@ -942,3 +942,44 @@ async fn dry_run_on_update_checks_without_storing() {
     assert_eq!(latest().await, v2);
     assert_eq!(stored(&srv, &ehr).await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_update_may_not_change_the_template() {
+    let srv = server_with_template().await;
+    let (ehr, v1, vo) = srv.ehr_with_composition().await;
+    // The same template under another id: the composition is valid against both.
+    let twin = crate::common::OPT.replacen(
+        "<value>cdr_test_vitals.v1</value>",
+        "<value>cdr_test_vitals.twin</value>",
+        1,
+    );
+    let res = srv.upload(&twin).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let moved = composition_with(|c| {
+        c["archetype_details"]["template_id"]["value"] = json!("cdr_test_vitals.twin");
+    });
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .json(&moved)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+
+    let body = srv
+        .put(&format!("/ehr/{ehr}/composition/{vo}"))
+        .header("If-Match", &format!("\"{v1}\""))
+        .json(&moved)
+        .send()
+        .await
+        .problem(400, "bad_request");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("cdr_test_vitals.v1") && detail.contains("cdr_test_vitals.twin"),
+        "{detail}"
+    );
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{vo}"))
+        .send()
+        .await;
+    assert_eq!(res.etag(), v1, "nothing was committed");
+}
