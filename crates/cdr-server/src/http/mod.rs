@@ -70,10 +70,21 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The absolute URL of `path` (below the base) as the client addressed this server.
+    /// The absolute URL of `path` (below the base) as the client addressed this server: through
+    /// a proxy, as `Forwarded` or `X-Forwarded-Proto`, `-Host` and `-Port` say.
     pub fn url(&self, req: &HttpRequest, path: &str) -> String {
         let info = req.connection_info();
-        format!("{}://{}{}{}", info.scheme(), info.host(), self.base, path)
+        let scheme = info.scheme();
+        let port = req
+            .headers()
+            .get("x-forwarded-port")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next()?.trim().parse::<u16>().ok());
+        let host = match port {
+            Some(port) => with_port(info.host(), scheme, port),
+            None => info.host().to_owned(),
+        };
+        format!("{scheme}://{host}{}{path}", self.base)
     }
 
     /// The URL prefix of an EHR's versions in `collection` (`composition`, `ehr_status`,
@@ -85,6 +96,19 @@ impl AppState {
     /// The caller. Authentication is not built yet: everyone is the local principal.
     pub fn caller(&self, _req: &HttpRequest) -> Principal {
         Principal::local()
+    }
+}
+
+/// `host` (a name, an IPv4 address or a bracketed IPv6 address, with or without a port) with
+/// `port` instead of its own, left out when it is the scheme's default.
+fn with_port(host: &str, scheme: &str, port: u16) -> String {
+    let name = match host.rfind(']') {
+        Some(end) => &host[..=end],
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    match (scheme, port) {
+        ("http", 80) | ("https", 443) => name.to_owned(),
+        _ => format!("{name}:{port}"),
     }
 }
 
@@ -123,4 +147,21 @@ fn uid_based_segment(req: &HttpRequest, name: &str) -> ApiResult<UidBasedId> {
     segment(req, name)
         .parse()
         .map_err(|e: cdr_store::IdError| ApiError::new(Code::InvalidId, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_port;
+
+    #[test]
+    fn forwarded_ports_replace_the_hosts_own() {
+        assert_eq!(with_port("example.com", "https", 333), "example.com:333");
+        assert_eq!(
+            with_port("example.com:8080", "http", 333),
+            "example.com:333"
+        );
+        assert_eq!(with_port("example.com:8080", "https", 443), "example.com");
+        assert_eq!(with_port("[::1]:8080", "http", 9000), "[::1]:9000");
+        assert_eq!(with_port("[::1]", "http", 80), "[::1]");
+    }
 }

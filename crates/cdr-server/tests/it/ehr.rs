@@ -48,6 +48,41 @@ async fn post_minimal_and_representation() {
 }
 
 #[tokio::test]
+async fn absolute_urls_follow_the_forwarded_headers() {
+    let srv = crate::common::server_with_template().await;
+    let forwarded = |r: crate::common::Req, port: &str| {
+        r.header("X-Forwarded-Host", "example.com")
+            .header("X-Forwarded-Port", port)
+            .header("X-Forwarded-Proto", "https")
+    };
+    let res = forwarded(srv.post("/ehr"), "333").send().await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let ehr = res.etag();
+    assert_eq!(
+        res.header("location"),
+        Some(format!("https://example.com:333{BASE}/ehr/{ehr}").as_str())
+    );
+    let res = forwarded(srv.post(&format!("/ehr/{ehr}/composition")), "333")
+        .body("application/json", crate::common::COMPOSITION)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let expected = format!(
+        "https://example.com:333{BASE}/ehr/{ehr}/composition/{}",
+        res.etag()
+    );
+    assert_eq!(res.header("location"), Some(expected.as_str()));
+    // The scheme's own port is left out.
+    let res = forwarded(srv.get(&format!("/ehr/{ehr}")), "443")
+        .send()
+        .await;
+    assert_eq!(
+        res.header("location"),
+        Some(format!("https://example.com{BASE}/ehr/{ehr}").as_str())
+    );
+}
+
+#[tokio::test]
 async fn get_by_id_and_unknown_and_malformed_ids() {
     let srv = server().await;
     let id = srv.ehr().await;
