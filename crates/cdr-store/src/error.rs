@@ -26,10 +26,10 @@ pub enum StoreError {
         id: String,
         uid: String,
     },
-    /// The resource cannot be removed while other data uses it (a template that compositions
-    /// were committed with).
-    #[error("{0}")]
-    InUse(String),
+    /// The resource cannot be removed or replaced while other data uses it (a template that
+    /// compositions were committed with); `users` names some of them (composition ids).
+    #[error("{message}")]
+    InUse { message: String, users: Vec<String> },
     /// The content fails validation against its template or the RM; every issue is listed.
     #[error("validation failed with {} issue(s)", .0.len())]
     Invalid(Vec<ValidationIssue>),

@@ -105,6 +105,8 @@ struct Extra {
     location: Option<String>,
     /// The methods a resource offers, on 405.
     allow: Option<String>,
+    /// What still uses a resource that cannot be removed (composition ids), on `in_use`.
+    used_by: Vec<String>,
 }
 
 impl ApiError {
@@ -208,6 +210,9 @@ impl ApiError {
         if let Some(latest) = &extra.latest {
             body["latest_version_uid"] = json!(latest);
         }
+        if !extra.used_by.is_empty() {
+            body["used_by"] = json!(extra.used_by);
+        }
         body
     }
 }
@@ -229,7 +234,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::Deleted { .. } => Code::ObjectDeleted,
             StoreError::Invalid(_) => Code::ValidationFailed,
-            StoreError::InUse(_) => Code::InUse,
+            StoreError::InUse { .. } => Code::InUse,
             StoreError::BadRequest(_) | StoreError::Query { .. } => Code::BadRequest,
             // The QUERY specification's status for a query cancelled at its time limit.
             StoreError::QueryTimeout => Code::QueryTimeout,
@@ -247,6 +252,7 @@ impl From<StoreError> for ApiError {
         }
         match e {
             StoreError::Invalid(issues) => err.extra().issues = issues,
+            StoreError::InUse { users, .. } => err.extra().used_by = users,
             StoreError::VersionConflict { latest, .. } => err.extra().latest = Some(latest),
             _ => {}
         }
@@ -302,7 +308,7 @@ impl ResponseError for ApiError {
 
 /// An error body as XML, for clients that accept only XML: `<error>` with the reason phrase
 /// (`error`), `message`, `status`, `code`, `title`, `type`, then what the JSON body has besides
-/// (`line`, `column`, `latest_version_uid`, `validationErrors`).
+/// (`line`, `column`, `latest_version_uid`, `used_by`, `validationErrors`).
 pub fn xml_body(body: &Value) -> String {
     let mut out = format!("{}<error>", media::XML_DECLARATION);
     for name in [
@@ -315,6 +321,7 @@ pub fn xml_body(body: &Value) -> String {
         "line",
         "column",
         "latest_version_uid",
+        "used_by",
     ] {
         if let Some(value) = body.get(name) {
             media::json_xml_element(&mut out, name, value);

@@ -222,21 +222,32 @@ pub fn form_body(req: &HttpRequest) -> Option<Format> {
 
 /// The body's format from `Content-Type` (JSON when absent); anything else is 415.
 pub fn body_format(req: &HttpRequest, accepted: &[Format]) -> ApiResult<Format> {
-    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
-        return Ok(Format::Json);
-    };
-    let text = value.to_str().unwrap_or_default();
-    let essence = text.split(';').next().unwrap_or_default().trim();
-    Format::of_media_type(&essence.to_ascii_lowercase())
+    match req.headers().contains_key(header::CONTENT_TYPE) {
+        true => declared_body_format(req, accepted),
+        false => Ok(Format::Json),
+    }
+}
+
+/// The body's format from `Content-Type`, which must be there and one of `accepted` (415
+/// otherwise).
+pub fn declared_body_format(req: &HttpRequest, accepted: &[Format]) -> ApiResult<Format> {
+    let text = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or_default());
+    let essence = text.map(|t| t.split(';').next().unwrap_or_default().trim());
+    essence
+        .and_then(|e| Format::of_media_type(&e.to_ascii_lowercase()))
         .filter(|f| accepted.contains(f))
         .ok_or_else(|| {
             let names: Vec<_> = accepted.iter().map(|f| f.media_type()).collect();
+            let given = match text {
+                Some(t) => format!("Content-Type '{t}' is not accepted here"),
+                None => "a Content-Type is required here".to_owned(),
+            };
             ApiError::new(
                 Code::UnsupportedMediaType,
-                format!(
-                    "Content-Type '{text}' is not accepted here; use {}",
-                    names.join(" or ")
-                ),
+                format!("{given}; use {}", names.join(" or ")),
             )
         })
 }
