@@ -111,8 +111,8 @@ pub async fn delete_template(
     Ok(done())
 }
 
-/// `DELETE {base}/admin/query/{qualified_query_name}/{version}`: 204; 400 unless the version is
-/// exact; 404 when that version is not stored.
+/// `DELETE {base}/admin/query/{qualified_query_name}/{version}`: 200 without a body, as EHRbase
+/// answers it; 400 unless the version is exact; 404 when that version is not stored.
 pub async fn delete_query(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let name = segment(&req, "qualified_query_name");
     let version = segment(&req, "version");
@@ -120,5 +120,5 @@ pub async fn delete_query(req: HttpRequest, state: web::Data<AppState>) -> ApiRe
         .store
         .delete_stored_query(&state.caller(&req), name, version)
         .await?;
-    Ok(done())
+    Ok(HttpResponse::Ok().finish())
 }
