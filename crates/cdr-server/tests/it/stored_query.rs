@@ -112,10 +112,19 @@ async fn put_list_and_get_with_assigned_explicit_and_partial_versions() {
         .await
         .problem(404, "not_found");
     get("1")
-        .header("Accept", "application/xml")
+        .header("Accept", "application/xml, application/problem+json")
         .send()
         .await
         .problem(406, "not_acceptable");
+    // A client that takes only XML hears about it in XML.
+    let res = get("1").header("Accept", "application/xml").send().await;
+    assert_eq!(res.status, 406);
+    assert_eq!(res.header("content-type"), Some("application/xml"));
+    assert!(
+        res.text().contains("<code>not_acceptable</code>"),
+        "{}",
+        res.text()
+    );
 }
 
 #[tokio::test]
