@@ -1,4 +1,4 @@
-//! Administrative operations: physical deletion of an EHR, of a composition, and of a template
+//! Administrative operations: physical deletion of an EHR, of a composition, and of templates
 //! that no composition uses.
 
 use uuid::Uuid;
@@ -112,21 +112,7 @@ impl Store {
         if found.is_none() {
             return Err(StoreError::not_found("template", template_id));
         }
-        // Across all EHRs on purpose: this is the one population-wide statement of the admin
-        // API (it reads only the template id column of object versions).
-        let used: bool = tx
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM object_version WHERE template_id = $1)",
-                &[&template_id],
-            )
-            .await?
-            .get(0);
-        if used {
-            return Err(StoreError::InUse(format!(
-                "template '{template_id}' is used by compositions (current or past versions); \
-                 delete them first"
-            )));
-        }
+        refuse_if_used(&tx, "delete", &[template_id.to_owned()]).await?;
         tx.execute(
             "DELETE FROM template WHERE template_id = $1",
             &[&template_id],
@@ -136,4 +122,75 @@ impl Store {
         self.uncache_template(template_id);
         Ok(())
     }
+
+    /// Deletes every template, or none when any is used by a composition version
+    /// ([`StoreError::InUse`] naming those templates); the number deleted.
+    pub async fn delete_all_templates(&self, _caller: &Principal) -> Result<u64> {
+        let mut client = self.inner.pool.get().await?;
+        let tx = client.transaction().await?;
+        let ids: Vec<String> = tx
+            .query(
+                "SELECT template_id FROM template ORDER BY template_id FOR UPDATE",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        refuse_if_used(&tx, "delete", &ids).await?;
+        let deleted = tx.execute("DELETE FROM template", &[]).await?;
+        tx.commit().await?;
+        for id in &ids {
+            self.uncache_template(id);
+        }
+        Ok(deleted)
+    }
+}
+
+/// How many composition ids an [`StoreError::InUse`] names at most.
+const USERS_NAMED: i64 = 100;
+
+/// [`StoreError::InUse`] when composition versions (current or past) were committed with any of
+/// `templates`, in EHRbase's words (`Cannot delete template x since it is used by at least one
+/// composition`), naming the compositions. Across all EHRs on purpose: with the template
+/// writes, the only population-wide statements outside AQL (they read only the template id
+/// column of object versions).
+pub(crate) async fn refuse_if_used(
+    tx: &tokio_postgres::Transaction<'_>,
+    operation: &str,
+    templates: &[String],
+) -> Result<()> {
+    let used: Vec<String> = tx
+        .query(
+            "SELECT t FROM unnest($1::text[]) AS t WHERE EXISTS \
+             (SELECT 1 FROM object_version WHERE template_id = t) ORDER BY t",
+            &[&templates],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if used.is_empty() {
+        return Ok(());
+    }
+    let users: Vec<String> = tx
+        .query(
+            "SELECT DISTINCT vo_id FROM object_version WHERE template_id = ANY($1) \
+             ORDER BY vo_id LIMIT $2",
+            &[&used, &USERS_NAMED],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get::<_, Uuid>(0).to_string())
+        .collect();
+    let message = match used.as_slice() {
+        [one] => format!(
+            "Cannot {operation} template {one} since it is used by at least one composition"
+        ),
+        many => format!(
+            "Cannot {operation} templates {} since they are used by at least one composition",
+            many.join(", ")
+        ),
+    };
+    Err(StoreError::InUse { message, users })
 }

@@ -385,6 +385,7 @@ impl Store {
                 c.uid = new_uid;
             }
             VersionData::EhrStatus(s) => {
+                check_ehr_status(s)?;
                 let issues = cdr_validation::validate_rm(s.as_ref());
                 if !issues.is_empty() {
                     return Err(StoreError::Invalid(issues));
@@ -413,6 +414,7 @@ impl Store {
                 check_folder_names(f, "")?;
                 p.archetype_id = Some(f.archetype_node_id.clone());
                 f.uid = new_uid;
+                name_sub_folders(&mut f.folders);
             }
         }
         let root: &dyn RmObject = &data;
@@ -502,6 +504,45 @@ fn missing_template_issue() -> cdr_validation::ValidationIssue {
         actual: None,
         message: "the composition names no template (archetype_details/template_id is missing)"
             .into(),
+    }
+}
+
+/// What an EHR_STATUS must have before it is validated: its two flags, which decide what the
+/// EHR accepts, and a namespace for a subject reference, which finds the EHR. Without them it
+/// is a bad request (400), as EHRbase answers, not a validation failure.
+fn check_ehr_status(s: &cdr_rm::EhrStatus) -> Result<()> {
+    let missing: Vec<&str> = [
+        ("is_modifiable", s.is_modifiable.is_none()),
+        ("is_queryable", s.is_queryable.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(name, absent)| absent.then_some(name))
+    .collect();
+    if !missing.is_empty() {
+        return Err(StoreError::BadRequest(format!(
+            "the EHR_STATUS has no {}; both flags are required",
+            missing.join(" and ")
+        )));
+    }
+    let reference = s.subject.as_ref().and_then(|p| p.external_ref.as_ref());
+    if reference.is_some_and(|r| r.namespace.trim().is_empty()) {
+        return Err(StoreError::BadRequest(
+            "the EHR_STATUS subject's external_ref has an empty namespace".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Gives every sub-folder without a `uid` one (a HIER_OBJECT_ID with a new UUID); a sub-folder
+/// keeps the uid it has, so it keeps its identity from version to version of the directory.
+fn name_sub_folders(folders: &mut [cdr_rm::Folder]) {
+    for f in folders {
+        if f.uid.is_none() {
+            f.uid = Some(RmUid::HierObjectId(Box::new(cdr_rm::HierObjectId {
+                value: Uuid::new_v4().to_string(),
+            })));
+        }
+        name_sub_folders(&mut f.folders);
     }
 }
 

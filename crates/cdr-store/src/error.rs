@@ -11,6 +11,10 @@ pub enum StoreError {
     /// The preceding version given is not the latest one. `latest` is the latest version uid.
     #[error("version conflict: {given} is not the latest version; the latest is {latest}")]
     VersionConflict { given: String, latest: String },
+    /// The preceding version given names an object that does not exist (an EHR without a
+    /// directory): there is no latest version to name.
+    #[error("the EHR has no {kind}, so {given} is not its latest version")]
+    NoLatest { kind: &'static str, given: String },
     /// A conflict with existing data (id in use, EHR for this subject exists, different template
     /// under the same id, object already deleted, EHR not modifiable, …).
     #[error("{0}")]
@@ -22,10 +26,10 @@ pub enum StoreError {
         id: String,
         uid: String,
     },
-    /// The resource cannot be removed while other data uses it (a template that compositions
-    /// were committed with).
-    #[error("{0}")]
-    InUse(String),
+    /// The resource cannot be removed or replaced while other data uses it (a template that
+    /// compositions were committed with); `users` names some of them (composition ids).
+    #[error("{message}")]
+    InUse { message: String, users: Vec<String> },
     /// The content fails validation against its template or the RM; every issue is listed.
     #[error("validation failed with {} issue(s)", .0.len())]
     Invalid(Vec<ValidationIssue>),

@@ -214,15 +214,17 @@ impl Store {
         self.singleton_id(ehr_id, VoKind::EhrStatus).await
     }
 
-    /// Updates the EHR_STATUS given the latest version uid.
+    /// Updates the EHR_STATUS given the latest version uid. A `uid` in the new EHR_STATUS is
+    /// ignored (the EHR has one EHR_STATUS; the server names the new version).
     pub async fn update_ehr_status(
         &self,
         caller: &Principal,
         ehr_id: Uuid,
         preceding: &VersionUid,
-        status: EhrStatus,
+        mut status: EhrStatus,
         meta: CommitMeta,
     ) -> Result<CommittedVersion> {
+        status.uid = None;
         let data = VersionData::EhrStatus(Box::new(status));
         self.change_singleton(
             caller,
@@ -480,7 +482,8 @@ impl Store {
     }
 
     /// Updates or deletes the EHR's EHR_STATUS or directory. A preceding version uid naming
-    /// another object is stale: the conflict names the latest version.
+    /// another object is stale: the conflict names the latest version; in an EHR without the
+    /// object it is [`StoreError::NoLatest`].
     async fn change_singleton(
         &self,
         caller: &Principal,
@@ -490,7 +493,15 @@ impl Store {
         data: Option<VersionData>,
         meta: CommitMeta,
     ) -> Result<CommittedVersion> {
-        let vo = self.singleton_id(ehr_id, kind).await?;
+        let vo = match self.singleton_id(ehr_id, kind).await {
+            Err(StoreError::NotFound { kind: missing, .. }) if missing == kind.label() => {
+                return Err(StoreError::NoLatest {
+                    kind: kind.label(),
+                    given: preceding.to_string(),
+                })
+            }
+            other => other?,
+        };
         if preceding.object_id != vo {
             return Err(match self.latest_version(ehr_id, kind, vo).await {
                 Ok(latest) => StoreError::VersionConflict {

@@ -100,6 +100,53 @@ impl Store {
         })
     }
 
+    /// Replaces the OPT of a stored template (EHRbase's admin update): 404 when there is none
+    /// under `template_id`; the new OPT must parse and carry that id (400); refused with
+    /// [`StoreError::InUse`] while composition versions were committed with the template, whose
+    /// validation the new OPT could change. Keeps the creation time.
+    pub async fn replace_template(
+        &self,
+        _caller: &Principal,
+        template_id: &str,
+        opt: &str,
+    ) -> Result<TemplateMeta> {
+        let mut client = self.inner.pool.get().await?;
+        let tx = client.transaction().await?;
+        let created_at = tx
+            .query_opt(
+                "SELECT created_at FROM template WHERE template_id = $1 FOR UPDATE",
+                &[&template_id],
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found("template", template_id))?
+            .get(0);
+        let parsed = cdr_template::parse_opt(opt.as_bytes())
+            .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        if parsed.template_id != template_id {
+            return Err(StoreError::BadRequest(format!(
+                "the OPT is template '{}', not '{template_id}'",
+                parsed.template_id
+            )));
+        }
+        crate::admin::refuse_if_used(&tx, "update", &[template_id.to_owned()]).await?;
+        let archetype_id = root_archetype(&parsed);
+        tx.execute(
+            "UPDATE template SET concept = $2, root_archetype = $3, opt = $4 \
+             WHERE template_id = $1",
+            &[&template_id, &parsed.concept, &archetype_id, &opt],
+        )
+        .await?;
+        tx.commit().await?;
+        let meta = TemplateMeta {
+            template_id: template_id.to_owned(),
+            concept: parsed.concept.clone(),
+            archetype_id,
+            created_at,
+        };
+        self.cache_template(Arc::new(parsed));
+        Ok(meta)
+    }
+
     /// All stored templates, ordered by id.
     pub async fn list_templates(&self, _caller: &Principal) -> Result<Vec<TemplateMeta>> {
         let client = self.inner.pool.get().await?;

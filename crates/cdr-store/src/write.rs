@@ -76,8 +76,9 @@ enum Check<'p> {
     Created(&'p Prepared),
     /// The head moved past the preceding version (CD003).
     Advanced(&'p Prepared),
-    /// The previous version's root archetype differs (CD004; the message is that archetype).
-    Archetype(&'p Prepared),
+    /// The previous version's root archetype (CD004) or template (CD005) differs; the message
+    /// is the previous one.
+    Identity(&'p Prepared),
     /// `INSERT INTO ehr_subject`: a unique violation means another EHR has this subject.
     Subject(&'p (String, String)),
     /// Nothing beyond success.
@@ -115,10 +116,16 @@ impl Check<'_> {
                 vo_id: v.vo_id,
                 given: v.preceding_uid.clone().unwrap_or_default(),
             },
-            Check::Archetype(v) if code == "CD004" => StoreError::BadRequest(format!(
+            Check::Identity(v) if code == "CD004" => StoreError::BadRequest(format!(
                 "the root archetype of a composition cannot change (was {}, now {})",
                 db.message(),
                 v.archetype_id.as_deref().unwrap_or("")
+            ))
+            .into(),
+            Check::Identity(v) if code == "CD005" => StoreError::BadRequest(format!(
+                "the template of a composition cannot change (was {}, now {})",
+                db.message(),
+                v.template_id.as_deref().unwrap_or("")
             ))
             .into(),
             Check::Subject((id, namespace)) if unique => conflict(format!(
@@ -343,8 +350,11 @@ const INSERT_CONTRIBUTION: &str =
 const CREATE_OBJECT: &str =
     "INSERT INTO versioned_object (ehr_id, vo_id, kind, head, deleted, time_created) \
      VALUES ($1, $2, $3, 1, false, $4)";
-const PREVIOUS_ARCHETYPE: &str = "SELECT cdr_fail('CD004', archetype_id) FROM object_version \
-     WHERE ehr_id = $1 AND vo_id = $2 AND version = $3 - 1 AND archetype_id <> $4";
+/// A new version of a composition keeps its root archetype (CD004) and its template (CD005).
+const PREVIOUS_IDENTITY: &str = "SELECT CASE WHEN archetype_id <> $4 \
+     THEN cdr_fail('CD004', archetype_id) ELSE cdr_fail('CD005', template_id) END \
+     FROM object_version WHERE ehr_id = $1 AND vo_id = $2 AND version = $3 - 1 \
+     AND (archetype_id <> $4 OR template_id <> $5)";
 const ADVANCE_OBJECT: &str =
     "WITH advanced AS (UPDATE versioned_object SET head = $4, deleted = $5 \
      WHERE ehr_id = $1 AND vo_id = $2 AND kind = $3 AND head = $4 - 1 AND NOT deleted RETURNING 1) \
@@ -520,9 +530,15 @@ impl Store {
             }
             if v.kind == VoKind::Composition && v.document.is_some() {
                 add(
-                    PREVIOUS_ARCHETYPE,
-                    Check::Archetype(v),
-                    vec![&ehr_id, &v.vo_id, &v.version, &v.archetype_id],
+                    PREVIOUS_IDENTITY,
+                    Check::Identity(v),
+                    vec![
+                        &ehr_id,
+                        &v.vo_id,
+                        &v.version,
+                        &v.archetype_id,
+                        &v.template_id,
+                    ],
                 );
             }
             add(

@@ -1,12 +1,18 @@
-//! ADMIN: physical deletion of an EHR and everything in it, of a composition, of a template no
-//! composition uses, and of a stored query version.
+//! ADMIN: physical deletion of an EHR and everything in it, of a composition, of templates no
+//! composition uses, and of a stored query version; replacing a template no composition uses.
+//! Besides cdr's own paths, EHRbase's (`/admin/template/{template_id}`, `/admin/template/all`)
+//! with EHRbase's answers.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::web::{self, Payload};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::json;
 
-use super::error::ApiResult;
+use super::definition::read_opt;
+use super::error::{ApiError, ApiResult, Code};
 use super::headers::Answer;
-use super::{ehr_id, segment, uuid_segment, AppState};
+use super::media::{self, Format, JSON_ONLY};
+use super::{ehr_id, existing_uuid_segment, segment, AppState};
 
 fn done() -> HttpResponse {
     Answer::default().respond(StatusCode::NO_CONTENT)
@@ -26,12 +32,72 @@ pub async fn delete_composition(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
-    let vo = uuid_segment(&req, "versioned_object_id", "versioned_object_id")?;
+    let vo = existing_uuid_segment(&req, "versioned_object_id", "composition")?;
     state
         .store
         .delete_composition_physically(&state.caller(&req), ehr, vo)
         .await?;
     Ok(done())
+}
+
+/// `PUT {base}/admin/template/{template_id}` (EHRbase's admin API): replaces the template's OPT
+/// and answers 200 with it; 415 unless `Content-Type` says XML; 400 for an empty body, an OPT
+/// that does not parse or names another template; 404 for an unknown template; 422 `in_use`
+/// (naming compositions in `used_by`) while compositions were committed with it, as EHRbase
+/// refuses to change a template in use.
+pub async fn replace_template(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: Payload,
+) -> ApiResult<HttpResponse> {
+    let id = segment(&req, "template_id");
+    let opt = read_opt(&req, &state, payload).await?;
+    if opt.trim().is_empty() {
+        return Err(ApiError::new(
+            Code::BadRequest,
+            "the body must be the template's new OPT",
+        ));
+    }
+    let meta = state
+        .store
+        .replace_template(&state.caller(&req), id, &opt)
+        .await?;
+    Ok(Answer {
+        etag: Some(meta.template_id),
+        body: Some((Format::Xml, opt)),
+        ..Answer::default()
+    }
+    .respond(StatusCode::OK))
+}
+
+/// EHRbase's answer to an admin delete: `{"deleted": n}`.
+fn deleted(req: &HttpRequest, n: u64) -> ApiResult<HttpResponse> {
+    let format = media::negotiate(req, JSON_ONLY)?;
+    Ok(Answer::ok(format, json!({ "deleted": n }).to_string()))
+}
+
+/// `DELETE {base}/admin/template/{template_id}` (EHRbase's admin API): 200 `{"deleted": 1}`;
+/// 404 for an unknown template; 422 `in_use` while compositions use it.
+pub async fn delete_template_counted(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let id = segment(&req, "template_id");
+    state.store.delete_template(&state.caller(&req), id).await?;
+    deleted(&req, 1)
+}
+
+/// `DELETE {base}/admin/template/all` (EHRbase's admin API): 200 `{"deleted": n}`; 422 `in_use`,
+/// deleting nothing, while compositions use any of them (the message names those templates).
+pub async fn delete_all_templates(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let n = state
+        .store
+        .delete_all_templates(&state.caller(&req))
+        .await?;
+    deleted(&req, n)
 }
 
 /// `DELETE {base}/admin/template/adl1.4/{template_id}`: 204; 404 for an unknown template; 422
@@ -45,8 +111,8 @@ pub async fn delete_template(
     Ok(done())
 }
 
-/// `DELETE {base}/admin/query/{qualified_query_name}/{version}`: 204; 400 unless the version is
-/// exact; 404 when that version is not stored.
+/// `DELETE {base}/admin/query/{qualified_query_name}/{version}`: 200 without a body, as EHRbase
+/// answers it; 400 unless the version is exact; 404 when that version is not stored.
 pub async fn delete_query(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let name = segment(&req, "qualified_query_name");
     let version = segment(&req, "version");
@@ -54,5 +120,5 @@ pub async fn delete_query(req: HttpRequest, state: web::Data<AppState>) -> ApiRe
         .store
         .delete_stored_query(&state.caller(&req), name, version)
         .await?;
-    Ok(done())
+    Ok(HttpResponse::Ok().finish())
 }

@@ -1,8 +1,10 @@
 //! CONTRIBUTION: commit several versions at once (all or nothing), and read one back.
 //!
-//! The body is ITS-REST's relaxed CONTRIBUTION: `{uid?, audit, versions: [{preceding_version_uid?,
-//! lifecycle_state, commit_audit, data?, attestations?}]}`. The server sets `time_committed` and
-//! `system_id`; unknown keys are refused rather than dropped.
+//! The body is ITS-REST's relaxed CONTRIBUTION: `{uid?, audit, versions: [{uid?,
+//! preceding_version_uid?, lifecycle_state, commit_audit, data?, attestations?}]}`. The server
+//! sets `time_committed` and `system_id`, and names every version itself (a version's `uid` is
+//! not read); a version whose change type is deleted is a deletion whatever `data` it carries.
+//! Other unknown keys are refused rather than dropped.
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Payload};
@@ -108,6 +110,7 @@ async fn version(store: &Store, ehr: Uuid, v: &Value, at: &str) -> ApiResult<New
         at,
         &[
             "_type",
+            "uid",
             "preceding_version_uid",
             "lifecycle_state",
             "commit_audit",
@@ -142,7 +145,9 @@ async fn version(store: &Store, ehr: Uuid, v: &Value, at: &str) -> ApiResult<New
             LifecycleState::from_code(code).ok_or_else(|| bad(&at, "unknown lifecycle code"))?,
         );
     }
+    // A deletion carries no data: what a deleted version brings along is not read.
     let data: Option<VersionData> = match map.get("data") {
+        Some(_) if meta.change_type == Some(ChangeType::Deleted) => None,
         Some(d) => Some(cdr_rm::json::from_json_value(d.clone()).map_err(|e| {
             ApiError::new(Code::MalformedBody, format!("{at}.data: {}", e.message))
         })?),

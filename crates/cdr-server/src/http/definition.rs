@@ -14,7 +14,7 @@ use super::headers::{self, Answer};
 use super::media::{self, Format, JSON_ONLY};
 use super::{segment, AppState};
 
-const OPT_ONLY: &[Format] = &[Format::Xml];
+pub const OPT_ONLY: &[Format] = &[Format::Xml];
 /// A template as its OPT (the default) or its web template; `application/json` asks for the
 /// web template too, as EHRbase answers it.
 const OPT_OR_WEB_TEMPLATE: &[Format] = &[Format::Xml, Format::WebTemplate, Format::Json];
@@ -42,20 +42,26 @@ fn location(state: &AppState, req: &HttpRequest, template_id: &str) -> String {
     )
 }
 
-/// `POST /definition/template/adl1.4`: 201; 409 when the template id is taken (even by the
-/// same OPT, as EHRbase answers); 400 for an OPT that does not parse.
+/// The OPT of a request: `Content-Type` must say XML (415 otherwise, also when it is absent,
+/// and before `Accept` is looked at), the body must be UTF-8.
+pub async fn read_opt(req: &HttpRequest, state: &AppState, payload: Payload) -> ApiResult<String> {
+    media::declared_body_format(req, OPT_ONLY)?;
+    let body = media::read_body(req, payload, state.limits.template).await?;
+    String::from_utf8(body.to_vec())
+        .map_err(|e| ApiError::new(Code::MalformedBody, format!("the OPT is not UTF-8: {e}")))
+}
+
+/// `POST /definition/template/adl1.4`: 201; 415 unless `Content-Type` says XML; 409 when the
+/// template id is taken (even by the same OPT, as EHRbase answers); 400 for an OPT that does
+/// not parse.
 pub async fn upload(
     req: HttpRequest,
     state: web::Data<AppState>,
     payload: Payload,
 ) -> ApiResult<HttpResponse> {
+    let opt = read_opt(&req, &state, payload).await?;
     let format = media::write_format(&req, OPT_ONLY)?;
-    if req.headers().contains_key("content-type") {
-        media::body_format(&req, OPT_ONLY)?;
-    }
-    let body = media::read_body(&req, payload, state.limits.template).await?;
-    let opt = std::str::from_utf8(&body)
-        .map_err(|e| ApiError::new(Code::MalformedBody, format!("the OPT is not UTF-8: {e}")))?;
+    let opt = opt.as_str();
     let upload = state.store.put_template(&state.caller(&req), opt).await?;
     let id = &upload.meta.template_id;
     if !upload.created {

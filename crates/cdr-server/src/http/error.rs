@@ -1,10 +1,14 @@
-//! Every error the API answers, as `application/problem+json`. HTTP meaning is assigned here
-//! only: [`Code`] lists each error code once with its status and title, and
+//! Every error the API answers, as `application/problem+json` (or as XML, by [`xml_errors`], to
+//! a client that accepts only XML). HTTP meaning is assigned here only: [`Code`] lists each
+//! error code once with its status and title, and
 //! [`From<StoreError>`](ApiError#impl-From<StoreError>-for-ApiError) is the one table from store
 //! errors to codes. No handler picks a status by hand.
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Value};
 
@@ -12,6 +16,8 @@ use cdr_rm::DecodeError;
 use cdr_store::StoreError;
 use cdr_template::flat::FlatLocation;
 use cdr_validation::ValidationIssue;
+
+use super::media;
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -99,6 +105,8 @@ struct Extra {
     location: Option<String>,
     /// The methods a resource offers, on 405.
     allow: Option<String>,
+    /// What still uses a resource that cannot be removed (composition ids), on `in_use`.
+    used_by: Vec<String>,
 }
 
 impl ApiError {
@@ -158,7 +166,9 @@ impl ApiError {
         self
     }
 
-    /// The problem+json body.
+    /// The problem+json body, with the members of ITS-REST's `Error` beside it: `message` (the
+    /// detail), `error` (the status's reason phrase, as EHRbase writes it) and, on 422,
+    /// `validationErrors` (one line per issue).
     pub fn body(&self) -> Value {
         let status = self.code.status();
         let mut body = json!({
@@ -167,7 +177,18 @@ impl ApiError {
             "status": status.as_u16(),
             "detail": self.detail,
             "code": self.code.name(),
+            "message": self.detail,
+            "error": status.canonical_reason().unwrap_or_default(),
         });
+        if status == StatusCode::UNPROCESSABLE_ENTITY {
+            let lines: Vec<String> = self
+                .extra
+                .iter()
+                .flat_map(|e| &e.issues)
+                .map(|i| format!("{}: {}", i.path, i.message))
+                .collect();
+            body["validationErrors"] = json!(lines);
+        }
         let Some(extra) = &self.extra else {
             return body;
         };
@@ -189,6 +210,9 @@ impl ApiError {
         if let Some(latest) = &extra.latest {
             body["latest_version_uid"] = json!(latest);
         }
+        if !extra.used_by.is_empty() {
+            body["used_by"] = json!(extra.used_by);
+        }
         body
     }
 }
@@ -204,11 +228,13 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         let code = match &e {
             StoreError::NotFound { .. } => Code::NotFound,
-            StoreError::VersionConflict { .. } => Code::VersionConflict,
+            StoreError::VersionConflict { .. } | StoreError::NoLatest { .. } => {
+                Code::VersionConflict
+            }
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::Deleted { .. } => Code::ObjectDeleted,
             StoreError::Invalid(_) => Code::ValidationFailed,
-            StoreError::InUse(_) => Code::InUse,
+            StoreError::InUse { .. } => Code::InUse,
             StoreError::BadRequest(_) | StoreError::Query { .. } => Code::BadRequest,
             // The QUERY specification's status for a query cancelled at its time limit.
             StoreError::QueryTimeout => Code::QueryTimeout,
@@ -226,6 +252,7 @@ impl From<StoreError> for ApiError {
         }
         match e {
             StoreError::Invalid(issues) => err.extra().issues = issues,
+            StoreError::InUse { users, .. } => err.extra().used_by = users,
             StoreError::VersionConflict { latest, .. } => err.extra().latest = Some(latest),
             _ => {}
         }
@@ -277,6 +304,71 @@ impl ResponseError for ApiError {
         }
         res.body(body.to_string())
     }
+}
+
+/// An error body as XML, for clients that accept only XML: `<error>` with the reason phrase
+/// (`error`), `message`, `status`, `code`, `title`, `type`, then what the JSON body has besides
+/// (`line`, `column`, `latest_version_uid`, `used_by`, `validationErrors`).
+pub fn xml_body(body: &Value) -> String {
+    let mut out = format!("{}<error>", media::XML_DECLARATION);
+    for name in [
+        "error",
+        "message",
+        "status",
+        "code",
+        "title",
+        "type",
+        "line",
+        "column",
+        "latest_version_uid",
+        "used_by",
+    ] {
+        if let Some(value) = body.get(name) {
+            media::json_xml_element(&mut out, name, value);
+        }
+    }
+    if let Some(Value::Array(lines)) = body.get("validationErrors") {
+        out.push_str("<validationErrors>");
+        for line in lines {
+            media::json_xml_element(&mut out, "validationError", line);
+        }
+        out.push_str("</validationErrors>");
+    }
+    out.push_str("</error>\n");
+    out
+}
+
+/// Middleware (`middleware::from_fn(xml_errors)`): a problem+json answer to a client whose
+/// `Accept` admits only XML is rewritten as [`xml_body`] (`application/xml`), headers kept.
+pub async fn xml_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let xml = media::accepts_only_xml(req.headers());
+    let res = next.call(req).await?;
+    let problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    if !xml || !problem {
+        return Ok(res.map_into_boxed_body());
+    }
+    let (req, res) = res.into_parts();
+    let (mut head, body) = res.into_parts();
+    let Ok(bytes) = actix_web::body::to_bytes(body).await else {
+        return Err(ApiError::new(Code::Internal, "an error body could not be read").into());
+    };
+    let body = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(json) => {
+            head.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(media::Format::Xml.media_type()),
+            );
+            BoxBody::new(xml_body(&json))
+        }
+        Err(_) => BoxBody::new(bytes),
+    };
+    Ok(ServiceResponse::new(req, head.set_body(body)))
 }
 
 /// Shorthand for handler results.

@@ -54,10 +54,12 @@ pub fn query(req: &HttpRequest) -> ApiResult<HashMap<String, String>> {
         .map_err(|e| ApiError::new(Code::InvalidParameter, e.to_string()))
 }
 
-/// `version_at_time`, if given: ISO 8601 extended with an offset, or without one (UTC).
+/// `version_at_time`, if given: ISO 8601 extended with an offset, or without one (UTC). An
+/// empty value is the same as none.
 pub fn version_at_time(params: &HashMap<String, String>) -> ApiResult<Option<DateTime<Utc>>> {
     params
         .get("version_at_time")
+        .filter(|s| !s.trim().is_empty())
         .map(|s| parse_time(s))
         .transpose()
 }
@@ -92,34 +94,42 @@ pub fn required<'a>(params: &'a HashMap<String, String>, name: &str) -> ApiResul
         .ok_or_else(|| ApiError::new(Code::InvalidParameter, format!("'{name}' is required")))
 }
 
-/// Commit metadata from `openEHR-VERSION` and `openEHR-AUDIT_DETAILS`, in either the 1.0.3 form
-/// (`openEHR-AUDIT_DETAILS.committer: name="…"`) or the 1.1.0 form
-/// (`openehr-audit-details: committer.name="…"`). Unknown keys and codes are refused.
+/// Commit metadata from `openEHR-VERSION` and `openEHR-AUDIT_DETAILS`, in the 1.0.3 form
+/// (`openEHR-AUDIT_DETAILS.committer: name="…"`), the same with a bare value
+/// (`openEHR-VERSION.lifecycle_state: complete`, as EHRbase's clients send it) and the 1.1.0 form
+/// (`openehr-audit-details: committer.name="…"`). Attributes cdr does not know are ignored; a
+/// known attribute with a value that does not fit is refused (400).
 pub fn commit_meta(req: &HttpRequest) -> ApiResult<CommitMeta> {
     let mut fields: Vec<(String, String)> = Vec::new();
     for (name, value) in req.headers() {
         let name = name.as_str().to_ascii_lowercase();
-        let prefix = [
-            "openehr-version",
-            "openehr-audit_details",
-            "openehr-audit-details",
-        ]
-        .into_iter()
-        .find_map(|p| {
-            let rest = name.strip_prefix(p)?;
-            match rest.strip_prefix('.') {
-                Some(attr) => Some(format!("{attr}.")),
-                None => rest.is_empty().then(String::new),
-            }
-        });
-        let Some(prefix) = prefix else { continue };
+        let Some(attr) = audit_header_attribute(&name) else {
+            continue;
+        };
         let value = value
             .to_str()
             .map_err(|_| ApiError::new(Code::InvalidHeader, format!("{name} is not ASCII")))?;
-        for (k, v) in key_values(value)
-            .map_err(|e| ApiError::new(Code::InvalidHeader, format!("{name}: {e}")))?
-        {
-            fields.push((format!("{prefix}{k}"), v));
+        match attr {
+            // `openEHR-VERSION.lifecycle_state: complete`: the value of the attribute itself.
+            Some(attr) if !value.contains('=') => {
+                let bare = value.trim();
+                let bare = bare
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(bare);
+                fields.push((attr.to_owned(), bare.to_owned()));
+            }
+            _ => {
+                let pairs = key_values(value)
+                    .map_err(|e| ApiError::new(Code::InvalidHeader, format!("{name}: {e}")))?;
+                for (k, v) in pairs {
+                    let key = match attr {
+                        Some(attr) => format!("{attr}.{k}"),
+                        None => k,
+                    };
+                    fields.push((key, v));
+                }
+            }
         }
     }
     let mut meta = CommitMeta::default();
@@ -129,17 +139,17 @@ pub fn commit_meta(req: &HttpRequest) -> ApiResult<CommitMeta> {
         let bad =
             |what: &str| ApiError::new(Code::InvalidHeader, format!("{key}=\"{value}\": {what}"));
         match key.as_str() {
-            "lifecycle_state.code_string" => {
-                meta.lifecycle_state =
-                    Some(LifecycleState::from_code(&value).ok_or_else(|| bad("unknown code"))?)
+            "lifecycle_state" | "lifecycle_state.code_string" => {
+                meta.lifecycle_state = Some(lifecycle_state(&value).ok_or_else(|| {
+                    bad("not a version lifecycle state (532|complete, 553|incomplete, 523|deleted)")
+                })?)
             }
-            "change_type.code_string" => {
+            "change_type" | "change_type.code_string" => {
                 meta.change_type =
-                    Some(ChangeType::from_code(&value).ok_or_else(|| bad("unknown code"))?)
+                    Some(change_type(&value).ok_or_else(|| bad("not an audit change type code"))?)
             }
-            "lifecycle_state.value" | "change_type.value" | "lifecycle_state.terminology_id" => {}
             "description" | "description.value" => meta.description = Some(value),
-            "committer.name" => {
+            "committer" | "committer.name" => {
                 committer.insert("name".into(), json!(value));
             }
             "committer.external_ref.id" | "committer.external_ref.id.value" => {
@@ -152,7 +162,9 @@ pub fn commit_meta(req: &HttpRequest) -> ApiResult<CommitMeta> {
                 let attr = key.rsplit('.').next().unwrap_or_default();
                 external.insert(attr.into(), json!(value));
             }
-            _ => return Err(bad("not a known audit or version attribute")),
+            // Rubrics beside codes, terminology ids, the system id (the server's own), and
+            // attributes cdr does not keep.
+            _ => {}
         }
     }
     if !external.is_empty() {
@@ -179,6 +191,55 @@ pub fn commit_meta(req: &HttpRequest) -> ApiResult<CommitMeta> {
         );
     }
     Ok(meta)
+}
+
+/// Whether a (lower-case) header name is an audit or version header: `Some(None)` for the
+/// 1.1.0 names, which carry attribute paths in their value, `Some(Some(attr))` for the 1.0.3
+/// names with the attribute after a dot (`openehr-version.lifecycle_state`).
+fn audit_header_attribute(name: &str) -> Option<Option<&str>> {
+    [
+        "openehr-version",
+        "openehr-audit_details",
+        "openehr-audit-details",
+    ]
+    .into_iter()
+    .find_map(|prefix| {
+        let rest = name.strip_prefix(prefix)?;
+        match rest.strip_prefix('.') {
+            Some(attr) => Some(Some(attr)),
+            None => rest.is_empty().then_some(None),
+        }
+    })
+}
+
+/// A version lifecycle state by code or English rubric.
+fn lifecycle_state(value: &str) -> Option<LifecycleState> {
+    LifecycleState::from_code(value).or_else(|| {
+        [
+            LifecycleState::Complete,
+            LifecycleState::Incomplete,
+            LifecycleState::Deleted,
+        ]
+        .into_iter()
+        .find(|s| s.rubric().eq_ignore_ascii_case(value))
+    })
+}
+
+/// An audit change type by code or English rubric.
+fn change_type(value: &str) -> Option<ChangeType> {
+    ChangeType::from_code(value).or_else(|| {
+        [
+            ChangeType::Creation,
+            ChangeType::Amendment,
+            ChangeType::Modification,
+            ChangeType::Synthesis,
+            ChangeType::Unknown,
+            ChangeType::Deleted,
+            ChangeType::Attestation,
+        ]
+        .into_iter()
+        .find(|t| t.rubric().eq_ignore_ascii_case(value))
+    })
 }
 
 /// Parses `key="value", key2="value2"` (quoted values with `\"` and `\\` escapes, or bare

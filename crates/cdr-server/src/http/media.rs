@@ -87,21 +87,7 @@ pub fn negotiate(req: &HttpRequest, offered: &[Format]) -> ApiResult<Format> {
             return Err(ApiError::new(Code::InvalidHeader, "Accept is not ASCII"));
         }
     };
-    let mut ranges: Vec<(f32, &str)> = accept
-        .split(',')
-        .filter_map(|range| {
-            let mut parts = range.split(';');
-            let essence = parts.next()?.trim();
-            let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            (q > 0.0).then_some((q, essence))
-        })
-        .collect();
-    ranges.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (_, essence) in ranges {
-        let essence = essence.to_ascii_lowercase();
+    for essence in accepted_ranges(accept) {
         let found = match essence.as_str() {
             "*/*" | "application/*" => Some(offered[0]),
             "text/*" => pick(Format::Xml),
@@ -120,6 +106,83 @@ pub fn negotiate(req: &HttpRequest, offered: &[Format]) -> ApiResult<Format> {
         ),
     ))
 }
+
+/// The media ranges of an `Accept` value that it admits (q > 0), lower case, best first.
+fn accepted_ranges(accept: &str) -> Vec<String> {
+    let mut ranges: Vec<(f32, String)> = accept
+        .split(',')
+        .filter_map(|range| {
+            let mut parts = range.split(';');
+            let essence = parts.next()?.trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (q > 0.0 && !essence.is_empty()).then_some((q, essence))
+        })
+        .collect();
+    ranges.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ranges.into_iter().map(|(_, essence)| essence).collect()
+}
+
+/// Whether the request's `Accept` admits XML and no JSON (`application/xml`, `text/xml`,
+/// `text/*`, `…+xml`, but no `*/*`, `application/*` or `…json`): such a client gets its error
+/// bodies as XML.
+pub fn accepts_only_xml(headers: &header::HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let ranges = accepted_ranges(accept);
+    let json = |e: &String| e == "*/*" || e == "application/*" || e.ends_with("json");
+    let xml = |e: &String| e == "text/*" || e.ends_with("/xml") || e.ends_with("+xml");
+    !ranges.iter().any(json) && ranges.iter().any(xml)
+}
+
+/// Appends `<name>text</name>`, the text escaped (`<`, `>`, `&`).
+pub fn xml_element(out: &mut String, name: &str, text: &str) {
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    out.push_str(&quick_xml::escape::partial_escape(text));
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+/// Appends a JSON value as the element `name`: an object's members as child elements (in the
+/// order of the map) with its `_type` as `xsi:type`, an array as one element per item, a
+/// scalar as text. For resources without an RM type (the EHR, error bodies).
+pub fn json_xml_element(out: &mut String, name: &str, value: &Value) {
+    match value {
+        Value::Object(members) => {
+            out.push('<');
+            out.push_str(name);
+            if let Some(t) = members.get("_type").and_then(Value::as_str) {
+                out.push_str(" xsi:type=\"");
+                out.push_str(&quick_xml::escape::escape(t));
+                out.push('"');
+            }
+            out.push('>');
+            for (key, member) in members.iter().filter(|(k, _)| *k != "_type") {
+                json_xml_element(out, key, member);
+            }
+            out.push_str("</");
+            out.push_str(name);
+            out.push('>');
+        }
+        Value::Array(items) => {
+            for item in items {
+                json_xml_element(out, name, item);
+            }
+        }
+        Value::String(text) => xml_element(out, name, text),
+        Value::Null => {}
+        other => xml_element(out, name, &other.to_string()),
+    }
+}
+
+/// The XML declaration every XML answer starts with.
+pub const XML_DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
 /// The format of the representation a write answers with (`Prefer: return=representation`),
 /// negotiated before anything is written; `None` when the client wants the minimal answer.
@@ -159,21 +222,32 @@ pub fn form_body(req: &HttpRequest) -> Option<Format> {
 
 /// The body's format from `Content-Type` (JSON when absent); anything else is 415.
 pub fn body_format(req: &HttpRequest, accepted: &[Format]) -> ApiResult<Format> {
-    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
-        return Ok(Format::Json);
-    };
-    let text = value.to_str().unwrap_or_default();
-    let essence = text.split(';').next().unwrap_or_default().trim();
-    Format::of_media_type(&essence.to_ascii_lowercase())
+    match req.headers().contains_key(header::CONTENT_TYPE) {
+        true => declared_body_format(req, accepted),
+        false => Ok(Format::Json),
+    }
+}
+
+/// The body's format from `Content-Type`, which must be there and one of `accepted` (415
+/// otherwise).
+pub fn declared_body_format(req: &HttpRequest, accepted: &[Format]) -> ApiResult<Format> {
+    let text = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or_default());
+    let essence = text.map(|t| t.split(';').next().unwrap_or_default().trim());
+    essence
+        .and_then(|e| Format::of_media_type(&e.to_ascii_lowercase()))
         .filter(|f| accepted.contains(f))
         .ok_or_else(|| {
             let names: Vec<_> = accepted.iter().map(|f| f.media_type()).collect();
+            let given = match text {
+                Some(t) => format!("Content-Type '{t}' is not accepted here"),
+                None => "a Content-Type is required here".to_owned(),
+            };
             ApiError::new(
                 Code::UnsupportedMediaType,
-                format!(
-                    "Content-Type '{text}' is not accepted here; use {}",
-                    names.join(" or ")
-                ),
+                format!("{given}; use {}", names.join(" or ")),
             )
         })
 }

@@ -70,10 +70,21 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The absolute URL of `path` (below the base) as the client addressed this server.
+    /// The absolute URL of `path` (below the base) as the client addressed this server: through
+    /// a proxy, as `Forwarded` or `X-Forwarded-Proto`, `-Host` and `-Port` say.
     pub fn url(&self, req: &HttpRequest, path: &str) -> String {
         let info = req.connection_info();
-        format!("{}://{}{}{}", info.scheme(), info.host(), self.base, path)
+        let scheme = info.scheme();
+        let port = req
+            .headers()
+            .get("x-forwarded-port")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next()?.trim().parse::<u16>().ok());
+        let host = match port {
+            Some(port) => with_port(info.host(), scheme, port),
+            None => info.host().to_owned(),
+        };
+        format!("{scheme}://{host}{}{path}", self.base)
     }
 
     /// The URL prefix of an EHR's versions in `collection` (`composition`, `ehr_status`,
@@ -88,14 +99,36 @@ impl AppState {
     }
 }
 
+/// `host` (a name, an IPv4 address or a bracketed IPv6 address, with or without a port) with
+/// `port` instead of its own, left out when it is the scheme's default.
+fn with_port(host: &str, scheme: &str, port: u16) -> String {
+    let name = match host.rfind(']') {
+        Some(end) => &host[..=end],
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    match (scheme, port) {
+        ("http", 80) | ("https", 443) => name.to_owned(),
+        _ => format!("{name}:{port}"),
+    }
+}
+
 /// A path segment by name.
 fn segment<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
     req.match_info().get(name).unwrap_or_default()
 }
 
-/// The `{ehr_id}` path segment.
+/// The `{ehr_id}` path segment. An id that is not a UUID names no EHR: 404, the one error the
+/// specification lists for most of these operations.
 fn ehr_id(req: &HttpRequest) -> ApiResult<Uuid> {
-    uuid_segment(req, "ehr_id", "ehr_id")
+    existing_uuid_segment(req, "ehr_id", "EHR")
+}
+
+/// A UUID path segment naming an existing `kind`: one that is not a UUID is 404 (not found),
+/// not 400.
+fn existing_uuid_segment(req: &HttpRequest, name: &str, kind: &str) -> ApiResult<Uuid> {
+    let s = segment(req, name);
+    cdr_store::parse_uuid(s)
+        .ok_or_else(|| ApiError::new(Code::NotFound, format!("{kind} {s} not found (not a UUID)")))
 }
 
 fn uuid_segment(req: &HttpRequest, name: &str, what: &str) -> ApiResult<Uuid> {
@@ -114,4 +147,21 @@ fn uid_based_segment(req: &HttpRequest, name: &str) -> ApiResult<UidBasedId> {
     segment(req, name)
         .parse()
         .map_err(|e: cdr_store::IdError| ApiError::new(Code::InvalidId, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_port;
+
+    #[test]
+    fn forwarded_ports_replace_the_hosts_own() {
+        assert_eq!(with_port("example.com", "https", 333), "example.com:333");
+        assert_eq!(
+            with_port("example.com:8080", "http", 333),
+            "example.com:333"
+        );
+        assert_eq!(with_port("example.com:8080", "https", 443), "example.com");
+        assert_eq!(with_port("[::1]:8080", "http", 9000), "[::1]:9000");
+        assert_eq!(with_port("[::1]", "http", 80), "[::1]");
+    }
 }

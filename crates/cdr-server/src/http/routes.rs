@@ -97,6 +97,12 @@ endpoints! {
         => admin::delete_composition;
     "DELETE" "/admin/template/adl1.4/{template_id}" "Delete a template no composition uses"
         => admin::delete_template;
+    "PUT" "/admin/template/{template_id}" "Replace a template no composition uses (OPT XML; EHRbase's admin API)"
+        => admin::replace_template;
+    "DELETE" "/admin/template/{template_id}" "Delete a template no composition uses, answering {deleted: 1} (EHRbase's admin API)"
+        => admin::delete_template_counted;
+    "DELETE" "/admin/template/all" "Delete every template when no composition uses any, answering {deleted: n} (EHRbase's admin API)"
+        => admin::delete_all_templates;
     "DELETE" "/admin/query/{qualified_query_name}/{version}" "Delete a stored query version"
         => admin::delete_query;
 }

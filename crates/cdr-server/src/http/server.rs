@@ -8,7 +8,7 @@ use actix_web::{web, App, HttpServer};
 
 use cdr_store::Store;
 
-use super::{panic, routes, AppState, Limits};
+use super::{error, panic, routes, AppState, Limits};
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -70,6 +70,7 @@ pub fn start(store: Store, options: &ServeOptions) -> std::io::Result<Running> {
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(error::xml_errors))
             .wrap(actix_web::middleware::from_fn(panic::catch_panics))
             .app_data(data.clone())
             .configure(|cfg| routes::configure(cfg, &data.base))

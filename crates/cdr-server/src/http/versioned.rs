@@ -10,7 +10,7 @@ use cdr_store::{CommittedVersion, VersionRecord, VoKind};
 use super::error::{ApiError, ApiResult, Code};
 use super::headers::{self, Answer};
 use super::media::{self, Format, JSON_OR_XML};
-use super::{ehr_id, uuid_segment, version_uid_segment, AppState};
+use super::{ehr_id, existing_uuid_segment, version_uid_segment, AppState};
 
 /// Which versioned object the path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,9 @@ impl Kind {
         let ehr = ehr_id(req)?;
         let vo = match self {
             Kind::EhrStatus => state.store.ehr_status_id(&state.caller(req), ehr).await?,
-            Kind::Composition => uuid_segment(req, "versioned_object_uid", "versioned_object_uid")?,
+            Kind::Composition => {
+                existing_uuid_segment(req, "versioned_object_uid", "versioned object")?
+            }
         };
         Ok((ehr, vo))
     }

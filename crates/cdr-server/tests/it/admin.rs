@@ -1,4 +1,5 @@
-//! ADMIN: physical deletion of an EHR, of a composition, and of a template no composition uses.
+//! ADMIN: physical deletion of an EHR, of a composition, and of templates no composition uses;
+//! EHRbase's template admin API.
 
 use crate::common::server_with_template;
 
@@ -98,11 +99,11 @@ async fn delete_composition_physically_keeps_the_ehr() {
     srv.delete(&format!("/admin/ehr/{ehr}/composition/{kept}"))
         .send()
         .await
-        .problem(400, "invalid_id");
+        .problem(404, "not_found");
     srv.delete(&format!("/admin/ehr/nope/composition/{vo}"))
         .send()
         .await
-        .problem(400, "invalid_id");
+        .problem(404, "not_found");
 }
 
 #[tokio::test]
@@ -138,4 +139,136 @@ async fn delete_template_only_when_no_composition_uses_it() {
         .await
         .problem(422, "validation_failed");
     assert_eq!(srv.upload(crate::common::OPT).await.status, 201);
+}
+
+/// The fixture OPT under another template id.
+fn opt_named(id: &str) -> String {
+    crate::common::OPT.replacen(
+        "<value>cdr_test_vitals.v1</value>",
+        &format!("<value>{id}</value>"),
+        1,
+    )
+}
+
+/// Asserts EHRbase's refusal to `verb` the fixture template, used by the composition `vo`.
+fn refused_in_use(res: crate::common::Resp, verb: &str, vo: &str) {
+    let body = res.problem(422, "in_use");
+    let expected = format!(
+        "Cannot {verb} template cdr_test_vitals.v1 since it is used by at least one composition"
+    );
+    assert_eq!(body["message"], expected);
+    assert_eq!(body["used_by"], serde_json::json!([vo]));
+}
+
+#[tokio::test]
+async fn ehrbase_template_admin_replace_and_delete() {
+    let srv = server_with_template().await;
+    let spare = opt_named("cdr_spare.v1");
+    assert_eq!(srv.upload(&spare).await.status, 201);
+    let (ehr, _, vo) = srv.ehr_with_composition().await;
+
+    // Replacing: an unused template takes the new OPT (its parsed form too).
+    let renamed = spare.replacen("<concept>", "<concept>renamed ", 1);
+    let res = srv
+        .put("/admin/template/cdr_spare.v1")
+        .body("application/xml", renamed.clone())
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("content-type"), Some("application/xml"));
+    assert_eq!(res.text(), renamed);
+    let res = srv
+        .get("/definition/template/adl1.4/cdr_spare.v1")
+        .send()
+        .await;
+    assert_eq!(res.text(), renamed);
+    let list = srv.get("/definition/template/adl1.4").send().await.json();
+    let spare_meta = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["template_id"] == "cdr_spare.v1")
+        .unwrap();
+    assert!(
+        spare_meta["concept"]
+            .as_str()
+            .unwrap()
+            .starts_with("renamed "),
+        "{list}"
+    );
+    // … but not an unknown one, another template's OPT, no OPT, or not XML.
+    srv.put("/admin/template/no_such.v1")
+        .body("application/xml", opt_named("no_such.v1"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.put("/admin/template/cdr_spare.v1")
+        .body("application/xml", opt_named("cdr_other.v1"))
+        .send()
+        .await
+        .problem(400, "bad_request");
+    srv.put("/admin/template/cdr_spare.v1")
+        .body("application/xml", "")
+        .send()
+        .await
+        .problem(400, "bad_request");
+    srv.put("/admin/template/cdr_spare.v1")
+        .body("application/json", "{}")
+        .send()
+        .await
+        .problem(415, "unsupported_media_type");
+    // … nor one that compositions were committed with: EHRbase's words, the compositions named.
+    let res = srv
+        .put("/admin/template/cdr_test_vitals.v1")
+        .body("application/xml", crate::common::OPT)
+        .send()
+        .await;
+    refused_in_use(res, "update", &vo);
+
+    // Deleting one: refused while used, 200 {"deleted": 1} when not, 404 when unknown.
+    let res = srv
+        .delete("/admin/template/cdr_test_vitals.v1")
+        .send()
+        .await;
+    refused_in_use(res, "delete", &vo);
+    let res = srv.delete("/admin/template/cdr_spare.v1").send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json(), serde_json::json!({"deleted": 1}));
+    srv.delete("/admin/template/cdr_spare.v1")
+        .send()
+        .await
+        .problem(404, "not_found");
+
+    // Deleting all: nothing while any is used, naming the used ones.
+    assert_eq!(srv.upload(&spare).await.status, 201);
+    let res = srv.delete("/admin/template/all").send().await;
+    refused_in_use(res, "delete", &vo);
+    assert_eq!(
+        srv.get("/definition/template/adl1.4")
+            .send()
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let res = srv
+        .delete(&format!("/admin/ehr/{ehr}/composition/{vo}"))
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let res = srv.delete("/admin/template/all").send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json(), serde_json::json!({"deleted": 2}));
+    let res = srv.delete("/admin/template/all").send().await;
+    assert_eq!(res.json(), serde_json::json!({"deleted": 0}));
+    assert!(srv
+        .get("/definition/template/adl1.4")
+        .send()
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .is_empty());
 }

@@ -154,6 +154,12 @@ impl Req {
         r
     }
 
+    /// A body without `Content-Type`.
+    pub fn untyped_body(mut self, body: impl Into<Vec<u8>>) -> Req {
+        self.body = body.into();
+        self
+    }
+
     pub fn json(self, value: &Value) -> Req {
         self.body("application/json", value.to_string())
     }

@@ -113,6 +113,20 @@ async fn invalid_compositions_list_every_issue() {
             "{i}"
         );
     }
+    // The members of ITS-REST's Error beside the problem's: one line per issue.
+    assert_eq!(body["message"], body["detail"]);
+    assert_eq!(body["error"], "Unprocessable Entity");
+    let lines: Vec<String> = issues
+        .iter()
+        .map(|i| {
+            format!(
+                "{}: {}",
+                i["path"].as_str().unwrap(),
+                i["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(body["validationErrors"], json!(lines));
 
     // An unknown template is a validation issue too.
     let other = composition_with(|c| {
@@ -250,13 +264,109 @@ async fn update_with_if_match_and_412_naming_the_latest() {
         .send()
         .await
         .problem(400, "invalid_header");
-    srv.put(&path)
-        .header("If-Match", &format!("\"{vo}::test.cdr::3\""))
-        .header("openEHR-AUDIT_DETAILS.committer", "shoe_size=\"44\"")
+}
+
+/// The version of `vo` as an ORIGINAL_VERSION.
+async fn original_version(srv: &Server, ehr: &str, vo: &str, uid: &str) -> Value {
+    let res = srv
+        .get(&format!(
+            "/ehr/{ehr}/versioned_composition/{vo}/version/{uid}"
+        ))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
+#[tokio::test]
+async fn version_headers_with_bare_values_and_unknown_attributes() {
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+
+    // The dotted header name with a bare value, as EHRbase's clients send it.
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .header("openEHR-VERSION.lifecycle_state", "incomplete")
+        .header("openEHR-AUDIT_DETAILS.description", "first draft")
         .body("application/json", COMPOSITION)
         .send()
-        .await
-        .problem(400, "invalid_header");
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let v1 = res.etag();
+    let vo = v1.split("::").next().unwrap().to_owned();
+    let version = original_version(&srv, &ehr, &vo, &v1).await;
+    assert_eq!(
+        version["lifecycle_state"]["defining_code"]["code_string"],
+        "553"
+    );
+    assert_eq!(
+        version["commit_audit"]["description"]["value"],
+        "first draft"
+    );
+
+    // Codes as bare values; attributes cdr does not know are ignored, not refused.
+    let res = srv
+        .put(&format!("/ehr/{ehr}/composition/{vo}"))
+        .header("If-Match", &format!("\"{v1}\""))
+        .header("openEHR-VERSION.lifecycle_state", "532")
+        .header("openEHR-AUDIT_DETAILS.change_type", "amendment")
+        .header(
+            "openEHR-AUDIT_DETAILS.committer",
+            "name=\"Dr Who\", shoe_size=\"44\"",
+        )
+        .header("openEHR-AUDIT_DETAILS.system_id", "elsewhere")
+        .header("openehr-version", "signature.value=\"x\"")
+        .body("application/json", COMPOSITION)
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let v2 = res.etag();
+    let version = original_version(&srv, &ehr, &vo, &v2).await;
+    assert_eq!(
+        version["lifecycle_state"]["defining_code"]["code_string"],
+        "532"
+    );
+    assert_eq!(
+        version["commit_audit"]["change_type"]["defining_code"]["code_string"],
+        "250"
+    );
+    assert_eq!(version["commit_audit"]["committer"]["name"], "Dr Who");
+    assert_eq!(version["commit_audit"]["system_id"], "test.cdr");
+
+    // A known attribute with a value that does not fit stays a 400, in every form.
+    for (name, value, attribute) in [
+        (
+            "openEHR-VERSION.lifecycle_state",
+            "finished",
+            "lifecycle_state",
+        ),
+        (
+            "openEHR-VERSION.lifecycle_state",
+            "code_string=\"999\"",
+            "lifecycle_state",
+        ),
+        (
+            "openehr-version",
+            "lifecycle_state.code_string=\"999\"",
+            "lifecycle_state",
+        ),
+        (
+            "openEHR-AUDIT_DETAILS.change_type",
+            "sometimes",
+            "change_type",
+        ),
+    ] {
+        let body = srv
+            .put(&format!("/ehr/{ehr}/composition/{vo}"))
+            .header("If-Match", &format!("\"{v2}\""))
+            .header(name, value)
+            .body("application/json", COMPOSITION)
+            .send()
+            .await
+            .problem(400, "invalid_header");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.starts_with(attribute), "{detail}");
+    }
 }
 
 #[tokio::test]
@@ -831,4 +941,45 @@ async fn dry_run_on_update_checks_without_storing() {
         .problem(400, "invalid_parameter");
     assert_eq!(latest().await, v2);
     assert_eq!(stored(&srv, &ehr).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_update_may_not_change_the_template() {
+    let srv = server_with_template().await;
+    let (ehr, v1, vo) = srv.ehr_with_composition().await;
+    // The same template under another id: the composition is valid against both.
+    let twin = crate::common::OPT.replacen(
+        "<value>cdr_test_vitals.v1</value>",
+        "<value>cdr_test_vitals.twin</value>",
+        1,
+    );
+    let res = srv.upload(&twin).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let moved = composition_with(|c| {
+        c["archetype_details"]["template_id"]["value"] = json!("cdr_test_vitals.twin");
+    });
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .json(&moved)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+
+    let body = srv
+        .put(&format!("/ehr/{ehr}/composition/{vo}"))
+        .header("If-Match", &format!("\"{v1}\""))
+        .json(&moved)
+        .send()
+        .await
+        .problem(400, "bad_request");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("cdr_test_vitals.v1") && detail.contains("cdr_test_vitals.twin"),
+        "{detail}"
+    );
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{vo}"))
+        .send()
+        .await;
+    assert_eq!(res.etag(), v1, "nothing was committed");
 }

@@ -187,3 +187,39 @@ async fn bad_contributions_commit_nothing() {
         .await
         .problem(404, "not_found");
 }
+
+#[tokio::test]
+async fn versions_may_carry_a_uid_and_deletions_data() {
+    let srv = server_with_template().await;
+    let (ehr, v1, vo) = srv.ehr_with_composition().await;
+    // The version names itself: the server assigns its own uid.
+    let mut update = version(("251", "modification"), Some(&v1), Some(composition()));
+    update["uid"] = json!({"value": format!("{vo}::elsewhere::7")});
+    let res = srv
+        .post(&format!("/ehr/{ehr}/contribution"))
+        .json(&contribution(vec![update]))
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let v2 = format!("{vo}::test.cdr::2");
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{vo}"))
+        .send()
+        .await;
+    assert_eq!(res.etag(), v2);
+
+    // A deletion that still carries the composition: the data is not read.
+    let mut deletion = version(("523", "deleted"), Some(&v2), Some(composition()));
+    deletion["uid"] = json!({"value": format!("{vo}::test.cdr::3")});
+    let res = srv
+        .post(&format!("/ehr/{ehr}/contribution"))
+        .json(&contribution(vec![deletion]))
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{vo}::test.cdr::3"))
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+}

@@ -251,3 +251,39 @@ async fn corpus_examples_are_accepted() {
     eprintln!("{}", report.join("\n"));
     assert_eq!(report.len(), opts.len());
 }
+
+#[tokio::test]
+async fn an_opt_upload_needs_an_xml_content_type_before_anything_else() {
+    let srv = server().await;
+    let other = OPT.replace(">cdr_test_vitals.v1<", ">cdr_test_vitals.other<");
+    // No Content-Type at all is not read as XML.
+    let body = srv
+        .post("/definition/template/adl1.4")
+        .untyped_body(other.clone())
+        .send()
+        .await
+        .problem(415, "unsupported_media_type");
+    assert!(
+        body["detail"].as_str().unwrap().contains("application/xml"),
+        "{body}"
+    );
+    // 415 comes before 406: the body's type is decided first.
+    srv.post("/definition/template/adl1.4")
+        .header("Accept", "text/plain")
+        .header("Prefer", "return=representation")
+        .body("text/plain", other.clone())
+        .send()
+        .await
+        .problem(415, "unsupported_media_type");
+    srv.get("/definition/template/adl1.4/cdr_test_vitals.other")
+        .send()
+        .await
+        .problem(404, "not_found");
+    // text/xml is XML.
+    let res = srv
+        .post("/definition/template/adl1.4")
+        .body("text/xml; charset=utf-8", other)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+}

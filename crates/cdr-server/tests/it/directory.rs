@@ -137,3 +137,118 @@ async fn no_directory_and_bad_folders() {
         .problem(400, "malformed_body");
     assert_eq!(body["line"], 1);
 }
+
+/// Every folder below `f` (itself included).
+fn all_folders(f: &Value) -> Vec<&Value> {
+    let mut out = vec![f];
+    for sub in f["folders"].as_array().into_iter().flatten() {
+        out.extend(all_folders(sub));
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_folder_gets_a_uid_and_sub_folders_keep_theirs() {
+    let srv = server().await;
+    let ehr = srv.ehr().await;
+    let dir = format!("/ehr/{ehr}/directory");
+    let res = srv
+        .post(&dir)
+        .header("Prefer", "return=representation")
+        .json(&tree())
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let root = res.json();
+    assert_eq!(root["uid"]["value"], res.etag());
+    let subs = &all_folders(&root)[1..];
+    assert_eq!(subs.len(), 3);
+    let mut uids: Vec<&str> = subs
+        .iter()
+        .map(|f| {
+            assert_eq!(f["uid"]["_type"], "HIER_OBJECT_ID", "{f}");
+            f["uid"]["value"].as_str().unwrap()
+        })
+        .collect();
+    assert!(
+        uids.iter().all(|u| uuid::Uuid::parse_str(u).is_ok()),
+        "{uids:?}"
+    );
+    uids.sort_unstable();
+    uids.dedup();
+    assert_eq!(uids.len(), 3);
+
+    // What was read back and sent again keeps its sub-folders' uids.
+    let mut again = root.clone();
+    again["folders"][1]["folders"] = json!([folder("new", vec![])]);
+    let res = srv
+        .put(&dir)
+        .header(
+            "If-Match",
+            &format!("\"{}\"", root["uid"]["value"].as_str().unwrap()),
+        )
+        .header("Prefer", "return=representation")
+        .json(&again)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let updated = res.json();
+    assert_eq!(updated["folders"][0]["uid"], root["folders"][0]["uid"]);
+    assert_eq!(
+        updated["folders"][0]["folders"][0]["uid"],
+        root["folders"][0]["folders"][0]["uid"]
+    );
+    let new = &updated["folders"][1]["folders"][0];
+    assert_eq!(new["name"]["value"], "new");
+    assert_eq!(new["uid"]["_type"], "HIER_OBJECT_ID", "{new}");
+
+    // As stored: GET answers the same.
+    let res = srv.get(&dir).send().await;
+    assert_eq!(res.json(), updated);
+}
+
+#[tokio::test]
+async fn an_empty_version_at_time_is_none() {
+    let srv = server().await;
+    let ehr = srv.ehr().await;
+    let dir = format!("/ehr/{ehr}/directory");
+    let v1 = srv.post(&dir).json(&tree()).send().await.etag();
+    for path in [
+        format!("{dir}?version_at_time="),
+        format!("/ehr/{ehr}/ehr_status?version_at_time="),
+    ] {
+        let res = srv.get(&path).send().await;
+        assert_eq!(res.status, 200, "{path}: {}", res.text());
+        if path.starts_with(&dir) {
+            assert_eq!(res.etag(), v1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn changing_a_directory_the_ehr_does_not_have_is_412() {
+    let srv = server().await;
+    let ehr = srv.ehr().await;
+    let dir = format!("/ehr/{ehr}/directory");
+    let given = crate::common::unknown_version();
+    let res = srv
+        .put(&dir)
+        .header("If-Match", &format!("\"{given}\""))
+        .json(&tree())
+        .send()
+        .await;
+    let body = res.problem(412, "version_conflict");
+    assert!(body["detail"].as_str().unwrap().contains(&given), "{body}");
+    assert!(res.header("etag").is_none());
+    srv.delete(&dir)
+        .header("If-Match", &format!("\"{given}\""))
+        .send()
+        .await
+        .problem(412, "version_conflict");
+    // An unknown EHR stays 404.
+    srv.delete(&format!("/ehr/{}/directory", uuid::Uuid::new_v4()))
+        .header("If-Match", &format!("\"{given}\""))
+        .send()
+        .await
+        .problem(404, "not_found");
+}

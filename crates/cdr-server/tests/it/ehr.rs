@@ -48,6 +48,41 @@ async fn post_minimal_and_representation() {
 }
 
 #[tokio::test]
+async fn absolute_urls_follow_the_forwarded_headers() {
+    let srv = crate::common::server_with_template().await;
+    let forwarded = |r: crate::common::Req, port: &str| {
+        r.header("X-Forwarded-Host", "example.com")
+            .header("X-Forwarded-Port", port)
+            .header("X-Forwarded-Proto", "https")
+    };
+    let res = forwarded(srv.post("/ehr"), "333").send().await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let ehr = res.etag();
+    assert_eq!(
+        res.header("location"),
+        Some(format!("https://example.com:333{BASE}/ehr/{ehr}").as_str())
+    );
+    let res = forwarded(srv.post(&format!("/ehr/{ehr}/composition")), "333")
+        .body("application/json", crate::common::COMPOSITION)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let expected = format!(
+        "https://example.com:333{BASE}/ehr/{ehr}/composition/{}",
+        res.etag()
+    );
+    assert_eq!(res.header("location"), Some(expected.as_str()));
+    // The scheme's own port is left out.
+    let res = forwarded(srv.get(&format!("/ehr/{ehr}")), "443")
+        .send()
+        .await;
+    assert_eq!(
+        res.header("location"),
+        Some(format!("https://example.com{BASE}/ehr/{ehr}").as_str())
+    );
+}
+
+#[tokio::test]
 async fn get_by_id_and_unknown_and_malformed_ids() {
     let srv = server().await;
     let id = srv.ehr().await;
@@ -63,19 +98,181 @@ async fn get_by_id_and_unknown_and_malformed_ids() {
     srv.get("/ehr/not-a-uuid")
         .send()
         .await
-        .problem(400, "invalid_id");
-    // The EHR has no XML form here.
-    srv.get(&format!("/ehr/{id}"))
-        .header("Accept", "application/xml")
-        .send()
-        .await
-        .problem(406, "not_acceptable");
+        .problem(404, "not_found");
     let res = srv
         .get(&format!("/ehr/{id}"))
         .header("Accept", "application/xml;q=0.5, application/json")
         .send()
         .await;
     assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-type"), Some("application/json"));
+}
+
+/// The members of an EHR in XML, in order; panics unless each is there once.
+fn ehr_xml_members(xml: &str, ehr_id: &str) {
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    let order: Vec<usize> = [
+        "<ehr ".to_owned(),
+        "<system_id><value>test.cdr</value></system_id>".to_owned(),
+        format!("<ehr_id><value>{ehr_id}</value></ehr_id>"),
+        "<ehr_status><id xsi:type=\"OBJECT_VERSION_ID\"><value>".to_owned(),
+        "</value></id><namespace>local</namespace><type>EHR_STATUS</type></ehr_status>".to_owned(),
+        "<ehr_access><id xsi:type=\"OBJECT_VERSION_ID\"><value>".to_owned(),
+        "<type>EHR_ACCESS</type></ehr_access>".to_owned(),
+        "<time_created><value>".to_owned(),
+        "</ehr>".to_owned(),
+    ]
+    .iter()
+    .map(|part| {
+        assert_eq!(xml.matches(part.as_str()).count(), 1, "{part} in {xml}");
+        xml.find(part.as_str()).unwrap()
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{xml}");
+}
+
+#[tokio::test]
+async fn the_ehr_in_xml() {
+    let srv = server().await;
+    // POST with an XML representation.
+    let res = srv
+        .post("/ehr")
+        .header("Accept", "application/xml")
+        .header("Prefer", "return=representation")
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.header("content-type"), Some("application/xml"));
+    let id = res.etag();
+    ehr_xml_members(&res.text(), &id);
+
+    // GET by id.
+    let res = srv
+        .get(&format!("/ehr/{id}"))
+        .header("Accept", "application/xml")
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("content-type"), Some("application/xml"));
+    ehr_xml_members(&res.text(), &id);
+
+    // PUT with a given id, with an EHR_STATUS, then GET by subject.
+    let given = uuid::Uuid::new_v4().to_string();
+    let res = srv
+        .put(&format!("/ehr/{given}"))
+        .header("Accept", "application/xml")
+        .header("Prefer", "return=representation")
+        .json(&status_for("xml01"))
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    ehr_xml_members(&res.text(), &given);
+    let res = srv
+        .get("/ehr?subject_id=xml01&subject_namespace=examples")
+        .header("Accept", "text/xml")
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    ehr_xml_members(&res.text(), &given);
+}
+
+#[tokio::test]
+async fn errors_in_xml_for_clients_that_accept_only_xml() {
+    let srv = server().await;
+    let unknown = uuid::Uuid::new_v4();
+    let res = srv
+        .get(&format!("/ehr/{unknown}"))
+        .header("Accept", "application/xml")
+        .send()
+        .await;
+    assert_eq!(res.status, 404);
+    assert_eq!(res.header("content-type"), Some("application/xml"));
+    let xml = res.text();
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert!(
+        xml.contains(&format!(
+            "<error><error>Not Found</error><message>EHR {unknown} not found</message>"
+        )),
+        "{xml}"
+    );
+    assert!(xml.contains("<code>not_found</code>"), "{xml}");
+    assert!(xml.trim_end().ends_with("</error>"), "{xml}");
+
+    // The same as JSON: the problem's members and ITS-REST's, no validationErrors but on 422.
+    let body = srv
+        .get(&format!("/ehr/{unknown}"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    assert_eq!(body["error"], "Not Found");
+    assert_eq!(body["message"], body["detail"]);
+    assert!(body.get("validationErrors").is_none(), "{body}");
+
+    // A client that takes JSON too gets problem+json.
+    for accept in [
+        "application/xml, application/json;q=0.1",
+        "*/*",
+        "application/xml, */*",
+    ] {
+        srv.get(&format!("/ehr/{unknown}"))
+            .header("Accept", accept)
+            .send()
+            .await
+            .problem(404, "not_found");
+    }
+
+    // A validation failure, with one line per issue.
+    let srv = crate::common::server_with_template().await;
+    let ehr = srv.ehr().await;
+    let unknown_template = crate::common::composition_with(|c| {
+        c["archetype_details"]["template_id"]["value"] = json!("no.such.template");
+    });
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .header("Accept", "application/xml")
+        .json(&unknown_template)
+        .send()
+        .await;
+    assert_eq!(res.status, 422, "{}", res.text());
+    let xml = res.text();
+    assert!(xml.contains("<error>Unprocessable Entity</error>"), "{xml}");
+    assert!(
+        xml.contains(
+            "<validationErrors><validationError>/archetype_details/template_id/value: template \
+             'no.such.template' is not known to this server</validationError></validationErrors>"
+        ),
+        "{xml}"
+    );
+}
+
+#[tokio::test]
+async fn ids_in_the_path_that_are_not_uuids_name_nothing() {
+    let srv = crate::common::server_with_template().await;
+    let (ehr, _, vo) = srv.ehr_with_composition().await;
+    for path in [
+        "/ehr/not-a-uuid".to_owned(),
+        "/ehr/1234/ehr_status".to_owned(),
+        "/ehr/1234/versioned_ehr_status".to_owned(),
+        "/ehr/1234/directory".to_owned(),
+        format!("/ehr/1234/composition/{vo}"),
+        format!("/ehr/1234/versioned_composition/{vo}"),
+        format!("/ehr/{ehr}/versioned_composition/not-a-uuid"),
+        format!("/ehr/{ehr}/versioned_composition/{vo}::test.cdr::1/revision_history"),
+        format!("/ehr/{ehr}/versioned_composition/x/version"),
+    ] {
+        let body = srv.get(&path).send().await.problem(404, "not_found");
+        assert!(
+            body["detail"].as_str().unwrap().contains("not a UUID"),
+            "{body}"
+        );
+    }
+    srv.post("/ehr/1234/composition")
+        .body("application/json", crate::common::COMPOSITION)
+        .send()
+        .await
+        .problem(404, "not_found");
+    // Creating an EHR with an id of the client's choice: a malformed one is bad input.
+    srv.put("/ehr/1234").send().await.problem(400, "invalid_id");
 }
 
 #[tokio::test]

@@ -168,3 +168,79 @@ async fn a_status_may_not_take_another_ehrs_subject() {
         .await
         .problem(409, "conflict");
 }
+
+#[tokio::test]
+async fn a_uid_in_the_new_ehr_status_is_ignored() {
+    let srv = server().await;
+    let ehr = srv.post("/ehr").json(&status_for("p9")).send().await.etag();
+    let v1 = srv
+        .get(&format!("/ehr/{ehr}/ehr_status"))
+        .send()
+        .await
+        .etag();
+    let vo = v1.split("::").next().unwrap().to_owned();
+    // Naming another object, then naming the version it replaces (an older one).
+    let mut v = v1;
+    for (n, uid) in [unknown_version(), v.clone()].into_iter().enumerate() {
+        let mut status = status_for("p9");
+        status["uid"] = json!({"_type": "OBJECT_VERSION_ID", "value": uid});
+        let res = srv
+            .put(&format!("/ehr/{ehr}/ehr_status"))
+            .header("If-Match", &format!("\"{v}\""))
+            .header("Prefer", "return=representation")
+            .json(&status)
+            .send()
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        v = res.etag();
+        assert_eq!(v, format!("{vo}::test.cdr::{}", n + 2));
+        assert_eq!(res.json()["uid"]["value"], v);
+    }
+}
+
+#[tokio::test]
+async fn ehr_status_without_its_flags_or_with_an_empty_namespace_is_400() {
+    let srv = server().await;
+    for flag in ["is_modifiable", "is_queryable"] {
+        let mut status = status_for("p10");
+        status.as_object_mut().unwrap().remove(flag);
+        let body = srv
+            .post("/ehr")
+            .json(&status)
+            .send()
+            .await
+            .problem(400, "bad_request");
+        assert!(body["detail"].as_str().unwrap().contains(flag), "{body}");
+    }
+    let mut status = status_for("p10");
+    status["subject"]["external_ref"]["namespace"] = json!("");
+    let body = srv
+        .post("/ehr")
+        .json(&status)
+        .send()
+        .await
+        .problem(400, "bad_request");
+    assert!(
+        body["detail"].as_str().unwrap().contains("namespace"),
+        "{body}"
+    );
+
+    // The same on an update.
+    let ehr = srv
+        .post("/ehr")
+        .json(&status_for("p10"))
+        .send()
+        .await
+        .etag();
+    let v1 = srv
+        .get(&format!("/ehr/{ehr}/ehr_status"))
+        .send()
+        .await
+        .etag();
+    srv.put(&format!("/ehr/{ehr}/ehr_status"))
+        .header("If-Match", &format!("\"{v1}\""))
+        .json(&status)
+        .send()
+        .await
+        .problem(400, "bad_request");
+}

@@ -123,7 +123,7 @@ async fn a_template_in_use_stays_until_its_compositions_are_gone() {
         .await
         .unwrap();
     let err = store.delete_template(&caller(), id).await.unwrap_err();
-    assert!(matches!(err, StoreError::InUse(_)), "{err:?}");
+    assert!(matches!(err, StoreError::InUse { .. }), "{err:?}");
     store.get_template_opt(&caller(), id).await.unwrap();
 
     store

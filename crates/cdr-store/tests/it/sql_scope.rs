@@ -1,7 +1,7 @@
 //! Every SQL statement of an EHR-scoped operation constrains `ehr_id` (checked on the server's
 //! own statement log while every operation runs). Not EHR-scoped, so not here: population AQL
-//! queries and the admin template delete, which looks across all EHRs for compositions that
-//! use the template.
+//! queries and the admin template delete and replace, which look across all EHRs for
+//! compositions that use the template.
 
 use crate::common::{caller, composition, meta, new_composition, OPT};
 use cdr_store::{NewContribution, Store, UidBasedId, VoKind};
