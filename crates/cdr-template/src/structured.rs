@@ -127,6 +127,12 @@ impl Reader {
                 continue;
             }
             let at = format!("{prefix}/{key}");
+            if prefix == "ctx" && w.is_none() && key.contains(['|', ':']) && !key.contains('/') {
+                // A `ctx` field as FLAT writes it after `ctx/` (`health_care_facility|id`,
+                // `participation_name:1`).
+                self.put(at, value)?;
+                continue;
+            }
             if key.contains(['/', '|', ':']) {
                 return Err(FlatError::BadPath {
                     path: at,

@@ -220,6 +220,7 @@ pub(crate) fn fields(rm_type: &str) -> Vec<Field> {
                 Str,
             ),
             f("preferred_term", &[("preferred_term", "")], Str),
+            f("", &[("code_string", "")], Str),
         ],
         "DV_QUANTITY" => &[
             f("magnitude", &[("magnitude", "")], Real),

@@ -95,6 +95,17 @@ pub(crate) fn convert(
     if ctx.time.is_none() {
         ctx.time = Some(now.to_owned());
     }
+    if let [_, None, scheme, namespace] = &ctx.health_care_facility {
+        if let Some(part) = [(scheme, "id_scheme"), (namespace, "id_namespace")]
+            .iter()
+            .find_map(|(v, part)| v.as_ref().map(|_| *part))
+        {
+            return Err(FlatError::BadValue {
+                path: format!("ctx/health_care_facility|{part}"),
+                message: "a reference needs its id: give ctx/health_care_facility|id".into(),
+            });
+        }
+    }
     let conv = ToRm { template };
     let Some(step) = web.tree.steps.first() else {
         return Err(FlatError::BadPath {

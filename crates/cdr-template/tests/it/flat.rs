@@ -157,6 +157,80 @@ fn rm_attributes_outside_the_template() {
     assert_eq!(c["context"]["health_care_facility"]["name"], "Hospital");
 }
 
+/// `ctx/health_care_facility` with its reference's scheme and namespace; an entry's language
+/// and encoding given as FLAT keys (code, terminology, or both); the entries' language from the
+/// composition's when `ctx/language` is absent.
+#[test]
+fn ctx_facility_and_entry_language_and_encoding() {
+    let t = template();
+    let mut f = basic();
+    f.extend(flat(&[
+        ("ctx/id_scheme", json!("ctx-scheme")),
+        ("ctx/composer_id", json!("c-1")),
+        ("ctx/health_care_facility|id", json!("999999-345")),
+        ("ctx/health_care_facility|name", json!("Home")),
+        (
+            "ctx/health_care_facility|id_scheme",
+            json!("2.16.840.1.113883.2.1.4.3"),
+        ),
+        ("ctx/health_care_facility|id_namespace", json!("NHS-UK")),
+        ("fixture/blood_pressure:0/language|code", json!("de")),
+        (
+            "fixture/blood_pressure:0/language|terminology",
+            json!("ISO_639-1"),
+        ),
+        (
+            "fixture/blood_pressure:0/encoding|code",
+            json!("ISO-8859-1"),
+        ),
+        (
+            "fixture/blood_pressure:0/encoding|terminology",
+            json!("IANA_character-sets"),
+        ),
+        (
+            "fixture/blood_pressure:1/language|terminology",
+            json!("ISO_639-1"),
+        ),
+        (
+            "fixture/blood_pressure:1/encoding|terminology",
+            json!("IANA_character-sets"),
+        ),
+        ("fixture/blood_pressure:1/comment", json!("later")),
+    ]));
+    let c = flat_to_canonical(&t, &f, NOW).expect("converts");
+    let facility = &c["context"]["health_care_facility"];
+    assert_eq!(facility["name"], "Home");
+    let reference = &facility["external_ref"];
+    assert_eq!(reference["id"]["value"], "999999-345");
+    assert_eq!(reference["id"]["scheme"], "2.16.840.1.113883.2.1.4.3");
+    assert_eq!(reference["namespace"], "NHS-UK");
+    let first = &c["content"][0];
+    assert_eq!(first["language"]["code_string"], "de");
+    assert_eq!(first["language"]["terminology_id"]["value"], "ISO_639-1");
+    assert_eq!(first["encoding"]["code_string"], "ISO-8859-1");
+    // Only the terminology given: the code is ctx's.
+    let second = &c["content"][1];
+    assert_eq!(second["language"]["code_string"], "en");
+    assert_eq!(second["encoding"]["code_string"], "UTF-8");
+    // Other references keep ctx/id_scheme.
+    assert_eq!(c["composer"]["external_ref"]["id"]["scheme"], "ctx-scheme");
+
+    // No ctx/language: the composition's `language|code` is the entries' language too.
+    let mut f = basic();
+    f.remove("ctx/language");
+    f.insert("fixture/language|code".into(), json!("nl"));
+    f.insert("fixture/language|terminology".into(), json!("ISO_639-1"));
+    let c = flat_to_canonical(&t, &f, NOW).expect("converts");
+    assert_eq!(c["language"]["code_string"], "nl");
+    assert_eq!(c["content"][0]["language"]["code_string"], "nl");
+
+    // A facility reference without its id is refused, naming the key.
+    let mut f = basic();
+    f.insert("ctx/health_care_facility|id_scheme".into(), json!("x"));
+    let err = flat_to_canonical(&t, &f, NOW).expect_err("no id");
+    assert_eq!(err.path(), "ctx/health_care_facility|id_scheme");
+}
+
 #[test]
 fn errors_name_the_key() {
     let t = template();

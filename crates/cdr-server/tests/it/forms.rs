@@ -1,0 +1,108 @@
+//! FLAT and STRUCTURED compositions as form tools send them: `ctx` fields and entry-level
+//! codes, the older (EhrScape) dialect, and every problem of a body answered at once.
+
+use serde_json::{json, Map, Value};
+
+use crate::common::{server_with_template, Server};
+
+const FLAT: &str = "application/openehr.wt.flat+json";
+const STRUCTURED: &str = "application/openehr.wt.structured+json";
+const WITH_TEMPLATE: &str = "?templateId=cdr_test_vitals.v1";
+const EVENT: &str = "encounter/test_vitals/any_event:0";
+
+/// A FLAT composition of the fixture template, as a form would send it: `ctx` and data keys.
+fn form() -> Map<String, Value> {
+    let pairs = [
+        ("ctx/language", json!("en")),
+        ("ctx/territory", json!("GB")),
+        ("ctx/composer_name", json!("Dr. A")),
+        ("ctx/time", json!("2024-03-01T10:15:00Z")),
+        (&format!("{EVENT}/time"), json!("2024-03-01T10:10:00Z")),
+        (&format!("{EVENT}/systolic|magnitude"), json!(120)),
+        (&format!("{EVENT}/systolic|unit"), json!("mm[Hg]")),
+        (&format!("{EVENT}/device_id"), json!("AA-1")),
+    ];
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+/// Commits `body` (`media`) to a new EHR and reads the stored composition back as canonical
+/// JSON; panics unless it is created.
+async fn committed(srv: &Server, media: &str, body: &Value) -> Value {
+    let ehr = srv.ehr().await;
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition{WITH_TEMPLATE}"))
+        .body(media, body.to_string())
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let uid = res.etag();
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{uid}"))
+        .header("Accept", "application/json")
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
+/// `ctx/health_care_facility` with the scheme and namespace of its reference, an entry's
+/// language and encoding as FLAT keys, and a STRUCTURED `ctx` object.
+#[tokio::test]
+async fn ctx_facility_entry_codes_and_structured_ctx() {
+    let srv = server_with_template().await;
+    let mut f = form();
+    for (k, v) in [
+        ("ctx/health_care_facility|id", json!("999999-345")),
+        ("ctx/health_care_facility|name", json!("Ripple Valley")),
+        (
+            "ctx/health_care_facility|id_scheme",
+            json!("2.16.840.1.113883.2.1.4.3"),
+        ),
+        ("ctx/health_care_facility|id_namespace", json!("NHS-UK")),
+        ("encounter/test_vitals/language|code", json!("de")),
+        (
+            "encounter/test_vitals/language|terminology",
+            json!("ISO_639-1"),
+        ),
+        (
+            "encounter/test_vitals/encoding|terminology",
+            json!("IANA_character-sets"),
+        ),
+    ] {
+        f.insert(k.to_owned(), v);
+    }
+    let c = committed(&srv, FLAT, &Value::Object(f)).await;
+    let facility = &c["context"]["health_care_facility"];
+    assert_eq!(facility["name"], "Ripple Valley", "{c}");
+    assert_eq!(facility["external_ref"]["id"]["value"], "999999-345");
+    assert_eq!(
+        facility["external_ref"]["id"]["scheme"],
+        "2.16.840.1.113883.2.1.4.3"
+    );
+    assert_eq!(facility["external_ref"]["namespace"], "NHS-UK");
+    assert_eq!(c["content"][0]["language"]["code_string"], "de");
+    assert_eq!(c["content"][0]["encoding"]["code_string"], "UTF-8");
+
+    let structured = json!({
+        "ctx": {
+            "language": "en", "territory": "GB", "composer_name": "Dr. A",
+            "time": "2024-03-01T10:15:00Z",
+            "health_care_facility|id": "999999-345",
+            "health_care_facility": {"|name": "Ripple Valley", "|id_namespace": "NHS-UK"}
+        },
+        "encounter": {"test_vitals": {"any_event": [{
+            "time": "2024-03-01T10:10:00Z",
+            "systolic": {"|magnitude": 120, "|unit": "mm[Hg]"},
+            "device_id": "AA-1"
+        }]}}
+    });
+    let c = committed(&srv, STRUCTURED, &structured).await;
+    let facility = &c["context"]["health_care_facility"];
+    assert_eq!(facility["name"], "Ripple Valley", "{c}");
+    assert_eq!(facility["external_ref"]["namespace"], "NHS-UK");
+    assert_eq!(c["composer"]["name"], "Dr. A");
+    assert_eq!(c["territory"]["code_string"], "GB");
+}
