@@ -106,3 +106,56 @@ async fn ctx_facility_entry_codes_and_structured_ctx() {
     assert_eq!(c["composer"]["name"], "Dr. A");
     assert_eq!(c["territory"]["code_string"], "GB");
 }
+
+/// The older (EhrScape) dialect: term texts for codes (bare or `|value` alone), an openEHR
+/// code by its rubric, an ordinal by its text, a boolean as `True`. A text that is no term of
+/// the node stays text, which the template refuses (422 naming the key).
+#[tokio::test]
+async fn older_dialect_is_read_by_the_template() {
+    let srv = server_with_template().await;
+    let mut f = form();
+    for (k, v) in [
+        (format!("{EVENT}/position"), json!("Sitting")),
+        (format!("{EVENT}/pain|value"), json!("Severe")),
+        (format!("{EVENT}/confirmed"), json!("True")),
+        ("encounter/context/setting|value".to_owned(), json!("home")),
+    ] {
+        f.insert(k, v);
+    }
+    let c = committed(&srv, FLAT, &Value::Object(f.clone())).await;
+    let items = &c["content"][0]["data"]["events"][0]["data"]["items"];
+    let value_of = |id: &str| {
+        items
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["archetype_node_id"] == id))
+            .map(|i| i["value"].clone())
+            .unwrap_or_else(|| panic!("no {id} in {c}"))
+    };
+    assert_eq!(value_of("at0005")["defining_code"]["code_string"], "at0020");
+    assert_eq!(
+        value_of("at0006")["symbol"]["defining_code"]["code_string"],
+        "at0031"
+    );
+    assert_eq!(value_of("at0006")["value"], 2);
+    assert_eq!(value_of("at0011")["value"], true);
+    assert_eq!(
+        c["context"]["setting"]["defining_code"]["code_string"],
+        "225"
+    );
+
+    f.insert(format!("{EVENT}/position"), json!("Lying"));
+    let ehr = srv.ehr().await;
+    let problem = srv
+        .post(&format!("/ehr/{ehr}/composition{WITH_TEMPLATE}"))
+        .body(FLAT, Value::Object(f).to_string())
+        .send()
+        .await
+        .problem(422, "validation_failed");
+    let issues = problem["issues"].as_array().cloned().unwrap_or_default();
+    assert!(
+        issues
+            .iter()
+            .any(|i| i["flat_path"] == format!("{EVENT}/position")),
+        "{problem}"
+    );
+}

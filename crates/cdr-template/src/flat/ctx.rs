@@ -89,7 +89,13 @@ impl Ctx {
             ("composer_name", None) => &mut self.composer_name,
             ("composer_id", None) => &mut self.composer_id,
             ("composer_self", None) => {
-                self.composer_self = value == "true";
+                self.composer_self = match v {
+                    Value::Bool(b) => *b,
+                    _ => super::to_rm::boolean(&value).ok_or_else(|| FlatError::BadValue {
+                        path: key.to_owned(),
+                        message: format!("expected a boolean, found {v}"),
+                    })?,
+                };
                 return Ok(());
             }
             ("id_scheme", None) => &mut self.id_scheme,

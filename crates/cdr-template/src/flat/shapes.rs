@@ -261,6 +261,8 @@ pub(crate) fn fields(rm_type: &str) -> Vec<Field> {
                 Str,
             ),
             f("ordinal", &[("value", "")], Int),
+            // The bare value: a term text (or ordinal) of the template's list.
+            f("", &[("symbol", "DV_CODED_TEXT"), ("value", "")], Str),
             f(
                 "terminology_id",
                 &[

@@ -9,7 +9,7 @@ use super::path::{self, Segment};
 use super::shapes::{self, Leaf, Nested};
 use super::{defaults, get_value, matches_step, own_step, rm_type_of, FlatError};
 use crate::model::Template;
-use crate::webtemplate::{Step, WebTemplateNode, PROPORTION_KINDS};
+use crate::webtemplate::{InputValue, Step, WebTemplateNode, PROPORTION_KINDS};
 
 /// The FLAT keys below one node instance.
 #[derive(Debug)]
@@ -417,10 +417,32 @@ impl<'a> ToRm<'a> {
             "DV_CODED_TEXT" => {
                 let code = get_str(obj, &["defining_code", "code_string"]);
                 let Some(code) = code else {
-                    if obj.contains_key("value") {
-                        // A coded node given only text: plain text.
-                        obj.insert("_type".into(), json!("DV_TEXT"));
-                        obj.remove("defining_code");
+                    let Some(text) = get_str(obj, &["value"]) else {
+                        return Ok(());
+                    };
+                    let Some(w) = w else {
+                        // A nested value: its attribute's openEHR group decides (below).
+                        return Ok(());
+                    };
+                    match code_of_text(w, &text) {
+                        // A term text of the node (the older dialect's bare value or
+                        // `|value` alone): its code.
+                        Some((code, terminology)) => {
+                            set_path(obj, shapes::fields("DV_CODED_TEXT")[0].path, 0, json!(code));
+                            set_path(
+                                obj,
+                                shapes::fields("DV_CODED_TEXT")[2].path,
+                                0,
+                                json!(terminology),
+                            );
+                        }
+                        // A coded ELEMENT value given other text: plain text (where the RM
+                        // wants a coded text, it stays one, its code missing).
+                        None if holds_any_value(w) => {
+                            obj.insert("_type".into(), json!("DV_TEXT"));
+                            obj.remove("defining_code");
+                        }
+                        None => {}
                     }
                     return Ok(());
                 };
@@ -456,7 +478,38 @@ impl<'a> ToRm<'a> {
                 }
             }
             "DV_ORDINAL" => {
-                let code = get_str(obj, &["symbol", "defining_code", "code_string"]);
+                let mut code = get_str(obj, &["symbol", "defining_code", "code_string"]);
+                if code.is_none() {
+                    // Given by its term text or its ordinal alone: the template's item.
+                    let list = w.and_then(|w| w.inputs.first()).map(|i| i.list.as_slice());
+                    let text = get_str(obj, &["symbol", "value"]);
+                    let ordinal = obj.get("value").and_then(Value::as_i64);
+                    let by_ordinal =
+                        |o: i64| list.and_then(|l| only(l.iter().filter(|v| v.ordinal == Some(o))));
+                    let found = match (&text, ordinal) {
+                        (Some(t), _) => list
+                            .and_then(|l| only(l.iter().filter(|v| has_label(v, t))))
+                            // A bare ordinal number (`…/pain: 1`) names its item too.
+                            .or_else(|| t.trim().parse().ok().and_then(by_ordinal)),
+                        (None, Some(o)) => by_ordinal(o),
+                        (None, None) => None,
+                    };
+                    if let Some(item) = found {
+                        set_path(
+                            obj,
+                            shapes::fields("DV_ORDINAL")[0].path,
+                            0,
+                            json!(item.value),
+                        );
+                        set_path(
+                            obj,
+                            shapes::fields("DV_ORDINAL")[1].path,
+                            0,
+                            json!(item.label),
+                        );
+                        code = Some(item.value.clone());
+                    }
+                }
                 if code.is_some()
                     && get_str(obj, &["symbol", "defining_code", "terminology_id", "value"])
                         .is_none()
@@ -655,8 +708,14 @@ impl<'a> ToRm<'a> {
     }
 }
 
-/// The rubric of an openEHR code for a coded node whose attribute is bound to an openEHR group.
-fn openehr_rubric(w: &WebTemplateNode, code: &str) -> Option<&'static str> {
+/// Whether a node is an ELEMENT's value (any data value), not an RM attribute declared as a
+/// coded text (`category`, `careflow_step`, …).
+fn holds_any_value(w: &WebTemplateNode) -> bool {
+    w.steps.last().is_some_and(|s| s.attribute == "value")
+}
+
+/// The openEHR group the attribute of a coded node is bound to, if any.
+fn openehr_group_of(w: &WebTemplateNode) -> Option<&'static [(&'static str, &'static str)]> {
     let attr = w.steps.last()?.attribute.as_str();
     let owner = match attr {
         "category" => "COMPOSITION",
@@ -666,8 +725,38 @@ fn openehr_rubric(w: &WebTemplateNode, code: &str) -> Option<&'static str> {
         "null_flavour" => "ELEMENT",
         _ => return None,
     };
-    let (_, group) = cdr_rm::terminology::openehr_group(owner, attr)?;
-    cdr_rm::terminology::rubric(group, code)
+    cdr_rm::terminology::openehr_group(owner, attr).map(|(_, group)| group)
+}
+
+/// The rubric of an openEHR code for a coded node whose attribute is bound to an openEHR group.
+fn openehr_rubric(w: &WebTemplateNode, code: &str) -> Option<&'static str> {
+    cdr_rm::terminology::rubric(openehr_group_of(w)?, code)
+}
+
+/// The code (and terminology) whose term text `text` is, exactly: one item of the node's code
+/// list (its label in any language the template gives), else the rubric of one code of the
+/// openEHR group the node's attribute is bound to. `None` when no term or several have it.
+fn code_of_text(w: &WebTemplateNode, text: &str) -> Option<(String, String)> {
+    if let Some(input) = w.input(Some("code")) {
+        if let Some(item) = only(input.list.iter().filter(|v| has_label(v, text))) {
+            let terminology = input.terminology.clone().unwrap_or_else(|| "local".into());
+            return Some((item.value.clone(), terminology));
+        }
+    }
+    let group = openehr_group_of(w)?;
+    let (code, _) = only(group.iter().filter(|(_, rubric)| *rubric == text))?;
+    Some(((*code).to_owned(), "openehr".to_owned()))
+}
+
+/// Whether `text` is the label of a list item (in any of its languages).
+fn has_label(item: &InputValue, text: &str) -> bool {
+    item.label == text || item.localized_labels.values().any(|l| l == text)
+}
+
+/// The one distinct item of `items`, or `None` (none, or several that differ).
+fn only<'i, T: 'i + PartialEq>(mut items: impl Iterator<Item = &'i T>) -> Option<&'i T> {
+    let first = items.next()?;
+    items.all(|other| other == first).then_some(first)
 }
 
 /// A coded value of an openEHR group from a code or a rubric.
@@ -695,23 +784,37 @@ fn complete_coded(child: &mut Map<String, Value>, owner: &str, attribute: &str) 
         (_, "POINT_EVENT") => "INTERVAL_EVENT",
         (_, o) => o,
     };
-    let Some(code) = get_str(child, &["defining_code", "code_string"]) else {
+    let group = cdr_rm::terminology::openehr_group(owner, attribute).map(|(_, g)| g);
+    let code = get_str(child, &["defining_code", "code_string"]).or_else(|| {
+        // Given by its rubric alone (`_null_flavour|value: unknown`).
+        let text = get_str(child, &["value"])?;
+        let (code, _) = only(group?.iter().filter(|(_, rubric)| *rubric == text))?;
+        set_path(
+            child,
+            shapes::fields("DV_CODED_TEXT")[0].path,
+            0,
+            json!(code),
+        );
+        Some((*code).to_owned())
+    });
+    let Some(code) = code else {
         return;
     };
-    if let Some((_, group)) = cdr_rm::terminology::openehr_group(owner, attribute) {
-        if !child.contains_key("value") {
-            if let Some(r) = cdr_rm::terminology::rubric(group, &code) {
-                child.insert("value".into(), json!(r));
-            }
+    let Some(group) = group else {
+        return;
+    };
+    if !child.contains_key("value") {
+        if let Some(r) = cdr_rm::terminology::rubric(group, &code) {
+            child.insert("value".into(), json!(r));
         }
-        if get_str(child, &["defining_code", "terminology_id", "value"]).is_none() {
-            set_path(
-                child,
-                shapes::fields("DV_CODED_TEXT")[2].path,
-                0,
-                json!("openehr"),
-            );
-        }
+    }
+    if get_str(child, &["defining_code", "terminology_id", "value"]).is_none() {
+        set_path(
+            child,
+            shapes::fields("DV_CODED_TEXT")[2].path,
+            0,
+            json!("openehr"),
+        );
     }
 }
 
@@ -877,7 +980,8 @@ fn leaf(kind: Leaf, v: &Value, key: &str) -> Result<Value, FlatError> {
         Leaf::Str => text(key, v).map(Value::String),
         Leaf::Bool => match v {
             Value::Bool(b) => Ok(json!(b)),
-            Value::String(s) if s == "true" || s == "false" => Ok(json!(s == "true")),
+            // `True`/`False` as older form tools write them.
+            Value::String(s) => boolean(s).map(|b| json!(b)).ok_or_else(|| bad("a boolean")),
             _ => Err(bad("a boolean")),
         },
         Leaf::Int => {
@@ -902,6 +1006,17 @@ fn leaf(kind: Leaf, v: &Value, key: &str) -> Result<Value, FlatError> {
                 .map(Value::Number)
                 .ok_or_else(|| bad("a number"))
         }
+    }
+}
+
+/// `true` or `false` in any case.
+pub(crate) fn boolean(s: &str) -> Option<bool> {
+    if s.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
     }
 }
 

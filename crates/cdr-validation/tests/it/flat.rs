@@ -3,7 +3,7 @@
 
 use cdr_template::flat::{canonical_to_flat, flat_to_canonical};
 use cdr_validation::validate;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::corpus::{root, templates};
 
@@ -395,4 +395,98 @@ fn corpus_flat_issues_are_located() {
         }
     }
     eprintln!("{located} issues located");
+}
+
+/// The web template node a FLAT key (without `_` segments) names.
+fn node_of<'w>(
+    template: &'w cdr_template::Template,
+    key: &str,
+) -> Option<&'w cdr_template::webtemplate::WebTemplateNode> {
+    let body = key.split('|').next()?;
+    let mut segments = body.split('/').map(|s| s.split(':').next().unwrap_or(s));
+    let mut node = &template.web_template().tree;
+    if segments.next()? != node.id {
+        return None;
+    }
+    for id in segments {
+        node = node.child(id)?;
+    }
+    Some(node)
+}
+
+/// Whether `text` is the template's term for `code` at `node` (its list's label) and for no
+/// other code of the list.
+fn is_term_of(node: &cdr_template::webtemplate::WebTemplateNode, code: &str, text: &str) -> bool {
+    let mut named = node
+        .inputs
+        .iter()
+        .flat_map(|i| &i.list)
+        .filter(|i| i.label == text);
+    named.next().is_some_and(|item| item.value == code) && named.next().is_none()
+}
+
+/// Every corpus FLAT file that converts and validates, its coded values rewritten as older
+/// form tools write them (the term text alone, bare or as `|value`; ordinals by their text;
+/// booleans as `True`/`False`), gives the same composition wherever the text is the
+/// template's term for the code. The rewrites come from the files, the expectation from the
+/// web template, not from the converter's matching.
+#[test]
+fn corpus_flat_in_the_older_dialect() {
+    let Some(cases) = form_cases("flat") else {
+        return;
+    };
+    let templates = templates();
+    let (mut checked, mut failures) = (0, Vec::new());
+    for (slug, file, valid) in &cases {
+        let template = &templates[slug];
+        let bytes = std::fs::read(root().join(slug).join(file)).expect("read corpus file");
+        let Ok(first) = judge(template, &bytes) else {
+            assert!(
+                !valid,
+                "{file} converts and validates (the corpus test says why not)"
+            );
+            continue;
+        };
+        let flat = canonical_to_flat(template, &first).expect("to FLAT");
+        // Two rewrites of the whole file: term texts bare, and as `|value` alone.
+        for bare in [true, false] {
+            let mut g = flat.clone();
+            for (key, value) in &flat {
+                if let Value::Bool(b) = value {
+                    g.insert(key.clone(), json!(if *b { "True" } else { "False" }));
+                    checked += 1;
+                }
+                let Some(node) = key.strip_suffix("|code") else {
+                    continue;
+                };
+                let text = flat.get(&format!("{node}|value")).and_then(Value::as_str);
+                let (Some(text), Some(w)) = (text, node_of(template, key)) else {
+                    continue;
+                };
+                if !is_term_of(w, value.as_str().unwrap_or_default(), text) {
+                    continue;
+                }
+                for suffix in ["code", "terminology", "ordinal"] {
+                    g.remove(&format!("{node}|{suffix}"));
+                }
+                if bare {
+                    g.remove(&format!("{node}|value"));
+                    g.insert(node.to_owned(), json!(text));
+                }
+                checked += 1;
+            }
+            let outcome = flat_to_canonical(template, &g, NOW)
+                .map_err(|e| e.to_string())
+                .and_then(|c| same(&first, &c));
+            if let Err(e) = outcome {
+                failures.push(format!("{file} (bare: {bare}): {e}"));
+            }
+        }
+    }
+    eprintln!("{checked} values rewritten");
+    assert!(
+        checked >= 300,
+        "only {checked} values rewritten: the corpus is not exercised"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
