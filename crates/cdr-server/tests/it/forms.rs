@@ -159,3 +159,103 @@ async fn older_dialect_is_read_by_the_template() {
         "{problem}"
     );
 }
+
+/// The issues of a 422 as (flat_path, web_template_id, constraint), after checking that each
+/// names its place and that the body has no position of its own.
+fn places(problem: &Value) -> Vec<(String, String, String)> {
+    assert!(
+        problem.get("line").is_none() && problem.get("column").is_none(),
+        "{problem}"
+    );
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(!detail.contains("line 0"), "{problem}");
+    let issues = problem["issues"].as_array().cloned().unwrap_or_default();
+    issues
+        .iter()
+        .map(|i| {
+            let field = |k: &str| {
+                i[k].as_str()
+                    .unwrap_or_else(|| panic!("{k} missing in {i}"))
+                    .to_owned()
+            };
+            (
+                field("flat_path"),
+                field("web_template_id"),
+                field("constraint"),
+            )
+        })
+        .collect()
+}
+
+/// A form with an unknown key, a value that does not convert, a quantity without its
+/// magnitude and without its mandatory device id: one 422 names all four, each at its FLAT
+/// key and web template node; the same through STRUCTURED; `cdr validate` lists them too.
+#[tokio::test]
+async fn every_problem_of_a_form_at_once() {
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    let mut f = form();
+    f.remove(&format!("{EVENT}/device_id"));
+    f.remove(&format!("{EVENT}/systolic|magnitude"));
+    f.insert(format!("{EVENT}/no_such_node|magnitude"), json!(1));
+    f.insert(format!("{EVENT}/count"), json!("three"));
+    let expected = |prefix: &str| {
+        let mut e = vec![
+            (
+                format!("{prefix}/no_such_node|magnitude"),
+                "any_event",
+                "unknown_path",
+            ),
+            (format!("{prefix}/count"), "count", "invalid_value"),
+            (
+                format!("{prefix}/systolic|magnitude"),
+                "systolic",
+                "rm_mandatory_missing",
+            ),
+            (
+                format!("{prefix}/device_id"),
+                "device_id",
+                "occurrences_too_few",
+            ),
+        ]
+        .into_iter()
+        .map(|(p, id, c)| (p, id.to_owned(), c.to_owned()))
+        .collect::<Vec<_>>();
+        e.sort();
+        e
+    };
+    let problem = srv
+        .post(&format!("/ehr/{ehr}/composition{WITH_TEMPLATE}"))
+        .body(FLAT, Value::Object(f.clone()).to_string())
+        .send()
+        .await
+        .problem(422, "invalid_flat");
+    let mut got = places(&problem);
+    got.sort();
+    assert_eq!(got, expected(EVENT), "{problem}");
+
+    // STRUCTURED: the same problems, at the same FLAT keys.
+    let structured = json!({
+        "ctx": {"language": "en", "territory": "GB", "composer_name": "Dr. A"},
+        "encounter": {"test_vitals": {"any_event": [{
+            "time": "2024-03-01T10:10:00Z",
+            "systolic": {"|unit": "mm[Hg]"},
+            "no_such_node": {"|magnitude": 1},
+            "count": "three"
+        }]}}
+    });
+    let problem = srv
+        .post(&format!("/ehr/{ehr}/composition{WITH_TEMPLATE}"))
+        .body(STRUCTURED, structured.to_string())
+        .send()
+        .await
+        .problem(422, "invalid_structured");
+    let mut got = places(&problem);
+    got.sort();
+    assert_eq!(got, expected(EVENT), "{problem}");
+    // Nothing was stored.
+    let q = json!({"q": "SELECT c/uid/value FROM EHR e CONTAINS COMPOSITION c",
+                   "query_parameters": {"ehr_id": ehr}});
+    let rows = srv.post("/query/aql").json(&q).send().await.json()["rows"].clone();
+    assert_eq!(rows, json!([]));
+}

@@ -284,6 +284,111 @@ fn errors_name_the_key() {
     assert!(matches!(err, FlatError::BadPath { .. }), "{err}");
 }
 
+/// (FLAT key, web template id, constraint) of each issue of a reading.
+pub fn places(reading: &cdr_template::flat::FormReading) -> Vec<(&str, &str, &str)> {
+    reading
+        .issues
+        .iter()
+        .map(|i| {
+            (
+                i.flat_path.as_str(),
+                i.web_template_id.as_str(),
+                i.constraint,
+            )
+        })
+        .collect()
+}
+
+/// Reading reports every problem at once, each at its key and web template node: keys that
+/// name nothing, values that do not convert, RM attributes the FLAT leaves out; what converts
+/// still becomes a composition (the rest left out), for validation to add its issues.
+#[test]
+fn every_problem_at_once() {
+    let t = template();
+    let mut f = basic();
+    for (k, v) in [
+        ("ctx/not_a_ctx_field", json!(1)),
+        ("fixture/blood_pressure:0/diastolic|magnitude", json!(80)),
+        ("fixture/blood_pressure:0/systolic|magnitude", json!("high")),
+        ("fixture/blood_pressure:1/systolic|unit", json!("mm[Hg]")),
+        ("fixture/blood_pressure:2/position|code", json!("at9999")),
+        ("fixture/blood_pressure:3/systolic|unit", json!("mm[Hg]")),
+        ("fixture/blood_pressure:3/comment", json!("kept")),
+    ] {
+        f.insert(k.to_owned(), v);
+    }
+    let reading = cdr_template::flat::read_flat(&t, &f, NOW);
+    let got = places(&reading);
+    let missing = "rm_mandatory_missing";
+    for expected in [
+        ("ctx/not_a_ctx_field", "fixture", "unknown_path"),
+        (
+            "fixture/blood_pressure:0/diastolic|magnitude",
+            "blood_pressure",
+            "unknown_path",
+        ),
+        (
+            "fixture/blood_pressure:0/systolic|magnitude",
+            "systolic",
+            "invalid_value",
+        ),
+        (
+            "fixture/blood_pressure:2/position|code",
+            "position",
+            "invalid_value",
+        ),
+        (
+            "fixture/blood_pressure:1/systolic|magnitude",
+            "systolic",
+            missing,
+        ),
+        (
+            "fixture/blood_pressure:3/systolic|magnitude",
+            "systolic",
+            missing,
+        ),
+    ] {
+        assert!(got.contains(&expected), "{expected:?} not in {got:?}");
+    }
+    assert_eq!(got.len(), 6, "{got:?}");
+    let magnitude = reading
+        .issues
+        .iter()
+        .find(|i| i.flat_path == "fixture/blood_pressure:1/systolic|magnitude")
+        .expect("the missing magnitude");
+    assert_eq!(
+        magnitude.path.as_deref(),
+        Some("/content[1]/data/events[0]/data/items[0]/value/magnitude")
+    );
+    assert!(
+        magnitude.message.contains("DV_QUANTITY.magnitude"),
+        "{magnitude}"
+    );
+    assert!(!reading.is_clean());
+    // What converts is there; what did not decode is taken out, and validation issues that
+    // only say so are recognised.
+    let c = reading.composition.as_ref().expect("the rest decodes");
+    let canonical = cdr_rm::json::to_json_value(c, &cdr_rm::JsonConfig::CANONICAL);
+    assert_eq!(
+        canonical["content"][0]["data"]["events"][0]["data"]["items"][0]["value"]["magnitude"],
+        Value::Null
+    );
+    let fourth = &canonical["content"][3]["data"]["events"][0]["data"]["items"];
+    assert_eq!(fourth[0].get("value"), None, "{fourth}");
+    assert_eq!(fourth[1]["value"]["value"], "kept");
+    assert!(reading.follows_from_issues("/content[3]/data/events[0]/data/items[0]"));
+    assert!(reading.follows_from_issues("/content[3]/data/events[0]/data/items[0]/value"));
+    assert!(!reading.follows_from_issues("/content[3]/data/events[0]/data/items[1]"));
+
+    // Nothing wrong: a clean reading, the composition flat_to_canonical gives.
+    let clean = cdr_template::flat::read_flat(&t, &basic(), NOW);
+    assert!(clean.is_clean(), "{:?}", clean.issues);
+    assert_eq!(
+        clean.canonical,
+        flat_to_canonical(&t, &basic(), NOW).expect("converts")
+    );
+}
+
 #[test]
 fn canonical_to_flat_and_back() {
     let t = template();

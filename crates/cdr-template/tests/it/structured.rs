@@ -193,6 +193,51 @@ fn errors_name_the_key_path() {
     }
 }
 
+/// STRUCTURED reads as FLAT does: every problem at once, its structural ones among them,
+/// each at its FLAT key.
+#[test]
+fn every_problem_at_once() {
+    let t = template();
+    let mut s = structured();
+    s["fixture"]["blood_pressure"][0]["systolic"] = json!([{"|magnitude": "high"}]);
+    s["fixture"]["blood_pressure"][0]["diastolic"] = json!([{"|magnitude": 80}]);
+    s["fixture"]["blood_pressure"][0]["comment"] = json!([["nested"]]);
+    if let Some(list) = s["fixture"]["blood_pressure"].as_array_mut() {
+        list.push(json!({"systolic": [{"|unit": "mm[Hg]"}]}));
+    }
+    s["ctx"]["not_a_ctx_field"] = json!(1);
+    let reading = cdr_template::structured::read_structured(&t, &s, NOW);
+    let mut got = crate::flat::places(&reading);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("ctx/not_a_ctx_field", "fixture", "unknown_path"),
+            (
+                "fixture/blood_pressure:0/comment",
+                "comment",
+                "invalid_value"
+            ),
+            (
+                "fixture/blood_pressure:0/diastolic|magnitude",
+                "blood_pressure",
+                "unknown_path"
+            ),
+            (
+                "fixture/blood_pressure:0/systolic|magnitude",
+                "systolic",
+                "invalid_value"
+            ),
+            (
+                "fixture/blood_pressure:1/systolic|magnitude",
+                "systolic",
+                "rm_mandatory_missing"
+            ),
+        ]
+    );
+    assert!(reading.composition.is_some());
+}
+
 #[test]
 fn hostile_structures_are_errors() {
     let t = template();
