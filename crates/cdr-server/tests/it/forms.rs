@@ -108,8 +108,9 @@ async fn ctx_facility_entry_codes_and_structured_ctx() {
 }
 
 /// The older (EhrScape) dialect: term texts for codes (bare or `|value` alone), an openEHR
-/// code by its rubric, an ordinal by its text, a boolean as `True`. A text that is no term of
-/// the node stays text, which the template refuses (422 naming the key).
+/// code by its rubric, an ordinal by its text, a boolean as `True`, a duration by its unit
+/// inputs. A text that is no term of the node stays text, which the template refuses (422
+/// naming the key).
 #[tokio::test]
 async fn older_dialect_is_read_by_the_template() {
     let srv = server_with_template().await;
@@ -118,6 +119,7 @@ async fn older_dialect_is_read_by_the_template() {
         (format!("{EVENT}/position"), json!("Sitting")),
         (format!("{EVENT}/pain|value"), json!("Severe")),
         (format!("{EVENT}/confirmed"), json!("True")),
+        (format!("{EVENT}/duration|minute"), json!(5)),
         ("encounter/context/setting|value".to_owned(), json!("home")),
     ] {
         f.insert(k, v);
@@ -138,6 +140,7 @@ async fn older_dialect_is_read_by_the_template() {
     );
     assert_eq!(value_of("at0006")["value"], 2);
     assert_eq!(value_of("at0011")["value"], true);
+    assert_eq!(value_of("at0012")["value"], "PT5M");
     assert_eq!(
         c["context"]["setting"]["defining_code"]["code_string"],
         "225"

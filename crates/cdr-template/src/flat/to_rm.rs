@@ -373,7 +373,17 @@ impl<'a> ToRm<'a> {
         }
         let rm = rm_type_of(obj);
         let fields = shapes::fields(&rm);
-        for &(suffix, value, key) in entries {
+        let is_part = |s: Option<&str>| DURATION_PARTS.iter().any(|(p, _, _)| Some(*p) == s);
+        let (parts, others): (Vec<_>, Vec<_>) = entries
+            .iter()
+            .partition(|(s, _, _)| shapes::base(&rm) == "DV_DURATION" && is_part(*s));
+        if !parts.is_empty() {
+            // A duration given by the web template's inputs, one per unit.
+            self.report(duration_from_parts(&parts).map(|d| {
+                obj.insert("value".into(), json!(d));
+            }));
+        }
+        for &&(suffix, value, key) in &others {
             self.report(self.set_value(obj, &rm, &fields, suffix, value, key));
         }
         let key = entries.first().map_or("", |e| e.2);
@@ -1060,6 +1070,49 @@ fn leaf(kind: Leaf, v: &Value, key: &str) -> Result<Value, FlatError> {
                 .ok_or_else(|| bad("a number"))
         }
     }
+}
+
+/// The units of a duration as FLAT suffixes: (suffix, ISO 8601 designator, in the time part).
+const DURATION_PARTS: &[(&str, char, bool)] = &[
+    ("year", 'Y', false),
+    ("month", 'M', false),
+    ("week", 'W', false),
+    ("day", 'D', false),
+    ("hour", 'H', true),
+    ("minute", 'M', true),
+    ("second", 'S', true),
+];
+
+/// An ISO 8601 duration from its parts (`|hour: 1`, `|minute: 30` → `PT1H30M`).
+fn duration_from_parts(parts: &[&(Option<&str>, &Value, &str)]) -> Result<String, FlatError> {
+    let mut date = String::new();
+    let mut time = String::new();
+    for (suffix, designator, in_time) in DURATION_PARTS {
+        let Some((_, value, key)) = parts.iter().find(|(s, _, _)| *s == Some(*suffix)) else {
+            continue;
+        };
+        let n = match leaf(Leaf::Real, value, key)? {
+            Value::Number(n) if n.as_f64().is_some_and(|f| f >= 0.0) => n,
+            _ => {
+                return Err(FlatError::BadValue {
+                    path: (*key).to_owned(),
+                    message: format!("expected a number of {suffix}s that is not negative"),
+                })
+            }
+        };
+        let n = match n.as_f64() {
+            Some(f) if f.fract() == 0.0 => format!("{}", f as i64),
+            _ => n.to_string(),
+        };
+        let out = if *in_time { &mut time } else { &mut date };
+        out.push_str(&n);
+        out.push(*designator);
+    }
+    Ok(match (date.is_empty(), time.is_empty()) {
+        (true, true) => "PT0S".to_owned(),
+        (_, true) => format!("P{date}"),
+        _ => format!("P{date}T{time}"),
+    })
 }
 
 /// `true` or `false` in any case.

@@ -1,6 +1,7 @@
 //! The FLAT that older (Better/EhrScape) form tools send: coded values given by a term text
 //! (bare, or `|value` alone), openEHR codes by their rubric, ordinals by text or number,
-//! booleans as `True`/`False`. Judged by the template: only an exact term text becomes a code.
+//! booleans as `True`/`False`, durations by the web template's unit inputs. Judged by the
+//! template: only an exact term text becomes a code.
 
 use cdr_template::flat::flat_to_canonical;
 use cdr_template::{parse_opt, Template};
@@ -59,6 +60,7 @@ fn template() -> Template {
             "",
         ),
         element("at0008", 0, 1, &dv("DV_BOOLEAN"), ""),
+        element("at0009", 0, 1, &dv("DV_DURATION"), ""),
     ];
     let terms = [
         term("at0002", "Any event"),
@@ -68,6 +70,7 @@ fn template() -> Template {
         term("at0006", "Comment"),
         term("at0007", "Pain"),
         term("at0008", "Confirmed"),
+        term("at0009", "Duration"),
         term("at1000", "Standing"),
         term("at1001", "Sitting"),
         term("at1010", "Mild"),
@@ -244,4 +247,29 @@ fn a_code_phrase_given_bare_is_its_code() {
     let language = &c["content"][0]["language"];
     assert_eq!(language["code_string"], "de", "{language}");
     assert_eq!(language["terminology_id"]["value"], "ISO_639-1");
+}
+
+#[test]
+fn a_duration_by_its_unit_inputs() {
+    let key = |unit: &str| format!("{EVENT}/duration|{unit}");
+    for (parts, expected) in [
+        (vec![("hour", json!(1)), ("minute", json!(30))], "PT1H30M"),
+        (vec![("day", json!("2"))], "P2D"),
+        (vec![("year", json!(1)), ("second", json!(2.5))], "P1YT2.5S"),
+        (vec![("week", json!(0))], "P0W"),
+    ] {
+        let pairs: Vec<(String, Value)> = parts.iter().map(|(u, v)| (key(u), v.clone())).collect();
+        let pairs: Vec<(&str, Value)> =
+            pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let c = convert(&with(&pairs));
+        assert_eq!(
+            item(&c, "at0009"),
+            &json!({"_type": "DV_DURATION", "value": expected})
+        );
+    }
+    for bad in [json!("soon"), json!(-1)] {
+        let f = with(&[(&key("hour"), bad.clone())]);
+        let err = flat_to_canonical(&template(), &f, NOW).expect_err("not a duration part");
+        assert_eq!(err.path(), key("hour"), "{bad}");
+    }
 }
