@@ -202,8 +202,12 @@ fn every_problem_at_once() {
     s["fixture"]["blood_pressure"][0]["systolic"] = json!([{"|magnitude": "high"}]);
     s["fixture"]["blood_pressure"][0]["diastolic"] = json!([{"|magnitude": 80}]);
     s["fixture"]["blood_pressure"][0]["comment"] = json!([["nested"]]);
+    // A value the RM cannot hold, given as canonical JSON.
+    let raw = json!({"_type": "ELEMENT", "archetype_node_id": "at0004",
+                     "name": {"_type": "DV_TEXT", "value": "Systolic"},
+                     "value": {"_type": "DV_QUANTITY", "magnitude": "abc", "units": "mm[Hg]"}});
     if let Some(list) = s["fixture"]["blood_pressure"].as_array_mut() {
-        list.push(json!({"systolic": [{"|unit": "mm[Hg]"}]}));
+        list.push(json!({"systolic": [{"|raw": raw.to_string()}]}));
     }
     s["ctx"]["not_a_ctx_field"] = json!(1);
     let reading = cdr_template::structured::read_structured(&t, &s, NOW);
@@ -231,7 +235,7 @@ fn every_problem_at_once() {
             (
                 "fixture/blood_pressure:1/systolic|magnitude",
                 "systolic",
-                "rm_mandatory_missing"
+                "invalid_value"
             ),
         ]
     );
