@@ -59,8 +59,8 @@ impl FormReading {
     pub fn follows_from_issues(&self, path: &str) -> bool {
         let path = path.trim_end_matches('/');
         self.taken_out.iter().any(|t| {
-            let holder = parent(t);
-            t == path || holder == Some(path) || parent(path) == holder
+            let holder = parent(t).filter(|h| !h.is_empty());
+            t == path || holder == Some(path) || (holder.is_some() && parent(path) == holder)
         })
     }
 
