@@ -373,7 +373,8 @@ impl<'a> ToRm<'a> {
         }
         let rm = rm_type_of(obj);
         let fields = shapes::fields(&rm);
-        let is_part = |s: Option<&str>| DURATION_PARTS.iter().any(|(p, _, _)| Some(*p) == s);
+        let is_part =
+            |s: Option<&str>| shapes::DURATION_UNITS.iter().any(|(p, _, _)| Some(*p) == s);
         let (parts, others): (Vec<_>, Vec<_>) = entries
             .iter()
             .partition(|(s, _, _)| shapes::base(&rm) == "DV_DURATION" && is_part(*s));
@@ -1072,22 +1073,17 @@ fn leaf(kind: Leaf, v: &Value, key: &str) -> Result<Value, FlatError> {
     }
 }
 
-/// The units of a duration as FLAT suffixes: (suffix, ISO 8601 designator, in the time part).
-const DURATION_PARTS: &[(&str, char, bool)] = &[
-    ("year", 'Y', false),
-    ("month", 'M', false),
-    ("week", 'W', false),
-    ("day", 'D', false),
-    ("hour", 'H', true),
-    ("minute", 'M', true),
-    ("second", 'S', true),
-];
-
 /// An ISO 8601 duration from its parts (`|hour: 1`, `|minute: 30` → `PT1H30M`).
 fn duration_from_parts(parts: &[&(Option<&str>, &Value, &str)]) -> Result<String, FlatError> {
     let mut date = String::new();
     let mut time = String::new();
-    for (suffix, designator, in_time) in DURATION_PARTS {
+    // ISO 8601 order: weeks before days.
+    let mut units = shapes::DURATION_UNITS.to_vec();
+    units.sort_by_key(|(_, d, in_time)| {
+        let order = if *in_time { "HMS" } else { "YMWD" };
+        (*in_time, order.find(*d))
+    });
+    for (suffix, designator, in_time) in &units {
         let Some((_, value, key)) = parts.iter().find(|(s, _, _)| *s == Some(*suffix)) else {
             continue;
         };

@@ -257,6 +257,7 @@ fn a_duration_by_its_unit_inputs() {
         (vec![("day", json!("2"))], "P2D"),
         (vec![("year", json!(1)), ("second", json!(2.5))], "P1YT2.5S"),
         (vec![("week", json!(0))], "P0W"),
+        (vec![("day", json!(2)), ("week", json!(1))], "P1W2D"),
     ] {
         let pairs: Vec<(String, Value)> = parts.iter().map(|(u, v)| (key(u), v.clone())).collect();
         let pairs: Vec<(&str, Value)> =
