@@ -532,12 +532,28 @@ fn validate_reads_flat_and_structured() {
         "{}",
         stdout(&o)
     );
+    // A key that names nothing and an invalid unit: both issues at once, each at its key.
     assert_eq!(lines[1]["valid"], false);
-    assert_eq!(lines[1]["issues"], json!([]));
-    let error = lines[1]["error"].as_str().unwrap();
+    let issues = lines[1]["issues"].as_array().expect("issues");
+    let place = |i: &Value| (i["flat_path"].clone(), i["constraint"].clone());
+    let places: Vec<_> = issues.iter().map(place).collect();
+    let unknown_key = format!("{root}/no_such_node|magnitude");
+    assert_eq!(
+        places,
+        [
+            (json!(unknown_key), json!("unknown_path")),
+            (json!(unit_key), json!("unit_not_allowed"))
+        ],
+        "{issues:?}"
+    );
+    assert!(issues.iter().all(|i| i["web_template_id"].is_string()));
+    assert!(lines[1].get("error").is_none());
+    let o = cdr(&["validate", "-t", &opt, "-f", "flat", &unknown]);
+    let text = stdout(&o);
+    assert!(text.contains("INVALID (2 issues)"), "{text}");
     assert!(
-        error.contains("no_such_node|magnitude: unknown path"),
-        "{error}"
+        text.contains(&format!("{unknown_key}: unknown path")),
+        "{text}"
     );
     assert_eq!(lines[2]["valid"], true);
 

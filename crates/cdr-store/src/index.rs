@@ -650,10 +650,6 @@ mod tests {
     /// corpus tests do.
     const TESTDATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata");
 
-    /// Files the manifest lists as canonical JSON that are not (an EHRbase raw-DB encoding),
-    /// as in cdr-rm's round-trip tests.
-    const NOT_CANONICAL: &[&str] = &["sdk__rawdb_composition.json"];
-
     const CP_EN: &str = r#"{"terminology_id":{"value":"ISO_639-1"},"code_string":"en"}"#;
 
     fn composition_json() -> String {
@@ -1506,9 +1502,6 @@ mod tests {
                     continue;
                 }
                 let file = f["file"].as_str().unwrap_or_default();
-                if NOT_CANONICAL.iter().any(|n| file.ends_with(n)) {
-                    continue;
-                }
                 let what = format!("{slug}/{file}");
                 let bytes = std::fs::read(dir.join(slug).join(file)).expect("readable");
                 let Ok(c) = from_json::<Composition>(&bytes) else {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::flat::{self, path, shapes, FlatError};
+use crate::flat::{self, path, shapes, FlatError, FormReading};
 use crate::model::Template;
 use crate::webtemplate::WebTemplateNode;
 
@@ -27,6 +27,13 @@ pub fn structured_to_canonical(
 ) -> Result<Value, FlatError> {
     let flat = structured_to_flat(template, structured)?;
     flat::flat_to_canonical(template, &flat, now)
+}
+
+/// Reads a STRUCTURED composition for `template` as [`flat::read_flat`] reads FLAT: every
+/// problem collected, each at its FLAT key.
+pub fn read_structured(template: &Template, structured: &Value, now: &str) -> FormReading {
+    let (flat, problems) = read(template, structured);
+    flat::read_regrouped(template, &flat, now, problems)
 }
 
 /// Converts a canonical composition for `template` to STRUCTURED. Data that FLAT (and so
@@ -46,40 +53,56 @@ pub fn structured_to_flat(
     template: &Template,
     structured: &Value,
 ) -> Result<Map<String, Value>, FlatError> {
+    let (flat, problems) = read(template, structured);
+    match problems.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(flat),
+    }
+}
+
+/// The FLAT keys of a STRUCTURED composition and every structural mistake (what a mistake
+/// concerns is left out).
+pub(crate) fn read(
+    template: &Template,
+    structured: &Value,
+) -> (Map<String, Value>, Vec<FlatError>) {
+    let mut reader = Reader {
+        out: Map::new(),
+        problems: Vec::new(),
+    };
     let Value::Object(top) = structured else {
-        return Err(FlatError::BadValue {
+        reader.problems.push(FlatError::BadValue {
             path: String::new(),
             message: "a STRUCTURED composition is a JSON object".into(),
         });
+        return (reader.out, reader.problems);
     };
     let tree = &template.web_template().tree;
-    let mut reader = Reader { out: Map::new() };
     for (key, value) in top {
         let node = if key == "ctx" {
             None
         } else if *key == tree.id {
             Some(tree)
         } else {
-            return Err(FlatError::UnknownPath { path: key.clone() });
+            reader
+                .problems
+                .push(FlatError::UnknownPath { path: key.clone() });
+            continue;
         };
         match instances(value) {
-            [Value::Object(members)] => reader.members(node, key, members, 1)?,
+            [Value::Object(members)] => reader.members(node, key, members, 1),
             [] => {}
-            [_] => {
-                return Err(FlatError::BadValue {
-                    path: key.clone(),
-                    message: "expected an object".into(),
-                })
-            }
-            _ => {
-                return Err(FlatError::BadPath {
-                    path: format!("{key}:1"),
-                    message: format!("'{key}' occurs once"),
-                })
-            }
+            [_] => reader.problems.push(FlatError::BadValue {
+                path: key.clone(),
+                message: "expected an object".into(),
+            }),
+            _ => reader.problems.push(FlatError::BadPath {
+                path: format!("{key}:1"),
+                message: format!("'{key}' occurs once"),
+            }),
         }
     }
-    Ok(reader.out)
+    (reader.out, reader.problems)
 }
 
 /// The instances a STRUCTURED member holds: the items of a list, else the value itself.
@@ -92,6 +115,7 @@ fn instances(v: &Value) -> &[Value] {
 
 struct Reader {
     out: Map<String, Value>,
+    problems: Vec<FlatError>,
 }
 
 impl Reader {
@@ -103,39 +127,48 @@ impl Reader {
         prefix: &str,
         obj: &Map<String, Value>,
         depth: usize,
-    ) -> Result<(), FlatError> {
+    ) {
         if depth > path::MAX_SEGMENTS {
-            return Err(FlatError::BadPath {
+            self.problems.push(FlatError::BadPath {
                 path: prefix.to_owned(),
                 message: format!("more than {} levels", path::MAX_SEGMENTS),
             });
+            return;
         }
         for (key, value) in obj {
             if key.is_empty() {
-                self.put(prefix.to_owned(), value)?;
+                self.put(prefix.to_owned(), value);
                 continue;
             }
             if let Some(suffix) = key.strip_prefix('|') {
                 let flat_key = format!("{prefix}|{suffix}");
                 if suffix.is_empty() || suffix.contains(['/', '|']) {
-                    return Err(FlatError::BadPath {
+                    self.problems.push(FlatError::BadPath {
                         path: flat_key,
                         message: "the part after '|' must be one attribute name".into(),
                     });
+                } else {
+                    self.put(flat_key, value);
                 }
-                self.put(flat_key, value)?;
                 continue;
             }
             let at = format!("{prefix}/{key}");
+            if prefix == "ctx" && w.is_none() && key.contains(['|', ':']) && !key.contains('/') {
+                // A `ctx` field as FLAT writes it after `ctx/` (`health_care_facility|id`,
+                // `participation_name:1`).
+                self.put(at, value);
+                continue;
+            }
             if key.contains(['/', '|', ':']) {
-                return Err(FlatError::BadPath {
+                self.problems.push(FlatError::BadPath {
                     path: at,
                     message: "a STRUCTURED key is one web template id or RM attribute".into(),
                 });
+                continue;
             }
             let child = w.and_then(|w| w.child(key));
             let multiple = child.is_some_and(WebTemplateNode::is_multiple);
-            let before = self.out.len();
+            let before = self.out.len() + self.problems.len();
             for (i, item) in instances(value).iter().enumerate() {
                 let seg = if multiple || i > 0 {
                     format!("{at}:{i}")
@@ -143,42 +176,37 @@ impl Reader {
                     at.clone()
                 };
                 match item {
-                    Value::Object(m) => self.members(child, &seg, m, depth + 1)?,
-                    Value::Array(_) => {
-                        return Err(FlatError::BadValue {
-                            path: seg,
-                            message: "an instance is a value or an object, not a list".into(),
-                        })
-                    }
-                    scalar => self.put(seg, scalar)?,
+                    Value::Object(m) => self.members(child, &seg, m, depth + 1),
+                    Value::Array(_) => self.problems.push(FlatError::BadValue {
+                        path: seg,
+                        message: "an instance is a value or an object, not a list".into(),
+                    }),
+                    scalar => self.put(seg, scalar),
                 }
             }
-            if self.out.len() == before && child.is_none() {
+            if self.out.len() + self.problems.len() == before && child.is_none() {
                 // Nothing given: harmless for a known attribute, a dropped key otherwise.
                 match w {
                     Some(w) if known_segment(w, key) => {}
-                    Some(_) => return Err(FlatError::UnknownPath { path: at }),
-                    None => {
-                        return Err(FlatError::BadValue {
-                            path: at,
-                            message: "gives no value".into(),
-                        })
-                    }
+                    Some(_) => self.problems.push(FlatError::UnknownPath { path: at }),
+                    None => self.problems.push(FlatError::BadValue {
+                        path: at,
+                        message: "gives no value".into(),
+                    }),
                 }
             }
         }
-        Ok(())
     }
 
-    fn put(&mut self, key: String, value: &Value) -> Result<(), FlatError> {
+    fn put(&mut self, key: String, value: &Value) {
         if self.out.contains_key(&key) {
-            return Err(FlatError::BadPath {
+            self.problems.push(FlatError::BadPath {
                 path: key,
                 message: "given twice".into(),
             });
+            return;
         }
         self.out.insert(key, value.clone());
-        Ok(())
     }
 }
 

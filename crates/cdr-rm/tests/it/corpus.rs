@@ -9,6 +9,8 @@ pub struct CorpusFile {
     pub kind: String,
     pub format: String,
     pub parse_error: bool,
+    /// The manifest's `expected` is `valid`.
+    pub valid: bool,
 }
 
 pub fn root() -> PathBuf {
@@ -37,6 +39,7 @@ pub fn files() -> Option<Vec<CorpusFile>> {
                 kind: f["kind"].as_str().unwrap_or_default().to_owned(),
                 format: f["format"].as_str().unwrap_or_default().to_owned(),
                 parse_error: f.get("parse_error").is_some_and(|p| !p.is_null()),
+                valid: f["expected"] == "valid",
             });
         }
     }

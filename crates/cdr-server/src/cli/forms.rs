@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use cdr_rm::Composition;
+use cdr_template::flat::FormReading;
 use cdr_template::Template;
 use serde_json::Value;
 
@@ -72,23 +73,40 @@ fn need(form: Form, template: Option<&Template>) -> Result<&Template, String> {
 /// Reads a composition in `form`.
 pub fn read(form: Form, template: Option<&Template>, bytes: &[u8]) -> Result<Composition, String> {
     let unreadable = |e: cdr_rm::DecodeError| format!("not a readable composition: {e}");
-    let canonical = match form {
-        Form::Json => return cdr_rm::from_json(bytes).map_err(unreadable),
-        Form::Xml => return cdr_rm::from_xml(bytes).map_err(unreadable),
-        Form::Flat => {
-            let t = need(form, template)?;
-            match json(bytes)? {
-                Value::Object(flat) => cdr_template::flat::flat_to_canonical(t, &flat, &now()),
-                _ => return Err("a FLAT composition is a JSON object of paths and values".into()),
+    match form {
+        Form::Json => cdr_rm::from_json(bytes).map_err(unreadable),
+        Form::Xml => cdr_rm::from_xml(bytes).map_err(unreadable),
+        Form::Flat | Form::Structured => {
+            let reading = read_form(form, need(form, template)?, bytes)?;
+            match reading.composition {
+                Some(c) if reading.issues.is_empty() => Ok(c),
+                _ => Err(format!(
+                    "does not convert from {}: {}",
+                    form.name(),
+                    reading
+                        .issues
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )),
             }
         }
-        Form::Structured => {
-            let t = need(form, template)?;
-            cdr_template::structured::structured_to_canonical(t, &json(bytes)?, &now())
-        }
-    };
-    let canonical = canonical.map_err(|e| format!("does not convert from {}: {e}", form.name()))?;
-    cdr_rm::json::from_json_value(canonical).map_err(unreadable)
+    }
+}
+
+/// Reads a FLAT or STRUCTURED composition through `template`, every problem at once; an error
+/// when the bytes are not such a composition at all.
+pub fn read_form(form: Form, template: &Template, bytes: &[u8]) -> Result<FormReading, String> {
+    match (form, json(bytes)?) {
+        (Form::Structured, v) => Ok(cdr_template::structured::read_structured(
+            template,
+            &v,
+            &now(),
+        )),
+        (_, Value::Object(flat)) => Ok(cdr_template::flat::read_flat(template, &flat, &now())),
+        _ => Err("a FLAT composition is a JSON object of paths and values".into()),
+    }
 }
 
 fn json(bytes: &[u8]) -> Result<Value, String> {

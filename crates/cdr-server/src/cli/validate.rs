@@ -1,9 +1,14 @@
 //! `cdr validate`: read compositions (canonical JSON or XML, FLAT or STRUCTURED) and validate
 //! them against a template.
 
-use serde_json::json;
+use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
+
+use cdr_server::http::error::issue_json;
+use cdr_template::flat::FlatLocation;
+use cdr_template::Template;
+use cdr_validation::ValidationIssue;
 
 use super::forms::{self, Form};
 
@@ -71,7 +76,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         let form = args.format.unwrap_or_else(|| Form::by_extension(path));
         let outcome = match std::fs::read(path) {
             Err(e) => Err(format!("cannot read file: {e}")),
-            Ok(bytes) => forms::read(form, Some(&template), &bytes),
+            Ok(bytes) => issues_of(form, &template, &bytes),
         };
         match outcome {
             Err(message) => {
@@ -86,26 +91,11 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                     let _ = writeln!(out, "{file}: INVALID\n  {message}");
                 }
             }
-            Ok(composition) => {
-                let issues = cdr_validation::validate(&template, &composition);
+            Ok(issues) => {
                 let valid = issues.is_empty();
                 all_valid &= valid;
-                // Issues of a FLAT or STRUCTURED file also say where they are in it.
-                let at = (!valid && form.needs_template()).then(|| {
-                    let canonical =
-                        cdr_rm::json::to_json_value(&composition, &cdr_rm::JsonConfig::CANONICAL);
-                    cdr_template::flat::locate(&template, &canonical)
-                });
-                let located: Vec<_> = issues
-                    .iter()
-                    .map(|i| at.as_ref().and_then(|at| at.find(&i.path)))
-                    .collect();
                 if args.json {
-                    let issues: Vec<_> = issues
-                        .iter()
-                        .zip(&located)
-                        .map(|(i, at)| cdr_server::http::error::issue_json(i, at.as_ref()))
-                        .collect();
+                    let issues: Vec<&Value> = issues.iter().map(|(v, _)| v).collect();
                     let _ = writeln!(
                         out,
                         "{}",
@@ -115,13 +105,8 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                     let _ = writeln!(out, "{file}: valid");
                 } else {
                     let _ = writeln!(out, "{file}: INVALID ({} issues)", issues.len());
-                    for (i, at) in issues.iter().zip(&located) {
-                        let flat = at
-                            .as_ref()
-                            .map(|at| format!(" (FLAT {})", at.flat_path))
-                            .unwrap_or_default();
-                        let _ =
-                            writeln!(out, "  {}{flat} [{}] {}", i.path, i.constraint, i.message);
+                    for (_, line) in &issues {
+                        let _ = writeln!(out, "  {line}");
                     }
                 }
             }
@@ -132,4 +117,48 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     } else {
         1
     }
+}
+
+/// The issues of one composition file, each as JSON and as a line of text; an error when it is
+/// not a composition at all. A FLAT or STRUCTURED file's problems come first, all of them, each
+/// at its FLAT key; then the validation issues of what it gives, with their FLAT place.
+fn issues_of(
+    form: Form,
+    template: &Template,
+    bytes: &[u8],
+) -> Result<Vec<(Value, String)>, String> {
+    let line = |i: &ValidationIssue, flat: Option<&FlatLocation>| {
+        let flat = flat
+            .map(|at| format!(" (FLAT {})", at.flat_path))
+            .unwrap_or_default();
+        format!("{}{flat} [{}] {}", i.path, i.constraint, i.message)
+    };
+    if !form.needs_template() {
+        let composition = forms::read(form, Some(template), bytes)?;
+        let issues = cdr_validation::validate(template, &composition);
+        return Ok(issues
+            .iter()
+            .map(|i| (issue_json(i, None), line(i, None)))
+            .collect());
+    }
+    let reading = forms::read_form(form, template, bytes)?;
+    let mut out: Vec<(Value, String)> = reading
+        .issues
+        .iter()
+        .map(|i| (json!(i), i.to_string()))
+        .collect();
+    let at = cdr_template::flat::locate(template, &reading.canonical);
+    let issues = reading
+        .composition
+        .as_ref()
+        .map(|c| cdr_validation::validate(template, c))
+        .unwrap_or_default();
+    for i in issues
+        .iter()
+        .filter(|i| !reading.follows_from_issues(&i.path))
+    {
+        let place = at.find_issue(&i.path, &i.archetype_path);
+        out.push((issue_json(i, place.as_ref()), line(i, place.as_ref())));
+    }
+    Ok(out)
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use cdr_rm::DecodeError;
 use cdr_store::StoreError;
-use cdr_template::flat::FlatLocation;
+use cdr_template::flat::{FlatIssue, FlatLocation};
 use cdr_validation::ValidationIssue;
 
 use super::media;
@@ -93,6 +93,8 @@ pub struct ApiError {
 
 #[derive(Debug, Default)]
 struct Extra {
+    /// Problems reading a FLAT or STRUCTURED body (422), listed before `issues`.
+    form_issues: Vec<FlatIssue>,
     /// Validation issues (422), all of them.
     issues: Vec<ValidationIssue>,
     /// For a FLAT or STRUCTURED composition: each issue's FLAT path and web template node.
@@ -136,6 +138,19 @@ impl ApiError {
         ApiError::new(Code::MalformedBody, e.to_string()).at_position(e.line, e.column)
     }
 
+    /// With the problems of a FLAT or STRUCTURED body and the validation issues of what it
+    /// gave, answered together in `issues`.
+    pub fn with_form_issues(
+        mut self,
+        form: Vec<FlatIssue>,
+        issues: Vec<ValidationIssue>,
+    ) -> ApiError {
+        let extra = self.extra();
+        extra.form_issues = form;
+        extra.issues = issues;
+        self
+    }
+
     /// Whether the error carries validation issues.
     pub fn has_issues(&self) -> bool {
         self.extra.as_ref().is_some_and(|e| !e.issues.is_empty())
@@ -143,9 +158,12 @@ impl ApiError {
 
     /// Places each validation issue (by its instance path) in the FLAT form the composition
     /// came in: `flat_path` and `web_template_id` join `path` in the body.
-    pub fn locate_issues(mut self, find: impl Fn(&str) -> Option<FlatLocation>) -> ApiError {
+    pub fn locate_issues(
+        mut self,
+        find: impl Fn(&ValidationIssue) -> Option<FlatLocation>,
+    ) -> ApiError {
         if let Some(extra) = self.extra.as_deref_mut() {
-            extra.locations = extra.issues.iter().map(|i| find(&i.path)).collect();
+            extra.locations = extra.issues.iter().map(find).collect();
         }
         self
     }
@@ -181,27 +199,37 @@ impl ApiError {
             "error": status.canonical_reason().unwrap_or_default(),
         });
         if status == StatusCode::UNPROCESSABLE_ENTITY {
+            // A form's problems by their FLAT keys, then validation issues by their FLAT key
+            // where the body was a form, else by their instance path.
             let lines: Vec<String> = self
                 .extra
                 .iter()
-                .flat_map(|e| &e.issues)
-                .map(|i| format!("{}: {}", i.path, i.message))
+                .flat_map(|e| {
+                    let form = e
+                        .form_issues
+                        .iter()
+                        .map(|i| format!("{}: {}", i.flat_path, i.message));
+                    let issues = e.issues.iter().enumerate().map(|(n, i)| {
+                        let place = match e.locations.get(n).and_then(Option::as_ref) {
+                            Some(at) => at.flat_path.as_str(),
+                            None => i.path.as_str(),
+                        };
+                        format!("{place}: {}", i.message)
+                    });
+                    form.chain(issues)
+                })
                 .collect();
             body["validationErrors"] = json!(lines);
         }
         let Some(extra) = &self.extra else {
             return body;
         };
-        if !extra.issues.is_empty() {
-            let issues: Vec<Value> = extra
-                .issues
-                .iter()
-                .enumerate()
-                .map(|(i, issue)| {
-                    issue_json(issue, extra.locations.get(i).and_then(Option::as_ref))
-                })
-                .collect();
-            body["issues"] = Value::Array(issues);
+        if !extra.issues.is_empty() || !extra.form_issues.is_empty() {
+            let form = extra.form_issues.iter().map(|issue| json!(issue));
+            let issues = extra.issues.iter().enumerate().map(|(i, issue)| {
+                issue_json(issue, extra.locations.get(i).and_then(Option::as_ref))
+            });
+            body["issues"] = form.chain(issues).collect();
         }
         if let Some((line, column)) = extra.position {
             body["line"] = json!(line);

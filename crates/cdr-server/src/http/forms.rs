@@ -3,8 +3,10 @@
 //! `format=FLAT|STRUCTURED`) is converted to canonical JSON through the template named by the
 //! `templateId` parameter (or the `openEHR-TEMPLATE_ID` header); a FLAT or STRUCTURED answer is
 //! converted from the stored canonical JSON through the template the composition names.
-//! Conversion failures are 422 `invalid_flat` / `invalid_structured` (naming the FLAT key) and
-//! 406 `not_representable`.
+//! A body that does not read cleanly is 422 `invalid_flat` / `invalid_structured` with every
+//! problem at once (keys that name nothing, values that do not convert, RM attributes left
+//! out) beside the validation issues of what converted, each with its FLAT key and web
+//! template node; what the format cannot say is 406 `not_representable`.
 
 use std::sync::Arc;
 
@@ -14,7 +16,7 @@ use serde_json::Value;
 
 use cdr_rm::Composition;
 use cdr_store::Principal;
-use cdr_template::flat::FlatError;
+use cdr_template::flat::{FlatError, FormReading};
 use cdr_template::Template;
 
 use super::error::{ApiError, ApiResult, Code};
@@ -67,7 +69,7 @@ impl Placer {
         match &self.form {
             Some((template, canonical)) if err.has_issues() => {
                 let at = cdr_template::flat::locate(template, canonical);
-                err.locate_issues(|path| at.find(path))
+                err.locate_issues(|i| at.find_issue(&i.path, &i.archetype_path))
             }
             _ => err,
         }
@@ -93,11 +95,9 @@ pub async fn read_composition(
         .get_template(&state.caller(req), &template_id)
         .await?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let canonical = match (format, value) {
-        (Format::Structured, v) => {
-            cdr_template::structured::structured_to_canonical(&template, &v, &now)
-        }
-        (_, Value::Object(flat)) => cdr_template::flat::flat_to_canonical(&template, &flat, &now),
+    let reading = match (format, value) {
+        (Format::Structured, v) => cdr_template::structured::read_structured(&template, &v, &now),
+        (_, Value::Object(flat)) => cdr_template::flat::read_flat(&template, &flat, &now),
         _ => {
             return Err(ApiError::new(
                 Code::MalformedBody,
@@ -105,12 +105,50 @@ pub async fn read_composition(
             ))
         }
     };
-    let canonical = canonical.map_err(|e| conversion_error(e, format))?;
-    let composition = cdr_rm::json::from_json_value(canonical.clone()).map_err(ApiError::decode)?;
-    let placer = Placer {
-        form: Some((template, canonical)),
+    match reading {
+        FormReading {
+            composition: Some(composition),
+            canonical,
+            ref issues,
+            ..
+        } if issues.is_empty() => {
+            let placer = Placer {
+                form: Some((template, canonical)),
+            };
+            Ok((composition, placer))
+        }
+        reading => Err(unreadable(&template, reading, format)),
+    }
+}
+
+/// A FLAT or STRUCTURED body that did not read cleanly: its problems and the validation issues
+/// of what converted (those that only repeat a problem left out), all at once.
+fn unreadable(template: &Template, reading: FormReading, format: Format) -> ApiError {
+    let code = match format {
+        Format::Structured => Code::InvalidStructured,
+        _ => Code::InvalidFlat,
     };
-    Ok((composition, placer))
+    let issues: Vec<_> = reading
+        .composition
+        .as_ref()
+        .map(|c| cdr_validation::validate(template, c))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !reading.follows_from_issues(&i.path))
+        .collect();
+    let first = reading.issues.first().map(ToString::to_string);
+    let detail = format!(
+        "{} problem(s) reading the composition{}; {} validation issue(s) in what it gives",
+        reading.issues.len(),
+        first
+            .map(|f| format!(", the first: {f}"))
+            .unwrap_or_default(),
+        issues.len()
+    );
+    let at = cdr_template::flat::locate(template, &reading.canonical);
+    ApiError::new(code, detail)
+        .with_form_issues(reading.issues, issues)
+        .locate_issues(|i| at.find_issue(&i.path, &i.archetype_path))
 }
 
 /// A stored composition document as FLAT or STRUCTURED text, when `format` asks for one.

@@ -9,6 +9,7 @@ mod definition;
 mod directory;
 mod ehr;
 mod ehr_status;
+mod forms;
 mod query;
 mod serve;
 mod stored_query;

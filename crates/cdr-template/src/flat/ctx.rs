@@ -36,8 +36,8 @@ pub(crate) struct Ctx {
     pub provider_id: Option<String>,
     pub setting: Option<String>,
     pub location: Option<String>,
-    pub health_care_facility_name: Option<String>,
-    pub health_care_facility_id: Option<String>,
+    /// `health_care_facility|name`, `|id`, `|id_scheme`, `|id_namespace`.
+    pub health_care_facility: [Option<String>; 4],
     pub participations: BTreeMap<usize, CtxParticipation>,
     /// `work_flow_id|id`, `|id_scheme`, `|namespace`, `|type`.
     pub work_flow_id: [Option<String>; 4],
@@ -66,6 +66,11 @@ fn indexed(s: &str) -> Option<(&str, usize)> {
     }
 }
 
+/// The position of suffix `s` among the `|parts` of a ctx field.
+fn part(s: &str, parts: [&str; 4]) -> Option<usize> {
+    parts.iter().position(|p| *p == s)
+}
+
 impl Ctx {
     /// Reads one `ctx/…` key (`rest` is the part after `ctx/`).
     pub(crate) fn set(&mut self, key: &str, rest: &str, v: &Value) -> Result<(), FlatError> {
@@ -84,7 +89,13 @@ impl Ctx {
             ("composer_name", None) => &mut self.composer_name,
             ("composer_id", None) => &mut self.composer_id,
             ("composer_self", None) => {
-                self.composer_self = value == "true";
+                self.composer_self = match v {
+                    Value::Bool(b) => *b,
+                    _ => super::to_rm::boolean(&value).ok_or_else(|| FlatError::BadValue {
+                        path: key.to_owned(),
+                        message: format!("expected a boolean, found {v}"),
+                    })?,
+                };
                 return Ok(());
             }
             ("id_scheme", None) => &mut self.id_scheme,
@@ -98,16 +109,12 @@ impl Ctx {
             ("provider_id", None) => &mut self.provider_id,
             ("setting", None) => &mut self.setting,
             ("location", None) => &mut self.location,
-            ("health_care_facility", Some("name")) => &mut self.health_care_facility_name,
-            ("health_care_facility", Some("id")) => &mut self.health_care_facility_id,
+            ("health_care_facility", Some(s)) => {
+                let i = part(s, ["name", "id", "id_scheme", "id_namespace"]).ok_or_else(unknown)?;
+                &mut self.health_care_facility[i]
+            }
             ("work_flow_id", Some(s)) => {
-                let i = match s {
-                    "id" => 0,
-                    "id_scheme" => 1,
-                    "namespace" => 2,
-                    "type" => 3,
-                    _ => return Err(unknown()),
-                };
+                let i = part(s, ["id", "id_scheme", "namespace", "type"]).ok_or_else(unknown)?;
                 &mut self.work_flow_id[i]
             }
             ("action_ism_transition_current_state", None) => {
@@ -156,20 +163,14 @@ impl Ctx {
                 Ok(())
             }
             Some(s) => {
-                let (part, j) = indexed(s).ok_or_else(|| FlatError::UnknownPath {
+                let (name, j) = indexed(s).ok_or_else(|| FlatError::UnknownPath {
                     path: key.to_owned(),
                 })?;
-                let k = match part {
-                    "id" => 0,
-                    "issuer" => 1,
-                    "assigner" => 2,
-                    "type" => 3,
-                    _ => {
-                        return Err(FlatError::UnknownPath {
-                            path: key.to_owned(),
-                        })
+                let k = part(name, ["id", "issuer", "assigner", "type"]).ok_or_else(|| {
+                    FlatError::UnknownPath {
+                        path: key.to_owned(),
                     }
-                };
+                })?;
                 p.identifiers.entry(j).or_default()[k] = Some(value);
                 Ok(())
             }

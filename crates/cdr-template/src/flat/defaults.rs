@@ -9,6 +9,16 @@ use super::ctx::{Ctx, CtxParticipation};
 use crate::webtemplate::{WebTemplate, WebTemplateNode};
 
 pub(crate) fn apply(root: &mut Value, ctx: &Ctx, web: &WebTemplate) {
+    // Without `ctx/language`, the composition's own language (`…/language|code`) is the
+    // entries' default.
+    let mut ctx = ctx.clone();
+    if ctx.language.is_none() {
+        ctx.language = root
+            .pointer("/language/code_string")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+    }
+    let ctx = &ctx;
     let category = web
         .tree
         .child("category")
@@ -64,6 +74,14 @@ fn set_if_missing(obj: &mut Map<String, Value>, key: &str, v: impl FnOnce() -> O
     }
 }
 
+/// A CODE_PHRASE at `key` given without its code (`…/language|terminology` alone) takes
+/// `code`, the one `ctx` gives.
+fn complete_code(obj: &mut Map<String, Value>, key: &str, code: Option<&str>) {
+    if let (Some(Value::Object(phrase)), Some(code)) = (obj.get_mut(key), code) {
+        phrase.entry("code_string").or_insert_with(|| json!(code));
+    }
+}
+
 impl Defaults<'_> {
     /// Post-order: children first (a history's origin comes from its events' times).
     fn walk(&self, v: &mut Value) {
@@ -79,15 +97,35 @@ impl Defaults<'_> {
         }
     }
 
-    fn party_ref(&self, id: &str) -> Value {
+    /// A PARTY_REF to `id`, its scheme and namespace given or else from `ctx`.
+    fn party_ref(&self, id: &str, scheme: Option<&String>, namespace: Option<&String>) -> Value {
         let mut r = Map::new();
         r.insert("_type".into(), json!("PARTY_REF"));
-        r.insert("id".into(), json!({"_type": "GENERIC_ID", "value": id}));
+        let mut generic = json!({"_type": "GENERIC_ID", "value": id});
+        if let Some(s) = scheme {
+            generic["scheme"] = json!(s);
+        }
+        r.insert("id".into(), generic);
+        if let Some(n) = namespace {
+            r.insert("namespace".into(), json!(n));
+        }
         self.object(&mut r);
         Value::Object(r)
     }
 
     fn party(&self, name: Option<&String>, id: Option<&String>) -> Option<Value> {
+        self.party_with(name, id, None, None)
+    }
+
+    /// A PARTY_IDENTIFIED with a name and/or a reference (scheme and namespace default to
+    /// `ctx/id_scheme` and `ctx/id_namespace`).
+    fn party_with(
+        &self,
+        name: Option<&String>,
+        id: Option<&String>,
+        scheme: Option<&String>,
+        namespace: Option<&String>,
+    ) -> Option<Value> {
         if name.is_none() && id.is_none() {
             return None;
         }
@@ -96,7 +134,7 @@ impl Defaults<'_> {
             p["name"] = json!(n);
         }
         if let Some(i) = id {
-            p["external_ref"] = self.party_ref(i);
+            p["external_ref"] = self.party_ref(i, scheme, namespace);
         }
         Some(p)
     }
@@ -147,6 +185,8 @@ impl Defaults<'_> {
         let ctx = self.ctx;
         match t.as_str() {
             "COMPOSITION" => {
+                complete_code(m, "language", ctx.language.as_deref());
+                complete_code(m, "territory", ctx.territory.as_deref());
                 set_if_missing(m, "language", || {
                     ctx.language.as_deref().map(|l| code_phrase("ISO_639-1", l))
                 });
@@ -186,14 +226,19 @@ impl Defaults<'_> {
                 set_if_missing(m, "end_time", || ctx.end_time.as_deref().map(date_time));
                 set_if_missing(m, "location", || ctx.location.as_deref().map(|l| json!(l)));
                 set_if_missing(m, "health_care_facility", || {
-                    self.party(
-                        ctx.health_care_facility_name.as_ref(),
-                        ctx.health_care_facility_id.as_ref(),
+                    let [name, id, scheme, namespace] = &ctx.health_care_facility;
+                    self.party_with(
+                        name.as_ref(),
+                        id.as_ref(),
+                        scheme.as_ref(),
+                        namespace.as_ref(),
                     )
                 });
             }
             "OBSERVATION" | "EVALUATION" | "INSTRUCTION" | "ACTION" | "ADMIN_ENTRY"
             | "GENERIC_ENTRY" => {
+                complete_code(m, "language", ctx.language.as_deref());
+                complete_code(m, "encoding", Some("UTF-8"));
                 set_if_missing(m, "language", || {
                     ctx.language.as_deref().map(|l| code_phrase("ISO_639-1", l))
                 });

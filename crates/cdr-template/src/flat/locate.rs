@@ -26,6 +26,9 @@ pub struct FlatLocation {
 pub struct FlatLocations {
     /// (instance path, FLAT path, web template id, RM type of the object there).
     entries: Vec<(String, String, String, String)>,
+    /// Where a missing child node would be: (FLAT path of the parent instance, the child's
+    /// archetype path without name predicates, its id, whether it is indexed).
+    children: Vec<(String, String, String, bool)>,
 }
 
 /// Records where the node instances of `composition` are in FLAT.
@@ -72,8 +75,42 @@ impl FlatLocations {
         })
     }
 
+    /// The FLAT place of a validation issue: a node the template requires but the composition
+    /// lacks (its archetype path names a child of the node instance above `instance_path`) is
+    /// placed at that child's key; anything else as [`FlatLocations::find`] places it.
+    pub fn find_issue(&self, instance_path: &str, archetype_path: &str) -> Option<FlatLocation> {
+        let found = self.find(instance_path)?;
+        let wanted = without_names(archetype_path);
+        let parent = found.flat_path.as_str();
+        let missing = self
+            .children
+            .iter()
+            .find(|(at, path, ..)| at == parent && *path == wanted);
+        Some(match missing {
+            Some((_, _, id, multiple)) => FlatLocation {
+                flat_path: format!("{parent}/{id}{}", if *multiple { ":0" } else { "" }),
+                web_template_id: id.clone(),
+            },
+            None => found,
+        })
+    }
+
     /// The children of one node instance (`obj` is the object of the node's last step).
     fn node(&mut self, obj: &Map<String, Value>, path: &str, w: &WebTemplateNode, prefix: &str) {
+        for c in &w.children {
+            // A merged ELEMENT's path ends at its value; the issue names the ELEMENT.
+            let merged = own_step(c) + 2 == c.steps.len();
+            let aql = match c.aql_path.strip_suffix("/value") {
+                Some(element) if merged => element,
+                _ => &c.aql_path,
+            };
+            self.children.push((
+                prefix.to_owned(),
+                without_names(aql),
+                c.id.clone(),
+                c.is_multiple(),
+            ));
+        }
         for c in &w.children {
             let own = own_step(c);
             if c.steps.get(own).is_none() {
@@ -166,6 +203,26 @@ fn members<'v>(
         Some(v @ Value::Object(o)) if keep(v) => vec![(format!("{path}/{attr}"), o)],
         _ => Vec::new(),
     }
+}
+
+/// An archetype path without name predicates (`items[at0004,'Systolic']` → `items[at0004]`),
+/// as validation issues write them.
+fn without_names(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let (mut in_name, mut quoted) = (false, false);
+    for ch in path.chars() {
+        match ch {
+            ',' if !in_name => in_name = true,
+            '\'' if in_name => quoted = !quoted,
+            ']' if in_name && !quoted => {
+                in_name = false;
+                out.push(ch);
+            }
+            _ if in_name => {}
+            _ => out.push(ch),
+        }
+    }
+    out
 }
 
 /// `items[3]` → (`items`, 3).

@@ -13,12 +13,14 @@ mod defaults;
 mod from_rm;
 mod locate;
 pub(crate) mod path;
+mod read;
 pub(crate) mod shapes;
 mod to_rm;
 
 use serde_json::{Map, Value};
 
 pub use locate::{locate, FlatLocation, FlatLocations};
+pub use read::{read_flat, FlatIssue, FormReading};
 
 use crate::model::Template;
 use crate::webtemplate::{Step, WebTemplateNode};
@@ -41,6 +43,29 @@ pub enum FlatError {
 }
 
 impl FlatError {
+    /// The stable snake_case code of the kind of error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FlatError::UnknownPath { .. } => "unknown_path",
+            FlatError::BadPath { .. } => "invalid_path",
+            FlatError::BadValue { .. } => "invalid_value",
+            FlatError::NotRepresentable { .. } => "not_representable",
+        }
+    }
+
+    /// What is wrong, without the path.
+    pub fn message(&self) -> String {
+        match self {
+            FlatError::UnknownPath { .. } => "unknown path".to_owned(),
+            FlatError::BadPath { message, .. } | FlatError::BadValue { message, .. } => {
+                message.clone()
+            }
+            FlatError::NotRepresentable { message, .. } => {
+                format!("cannot be written as FLAT: {message}")
+            }
+        }
+    }
+
     /// The FLAT path (or instance path) the error is about.
     pub fn path(&self) -> &str {
         match self {
@@ -59,7 +84,24 @@ pub fn flat_to_canonical(
     flat: &Map<String, Value>,
     now: &str,
 ) -> Result<Value, FlatError> {
-    to_rm::convert(template, flat, now)
+    let (composition, problems) = to_rm::convert(template, flat, now);
+    match problems.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(composition),
+    }
+}
+
+/// Reads the FLAT keys a STRUCTURED composition gave (`problems`: what its structure got
+/// wrong) as [`read_flat`] does, all problems together.
+pub(crate) fn read_regrouped(
+    template: &Template,
+    flat: &Map<String, Value>,
+    now: &str,
+    mut problems: Vec<FlatError>,
+) -> FormReading {
+    let (canonical, more) = to_rm::convert(template, flat, now);
+    problems.extend(more);
+    read::finish(template, canonical, problems)
 }
 
 /// Converts a canonical composition (JSON, `_type` where ITS-JSON requires it or everywhere) for

@@ -16,6 +16,18 @@ pub(crate) fn is_computed(node: &WebTemplateNode) -> bool {
         .is_some_and(|s| COMPUTED.contains(&s.attribute.as_str()))
 }
 
+/// The units of a DV_DURATION as the web template's inputs (and FLAT suffixes) name them, in
+/// their order: (suffix, ISO 8601 designator, whether it is in the time part).
+pub(crate) const DURATION_UNITS: &[(&str, char, bool)] = &[
+    ("year", 'Y', false),
+    ("month", 'M', false),
+    ("day", 'D', false),
+    ("week", 'W', false),
+    ("hour", 'H', true),
+    ("minute", 'M', true),
+    ("second", 'S', true),
+];
+
 /// The JSON type of a FLAT leaf.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Leaf {
@@ -220,6 +232,7 @@ pub(crate) fn fields(rm_type: &str) -> Vec<Field> {
                 Str,
             ),
             f("preferred_term", &[("preferred_term", "")], Str),
+            f("", &[("code_string", "")], Str),
         ],
         "DV_QUANTITY" => &[
             f("magnitude", &[("magnitude", "")], Real),
@@ -260,6 +273,8 @@ pub(crate) fn fields(rm_type: &str) -> Vec<Field> {
                 Str,
             ),
             f("ordinal", &[("value", "")], Int),
+            // The bare value: a term text (or ordinal) of the template's list.
+            f("", &[("symbol", "DV_CODED_TEXT"), ("value", "")], Str),
             f(
                 "terminology_id",
                 &[

@@ -2,6 +2,8 @@
 //! each node instance becomes its RM object (with the levels the web template leaves out
 //! rebuilt from the node's steps), then RM-mandatory attributes are filled from `ctx`.
 
+use std::cell::RefCell;
+
 use serde_json::{json, Map, Value};
 
 use super::ctx::{text, Ctx};
@@ -9,7 +11,7 @@ use super::path::{self, Segment};
 use super::shapes::{self, Leaf, Nested};
 use super::{defaults, get_value, matches_step, own_step, rm_type_of, FlatError};
 use crate::model::Template;
-use crate::webtemplate::{Step, WebTemplateNode, PROPORTION_KINDS};
+use crate::webtemplate::{InputValue, Step, WebTemplateNode, PROPORTION_KINDS};
 
 /// The FLAT keys below one node instance.
 #[derive(Debug)]
@@ -68,55 +70,84 @@ impl<'a> Trie<'a> {
 }
 
 /// Converts a FLAT composition (keys → values) for `template` to canonical JSON. `now` is the
-/// time used when `ctx/time` is absent.
+/// time used when `ctx/time` is absent. Every problem is collected and what it concerns left
+/// out; the rest is converted.
 pub(crate) fn convert(
     template: &Template,
     flat: &Map<String, Value>,
     now: &str,
-) -> Result<Value, FlatError> {
+) -> (Value, Vec<FlatError>) {
     let web = template.web_template();
+    let conv = ToRm {
+        template,
+        problems: RefCell::new(Vec::new()),
+    };
     let mut ctx = Ctx::default();
     let mut trie = Trie::new("");
     for (key, value) in flat {
         if let Some(rest) = key.strip_prefix("ctx/") {
-            ctx.set(key, rest, value)?;
+            conv.report(ctx.set(key, rest, value));
             continue;
         }
-        let p = path::parse(key)?;
-        let Some((first, rest)) = p.segments.split_first() else {
-            return Err(FlatError::UnknownPath { path: key.clone() });
+        let p = match path::parse(key) {
+            Ok(p) => p,
+            Err(e) => {
+                conv.report(Err(e));
+                continue;
+            }
         };
-        if first.id != web.tree.id || first.index.unwrap_or(0) != 0 {
-            return Err(FlatError::UnknownPath { path: key.clone() });
+        match p.segments.split_first() {
+            Some((first, rest)) if first.id == web.tree.id && first.index.unwrap_or(0) == 0 => {
+                let suffix = key.split_once('|').map(|(_, s)| s);
+                trie.insert(rest, suffix, value, key);
+            }
+            _ => conv.report(Err(FlatError::UnknownPath { path: key.clone() })),
         }
-        let suffix = key.split_once('|').map(|(_, s)| s);
-        trie.insert(rest, suffix, value, key);
     }
     if ctx.time.is_none() {
         ctx.time = Some(now.to_owned());
     }
-    let conv = ToRm { template };
+    if let [_, None, scheme, namespace] = &ctx.health_care_facility {
+        for (given, part) in [(scheme, "id_scheme"), (namespace, "id_namespace")] {
+            if given.is_some() {
+                conv.report(Err(FlatError::BadValue {
+                    path: format!("ctx/health_care_facility|{part}"),
+                    message: "a reference needs its id: give ctx/health_care_facility|id".into(),
+                }));
+            }
+        }
+    }
     let Some(step) = web.tree.steps.first() else {
-        return Err(FlatError::BadPath {
+        let root = FlatError::BadPath {
             path: web.tree.id.clone(),
             message: "the template has no root".into(),
-        });
+        };
+        return (Value::Null, vec![root]);
     };
     let mut root = conv.new_object(step);
-    let extras = conv.fill(&mut root, &web.tree, &trie)?;
+    let extras = conv.fill(&mut root, &web.tree, &trie);
     for (seg, t) in extras {
-        conv.extra_on(&mut [&mut root], seg, t)?;
+        conv.report(conv.extra_on(&mut [&mut root], seg, t));
     }
     let mut root = Value::Object(root);
     defaults::apply(&mut root, &ctx, web);
-    Ok(root)
+    (root, conv.problems.into_inner())
 }
 
 struct ToRm<'a> {
     template: &'a Template,
+    /// What could not be converted, in the order met.
+    problems: RefCell<Vec<FlatError>>,
 }
 
 impl<'a> ToRm<'a> {
+    /// Keeps the problem of an outcome (what it concerns is left out).
+    fn report(&self, outcome: Result<(), FlatError>) {
+        if let Err(e) = outcome {
+            self.problems.borrow_mut().push(e);
+        }
+    }
+
     /// An empty RM object for a step: `_type`, and for LOCATABLEs node id, name and archetype
     /// details.
     fn new_object(&self, step: &Step) -> Map<String, Value> {
@@ -160,8 +191,8 @@ impl<'a> ToRm<'a> {
         obj: &mut Map<String, Value>,
         w: &WebTemplateNode,
         t: &'t Trie<'t>,
-    ) -> Result<Vec<(&'t Segment, &'t Trie<'t>)>, FlatError> {
-        self.set_values(obj, Some(w), &t.entries)?;
+    ) -> Vec<(&'t Segment, &'t Trie<'t>)> {
+        self.set_values(obj, Some(w), &t.entries);
         let mut extras = Vec::new();
         let rm = rm_type_of(obj);
         for (seg, ct) in &t.children {
@@ -171,34 +202,33 @@ impl<'a> ToRm<'a> {
             if seg.id.starts_with('_') || find_nested(&rm, &seg.id).is_some() {
                 extras.push((seg, ct));
             } else {
-                return Err(FlatError::UnknownPath {
+                self.report(Err(FlatError::UnknownPath {
                     path: ct.key.to_owned(),
-                });
+                }));
             }
         }
         for c in &w.children {
             let instances = t.instances(&c.id);
-            if !c.is_multiple() {
-                if let Some((_, second)) = instances.get(1) {
-                    return Err(FlatError::BadPath {
-                        path: second.key.to_owned(),
-                        message: format!("'{}' occurs at most once", c.id),
-                    });
-                }
+            let allowed = if c.is_multiple() { instances.len() } else { 1 };
+            for (_, extra) in instances.iter().skip(allowed) {
+                self.report(Err(FlatError::BadPath {
+                    path: extra.key.to_owned(),
+                    message: format!("'{}' occurs at most once", c.id),
+                }));
             }
-            for (_, ct) in instances {
-                self.instance(obj, c, ct)?;
+            for (_, ct) in instances.into_iter().take(allowed) {
+                self.report(self.instance(obj, c, ct));
             }
         }
         let mut unplaced = Vec::new();
         for (seg, et) in extras {
             if find_nested(&rm_type_of(obj), &seg.id).is_some() {
-                self.extra_on(&mut [obj], seg, et)?;
+                self.report(self.extra_on(&mut [obj], seg, et));
             } else {
                 unplaced.push((seg, et));
             }
         }
-        Ok(unplaced)
+        unplaced
     }
 
     /// One instance of node `c` under `parent` (the object of c's parent node).
@@ -248,17 +278,24 @@ impl<'a> ToRm<'a> {
             let Some(last) = chain.last_mut() else {
                 return Ok(());
             };
-            let unplaced = self.fill(last, c, ct)?;
+            let before = self.problems.borrow().len();
+            let unplaced = self.fill(last, c, ct);
             for (seg, et) in unplaced {
                 let mut objs: Vec<&mut Map<String, Value>> = chain.iter_mut().collect();
                 objs.reverse();
-                self.extra_on(&mut objs, seg, et)?;
+                self.report(self.extra_on(&mut objs, seg, et));
             }
             // A data value given nothing (an ELEMENT with only a null flavour) is left out.
             while chain.len() > 1 && chain.last().is_some_and(is_empty_value) {
                 chain.pop();
             }
             if chain.len() == 1 && is_empty_value(&chain[0]) && c.steps.len() == own + 1 {
+                return Ok(());
+            }
+            // A node of which nothing converted is left out (its problems say why), not
+            // given empty.
+            let failed = self.problems.borrow().len() > before;
+            if failed && chain.len() == 1 && is_bare(&chain[0]) {
                 return Ok(());
             }
         }
@@ -313,84 +350,110 @@ impl<'a> ToRm<'a> {
         Ok(obj)
     }
 
-    /// Sets the `|suffix` values of a node (or nested object) on `obj`.
+    /// Sets the `|suffix` values of a node (or nested object) on `obj`, each problem kept.
     fn set_values(
         &self,
         obj: &mut Map<String, Value>,
         w: Option<&WebTemplateNode>,
         entries: &[(Option<&str>, &Value, &str)],
-    ) -> Result<(), FlatError> {
+    ) {
+        let given = |names: &[&str]| {
+            entries.iter().any(|(s, _, _)| {
+                let name = s.unwrap_or("").split(':').next().unwrap_or("");
+                names.contains(&name)
+            })
+        };
+        let rm = rm_type_of(obj);
+        if shapes::base(&rm) == "DV_TEXT" && given(&["code", "terminology", "preferred_term"]) {
+            // A coded value where the template allows text (DV_CODED_TEXT is a DV_TEXT).
+            obj.insert("_type".into(), json!("DV_CODED_TEXT"));
+        }
+        if rm == "POINT_EVENT" && given(&["sample_count"]) {
+            obj.insert("_type".into(), json!("INTERVAL_EVENT"));
+        }
         let rm = rm_type_of(obj);
         let fields = shapes::fields(&rm);
-        for &(suffix, value, key) in entries {
-            let (name, index) = split_index(suffix.unwrap_or(""), key)?;
-            if name == "raw" {
-                continue;
-            }
-            if name == "other" && matches!(shapes::base(&rm), "DV_CODED_TEXT" | "DV_TEXT") {
-                obj.insert("_type".into(), json!("DV_TEXT"));
-                obj.insert("value".into(), json!(leaf(Leaf::Str, value, key)?));
-                continue;
-            }
-            if name == "mode" && shapes::base(&rm) == "PARTICIPATION" {
-                obj.insert(
-                    "mode".into(),
-                    coded("PARTICIPATION", "mode", &text(key, value)?),
-                );
-                continue;
-            }
-            if name == "_type" && rm.starts_with("PARTY_") {
-                obj.insert("_type".into(), json!(text(key, value)?));
-                continue;
-            }
-            if shapes::base(&rm) == "DV_TEXT"
-                && matches!(name, "code" | "terminology" | "preferred_term")
-            {
-                // A coded value where the template allows text (DV_CODED_TEXT is a DV_TEXT).
-                obj.insert("_type".into(), json!("DV_CODED_TEXT"));
-                return self.set_values(obj, w, entries);
-            }
-            if name.is_empty() && shapes::base(&rm) == "DV_PROPORTION" {
-                // The bare value of a proportion is its magnitude, derived from the rest.
-                continue;
-            }
-            if name == "sample_count" && rm == "POINT_EVENT" {
-                obj.insert("_type".into(), json!("INTERVAL_EVENT"));
-                return self.set_values(obj, w, entries);
-            }
-            let Some(field) = fields.iter().find(|f| f.suffix == name) else {
-                if let Some((attr, ty)) = shapes::delegate(&rm) {
-                    let target = obj
-                        .entry(attr)
-                        .or_insert_with(|| json!({"_type": ty}))
-                        .as_object_mut()
-                        .ok_or_else(|| FlatError::BadPath {
-                            path: key.to_owned(),
-                            message: format!("'{attr}' is not an object"),
-                        })?;
-                    self.set_values(target, None, &[(suffix, value, key)])?;
-                    continue;
-                }
-                return Err(FlatError::UnknownPath {
-                    path: key.to_owned(),
-                });
-            };
-            let v = match value {
-                Value::Object(parts) if field.leaf == Leaf::Str => {
-                    json!(partial_temporal(parts, key)?)
-                }
-                _ => leaf(field.leaf, value, key)?,
-            };
-            if field.path.is_empty() {
-                return Err(FlatError::BadValue {
-                    path: key.to_owned(),
-                    message: "a plain value is expected here".into(),
-                });
-            }
-            set_path(obj, field.path, index, v);
+        let is_part =
+            |s: Option<&str>| shapes::DURATION_UNITS.iter().any(|(p, _, _)| Some(*p) == s);
+        let (parts, others): (Vec<_>, Vec<_>) = entries
+            .iter()
+            .partition(|(s, _, _)| shapes::base(&rm) == "DV_DURATION" && is_part(*s));
+        if !parts.is_empty() {
+            // A duration given by the web template's inputs, one per unit.
+            self.report(duration_from_parts(&parts).map(|d| {
+                obj.insert("value".into(), json!(d));
+            }));
+        }
+        for &&(suffix, value, key) in &others {
+            self.report(self.set_value(obj, &rm, &fields, suffix, value, key));
         }
         let key = entries.first().map_or("", |e| e.2);
-        self.complete(obj, w, key)
+        self.report(self.complete(obj, w, key));
+    }
+
+    /// Sets one `|suffix` value (of a key) on `obj`, an object of type `rm` with `fields`.
+    fn set_value(
+        &self,
+        obj: &mut Map<String, Value>,
+        rm: &str,
+        fields: &[shapes::Field],
+        suffix: Option<&str>,
+        value: &Value,
+        key: &str,
+    ) -> Result<(), FlatError> {
+        let (name, index) = split_index(suffix.unwrap_or(""), key)?;
+        if name == "raw" {
+            return Ok(());
+        }
+        if name == "other" && matches!(shapes::base(rm), "DV_CODED_TEXT" | "DV_TEXT") {
+            obj.insert("_type".into(), json!("DV_TEXT"));
+            obj.insert("value".into(), json!(leaf(Leaf::Str, value, key)?));
+            return Ok(());
+        }
+        if name == "mode" && shapes::base(rm) == "PARTICIPATION" {
+            obj.insert(
+                "mode".into(),
+                coded("PARTICIPATION", "mode", &text(key, value)?),
+            );
+            return Ok(());
+        }
+        if name == "_type" && rm.starts_with("PARTY_") {
+            obj.insert("_type".into(), json!(text(key, value)?));
+            return Ok(());
+        }
+        if name.is_empty() && shapes::base(rm) == "DV_PROPORTION" {
+            // The bare value of a proportion is its magnitude, derived from the rest.
+            return Ok(());
+        }
+        let Some(field) = fields.iter().find(|f| f.suffix == name) else {
+            if let Some((attr, ty)) = shapes::delegate(rm) {
+                let target = obj
+                    .entry(attr)
+                    .or_insert_with(|| json!({"_type": ty}))
+                    .as_object_mut()
+                    .ok_or_else(|| FlatError::BadPath {
+                        path: key.to_owned(),
+                        message: format!("'{attr}' is not an object"),
+                    })?;
+                self.set_values(target, None, &[(suffix, value, key)]);
+                return Ok(());
+            }
+            return Err(FlatError::UnknownPath {
+                path: key.to_owned(),
+            });
+        };
+        let v = match value {
+            Value::Object(parts) if field.leaf == Leaf::Str => json!(partial_temporal(parts, key)?),
+            _ => leaf(field.leaf, value, key)?,
+        };
+        if field.path.is_empty() {
+            return Err(FlatError::BadValue {
+                path: key.to_owned(),
+                message: "a plain value is expected here".into(),
+            });
+        }
+        set_path(obj, field.path, index, v);
+        Ok(())
     }
 
     /// Completes a data value from the template: rubrics and terminologies of codes given
@@ -406,10 +469,32 @@ impl<'a> ToRm<'a> {
             "DV_CODED_TEXT" => {
                 let code = get_str(obj, &["defining_code", "code_string"]);
                 let Some(code) = code else {
-                    if obj.contains_key("value") {
-                        // A coded node given only text: plain text.
-                        obj.insert("_type".into(), json!("DV_TEXT"));
-                        obj.remove("defining_code");
+                    let Some(text) = get_str(obj, &["value"]) else {
+                        return Ok(());
+                    };
+                    let Some(w) = w else {
+                        // A nested value: its attribute's openEHR group decides (below).
+                        return Ok(());
+                    };
+                    match code_of_text(w, &text) {
+                        // A term text of the node (the older dialect's bare value or
+                        // `|value` alone): its code.
+                        Some((code, terminology)) => {
+                            set_path(obj, shapes::fields("DV_CODED_TEXT")[0].path, 0, json!(code));
+                            set_path(
+                                obj,
+                                shapes::fields("DV_CODED_TEXT")[2].path,
+                                0,
+                                json!(terminology),
+                            );
+                        }
+                        // A coded ELEMENT value given other text: plain text (where the RM
+                        // wants a coded text, it stays one, its code missing).
+                        None if holds_any_value(w) => {
+                            obj.insert("_type".into(), json!("DV_TEXT"));
+                            obj.remove("defining_code");
+                        }
+                        None => {}
                     }
                     return Ok(());
                 };
@@ -445,7 +530,38 @@ impl<'a> ToRm<'a> {
                 }
             }
             "DV_ORDINAL" => {
-                let code = get_str(obj, &["symbol", "defining_code", "code_string"]);
+                let mut code = get_str(obj, &["symbol", "defining_code", "code_string"]);
+                if code.is_none() {
+                    // Given by its term text or its ordinal alone: the template's item.
+                    let list = w.and_then(|w| w.inputs.first()).map(|i| i.list.as_slice());
+                    let text = get_str(obj, &["symbol", "value"]);
+                    let ordinal = obj.get("value").and_then(Value::as_i64);
+                    let by_ordinal =
+                        |o: i64| list.and_then(|l| only(l.iter().filter(|v| v.ordinal == Some(o))));
+                    let found = match (&text, ordinal) {
+                        (Some(t), _) => list
+                            .and_then(|l| only(l.iter().filter(|v| has_label(v, t))))
+                            // A bare ordinal number (`…/pain: 1`) names its item too.
+                            .or_else(|| t.trim().parse().ok().and_then(by_ordinal)),
+                        (None, Some(o)) => by_ordinal(o),
+                        (None, None) => None,
+                    };
+                    if let Some(item) = found {
+                        set_path(
+                            obj,
+                            shapes::fields("DV_ORDINAL")[0].path,
+                            0,
+                            json!(item.value),
+                        );
+                        set_path(
+                            obj,
+                            shapes::fields("DV_ORDINAL")[1].path,
+                            0,
+                            json!(item.label),
+                        );
+                        code = Some(item.value.clone());
+                    }
+                }
                 if code.is_some()
                     && get_str(obj, &["symbol", "defining_code", "terminology_id", "value"])
                         .is_none()
@@ -593,7 +709,7 @@ impl<'a> ToRm<'a> {
         if let Some((_, v, key)) = t.entries.iter().find(|(s, _, _)| *s == Some("raw")) {
             child = raw_object(v, key)?;
         } else {
-            self.set_values(&mut child, None, &t.entries)?;
+            self.set_values(&mut child, None, &t.entries);
             complete_coded(&mut child, &rm_type_of(obj), nested.attribute);
             if rm_type_of(&child) == "DV_CODED_TEXT" && !child.contains_key("value") {
                 return Err(FlatError::BadValue {
@@ -602,12 +718,14 @@ impl<'a> ToRm<'a> {
                 });
             }
             for (seg, ct) in &t.children {
-                let Some(n) = find_nested(&rm_type, &seg.id) else {
-                    return Err(FlatError::UnknownPath {
+                self.report(match find_nested(&rm_type, &seg.id) {
+                    Some(n) => {
+                        self.nested(&mut child, &n, seg.index.unwrap_or(0), ct, &child_inner)
+                    }
+                    None => Err(FlatError::UnknownPath {
                         path: ct.key.to_owned(),
-                    });
-                };
-                self.nested(&mut child, &n, seg.index.unwrap_or(0), ct, &child_inner)?;
+                    }),
+                });
             }
         }
         let holder: &mut Map<String, Value> = match nested.via {
@@ -644,8 +762,14 @@ impl<'a> ToRm<'a> {
     }
 }
 
-/// The rubric of an openEHR code for a coded node whose attribute is bound to an openEHR group.
-fn openehr_rubric(w: &WebTemplateNode, code: &str) -> Option<&'static str> {
+/// Whether a node is an ELEMENT's value (any data value), not an RM attribute declared as a
+/// coded text (`category`, `careflow_step`, …).
+fn holds_any_value(w: &WebTemplateNode) -> bool {
+    w.steps.last().is_some_and(|s| s.attribute == "value")
+}
+
+/// The openEHR group the attribute of a coded node is bound to, if any.
+fn openehr_group_of(w: &WebTemplateNode) -> Option<&'static [(&'static str, &'static str)]> {
     let attr = w.steps.last()?.attribute.as_str();
     let owner = match attr {
         "category" => "COMPOSITION",
@@ -655,8 +779,38 @@ fn openehr_rubric(w: &WebTemplateNode, code: &str) -> Option<&'static str> {
         "null_flavour" => "ELEMENT",
         _ => return None,
     };
-    let (_, group) = cdr_rm::terminology::openehr_group(owner, attr)?;
-    cdr_rm::terminology::rubric(group, code)
+    cdr_rm::terminology::openehr_group(owner, attr).map(|(_, group)| group)
+}
+
+/// The rubric of an openEHR code for a coded node whose attribute is bound to an openEHR group.
+fn openehr_rubric(w: &WebTemplateNode, code: &str) -> Option<&'static str> {
+    cdr_rm::terminology::rubric(openehr_group_of(w)?, code)
+}
+
+/// The code (and terminology) whose term text `text` is, exactly: one item of the node's code
+/// list (its label in any language the template gives), else the rubric of one code of the
+/// openEHR group the node's attribute is bound to. `None` when no term or several have it.
+fn code_of_text(w: &WebTemplateNode, text: &str) -> Option<(String, String)> {
+    if let Some(input) = w.input(Some("code")) {
+        if let Some(item) = only(input.list.iter().filter(|v| has_label(v, text))) {
+            let terminology = input.terminology.clone().unwrap_or_else(|| "local".into());
+            return Some((item.value.clone(), terminology));
+        }
+    }
+    let group = openehr_group_of(w)?;
+    let (code, _) = only(group.iter().filter(|(_, rubric)| *rubric == text))?;
+    Some(((*code).to_owned(), "openehr".to_owned()))
+}
+
+/// Whether `text` is the label of a list item (in any of its languages).
+fn has_label(item: &InputValue, text: &str) -> bool {
+    item.label == text || item.localized_labels.values().any(|l| l == text)
+}
+
+/// The one distinct item of `items`, or `None` (none, or several that differ).
+fn only<'i, T: 'i + PartialEq>(mut items: impl Iterator<Item = &'i T>) -> Option<&'i T> {
+    let first = items.next()?;
+    items.all(|other| other == first).then_some(first)
 }
 
 /// A coded value of an openEHR group from a code or a rubric.
@@ -684,23 +838,37 @@ fn complete_coded(child: &mut Map<String, Value>, owner: &str, attribute: &str) 
         (_, "POINT_EVENT") => "INTERVAL_EVENT",
         (_, o) => o,
     };
-    let Some(code) = get_str(child, &["defining_code", "code_string"]) else {
+    let group = cdr_rm::terminology::openehr_group(owner, attribute).map(|(_, g)| g);
+    let code = get_str(child, &["defining_code", "code_string"]).or_else(|| {
+        // Given by its rubric alone (`_null_flavour|value: unknown`).
+        let text = get_str(child, &["value"])?;
+        let (code, _) = only(group?.iter().filter(|(_, rubric)| *rubric == text))?;
+        set_path(
+            child,
+            shapes::fields("DV_CODED_TEXT")[0].path,
+            0,
+            json!(code),
+        );
+        Some((*code).to_owned())
+    });
+    let Some(code) = code else {
         return;
     };
-    if let Some((_, group)) = cdr_rm::terminology::openehr_group(owner, attribute) {
-        if !child.contains_key("value") {
-            if let Some(r) = cdr_rm::terminology::rubric(group, &code) {
-                child.insert("value".into(), json!(r));
-            }
+    let Some(group) = group else {
+        return;
+    };
+    if !child.contains_key("value") {
+        if let Some(r) = cdr_rm::terminology::rubric(group, &code) {
+            child.insert("value".into(), json!(r));
         }
-        if get_str(child, &["defining_code", "terminology_id", "value"]).is_none() {
-            set_path(
-                child,
-                shapes::fields("DV_CODED_TEXT")[2].path,
-                0,
-                json!("openehr"),
-            );
-        }
+    }
+    if get_str(child, &["defining_code", "terminology_id", "value"]).is_none() {
+        set_path(
+            child,
+            shapes::fields("DV_CODED_TEXT")[2].path,
+            0,
+            json!("openehr"),
+        );
     }
 }
 
@@ -769,6 +937,16 @@ fn rename_class(v: &mut Value) {
         Value::Array(a) => a.iter_mut().for_each(rename_class),
         _ => {}
     }
+}
+
+/// Whether an object has nothing but what identifies it (type, node id, name, archetype).
+fn is_bare(obj: &Map<String, Value>) -> bool {
+    obj.keys().all(|k| {
+        matches!(
+            k.as_str(),
+            "_type" | "name" | "archetype_node_id" | "archetype_details"
+        )
+    })
 }
 
 /// Whether an object is a data value with nothing but its type (and implied terminology).
@@ -866,7 +1044,8 @@ fn leaf(kind: Leaf, v: &Value, key: &str) -> Result<Value, FlatError> {
         Leaf::Str => text(key, v).map(Value::String),
         Leaf::Bool => match v {
             Value::Bool(b) => Ok(json!(b)),
-            Value::String(s) if s == "true" || s == "false" => Ok(json!(s == "true")),
+            // `True`/`False` as older form tools write them.
+            Value::String(s) => boolean(s).map(|b| json!(b)).ok_or_else(|| bad("a boolean")),
             _ => Err(bad("a boolean")),
         },
         Leaf::Int => {
@@ -891,6 +1070,55 @@ fn leaf(kind: Leaf, v: &Value, key: &str) -> Result<Value, FlatError> {
                 .map(Value::Number)
                 .ok_or_else(|| bad("a number"))
         }
+    }
+}
+
+/// An ISO 8601 duration from its parts (`|hour: 1`, `|minute: 30` → `PT1H30M`).
+fn duration_from_parts(parts: &[&(Option<&str>, &Value, &str)]) -> Result<String, FlatError> {
+    let mut date = String::new();
+    let mut time = String::new();
+    // ISO 8601 order: weeks before days.
+    let mut units = shapes::DURATION_UNITS.to_vec();
+    units.sort_by_key(|(_, d, in_time)| {
+        let order = if *in_time { "HMS" } else { "YMWD" };
+        (*in_time, order.find(*d))
+    });
+    for (suffix, designator, in_time) in &units {
+        let Some((_, value, key)) = parts.iter().find(|(s, _, _)| *s == Some(*suffix)) else {
+            continue;
+        };
+        let n = match leaf(Leaf::Real, value, key)? {
+            Value::Number(n) if n.as_f64().is_some_and(|f| f >= 0.0) => n,
+            _ => {
+                return Err(FlatError::BadValue {
+                    path: (*key).to_owned(),
+                    message: format!("expected a number of {suffix}s that is not negative"),
+                })
+            }
+        };
+        let n = match n.as_f64() {
+            Some(f) if f.fract() == 0.0 => format!("{}", f as i64),
+            _ => n.to_string(),
+        };
+        let out = if *in_time { &mut time } else { &mut date };
+        out.push_str(&n);
+        out.push(*designator);
+    }
+    Ok(match (date.is_empty(), time.is_empty()) {
+        (true, true) => "PT0S".to_owned(),
+        (_, true) => format!("P{date}"),
+        _ => format!("P{date}T{time}"),
+    })
+}
+
+/// `true` or `false` in any case.
+pub(crate) fn boolean(s: &str) -> Option<bool> {
+    if s.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
     }
 }
 

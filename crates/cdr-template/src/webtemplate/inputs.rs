@@ -424,15 +424,7 @@ fn duration(p: Option<&CPrimitive>) -> Vec<Input> {
         .and_then(|r| r.upper.as_deref())
         .map(duration_parts);
     // Without a pattern every unit, in this order; with one, the units it names in its order.
-    let mut units = vec![
-        ("year", 'Y', false),
-        ("month", 'M', false),
-        ("day", 'D', false),
-        ("week", 'W', false),
-        ("hour", 'H', true),
-        ("minute", 'M', true),
-        ("second", 'S', true),
-    ];
+    let mut units = crate::flat::shapes::DURATION_UNITS.to_vec();
     if pattern.is_some() {
         let named = date_part
             .chars()

@@ -157,6 +157,80 @@ fn rm_attributes_outside_the_template() {
     assert_eq!(c["context"]["health_care_facility"]["name"], "Hospital");
 }
 
+/// `ctx/health_care_facility` with its reference's scheme and namespace; an entry's language
+/// and encoding given as FLAT keys (code, terminology, or both); the entries' language from the
+/// composition's when `ctx/language` is absent.
+#[test]
+fn ctx_facility_and_entry_language_and_encoding() {
+    let t = template();
+    let mut f = basic();
+    f.extend(flat(&[
+        ("ctx/id_scheme", json!("ctx-scheme")),
+        ("ctx/composer_id", json!("c-1")),
+        ("ctx/health_care_facility|id", json!("999999-345")),
+        ("ctx/health_care_facility|name", json!("Home")),
+        (
+            "ctx/health_care_facility|id_scheme",
+            json!("2.16.840.1.113883.2.1.4.3"),
+        ),
+        ("ctx/health_care_facility|id_namespace", json!("NHS-UK")),
+        ("fixture/blood_pressure:0/language|code", json!("de")),
+        (
+            "fixture/blood_pressure:0/language|terminology",
+            json!("ISO_639-1"),
+        ),
+        (
+            "fixture/blood_pressure:0/encoding|code",
+            json!("ISO-8859-1"),
+        ),
+        (
+            "fixture/blood_pressure:0/encoding|terminology",
+            json!("IANA_character-sets"),
+        ),
+        (
+            "fixture/blood_pressure:1/language|terminology",
+            json!("ISO_639-1"),
+        ),
+        (
+            "fixture/blood_pressure:1/encoding|terminology",
+            json!("IANA_character-sets"),
+        ),
+        ("fixture/blood_pressure:1/comment", json!("later")),
+    ]));
+    let c = flat_to_canonical(&t, &f, NOW).expect("converts");
+    let facility = &c["context"]["health_care_facility"];
+    assert_eq!(facility["name"], "Home");
+    let reference = &facility["external_ref"];
+    assert_eq!(reference["id"]["value"], "999999-345");
+    assert_eq!(reference["id"]["scheme"], "2.16.840.1.113883.2.1.4.3");
+    assert_eq!(reference["namespace"], "NHS-UK");
+    let first = &c["content"][0];
+    assert_eq!(first["language"]["code_string"], "de");
+    assert_eq!(first["language"]["terminology_id"]["value"], "ISO_639-1");
+    assert_eq!(first["encoding"]["code_string"], "ISO-8859-1");
+    // Only the terminology given: the code is ctx's.
+    let second = &c["content"][1];
+    assert_eq!(second["language"]["code_string"], "en");
+    assert_eq!(second["encoding"]["code_string"], "UTF-8");
+    // Other references keep ctx/id_scheme.
+    assert_eq!(c["composer"]["external_ref"]["id"]["scheme"], "ctx-scheme");
+
+    // No ctx/language: the composition's `language|code` is the entries' language too.
+    let mut f = basic();
+    f.remove("ctx/language");
+    f.insert("fixture/language|code".into(), json!("nl"));
+    f.insert("fixture/language|terminology".into(), json!("ISO_639-1"));
+    let c = flat_to_canonical(&t, &f, NOW).expect("converts");
+    assert_eq!(c["language"]["code_string"], "nl");
+    assert_eq!(c["content"][0]["language"]["code_string"], "nl");
+
+    // A facility reference without its id is refused, naming the key.
+    let mut f = basic();
+    f.insert("ctx/health_care_facility|id_scheme".into(), json!("x"));
+    let err = flat_to_canonical(&t, &f, NOW).expect_err("no id");
+    assert_eq!(err.path(), "ctx/health_care_facility|id_scheme");
+}
+
 #[test]
 fn errors_name_the_key() {
     let t = template();
@@ -208,6 +282,125 @@ fn errors_name_the_key() {
     );
     let err = flat_to_canonical(&t, &f, NOW).expect_err("twice");
     assert!(matches!(err, FlatError::BadPath { .. }), "{err}");
+}
+
+/// (FLAT key, web template id, constraint) of each issue of a reading.
+pub fn places(reading: &cdr_template::flat::FormReading) -> Vec<(&str, &str, &str)> {
+    reading
+        .issues
+        .iter()
+        .map(|i| {
+            (
+                i.flat_path.as_str(),
+                i.web_template_id.as_str(),
+                i.constraint,
+            )
+        })
+        .collect()
+}
+
+/// Reading reports every problem at once, each at its key and web template node: keys that
+/// name nothing, values that do not convert, values the RM cannot hold (given as canonical
+/// JSON with `|raw`); what converts still becomes a composition (the rest left out), for
+/// validation to add its issues.
+#[test]
+fn every_problem_at_once() {
+    let t = template();
+    let raw = |magnitude: Value| {
+        json!({"_type": "ELEMENT", "archetype_node_id": "at0004",
+               "name": {"_type": "DV_TEXT", "value": "Systolic"},
+               "value": {"_type": "DV_QUANTITY", "magnitude": magnitude, "units": "mm[Hg]"}})
+        .to_string()
+    };
+    let mut f = basic();
+    for (k, v) in [
+        ("ctx/not_a_ctx_field", json!(1)),
+        ("fixture/blood_pressure:0/diastolic|magnitude", json!(80)),
+        ("fixture/blood_pressure:0/systolic|magnitude", json!("high")),
+        (
+            "fixture/blood_pressure:1/systolic|raw",
+            json!(raw(json!("abc"))),
+        ),
+        ("fixture/blood_pressure:2/position|code", json!("at9999")),
+        (
+            "fixture/blood_pressure:3/systolic|raw",
+            json!(raw(json!([1]))),
+        ),
+        ("fixture/blood_pressure:3/comment", json!("kept")),
+    ] {
+        f.insert(k.to_owned(), v);
+    }
+    let reading = cdr_template::flat::read_flat(&t, &f, NOW);
+    let mut got = places(&reading);
+    got.sort();
+    let node =
+        |n: usize, id: &str, suffix: &str| format!("fixture/blood_pressure:{n}/{id}{suffix}");
+    let mut expected = [
+        ("ctx/not_a_ctx_field".to_owned(), "fixture", "unknown_path"),
+        (
+            node(0, "diastolic", "|magnitude"),
+            "blood_pressure",
+            "unknown_path",
+        ),
+        (
+            node(0, "systolic", "|magnitude"),
+            "systolic",
+            "invalid_value",
+        ),
+        (
+            node(1, "systolic", "|magnitude"),
+            "systolic",
+            "invalid_value",
+        ),
+        (node(2, "position", "|code"), "position", "invalid_value"),
+        (
+            node(3, "systolic", "|magnitude"),
+            "systolic",
+            "invalid_value",
+        ),
+    ];
+    expected.sort();
+    let expected: Vec<(&str, &str, &str)> = expected
+        .iter()
+        .map(|(p, i, c)| (p.as_str(), *i, *c))
+        .collect();
+    assert_eq!(got, expected);
+    let magnitude = reading
+        .issues
+        .iter()
+        .find(|i| i.flat_path == node(1, "systolic", "|magnitude"))
+        .expect("the magnitude that is not a number");
+    assert_eq!(
+        magnitude.path.as_deref(),
+        Some("/content[1]/data/events[0]/data/items[0]/value/magnitude")
+    );
+    assert!(!reading.is_clean());
+    // What converts is there: a node of which nothing converted is left out; a value that
+    // does not decode is taken out, and validation issues that only say so are recognised.
+    let c = reading.composition.as_ref().expect("the rest decodes");
+    let canonical = cdr_rm::json::to_json_value(c, &cdr_rm::JsonConfig::CANONICAL);
+    let items = |n: usize| canonical["content"][n]["data"]["events"][0]["data"]["items"].clone();
+    let first = items(0);
+    assert!(
+        first
+            .as_array()
+            .is_some_and(|i| i.iter().all(|e| e["archetype_node_id"] != "at0004")),
+        "{first}"
+    );
+    let fourth = items(3);
+    assert_eq!(fourth[0].get("value"), None, "{fourth}");
+    assert_eq!(fourth[1]["value"]["value"], "kept");
+    assert!(reading.follows_from_issues("/content[3]/data/events[0]/data/items[0]"));
+    assert!(reading.follows_from_issues("/content[3]/data/events[0]/data/items[0]/null_flavour"));
+    assert!(!reading.follows_from_issues("/content[3]/data/events[0]/data/items[1]"));
+
+    // Nothing wrong: a clean reading, the composition flat_to_canonical gives.
+    let clean = cdr_template::flat::read_flat(&t, &basic(), NOW);
+    assert!(clean.is_clean(), "{:?}", clean.issues);
+    assert_eq!(
+        clean.canonical,
+        flat_to_canonical(&t, &basic(), NOW).expect("converts")
+    );
 }
 
 #[test]

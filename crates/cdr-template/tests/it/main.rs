@@ -2,6 +2,7 @@
 //! corpus under `shared/testdata`, and robustness against truncated and mutated input.
 
 mod corpus;
+mod dialect;
 mod errors;
 mod example;
 mod fixtures;

