@@ -25,13 +25,13 @@ macro_rules! rm_local_ty {
 
 macro_rules! rm_read {
     ($map:ident, req $t:ty) => {
-        Some($map.next_value::<$t>()?)
+        Some($map.next_value_seed($crate::field::One::<$t>::new())?)
     };
     ($map:ident, man $t:ty) => {
-        $map.next_value::<Option<$t>>()?
+        $map.next_value_seed($crate::field::Maybe::<$t>::new())?
     };
     ($map:ident, opt $t:ty) => {
-        $map.next_value::<Option<$t>>()?
+        $map.next_value_seed($crate::field::Maybe::<$t>::new())?
     };
     ($map:ident, list $t:ty) => {
         Some($map.next_value::<Option<Vec<$t>>>()?.unwrap_or_default())
@@ -353,6 +353,8 @@ macro_rules! rm_struct {
             const RM_TYPE: &'static str = $rm;
         }
 
+        impl<'de> $crate::field::Field<'de> for $name {}
+
         impl $crate::meta::AsValue for $name {
             fn as_value(&self) -> $crate::meta::Value<'_> {
                 $crate::meta::Value::Object(self)
@@ -438,7 +440,7 @@ macro_rules! rm_enum {
                         let value = serde_json::Value::Object(obj);
                         let base = $crate::meta::base_type_name(&t);
                         $( if base == $v::RM_TYPE {
-                            return <$v as serde::Deserialize>::deserialize(value)
+                            return $crate::json::reread::<$v>(&value)
                                 .map(|x| $name::$v(Box::new(x)))
                                 .map_err(A::Error::custom);
                         } )*
@@ -461,6 +463,8 @@ macro_rules! rm_enum {
             const RM_TYPE: &'static str = $rm;
             const POLYMORPHIC: bool = true;
         }
+
+        impl<'de> $crate::field::Field<'de> for $name {}
 
         impl $crate::meta::AsValue for $name {
             fn as_value(&self) -> $crate::meta::Value<'_> {
