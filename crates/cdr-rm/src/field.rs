@@ -55,24 +55,6 @@ impl<'de> Field<'de> for bool {
     }
 }
 
-/// Reads one attribute value of type `T`.
-pub(crate) struct One<T>(PhantomData<T>);
-
-impl<T> One<T> {
-    #[inline]
-    pub(crate) fn new() -> Self {
-        One(PhantomData)
-    }
-}
-
-impl<'de, T: Field<'de>> DeserializeSeed<'de> for One<T> {
-    type Value = T;
-    #[inline]
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
-        T::read(d)
-    }
-}
-
 /// Reads an attribute value of type `T` that may be `null`.
 pub(crate) struct Maybe<T>(PhantomData<T>);
 

@@ -106,6 +106,18 @@ impl Constraint {
     }
 }
 
+impl Constraint {
+    /// Whether the issue is a literal that does not parse as its RM type at all (an ISO 8601
+    /// date, time, date-time or duration), as opposed to a value that parses but breaks a
+    /// rule. Callers may treat such data as malformed rather than invalid.
+    pub fn is_malformed_literal(self) -> bool {
+        matches!(
+            self,
+            Constraint::InvalidTemporal | Constraint::InvalidDuration
+        )
+    }
+}
+
 impl std::fmt::Display for Constraint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

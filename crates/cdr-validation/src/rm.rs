@@ -230,7 +230,8 @@ impl<'a> RmWalker<'a> {
                     "DV_TEXT.value must not be empty".into(),
                 );
             }
-            "DV_DATE_TIME" | "DV_DATE" | "DV_TIME" => {
+            // A missing value is reported as a missing mandatory attribute.
+            "DV_DATE_TIME" | "DV_DATE" | "DV_TIME" if str_attr(obj, "value").is_some() => {
                 let v = str_attr(obj, "value").unwrap_or_default();
                 let ok = match ty {
                     "DV_DATE_TIME" => iso8601::parse_date_time(v).is_some(),
@@ -247,7 +248,7 @@ impl<'a> RmWalker<'a> {
                     );
                 }
             }
-            "DV_DURATION" => {
+            "DV_DURATION" if str_attr(obj, "value").is_some() => {
                 let v = str_attr(obj, "value").unwrap_or_default();
                 if iso8601::parse_duration(v).is_none() {
                     self.report(
@@ -469,6 +470,25 @@ impl<'a> RmWalker<'a> {
 
     fn check_interval(&mut self, obj: &dyn RmObject) {
         for side in ["lower", "upper"] {
+            // A date/time bound without its literal cannot be placed at all: like a literal
+            // that does not parse (beside the missing attribute the walk reports).
+            if let Some(bound) = obj_attr(obj, side) {
+                let ty = bound.rm_type();
+                let temporal = matches!(ty, "DV_DATE_TIME" | "DV_DATE" | "DV_TIME");
+                if (temporal || ty == "DV_DURATION") && str_attr(bound, "value").is_none() {
+                    self.report(
+                        Some(&format!("{side}/value")),
+                        if temporal {
+                            Constraint::InvalidTemporal
+                        } else {
+                            Constraint::InvalidDuration
+                        },
+                        Some(format!("ISO 8601 value for {ty}")),
+                        None,
+                        format!("the {side} bound of the interval is a {ty} without a value"),
+                    );
+                }
+            }
             let unbounded = bool_attr(obj, &format!("{side}_unbounded"));
             let included = bool_attr(obj, &format!("{side}_included"));
             let present = obj.attr(side).count() > 0;

@@ -42,6 +42,7 @@ macro_rules! error_codes {
 error_codes! {
     BadRequest => BAD_REQUEST, "bad_request", "Bad request";
     MalformedBody => BAD_REQUEST, "malformed_body", "The body could not be decoded";
+    MalformedContent => BAD_REQUEST, "malformed_content", "The content is malformed";
     InvalidId => BAD_REQUEST, "invalid_id", "Malformed identifier";
     InvalidParameter => BAD_REQUEST, "invalid_parameter", "Invalid or missing parameter";
     InvalidHeader => BAD_REQUEST, "invalid_header", "Invalid or missing header";
@@ -87,7 +88,7 @@ pub struct ApiError {
 
 #[derive(Debug, Default)]
 struct Extra {
-    /// Validation issues (422), all of them.
+    /// Validation issues (422), or what makes the content malformed (400), all of them.
     issues: Vec<ValidationIssue>,
     /// For a FLAT or STRUCTURED composition: each issue's FLAT path and web template node.
     locations: Vec<Option<FlatLocation>>,
@@ -208,6 +209,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::Deleted { .. } => Code::ObjectDeleted,
             StoreError::Invalid(_) => Code::ValidationFailed,
+            StoreError::Malformed(_) => Code::MalformedContent,
             StoreError::InUse(_) => Code::InUse,
             StoreError::BadRequest(_) | StoreError::Query { .. } => Code::BadRequest,
             // The QUERY specification's status for a query cancelled at its time limit.
@@ -225,7 +227,9 @@ impl From<StoreError> for ApiError {
             err = err.at_position(*line, *column);
         }
         match e {
-            StoreError::Invalid(issues) => err.extra().issues = issues,
+            StoreError::Invalid(issues) | StoreError::Malformed(issues) => {
+                err.extra().issues = issues
+            }
             StoreError::VersionConflict { latest, .. } => err.extra().latest = Some(latest),
             _ => {}
         }

@@ -94,3 +94,135 @@ async fn primitives_sent_as_strings_are_stored_as_numbers_and_booleans() {
         assert!(body["line"].as_u64() > Some(0), "{body}");
     }
 }
+
+/// Removes `key` from the object `v`.
+fn drop(v: &mut Value, key: &str) {
+    v.as_object_mut().unwrap().remove(key);
+}
+
+/// The `(constraint, path)` of each issue of a problem.
+fn issue_paths(problem: &Value) -> Vec<(String, String)> {
+    problem["issues"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no issues: {problem}"))
+        .iter()
+        .map(|i| {
+            let s = |k: &str| i[k].as_str().unwrap_or_default().to_owned();
+            (s("constraint"), s("path"))
+        })
+        .collect()
+}
+
+/// Null or missing mandatory RM attributes inside composition data are 422 validation issues
+/// with their paths, all at once (in a composition and in a contribution's composition); a
+/// date-time bound of an interval without its value is 400; an EHR_STATUS body that lacks
+/// what the RM requires stays 400.
+#[tokio::test]
+async fn missing_mandatory_attributes_are_validation_issues() {
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    let sent = composition_with(|c| {
+        let items = items(c);
+        drop(&mut items[0]["value"], "magnitude");
+        items[0]["value"]["units"] = Value::Null;
+        drop(&mut items[1]["value"]["defining_code"], "code_string");
+        items[2]["value"]["value"] = Value::Null;
+        drop(&mut items[2]["value"], "symbol");
+        drop(&mut items[3]["value"], "magnitude");
+        items[5]["value"]["value"] = Value::Null;
+        drop(&mut items[7]["value"], "value");
+        c["language"]["terminology_id"]["value"] = Value::Null;
+    });
+    let at = |i: usize, rest: &str| format!("/content[0]/data/events[0]/data/items[{i}]{rest}");
+    let expected = [
+        at(0, "/value/magnitude"),
+        at(0, "/value/units"),
+        at(1, "/value/defining_code/code_string"),
+        at(2, "/value/value"),
+        at(2, "/value/symbol"),
+        at(3, "/value/magnitude"),
+        at(5, "/value/value"),
+        at(7, "/value/value"),
+        "/language/terminology_id/value".to_owned(),
+    ];
+    let problem = post(&srv, &ehr, &sent)
+        .await
+        .problem(422, "validation_failed");
+    let found = issue_paths(&problem);
+    for path in &expected {
+        let want = ("rm_mandatory_missing".to_owned(), path.clone());
+        assert!(found.contains(&want), "{want:?} not in {problem}");
+    }
+
+    // The same composition in a contribution.
+    let contribution = json!({
+        "audit": {
+            "change_type": {"value": "creation", "defining_code": {
+                "terminology_id": {"value": "openehr"}, "code_string": "249"}},
+            "committer": {"_type": "PARTY_IDENTIFIED", "name": "Dr X"}
+        },
+        "versions": [{
+            "_type": "ORIGINAL_VERSION",
+            "lifecycle_state": {"value": "complete", "defining_code": {
+                "terminology_id": {"value": "openehr"}, "code_string": "532"}},
+            "commit_audit": {
+                "change_type": {"value": "creation", "defining_code": {
+                    "terminology_id": {"value": "openehr"}, "code_string": "249"}},
+                "committer": {"_type": "PARTY_IDENTIFIED", "name": "Dr X"}
+            },
+            "data": sent
+        }]
+    });
+    let problem = srv
+        .post(&format!("/ehr/{ehr}/contribution"))
+        .json(&contribution)
+        .send()
+        .await
+        .problem(422, "validation_failed");
+    let found = issue_paths(&problem);
+    for path in &expected {
+        let want = ("rm_mandatory_missing".to_owned(), path.clone());
+        assert!(found.contains(&want), "{want:?} not in {problem}");
+    }
+
+    // A null DV_DATE_TIME value inside a DV_INTERVAL: 400, naming the path.
+    let sent = composition_with(|c| {
+        items(c)[4]["value"]["normal_range"] = json!({
+            "_type": "DV_INTERVAL",
+            "lower": {"_type": "DV_DATE_TIME", "value": null},
+            "upper": {"_type": "DV_DATE_TIME", "value": "2024-03-01T11:00:00Z"},
+            "lower_unbounded": false,
+            "upper_unbounded": false
+        });
+    });
+    let problem = post(&srv, &ehr, &sent)
+        .await
+        .problem(400, "malformed_content");
+    let path = at(4, "/value/normal_range/lower/value");
+    assert_eq!(
+        issue_paths(&problem),
+        [("invalid_temporal".to_owned(), path.clone())],
+        "{problem}"
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains(&path),
+        "{problem}"
+    );
+
+    // An EHR_STATUS without a mandatory primitive is still a bad request, now with its path.
+    let mut status = status_for("incomplete-1");
+    drop(&mut status["subject"]["external_ref"], "namespace");
+    let problem = srv
+        .post("/ehr")
+        .json(&status)
+        .send()
+        .await
+        .problem(400, "malformed_content");
+    assert!(
+        issue_paths(&problem).contains(&(
+            "rm_mandatory_missing".to_owned(),
+            "/subject/external_ref/namespace".to_owned()
+        )),
+        "{problem}"
+    );
+}

@@ -462,6 +462,87 @@ fn rm_mandatory_missing() {
 }
 
 #[test]
+fn missing_or_null_mandatory_primitives_are_issues_all_at_once() {
+    let mut doc = valid();
+    let drop = |v: &mut Value, key: &str| {
+        v.as_object_mut().unwrap().remove(key);
+    };
+    drop(&mut item(&mut doc, SYSTOLIC)["value"], "magnitude");
+    item(&mut doc, SYSTOLIC)["value"]["units"] = Value::Null;
+    drop(&mut item(&mut doc, POSITION)["value"], "value");
+    drop(
+        &mut item(&mut doc, POSITION)["value"]["defining_code"],
+        "code_string",
+    );
+    item(&mut doc, PAIN)["value"]["value"] = Value::Null;
+    drop(&mut item(&mut doc, PAIN)["value"], "symbol");
+    drop(&mut item(&mut doc, COUNT)["value"], "magnitude");
+    item(&mut doc, COMMENT)["value"]["value"] = Value::Null;
+    drop(&mut item(&mut doc, CONFIRMED)["value"], "value");
+    item(&mut doc, DURATION)["value"]["value"] = Value::Null;
+    drop(&mut item(&mut doc, RATIO)["value"], "denominator");
+    doc["language"]["terminology_id"]["value"] = Value::Null;
+    let found = check(&doc);
+    for path in [
+        at(SYSTOLIC, "/value/magnitude"),
+        at(SYSTOLIC, "/value/units"),
+        at(POSITION, "/value/value"),
+        at(POSITION, "/value/defining_code/code_string"),
+        at(PAIN, "/value/value"),
+        at(PAIN, "/value/symbol"),
+        at(COUNT, "/value/magnitude"),
+        at(COMMENT, "/value/value"),
+        at(CONFIRMED, "/value/value"),
+        at(DURATION, "/value/value"),
+        at(RATIO, "/value/denominator"),
+        "/language/terminology_id/value".to_owned(),
+    ] {
+        let expected = ("rm_mandatory_missing".to_owned(), path);
+        assert!(found.contains(&expected), "{expected:?} not in {found:#?}");
+    }
+    // Each missing attribute once (the template's own `attribute_missing` gives way), and the
+    // language without a terminology is not an ISO 639-1 code.
+    assert_eq!(found.len(), 13, "{found:#?}");
+    assert!(found.contains(&("invalid_code".to_owned(), "/language".to_owned())));
+    // Nothing is reported as a literal that does not parse.
+    assert!(
+        issues(&doc)
+            .iter()
+            .all(|i| !i.constraint.is_malformed_literal()),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn a_date_time_bound_without_a_value_is_a_malformed_literal() {
+    let mut doc = valid();
+    item(&mut doc, COUNT)["value"]["normal_range"] = json!({
+        "_type": "DV_INTERVAL",
+        "lower": {"_type": "DV_COUNT", "magnitude": 0},
+        "lower_unbounded": false, "upper_unbounded": true
+    });
+    assert!(check(&doc).is_empty(), "{:#?}", issues(&doc));
+    item(&mut doc, MEASURED_AT)["value"]["normal_range"] = json!({
+        "_type": "DV_INTERVAL",
+        "lower": {"_type": "DV_DATE_TIME", "value": null},
+        "upper": {"_type": "DV_DATE_TIME", "value": "2024-03-01T11:00:00Z"},
+        "lower_unbounded": false, "upper_unbounded": false
+    });
+    let found = issues(&doc);
+    let malformed: Vec<_> = found
+        .iter()
+        .filter(|i| i.constraint.is_malformed_literal())
+        .map(|i| (i.constraint.as_str(), i.path.as_str()))
+        .collect();
+    let path = at(MEASURED_AT, "/value/normal_range/lower/value");
+    assert_eq!(
+        malformed,
+        [("invalid_temporal", path.as_str())],
+        "{found:#?}"
+    );
+}
+
+#[test]
 fn invalid_code_of_setting() {
     let mut doc = valid();
     doc["context"]["setting"]["defining_code"]["code_string"] = json!("999");
