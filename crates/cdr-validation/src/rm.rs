@@ -40,6 +40,49 @@ fn bool_attr(o: &dyn RmObject, name: &str) -> Option<bool> {
     }
 }
 
+/// Whether `s` is a URI reference (RFC 3986), relative ones included: not empty; only the
+/// characters a URI may hold (unreserved, reserved and `%` with two hex digits; other non-ASCII
+/// characters as an IRI has them; no space or control character); at most one `#`; and where a
+/// `:` comes before any `/`, `?` or `#`, a scheme before it (a letter, then letters, digits,
+/// `+`, `-` or `.`).
+fn is_uri(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() || s.matches('#').count() > 1 {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = |k: usize| b.get(k).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+                continue;
+            }
+            c if c.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&c) => {}
+            c if c >= 0x80 => {}
+            _ => return false,
+        }
+        i += 1;
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let head_end = s.find(['/', '?', '#']).unwrap_or(s.len());
+    match s[..head_end].find(':') {
+        None => true,
+        Some(colon) => {
+            let scheme = &s[..colon];
+            scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        }
+    }
+}
+
 /// Whether a node id is an archetype id rather than an at-code.
 fn is_archetype_id(id: &str) -> bool {
     let mut parts = id.splitn(3, '-');
@@ -274,6 +317,19 @@ impl<'a> RmWalker<'a> {
                             Some("magnitude"),
                             None,
                             "precision 0 requires an integral magnitude".into(),
+                        );
+                    }
+                }
+            }
+            "DV_URI" | "DV_EHR_URI" => {
+                if let Some(v) = str_attr(obj, "value") {
+                    if !is_uri(v) {
+                        self.report(
+                            Some("value"),
+                            Constraint::InvalidUri,
+                            Some("a URI (RFC 3986)".into()),
+                            Some(v.to_owned()),
+                            format!("'{v}' is not a URI"),
                         );
                     }
                 }
@@ -558,6 +614,40 @@ impl<'a> RmWalker<'a> {
                     "interval lower bound is above its upper bound".into(),
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_uri;
+
+    #[test]
+    fn uris() {
+        for ok in [
+            "http://example.com/a?b=c#d",
+            "ehr:/a0b1/compositions/x",
+            "ehr://example.com/abc::1",
+            "urn:oid:1.2.3",
+            "mailto:x@example.com",
+            "relative/path",
+            "file:///tmp/a%20b",
+            "https://example.com/\u{e4}",
+        ] {
+            assert!(is_uri(ok), "{ok}");
+        }
+        for bad in [
+            "x yz",
+            "",
+            "http://a b",
+            "1abc:x",
+            ":x",
+            "a%2",
+            "a#b#c",
+            "tab\tx",
+            "<a>",
+        ] {
+            assert!(!is_uri(bad), "{bad:?}");
         }
     }
 }

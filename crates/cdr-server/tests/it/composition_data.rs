@@ -226,3 +226,83 @@ async fn missing_mandatory_attributes_are_validation_issues() {
         "{problem}"
     );
 }
+
+/// ISO 8601 literals that do not parse and a DV_URI that is not a URI are 400, naming each
+/// path, all at once; values that parse but break the template stay 422; a fraction in the
+/// last component of a duration is accepted.
+#[tokio::test]
+async fn literals_that_do_not_parse_are_400_naming_the_path() {
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    let at = |i: usize| format!("/content[0]/data/events[0]/data/items[{i}]/value/value");
+    for (i, ty, literal, code) in [
+        (4, "DV_DATE", "2021-13", "invalid_temporal"),
+        (4, "DV_DATE", "2021-10-32", "invalid_temporal"),
+        (4, "DV_TIME", "T48", "invalid_temporal"),
+        (4, "DV_TIME", "10:95", "invalid_temporal"),
+        (4, "DV_DATE_TIME", "", "invalid_temporal"),
+        (4, "DV_DATE_TIME", "NULL", "invalid_temporal"),
+        (8, "DV_DURATION", "1Y", "invalid_duration"),
+        (5, "DV_URI", "x yz", "invalid_uri"),
+    ] {
+        let sent =
+            composition_with(|c| items(c)[i]["value"] = json!({"_type": ty, "value": literal}));
+        let problem = post(&srv, &ehr, &sent)
+            .await
+            .problem(400, "malformed_content");
+        assert_eq!(
+            issue_paths(&problem),
+            [(code.to_owned(), at(i))],
+            "{ty} {literal:?}: {problem}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains(&at(i)),
+            "{problem}"
+        );
+    }
+
+    // Several at once, outside the template's constraints too (the event time).
+    let sent = composition_with(|c| {
+        c["content"][0]["data"]["events"][0]["time"]["value"] = json!("2021-13-01T10:00:00Z");
+        items(c)[8]["value"]["value"] = json!("NULL");
+        items(c)[0]["value"]["units"] = json!("kg"); // a template issue: not listed at 400
+    });
+    let problem = post(&srv, &ehr, &sent)
+        .await
+        .problem(400, "malformed_content");
+    assert_eq!(
+        issue_paths(&problem),
+        [
+            ("invalid_duration".to_owned(), at(8)),
+            (
+                "invalid_temporal".to_owned(),
+                "/content[0]/data/events[0]/time/value".to_owned()
+            ),
+        ],
+        "{problem}"
+    );
+
+    // Parses, but breaks the template (a date where the pattern wants a time; a day where
+    // only hours and minutes are allowed): 422.
+    let sent = composition_with(|c| {
+        items(c)[4]["value"]["value"] = json!("2024-03-01");
+        items(c)[8]["value"]["value"] = json!("P1D");
+    });
+    let problem = post(&srv, &ehr, &sent)
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        issue_paths(&problem),
+        [
+            ("temporal_pattern".to_owned(), at(4)),
+            ("duration_pattern".to_owned(), at(8)),
+        ],
+        "{problem}"
+    );
+
+    // A fraction in the last component.
+    let sent = composition_with(|c| items(c)[8]["value"]["value"] = json!("PT2.5H"));
+    let res = post(&srv, &ehr, &sent).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(items(&mut res.json())[8]["value"]["value"], "PT2.5H");
+}

@@ -429,6 +429,47 @@ fn ordinal_not_allowed() {
 }
 
 #[test]
+fn literals_that_do_not_parse_are_malformed() {
+    let cases = [
+        (MEASURED_AT, "DV_DATE", "2021-13", "invalid_temporal"),
+        (MEASURED_AT, "DV_DATE", "2021-10-32", "invalid_temporal"),
+        (MEASURED_AT, "DV_TIME", "T48", "invalid_temporal"),
+        (MEASURED_AT, "DV_TIME", "10:95", "invalid_temporal"),
+        (MEASURED_AT, "DV_DATE_TIME", "", "invalid_temporal"),
+        (MEASURED_AT, "DV_DATE_TIME", "NULL", "invalid_temporal"),
+        (DURATION, "DV_DURATION", "1Y", "invalid_duration"),
+        (DURATION, "DV_DURATION", "P1.5DT2H", "invalid_duration"),
+        (COMMENT, "DV_URI", "x yz", "invalid_uri"),
+    ];
+    for (i, ty, literal, code) in cases {
+        let mut doc = valid();
+        item(&mut doc, i)["value"] = json!({"_type": ty, "value": literal});
+        let found = issues(&doc);
+        let malformed: Vec<_> = found
+            .iter()
+            .filter(|x| x.constraint.is_malformed_literal())
+            .map(|x| (x.constraint.as_str(), x.path.clone()))
+            .collect();
+        assert_eq!(
+            malformed,
+            [(code, at(i, "/value/value"))],
+            "{ty} {literal:?}: {found:#?}"
+        );
+    }
+    // Values that parse but break the template are not malformed.
+    let mut doc = valid();
+    item(&mut doc, MEASURED_AT)["value"]["value"] = json!("2024-03-01");
+    item(&mut doc, DURATION)["value"]["value"] = json!("P1D");
+    let found = issues(&doc);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(found.iter().all(|x| !x.constraint.is_malformed_literal()));
+    // A fraction in the last component is ISO 8601.
+    let mut doc = valid();
+    item(&mut doc, DURATION)["value"]["value"] = json!("PT2.5H");
+    assert_eq!(check(&doc), vec![]);
+}
+
+#[test]
 fn slot_not_allowed() {
     let mut doc = valid();
     let id = "openEHR-EHR-CLUSTER.other.v1";
