@@ -62,7 +62,8 @@ pub enum Constraint {
     MagnitudeOutOfRange,
     /// Quantity precision not allowed.
     PrecisionNotAllowed,
-    /// An ordinal value/symbol pair not in the template's list.
+    /// An ordinal value/symbol pair not in the template's list, or a symbol whose text is not
+    /// the template's term for its code.
     OrdinalNotAllowed,
     /// An attribute the RM requires is absent.
     RmMandatoryMissing,

@@ -331,6 +331,17 @@ impl<'a> RmWalker<'a> {
                             Some(v.to_owned()),
                             format!("'{v}' is not a URI"),
                         );
+                    } else if ty == "DV_EHR_URI"
+                        && !v.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("ehr:"))
+                        // A LINK's target is not held to it: EHRbase accepts any target, and
+                        // published compositions rely on that.
+                        && self.path.last().is_none_or(|(a, _)| *a != "target")
+                    {
+                        self.invariant(
+                            Some("value"),
+                            Some(v.to_owned()),
+                            "a DV_EHR_URI must use the ehr: scheme".into(),
+                        );
                     }
                 }
             }

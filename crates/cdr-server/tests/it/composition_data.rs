@@ -306,3 +306,43 @@ async fn literals_that_do_not_parse_are_400_naming_the_path() {
     assert_eq!(res.status, 201, "{}", res.text());
     assert_eq!(items(&mut res.json())[8]["value"]["value"], "PT2.5H");
 }
+
+/// RM invariants: a DV_EHR_URI uses the `ehr:` scheme; a DV_ORDINAL's symbol text is the
+/// template's term for its code. Both 422.
+#[tokio::test]
+async fn ehr_uris_and_ordinal_symbols_are_checked() {
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    // In the element of the slot-filling CLUSTER (whose archetype the template does not hold).
+    let with_uri = |uri: &str| {
+        let uri = uri.to_owned();
+        composition_with(move |c| {
+            items(c)[12]["items"][0]["value"] = json!({"_type": "DV_EHR_URI", "value": uri});
+        })
+    };
+    let problem = post(&srv, &ehr, &with_uri("https://example.com/x"))
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        issue_paths(&problem),
+        [(
+            "rm_invariant".to_owned(),
+            "/content[0]/data/events[0]/data/items[12]/items[0]/value/value".to_owned()
+        )],
+        "{problem}"
+    );
+    let res = post(&srv, &ehr, &with_uri(&format!("ehr:/{ehr}/compositions"))).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+
+    let sent = composition_with(|c| items(c)[2]["value"]["symbol"]["value"] = json!("Severe"));
+    let problem = post(&srv, &ehr, &sent)
+        .await
+        .problem(422, "validation_failed");
+    let path = "/content[0]/data/events[0]/data/items[2]/value/symbol/value";
+    assert_eq!(
+        issue_paths(&problem),
+        [("ordinal_not_allowed".to_owned(), path.to_owned())],
+        "{problem}"
+    );
+    assert_eq!(problem["issues"][0]["expected"], "Mild", "{problem}");
+}

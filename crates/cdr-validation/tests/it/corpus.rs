@@ -271,6 +271,7 @@ fn repair_test_all_types(doc: &mut Value) {
     let obs = node(doc, "openEHR-EHR-OBSERVATION.test_all_types.v1");
     node(obs, "at0005")["value"]["defining_code"]["terminology_id"]["value"] = json!("local");
     node(obs, "at0013")["value"]["symbol"]["defining_code"]["code_string"] = json!("at0015");
+    node(obs, "at0013")["value"]["symbol"]["value"] = json!("ord1");
     drop_items(node(obs, "at0003"), &["at0023", "at0024"]);
     let eval = node(doc, "openEHR-EHR-EVALUATION.test_all_types.v1");
     node(eval, "at0002")["null_flavour"] = json!({

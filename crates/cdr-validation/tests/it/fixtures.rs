@@ -425,7 +425,53 @@ fn ordinal_not_allowed() {
     assert_only(&doc, "ordinal_not_allowed", at(PAIN, "/value"));
     // The other listed pair.
     item(&mut doc, PAIN)["value"]["value"] = json!(2);
+    item(&mut doc, PAIN)["value"]["symbol"]["value"] = json!("Severe");
     assert_eq!(check(&doc), vec![]);
+}
+
+#[test]
+fn ordinal_symbol_text_must_be_the_templates_term() {
+    let mut doc = valid();
+    item(&mut doc, PAIN)["value"]["symbol"]["value"] = json!("Severe");
+    assert_only(&doc, "ordinal_not_allowed", at(PAIN, "/value/symbol/value"));
+    let found = issues(&doc);
+    assert_eq!(found[0].expected.as_deref(), Some("Mild"));
+    // A composition in another language than the template's (whose terms the OPT does not
+    // hold) is not judged on it.
+    doc["language"]["code_string"] = json!("de");
+    assert_eq!(check(&doc), vec![]);
+}
+
+#[test]
+fn an_ehr_uri_must_use_the_ehr_scheme() {
+    // The element in the slot-filling CLUSTER, whose archetype the template does not hold.
+    let mut doc = valid();
+    let uri = |doc: &mut Value, v: &str| {
+        item(doc, DEVICE)["items"][0]["value"] = json!({"_type": "DV_EHR_URI", "value": v});
+    };
+    uri(
+        &mut doc,
+        "ehr:/2b5d0c4e-0000-4000-8000-000000000000/compositions",
+    );
+    assert_eq!(check(&doc), vec![]);
+    uri(&mut doc, "https://example.com/x");
+    assert_only(&doc, "rm_invariant", at(DEVICE, "/items[0]/value/value"));
+    uri(&mut doc, "x yz");
+    assert_only(&doc, "invalid_uri", at(DEVICE, "/items[0]/value/value"));
+    // A LINK's target is not held to the scheme (published data relies on it), but it must
+    // be a URI.
+    let mut doc = valid();
+    let link = |target: &str| {
+        json!([{
+            "meaning": {"value": "follow up"},
+            "type": {"value": "issue"},
+            "target": {"_type": "DV_EHR_URI", "value": target}
+        }])
+    };
+    doc["links"] = link("target1");
+    assert_eq!(check(&doc), vec![]);
+    doc["links"] = link("x yz");
+    assert_only(&doc, "invalid_uri", "/links[0]/target/value");
 }
 
 #[test]
