@@ -56,22 +56,6 @@ pub struct DecodeError {
     pub message: String,
 }
 
-impl DecodeError {
-    pub(crate) fn from_json(e: serde_json::Error) -> Self {
-        let (line, column) = (e.line(), e.column());
-        let mut message = e.to_string();
-        let suffix = format!(" at line {line} column {column}");
-        if let Some(stripped) = message.strip_suffix(&suffix) {
-            message = stripped.to_owned();
-        }
-        DecodeError {
-            line,
-            column,
-            message,
-        }
-    }
-}
-
 /// Decodes canonical JSON into an RM type (e.g. [`crate::Composition`]).
 ///
 /// Reads with [`reader`], which accepts what serde_json accepts and reports errors alike (the
@@ -89,9 +73,25 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     })
 }
 
-/// Decodes an already-parsed JSON value.
+/// Decodes an already-parsed JSON value, as [`from_json`] decodes its text (a value has no
+/// positions: `line` and `column` are 0).
 pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, DecodeError> {
-    T::deserialize(value).map_err(DecodeError::from_json)
+    reread(&value).map_err(|message| DecodeError {
+        line: 0,
+        column: 0,
+        message,
+    })
+}
+
+/// Decodes a JSON value through cdr-rm's reader (serde_json's own value deserializer would
+/// refuse primitives written as strings); the error message on failure.
+pub(crate) fn reread<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, String> {
+    // Writing a value into a Vec cannot fail.
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let mut r = reader::Reader::new(&bytes);
+    T::deserialize(&mut r)
+        .and_then(|v| r.end().map(|()| v))
+        .map_err(|e| e.message().to_owned())
 }
 
 /// Encodes an RM object as canonical JSON.

@@ -7,6 +7,7 @@
 
 #[macro_use]
 mod macros;
+mod field;
 pub mod json;
 pub mod meta;
 mod model;

@@ -3,12 +3,11 @@
 //! `Deserialize` (a hand-rolled visitor with a `_type` fast path and clear errors), its
 //! `Serialize` (through reflection, see `json.rs`) and its reflection metadata.
 //!
-//! Field kinds: `req` (primitive the RM requires; decoding fails without it), `man`
-//! (RM-mandatory, `Option` in memory so the validator reports it), `opt`, `list`, and `mlist`
-//! (a list the RM requires to be non-empty).
+//! Field kinds: `man` (RM-mandatory, object or primitive: `Option` in memory, so that a value
+//! missing or `null` decodes and the validator reports it with its path, with every other
+//! issue), `opt`, `list`, and `mlist` (a list the RM requires to be non-empty).
 
 macro_rules! rm_field_ty {
-    (req $t:ty) => { $t };
     (man $t:ty) => { Option<$t> };
     (opt $t:ty) => { Option<$t> };
     (list $t:ty) => { Vec<$t> };
@@ -16,7 +15,6 @@ macro_rules! rm_field_ty {
 }
 
 macro_rules! rm_local_ty {
-    (req $t:ty) => { Option<$t> };
     (man $t:ty) => { Option<$t> };
     (opt $t:ty) => { Option<$t> };
     (list $t:ty) => { Option<Vec<$t>> };
@@ -24,14 +22,11 @@ macro_rules! rm_local_ty {
 }
 
 macro_rules! rm_read {
-    ($map:ident, req $t:ty) => {
-        Some($map.next_value::<$t>()?)
-    };
     ($map:ident, man $t:ty) => {
-        $map.next_value::<Option<$t>>()?
+        $map.next_value_seed($crate::field::Maybe::<$t>::new())?
     };
     ($map:ident, opt $t:ty) => {
-        $map.next_value::<Option<$t>>()?
+        $map.next_value_seed($crate::field::Maybe::<$t>::new())?
     };
     ($map:ident, list $t:ty) => {
         Some($map.next_value::<Option<Vec<$t>>>()?.unwrap_or_default())
@@ -42,30 +37,21 @@ macro_rules! rm_read {
 }
 
 macro_rules! rm_finish {
-    ($v:ident, $json:literal, req) => {
-        match $v {
-            Some(v) => v,
-            None => return Err(<A::Error as serde::de::Error>::missing_field($json)),
-        }
-    };
-    ($v:ident, $json:literal, man) => {
+    ($v:ident, man) => {
         $v
     };
-    ($v:ident, $json:literal, opt) => {
+    ($v:ident, opt) => {
         $v
     };
-    ($v:ident, $json:literal, list) => {
+    ($v:ident, list) => {
         $v.unwrap_or_default()
     };
-    ($v:ident, $json:literal, mlist) => {
+    ($v:ident, mlist) => {
         $v.unwrap_or_default()
     };
 }
 
 macro_rules! rm_kind {
-    (req) => {
-        $crate::meta::AttrKind::Required
-    };
     (man) => {
         $crate::meta::AttrKind::Mandatory
     };
@@ -81,9 +67,6 @@ macro_rules! rm_kind {
 }
 
 macro_rules! rm_attr {
-    ($e:expr, req) => {
-        $crate::meta::Attr::One($crate::meta::AsValue::as_value($e))
-    };
     ($e:expr, man) => {
         match $e {
             Some(v) => $crate::meta::Attr::One($crate::meta::AsValue::as_value(v)),
@@ -212,7 +195,7 @@ macro_rules! rm_struct {
         rm_struct! {
             $(#[$m])*
             $name = $rm {
-                archetype_node_id "archetype_node_id": req String,
+                archetype_node_id "archetype_node_id": man String,
                 name "name": man $crate::AnyDvText,
                 uid "uid": opt $crate::UidBasedId,
                 links "links": list $crate::Link,
@@ -306,8 +289,7 @@ macro_rules! rm_struct {
                         }
                     }
                 }
-                // A missing primitive is reported before a wrong `_type`.
-                $( let $f = rm_finish!($f, $json, $kind); )*
+                $( let $f = rm_finish!($f, $kind); )*
                 match (type_out, ty) {
                     (Some(out), ty) => *out = ty,
                     (None, Some(t)) if $crate::meta::base_type_name(t.as_str()) != $rm => {
@@ -352,6 +334,8 @@ macro_rules! rm_struct {
         impl $crate::meta::RmTyped for $name {
             const RM_TYPE: &'static str = $rm;
         }
+
+        impl<'de> $crate::field::Field<'de> for $name {}
 
         impl $crate::meta::AsValue for $name {
             fn as_value(&self) -> $crate::meta::Value<'_> {
@@ -438,7 +422,7 @@ macro_rules! rm_enum {
                         let value = serde_json::Value::Object(obj);
                         let base = $crate::meta::base_type_name(&t);
                         $( if base == $v::RM_TYPE {
-                            return <$v as serde::Deserialize>::deserialize(value)
+                            return $crate::json::reread::<$v>(&value)
                                 .map(|x| $name::$v(Box::new(x)))
                                 .map_err(A::Error::custom);
                         } )*
@@ -461,6 +445,8 @@ macro_rules! rm_enum {
             const RM_TYPE: &'static str = $rm;
             const POLYMORPHIC: bool = true;
         }
+
+        impl<'de> $crate::field::Field<'de> for $name {}
 
         impl $crate::meta::AsValue for $name {
             fn as_value(&self) -> $crate::meta::Value<'_> {

@@ -8,9 +8,8 @@
 /// How an attribute is constrained by the RM itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttrKind {
-    /// A mandatory primitive; decoding fails without it.
-    Required,
-    /// RM-mandatory, but kept optional in memory so the validator can report its absence.
+    /// RM-mandatory (an object or a primitive), but kept optional in memory so that the
+    /// validator can report its absence.
     Mandatory,
     /// Optional.
     Optional,
@@ -23,10 +22,7 @@ pub enum AttrKind {
 impl AttrKind {
     /// Whether the RM requires the attribute to be present (non-empty for lists).
     pub fn is_mandatory(self) -> bool {
-        matches!(
-            self,
-            AttrKind::Required | AttrKind::Mandatory | AttrKind::MandatoryList
-        )
+        matches!(self, AttrKind::Mandatory | AttrKind::MandatoryList)
     }
 
     /// Whether the attribute is a container.

@@ -218,20 +218,27 @@ impl Store {
             ));
         }
         let time = now();
+        check_committer(contribution.meta.committer.as_ref())?;
         let mut versions = Vec::with_capacity(contribution.versions.len());
-        let mut all_issues = Vec::new();
+        let (mut invalid, mut malformed) = (Vec::new(), Vec::new());
         for v in contribution.versions {
+            check_committer(v.meta.committer.as_ref())?;
             match self
                 .prepare_version(caller, &contribution.meta, v, time)
                 .await
             {
                 Ok(p) => versions.push(p),
-                Err(StoreError::Invalid(issues)) => all_issues.extend(issues),
+                Err(StoreError::Invalid(issues)) => invalid.extend(issues),
+                Err(StoreError::Malformed(issues)) => malformed.extend(issues),
                 Err(e) => return Err(e),
             }
         }
-        if !all_issues.is_empty() {
-            return Err(StoreError::Invalid(all_issues));
+        // Malformed content is answered first: it cannot be judged further.
+        if !malformed.is_empty() {
+            return Err(StoreError::Malformed(malformed));
+        }
+        if !invalid.is_empty() {
+            return Err(StoreError::Invalid(invalid));
         }
         let change_type = contribution.meta.change_type.unwrap_or_else(|| {
             let first = versions[0].change_type;
@@ -370,7 +377,7 @@ impl Store {
             )));
         }
         let new_uid = Some(RmUid::ObjectVersionId(Box::new(ObjectVersionId {
-            value: uid.to_string(),
+            value: Some(uid.to_string()),
         })));
         match &mut data {
             VersionData::Composition(c) => {
@@ -379,40 +386,40 @@ impl Store {
                     .context
                     .as_ref()
                     .and_then(|ctx| ctx.start_time.as_ref())
-                    .and_then(|t| index::parse_instant(&t.value));
-                p.archetype_id = Some(c.archetype_node_id.clone());
+                    .and_then(|t| index::parse_instant(t.value.as_deref()?));
+                p.archetype_id = c.archetype_node_id.clone();
                 p.template_id = Some(template_id);
                 c.uid = new_uid;
             }
             VersionData::EhrStatus(s) => {
-                check_ehr_status(s)?;
                 let issues = cdr_validation::validate_rm(s.as_ref());
                 if !issues.is_empty() {
-                    return Err(StoreError::Invalid(issues));
+                    return Err(StoreError::Malformed(issues));
                 }
+                check_ehr_status(s)?;
                 let subject = s
                     .subject
                     .as_ref()
                     .and_then(|p| p.external_ref.as_ref())
                     .and_then(|r| {
                         let id = r.id.as_ref()?.attr("value").one()?.as_str()?.to_owned();
-                        Some((id, r.namespace.clone()))
+                        Some((id, r.namespace.clone()?))
                     });
                 p.status = Some(StatusFlags {
                     modifiable: s.is_modifiable.unwrap_or(true),
                     queryable: s.is_queryable.unwrap_or(true),
                     subject,
                 });
-                p.archetype_id = Some(s.archetype_node_id.clone());
+                p.archetype_id = s.archetype_node_id.clone();
                 s.uid = new_uid;
             }
             VersionData::Folder(f) => {
                 let issues = cdr_validation::validate_rm(f.as_ref());
                 if !issues.is_empty() {
-                    return Err(StoreError::Invalid(issues));
+                    return Err(StoreError::Malformed(issues));
                 }
                 check_folder_names(f, "")?;
-                p.archetype_id = Some(f.archetype_node_id.clone());
+                p.archetype_id = f.archetype_node_id.clone();
                 f.uid = new_uid;
                 name_sub_folders(&mut f.folders);
             }
@@ -470,8 +477,8 @@ fn data_object_id(data: &VersionData) -> Option<Uuid> {
         VersionData::Folder(f) => f.uid.as_ref(),
     }?;
     let value = match uid {
-        RmUid::HierObjectId(h) => h.value.as_str(),
-        RmUid::ObjectVersionId(v) => v.value.split("::").next().unwrap_or(""),
+        RmUid::HierObjectId(_) => uid.value(),
+        RmUid::ObjectVersionId(_) => uid.value().split("::").next().unwrap_or(""),
     };
     crate::ids::parse_uuid(value)
 }
@@ -484,14 +491,41 @@ impl Store {
             .archetype_details
             .as_ref()
             .and_then(|d| d.template_id.as_ref())
-            .map(|t| t.value.clone())
+            .and_then(|t| t.value.clone())
             .ok_or_else(|| StoreError::Invalid(vec![missing_template_issue()]))?;
         let template = self.template_for_validation(&template_id).await?;
         let issues = cdr_validation::validate(&template, c);
+        if issues.iter().any(|i| i.constraint.is_malformed_literal()) {
+            let malformed = issues
+                .into_iter()
+                .filter(|i| i.constraint.is_malformed_literal())
+                .collect();
+            return Err(StoreError::Malformed(malformed));
+        }
         if !issues.is_empty() {
             return Err(StoreError::Invalid(issues));
         }
         Ok(template_id)
+    }
+}
+
+/// A committer given with the call must have what the RM requires (a bad request otherwise,
+/// as when it could not be decoded).
+fn check_committer(committer: Option<&PartyProxy>) -> Result<()> {
+    let Some(committer) = committer else {
+        return Ok(());
+    };
+    let missing: Vec<String> = cdr_validation::validate_rm(committer)
+        .into_iter()
+        .filter(|i| i.constraint == cdr_validation::Constraint::RmMandatoryMissing)
+        .map(|i| format!("{}: {}", i.path, i.message))
+        .collect();
+    match missing.is_empty() {
+        true => Ok(()),
+        false => Err(StoreError::BadRequest(format!(
+            "the committer is incomplete: {}",
+            missing.join("; ")
+        ))),
     }
 }
 
@@ -507,25 +541,12 @@ fn missing_template_issue() -> cdr_validation::ValidationIssue {
     }
 }
 
-/// What an EHR_STATUS must have before it is validated: its two flags, which decide what the
-/// EHR accepts, and a namespace for a subject reference, which finds the EHR. Without them it
-/// is a bad request (400), as EHRbase answers, not a validation failure.
+/// What the RM check of an EHR_STATUS cannot see: a subject reference's namespace, which finds
+/// the EHR, must not be empty. Its absence, like that of the two flags, is an RM issue (400
+/// `malformed_content` for an EHR_STATUS).
 fn check_ehr_status(s: &cdr_rm::EhrStatus) -> Result<()> {
-    let missing: Vec<&str> = [
-        ("is_modifiable", s.is_modifiable.is_none()),
-        ("is_queryable", s.is_queryable.is_none()),
-    ]
-    .into_iter()
-    .filter_map(|(name, absent)| absent.then_some(name))
-    .collect();
-    if !missing.is_empty() {
-        return Err(StoreError::BadRequest(format!(
-            "the EHR_STATUS has no {}; both flags are required",
-            missing.join(" and ")
-        )));
-    }
     let reference = s.subject.as_ref().and_then(|p| p.external_ref.as_ref());
-    if reference.is_some_and(|r| r.namespace.trim().is_empty()) {
+    if reference.is_some_and(|r| r.namespace.as_deref().is_some_and(|n| n.trim().is_empty())) {
         return Err(StoreError::BadRequest(
             "the EHR_STATUS subject's external_ref has an empty namespace".into(),
         ));
@@ -539,7 +560,7 @@ fn name_sub_folders(folders: &mut [cdr_rm::Folder]) {
     for f in folders {
         if f.uid.is_none() {
             f.uid = Some(RmUid::HierObjectId(Box::new(cdr_rm::HierObjectId {
-                value: Uuid::new_v4().to_string(),
+                value: Some(Uuid::new_v4().to_string()),
             })));
         }
         name_sub_folders(&mut f.folders);

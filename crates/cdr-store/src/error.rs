@@ -33,6 +33,11 @@ pub enum StoreError {
     /// The content fails validation against its template or the RM; every issue is listed.
     #[error("validation failed with {} issue(s)", .0.len())]
     Invalid(Vec<ValidationIssue>),
+    /// The content is malformed, each issue with its path: literals that do not parse as their
+    /// RM type (ISO 8601 dates, times and durations, URIs) in any data, and every RM issue of
+    /// an EHR_STATUS or FOLDER (ITS-REST gives their operations no 422).
+    #[error("malformed content: {}", list_issues(.0))]
+    Malformed(Vec<ValidationIssue>),
     /// The request cannot be processed as given (bad id, missing template id, bad OPT, …).
     #[error("{0}")]
     BadRequest(String),
@@ -106,6 +111,15 @@ impl StoreError {
             "EHR {ehr_id} is not modifiable (its EHR_STATUS has is_modifiable=false)"
         ))
     }
+}
+
+/// The issues as one line: `path: message; …`.
+fn list_issues(issues: &[ValidationIssue]) -> String {
+    let parts: Vec<String> = issues
+        .iter()
+        .map(|i| format!("{}: {}", i.path, i.message))
+        .collect();
+    parts.join("; ")
 }
 
 /// Result of store operations.

@@ -1182,7 +1182,7 @@ mod tests {
     #[test]
     fn very_deep_tree_is_cut_off_not_overflowed() {
         let folder = |id: &str, folders: Vec<Folder>| Folder {
-            archetype_node_id: id.to_owned(),
+            archetype_node_id: Some(id.to_owned()),
             name: None,
             uid: None,
             links: Vec::new(),

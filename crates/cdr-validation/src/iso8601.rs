@@ -247,14 +247,20 @@ pub fn parse_duration(s: &str) -> Option<DurationParts> {
     let mut in_time = false;
     let mut num = String::new();
     let mut any = false;
+    // Only the last (lowest-order) component may have a fraction.
+    let mut fraction = false;
     for ch in rest.chars() {
         match ch {
             'T' if !in_time && num.is_empty() => in_time = true,
             '0'..='9' | '.' | ',' => num.push(if ch == ',' { '.' } else { ch }),
             _ => {
-                if num.is_empty() {
+                // Digits, then at most one decimal mark with digits after it.
+                let (whole, frac) = num.split_once('.').unwrap_or((&num, "1"));
+                let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+                if fraction || !digits(whole) || !digits(frac) {
                     return None;
                 }
+                fraction = num.contains('.');
                 let v: f64 = num.parse().ok()?;
                 num.clear();
                 let factor = match (in_time, ch) {
@@ -394,6 +400,9 @@ mod tests {
         assert!(parse_date("2020-13").is_none());
         assert!(parse_date("2020-5-1").is_none());
         assert!(parse_date("").is_none());
+        for bad in ["2021-13", "2021-10-32", "NULL", "2021-1", "21-10-01"] {
+            assert!(parse_date(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -402,6 +411,18 @@ mod tests {
         assert!(parse_time("10:30:15.123+02:00").is_some());
         assert!(parse_time("103015Z").is_some());
         assert!(parse_time("25:00").is_none());
+        for bad in ["T48", "10:95", "", "NULL", "10:30:61", "T"] {
+            assert!(parse_time(bad).is_none(), "{bad:?}");
+        }
+        for bad in [
+            "",
+            "NULL",
+            "2021-13",
+            "2021-10-32T10:00",
+            "2021-10-01T10:95",
+        ] {
+            assert!(parse_date_time(bad).is_none(), "{bad:?}");
+        }
         let p = parse_date_time("2021-09-21T21:11:36.652-03:00").unwrap();
         assert_eq!(p.tz_minutes, Some(-180));
         assert_eq!(p.fraction, Some(0.652));
@@ -426,6 +447,22 @@ mod tests {
         assert!(parse_duration("P").is_none());
         assert!(parse_duration("PT").is_none());
         assert!(parse_duration("P1H").is_none());
+        let d = parse_duration("P1Y3M4DT2.5H").expect("a fraction in the last component");
+        assert_eq!(d.time_designators, vec!['H']);
+        assert!(parse_duration("PT0,5S").is_some());
+        for bad in [
+            "1Y",
+            "P1.5Y2M",
+            "PT1.5H30M",
+            "P1Y.",
+            "P.5D",
+            "",
+            "NULL",
+            "P1YT",
+            "-P",
+        ] {
+            assert!(parse_duration(bad).is_none(), "{bad:?}");
+        }
         assert!(check_duration_pattern(&parse_duration("PT30M").unwrap(), "PTHM").is_ok());
         assert!(check_duration_pattern(&parse_duration("P1D").unwrap(), "PTHM").is_err());
     }

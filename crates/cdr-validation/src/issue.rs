@@ -44,6 +44,8 @@ pub enum Constraint {
     TemporalOutOfRange,
     /// A duration is not valid ISO 8601.
     InvalidDuration,
+    /// A DV_URI or DV_EHR_URI value is not a URI (RFC 3986).
+    InvalidUri,
     /// A duration uses designators the template does not allow.
     DurationPattern,
     /// A code's terminology differs from the one the template requires.
@@ -60,7 +62,8 @@ pub enum Constraint {
     MagnitudeOutOfRange,
     /// Quantity precision not allowed.
     PrecisionNotAllowed,
-    /// An ordinal value/symbol pair not in the template's list.
+    /// An ordinal value/symbol pair not in the template's list, or a symbol whose text is not
+    /// the template's term for its code.
     OrdinalNotAllowed,
     /// An attribute the RM requires is absent.
     RmMandatoryMissing,
@@ -91,6 +94,7 @@ impl Constraint {
             Constraint::TemporalPattern => "temporal_pattern",
             Constraint::TemporalOutOfRange => "temporal_out_of_range",
             Constraint::InvalidDuration => "invalid_duration",
+            Constraint::InvalidUri => "invalid_uri",
             Constraint::DurationPattern => "duration_pattern",
             Constraint::TerminologyMismatch => "terminology_mismatch",
             Constraint::CodeNotAllowed => "code_not_allowed",
@@ -103,6 +107,18 @@ impl Constraint {
             Constraint::RmMandatoryMissing => "rm_mandatory_missing",
             Constraint::RmInvariant => "rm_invariant",
         }
+    }
+}
+
+impl Constraint {
+    /// Whether the issue is a literal that does not parse as its RM type at all (an ISO 8601
+    /// date, time, date-time or duration, a URI), as opposed to a value that parses but breaks
+    /// a rule. Callers may treat such data as malformed rather than invalid.
+    pub fn is_malformed_literal(self) -> bool {
+        matches!(
+            self,
+            Constraint::InvalidTemporal | Constraint::InvalidDuration | Constraint::InvalidUri
+        )
     }
 }
 

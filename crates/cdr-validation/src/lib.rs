@@ -35,11 +35,22 @@ pub fn validate_rm(root: &dyn RmObject) -> Vec<ValidationIssue> {
     w.issues
 }
 
-/// Drops exact duplicates (the template and RM walks can see the same fault), keeping order.
+/// Drops duplicates (the template and RM walks can see the same fault), keeping order: the
+/// same code at the same path, and a template's `attribute_missing` where the RM walk reports
+/// the attribute as `rm_mandatory_missing`.
 fn dedup(issues: Vec<ValidationIssue>) -> Vec<ValidationIssue> {
+    if issues.is_empty() {
+        return issues;
+    }
+    let rm_missing: std::collections::HashSet<String> = issues
+        .iter()
+        .filter(|i| i.constraint == Constraint::RmMandatoryMissing)
+        .map(|i| i.path.clone())
+        .collect();
     let mut seen = std::collections::HashSet::new();
     issues
         .into_iter()
+        .filter(|i| !(i.constraint == Constraint::AttributeMissing && rm_missing.contains(&i.path)))
         .filter(|i| seen.insert((i.path.clone(), i.constraint)))
         .collect()
 }

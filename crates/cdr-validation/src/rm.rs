@@ -40,6 +40,49 @@ fn bool_attr(o: &dyn RmObject, name: &str) -> Option<bool> {
     }
 }
 
+/// Whether `s` is a URI reference (RFC 3986), relative ones included: not empty; only the
+/// characters a URI may hold (unreserved, reserved and `%` with two hex digits; other non-ASCII
+/// characters as an IRI has them; no space or control character); at most one `#`; and where a
+/// `:` comes before any `/`, `?` or `#`, a scheme before it (a letter, then letters, digits,
+/// `+`, `-` or `.`).
+fn is_uri(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() || s.matches('#').count() > 1 {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = |k: usize| b.get(k).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+                continue;
+            }
+            c if c.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&c) => {}
+            c if c >= 0x80 => {}
+            _ => return false,
+        }
+        i += 1;
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let head_end = s.find(['/', '?', '#']).unwrap_or(s.len());
+    match s[..head_end].find(':') {
+        None => true,
+        Some(colon) => {
+            let scheme = &s[..colon];
+            scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        }
+    }
+}
+
 /// Whether a node id is an archetype id rather than an at-code.
 fn is_archetype_id(id: &str) -> bool {
     let mut parts = id.splitn(3, '-');
@@ -230,7 +273,8 @@ impl<'a> RmWalker<'a> {
                     "DV_TEXT.value must not be empty".into(),
                 );
             }
-            "DV_DATE_TIME" | "DV_DATE" | "DV_TIME" => {
+            // A missing value is reported as a missing mandatory attribute.
+            "DV_DATE_TIME" | "DV_DATE" | "DV_TIME" if str_attr(obj, "value").is_some() => {
                 let v = str_attr(obj, "value").unwrap_or_default();
                 let ok = match ty {
                     "DV_DATE_TIME" => iso8601::parse_date_time(v).is_some(),
@@ -247,7 +291,7 @@ impl<'a> RmWalker<'a> {
                     );
                 }
             }
-            "DV_DURATION" => {
+            "DV_DURATION" if str_attr(obj, "value").is_some() => {
                 let v = str_attr(obj, "value").unwrap_or_default();
                 if iso8601::parse_duration(v).is_none() {
                     self.report(
@@ -273,6 +317,30 @@ impl<'a> RmWalker<'a> {
                             Some("magnitude"),
                             None,
                             "precision 0 requires an integral magnitude".into(),
+                        );
+                    }
+                }
+            }
+            "DV_URI" | "DV_EHR_URI" => {
+                if let Some(v) = str_attr(obj, "value") {
+                    if !is_uri(v) {
+                        self.report(
+                            Some("value"),
+                            Constraint::InvalidUri,
+                            Some("a URI (RFC 3986)".into()),
+                            Some(v.to_owned()),
+                            format!("'{v}' is not a URI"),
+                        );
+                    } else if ty == "DV_EHR_URI"
+                        && !v.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("ehr:"))
+                        // A LINK's target is not held to it: EHRbase accepts any target, and
+                        // published compositions rely on that.
+                        && self.path.last().is_none_or(|(a, _)| *a != "target")
+                    {
+                        self.invariant(
+                            Some("value"),
+                            Some(v.to_owned()),
+                            "a DV_EHR_URI must use the ehr: scheme".into(),
                         );
                     }
                 }
@@ -469,6 +537,25 @@ impl<'a> RmWalker<'a> {
 
     fn check_interval(&mut self, obj: &dyn RmObject) {
         for side in ["lower", "upper"] {
+            // A date/time bound without its literal cannot be placed at all: like a literal
+            // that does not parse (beside the missing attribute the walk reports).
+            if let Some(bound) = obj_attr(obj, side) {
+                let ty = bound.rm_type();
+                let temporal = matches!(ty, "DV_DATE_TIME" | "DV_DATE" | "DV_TIME");
+                if (temporal || ty == "DV_DURATION") && str_attr(bound, "value").is_none() {
+                    self.report(
+                        Some(&format!("{side}/value")),
+                        if temporal {
+                            Constraint::InvalidTemporal
+                        } else {
+                            Constraint::InvalidDuration
+                        },
+                        Some(format!("ISO 8601 value for {ty}")),
+                        None,
+                        format!("the {side} bound of the interval is a {ty} without a value"),
+                    );
+                }
+            }
             let unbounded = bool_attr(obj, &format!("{side}_unbounded"));
             let included = bool_attr(obj, &format!("{side}_included"));
             let present = obj.attr(side).count() > 0;
@@ -538,6 +625,40 @@ impl<'a> RmWalker<'a> {
                     "interval lower bound is above its upper bound".into(),
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_uri;
+
+    #[test]
+    fn uris() {
+        for ok in [
+            "http://example.com/a?b=c#d",
+            "ehr:/a0b1/compositions/x",
+            "ehr://example.com/abc::1",
+            "urn:oid:1.2.3",
+            "mailto:x@example.com",
+            "relative/path",
+            "file:///tmp/a%20b",
+            "https://example.com/\u{e4}",
+        ] {
+            assert!(is_uri(ok), "{ok}");
+        }
+        for bad in [
+            "x yz",
+            "",
+            "http://a b",
+            "1abc:x",
+            ":x",
+            "a%2",
+            "a#b#c",
+            "tab\tx",
+            "<a>",
+        ] {
+            assert!(!is_uri(bad), "{bad:?}");
         }
     }
 }

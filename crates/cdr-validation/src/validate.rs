@@ -36,6 +36,9 @@ pub(crate) struct Walker<'t> {
     roots: Vec<&'t CObject>,
     regexes: HashMap<String, Option<Regex>>,
     depth: usize,
+    /// Whether the composition is in the template's language (or names none), so that its
+    /// texts can be held to the template's terms (an OPT carries its own language only).
+    template_language: bool,
 }
 
 fn render_ipath(segs: &[Seg<'_>]) -> String {
@@ -125,6 +128,7 @@ impl<'t> Walker<'t> {
             roots: Vec::new(),
             regexes: HashMap::new(),
             depth: 0,
+            template_language: true,
         }
     }
 
@@ -156,6 +160,15 @@ impl<'t> Walker<'t> {
 
     /// Validates the root object against the template definition.
     pub(crate) fn validate_root(&mut self, root: &'t dyn RmObject) {
+        let primary = |l: &str| {
+            l.split(['-', '_'])
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        };
+        self.template_language = obj_attr(root, "language")
+            .and_then(|l| code_of(l).1)
+            .is_none_or(|l| primary(l) == primary(&self.template.language));
         let def = &self.template.definition;
         let expected = def.instance_node_id();
         match root.archetype_node_id() {
@@ -996,7 +1009,9 @@ impl<'t> Walker<'t> {
                         && t.is_none_or(|t| t == item.terminology_id)
                 })
         });
-        if !ok {
+        if ok {
+            self.check_ordinal_symbol(obj, value, code.and_then(|c| c.1));
+        } else {
             let allowed: Vec<String> = o
                 .list
                 .iter()
@@ -1009,6 +1024,37 @@ impl<'t> Walker<'t> {
                 Some(allowed.join(", ")),
                 Some(actual.clone()),
                 format!("ordinal {actual} is not one of the template's values"),
+            );
+        }
+    }
+}
+
+impl<'t> Walker<'t> {
+    /// The symbol's text of an allowed ordinal must be the template's term for its code, when
+    /// the composition is in the template's language (the only one whose terms an OPT holds).
+    fn check_ordinal_symbol(&mut self, obj: &'t dyn RmObject, value: i64, code: Option<&str>) {
+        if !self.template_language {
+            return;
+        }
+        let (Some(code), Some(text)) = (
+            code,
+            obj_attr(obj, "symbol").and_then(|s| str_attr(s, "value")),
+        ) else {
+            return;
+        };
+        let Some(term) = self.terms().and_then(|r| r.terms.get(code)) else {
+            return;
+        };
+        if term.text != text {
+            let expected = term.text.clone();
+            self.report(
+                Some("symbol/value"),
+                Constraint::OrdinalNotAllowed,
+                Some(expected.clone()),
+                Some(text.to_owned()),
+                format!(
+                    "the symbol of ordinal {value}|{code} is '{text}'; the template's term is '{expected}'"
+                ),
             );
         }
     }

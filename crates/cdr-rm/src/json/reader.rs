@@ -14,6 +14,11 @@
 //!   further checks (in a document that is not UTF-8, strings past the first invalid sequence
 //!   are checked one by one, so that the error comes where serde_json gives it);
 //! - positions are computed only for an error.
+//!
+//! One difference is deliberate: where a visitor asks for a number or a boolean and the input
+//! holds a string, the string goes to the visitor (serde_json refuses it itself). serde's own
+//! visitors refuse it with serde_json's message; cdr-rm's primitives take a string that converts
+//! exactly (see `field.rs`).
 
 use serde::de::{self, DeserializeSeed, Expected, MapAccess, SeqAccess, Unexpected, Visitor};
 use std::fmt;
@@ -924,15 +929,19 @@ impl<'de> Reader<'de> {
         self.fix_position(e)
     }
 
+    /// A number, or a string for the visitor to judge (serde's own number visitors refuse it
+    /// with the message serde_json gives; cdr-rm's primitives take one that converts exactly).
     #[inline]
     fn deserialize_number<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
-        match self.peek_value()? {
-            b'-' | b'0'..=b'9' => {
-                let n = self.parse_number()?;
-                n.visit(visitor).map_err(|e| self.fix_position(e))
+        let value = match self.peek_value()? {
+            b'-' | b'0'..=b'9' => self.parse_number()?.visit(visitor),
+            b'"' => {
+                self.pos += 1;
+                self.parse_str()?.visit(visitor)
             }
-            _ => Err(self.invalid_type(&visitor)),
-        }
+            _ => return Err(self.invalid_type(&visitor)),
+        };
+        value.map_err(|e| self.fix_position(e))
     }
 }
 
@@ -989,6 +998,11 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
                 self.pos += 1;
                 self.parse_ident(b"alse")?;
                 visitor.visit_bool(false)
+            }
+            // As for numbers: the visitor judges a string.
+            b'"' => {
+                self.pos += 1;
+                self.parse_str()?.visit(visitor)
             }
             _ => return Err(self.invalid_type(&visitor)),
         };

@@ -28,12 +28,13 @@ rm_enum!(@common
     AnyObjectRef = "OBJECT_REF" { ObjectRef, PartyRef, LocatableRef, AccessGroupRef });
 
 impl AnyDvText {
-    /// `value` of either kind of text.
+    /// `value` of either kind of text; empty when it is missing (which the validator reports).
     pub fn value(&self) -> &str {
-        match self {
+        let value = match self {
             AnyDvText::DvText(t) => &t.value,
             AnyDvText::DvCodedText(t) => &t.value,
-        }
+        };
+        value.as_deref().unwrap_or_default()
     }
 
     /// The defining code, for coded text.
@@ -47,7 +48,7 @@ impl AnyDvText {
     /// A plain DV_TEXT.
     pub fn plain(value: impl Into<String>) -> Self {
         AnyDvText::DvText(Box::new(DvText {
-            value: value.into(),
+            value: Some(value.into()),
             hyperlink: None,
             formatting: None,
             mappings: Vec::new(),

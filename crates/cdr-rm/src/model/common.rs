@@ -35,7 +35,7 @@ rm_struct! {
 rm_struct! {
     /// FEEDER_AUDIT_DETAILS.
     FeederAuditDetails = "FEEDER_AUDIT_DETAILS" {
-        system_id "system_id": req String,
+        system_id "system_id": man String,
         location "location": opt AnyPartyIdentified,
         provider "provider": opt AnyPartyIdentified,
         subject "subject": opt PartyProxy,
@@ -81,7 +81,7 @@ rm_struct! {
 rm_struct! {
     /// AUDIT_DETAILS: who committed what, when and why.
     AuditDetails = "AUDIT_DETAILS" {
-        system_id "system_id": req String,
+        system_id "system_id": man String,
         committer "committer": man PartyProxy,
         time_committed "time_committed": man DvDateTime,
         change_type "change_type": man DvCodedText,
@@ -91,7 +91,7 @@ rm_struct! {
 rm_struct! {
     /// ATTESTATION: an audit that attests content.
     Attestation = "ATTESTATION" {
-        system_id "system_id": req String,
+        system_id "system_id": man String,
         committer "committer": man PartyProxy,
         time_committed "time_committed": man DvDateTime,
         change_type "change_type": man DvCodedText,

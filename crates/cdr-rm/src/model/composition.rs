@@ -84,7 +84,7 @@ rm_struct! {
     /// INSTRUCTION_DETAILS: which instruction and activity an ACTION carries out.
     InstructionDetails = "INSTRUCTION_DETAILS" {
         instruction_id "instruction_id": man LocatableRef,
-        activity_id "activity_id": req String,
+        activity_id "activity_id": man String,
         wf_details "wf_details": opt ItemStructure,
     }
 }

@@ -6,21 +6,21 @@ rm_struct! {
     /// CODE_PHRASE: a code in a terminology.
     CodePhrase = "CODE_PHRASE" {
         terminology_id "terminology_id": man TerminologyId,
-        code_string "code_string": req String,
+        code_string "code_string": man String,
         preferred_term "preferred_term": opt String,
     }
 }
 rm_struct! {
     /// TERM_MAPPING.
     TermMapping = "TERM_MAPPING" {
-        r#match "match": req String,
+        r#match "match": man String,
         purpose "purpose": opt DvCodedText,
         target "target": man CodePhrase,
     }
 }
 rm_struct! {
     /// DV_BOOLEAN.
-    DvBoolean = "DV_BOOLEAN" { value "value": req bool }
+    DvBoolean = "DV_BOOLEAN" { value "value": man bool }
 }
 rm_struct! {
     /// DV_STATE.
@@ -34,14 +34,14 @@ rm_struct! {
     DvIdentifier = "DV_IDENTIFIER" {
         issuer "issuer": opt String,
         assigner "assigner": opt String,
-        id "id": req String,
+        id "id": man String,
         r#type "type": opt String,
     }
 }
 rm_struct! {
     /// DV_TEXT: plain text, optionally with mappings.
     DvText = "DV_TEXT" {
-        value "value": req String,
+        value "value": man String,
         hyperlink "hyperlink": opt AnyDvUri,
         formatting "formatting": opt String,
         mappings "mappings": list TermMapping,
@@ -52,7 +52,7 @@ rm_struct! {
 rm_struct! {
     /// DV_CODED_TEXT: text with a defining code.
     DvCodedText = "DV_CODED_TEXT" {
-        value "value": req String,
+        value "value": man String,
         hyperlink "hyperlink": opt AnyDvUri,
         formatting "formatting": opt String,
         mappings "mappings": list TermMapping,
@@ -86,8 +86,8 @@ rm_struct! {
 rm_struct! {
     /// DV_QUANTITY: a real magnitude with UCUM units.
     amount DvQuantity = "DV_QUANTITY" {
-        magnitude "magnitude": req f64,
-        units "units": req String,
+        magnitude "magnitude": man f64,
+        units "units": man String,
         precision "precision": opt i64,
         units_system "units_system": opt String,
         units_display_name "units_display_name": opt String,
@@ -97,54 +97,54 @@ rm_struct! {
 rm_struct! {
     /// DV_COUNT: an integer count.
     amount DvCount = "DV_COUNT" {
-        magnitude "magnitude": req i64,
+        magnitude "magnitude": man i64,
     }
 }
 rm_struct! {
     /// DV_PROPORTION: numerator/denominator of a given kind (0 ratio … 4 integer fraction).
     amount DvProportion = "DV_PROPORTION" {
-        numerator "numerator": req f64,
-        denominator "denominator": req f64,
-        r#type "type": req i64,
+        numerator "numerator": man f64,
+        denominator "denominator": man f64,
+        r#type "type": man i64,
         precision "precision": opt i64,
     }
 }
 rm_struct! {
     /// DV_ORDINAL: an integer with a coded symbol.
     ordered DvOrdinal = "DV_ORDINAL" {
-        value "value": req i64,
+        value "value": man i64,
         symbol "symbol": man DvCodedText,
     }
 }
 rm_struct! {
     /// DV_SCALE (RM 1.1.0): a real with a coded symbol.
     ordered DvScale = "DV_SCALE" {
-        value "value": req f64,
+        value "value": man f64,
         symbol "symbol": man DvCodedText,
     }
 }
 rm_struct! {
     /// DV_DURATION: an ISO 8601 duration.
     amount DvDuration = "DV_DURATION" {
-        value "value": req String,
+        value "value": man String,
     }
 }
 rm_struct! {
     /// DV_DATE_TIME: an ISO 8601 date-time, possibly partial.
     temporal DvDateTime = "DV_DATE_TIME" {
-        value "value": req String,
+        value "value": man String,
     }
 }
 rm_struct! {
     /// DV_DATE: an ISO 8601 date, possibly partial.
     temporal DvDate = "DV_DATE" {
-        value "value": req String,
+        value "value": man String,
     }
 }
 rm_struct! {
     /// DV_TIME: an ISO 8601 time, possibly partial.
     temporal DvTime = "DV_TIME" {
-        value "value": req String,
+        value "value": man String,
     }
 }
 rm_struct! {
@@ -152,8 +152,8 @@ rm_struct! {
     DvParsable = "DV_PARSABLE" {
         charset "charset": opt CodePhrase,
         language "language": opt CodePhrase,
-        value "value": req String,
-        formalism "formalism": req String,
+        value "value": man String,
+        formalism "formalism": man String,
         size "size": opt i64,
     }
 }
@@ -175,11 +175,11 @@ rm_struct! {
 }
 rm_struct! {
     /// DV_URI.
-    DvUri = "DV_URI" { value "value": req String }
+    DvUri = "DV_URI" { value "value": man String }
 }
 rm_struct! {
     /// DV_EHR_URI: an `ehr:` URI.
-    DvEhrUri = "DV_EHR_URI" { value "value": req String }
+    DvEhrUri = "DV_EHR_URI" { value "value": man String }
 }
 rm_struct! {
     /// DV_GENERAL_TIME_SPECIFICATION.

@@ -146,7 +146,10 @@ fn typed(c: &Composition) -> Value {
 #[test]
 fn small_composition_decodes() {
     let c = decode(&composition()).unwrap();
-    assert_eq!(c.archetype_node_id, "openEHR-EHR-COMPOSITION.encounter.v1");
+    assert_eq!(
+        c.archetype_node_id.as_deref(),
+        Some("openEHR-EHR-COMPOSITION.encounter.v1")
+    );
     assert_eq!(c.content.len(), 1);
     assert!(matches!(c.content[0], ContentItem::Observation(_)));
     let t = typed(&c);
@@ -388,22 +391,30 @@ fn dv_text_typed_as_such_may_not_have_a_defining_code() {
 }
 
 #[test]
-fn missing_required_primitive_is_an_error() {
+fn missing_or_null_mandatory_primitives_decode_for_the_validator() {
+    // Mandatory primitives are optional in memory, as mandatory objects are: the validator
+    // reports each one missing with its path, all at once.
     let mut doc = composition();
-    item(&mut doc, 0)["value"]
-        .as_object_mut()
-        .unwrap()
-        .remove("magnitude");
-    assert_json_error(&doc, "missing field `magnitude`");
-    let mut doc = composition();
+    let q = item(&mut doc, 0)["value"].as_object_mut().unwrap();
+    q.remove("magnitude");
+    q.insert("units".into(), Value::Null);
     doc["language"]
         .as_object_mut()
         .unwrap()
         .remove("code_string");
-    assert_json_error(&doc, "missing field `code_string`");
-    let mut doc = composition();
     doc.as_object_mut().unwrap().remove("archetype_node_id");
-    assert_json_error(&doc, "missing field `archetype_node_id`");
+    doc["name"]["value"] = Value::Null;
+    let c = decode(&doc).unwrap();
+    assert_eq!(c.archetype_node_id, None);
+    assert_eq!(c.language.as_ref().unwrap().code_string, None);
+    assert_eq!(c.name.as_ref().unwrap().value(), "");
+    let t = typed(&c);
+    let q = &t["content"][0]["data"]["events"][0]["data"]["items"][0]["value"];
+    assert!(
+        q.get("magnitude").is_none() && q.get("units").is_none(),
+        "{q}"
+    );
+    assert_eq!(q["precision"], 1);
 }
 
 #[test]
@@ -431,17 +442,9 @@ fn null_is_allowed_for_optional_attributes() {
 }
 
 #[test]
-fn null_is_not_a_required_primitive() {
-    let mut doc = composition();
-    item(&mut doc, 0)["value"]["magnitude"] = Value::Null;
-    let e = decode(&doc).unwrap_err();
-    assert!(e.line > 0 && e.column > 0, "{e:?}");
-}
-
-#[test]
 fn primitives_of_the_wrong_json_type_are_errors() {
     for (key, bad) in [
-        ("magnitude", json!("120")),
+        ("magnitude", json!("120 mmHg")),
         ("units", json!(5)),
         ("precision", json!(1.5)),
         ("magnitude", json!([1])),
@@ -454,6 +457,84 @@ fn primitives_of_the_wrong_json_type_are_errors() {
     let mut doc = composition();
     item(&mut doc, 2)["items"][0]["value"]["magnitude"] = json!(3.5);
     decode(&doc).unwrap_err();
+}
+
+/// The DV_COUNT of the fixture (inside the CLUSTER).
+fn count(doc: &mut Value) -> &mut Value {
+    &mut item(doc, 2)["items"][0]["value"]
+}
+
+#[test]
+fn primitives_written_as_strings_are_read_when_they_convert_exactly() {
+    let mut doc = composition();
+    item(&mut doc, 0)["value"]["magnitude"] = json!("120.5");
+    item(&mut doc, 0)["value"]["precision"] = json!("1");
+    count(&mut doc)["magnitude"] = json!("3");
+    let want = decode(&composition()).unwrap();
+    assert_eq!(decode(&doc).unwrap(), want);
+    // The same through a parsed value (contributions, FLAT) and with `_type` last.
+    assert_eq!(
+        cdr_rm::json::from_json_value::<Composition>(doc.clone()).unwrap(),
+        want
+    );
+    let q = br#"{"magnitude":"-2.5e1","units":"kg","accuracy_is_percent":"false","_type":"DV_QUANTITY"}"#;
+    let v = to_json_value(
+        &from_json::<cdr_rm::DataValue>(q).unwrap(),
+        &JsonConfig::CANONICAL,
+    );
+    assert_eq!(v["magnitude"], json!(-25.0));
+    assert_eq!(v["accuracy_is_percent"], json!(false));
+    // Written back as JSON numbers.
+    let t = typed(&decode(&doc).unwrap());
+    let items = &t["content"][0]["data"]["events"][0]["data"]["items"];
+    assert_eq!(items[0]["value"]["magnitude"], json!(120.5));
+    assert_eq!(items[0]["value"]["precision"], json!(1));
+    assert_eq!(items[2]["items"][0]["value"]["magnitude"], json!(3));
+    let ordinal = br#"{"_type":"DV_ORDINAL","value":"1","symbol":{"value":"x",
+        "defining_code":{"terminology_id":{"value":"local"},"code_string":"at1"}}}"#;
+    let v = to_json_value(
+        &from_json::<cdr_rm::DataValue>(ordinal).unwrap(),
+        &JsonConfig::CANONICAL,
+    );
+    assert_eq!(v["value"], json!(1));
+    let status = br#"{"_type":"EHR_STATUS","archetype_node_id":"openEHR-EHR-EHR_STATUS.generic.v1",
+        "name":{"value":"s"},"subject":{},"is_modifiable":"true","is_queryable":"false"}"#;
+    let s: cdr_rm::EhrStatus = from_json(status).unwrap();
+    assert_eq!((s.is_modifiable, s.is_queryable), (Some(true), Some(false)));
+}
+
+#[test]
+fn strings_that_do_not_convert_exactly_are_errors_as_before() {
+    for (bad, expected) in [
+        (json!("120,5"), "f64"),
+        (json!(" 120.5"), "f64"),
+        (json!("NaN"), "f64"),
+        (json!(""), "f64"),
+    ] {
+        let mut doc = composition();
+        item(&mut doc, 0)["value"]["magnitude"] = bad.clone();
+        let e = assert_json_error(&doc, "invalid type: string");
+        assert!(
+            e.message.ends_with(&format!("expected {expected}")),
+            "{e:?}"
+        );
+    }
+    for bad in ["3.0", "3e0", "+3", "03", "three"] {
+        let mut doc = composition();
+        count(&mut doc)["magnitude"] = json!(bad);
+        assert_json_error(
+            &doc,
+            &format!("invalid type: string \"{bad}\", expected i64"),
+        );
+    }
+    let status = br#"{"_type":"EHR_STATUS","archetype_node_id":"openEHR-EHR-EHR_STATUS.generic.v1",
+        "name":{"value":"s"},"subject":{},"is_modifiable":"True","is_queryable":true}"#;
+    let e = from_json::<cdr_rm::EhrStatus>(status).unwrap_err();
+    assert!(
+        e.message
+            .contains("invalid type: string \"True\", expected a boolean"),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -602,7 +683,10 @@ fn without_context(mut v: Value) -> Value {
 #[test]
 fn xml_decodes_with_xsi_type_and_archetype_node_id_attributes() {
     let c: Composition = from_xml(XML.as_bytes()).unwrap();
-    assert_eq!(c.archetype_node_id, "openEHR-EHR-COMPOSITION.encounter.v1");
+    assert_eq!(
+        c.archetype_node_id.as_deref(),
+        Some("openEHR-EHR-COMPOSITION.encounter.v1")
+    );
     assert!(matches!(c.content[0], ContentItem::Observation(_)));
     // The XML fixture is the JSON fixture without its context.
     let expected = decode(&without_context(composition())).unwrap();

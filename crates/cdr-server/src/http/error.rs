@@ -48,6 +48,7 @@ macro_rules! error_codes {
 error_codes! {
     BadRequest => BAD_REQUEST, "bad_request", "Bad request";
     MalformedBody => BAD_REQUEST, "malformed_body", "The body could not be decoded";
+    MalformedContent => BAD_REQUEST, "malformed_content", "The content is malformed";
     InvalidId => BAD_REQUEST, "invalid_id", "Malformed identifier";
     InvalidParameter => BAD_REQUEST, "invalid_parameter", "Invalid or missing parameter";
     InvalidHeader => BAD_REQUEST, "invalid_header", "Invalid or missing header";
@@ -95,7 +96,7 @@ pub struct ApiError {
 struct Extra {
     /// Problems reading a FLAT or STRUCTURED body (422), listed before `issues`.
     form_issues: Vec<FlatIssue>,
-    /// Validation issues (422), all of them.
+    /// Validation issues (422), or what makes the content malformed (400), all of them.
     issues: Vec<ValidationIssue>,
     /// For a FLAT or STRUCTURED composition: each issue's FLAT path and web template node.
     locations: Vec<Option<FlatLocation>>,
@@ -262,6 +263,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::Deleted { .. } => Code::ObjectDeleted,
             StoreError::Invalid(_) => Code::ValidationFailed,
+            StoreError::Malformed(_) => Code::MalformedContent,
             StoreError::InUse { .. } => Code::InUse,
             StoreError::BadRequest(_) | StoreError::Query { .. } => Code::BadRequest,
             // The QUERY specification's status for a query cancelled at its time limit.
@@ -279,7 +281,9 @@ impl From<StoreError> for ApiError {
             err = err.at_position(*line, *column);
         }
         match e {
-            StoreError::Invalid(issues) => err.extra().issues = issues,
+            StoreError::Invalid(issues) | StoreError::Malformed(issues) => {
+                err.extra().issues = issues
+            }
             StoreError::InUse { users, .. } => err.extra().used_by = users,
             StoreError::VersionConflict { latest, .. } => err.extra().latest = Some(latest),
             _ => {}

@@ -128,14 +128,20 @@ async fn no_directory_and_bad_folders() {
         body["detail"].as_str().unwrap().contains("sibling"),
         "{body}"
     );
-    // A FOLDER without its node id is not a FOLDER.
+    // A FOLDER without its node id and name is malformed: each missing attribute by its path.
     let body = srv
         .post(&dir)
         .json(&json!({"_type": "FOLDER"}))
         .send()
         .await
-        .problem(400, "malformed_body");
-    assert_eq!(body["line"], 1);
+        .problem(400, "malformed_content");
+    let paths: Vec<_> = body["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/archetype_node_id", "/name"], "{body}");
 }
 
 /// Every folder below `f` (itself included).

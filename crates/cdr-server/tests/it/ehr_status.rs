@@ -209,8 +209,8 @@ async fn ehr_status_without_its_flags_or_with_an_empty_namespace_is_400() {
             .json(&status)
             .send()
             .await
-            .problem(400, "bad_request");
-        assert!(body["detail"].as_str().unwrap().contains(flag), "{body}");
+            .problem(400, "malformed_content");
+        assert_eq!(body["issues"][0]["path"], format!("/{flag}"), "{body}");
     }
     let mut status = status_for("p10");
     status["subject"]["external_ref"]["namespace"] = json!("");

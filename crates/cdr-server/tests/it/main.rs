@@ -4,6 +4,7 @@
 mod admin;
 mod common;
 mod composition;
+mod composition_data;
 mod contribution;
 mod definition;
 mod directory;

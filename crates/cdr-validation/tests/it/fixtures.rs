@@ -425,6 +425,93 @@ fn ordinal_not_allowed() {
     assert_only(&doc, "ordinal_not_allowed", at(PAIN, "/value"));
     // The other listed pair.
     item(&mut doc, PAIN)["value"]["value"] = json!(2);
+    item(&mut doc, PAIN)["value"]["symbol"]["value"] = json!("Severe");
+    assert_eq!(check(&doc), vec![]);
+}
+
+#[test]
+fn ordinal_symbol_text_must_be_the_templates_term() {
+    let mut doc = valid();
+    item(&mut doc, PAIN)["value"]["symbol"]["value"] = json!("Severe");
+    assert_only(&doc, "ordinal_not_allowed", at(PAIN, "/value/symbol/value"));
+    let found = issues(&doc);
+    assert_eq!(found[0].expected.as_deref(), Some("Mild"));
+    // A composition in another language than the template's (whose terms the OPT does not
+    // hold) is not judged on it.
+    doc["language"]["code_string"] = json!("de");
+    assert_eq!(check(&doc), vec![]);
+}
+
+#[test]
+fn an_ehr_uri_must_use_the_ehr_scheme() {
+    // The element in the slot-filling CLUSTER, whose archetype the template does not hold.
+    let mut doc = valid();
+    let uri = |doc: &mut Value, v: &str| {
+        item(doc, DEVICE)["items"][0]["value"] = json!({"_type": "DV_EHR_URI", "value": v});
+    };
+    uri(
+        &mut doc,
+        "ehr:/2b5d0c4e-0000-4000-8000-000000000000/compositions",
+    );
+    assert_eq!(check(&doc), vec![]);
+    uri(&mut doc, "https://example.com/x");
+    assert_only(&doc, "rm_invariant", at(DEVICE, "/items[0]/value/value"));
+    uri(&mut doc, "x yz");
+    assert_only(&doc, "invalid_uri", at(DEVICE, "/items[0]/value/value"));
+    // A LINK's target is not held to the scheme (published data relies on it), but it must
+    // be a URI.
+    let mut doc = valid();
+    let link = |target: &str| {
+        json!([{
+            "meaning": {"value": "follow up"},
+            "type": {"value": "issue"},
+            "target": {"_type": "DV_EHR_URI", "value": target}
+        }])
+    };
+    doc["links"] = link("target1");
+    assert_eq!(check(&doc), vec![]);
+    doc["links"] = link("x yz");
+    assert_only(&doc, "invalid_uri", "/links[0]/target/value");
+}
+
+#[test]
+fn literals_that_do_not_parse_are_malformed() {
+    let cases = [
+        (MEASURED_AT, "DV_DATE", "2021-13", "invalid_temporal"),
+        (MEASURED_AT, "DV_DATE", "2021-10-32", "invalid_temporal"),
+        (MEASURED_AT, "DV_TIME", "T48", "invalid_temporal"),
+        (MEASURED_AT, "DV_TIME", "10:95", "invalid_temporal"),
+        (MEASURED_AT, "DV_DATE_TIME", "", "invalid_temporal"),
+        (MEASURED_AT, "DV_DATE_TIME", "NULL", "invalid_temporal"),
+        (DURATION, "DV_DURATION", "1Y", "invalid_duration"),
+        (DURATION, "DV_DURATION", "P1.5DT2H", "invalid_duration"),
+        (COMMENT, "DV_URI", "x yz", "invalid_uri"),
+    ];
+    for (i, ty, literal, code) in cases {
+        let mut doc = valid();
+        item(&mut doc, i)["value"] = json!({"_type": ty, "value": literal});
+        let found = issues(&doc);
+        let malformed: Vec<_> = found
+            .iter()
+            .filter(|x| x.constraint.is_malformed_literal())
+            .map(|x| (x.constraint.as_str(), x.path.clone()))
+            .collect();
+        assert_eq!(
+            malformed,
+            [(code, at(i, "/value/value"))],
+            "{ty} {literal:?}: {found:#?}"
+        );
+    }
+    // Values that parse but break the template are not malformed.
+    let mut doc = valid();
+    item(&mut doc, MEASURED_AT)["value"]["value"] = json!("2024-03-01");
+    item(&mut doc, DURATION)["value"]["value"] = json!("P1D");
+    let found = issues(&doc);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(found.iter().all(|x| !x.constraint.is_malformed_literal()));
+    // A fraction in the last component is ISO 8601.
+    let mut doc = valid();
+    item(&mut doc, DURATION)["value"]["value"] = json!("PT2.5H");
     assert_eq!(check(&doc), vec![]);
 }
 
@@ -459,6 +546,87 @@ fn rm_mandatory_missing() {
     let mut doc = valid();
     item(&mut doc, DEVICE)["items"] = json!([]);
     assert_only(&doc, "rm_mandatory_missing", at(DEVICE, "/items"));
+}
+
+#[test]
+fn missing_or_null_mandatory_primitives_are_issues_all_at_once() {
+    let mut doc = valid();
+    let drop = |v: &mut Value, key: &str| {
+        v.as_object_mut().unwrap().remove(key);
+    };
+    drop(&mut item(&mut doc, SYSTOLIC)["value"], "magnitude");
+    item(&mut doc, SYSTOLIC)["value"]["units"] = Value::Null;
+    drop(&mut item(&mut doc, POSITION)["value"], "value");
+    drop(
+        &mut item(&mut doc, POSITION)["value"]["defining_code"],
+        "code_string",
+    );
+    item(&mut doc, PAIN)["value"]["value"] = Value::Null;
+    drop(&mut item(&mut doc, PAIN)["value"], "symbol");
+    drop(&mut item(&mut doc, COUNT)["value"], "magnitude");
+    item(&mut doc, COMMENT)["value"]["value"] = Value::Null;
+    drop(&mut item(&mut doc, CONFIRMED)["value"], "value");
+    item(&mut doc, DURATION)["value"]["value"] = Value::Null;
+    drop(&mut item(&mut doc, RATIO)["value"], "denominator");
+    doc["language"]["terminology_id"]["value"] = Value::Null;
+    let found = check(&doc);
+    for path in [
+        at(SYSTOLIC, "/value/magnitude"),
+        at(SYSTOLIC, "/value/units"),
+        at(POSITION, "/value/value"),
+        at(POSITION, "/value/defining_code/code_string"),
+        at(PAIN, "/value/value"),
+        at(PAIN, "/value/symbol"),
+        at(COUNT, "/value/magnitude"),
+        at(COMMENT, "/value/value"),
+        at(CONFIRMED, "/value/value"),
+        at(DURATION, "/value/value"),
+        at(RATIO, "/value/denominator"),
+        "/language/terminology_id/value".to_owned(),
+    ] {
+        let expected = ("rm_mandatory_missing".to_owned(), path);
+        assert!(found.contains(&expected), "{expected:?} not in {found:#?}");
+    }
+    // Each missing attribute once (the template's own `attribute_missing` gives way), and the
+    // language without a terminology is not an ISO 639-1 code.
+    assert_eq!(found.len(), 13, "{found:#?}");
+    assert!(found.contains(&("invalid_code".to_owned(), "/language".to_owned())));
+    // Nothing is reported as a literal that does not parse.
+    assert!(
+        issues(&doc)
+            .iter()
+            .all(|i| !i.constraint.is_malformed_literal()),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn a_date_time_bound_without_a_value_is_a_malformed_literal() {
+    let mut doc = valid();
+    item(&mut doc, COUNT)["value"]["normal_range"] = json!({
+        "_type": "DV_INTERVAL",
+        "lower": {"_type": "DV_COUNT", "magnitude": 0},
+        "lower_unbounded": false, "upper_unbounded": true
+    });
+    assert!(check(&doc).is_empty(), "{:#?}", issues(&doc));
+    item(&mut doc, MEASURED_AT)["value"]["normal_range"] = json!({
+        "_type": "DV_INTERVAL",
+        "lower": {"_type": "DV_DATE_TIME", "value": null},
+        "upper": {"_type": "DV_DATE_TIME", "value": "2024-03-01T11:00:00Z"},
+        "lower_unbounded": false, "upper_unbounded": false
+    });
+    let found = issues(&doc);
+    let malformed: Vec<_> = found
+        .iter()
+        .filter(|i| i.constraint.is_malformed_literal())
+        .map(|i| (i.constraint.as_str(), i.path.as_str()))
+        .collect();
+    let path = at(MEASURED_AT, "/value/normal_range/lower/value");
+    assert_eq!(
+        malformed,
+        [("invalid_temporal", path.as_str())],
+        "{found:#?}"
+    );
 }
 
 #[test]
