@@ -133,7 +133,7 @@ impl Reader {
                     message: "a STRUCTURED key is one web template id or RM attribute".into(),
                 });
             }
-            let child = w.and_then(|w| w.child(key));
+            let child = w.and_then(|w| w.child(key).or_else(|| w.slot(key)));
             let multiple = child.is_some_and(WebTemplateNode::is_multiple);
             let before = self.out.len();
             for (i, item) in instances(value).iter().enumerate() {
