@@ -47,7 +47,12 @@ pub(crate) fn holds<'c>(
             let (values, _) = operand(ctx, left, tuple)?;
             for item in &list.items {
                 let (wanted, _) = operand(ctx, item, tuple)?;
-                for w in &wanted {
+                // A parameter given as an array stands for its items.
+                let wanted = wanted.iter().flat_map(|w| match w.as_ref() {
+                    Value::Array(items) => items.iter().collect::<Vec<_>>(),
+                    one => vec![one],
+                });
+                for w in wanted {
                     if values
                         .iter()
                         .any(|v| compare_typed(v, w, w) == Some(std::cmp::Ordering::Equal))

@@ -187,7 +187,7 @@ fn describe(rule: Rule) -> &'static str {
         Rule::condition | Rule::left_operand => "a path or function call",
         Rule::terminal => "a value, parameter, path or function call",
         Rule::like_operand => "a string or parameter",
-        Rule::matches_operand => "'{' or TERMINOLOGY",
+        Rule::matches_operand => "'{', a parameter or TERMINOLOGY",
         Rule::value_list | Rule::uri_list => "'{'",
         Rule::value_item => "a list item",
         Rule::uri => "a URI",
@@ -916,6 +916,11 @@ impl Builder<'_> {
                     span: attached(&uri),
                 })
             }
+            // `MATCHES $codes` is the list `{$codes}`: the parameter's value is the list.
+            Rule::parameter => MatchesOperand::List(ValueList {
+                items: vec![Operand::Parameter(self.parameter(&inner))],
+                span,
+            }),
             _ => return Err(self.unexpected(&inner)),
         })
     }

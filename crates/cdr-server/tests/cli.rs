@@ -395,11 +395,22 @@ fn template_webtemplate_prints_the_web_template() {
 #[test]
 fn template_flat_conversions_both_ways() {
     let (dir, opt, valid) = TempDir::with_fixtures("flat");
-    // The fixture fills a slot with a CLUSTER the template does not name: no FLAT path.
+    // The fixture fills a slot the template leaves unfilled: that CLUSTER goes whole (|raw).
     let o = cdr(&["template", "canonical-to-flat", &opt, &valid]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("\"encounter/test_vitals/any_event:0/device:0|raw\""),
+        "{}",
+        stdout(&o)
+    );
+    // A name of its own on a level FLAT rebuilds from the template has no FLAT path.
+    let mut odd = fixture_composition();
+    odd["content"][0]["data"]["events"][0]["data"]["name"]["value"] = "Another tree".into();
+    let odd = dir.write("odd.json", serde_json::to_vec(&odd).unwrap());
+    let o = cdr(&["template", "canonical-to-flat", &opt, &odd]);
     assert_eq!(code(&o), 1);
     assert!(
-        stderr(&o).contains("cannot be written as FLAT: no FLAT path for data/items (openEHR-EHR-CLUSTER.device.v1)"),
+        stderr(&o).contains("cannot be written as FLAT: no FLAT path for data/name"),
         "{}",
         stderr(&o)
     );

@@ -166,7 +166,7 @@ impl Reader {
                 });
                 continue;
             }
-            let child = w.and_then(|w| w.child(key));
+            let child = w.and_then(|w| w.child(key).or_else(|| w.slot(key)));
             let multiple = child.is_some_and(WebTemplateNode::is_multiple);
             let before = self.out.len() + self.problems.len();
             for (i, item) in instances(value).iter().enumerate() {

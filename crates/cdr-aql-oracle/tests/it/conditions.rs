@@ -163,6 +163,18 @@ fn matches_lists() {
         &params(&[("a", json!("Empty report"))]),
         col(&[json!("Visit B"), json!("Empty report")]),
     );
+    // A parameter given as an array is a list, alone or among other items.
+    let codes = params(&[("names", json!(["Visit A", "Empty report"]))]);
+    check_with(
+        &names_where("c/name/value MATCHES $names"),
+        &codes,
+        col(&[json!("Visit A"), json!("Empty report")]),
+    );
+    check_with(
+        &names_where("c/name/value MATCHES {'Visit C', $names}"),
+        &codes,
+        col(&[json!("Visit A"), json!("Visit C"), json!("Empty report")]),
+    );
 }
 
 #[test]

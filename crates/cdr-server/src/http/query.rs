@@ -75,7 +75,8 @@ fn ehr_id_header(req: &HttpRequest) -> ApiResult<Option<Value>> {
 }
 
 /// From the URL of a GET: `ehr_id`, `offset`, `fetch`, and every other parameter by name
-/// (also inside `query_parameters=a=1&b=2`); the EHR id may come as a header instead.
+/// (also inside `query_parameters=a=1&b=2`); the EHR id may come as a header or as the
+/// parameter `ehr_id` instead.
 fn from_url(req: &HttpRequest, query: &HashMap<String, String>) -> ApiResult<Execution> {
     let mut params = Map::new();
     for (k, v) in query {
@@ -95,6 +96,7 @@ fn from_url(req: &HttpRequest, query: &HashMap<String, String>) -> ApiResult<Exe
         Some(v) => Some(v),
         None => ehr_id_header(req)?,
     };
+    let ehr = ehr.or_else(|| params.get("ehr_id").cloned());
     Ok(Execution {
         params,
         ehr: ehr_id(ehr.as_ref())?,
@@ -104,9 +106,10 @@ fn from_url(req: &HttpRequest, query: &HashMap<String, String>) -> ApiResult<Exe
 }
 
 /// From a POST body `{"offset"?, "fetch"?, "query_parameters"?}` (the object without `q`);
-/// `ehr_id` may be a URL parameter, the header, a body member or one of `query_parameters`.
+/// `ehr_id` may be a URL parameter, the header, a body member or one of `query_parameters`
+/// (which then is `$ehr_id` too).
 fn from_body(req: &HttpRequest, mut obj: Map<String, Value>) -> ApiResult<Execution> {
-    let mut params = match obj.remove("query_parameters") {
+    let params = match obj.remove("query_parameters") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
         Some(_) => {
@@ -123,7 +126,7 @@ fn from_body(req: &HttpRequest, mut obj: Map<String, Value>) -> ApiResult<Execut
     };
     let ehr = ehr
         .or_else(|| obj.get("ehr_id").cloned())
-        .or_else(|| params.remove("ehr_id"));
+        .or_else(|| params.get("ehr_id").cloned());
     Ok(Execution {
         ehr: ehr_id(ehr.as_ref())?,
         fetch: number("fetch", obj.get("fetch"))?,
@@ -154,14 +157,20 @@ async fn body_object(
 }
 
 /// Runs a query and answers its RESULT_SET; `stored` names the stored query it came from.
+/// The EHR the query is bound to is also `$ehr_id`, unless the parameters say otherwise.
 async fn run(
     state: &AppState,
     req: &HttpRequest,
     q: &str,
-    exec: Execution,
+    mut exec: Execution,
     stored: Option<&StoredQuery>,
 ) -> ApiResult<HttpResponse> {
     media::negotiate(req, media::JSON_ONLY)?;
+    if let Some(ehr) = exec.ehr {
+        exec.params
+            .entry("ehr_id")
+            .or_insert_with(|| Value::String(ehr.to_string()));
+    }
     let request = QueryRequest {
         aql: q,
         params: exec.params,
@@ -173,10 +182,20 @@ async fn run(
         .store
         .query(&state.caller(req), &request, &QueryLimits::default())
         .await?;
-    if let Some(sq) = stored {
-        rs.name = Some(sq.name.clone());
-        rs.href = Some(state.url(req, &format!("/query/{}/{}", sq.name, sq.version)));
-    }
+    let get = req.method() == actix_web::http::Method::GET;
+    let path = match stored {
+        Some(sq) => {
+            rs.name = Some(sq.name.clone());
+            Some(format!("/query/{}/{}", sq.name, sq.version))
+        }
+        None => get.then(|| "/query/aql".to_owned()),
+    };
+    // A GET's `_href` runs the same query again (a stored one at the version run); a POST's
+    // names the stored query's version run.
+    rs.href = path.map(|p| match (get, req.query_string()) {
+        (true, qs) if !qs.is_empty() => state.url(req, &format!("{p}?{qs}")),
+        _ => state.url(req, &p),
+    });
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
         .body(rs.to_json_string()))

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -112,9 +112,15 @@ impl Server {
 
     /// Creates the fixture composition in `ehr`; returns its version uid.
     pub async fn composition(&self, ehr: &str) -> String {
+        self.composition_json(ehr, &serde_json::from_str(COMPOSITION).unwrap())
+            .await
+    }
+
+    /// Creates `composition` (canonical JSON) in `ehr`; returns its version uid.
+    pub async fn composition_json(&self, ehr: &str, composition: &Value) -> String {
         let res = self
             .post(&format!("/ehr/{ehr}/composition"))
-            .body("application/json", COMPOSITION)
+            .json(composition)
             .send()
             .await;
         assert_eq!(res.status, 201, "{}", res.text());
@@ -305,5 +311,13 @@ pub fn composition_without_slot() -> Value {
         if let Some(items) = c["content"][0]["data"]["events"][0]["data"]["items"].as_array_mut() {
             items.retain(|i| i["archetype_node_id"] != "openEHR-EHR-CLUSTER.device.v1");
         }
+    })
+}
+
+/// The fixture composition with a name of its own on a level FLAT and STRUCTURED rebuild from
+/// the template (the event's ITEM_TREE): valid, but not representable in those formats.
+pub fn composition_not_flat() -> Value {
+    composition_with(|c| {
+        c["content"][0]["data"]["events"][0]["data"]["name"]["value"] = json!("Another tree");
     })
 }

@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use crate::common::{
-    composition_with, composition_without_slot, server, server_with_template, Req, Resp, Server,
-    COMPOSITION,
+    composition_not_flat, composition_with, composition_without_slot, server, server_with_template,
+    Req, Resp, Server, COMPOSITION,
 };
 
 #[tokio::test]
@@ -623,8 +623,19 @@ async fn flat_in_and_out() {
             .contains("encounter/no_such_node|magnitude"),
         "{problem}"
     );
+    // The content of a slot the template leaves unfilled goes whole, as canonical JSON.
     let with_slot = srv.composition(&ehr).await;
-    srv.get(&format!("/ehr/{ehr}/composition/{with_slot}"))
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{with_slot}"))
+        .header("Accept", "application/openehr.wt.flat+json")
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let raw = res.json()["encounter/test_vitals/any_event:0/device:0|raw"].clone();
+    let device: Value = serde_json::from_str(raw.as_str().unwrap_or_default()).expect("JSON");
+    assert_eq!(device["archetype_node_id"], "openEHR-EHR-CLUSTER.device.v1");
+    let odd = srv.composition_json(&ehr, &composition_not_flat()).await;
+    srv.get(&format!("/ehr/{ehr}/composition/{odd}"))
         .header("Accept", "application/openehr.wt.flat+json")
         .send()
         .await
@@ -728,12 +739,23 @@ async fn structured_in_and_out() {
         .await
         .problem(400, "invalid_parameter");
     let with_slot = srv.composition(&ehr).await;
-    srv.get(&format!(
-        "/ehr/{ehr}/composition/{with_slot}?format=STRUCTURED"
-    ))
-    .send()
-    .await
-    .problem(406, "not_representable");
+    let res = srv
+        .get(&format!(
+            "/ehr/{ehr}/composition/{with_slot}?format=STRUCTURED"
+        ))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(
+        res.json()["encounter"]["test_vitals"][0]["any_event"][0]["device"][0]["|raw"].is_string(),
+        "{}",
+        res.text()
+    );
+    let odd = srv.composition_json(&ehr, &composition_not_flat()).await;
+    srv.get(&format!("/ehr/{ehr}/composition/{odd}?format=STRUCTURED"))
+        .send()
+        .await
+        .problem(406, "not_representable");
 }
 
 /// The compositions stored in `ehr` (their uids, by AQL).

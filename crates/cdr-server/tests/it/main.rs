@@ -15,3 +15,4 @@ mod query;
 mod serve;
 mod stored_query;
 mod system;
+mod tour;

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::server_with_template;
+use crate::common::{server_with_template, Server, BASE};
 
 const SYS: &str = "o/data[at0001]/events[at0002]/data[at0003]/items[at0004]/value/magnitude";
 
@@ -109,4 +109,159 @@ async fn terminology_without_a_working_server() {
     let res = srv.post("/query/aql").json(&json!({ "q": q })).send().await;
     assert_eq!(res.status, 502, "{}", res.text());
     assert_eq!(res.json()["code"], "terminology_unavailable");
+}
+
+/// POSTs an ad hoc query; asserts 200 and returns the RESULT_SET.
+async fn post_aql(srv: &Server, body: serde_json::Value) -> serde_json::Value {
+    let res = srv.post("/query/aql").json(&body).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
+/// GETs `target` (below the base path); asserts 200 and returns the RESULT_SET.
+async fn get_aql(srv: &Server, target: &str) -> serde_json::Value {
+    let res = srv.get(target).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
+const POSITION: &str =
+    "o/data[at0001]/events[at0002]/data[at0003]/items[at0005]/value/defining_code/code_string";
+
+/// RESULT_SET details clients read: `path` only on path columns; whole RM objects with
+/// `_type` left out where EHRbase leaves it out (ARCHETYPED, ARCHETYPE_ID, TEMPLATE_ID, LINK,
+/// HISTORY), the root and everything else tagged; `meta` with `_created`, paging and, for a GET,
+/// the `_href` that runs the query again.
+#[tokio::test]
+async fn result_set_columns_cells_and_meta() {
+    let srv = server_with_template().await;
+    let (ehr, _, _) = srv.ehr_with_composition().await;
+    let q = "SELECT c AS full, c/archetype_details AS details, o/data[at0001] AS history, \
+             'x' AS lit, LENGTH(c/name/value) AS len \
+             FROM EHR e CONTAINS COMPOSITION c CONTAINS OBSERVATION o";
+    let rs = post_aql(&srv, json!({"q": q, "query_parameters": {"ehr_id": ehr}})).await;
+    assert_eq!(
+        rs["columns"],
+        json!([
+            {"name": "full", "path": "c"},
+            {"name": "details", "path": "c/archetype_details"},
+            {"name": "history", "path": "o/data[at0001]"},
+            {"name": "lit"},
+            {"name": "len"}
+        ])
+    );
+    let row = &rs["rows"][0];
+    let full = &row[0];
+    assert_eq!(full["_type"], "COMPOSITION");
+    assert_eq!(full["name"]["_type"], "DV_TEXT");
+    let details = &full["archetype_details"];
+    assert!(details.get("_type").is_none(), "{details}");
+    assert!(details["archetype_id"].get("_type").is_none(), "{details}");
+    assert_eq!(
+        details["archetype_id"]["value"],
+        "openEHR-EHR-COMPOSITION.encounter.v1"
+    );
+    assert!(details["template_id"].get("_type").is_none(), "{details}");
+    assert_eq!(full["language"]["_type"], "CODE_PHRASE");
+    assert_eq!(
+        full["language"]["terminology_id"]["_type"],
+        "TERMINOLOGY_ID"
+    );
+    let observation = &full["content"][0];
+    assert_eq!(observation["_type"], "OBSERVATION");
+    assert!(observation["data"].get("_type").is_none(), "{observation}");
+    assert_eq!(observation["data"]["events"][0]["_type"], "POINT_EVENT");
+    assert_eq!(row[1], *details, "the same object selected on its own");
+    assert!(row[2].get("_type").is_none(), "{}", row[2]);
+    assert_eq!(row[2]["events"][0]["_type"], "POINT_EVENT");
+    assert_eq!(row[3], "x");
+    let meta = &rs["meta"];
+    assert_eq!(meta["_type"], "RESULTSET");
+    let created = meta["_created"].as_str().unwrap_or_default();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created).is_ok(),
+        "{meta}"
+    );
+    assert!(
+        meta.get("_href").is_none(),
+        "a POST has no URL that runs it: {meta}"
+    );
+    assert!(
+        meta.get("fetch").is_none() && meta.get("offset").is_none(),
+        "{meta}"
+    );
+
+    // Aggregates have no path either; paging is reported as given.
+    let q = format!("SELECT COUNT(*) AS n, MAX({SYS}) FROM EHR e CONTAINS OBSERVATION o");
+    let rs = post_aql(&srv, json!({"q": q, "fetch": 10})).await;
+    assert_eq!(
+        rs["columns"],
+        json!([{"name": "n"}, {"name": "#1"}]),
+        "{rs}"
+    );
+    assert_eq!(rs["rows"], json!([[1, 120.0]]));
+    assert_eq!(
+        (&rs["meta"]["fetch"], &rs["meta"]["offset"]),
+        (&json!(10), &json!(0))
+    );
+    let q = "SELECT c/uid/value FROM COMPOSITION c";
+    let rs = post_aql(&srv, json!({"q": q, "offset": 1})).await;
+    assert_eq!(rs["meta"]["offset"], 1, "{rs}");
+    assert!(rs["meta"].get("fetch").is_none(), "{rs}");
+
+    // A GET's _href is the URL that runs the same query again.
+    let target = format!(
+        "/query/aql?q=SELECT%20c%2Fname%2Fvalue%20FROM%20COMPOSITION%20c&ehr_id={ehr}&fetch=5"
+    );
+    let rs = get_aql(&srv, &target).await;
+    let href = rs["meta"]["_href"].as_str().unwrap_or_default().to_owned();
+    let origin = format!("http://{}", srv.addr);
+    assert_eq!(href, format!("{origin}{BASE}{target}"), "{rs}");
+    let again = srv.raw("GET", &href[origin.len()..]).send().await.json();
+    assert_eq!(again["rows"], rs["rows"]);
+    assert_eq!(again["rows"], json!([["Encounter"]]));
+}
+
+/// `$ehr_id` comes from `query_parameters` (which also binds the EHR) or from the `ehr_id`
+/// request parameter; a MATCHES list may be a parameter given as a JSON array.
+#[tokio::test]
+async fn ehr_id_and_array_parameters() {
+    let srv = server_with_template().await;
+    let (ehr, v1, _) = srv.ehr_with_composition().await;
+    let other = srv.ehr().await;
+    srv.composition(&other).await;
+
+    let q = "SELECT c/uid/value FROM EHR e CONTAINS COMPOSITION c WHERE e/ehr_id/value = $ehr_id";
+    let rs = post_aql(&srv, json!({"q": q, "query_parameters": {"ehr_id": ehr}})).await;
+    assert_eq!(rs["rows"], json!([[v1]]));
+    let rs = get_aql(
+        &srv,
+        &format!(
+            "/query/aql?q=SELECT%20c%2Fuid%2Fvalue%20FROM%20EHR%20e%20CONTAINS%20COMPOSITION%20c%20WHERE%20e%2Fehr_id%2Fvalue%20%3D%20%24ehr_id&ehr_id={ehr}"
+        ),
+    )
+    .await;
+    assert_eq!(rs["rows"], json!([[v1]]));
+
+    // COUNT(*) of the observations whose position MATCHES `list`, `$codes` given.
+    let count = |list: &str, codes: serde_json::Value| {
+        let q = format!(
+            "SELECT COUNT(*) FROM EHR e CONTAINS OBSERVATION o WHERE {POSITION} MATCHES {list}"
+        );
+        let srv = &srv;
+        async move {
+            post_aql(srv, json!({"q": q, "query_parameters": {"codes": codes}})).await["rows"]
+                .clone()
+        }
+    };
+    assert_eq!(
+        count("$codes", json!(["at0021", "at0020"])).await,
+        json!([[2]])
+    );
+    assert_eq!(
+        count("{'at0099', $codes}", json!(["at0020"])).await,
+        json!([[2]])
+    );
+    assert_eq!(count("$codes", json!(["at0021"])).await, json!([[0]]));
+    assert_eq!(count("$codes", json!([])).await, json!([[0]]));
 }

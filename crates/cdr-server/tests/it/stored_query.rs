@@ -217,10 +217,10 @@ async fn stored_queries_run_with_parameters_ehr_id_and_paging() {
     assert_eq!(rs["name"], "org.example::high");
     assert_eq!(rs["q"], json!(q));
     assert_eq!(rs["meta"]["_executed_aql"], json!(q));
-    assert!(rs["meta"]["_href"]
-        .as_str()
-        .unwrap()
-        .ends_with(&format!("{BASE}/query/org.example::high/1.0.0")));
+    // A GET's _href runs it again: the exact version, the same parameters.
+    assert!(rs["meta"]["_href"].as_str().unwrap().ends_with(&format!(
+        "{BASE}/query/org.example::high/1.0.0?name=Encounter&ehr_id={ehr}"
+    )));
     assert_eq!(
         rs["columns"][1],
         json!({"name": "uid", "path": "c/uid/value"})
@@ -238,7 +238,7 @@ async fn stored_queries_run_with_parameters_ehr_id_and_paging() {
     assert!(res.json()["meta"]["_href"]
         .as_str()
         .unwrap()
-        .ends_with("/1.0.0"));
+        .ends_with("/1.0.0?name=Encounter"));
 
     // POST: the latest version, typed parameters, paging, the EHR among the parameters.
     let run = |body: serde_json::Value| srv.post("/query/org.example::high").json(&body).send();

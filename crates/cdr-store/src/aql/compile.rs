@@ -1406,11 +1406,12 @@ impl<'a> Compiler<'a> {
                                     "MATCHES lists hold literals, parameters and TERMINOLOGY()",
                                 )
                             })?;
-                            // An expansion stands for its codes.
+                            // An expansion stands for its codes, an array parameter for its items.
                             match (item, value) {
-                                (Operand::Terminology(_), Value::Array(codes)) => {
-                                    values.extend(codes)
-                                }
+                                (
+                                    Operand::Terminology(_) | Operand::Parameter(_),
+                                    Value::Array(codes),
+                                ) => values.extend(codes),
                                 (_, value) => values.push(value),
                             }
                         }

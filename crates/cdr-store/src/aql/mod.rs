@@ -3,6 +3,7 @@
 //!
 //! What a query means is written down in `crates/cdr-aql/SEMANTICS.md`.
 
+mod cells;
 mod compile;
 mod error;
 mod functions;
@@ -71,6 +72,9 @@ pub struct ResultColumn {
     pub name: String,
     /// The column's expression as canonical AQL.
     pub path: String,
+    /// Whether the column is a path (only a path column's RESULT_SET column has `path`; an
+    /// aggregate, a literal or a function has none, as EHRbase answers).
+    pub is_path: bool,
 }
 
 /// The answer to a query.
@@ -78,41 +82,57 @@ pub struct ResultColumn {
 pub struct ResultSet {
     /// The stored query's qualified name (`name` of the RESULT_SET); `None` for ad hoc queries.
     pub name: Option<String>,
-    /// Where the executed query lives (`meta._href`), for stored queries.
+    /// The URL of the executed query (`meta._href`): the one that runs it again.
     pub href: Option<String>,
+    /// When the result was made (`meta._created`, ISO 8601).
+    pub created: String,
     /// The query text as executed.
     pub q: String,
+    /// The request's paging (`meta.fetch`, `meta.offset`), when it gave any.
+    pub fetch: Option<u64>,
+    pub offset: Option<u64>,
     pub columns: Vec<ResultColumn>,
     /// Each cell is JSON text: whole RM objects as stored canonical JSON, values as JSON.
     pub rows: Vec<Vec<Box<RawValue>>>,
 }
 
 impl ResultSet {
-    /// The RESULT_SET JSON of the REST API.
+    /// The RESULT_SET JSON of the REST API. Whole RM objects in cells leave `_type` out where
+    /// EHRbase does (see `cells.rs`); [`values`](Self::values) gives them as stored.
     pub fn to_json_string(&self) -> String {
+        let string = |v: &str| Value::String(v.to_owned()).to_string();
         let mut s = String::with_capacity(256 + self.rows.len() * 64);
         s.push_str("{\"meta\":{");
         if let Some(href) = &self.href {
-            s.push_str(&format!("\"_href\":{},", Value::String(href.clone())));
+            s.push_str(&format!("\"_href\":{},", string(href)));
         }
-        s.push_str("\"_type\":\"RESULTSET\",\"_schema_version\":\"1.0.0\",\"_executed_aql\":");
-        s.push_str(&Value::String(self.q.clone()).to_string());
+        s.push_str("\"_type\":\"RESULTSET\",\"_schema_version\":\"1.0.0\",\"_created\":");
+        s.push_str(&string(&self.created));
+        s.push_str(",\"_executed_aql\":");
+        s.push_str(&string(&self.q));
+        // Paging as EHRbase reports it: an offset (0 unless given) whenever a fetch is given.
+        if let Some(fetch) = self.fetch {
+            s.push_str(&format!(",\"fetch\":{fetch}"));
+        }
+        if self.fetch.is_some() || self.offset.is_some() {
+            s.push_str(&format!(",\"offset\":{}", self.offset.unwrap_or(0)));
+        }
         s.push_str(&format!(",\"resultsize\":{}}},", self.rows.len()));
         if let Some(name) = &self.name {
-            s.push_str(&format!("\"name\":{},", Value::String(name.clone())));
+            s.push_str(&format!("\"name\":{},", string(name)));
         }
         s.push_str("\"q\":");
-        s.push_str(&Value::String(self.q.clone()).to_string());
+        s.push_str(&string(&self.q));
         s.push_str(",\"columns\":[");
         for (i, c) in self.columns.iter().enumerate() {
             if i > 0 {
                 s.push(',');
             }
-            s.push_str(&format!(
-                "{{\"name\":{},\"path\":{}}}",
-                Value::String(c.name.clone()),
-                Value::String(c.path.clone())
-            ));
+            s.push_str(&format!("{{\"name\":{}", string(&c.name)));
+            if c.is_path {
+                s.push_str(&format!(",\"path\":{}", string(&c.path)));
+            }
+            s.push('}');
         }
         s.push_str("],\"rows\":[");
         for (i, row) in self.rows.iter().enumerate() {
@@ -124,7 +144,7 @@ impl ResultSet {
                 if j > 0 {
                     s.push(',');
                 }
-                s.push_str(cell.get());
+                cells::write_cell(&mut s, cell.get());
             }
             s.push(']');
         }
@@ -322,11 +342,19 @@ impl Store {
         Ok(ResultSet {
             name: None,
             href: None,
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
             q: req.aql.to_owned(),
+            fetch: req.fetch,
+            offset: req.offset,
             columns: compiled
                 .columns
                 .into_iter()
-                .map(|(name, path)| ResultColumn { name, path })
+                .zip(&ast.select.columns)
+                .map(|((name, path), c)| ResultColumn {
+                    name,
+                    path,
+                    is_path: matches!(c.expr, ColumnExpr::Path(_)),
+                })
                 .collect(),
             rows: out,
         })

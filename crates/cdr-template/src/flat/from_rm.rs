@@ -109,6 +109,10 @@ impl Writer<'_> {
         for c in &w.children {
             self.child(obj, c, prefix)?;
         }
+        // What the template describes is written; what is left in a slot's place fills it.
+        for s in &w.slots {
+            self.child(obj, s, prefix)?;
+        }
         if rm_type_of(obj) == "PARTY_SELF" && w.id != "subject" {
             self.out
                 .insert(key(prefix, "_type"), Value::String("PARTY_SELF".into()));
@@ -229,11 +233,21 @@ impl Writer<'_> {
             return Ok(());
         }
         let mut taken = Vec::new();
+        let claims = |v: &Value| {
+            let placed = match &c.slot {
+                Some(rule) => v
+                    .get("archetype_node_id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| rule.admits(id)),
+                None => matches_step(v, step),
+            };
+            placed && fits(v, c, own)
+        };
         match obj.get_mut(attr) {
             Some(Value::Array(items)) => {
                 let mut i = 0;
                 while i < items.len() {
-                    if matches_step(&items[i], step) && fits(&items[i], c, own) {
+                    if claims(&items[i]) {
                         taken.push(items.remove(i));
                     } else {
                         i += 1;
@@ -243,7 +257,7 @@ impl Writer<'_> {
                     obj.remove(attr);
                 }
             }
-            Some(v @ Value::Object(_)) if matches_step(v, step) && fits(v, c, own) => {
+            Some(v @ Value::Object(_)) if claims(v) => {
                 if let Some(v) = obj.remove(attr) {
                     taken.push(v);
                 }
@@ -257,6 +271,12 @@ impl Writer<'_> {
                 format!("{prefix}/{}", c.id)
             };
             *index += 1;
+            if c.slot.is_some() {
+                // The template says nothing about a slot's content: it goes whole.
+                self.out
+                    .insert(key(&seg, "raw"), Value::String(v.to_string()));
+                continue;
+            }
             let Some(m) = v.as_object_mut() else {
                 return Err(FlatError::NotRepresentable {
                     path: seg,

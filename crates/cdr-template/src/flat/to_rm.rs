@@ -196,7 +196,7 @@ impl<'a> ToRm<'a> {
         let mut extras = Vec::new();
         let rm = rm_type_of(obj);
         for (seg, ct) in &t.children {
-            if w.child(&seg.id).is_some() {
+            if w.child(&seg.id).is_some() || w.slot(&seg.id).is_some() {
                 continue;
             }
             if seg.id.starts_with('_') || find_nested(&rm, &seg.id).is_some() {
@@ -207,7 +207,7 @@ impl<'a> ToRm<'a> {
                 }));
             }
         }
-        for c in &w.children {
+        for c in w.children.iter().chain(&w.slots) {
             let instances = t.instances(&c.id);
             let allowed = if c.is_multiple() { instances.len() } else { 1 };
             for (_, extra) in instances.iter().skip(allowed) {
@@ -271,6 +271,15 @@ impl<'a> ToRm<'a> {
         }
         let mut chain: Vec<Map<String, Value>> = match raw(ct)? {
             Some(obj) => vec![obj],
+            None if c.slot.is_some() => {
+                return Err(FlatError::BadPath {
+                    path: ct.key.to_owned(),
+                    message: format!(
+                        "'{}' is an unfilled slot of the template: its content is given whole, as canonical JSON in |raw",
+                        c.id
+                    ),
+                })
+            }
             None => c.steps[own..].iter().map(|s| self.new_object(s)).collect(),
         };
         let raw_given = chain.len() == 1 && ct.entries.iter().any(|(s, _, _)| *s == Some("raw"));

@@ -5,12 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 use super::id::{make_unique, node_id_from_name};
 use super::inputs::{self, InputContext};
 use super::rm::{self, RmAttribute};
-use super::{Step, TermBinding, WebTemplate, WebTemplateNode, WEB_TEMPLATE_VERSION};
-use crate::model::{ArchetypeRoot, CAttribute, CObject, CObjectKind, DefaultValue, Template};
+use super::{SlotRule, Step, TermBinding, WebTemplate, WebTemplateNode, WEB_TEMPLATE_VERSION};
+use crate::model::{
+    ArchetypeRoot, ArchetypeSlot, CAttribute, CObject, CObjectKind, DefaultValue, Template,
+};
 
 pub(super) fn build(t: &Template) -> WebTemplate {
     let b = Builder::new(t);
     let mut tree = b.root();
+    separate_slots(&mut tree);
     finish_ids(&mut tree);
     set_depends_on(&mut tree);
     let mut languages = t.languages.clone();
@@ -26,9 +29,27 @@ pub(super) fn build(t: &Template) -> WebTemplate {
     }
 }
 
-/// Makes sibling ids unique everywhere (after hoisting, so the final siblings count).
+/// Moves the unfilled slots (hoisted with the other children) out of `children` into `slots`.
+fn separate_slots(node: &mut WebTemplateNode) {
+    let (slots, children) = std::mem::take(&mut node.children)
+        .into_iter()
+        .partition(|c| c.slot.is_some());
+    node.children = children;
+    node.slots = slots;
+    for c in &mut node.children {
+        separate_slots(c);
+    }
+}
+
+/// Makes sibling ids unique everywhere (after hoisting, so the final siblings count); a slot
+/// never takes a child's id.
 fn finish_ids(node: &mut WebTemplateNode) {
-    let mut ids: Vec<&mut String> = node.children.iter_mut().map(|c| &mut c.id).collect();
+    let mut ids: Vec<&mut String> = node
+        .children
+        .iter_mut()
+        .chain(node.slots.iter_mut())
+        .map(|c| &mut c.id)
+        .collect();
     make_unique(&mut ids);
     for c in &mut node.children {
         finish_ids(c);
@@ -179,8 +200,8 @@ impl<'t> Builder<'t> {
             | CObjectKind::CodePhrase(_)
             | CObjectKind::DvQuantity(_)
             | CObjectKind::DvOrdinal(_) => vec![self.plain_object(obj, holder, &at, scope)],
-            CObjectKind::Slot(_)
-            | CObjectKind::InternalRef { .. }
+            CObjectKind::Slot(slot) => vec![self.slot(obj, slot, &at, holder, scope)],
+            CObjectKind::InternalRef { .. }
             | CObjectKind::ConstraintRef { .. }
             | CObjectKind::Primitive(_)
             | CObjectKind::DvState => Vec::new(),
@@ -269,6 +290,44 @@ impl<'t> Builder<'t> {
             .collect()
     }
 
+    /// An unfilled slot: named after its node's term, matched by the archetypes it admits.
+    fn slot(
+        &self,
+        obj: &'t CObject,
+        slot: &ArchetypeSlot,
+        at: &Path,
+        holder: Holder<'_>,
+        scope: Scope<'t>,
+    ) -> WebTemplateNode {
+        let name = scope
+            .root
+            .terms
+            .get(&obj.node_id)
+            .map_or_else(|| obj.node_id.clone(), |t| t.text.clone());
+        WebTemplateNode {
+            name: name.clone(),
+            localized_name: name.clone(),
+            node_id: Some(obj.node_id.clone()),
+            min: obj.occurrences.min_count(),
+            max: obj.occurrences.max_count().unwrap_or(-1),
+            steps: vec![Step {
+                node_id: Some(obj.node_id.clone()),
+                name: Some(name.clone()),
+                archetype_root: true,
+                ..Step::plain(holder.name, &obj.rm_type_name, holder.multiple)
+            }],
+            slot: Some(SlotRule {
+                includes: slot.includes.clone(),
+                excludes: slot.excludes.clone(),
+            }),
+            ..blank(
+                node_id_from_name(&name),
+                &obj.rm_type_name,
+                at.with_node(&obj.node_id, None).render(true),
+            )
+        }
+    }
+
     /// A constrained object that is not a named LOCATABLE: an RM attribute's value (context,
     /// category, ism_transition, an interval bound, …), named after the attribute.
     fn plain_object(
@@ -354,10 +413,15 @@ impl<'t> Builder<'t> {
         for (child, path_name) in attr.children.iter().zip(&path_names) {
             nodes.extend(self.object(child, path, holder, scope, path_name.as_deref()));
         }
-        let events = nodes.iter().filter(|n| rm::is_event(&n.rm_type)).count();
+        let events = nodes
+            .iter()
+            .filter(|n| n.slot.is_none() && rm::is_event(&n.rm_type))
+            .count();
         let mut out = Vec::with_capacity(nodes.len());
         for n in nodes {
-            if rm::is_structure(&n.rm_type)
+            if n.slot.is_some() {
+                out.push(n);
+            } else if rm::is_structure(&n.rm_type)
                 || (rm::is_event(&n.rm_type) && events == 1 && n.max == 1)
             {
                 out.extend(hoist(n));
@@ -809,6 +873,8 @@ fn blank(id: String, rm_type: &str, aql_path: String) -> WebTemplateNode {
         term_bindings: BTreeMap::new(),
         children: Vec::new(),
         steps: Vec::new(),
+        slots: Vec::new(),
+        slot: None,
     }
 }
 

@@ -90,6 +90,34 @@ pub struct WebTemplateNode {
     /// (the last step is this node). Not part of the JSON.
     #[serde(skip)]
     pub steps: Vec<Step>,
+    /// The template's unfilled slots below this node (hoisted like children), whose content the
+    /// template does not describe. Not part of the JSON (web templates leave unfilled slots
+    /// out); FLAT carries their content whole, as canonical JSON under `|raw`.
+    #[serde(skip)]
+    pub slots: Vec<WebTemplateNode>,
+    /// For a node in `slots`: the archetypes the slot admits.
+    #[serde(skip)]
+    pub slot: Option<SlotRule>,
+}
+
+/// The archetype ids an unfilled slot admits: the regular expressions of its
+/// `archetype_id/value matches {/…/}` includes and excludes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotRule {
+    pub includes: Vec<String>,
+    pub excludes: Vec<String>,
+}
+
+impl SlotRule {
+    /// Whether an archetype id fills the slot: some include matches (or there is none) and no
+    /// exclude does (an exclude of `.*` means "everything not included").
+    pub fn admits(&self, archetype_id: &str) -> bool {
+        let matches = |p: &str| {
+            regex::Regex::new(&format!("^(?:{p})$")).is_ok_and(|r| r.is_match(archetype_id))
+        };
+        (self.includes.is_empty() || self.includes.iter().any(|p| matches(p)))
+            && !self.excludes.iter().any(|p| p != ".*" && matches(p))
+    }
 }
 
 /// One RM object on the way from a web template node to one of its children.
@@ -228,6 +256,11 @@ impl WebTemplateNode {
     /// The child with id `id`.
     pub fn child(&self, id: &str) -> Option<&WebTemplateNode> {
         self.children.iter().find(|c| c.id == id)
+    }
+
+    /// The unfilled slot with FLAT segment `id`.
+    pub fn slot(&self, id: &str) -> Option<&WebTemplateNode> {
+        self.slots.iter().find(|c| c.id == id)
     }
 
     /// The input with suffix `suffix` (`None`: the input without suffix).

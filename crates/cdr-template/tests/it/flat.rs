@@ -19,13 +19,21 @@ pub fn template() -> Template {
 
 /// [`template`], its event constrained by `event_attributes` too.
 fn build(event_attributes: &str) -> Template {
+    build_with(event_attributes, "")
+}
+
+/// [`build`] with `extra_item` among the event's items.
+fn build_with(event_attributes: &str, extra_item: &str) -> Template {
     let position = coded("local", &["at1000", "at1001"]);
     let quantity = quantity("mm[Hg]", "");
-    let items = [
+    let mut items = vec![
         element("at0004", 0, 1, &quantity, ""),
         element("at0005", 0, 1, &position, ""),
         element("at0006", 0, 1, &dv("DV_TEXT"), ""),
     ];
+    if !extra_item.is_empty() {
+        items.push(extra_item.to_owned());
+    }
     let events = if event_attributes.is_empty() {
         single_event(&items)
     } else {
@@ -45,6 +53,7 @@ fn build(event_attributes: &str) -> Template {
         term("at0004", "Systolic"),
         term("at0005", "Position"),
         term("at0006", "Comment"),
+        term("at0007", "Device"),
         term("at1000", "Standing"),
         term("at1001", "Sitting"),
     ]
@@ -543,4 +552,96 @@ fn event_offset_is_computed_not_given() {
     let c = flat_to_canonical(&t, &f, NOW).expect("converts");
     let back = canonical_to_flat(&t, &c).expect("to FLAT");
     assert!(back.keys().all(|k| !k.contains("offset")), "{back:?}");
+}
+
+/// [`template`] with an unfilled slot `at0007` ("Device", 0..2) among the event's items that
+/// admits device clusters.
+fn template_with_slot() -> Template {
+    let slot = format!(
+        r#"<children xsi:type="ARCHETYPE_SLOT"><rm_type_name>CLUSTER</rm_type_name>{}<node_id>at0007</node_id>
+             <includes><string_expression>archetype_id/value matches {{/openEHR-EHR-CLUSTER\.device(-[a-zA-Z0-9_]+)*\.v1/}}</string_expression></includes>
+           </children>"#,
+        crate::support::occ(0, 2)
+    );
+    build_with("", &slot)
+}
+
+/// A device cluster (archetype `id`) as it fills the slot of [`template_with_slot`].
+fn device(id: &str, cuff: &str) -> Value {
+    json!({
+        "_type": "CLUSTER",
+        "name": {"_type": "DV_TEXT", "value": "Device"},
+        "archetype_node_id": id,
+        "archetype_details": {"_type": "ARCHETYPED", "archetype_id": {"_type": "ARCHETYPE_ID", "value": id}, "rm_version": "1.0.4"},
+        "items": [{
+            "_type": "ELEMENT",
+            "name": {"_type": "DV_TEXT", "value": "Cuff"},
+            "archetype_node_id": "at0001",
+            "value": {"_type": "DV_TEXT", "value": cuff}
+        }]
+    })
+}
+
+/// Content in an unfilled slot has no web template node of its own (web templates leave such
+/// slots out), yet it is data: FLAT carries each filling whole under the slot's segment as
+/// canonical JSON (`|raw`), and reads it back into the same place. What the slot does not
+/// admit stays unrepresentable.
+#[test]
+fn unfilled_slot_content_goes_whole_as_raw() {
+    let t = template_with_slot();
+    let web = t.web_template();
+    assert!(
+        web.to_json().to_string().find("at0007").is_none(),
+        "the published web template leaves the slot out"
+    );
+    let mut c = flat_to_canonical(&t, &basic(), NOW).expect("converts");
+    let items = c["content"][0]["data"]["events"][0]["data"]["items"]
+        .as_array_mut()
+        .unwrap();
+    items.push(device("openEHR-EHR-CLUSTER.device.v1", "adult cuff"));
+    items.push(device("openEHR-EHR-CLUSTER.device-cuff.v1", "child cuff"));
+    let f = canonical_to_flat(&t, &c).expect("slot content is written");
+    let raw = |i: usize| -> Value {
+        let key = format!("fixture/blood_pressure:0/device:{i}|raw");
+        let text = f[&key].as_str().unwrap_or_else(|| panic!("{key} in {f:?}"));
+        serde_json::from_str(text).expect("canonical JSON")
+    };
+    assert_eq!(
+        raw(0),
+        device("openEHR-EHR-CLUSTER.device.v1", "adult cuff")
+    );
+    assert_eq!(
+        raw(1),
+        device("openEHR-EHR-CLUSTER.device-cuff.v1", "child cuff")
+    );
+    assert_eq!(f["fixture/blood_pressure:0/comment"], "after a walk");
+    let back = flat_to_canonical(&t, &f, NOW).expect("back");
+    assert_eq!(back, c);
+    // STRUCTURED (FLAT nested) finds the slot's segment too.
+    let s = cdr_template::structured::canonical_to_structured(&t, &c).expect("to STRUCTURED");
+    assert!(
+        s["fixture"]["blood_pressure"][0]["device"][1]["|raw"].is_string(),
+        "{s}"
+    );
+    let back = cdr_template::structured::structured_to_canonical(&t, &s, NOW).expect("back");
+    assert_eq!(back, c);
+
+    // A slot's content comes whole; piecemeal keys under it are refused with their key.
+    let mut piecemeal = basic();
+    piecemeal.insert(
+        "fixture/blood_pressure:0/device:0/cuff".into(),
+        json!("adult cuff"),
+    );
+    let err = flat_to_canonical(&t, &piecemeal, NOW).expect_err("no piecemeal slot content");
+    assert_eq!(err.path(), "fixture/blood_pressure:0/device:0/cuff");
+    assert!(err.to_string().contains("|raw"), "{err}");
+
+    // An archetype the slot does not admit has no FLAT path.
+    let mut odd = flat_to_canonical(&t, &basic(), NOW).expect("converts");
+    odd["content"][0]["data"]["events"][0]["data"]["items"]
+        .as_array_mut()
+        .unwrap()
+        .push(device("openEHR-EHR-CLUSTER.other.v1", "x"));
+    let err = canonical_to_flat(&t, &odd).expect_err("not admitted");
+    assert!(matches!(err, FlatError::NotRepresentable { .. }), "{err}");
 }
