@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "text_documents",
         include_str!("../migrations/0007_text_documents.sql"),
     ),
+    (
+        8,
+        "aql_natural",
+        include_str!("../migrations/0008_aql_natural.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

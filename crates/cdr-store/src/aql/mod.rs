@@ -1,5 +1,6 @@
-//! AQL execution: parse (cdr-aql) → bind and compile to one parameterised SQL statement
-//! ([`compile`]) → run in a read-only transaction under a statement timeout → RESULT_SET.
+//! AQL execution: parse (cdr-aql) → bind (cdr-aql-bind) → print one parameterised SQL
+//! statement ([`compile`]) → run in a read-only transaction under a statement timeout →
+//! RESULT_SET.
 //!
 //! What a query means is written down in `crates/cdr-aql/SEMANTICS.md`.
 
@@ -18,8 +19,7 @@ use uuid::Uuid;
 use std::collections::HashMap;
 
 use cdr_aql::ast::{
-    ColumnExpr, LiteralValue, MatchesOperand, Operand, Parameter, TerminologyCall, WhereExpr,
-    WhereKind,
+    ColumnExpr, MatchesOperand, Operand, Parameter, TerminologyCall, WhereExpr, WhereKind,
 };
 use cdr_aql::Spanned;
 
@@ -165,16 +165,24 @@ impl Inputs<'_> {
     }
 }
 
-pub(crate) fn literal_json(v: &LiteralValue) -> Value {
-    match v {
-        LiteralValue::String(s) => Value::String(s.clone()),
-        LiteralValue::Integer(i) => Value::from(*i),
-        LiteralValue::Real(r) => serde_json::Number::from_f64(*r)
-            .map(Value::Number)
-            .unwrap_or(Value::Null),
-        LiteralValue::Boolean(b) => Value::Bool(*b),
-        LiteralValue::Null => Value::Null,
-    }
+/// Binds and compiles a parsed query.
+fn compile(ast: &cdr_aql::Query, inputs: &Inputs) -> Result<compile::Compiled, QueryError> {
+    let terminology = |t: &TerminologyCall| {
+        inputs
+            .terminology
+            .get(&t.to_string())
+            .cloned()
+            .ok_or_else(|| NO_TERMINOLOGY.to_owned())
+    };
+    let bind_inputs = cdr_aql_bind::Inputs {
+        params: inputs.params,
+        terminology: &terminology,
+    };
+    let bound = cdr_aql_bind::bind(ast, &bind_inputs).map_err(|e| QueryError {
+        message: e.message,
+        span: e.span,
+    })?;
+    compile::compile(&bound, inputs)
 }
 
 fn query_error(text: &str, e: QueryError) -> StoreError {
@@ -201,7 +209,7 @@ pub fn compile_to_sql(
     let ast = parse(req.aql)?;
     let none = HashMap::new();
     let inputs = inputs(req, limits, &none);
-    let c = compile::compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
+    let c = compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
     Ok((c.sql, c.params.len()))
 }
 
@@ -248,7 +256,7 @@ impl Store {
         let ast = self.parse_cached(req.aql)?;
         let terminology = self.resolve_terminology(&ast, req.aql).await?;
         let inputs = inputs(req, limits, &terminology);
-        let compiled = compile::compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
+        let compiled = compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
         let client = self.inner.query_pool.get().await?;
         // Ad-hoc queries of many shapes must not grow a connection's cache without bound.
         if client.statement_cache.size() > STATEMENT_CACHE_MAX {
