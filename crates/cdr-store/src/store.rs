@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "aql_natural",
         include_str!("../migrations/0008_aql_natural.sql"),
     ),
+    (
+        9,
+        "node_repeats",
+        include_str!("../migrations/0009_node_repeats.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -279,6 +284,9 @@ pub async fn migrate(pool: &Pool) -> Result<()> {
         if *version == 6 {
             backfill_node_pointers(&tx).await?;
         }
+        if *version == 9 {
+            backfill_node_repeats(&tx).await?;
+        }
         tx.execute(
             "INSERT INTO cdr_schema_migration (version, name) VALUES ($1, $2)",
             &[version, name],
@@ -324,18 +332,7 @@ async fn backfill_node_pointers(tx: &deadpool_postgres::Transaction<'_>) -> Resu
         for row in &rows {
             let (ehr, vo, kind, doc): (uuid::Uuid, uuid::Uuid, i16, &str) =
                 (row.get(0), row.get(1), row.get(2), row.get(3));
-            let derived = match crate::ids::VoKind::from_i16(kind) {
-                crate::ids::VoKind::Composition => {
-                    cdr_rm::from_json::<cdr_rm::Composition>(doc.as_bytes())
-                        .map(|c| crate::index::derive(&c))
-                }
-                crate::ids::VoKind::EhrStatus => {
-                    cdr_rm::from_json::<cdr_rm::EhrStatus>(doc.as_bytes())
-                        .map(|c| crate::index::derive(&c))
-                }
-                crate::ids::VoKind::Folder => cdr_rm::from_json::<cdr_rm::Folder>(doc.as_bytes())
-                    .map(|c| crate::index::derive(&c)),
-            };
+            let derived = derive_stored(kind, doc);
             let derived = derived.map_err(|e| {
                 StoreError::Migration(format!("6: stored document {vo} of EHR {ehr}: {e}"))
             })?;
@@ -357,5 +354,73 @@ async fn backfill_node_pointers(tx: &deadpool_postgres::Transaction<'_>) -> Resu
     // Every row has its pointer now (this fails on a node row without a current document).
     tx.batch_execute("ALTER TABLE node ALTER COLUMN pointer SET NOT NULL")
         .await?;
+    Ok(())
+}
+
+/// The index rows of a stored document of an object of `kind`.
+fn derive_stored(
+    kind: i16,
+    doc: &str,
+) -> std::result::Result<crate::index::IndexRows, cdr_rm::DecodeError> {
+    Ok(match crate::ids::VoKind::from_i16(kind) {
+        crate::ids::VoKind::Composition => {
+            crate::index::derive(&cdr_rm::from_json::<cdr_rm::Composition>(doc.as_bytes())?)
+        }
+        crate::ids::VoKind::EhrStatus => {
+            crate::index::derive(&cdr_rm::from_json::<cdr_rm::EhrStatus>(doc.as_bytes())?)
+        }
+        crate::ids::VoKind::Folder => {
+            crate::index::derive(&cdr_rm::from_json::<cdr_rm::Folder>(doc.as_bytes())?)
+        }
+    })
+}
+
+/// Fills in `node.repeats` (migration 9) for the node rows written before it, from their
+/// documents as `backfill_node_pointers` does. Runs inside the migration's transaction.
+async fn backfill_node_repeats(tx: &deadpool_postgres::Transaction<'_>) -> Result<()> {
+    const BATCH: i32 = 500;
+    let select = tx
+        .prepare(
+            "SELECT ov.ehr_id, ov.vo_id, vo.kind, ov.document::text \
+             FROM versioned_object vo JOIN object_version ov \
+               ON ov.ehr_id = vo.ehr_id AND ov.vo_id = vo.vo_id AND ov.version = vo.head \
+             WHERE ov.document IS NOT NULL AND EXISTS (SELECT FROM node n \
+               WHERE n.ehr_id = vo.ehr_id AND n.vo_id = vo.vo_id AND n.repeats IS NULL)",
+        )
+        .await?;
+    let update = tx
+        .prepare(
+            "UPDATE node SET repeats = string_to_array(u.rep, E'\\x1f') \
+             FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[]) AS u(ehr, vo, num, rep) \
+             WHERE node.ehr_id = u.ehr AND node.vo_id = u.vo AND node.num = u.num",
+        )
+        .await?;
+    let portal = tx.bind(&select, &[]).await?;
+    loop {
+        let rows = tx.query_portal(&portal, BATCH).await?;
+        if rows.is_empty() {
+            break;
+        }
+        let (mut ehrs, mut vos, mut nums, mut repeats) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for row in &rows {
+            let (ehr, vo, kind, doc): (uuid::Uuid, uuid::Uuid, i16, &str) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let derived = derive_stored(kind, doc).map_err(|e| {
+                StoreError::Migration(format!("9: stored document {vo} of EHR {ehr}: {e}"))
+            })?;
+            for n in &derived.nodes {
+                ehrs.push(ehr);
+                vos.push(vo);
+                nums.push(n.num);
+                repeats.push(crate::write::repeats_text(&n.repeats));
+            }
+        }
+        tx.execute(&update, &[&ehrs, &vos, &nums, &repeats]).await?;
+        if rows.len() < BATCH as usize {
+            break;
+        }
+    }
+    drop(portal);
     Ok(())
 }

@@ -11,7 +11,8 @@
 //!
 //! Row nodes (multi-valued nodes of SELECT paths) are `LEFT JOIN LATERAL`s over the elements;
 //! paths bound to a row start from its element. Paths become SQL/JSON path expressions
-//! evaluated with `jsonb_path_query`; WHERE comparisons are existential (`EXISTS`), typed by
+//! evaluated with `cdr_path_query` (`jsonb_path_query` with a small row estimate); WHERE
+//! comparisons are existential (`EXISTS`), typed by
 //! the literal (see SEMANTICS.md). Every literal, parameter and path is a bind parameter: the
 //! SQL text is made of fixed fragments and `$n` only. What a query means was decided when it
 //! was bound; this module only chooses tables and prints.
@@ -283,6 +284,19 @@ struct Compiler<'a, 'q> {
     zipped: Vec<Zipped>,
     /// Node rows joined to a leaf row by their keys (see `leaf_joined`).
     leaf_joins: Vec<LeafJoin>,
+    /// Selected leaf values read from leaf rows where the node allows (see [`Leafed`]).
+    leafed: Vec<Leafed>,
+}
+
+/// A selected ELEMENT value (magnitude, units, code string) of a node variable whose row
+/// nodes no other path passes through. Where the node row's `repeats` name none of the lists
+/// the path passes through (no list repeats the node id the path names), the path reaches at
+/// most one value, so its one row holds the node's leaf value or null; elsewhere the row nodes
+/// are evaluated on the document, inside the same lateral subquery.
+struct Leafed {
+    column: usize,
+    ids: Vec<(i64, LeafJson)>,
+    column_sql: &'static str,
 }
 
 /// A selected path whose rows a top-level comparison of the same path filters, when nothing
@@ -698,7 +712,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
             .params
             .push(format!("{walk} ? (@._type == \"FOLDER\")"));
         scope.cross(format!(
-            "LATERAL jsonb_path_query({base}, {path}::text::jsonpath) AS {f}(val)"
+            "LATERAL cdr_path_query({base}, {path}::text::jsonpath, '{{}}', false) AS {f}(val)"
         ));
         Var {
             kind: Kind::Folder,
@@ -924,7 +938,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
         let path = self.params.push(jp.text.clone());
         let vars = self.params.push(jp.vars_text());
         scope.cross(format!(
-            "LATERAL jsonb_path_query({}, {path}::text::jsonpath, {vars}::text::jsonb) AS {x}(val)",
+            "LATERAL cdr_path_query({}, {path}::text::jsonpath, {vars}::text::jsonb, false) AS {x}(val)",
             base.facet("value")
         ));
         Ok(Var {
@@ -1037,18 +1051,20 @@ impl<'a, 'q> Compiler<'a, 'q> {
             let vars = self.params.push(jp.vars_text());
             let r = self.alias("r");
             scope.left_lateral(format!(
-                "jsonb_path_query({base}, {path}::text::jsonpath, {vars}::text::jsonb) AS {r}(val)"
+                "cdr_path_query({base}, {path}::text::jsonpath, {vars}::text::jsonb, false) AS {r}(val)"
             ));
             self.rows[id] = Some(r);
         }
         Ok(())
     }
 
-    /// The row nodes zipped leaf values stand for.
+    /// The row nodes that zipped and leafed values stand for (evaluated inside their own
+    /// subquery, or not at all).
     fn zipped_rows(&self) -> Vec<RowId> {
         let mut out = Vec::new();
-        for z in &self.zipped {
-            let ColumnExpr::Path(p) = &self.b.columns[z.column].expr else {
+        let columns = self.zipped.iter().map(|z| z.column);
+        for column in columns.chain(self.leafed.iter().map(|l| l.column)) {
+            let ColumnExpr::Path(p) = &self.b.columns[column].expr else {
                 continue;
             };
             let mut row = p.anchor.map(|a| a.row);
@@ -1105,7 +1121,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
         let path = self.params.push(jp.text.clone());
         let vars = self.params.push(jp.vars_text());
         Ok(format!(
-            "jsonb_path_query({base}, {path}::text::jsonpath, {vars}::text::jsonb)"
+            "cdr_path_query({base}, {path}::text::jsonpath, {vars}::text::jsonb, false)"
         ))
     }
 
@@ -1487,23 +1503,73 @@ impl<'a, 'q> Compiler<'a, 'q> {
         Ok((format!("{s}.v::text"), format!("{s}.v")))
     }
 
-    /// Finds the selected leaf values that a top-level comparison of the same path filters
-    /// (see [`Zipped`]).
-    fn plan_zipped(&mut self) {
+    /// Whether no path but `p` and `q` passes through `p`'s row nodes (and no row node hangs
+    /// below them).
+    fn exclusive_rows(&self, p: &Path, q: Option<&Path>) -> bool {
         let b = self.b;
-        let Some(cond) = &b.condition else { return };
-        let conjuncts = cond.conjuncts();
-        let paths = b.paths();
+        let Some(anchor) = p.anchor else {
+            return false;
+        };
+        let chain = |mut row: Option<RowId>| {
+            let mut out = Vec::new();
+            while let Some(r) = row {
+                out.push(r);
+                row = b.rows[r].parent;
+            }
+            out
+        };
+        let own = chain(Some(anchor.row));
+        let shared = b
+            .paths()
+            .into_iter()
+            .filter(|x| !std::ptr::eq(*x, p) && !q.is_some_and(|q| std::ptr::eq(*x, q)))
+            .filter_map(|x| x.anchor)
+            .any(|a| chain(Some(a.row)).iter().any(|r| own.contains(r)))
+            || b.rows
+                .iter()
+                .enumerate()
+                .any(|(r, n)| !own.contains(&r) && n.parent.is_some_and(|x| own.contains(&x)));
+        !shared
+    }
+
+    /// The leaf rows that hold a selected path's value: path ids with how each prints, and
+    /// the leaf column; `None` unless the path is a node variable's (archetype, no name, not
+    /// under OR) ELEMENT value attribute that leaf rows hold exactly.
+    fn leaf_value(&self, p: &Path) -> Option<(Vec<(i64, LeafJson)>, &'static str)> {
+        let bv = &self.b.vars[p.var];
+        let archetype = bv.archetype.as_ref().filter(|a| a.name.is_none())?;
+        if p.ast.predicate.is_some() || under_or(&self.b.from, p.var, false) {
+            return None;
+        }
+        let names = p.names();
+        let (chain, column, types) = Self::leaf_target(&names)?;
+        let steps: Vec<PathStep> = p.steps.iter().map(|s| s.ast.clone()).collect();
+        let type_names: Vec<&str> = types.iter().map(|(t, _)| *t).collect();
+        let ids = leaf_path_ids(&archetype.id, &steps, chain, &type_names)?;
+        Some((
+            ids.into_iter().zip(types.iter().map(|(_, j)| *j)).collect(),
+            column,
+        ))
+    }
+
+    /// Finds the selected leaf values that a top-level comparison of the same path filters
+    /// (see [`Zipped`]), and the other selected leaf values whose rows are their own (see
+    /// [`Leafed`]).
+    fn plan_leaf_values(&mut self) {
+        let b = self.b;
+        let conjuncts = b
+            .condition
+            .as_ref()
+            .map(Condition::conjuncts)
+            .unwrap_or_default();
         for (ci, col) in b.columns.iter().enumerate() {
             let ColumnExpr::Path(p) = &col.expr else {
                 continue;
             };
-            let Some(anchor) = p.anchor else { continue };
-            if p.ast.predicate.is_some() || self.zipped.iter().any(|z| z.var == p.var) {
+            if p.anchor.is_none() || self.zipped.iter().any(|z| z.var == p.var) {
                 continue;
             }
-            let bv = &b.vars[p.var];
-            let Some(archetype) = bv.archetype.as_ref().filter(|a| a.name.is_none()) else {
+            let Some((ids, column)) = self.leaf_value(p) else {
                 continue;
             };
             // The comparison: a conjunct `p op value` of the same path.
@@ -1520,64 +1586,148 @@ impl<'a, 'q> Compiler<'a, 'q> {
                 } if q.ast == p.ast => Some((k, flip(*op), v, q)),
                 _ => None,
             });
-            let Some((k, op, value, q)) = found else {
-                continue;
-            };
-            // Nothing else passes through the path's row nodes.
-            let mut chain = Vec::new();
-            let mut row = Some(anchor.row);
-            while let Some(r) = row {
-                chain.push(r);
-                row = b.rows[r].parent;
-            }
-            let others = paths
-                .iter()
-                .filter(|x| !std::ptr::eq(**x, p) && !std::ptr::eq(**x, q));
-            let shared =
-                others.filter_map(|x| x.anchor).any(|a| {
-                    let mut row = Some(a.row);
-                    while let Some(r) = row {
-                        if chain.contains(&r) {
-                            return true;
-                        }
-                        row = b.rows[r].parent;
-                    }
-                    false
-                }) || b.rows.iter().enumerate().any(|(r, n)| {
-                    !chain.contains(&r) && n.parent.is_some_and(|x| chain.contains(&x))
+            if let Some((k, op, value, q)) = found {
+                if !self.exclusive_rows(p, Some(q)) {
+                    continue;
+                }
+                let archetype = b.vars[p.var].archetype.clone().expect("leaf value");
+                // The selected value and the comparison read the same leaf rows.
+                let Some((cmp_ids, cmp)) = self.leaf_condition(&archetype.id, q, op, value) else {
+                    continue;
+                };
+                if cmp_ids != ids.iter().map(|(id, _)| *id).collect::<Vec<_>>() {
+                    continue;
+                }
+                self.zipped.push(Zipped {
+                    var: p.var,
+                    column: ci,
+                    conjunct: k,
+                    ids,
+                    column_sql: column,
+                    cmp,
+                    alias: String::new(),
                 });
-            if shared {
-                continue;
+            } else if self.exclusive_rows(p, None) {
+                self.leafed.push(Leafed {
+                    column: ci,
+                    ids,
+                    column_sql: column,
+                });
             }
-            // The selected value and the comparison are both leaf columns of the same rows.
-            let names = p.names();
-            let Some((chain_len, column, types)) = Self::leaf_target(&names).or_else(|| {
-                // `…/value/value` of a compared text or number reads the compared column.
-                None
-            }) else {
-                continue;
-            };
-            let steps: Vec<PathStep> = p.steps.iter().map(|s| s.ast.clone()).collect();
-            let type_names: Vec<&str> = types.iter().map(|(t, _)| *t).collect();
-            let Some(ids) = leaf_path_ids(&archetype.id, &steps, chain_len, &type_names) else {
-                continue;
-            };
-            let Some((cmp_ids, cmp)) = self.leaf_condition(&archetype.id, q, op, value) else {
-                continue;
-            };
-            if cmp_ids != ids {
-                continue;
-            }
-            self.zipped.push(Zipped {
-                var: p.var,
-                column: ci,
-                conjunct: k,
-                ids: ids.into_iter().zip(types.iter().map(|(_, j)| *j)).collect(),
-                column_sql: column,
-                cmp,
-                alias: String::new(),
-            });
         }
+    }
+
+    /// A leafed column (see [`Leafed`]): its value as JSON text, from a lateral subquery.
+    fn leafed_select(&mut self, scope: &mut Scope, l: usize, p: &Path) -> Result<String> {
+        let var = self.var(p.var).clone();
+        let n = var
+            .facet("num")
+            .strip_suffix(".num")
+            .expect("a node variable")
+            .to_owned();
+        let (ids, column) = (self.leafed[l].ids.clone(), self.leafed[l].column_sql);
+        // The lists the path passes through (as `NodeRow::repeats` names them), and the empty
+        // string that a node row's unreadable repeats stand as.
+        let mut lists = vec![String::new()];
+        let mut prefix = String::new();
+        for step in &p.steps[..p.anchor.map_or(0, |a| a.depth)] {
+            prefix.push('/');
+            prefix.push_str(&step.ast.attribute.name);
+            if let Some(PredicateKind::Node(node)) = step.ast.predicate.as_deref().map(|p| &p.kind)
+            {
+                prefix.push('[');
+                prefix.push_str(&node.code.value);
+                prefix.push(']');
+            }
+            if step.multiple {
+                lists.push(prefix.clone());
+            }
+        }
+        let lists = self.params.push(lists);
+        let unique = format!("{n}.repeats IS NOT NULL AND NOT ({n}.repeats && {lists}::text[])");
+        let several = ids.len() > 1;
+        let mut branches: Vec<String> = ids
+            .iter()
+            .map(|(id, json)| {
+                let written = match several {
+                    true => format!(
+                        " AND EXISTS (SELECT FROM path_dict d WHERE d.path_id = {})",
+                        int8_literal(*id)
+                    ),
+                    false => String::new(),
+                };
+                format!(
+                    "SELECT {} FROM {} AND {unique} AND l.{column} IS NOT NULL{written}",
+                    json.render(column),
+                    self.leaf_rows(&var, std::slice::from_ref(id))
+                )
+            })
+            .collect();
+        // Elsewhere the row nodes, from the document.
+        let mut chain = Vec::new();
+        let mut row = p.anchor.map(|a| a.row);
+        while let Some(r) = row {
+            chain.push(r);
+            row = self.b.rows[r].parent;
+        }
+        chain.reverse();
+        let mut from = String::from("(SELECT 1) AS one");
+        let mut base = var.facet("value").to_owned();
+        for r in chain {
+            let node = &self.b.rows[r];
+            let mut jp = JsonPath::root();
+            if node.from == 0 {
+                if let Some(pred) = node.path.predicate.as_deref() {
+                    jp.filter(pred, self.inputs)?;
+                }
+            }
+            for step in node.steps() {
+                jp.attribute(&step.attribute.name)
+                    .map_err(|e| e.or_at(step.span()))?;
+                if let Some(pred) = &step.predicate {
+                    jp.filter(pred, self.inputs)?;
+                }
+            }
+            let path = self.params.push(jp.text.clone());
+            let vars = self.params.push(jp.vars_text());
+            let a = self.alias("r");
+            from.push_str(&format!(
+                " LEFT JOIN LATERAL cdr_path_query({base}, {path}::text::jsonpath, \
+                 {vars}::text::jsonb, false) AS {a}(val) ON true"
+            ));
+            base = format!("{a}.val");
+        }
+        let mut jp = JsonPath::root();
+        for step in p.rest() {
+            jp.attribute(&step.ast.attribute.name)
+                .map_err(|e| e.or_at(step.ast.span()))?;
+            if let Some(pred) = &step.ast.predicate {
+                jp.filter(pred, self.inputs)?;
+            }
+        }
+        let path = self.params.push(jp.text.clone());
+        let vars = self.params.push(jp.vars_text());
+        branches.push(format!(
+            "SELECT v.v::text FROM {from} LEFT JOIN LATERAL cdr_path_query({base}, \
+             {path}::text::jsonpath, {vars}::text::jsonb, false) AS v(v) ON true \
+             WHERE NOT coalesce({unique}, false)"
+        ));
+        let s = self.alias("s");
+        scope.left_lateral(format!("({}) AS {s}(v)", branches.join(" UNION ALL ")));
+        Ok(s)
+    }
+}
+
+/// Whether variable `v` is bound inside an OR of the containment (its SQL columns are then a
+/// branch's).
+fn under_or(from: &From, v: VarId, inside: bool) -> bool {
+    match from {
+        From::Var(x) => *x == v && inside,
+        From::Contains { outer, inner, .. } => {
+            (*outer == v && inside) || under_or(inner, v, inside)
+        }
+        From::And(items) => items.iter().any(|i| under_or(i, v, inside)),
+        From::Or(items) => items.iter().any(|i| under_or(i, v, true)),
     }
 }
 
@@ -1883,6 +2033,7 @@ pub(crate) fn compile(b: &BoundQuery, inputs: &Inputs) -> Result<Compiled> {
         leaf_filters: Vec::new(),
         zipped: Vec::new(),
         leaf_joins: Vec::new(),
+        leafed: Vec::new(),
     };
     if let Some(id) = inputs.ehr_id {
         let p = c.params.push(id);
@@ -1897,10 +2048,21 @@ pub(crate) fn compile(b: &BoundQuery, inputs: &Inputs) -> Result<Compiled> {
         let p = c.params.push(id);
         c.ehr_params.push(p);
     }
-    c.plan_zipped();
+    c.plan_leaf_values();
 
     let mut scope = Scope::default();
     c.containment(&mut scope, &b.from, None)?;
+    // Leaf values only for the variables that became node rows.
+    c.zipped.retain(|z| !z.alias.is_empty());
+    let node = |c: &Compiler, p: usize| {
+        let ColumnExpr::Path(p) = &b.columns[p].expr else {
+            return false;
+        };
+        let v = c.var(p.var);
+        v.kind == Kind::Node && v.facet("num").ends_with(".num")
+    };
+    let leafed = std::mem::take(&mut c.leafed);
+    c.leafed = leafed.into_iter().filter(|l| node(&c, l.column)).collect();
     c.row_nodes(&mut scope)?;
 
     if let Some(w) = &b.condition {
@@ -1944,6 +2106,13 @@ pub(crate) fn compile(b: &BoundQuery, inputs: &Inputs) -> Result<Compiled> {
                 group.push(text.clone());
                 let json = format!("({text})::jsonb");
                 (text, Some(json))
+            }
+            ColumnExpr::Path(p) if c.leafed.iter().any(|l| l.column == i) => {
+                let l = c.leafed.iter().position(|l| l.column == i).expect("found");
+                let s = c.leafed_select(&mut scope, l, p)?;
+                let text = format!("{s}.v");
+                group.push(text.clone());
+                (text, Some(format!("{s}.v::jsonb")))
             }
             ColumnExpr::Path(p) => {
                 let (text, json) = c.select_path(&mut scope, p)?;

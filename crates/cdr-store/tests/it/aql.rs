@@ -61,8 +61,8 @@ impl Doc {
 
 pub(crate) struct Data {
     pub(crate) store: Store,
-    ehr_a: Uuid,
-    ehr_b: Uuid,
+    pub(crate) ehr_a: Uuid,
+    pub(crate) ehr_b: Uuid,
     /// Version uids: a1, a2 (EHR A), b1, b2 (updated once: v1 systolic 100, v2 110),
     /// b3 (deleted).
     a1: VersionUid,
