@@ -150,7 +150,13 @@ impl Attribute {
 /// The concrete RM classes whose instances can lie strictly inside an instance of one of
 /// `outer`'s concrete classes, following declared attribute types (and every class conforming
 /// to them).
-pub fn reachable(outer: RmType) -> BTreeSet<RmType> {
+pub fn reachable(outer: RmType) -> &'static BTreeSet<RmType> {
+    static REACHABLE: std::sync::OnceLock<Vec<BTreeSet<RmType>>> = std::sync::OnceLock::new();
+    let table = REACHABLE.get_or_init(|| RmType::ALL.iter().map(|&t| reach(t)).collect());
+    &table[outer as usize]
+}
+
+fn reach(outer: RmType) -> BTreeSet<RmType> {
     let mut seen: BTreeSet<RmType> = BTreeSet::new();
     let mut todo: Vec<RmType> = outer.concrete().collect();
     let mut expanded: BTreeSet<RmType> = BTreeSet::new();

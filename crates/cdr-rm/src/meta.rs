@@ -295,6 +295,11 @@ macro_rules! rm_types {
             pub fn attributes(self) -> &'static [AttrInfo] {
                 match self { $( RmType::$variant => rm_types!(@attrs $( $rust )?), )* }
             }
+
+            /// The class named exactly `name`.
+            fn from_name(name: &str) -> Option<RmType> {
+                match name { $( $name => Some(RmType::$variant), )* _ => None }
+            }
         }
     };
     (@name $name:literal $rust:ty) => { <$rust>::RM_TYPE };
@@ -415,8 +420,7 @@ impl RmType {
     /// The class named `name` (generic parameters ignored: `DV_INTERVAL<DV_COUNT>`);
     /// `None` for names that are not RM classes (`String`, `EHR`, a typo).
     pub fn parse(name: &str) -> Option<RmType> {
-        let name = base_type_name(name);
-        RmType::ALL.iter().copied().find(|t| t.name() == name)
+        RmType::from_name(base_type_name(name))
     }
 
     /// Whether an instance of `self` is an instance of `sup` (`self` or a descendant).
@@ -434,10 +438,20 @@ impl RmType {
     /// The concrete classes that conform to `self` (itself, when concrete), in declaration
     /// order: the runtime types an instance of `self` may have.
     pub fn concrete(self) -> impl Iterator<Item = RmType> {
-        RmType::ALL
-            .iter()
-            .copied()
-            .filter(move |t| !t.is_abstract() && t.conforms_to(self))
+        static CONCRETE: std::sync::OnceLock<Vec<Vec<RmType>>> = std::sync::OnceLock::new();
+        let table = CONCRETE.get_or_init(|| {
+            RmType::ALL
+                .iter()
+                .map(|&sup| {
+                    RmType::ALL
+                        .iter()
+                        .copied()
+                        .filter(|t| !t.is_abstract() && t.conforms_to(sup))
+                        .collect()
+                })
+                .collect()
+        });
+        table[self as usize].iter().copied()
     }
 
     /// The attribute named `name` of a concrete class.

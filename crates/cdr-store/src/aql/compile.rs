@@ -288,6 +288,10 @@ struct Compiler<'a, 'q> {
     leafed: Vec<Leafed>,
 }
 
+/// Where leaf rows hold a path's final attributes: (attribute steps after the data value,
+/// leaf column, data value types with how each prints).
+type LeafTarget = (usize, &'static str, &'static [(&'static str, LeafJson)]);
+
 /// A selected ELEMENT value (magnitude, units, code string) of a node variable whose row
 /// nodes no other path passes through. Where the node row's `repeats` name none of the lists
 /// the path passes through (no list repeats the node id the path names), the path reaches at
@@ -1315,9 +1319,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
 
     /// The leaf rows' (chain, column, types) for a path's final attributes, when a leaf column
     /// holds them: `(attribute steps after the data value, column, data value types)`.
-    fn leaf_target(
-        names: &[&str],
-    ) -> Option<(usize, &'static str, &'static [(&'static str, LeafJson)])> {
+    fn leaf_target(names: &[&str]) -> Option<LeafTarget> {
         use LeafJson::{Integer, Real, Text};
         Some(match names {
             [.., "magnitude"] => (1, "v_num", &[("DV_QUANTITY", Real), ("DV_COUNT", Integer)]),

@@ -263,14 +263,15 @@ impl Store {
             client.statement_cache.clear();
         }
         // The session is read-only (see `Store::connect`); its settings go in the same round
-        // trip as the query (numbers and keywords, no user text). An EHR-bound query may run
-        // a cached generic plan (the EHR id drives it); a population query is planned with
-        // its values, whose selectivity decides between the leaf indexes and a scan.
+        // trip as the query (numbers and keywords, no user text). An EHR-bound query runs a
+        // cached generic plan (the EHR id drives it, and planning a query with row nodes costs
+        // more than running it over one EHR); a population query is planned with its values,
+        // whose selectivity decides between the leaf indexes and a scan.
         let settings = format!(
             "SET statement_timeout = {}; SET plan_cache_mode = {}",
             limits.timeout.as_millis().clamp(1, i32::MAX as u128),
             if compiled.ehr_bound {
-                "auto"
+                "force_generic_plan"
             } else {
                 "force_custom_plan"
             }
