@@ -138,23 +138,38 @@ async fn result_rows() {
             .await
             .unwrap();
         let names: Vec<&str> = rs.columns.iter().map(|c| c.name.as_str()).collect();
-        let mut rows = rs.values();
-        rows.sort_by_key(|r| serde_json::to_string(r).unwrap());
-        let mut text = serde_json::to_string(&json!({"columns": names, "rows": rows})).unwrap();
-        for (id, role) in [(d.ehr_a, "<ehr a>"), (d.ehr_b, "<ehr b>")] {
-            text = text.replace(&id.to_string(), role);
-        }
-        out.push_str(&format!("{aql}\n{text}\n\n"));
+        // Ids are random: replaced before the rows are sorted.
+        let mut rows: Vec<String> = rs
+            .values()
+            .iter()
+            .map(|r| {
+                let mut text = serde_json::to_string(r).unwrap();
+                for (id, role) in [(d.ehr_a, "<ehr a>"), (d.ehr_b, "<ehr b>")] {
+                    text = text.replace(&id.to_string(), role);
+                }
+                text
+            })
+            .collect();
+        rows.sort();
+        let names = serde_json::to_string(&names).unwrap();
+        out.push_str(&format!("{aql}\n{names}\n{}\n\n", rows.join("\n")));
     }
     expect![[r##"
         SELECT c/name/value AS name, o/data[at0001]/events[at0002]/data[at0003]/items[at0004]/value/magnitude AS sys, o/data[at0001]/events[at0002]/time/value FROM EHR e CONTAINS COMPOSITION c CONTAINS OBSERVATION o[openEHR-EHR-OBSERVATION.cdr_test_vitals.v1] ORDER BY sys
-        {"columns":["name","sys","#2"],"rows":[["Encounter",110.0,"2024-03-03T08:30:00+02:00"],["Encounter",120.0,"2024-03-01T10:05:00Z"],["Encounter",150.0,"2024-03-02T09:05:00Z"]]}
+        ["name","sys","#2"]
+        ["Encounter",110.0,"2024-03-03T08:30:00+02:00"]
+        ["Encounter",120.0,"2024-03-01T10:05:00Z"]
+        ["Encounter",150.0,"2024-03-02T09:05:00Z"]
 
         SELECT o/data[at0001]/events[at0002]/data[at0003]/items[at0013]/value/units, MAX(o/data[at0001]/events[at0002]/data[at0003]/items[at0013]/value) FROM OBSERVATION o[openEHR-EHR-OBSERVATION.cdr_test_vitals.v1]
-        {"columns":["#0","#1"],"rows":[["kPa",{"_type":"DV_QUANTITY","magnitude":15.5,"units":"kPa"}],["mm[Hg]",{"_type":"DV_QUANTITY","magnitude":118.0,"units":"mm[Hg]"}]]}
+        ["#0","#1"]
+        ["kPa",{"_type":"DV_QUANTITY","magnitude":15.5,"units":"kPa"}]
+        ["mm[Hg]",{"_type":"DV_QUANTITY","magnitude":118.0,"units":"mm[Hg]"}]
 
         SELECT e/ehr_id/value, COUNT(*) FROM EHR e CONTAINS COMPOSITION c
-        {"columns":["#0","#1"],"rows":[["<ehr b>",1],["<ehr a>",2]]}
+        ["#0","#1"]
+        ["<ehr a>",2]
+        ["<ehr b>",1]
 
     "##]].assert_eq(&out);
 }
