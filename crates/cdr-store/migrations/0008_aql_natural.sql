@@ -104,3 +104,37 @@ EXCEPTION WHEN insufficient_privilege THEN
     $f$ SELECT jsonb_path_query(target, path, vars, silent) $f$;
 END
 $$;
+
+-- The rows of a chain of row nodes and a final path from `base` (each path applied to every
+-- element the previous one reached; a path that reaches nothing gives one NULL element, as a
+-- LEFT JOIN LATERAL would): one call where the SQL form would be a nest of laterals, so that a
+-- query that rarely needs it does not initialise them for every execution.
+CREATE OR REPLACE FUNCTION cdr_path_rows(base jsonb, paths jsonpath[], vars jsonb[])
+RETURNS SETOF jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE ROWS 2 AS $$
+DECLARE
+    level jsonb[] := ARRAY[base];
+    next jsonb[];
+    v jsonb;
+    x jsonb;
+    reached boolean;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(paths, 1), 0) LOOP
+        next := '{}';
+        FOREACH v IN ARRAY level LOOP
+            reached := false;
+            IF v IS NOT NULL THEN
+                FOR x IN SELECT jsonb_path_query(v, paths[i], vars[i]) LOOP
+                    next := array_append(next, x);
+                    reached := true;
+                END LOOP;
+            END IF;
+            IF NOT reached THEN
+                next := array_append(next, NULL::jsonb);
+            END IF;
+        END LOOP;
+        level := next;
+    END LOOP;
+    RETURN QUERY SELECT unnest(level);
+END
+$$;

@@ -284,20 +284,34 @@ struct Compiler<'a, 'q> {
     zipped: Vec<Zipped>,
     /// Node rows joined to a leaf row by their keys (see `leaf_joined`).
     leaf_joins: Vec<LeafJoin>,
-    /// Selected leaf values read from leaf rows where the node allows (see [`Leafed`]).
-    leafed: Vec<Leafed>,
+    /// Selected leaf values read from leaf rows where the node allows (see [`LeafGroup`]).
+    leaf_groups: Vec<LeafGroup>,
 }
 
 /// Where leaf rows hold a path's final attributes: (attribute steps after the data value,
 /// leaf column, data value types with how each prints).
 type LeafTarget = (usize, &'static str, &'static [(&'static str, LeafJson)]);
 
-/// A selected ELEMENT value (magnitude, units, code string) of a node variable whose row
+/// The selected ELEMENT values (magnitude, units, code string) of a node variable whose row
 /// nodes no other path passes through. Where the node row's `repeats` name none of the lists
-/// the path passes through (no list repeats the node id the path names), the path reaches at
-/// most one value, so its one row holds the node's leaf value or null; elsewhere the row nodes
-/// are evaluated on the document, inside the same lateral subquery.
-struct Leafed {
+/// the paths pass through (no list repeats the node id a path names), each path reaches at most
+/// one value, so the node has one row holding each path's leaf value or null; elsewhere the
+/// row nodes are evaluated on the document, inside the same lateral subquery.
+struct LeafGroup {
+    var: VarId,
+    columns: Vec<LeafColumn>,
+    /// The row nodes the paths pass through, parents first.
+    rows: Vec<RowId>,
+    /// The lateral subquery's alias, once emitted.
+    alias: String,
+}
+
+/// A leaf group's column while its SQL is printed: path ids with how each prints, the leaf
+/// column, and the path.
+type GroupColumn<'p> = (Vec<(i64, LeafJson)>, &'static str, &'p Path<'p>);
+
+/// A column of a [`LeafGroup`]: path ids with how each prints, and the leaf column.
+struct LeafColumn {
     column: usize,
     ids: Vec<(i64, LeafJson)>,
     column_sql: &'static str,
@@ -1062,20 +1076,29 @@ impl<'a, 'q> Compiler<'a, 'q> {
         Ok(())
     }
 
-    /// The row nodes that zipped and leafed values stand for (evaluated inside their own
+    /// The row nodes that zipped values and leaf groups stand for (evaluated inside their own
     /// subquery, or not at all).
     fn zipped_rows(&self) -> Vec<RowId> {
-        let mut out = Vec::new();
-        let columns = self.zipped.iter().map(|z| z.column);
-        for column in columns.chain(self.leafed.iter().map(|l| l.column)) {
-            let ColumnExpr::Path(p) = &self.b.columns[column].expr else {
+        let mut out: Vec<RowId> = self
+            .leaf_groups
+            .iter()
+            .flat_map(|g| g.rows.clone())
+            .collect();
+        for z in &self.zipped {
+            let ColumnExpr::Path(p) = &self.b.columns[z.column].expr else {
                 continue;
             };
-            let mut row = p.anchor.map(|a| a.row);
-            while let Some(r) = row {
-                out.push(r);
-                row = self.b.rows[r].parent;
-            }
+            out.extend(self.chain(p.anchor.map(|a| a.row)));
+        }
+        out
+    }
+
+    /// A row node and its ancestors.
+    fn chain(&self, mut row: Option<RowId>) -> Vec<RowId> {
+        let mut out = Vec::new();
+        while let Some(r) = row {
+            out.push(r);
+            row = self.b.rows[r].parent;
         }
         out
     }
@@ -1505,28 +1528,20 @@ impl<'a, 'q> Compiler<'a, 'q> {
         Ok((format!("{s}.v::text"), format!("{s}.v")))
     }
 
-    /// Whether no path but `p` and `q` passes through `p`'s row nodes (and no row node hangs
-    /// below them).
-    fn exclusive_rows(&self, p: &Path, q: Option<&Path>) -> bool {
+    /// Whether no path but `mine` passes through their row nodes (and no row node hangs below
+    /// them).
+    fn exclusive_rows(&self, mine: &[&Path]) -> bool {
         let b = self.b;
-        let Some(anchor) = p.anchor else {
-            return false;
-        };
-        let chain = |mut row: Option<RowId>| {
-            let mut out = Vec::new();
-            while let Some(r) = row {
-                out.push(r);
-                row = b.rows[r].parent;
-            }
-            out
-        };
-        let own = chain(Some(anchor.row));
+        let own: Vec<RowId> = mine
+            .iter()
+            .flat_map(|p| self.chain(p.anchor.map(|a| a.row)))
+            .collect();
         let shared = b
             .paths()
             .into_iter()
-            .filter(|x| !std::ptr::eq(*x, p) && !q.is_some_and(|q| std::ptr::eq(*x, q)))
+            .filter(|x| !mine.iter().any(|m| std::ptr::eq(*x, *m)))
             .filter_map(|x| x.anchor)
-            .any(|a| chain(Some(a.row)).iter().any(|r| own.contains(r)))
+            .any(|a| self.chain(Some(a.row)).iter().any(|r| own.contains(r)))
             || b.rows
                 .iter()
                 .enumerate()
@@ -1556,7 +1571,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
 
     /// Finds the selected leaf values that a top-level comparison of the same path filters
     /// (see [`Zipped`]), and the other selected leaf values whose rows are their own (see
-    /// [`Leafed`]).
+    /// [`LeafGroup`]).
     fn plan_leaf_values(&mut self) {
         let b = self.b;
         let conjuncts = b
@@ -1589,7 +1604,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
                 _ => None,
             });
             if let Some((k, op, value, q)) = found {
-                if !self.exclusive_rows(p, Some(q)) {
+                if !self.exclusive_rows(&[p, q]) {
                     continue;
                 }
                 let archetype = b.vars[p.var].archetype.clone().expect("leaf value");
@@ -1609,74 +1624,73 @@ impl<'a, 'q> Compiler<'a, 'q> {
                     cmp,
                     alias: String::new(),
                 });
-            } else if self.exclusive_rows(p, None) {
-                self.leafed.push(Leafed {
+            } else {
+                let c = LeafColumn {
                     column: ci,
                     ids,
                     column_sql: column,
-                });
+                };
+                match self.leaf_groups.iter_mut().find(|g| g.var == p.var) {
+                    Some(g) => g.columns.push(c),
+                    None => self.leaf_groups.push(LeafGroup {
+                        var: p.var,
+                        columns: vec![c],
+                        rows: Vec::new(),
+                        alias: String::new(),
+                    }),
+                }
             }
+        }
+        // A group stands only when its row nodes are its own.
+        let groups = std::mem::take(&mut self.leaf_groups);
+        for mut g in groups {
+            let paths: Vec<&Path> = g
+                .columns
+                .iter()
+                .filter_map(|c| match &b.columns[c.column].expr {
+                    ColumnExpr::Path(p) => Some(p),
+                    _ => None,
+                })
+                .collect();
+            if self.zipped.iter().any(|z| z.var == g.var) || !self.exclusive_rows(&paths) {
+                continue;
+            }
+            let mut rows: Vec<RowId> = paths
+                .iter()
+                .flat_map(|p| self.chain(p.anchor.map(|a| a.row)))
+                .collect();
+            rows.sort_unstable();
+            rows.dedup();
+            g.rows = rows;
+            self.leaf_groups.push(g);
         }
     }
 
-    /// A leafed column (see [`Leafed`]): its value as JSON text, from a lateral subquery.
-    fn leafed_select(&mut self, scope: &mut Scope, l: usize, p: &Path) -> Result<String> {
-        let var = self.var(p.var).clone();
-        let n = var
-            .facet("num")
-            .strip_suffix(".num")
-            .expect("a node variable")
-            .to_owned();
-        let (ids, column) = (self.leafed[l].ids.clone(), self.leafed[l].column_sql);
-        // The lists the path passes through (as `NodeRow::repeats` names them), and the empty
-        // string that a node row's unreadable repeats stand as.
-        let mut lists = vec![String::new()];
-        let mut prefix = String::new();
-        for step in &p.steps[..p.anchor.map_or(0, |a| a.depth)] {
-            prefix.push('/');
-            prefix.push_str(&step.ast.attribute.name);
-            if let Some(PredicateKind::Node(node)) = step.ast.predicate.as_deref().map(|p| &p.kind)
-            {
-                prefix.push('[');
-                prefix.push_str(&node.code.value);
-                prefix.push(']');
-            }
-            if step.multiple {
-                lists.push(prefix.clone());
-            }
-        }
-        let lists = self.params.push(lists);
-        let unique = format!("{n}.repeats IS NOT NULL AND NOT ({n}.repeats && {lists}::text[])");
-        let several = ids.len() > 1;
-        let mut branches: Vec<String> = ids
-            .iter()
-            .map(|(id, json)| {
-                let written = match several {
-                    true => format!(
-                        " AND EXISTS (SELECT FROM path_dict d WHERE d.path_id = {})",
-                        int8_literal(*id)
-                    ),
-                    false => String::new(),
-                };
-                format!(
-                    "SELECT {} FROM {} AND {unique} AND l.{column} IS NOT NULL{written}",
-                    json.render(column),
-                    self.leaf_rows(&var, std::slice::from_ref(id))
-                )
-            })
-            .collect();
-        // Elsewhere the row nodes, from the document.
-        let mut chain = Vec::new();
-        let mut row = p.anchor.map(|a| a.row);
-        while let Some(r) = row {
-            chain.push(r);
-            row = self.b.rows[r].parent;
-        }
-        chain.reverse();
+    /// The document branch of a leaf group of several columns: its row nodes as laterals,
+    /// then each column's value.
+    fn group_document(
+        &mut self,
+        g: usize,
+        var: &Var,
+        columns: &[GroupColumn],
+        unique: &str,
+    ) -> Result<String> {
+        let b = self.b;
         let mut from = String::from("(SELECT 1) AS one");
-        let mut base = var.facet("value").to_owned();
-        for r in chain {
-            let node = &self.b.rows[r];
+        let mut aliases: Vec<(RowId, String)> = Vec::new();
+        for &r in &self.leaf_groups[g].rows.clone() {
+            let node = &b.rows[r];
+            let base = match node.parent {
+                Some(p) => {
+                    let a = &aliases
+                        .iter()
+                        .find(|(x, _)| *x == p)
+                        .expect("parents first")
+                        .1;
+                    format!("{a}.val")
+                }
+                None => var.facet("value").to_owned(),
+            };
             let mut jp = JsonPath::root();
             if node.from == 0 {
                 if let Some(pred) = node.path.predicate.as_deref() {
@@ -1697,25 +1711,154 @@ impl<'a, 'q> Compiler<'a, 'q> {
                 " LEFT JOIN LATERAL cdr_path_query({base}, {path}::text::jsonpath, \
                  {vars}::text::jsonb, false) AS {a}(val) ON true"
             ));
-            base = format!("{a}.val");
+            aliases.push((r, a));
         }
-        let mut jp = JsonPath::root();
-        for step in p.rest() {
-            jp.attribute(&step.ast.attribute.name)
-                .map_err(|e| e.or_at(step.ast.span()))?;
-            if let Some(pred) = &step.ast.predicate {
-                jp.filter(pred, self.inputs)?;
+        let mut selected = Vec::with_capacity(columns.len());
+        for (k, (_, _, p)) in columns.iter().enumerate() {
+            let anchor = p.anchor.expect("anchored");
+            let base = &aliases
+                .iter()
+                .find(|(x, _)| *x == anchor.row)
+                .expect("joined")
+                .1;
+            let mut jp = JsonPath::root();
+            for step in p.rest() {
+                jp.attribute(&step.ast.attribute.name)
+                    .map_err(|e| e.or_at(step.ast.span()))?;
+                if let Some(pred) = &step.ast.predicate {
+                    jp.filter(pred, self.inputs)?;
+                }
+            }
+            let path = self.params.push(jp.text.clone());
+            let vars = self.params.push(jp.vars_text());
+            from.push_str(&format!(
+                " LEFT JOIN LATERAL cdr_path_query({base}.val, {path}::text::jsonpath, \
+                 {vars}::text::jsonb, false) AS t{k}(v) ON true"
+            ));
+            selected.push(format!("t{k}.v::text"));
+        }
+        Ok(format!(
+            "SELECT {} FROM {from} WHERE NOT coalesce({unique}, false)",
+            selected.join(", ")
+        ))
+    }
+
+    /// A leaf group's lateral subquery (see [`LeafGroup`]); its alias, whose columns `c0`,
+    /// `c1`, … are the group's values as JSON text.
+    fn group_select(&mut self, scope: &mut Scope, g: usize) -> Result<String> {
+        let b = self.b;
+        let var = self.var(self.leaf_groups[g].var).clone();
+        let n = var
+            .facet("num")
+            .strip_suffix(".num")
+            .expect("a node variable")
+            .to_owned();
+        let columns: Vec<GroupColumn> = self.leaf_groups[g]
+            .columns
+            .iter()
+            .filter_map(|c| match &b.columns[c.column].expr {
+                ColumnExpr::Path(p) => Some((c.ids.clone(), c.column_sql, p)),
+                _ => None,
+            })
+            .collect();
+        // The lists the paths pass through (as `NodeRow::repeats` names them), and the empty
+        // string that a node row's unreadable repeats stand as.
+        let mut lists = vec![String::new()];
+        for (_, _, p) in &columns {
+            let mut prefix = String::new();
+            for step in &p.steps[..p.anchor.map_or(0, |a| a.depth)] {
+                prefix.push('/');
+                prefix.push_str(&step.ast.attribute.name);
+                if let Some(PredicateKind::Node(node)) =
+                    step.ast.predicate.as_deref().map(|p| &p.kind)
+                {
+                    prefix.push('[');
+                    prefix.push_str(&node.code.value);
+                    prefix.push(']');
+                }
+                if step.multiple && !lists.contains(&prefix) {
+                    lists.push(prefix.clone());
+                }
             }
         }
-        let path = self.params.push(jp.text.clone());
-        let vars = self.params.push(jp.vars_text());
-        branches.push(format!(
-            "SELECT v.v::text FROM {from} LEFT JOIN LATERAL cdr_path_query({base}, \
-             {path}::text::jsonpath, {vars}::text::jsonb, false) AS v(v) ON true \
-             WHERE NOT coalesce({unique}, false)"
+        let lists = self.params.push(lists);
+        let unique = format!("{n}.repeats IS NOT NULL AND NOT ({n}.repeats && {lists}::text[])");
+        // Where no list repeats: each value from the node's leaf rows.
+        let mut values = Vec::with_capacity(columns.len());
+        for (k, (ids, column, _)) in columns.iter().enumerate() {
+            let several = ids.len() > 1;
+            let branches: Vec<String> = ids
+                .iter()
+                .map(|(id, json)| {
+                    let written = match several {
+                        true => format!(
+                            " AND EXISTS (SELECT FROM path_dict d WHERE d.path_id = {})",
+                            int8_literal(*id)
+                        ),
+                        false => String::new(),
+                    };
+                    format!(
+                        "SELECT {} FROM {} AND l.{column} IS NOT NULL{written}",
+                        json.render(column),
+                        self.leaf_rows(&var, std::slice::from_ref(id))
+                    )
+                })
+                .collect();
+            values.push(format!(
+                "(SELECT u.v FROM ({}) AS u(v) LIMIT 1) AS c{k}",
+                branches.join(" UNION ALL ")
+            ));
+        }
+        let leaf = format!("SELECT {} WHERE {unique}", values.join(", "));
+        // Elsewhere the row nodes and the values, from the document.
+        let doc = if let [(_, _, p)] = columns.as_slice() {
+            // One path: its row nodes are a chain, evaluated by one function call.
+            let mut paths = Vec::new();
+            let mut vars = Vec::new();
+            for &r in &self.leaf_groups[g].rows.clone() {
+                let node = &b.rows[r];
+                let mut jp = JsonPath::root();
+                if node.from == 0 {
+                    if let Some(pred) = node.path.predicate.as_deref() {
+                        jp.filter(pred, self.inputs)?;
+                    }
+                }
+                for step in node.steps() {
+                    jp.attribute(&step.attribute.name)
+                        .map_err(|e| e.or_at(step.span()))?;
+                    if let Some(pred) = &step.predicate {
+                        jp.filter(pred, self.inputs)?;
+                    }
+                }
+                paths.push(jp.text.clone());
+                vars.push(jp.vars_text());
+            }
+            let mut jp = JsonPath::root();
+            for step in p.rest() {
+                jp.attribute(&step.ast.attribute.name)
+                    .map_err(|e| e.or_at(step.ast.span()))?;
+                if let Some(pred) = &step.ast.predicate {
+                    jp.filter(pred, self.inputs)?;
+                }
+            }
+            paths.push(jp.text.clone());
+            vars.push(jp.vars_text());
+            let paths = self.params.push(paths);
+            let vars = self.params.push(vars);
+            format!(
+                "SELECT v.v::text FROM cdr_path_rows({}, {paths}::text[]::jsonpath[], \
+                 {vars}::text[]::jsonb[]) AS v(v) WHERE NOT coalesce({unique}, false)",
+                var.facet("value")
+            )
+        } else {
+            self.group_document(g, &var, &columns, &unique)?
+        };
+        let s = self.alias("g");
+        let names: Vec<String> = (0..columns.len()).map(|k| format!("c{k}")).collect();
+        scope.left_lateral(format!(
+            "({leaf} UNION ALL {doc}) AS {s}({})",
+            names.join(", ")
         ));
-        let s = self.alias("s");
-        scope.left_lateral(format!("({}) AS {s}(v)", branches.join(" UNION ALL ")));
         Ok(s)
     }
 }
@@ -2035,7 +2178,7 @@ pub(crate) fn compile(b: &BoundQuery, inputs: &Inputs) -> Result<Compiled> {
         leaf_filters: Vec::new(),
         zipped: Vec::new(),
         leaf_joins: Vec::new(),
-        leafed: Vec::new(),
+        leaf_groups: Vec::new(),
     };
     if let Some(id) = inputs.ehr_id {
         let p = c.params.push(id);
@@ -2063,8 +2206,11 @@ pub(crate) fn compile(b: &BoundQuery, inputs: &Inputs) -> Result<Compiled> {
         let v = c.var(p.var);
         v.kind == Kind::Node && v.facet("num").ends_with(".num")
     };
-    let leafed = std::mem::take(&mut c.leafed);
-    c.leafed = leafed.into_iter().filter(|l| node(&c, l.column)).collect();
+    let groups = std::mem::take(&mut c.leaf_groups);
+    c.leaf_groups = groups
+        .into_iter()
+        .filter(|g| node(&c, g.columns[0].column))
+        .collect();
     c.row_nodes(&mut scope)?;
 
     if let Some(w) = &b.condition {
@@ -2109,12 +2255,27 @@ pub(crate) fn compile(b: &BoundQuery, inputs: &Inputs) -> Result<Compiled> {
                 let json = format!("({text})::jsonb");
                 (text, Some(json))
             }
-            ColumnExpr::Path(p) if c.leafed.iter().any(|l| l.column == i) => {
-                let l = c.leafed.iter().position(|l| l.column == i).expect("found");
-                let s = c.leafed_select(&mut scope, l, p)?;
-                let text = format!("{s}.v");
+            ColumnExpr::Path(_)
+                if c.leaf_groups
+                    .iter()
+                    .any(|g| g.columns.iter().any(|x| x.column == i)) =>
+            {
+                let g = c
+                    .leaf_groups
+                    .iter()
+                    .position(|g| g.columns.iter().any(|x| x.column == i))
+                    .expect("found");
+                if c.leaf_groups[g].alias.is_empty() {
+                    c.leaf_groups[g].alias = c.group_select(&mut scope, g)?;
+                }
+                let k = c.leaf_groups[g]
+                    .columns
+                    .iter()
+                    .position(|x| x.column == i)
+                    .expect("found");
+                let text = format!("{}.c{k}", c.leaf_groups[g].alias);
                 group.push(text.clone());
-                (text, Some(format!("{s}.v::jsonb")))
+                (text.clone(), Some(format!("{text}::jsonb")))
             }
             ColumnExpr::Path(p) => {
                 let (text, json) = c.select_path(&mut scope, p)?;

@@ -185,6 +185,32 @@ async fn each_element_of_a_multi_valued_attribute_is_a_row() {
     )
     .unwrap();
     assert!(sql.contains(".repeats IS NOT NULL AND NOT"), "{sql}");
+    // Several such values through the same events: one row per node from the leaf rows where
+    // no list on their paths repeats, one row per event from the document elsewhere.
+    let sys_magnitude = format!("{EVENTS}/data[at0003]/items[at0004]/value/magnitude");
+    let q = format!("SELECT {sys_magnitude}, {code} {from}");
+    let rows = agree(&store, &q, json!({}), false).await;
+    assert_eq!(
+        sorted(rows),
+        vec![
+            vec![json!(100.0), json!("at0020")],
+            vec![json!(120.0), json!("at0020")],
+            vec![json!(140.0), json!(null)],
+        ]
+    );
+    let (sql, _) = cdr_store::aql::compile_to_sql(
+        &QueryRequest {
+            aql: &q,
+            ..QueryRequest::default()
+        },
+        &QueryLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        sql.matches(".repeats IS NOT NULL AND NOT").count(),
+        2,
+        "{sql}"
+    );
     // Both observations repeat the arm's node id; the first repeats its event too.
     let client = store.pool().get().await.unwrap();
     let repeats: Vec<Vec<String>> = client
