@@ -21,7 +21,9 @@ pub(crate) fn holds<'c>(
     match cond {
         Condition::Compare { left, op, right } => match (left, right) {
             (Operand::Path(p), Operand::Value(v)) => compare_path(ctx, p, *op, v, tuple, row),
-            (Operand::Value(v), Operand::Path(p)) => compare_path(ctx, p, flip(*op), v, tuple, row),
+            (Operand::Value(v), Operand::Path(p)) => {
+                compare_path(ctx, p, op.mirrored(), v, tuple, row)
+            }
             _ => {
                 let (l, l_const) = operand(ctx, left, tuple, row)?;
                 let (r, r_const) = operand(ctx, right, tuple, row)?;
@@ -80,16 +82,6 @@ fn compare_path<'c>(
             compare_typed(v, value, value).is_some_and(|ord| op_holds(op, ord))
         }
     }))
-}
-
-fn flip(op: ComparisonOp) -> ComparisonOp {
-    match op {
-        ComparisonOp::Gt => ComparisonOp::Lt,
-        ComparisonOp::Ge => ComparisonOp::Le,
-        ComparisonOp::Lt => ComparisonOp::Gt,
-        ComparisonOp::Le => ComparisonOp::Ge,
-        o => o,
-    }
 }
 
 /// The values of an operand (paths by their natural value), and whether it is a constant.

@@ -43,18 +43,7 @@ pub(crate) fn instant(s: &str) -> Option<(i64, u32)> {
         TemporalKind::DateTime => {
             let (d, t) = s.split_once('T')?;
             let date = parse_date(d)?;
-            let (clock, zone) = match t.find(['Z', '+', '-']) {
-                Some(i) => t.split_at(i),
-                None => (t, ""),
-            };
-            let (clock, fraction) = match clock.split_once(['.', ',']) {
-                Some((c, f)) => (c, f),
-                None => (clock, ""),
-            };
-            let clock: String = clock.chars().filter(|c| *c != ':').collect();
-            let hour = clock.get(0..2)?.parse().ok()?;
-            let minute = clock.get(2..4)?.parse().ok()?;
-            let second = clock.get(4..6)?.parse().ok()?;
+            let (hour, minute, second, fraction, zone) = clock(t)?;
             let nanos = fraction_nanos(fraction)?;
             let time = chrono::NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
             if second > 59 {
@@ -282,26 +271,33 @@ pub(crate) fn duration_seconds(s: &str) -> Option<f64> {
 /// A time of day (`hh:mm:ss[.f][zone]`, extended or basic form) as seconds after midnight
 /// UTC (no zone: UTC).
 pub(crate) fn time_seconds(s: &str) -> Option<f64> {
-    let (clock, zone) = match s.find(['Z', '+', '-']) {
-        Some(i) => s.split_at(i),
-        None => (s, ""),
+    let (hour, minute, second, fraction, zone) = clock(s)?;
+    let frac = match fraction {
+        "" => 0.0,
+        f => format!("0.{f}").parse::<f64>().ok()?,
+    };
+    Some(f64::from(hour * 3600 + minute * 60 + second) + frac - zone_seconds(zone)? as f64)
+}
+
+/// The parts of a clock time `hh:mm[:ss][.f][zone]` (extended or basic form): hour, minute,
+/// second (0 when absent), the fraction's digits and the zone's text.
+fn clock(t: &str) -> Option<(u32, u32, u32, &str, &str)> {
+    let (clock, zone) = match t.find(['Z', '+', '-']) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
     };
     let (clock, fraction) = match clock.split_once(['.', ',']) {
         Some((c, f)) => (c, f),
         None => (clock, ""),
     };
     let digits: String = clock.chars().filter(|c| *c != ':').collect();
-    let hour: f64 = digits.get(0..2)?.parse().ok()?;
-    let minute: f64 = digits.get(2..4)?.parse().ok()?;
-    let second: f64 = match digits.get(4..6) {
+    let hour = digits.get(0..2)?.parse().ok()?;
+    let minute = digits.get(2..4)?.parse().ok()?;
+    let second = match digits.get(4..6) {
         Some(x) => x.parse().ok()?,
-        None => 0.0,
+        None => 0,
     };
-    let frac = match fraction {
-        "" => 0.0,
-        f => format!("0.{f}").parse::<f64>().ok()?,
-    };
-    Some(hour * 3600.0 + minute * 60.0 + second + frac - zone_seconds(zone)? as f64)
+    Some((hour, minute, second, fraction, zone))
 }
 
 /// A string that is equal for two values exactly when they are equal as JSON, numbers

@@ -1054,17 +1054,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
                     }
                 }
             };
-            let mut jp = JsonPath::root();
-            if let Some(p) = root_pred {
-                jp.filter(p, self.inputs)?;
-            }
-            for step in steps {
-                jp.attribute(&step.attribute.name)
-                    .map_err(|e| e.or_at(step.span()))?;
-                if let Some(p) = &step.predicate {
-                    jp.filter(p, self.inputs)?;
-                }
-            }
+            let jp = self.steps_path(root_pred, steps)?;
             let path = self.params.push(jp.text.clone());
             let vars = self.params.push(jp.vars_text());
             let r = self.alias("r");
@@ -1105,6 +1095,33 @@ impl<'a, 'q> Compiler<'a, 'q> {
 
     // ---- paths -----------------------------------------------------------------------------
 
+    /// The SQL/JSON path of `steps`, after `root` (a predicate on the starting object).
+    fn steps_path<'s>(
+        &self,
+        root: Option<&Predicate>,
+        steps: impl IntoIterator<Item = &'s PathStep>,
+    ) -> Result<JsonPath> {
+        let mut jp = JsonPath::root();
+        if let Some(p) = root {
+            jp.filter(p, self.inputs)?;
+        }
+        for step in steps {
+            jp.attribute(&step.attribute.name)
+                .map_err(|e| e.or_at(step.span()))?;
+            if let Some(p) = &step.predicate {
+                jp.filter(p, self.inputs)?;
+            }
+        }
+        Ok(jp)
+    }
+
+    /// The first row node's predicate on the variable (`o[…]/…`), when `node` is one.
+    fn row_root<'r>(node: &'r cdr_aql_bind::RowNode<'_>) -> Option<&'r Predicate> {
+        (node.from == 0)
+            .then(|| node.path.predicate.as_deref())
+            .flatten()
+    }
+
     /// The SQL set-returning expression yielding the values of a path (one jsonb per row).
     fn path_set(&mut self, p: &Path) -> Result<String> {
         if let Some(scalar) = self.path_scalar(p) {
@@ -1134,17 +1151,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
         if steps.is_empty() && root_pred.is_none() {
             return Ok(format!("(VALUES ({base})) "));
         }
-        let mut jp = JsonPath::root();
-        if let Some(pred) = root_pred {
-            jp.filter(pred, self.inputs)?;
-        }
-        for step in steps {
-            jp.attribute(&step.attribute.name)
-                .map_err(|e| e.or_at(step.span()))?;
-            if let Some(pred) = &step.predicate {
-                jp.filter(pred, self.inputs)?;
-            }
-        }
+        let jp = self.steps_path(root_pred, steps.iter().copied())?;
         let path = self.params.push(jp.text.clone());
         let vars = self.params.push(jp.vars_text());
         Ok(format!(
@@ -1691,19 +1698,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
                 }
                 None => var.facet("value").to_owned(),
             };
-            let mut jp = JsonPath::root();
-            if node.from == 0 {
-                if let Some(pred) = node.path.predicate.as_deref() {
-                    jp.filter(pred, self.inputs)?;
-                }
-            }
-            for step in node.steps() {
-                jp.attribute(&step.attribute.name)
-                    .map_err(|e| e.or_at(step.span()))?;
-                if let Some(pred) = &step.predicate {
-                    jp.filter(pred, self.inputs)?;
-                }
-            }
+            let jp = self.steps_path(Self::row_root(node), node.steps())?;
             let path = self.params.push(jp.text.clone());
             let vars = self.params.push(jp.vars_text());
             let a = self.alias("r");
@@ -1721,14 +1716,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
                 .find(|(x, _)| *x == anchor.row)
                 .expect("joined")
                 .1;
-            let mut jp = JsonPath::root();
-            for step in p.rest() {
-                jp.attribute(&step.ast.attribute.name)
-                    .map_err(|e| e.or_at(step.ast.span()))?;
-                if let Some(pred) = &step.ast.predicate {
-                    jp.filter(pred, self.inputs)?;
-                }
-            }
+            let jp = self.steps_path(None, p.rest().iter().map(|s| s.ast))?;
             let path = self.params.push(jp.text.clone());
             let vars = self.params.push(jp.vars_text());
             from.push_str(&format!(
@@ -1817,30 +1805,11 @@ impl<'a, 'q> Compiler<'a, 'q> {
             let mut vars = Vec::new();
             for &r in &self.leaf_groups[g].rows.clone() {
                 let node = &b.rows[r];
-                let mut jp = JsonPath::root();
-                if node.from == 0 {
-                    if let Some(pred) = node.path.predicate.as_deref() {
-                        jp.filter(pred, self.inputs)?;
-                    }
-                }
-                for step in node.steps() {
-                    jp.attribute(&step.attribute.name)
-                        .map_err(|e| e.or_at(step.span()))?;
-                    if let Some(pred) = &step.predicate {
-                        jp.filter(pred, self.inputs)?;
-                    }
-                }
+                let jp = self.steps_path(Self::row_root(node), node.steps())?;
                 paths.push(jp.text.clone());
                 vars.push(jp.vars_text());
             }
-            let mut jp = JsonPath::root();
-            for step in p.rest() {
-                jp.attribute(&step.ast.attribute.name)
-                    .map_err(|e| e.or_at(step.ast.span()))?;
-                if let Some(pred) = &step.ast.predicate {
-                    jp.filter(pred, self.inputs)?;
-                }
-            }
+            let jp = self.steps_path(None, p.rest().iter().map(|s| s.ast))?;
             paths.push(jp.text.clone());
             vars.push(jp.vars_text());
             let paths = self.params.push(paths);
@@ -1914,23 +1883,7 @@ fn leaf_joined(scope: &mut Scope, joins: &[LeafJoin], outside: &mut [&mut String
         if own.len() != j.own.len() + 1 {
             continue;
         }
-        let keys_only = scope
-            .items
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != item)
-            .map(|(_, (t, _))| t)
-            .chain(
-                scope
-                    .wheres
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| !own.contains(i))
-                    .map(|(_, t)| t),
-            )
-            .chain(outside.iter().map(|t| &**t))
-            .all(|t| only_key_columns(t, &j.node));
-        if !keys_only {
+        if !keys_only(scope, &j.node, item, &own, outside) {
             continue;
         }
         let rename = |t: &str| {
@@ -2013,23 +1966,8 @@ fn leaf_sourced(
         if own.len() != n.own.len() {
             continue;
         }
-        let keys_only = scope
-            .items
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != item)
-            .map(|(_, (t, _))| t)
-            .chain(
-                scope
-                    .wheres
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i != exists && !own.contains(i))
-                    .map(|(_, t)| t),
-            )
-            .chain(outside.iter().map(|t| &**t))
-            .all(|t| only_key_columns(t, &n.alias));
-        if !keys_only {
+        let skipped: Vec<usize> = own.iter().copied().chain([exists]).collect();
+        if !keys_only(scope, &n.alias, item, &skipped, outside) {
             continue;
         }
         scope.items[item].0 = format!("({}) {}", filter.source, n.alias);
@@ -2037,6 +1975,33 @@ fn leaf_sourced(
             scope.wheres[i] = "true".into();
         }
     }
+}
+
+/// Whether every mention of table alias `alias` outside FROM item `item` and conditions
+/// `skipped` (in the statement's other pieces too) is one of its key columns.
+fn keys_only(
+    scope: &Scope,
+    alias: &str,
+    item: usize,
+    skipped: &[usize],
+    outside: &[&mut String],
+) -> bool {
+    scope
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != item)
+        .map(|(_, (t, _))| t)
+        .chain(
+            scope
+                .wheres
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !skipped.contains(i))
+                .map(|(_, t)| t),
+        )
+        .chain(outside.iter().map(|t| &**t))
+        .all(|t| only_key_columns(t, alias))
 }
 
 /// Whether every mention of table alias `alias` in `text` is its ehr_id, vo_id or num.
@@ -2065,13 +2030,7 @@ fn sql_op(op: ComparisonOp) -> &'static str {
 }
 
 fn flip(op: ComparisonOp) -> ComparisonOp {
-    match op {
-        ComparisonOp::Gt => ComparisonOp::Lt,
-        ComparisonOp::Ge => ComparisonOp::Le,
-        ComparisonOp::Lt => ComparisonOp::Gt,
-        ComparisonOp::Le => ComparisonOp::Ge,
-        o => o,
-    }
+    op.mirrored()
 }
 
 /// The path ids of the leaf rows holding the data value that `steps` reach before the

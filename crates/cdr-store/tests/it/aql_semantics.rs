@@ -89,6 +89,17 @@ async fn agree(store: &Store, aql: &str, params: Value, ordered: bool) -> Vec<Ve
     got
 }
 
+/// The SQL a query compiles to.
+fn compiled(aql: &str) -> String {
+    let req = QueryRequest {
+        aql,
+        ..QueryRequest::default()
+    };
+    cdr_store::aql::compile_to_sql(&req, &QueryLimits::default())
+        .unwrap()
+        .0
+}
+
 async fn error(store: &Store, aql: &str) -> String {
     let req = QueryRequest {
         aql,
@@ -176,14 +187,7 @@ async fn each_element_of_a_multi_valued_attribute_is_a_row() {
             vec![json!(null)]
         ]
     );
-    let (sql, _) = cdr_store::aql::compile_to_sql(
-        &QueryRequest {
-            aql: &q,
-            ..QueryRequest::default()
-        },
-        &QueryLimits::default(),
-    )
-    .unwrap();
+    let sql = compiled(&q);
     assert!(sql.contains(".repeats IS NOT NULL AND NOT"), "{sql}");
     // Several such values through the same events: one row per node from the leaf rows where
     // no list on their paths repeats, one row per event from the document elsewhere.
@@ -198,14 +202,7 @@ async fn each_element_of_a_multi_valued_attribute_is_a_row() {
             vec![json!(140.0), json!(null)],
         ]
     );
-    let (sql, _) = cdr_store::aql::compile_to_sql(
-        &QueryRequest {
-            aql: &q,
-            ..QueryRequest::default()
-        },
-        &QueryLimits::default(),
-    )
-    .unwrap();
+    let sql = compiled(&q);
     assert_eq!(
         sql.matches(".repeats IS NOT NULL AND NOT").count(),
         2,
