@@ -1117,9 +1117,11 @@ impl<'a, 'q> Compiler<'a, 'q> {
 
     /// The first row node's predicate on the variable (`o[…]/…`), when `node` is one.
     fn row_root<'r>(node: &'r cdr_aql_bind::RowNode<'_>) -> Option<&'r Predicate> {
-        (node.from == 0)
-            .then(|| node.path.predicate.as_deref())
-            .flatten()
+        if node.from == 0 {
+            node.path.predicate.as_deref()
+        } else {
+            None
+        }
     }
 
     /// The SQL set-returning expression yielding the values of a path (one jsonb per row).
