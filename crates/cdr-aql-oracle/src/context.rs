@@ -1,8 +1,9 @@
 //! The evaluation context: the data with its EHR and version objects prepared, the query's
-//! parameters and variables, and what a variable can be bound to.
+//! parameters and bound query, and what a variable can be bound to.
 
 use std::cell::OnceCell;
 
+use cdr_aql_bind::BoundQuery;
 use serde_json::{Map, Value};
 
 use crate::error::OracleError;
@@ -22,16 +23,23 @@ pub(crate) enum Bound<'c> {
     Node(&'c Value),
 }
 
-/// One object (or nothing: unbound) per variable slot.
+/// One object (or nothing: unbound) per variable, by `VarId`.
 pub(crate) type Tuple<'c> = Vec<Option<Bound<'c>>>;
+
+/// One row: the binding tuple it comes from and the element of each row node (`None`: the
+/// node had no elements, or its variable is unbound).
+#[derive(Debug, Clone)]
+pub(crate) struct Row<'c> {
+    pub tuple: usize,
+    pub elems: Vec<Option<&'c Value>>,
+}
 
 /// Everything evaluation needs besides the query.
 #[derive(Debug)]
-pub(crate) struct Ctx<'a> {
+pub(crate) struct Ctx<'a, 'q> {
     pub data: &'a Dataset,
     pub params: &'a Map<String, Value>,
-    /// Variable names by slot, in FROM order.
-    pub vars: Vec<String>,
+    pub b: &'a BoundQuery<'q>,
     /// What a bare EHR variable selects, per EHR.
     ehr_objects: Vec<Value>,
     /// What a bare VERSION variable selects, per EHR, composition and version; built when
@@ -39,8 +47,8 @@ pub(crate) struct Ctx<'a> {
     version_objects: Vec<Vec<Vec<OnceCell<Value>>>>,
 }
 
-impl<'a> Ctx<'a> {
-    pub fn new(data: &'a Dataset, params: &'a Map<String, Value>, vars: Vec<String>) -> Self {
+impl<'a, 'q> Ctx<'a, 'q> {
+    pub fn new(data: &'a Dataset, params: &'a Map<String, Value>, b: &'a BoundQuery<'q>) -> Self {
         let ehr_objects = data.ehrs.iter().map(ehr_object).collect();
         let version_objects = data
             .ehrs
@@ -55,7 +63,7 @@ impl<'a> Ctx<'a> {
         Ctx {
             data,
             params,
-            vars,
+            b,
             ehr_objects,
             version_objects,
         }
@@ -74,19 +82,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The value given for `$name`.
+    /// The value given for `$name` (the binder checked that there is one).
     pub fn param(&self, name: &str) -> Result<&'a Value, OracleError> {
         self.params
             .get(name)
-            .ok_or_else(|| OracleError::UnknownParameter(name.to_owned()))
-    }
-
-    /// The slot of a variable.
-    pub fn slot(&self, name: &str) -> Result<usize, OracleError> {
-        self.vars
-            .iter()
-            .position(|v| v == name)
-            .ok_or_else(|| OracleError::UnknownVariable(name.to_owned()))
+            .ok_or_else(|| OracleError::Bind(format!("parameter ${name} has no value")))
     }
 }
 

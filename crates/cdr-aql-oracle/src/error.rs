@@ -7,15 +7,10 @@ pub enum OracleError {
     /// refuses rather than guesses.
     #[error("unsupported: {0}")]
     Unsupported(String),
-    /// `$name` used but not given with the query.
-    #[error("unknown parameter ${0}")]
-    UnknownParameter(String),
-    /// A path starts from a variable the FROM clause does not declare.
-    #[error("unknown variable {0}")]
-    UnknownVariable(String),
-    /// The FROM clause declares a variable twice.
-    #[error("variable {0} declared twice")]
-    DuplicateVariable(String),
+    /// The query has no meaning (an unknown variable or parameter, a variable declared
+    /// twice, …): the binder's error, as the SQL engine reports it.
+    #[error("{0}")]
+    Bind(String),
     /// A regular expression in a predicate does not compile.
     #[error("invalid regular expression {0}")]
     InvalidRegex(String),

@@ -1,12 +1,14 @@
-//! FROM: the binding tuples a containment expression denotes.
+//! FROM: the binding tuples a bound containment expression denotes.
 
-use cdr_aql::ast::{ClassExpr, Containment, ContainmentKind, VersionPredicateKind};
+use cdr_aql::ast::{Predicate, PredicateKind};
+use cdr_aql_bind::{Class, From, VarId, VersionOf};
+use cdr_rm::meta::RmType;
 use serde_json::Value;
 
 use crate::context::{check_size, Bound, Ctx, Tuple};
 use crate::error::OracleError;
 use crate::model::Dataset;
-use crate::path::{predicate_holds, standard_holds};
+use crate::path::{archetype_holds, predicate_holds, standard_holds};
 
 /// What a class expression's candidates must lie inside.
 #[derive(Debug, Clone, Copy)]
@@ -21,81 +23,54 @@ enum Scope<'c> {
     Node(&'c Value),
 }
 
-/// The variables the FROM clause declares, in order.
-pub(crate) fn variables(from: &Containment) -> Result<Vec<String>, OracleError> {
-    fn walk(c: &Containment, out: &mut Vec<String>) -> Result<(), OracleError> {
-        let declare = |class: &ClassExpr, out: &mut Vec<String>| {
-            if let Some(v) = class.variable() {
-                if out.contains(&v.name) {
-                    return Err(OracleError::DuplicateVariable(v.name.clone()));
-                }
-                out.push(v.name.clone());
-            }
-            Ok(())
-        };
-        match &c.kind {
-            ContainmentKind::Class(class) => declare(class, out),
-            ContainmentKind::Contains { outer, inner, .. } => {
-                declare(outer, out)?;
-                walk(inner, out)
-            }
-            ContainmentKind::And(items) | ContainmentKind::Or(items) => {
-                items.iter().try_for_each(|i| walk(i, out))
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(from, &mut out)?;
-    Ok(out)
-}
-
 /// Every binding tuple that satisfies the FROM clause.
 pub(crate) fn bindings<'c>(
-    ctx: &'c Ctx<'_>,
-    from: &Containment,
+    ctx: &'c Ctx<'_, '_>,
+    from: &From,
 ) -> Result<Vec<Tuple<'c>>, OracleError> {
     eval(ctx, from, Scope::Root)
 }
 
 fn eval<'c>(
-    ctx: &'c Ctx<'_>,
-    c: &Containment,
+    ctx: &'c Ctx<'_, '_>,
+    c: &From,
     scope: Scope<'c>,
 ) -> Result<Vec<Tuple<'c>>, OracleError> {
-    match &c.kind {
-        ContainmentKind::Class(class) => candidates(ctx, class, scope)?
+    let empty = || vec![None; ctx.b.vars.len()];
+    match c {
+        From::Var(v) => Ok(candidates(ctx, *v, scope)?
             .into_iter()
-            .map(|b| bind(ctx, class, b, vec![None; ctx.vars.len()]))
-            .collect(),
-        ContainmentKind::Contains {
+            .map(|b| bind(*v, b, empty()))
+            .collect()),
+        From::Contains {
             outer,
             negated,
             inner,
         } => {
             let mut out = Vec::new();
-            for b in candidates(ctx, outer, scope)? {
+            for b in candidates(ctx, *outer, scope)? {
                 let inside = eval(ctx, inner, scope_of(b))?;
                 if *negated {
                     if inside.is_empty() {
-                        out.push(bind(ctx, outer, b, vec![None; ctx.vars.len()])?);
+                        out.push(bind(*outer, b, empty()));
                     }
                 } else {
                     for t in inside {
-                        out.push(bind(ctx, outer, b, t)?);
+                        out.push(bind(*outer, b, t));
                     }
                 }
                 check_size(out.len())?;
             }
             Ok(out)
         }
-        ContainmentKind::And(items) => {
+        From::And(items) => {
             let mut parts = Vec::new();
             for item in items {
                 parts.push(eval(ctx, item, scope)?);
             }
             product(parts)
         }
-        ContainmentKind::Or(items) => {
+        From::Or(items) => {
             let mut parts = Vec::new();
             for item in items {
                 let part = eval(ctx, item, scope)?;
@@ -111,17 +86,9 @@ fn eval<'c>(
     }
 }
 
-/// Sets the class's variable (if it has one) to `b` in `t`.
-fn bind<'c>(
-    ctx: &Ctx<'_>,
-    class: &ClassExpr,
-    b: Bound<'c>,
-    mut t: Tuple<'c>,
-) -> Result<Tuple<'c>, OracleError> {
-    if let Some(v) = class.variable() {
-        t[ctx.slot(&v.name)?] = Some(b);
-    }
-    Ok(t)
+fn bind<'c>(v: VarId, b: Bound<'c>, mut t: Tuple<'c>) -> Tuple<'c> {
+    t[v] = Some(b);
+    t
 }
 
 /// Every combination of one tuple from each part (parts bind disjoint variables).
@@ -151,58 +118,51 @@ fn scope_of(b: Bound<'_>) -> Scope<'_> {
     }
 }
 
-/// Classes the oracle does not define.
-const UNSUPPORTED_CLASSES: [&str; 8] = [
-    "EHR_STATUS",
-    "EHR_ACCESS",
-    "FOLDER",
-    "CONTRIBUTION",
-    "VERSIONED_OBJECT",
-    "VERSIONED_COMPOSITION",
-    "VERSIONED_EHR_STATUS",
-    "VERSIONED_FOLDER",
-];
-
-/// The objects a class expression ranges over within `scope`, its predicate applied.
+/// The objects a variable ranges over within `scope`, its predicates applied.
 fn candidates<'c>(
-    ctx: &'c Ctx<'_>,
-    class: &ClassExpr,
+    ctx: &'c Ctx<'_, '_>,
+    v: VarId,
     scope: Scope<'c>,
 ) -> Result<Vec<Bound<'c>>, OracleError> {
-    let rm = match class {
-        ClassExpr::Version(vc) => return versions(ctx, vc, scope),
-        ClassExpr::Rm(rm) => rm,
-    };
-    let rm_type = rm.rm_type.name.as_str();
-    if UNSUPPORTED_CLASSES.contains(&rm_type) {
-        return Err(OracleError::Unsupported(format!("class {rm_type}")));
+    let var = &ctx.b.vars[v];
+    if var.impossible {
+        return Ok(Vec::new());
     }
-    let found: Vec<Bound<'c>> = if rm_type == "EHR" {
-        if !matches!(scope, Scope::Root) {
-            return Err(OracleError::Unsupported("EHR below another class".into()));
-        }
-        (0..ctx.data.ehrs.len()).map(Bound::Ehr).collect()
-    } else {
-        let mut objects = Vec::new();
-        for doc in documents(ctx, scope) {
-            if rm_type == "COMPOSITION" && !matches!(scope, Scope::Node(_)) {
-                objects.push(doc);
-            } else {
-                descendants(doc, &mut objects);
+    let found: Vec<Bound<'c>> = match &var.class {
+        Class::Version { all, of, predicate } => {
+            if *of == VersionOf::EhrStatus {
+                return Err(OracleError::Unsupported("versions of EHR_STATUS".into()));
             }
+            return versions(ctx, *all, *predicate, scope);
         }
-        objects
-            .into_iter()
-            .filter(|o| conforms(o.get("_type").and_then(Value::as_str), rm_type))
-            .map(Bound::Node)
-            .collect()
+        Class::EhrStatus => return Err(OracleError::Unsupported("class EHR_STATUS".into())),
+        Class::Folder => return Err(OracleError::Unsupported("class FOLDER".into())),
+        Class::Ehr => (0..ctx.data.ehrs.len()).map(Bound::Ehr).collect(),
+        Class::Composition | Class::Object(_) => {
+            let class = var.class.rm_type().unwrap_or(RmType::Composition);
+            let mut objects = Vec::new();
+            for doc in documents(ctx, scope) {
+                if var.class == Class::Composition && !matches!(scope, Scope::Node(_)) {
+                    objects.push(doc);
+                } else {
+                    descendants(doc, &mut objects);
+                }
+            }
+            objects
+                .into_iter()
+                .filter(|o| conforms(o, class))
+                .map(Bound::Node)
+                .collect()
+        }
     };
     let mut out = Vec::new();
     for b in found {
-        let keep = match &rm.predicate {
-            Some(p) => predicate_holds(ctx, p, ctx.object(b))?,
-            None => true,
-        };
+        let object = ctx.object(b);
+        let keep = archetype_holds(ctx, var.archetype.as_ref(), object)
+            && match var.predicate {
+                Some(p) => class_predicate_holds(ctx, p, object)?,
+                None => true,
+            };
         if keep {
             out.push(b);
         }
@@ -210,9 +170,25 @@ fn candidates<'c>(
     Ok(out)
 }
 
+/// A class predicate on a candidate (an EHR's `[ehr_id/value = X]` compares its id).
+fn class_predicate_holds(ctx: &Ctx, p: &Predicate, object: &Value) -> Result<bool, OracleError> {
+    match &p.kind {
+        PredicateKind::Standard(sp) => standard_holds(ctx, sp, object),
+        _ => predicate_holds(ctx, p, object),
+    }
+}
+
+/// Whether a JSON object's `_type` is an RM class conforming to `class`.
+fn conforms(o: &Value, class: RmType) -> bool {
+    o.get("_type")
+        .and_then(Value::as_str)
+        .and_then(RmType::parse)
+        .is_some_and(|t| t.conforms_to(class))
+}
+
 /// The JSON whose descendants (or itself, for COMPOSITION) are candidates in `scope`: the
 /// current compositions of every EHR or one EHR, one version's composition, or the object.
-fn documents<'c>(ctx: &'c Ctx<'_>, scope: Scope<'c>) -> Vec<&'c Value> {
+fn documents<'c>(ctx: &'c Ctx<'_, '_>, scope: Scope<'c>) -> Vec<&'c Value> {
     let ehrs = match scope {
         Scope::Root => 0..ctx.data.ehrs.len(),
         Scope::Ehr(e) => e..e + 1,
@@ -250,53 +226,22 @@ fn descendants<'v>(v: &'v Value, out: &mut Vec<&'v Value>) {
     }
 }
 
-/// Whether an object of RM type `actual` is an instance of `class`.
-fn conforms(actual: Option<&str>, class: &str) -> bool {
-    let Some(actual) = actual else {
-        return false;
-    };
-    let members: &[&str] = match class {
-        "ENTRY" => &[
-            "OBSERVATION",
-            "EVALUATION",
-            "INSTRUCTION",
-            "ACTION",
-            "ADMIN_ENTRY",
-            "GENERIC_ENTRY",
-        ],
-        "CARE_ENTRY" => &["OBSERVATION", "EVALUATION", "INSTRUCTION", "ACTION"],
-        "EVENT" => &["EVENT", "POINT_EVENT", "INTERVAL_EVENT"],
-        "ITEM_STRUCTURE" => &["ITEM_TREE", "ITEM_LIST", "ITEM_SINGLE", "ITEM_TABLE"],
-        "ITEM" => &["CLUSTER", "ELEMENT"],
-        _ => return actual == class,
-    };
-    members.contains(&actual)
-}
-
-/// The versions a VERSION class expression ranges over within `scope`.
+/// The versions a VERSION variable ranges over within `scope`.
 fn versions<'c>(
-    ctx: &'c Ctx<'_>,
-    vc: &cdr_aql::ast::VersionClassExpr,
+    ctx: &'c Ctx<'_, '_>,
+    all: bool,
+    predicate: Option<&cdr_aql::ast::StandardPredicate>,
     scope: Scope<'c>,
 ) -> Result<Vec<Bound<'c>>, OracleError> {
     let ehrs = match scope {
         Scope::Root => 0..ctx.data.ehrs.len(),
         Scope::Ehr(e) => e..e + 1,
-        Scope::Version { .. } | Scope::Node(_) => {
-            return Err(OracleError::Unsupported(
-                "VERSION below a version or an object".into(),
-            ))
-        }
+        Scope::Version { .. } | Scope::Node(_) => return Ok(Vec::new()),
     };
-    let kind = vc.predicate.as_ref().map(|p| &p.kind);
-    // A standard predicate selects among all versions, like ALL_VERSIONS (SEMANTICS.md).
-    let all = matches!(
-        kind,
-        Some(VersionPredicateKind::AllVersions | VersionPredicateKind::Standard(_))
-    );
     let mut out = Vec::new();
     for ehr in ehrs {
         for (comp, history) in ctx.data.ehrs[ehr].compositions.iter().enumerate() {
+            // A standard predicate selects among all versions, like ALL_VERSIONS.
             let chosen: Vec<usize> = if all {
                 (0..history.versions.len())
                     .filter(|&v| history.versions[v].document.is_some())
@@ -306,11 +251,9 @@ fn versions<'c>(
             };
             for ver in chosen {
                 let b = Bound::Version { ehr, comp, ver };
-                let keep = match kind {
-                    Some(VersionPredicateKind::Standard(sp)) => {
-                        standard_holds(ctx, sp, ctx.object(b))?
-                    }
-                    _ => true,
+                let keep = match predicate {
+                    Some(sp) => standard_holds(ctx, sp, ctx.object(b))?,
+                    None => true,
                 };
                 if keep {
                     out.push(b);

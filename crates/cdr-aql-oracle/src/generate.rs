@@ -553,27 +553,27 @@ fn in_other_zone(rng: &mut Rng, s: &str) -> Option<String> {
     Some(t.format("%Y-%m-%dT%H:%M:%S%.f%:z").to_string())
 }
 
-/// A LIKE pattern that matches `s`: a prefix then `%`, or `s` with one character as `_`.
+/// A LIKE pattern that matches `s`: a prefix then `*`, or `s` with one character as `?`.
 fn like_pattern(rng: &mut Rng, s: &str) -> String {
     let escape = |c: char| match c {
-        '%' | '_' | '\\' => format!("\\{c}"),
+        '*' | '?' | '\\' => format!("\\{c}"),
         c => c.to_string(),
     };
     let chars: Vec<char> = s.chars().collect();
     if chars.is_empty() {
-        return "%".to_owned();
+        return "*".to_owned();
     }
     if rng.chance(50) {
         let keep = rng.below(chars.len() + 1);
         let mut p: String = chars[..keep].iter().map(|&c| escape(c)).collect();
-        p.push('%');
+        p.push('*');
         p
     } else {
         let hole = rng.below(chars.len());
         chars
             .iter()
             .enumerate()
-            .map(|(i, &c)| if i == hole { "_".to_owned() } else { escape(c) })
+            .map(|(i, &c)| if i == hole { "?".to_owned() } else { escape(c) })
             .collect()
     }
 }

@@ -3,8 +3,11 @@
 //! it to check the SQL engine (differential tests); nothing in production depends on it.
 //!
 //! It implements `crates/cdr-aql/SEMANTICS.md` point by point, with the readings listed in that
-//! file's "Notes from the oracle". What it does not define (TERMINOLOGY, functions, FOLDER,
-//! EHR_STATUS, coded names in predicates, TOP BACKWARD) is an [`OracleError::Unsupported`].
+//! file's "Notes from the oracle". It evaluates the bound query of `cdr-aql-bind`, the same the
+//! SQL compiler prints: variables, RM typing of paths, row nodes and which containments can
+//! hold come from there; evaluation (candidates, comparisons, rows) is its own. What it does
+//! not define (TERMINOLOGY, functions, FOLDER, EHR_STATUS, coded names in predicates) is an
+//! [`OracleError::Unsupported`].
 //!
 //! ```
 //! use cdr_aql_oracle::{evaluate, Dataset, Ehr, Version, VersionedComposition};
@@ -31,7 +34,6 @@ mod context;
 mod error;
 mod from;
 mod generate;
-mod like;
 mod model;
 mod path;
 mod select;
@@ -75,17 +77,27 @@ pub fn evaluate(
     params: &Map<String, Value>,
     data: &Dataset,
 ) -> Result<ResultSet, OracleError> {
-    let vars = from::variables(&query.from)?;
-    let ctx = context::Ctx::new(data, params, vars);
-    let mut tuples = from::bindings(&ctx, &query.from)?;
-    if let Some(w) = &query.where_clause {
-        let mut kept = Vec::new();
-        for t in tuples {
-            if cond::holds(&ctx, w, &t)? {
-                kept.push(t);
-            }
+    let unsupported = |t: &cdr_aql::ast::TerminologyCall| Err(format!("unsupported: {t}"));
+    let inputs = cdr_aql_bind::Inputs {
+        params,
+        terminology: &unsupported,
+    };
+    let bound = cdr_aql_bind::bind(query, &inputs).map_err(|e| match e.message {
+        m if m.starts_with("unsupported: ") => OracleError::Unsupported(m[13..].to_owned()),
+        m => OracleError::Bind(m),
+    })?;
+    let ctx = context::Ctx::new(data, params, &bound);
+    let tuples = from::bindings(&ctx, &bound.from)?;
+    let rows = select::rows(&ctx, &tuples)?;
+    let mut kept = Vec::new();
+    for row in rows {
+        let keep = match &bound.condition {
+            Some(w) => cond::holds(&ctx, w, &tuples[row.tuple], &row)?,
+            None => true,
+        };
+        if keep {
+            kept.push(row);
         }
-        tuples = kept;
     }
-    select::project(&ctx, query, &tuples)
+    select::project(&ctx, &tuples, kept)
 }

@@ -2,47 +2,54 @@
 //! satisfies a predicate.
 
 use cdr_aql::ast::{
-    ArchetypeRef, IdentifiedPath, NodeName, ObjectPath, Predicate, PredicateKind, PredicateOperand,
+    ArchetypeRef, NodeName, ObjectPath, PathStep, Predicate, PredicateKind, PredicateOperand,
     StandardPredicate,
 };
+use cdr_aql_bind::{Archetype, Path};
 use serde_json::Value;
 
-use crate::context::{all, any, Ctx, Tuple};
+use crate::context::{all, any, Ctx, Row, Tuple};
 use crate::error::OracleError;
 use crate::value::{exists_compare, literal_json};
 
-/// The values `var[pred]/a/b[pred]/...` reaches in a binding tuple; empty when the variable is
-/// unbound.
-pub(crate) fn identified_path<'c>(
-    ctx: &'c Ctx<'_>,
-    path: &IdentifiedPath,
+/// The values a bound path reaches in a row: from the element of the row node it is bound to,
+/// or from its variable's object; empty when either is missing.
+pub(crate) fn path_values<'c>(
+    ctx: &'c Ctx<'_, '_>,
+    path: &Path,
     tuple: &Tuple<'c>,
+    row: &Row<'c>,
 ) -> Result<Vec<&'c Value>, OracleError> {
-    let slot = ctx.slot(&path.variable.name)?;
-    let Some(bound) = tuple[slot] else {
-        return Ok(Vec::new());
-    };
-    let root = ctx.object(bound);
-    if let Some(p) = &path.predicate {
-        if !predicate_holds(ctx, p, root)? {
-            return Ok(Vec::new());
+    let steps: Vec<&PathStep> = path.rest().iter().map(|s| s.ast).collect();
+    let start = match path.anchor {
+        Some(a) => match row.elems[a.row] {
+            Some(e) => e,
+            None => return Ok(Vec::new()),
+        },
+        None => {
+            let Some(bound) = tuple[path.var] else {
+                return Ok(Vec::new());
+            };
+            let root = ctx.object(bound);
+            if let Some(p) = &path.ast.predicate {
+                if !predicate_holds(ctx, p, root)? {
+                    return Ok(Vec::new());
+                }
+            }
+            root
         }
-    }
-    match &path.path {
-        Some(steps) => object_path(ctx, steps, root),
-        None => Ok(vec![root]),
-    }
+    };
+    steps_from(ctx, &steps, start)
 }
 
-/// The values `a/b[pred]/...` reaches from `start`: each step takes the attribute (every element
-/// of an array), then keeps what matches the step's predicate. JSON nulls count as absent.
-pub(crate) fn object_path<'v>(
-    ctx: &Ctx<'_>,
-    path: &ObjectPath,
+/// The values `steps` reach from `start`.
+pub(crate) fn steps_from<'v>(
+    ctx: &Ctx<'_, '_>,
+    steps: &[&PathStep],
     start: &'v Value,
 ) -> Result<Vec<&'v Value>, OracleError> {
     let mut current = vec![start];
-    for step in &path.steps {
+    for step in steps {
         let mut next = Vec::new();
         for v in current {
             match v.get(&step.attribute.name) {
@@ -65,9 +72,31 @@ pub(crate) fn object_path<'v>(
     Ok(current)
 }
 
+/// Whether an object has the archetype (and name) of a class's archetype predicate.
+pub(crate) fn archetype_holds(ctx: &Ctx, a: Option<&Archetype>, node: &Value) -> bool {
+    let _ = ctx;
+    let Some(a) = a else { return true };
+    let named = match &a.name {
+        None => true,
+        Some(wanted) => node.get("name").and_then(|n| n.get("value")) == Some(wanted),
+    };
+    named && node_id_is(node, &a.id)
+}
+
+/// The values `a/b[pred]/...` reaches from `start`: each step takes the attribute (every element
+/// of an array), then keeps what matches the step's predicate. JSON nulls count as absent.
+pub(crate) fn object_path<'v>(
+    ctx: &Ctx<'_, '_>,
+    path: &ObjectPath,
+    start: &'v Value,
+) -> Result<Vec<&'v Value>, OracleError> {
+    let steps: Vec<&PathStep> = path.steps.iter().collect();
+    steps_from(ctx, &steps, start)
+}
+
 /// Whether `node` satisfies the predicate.
 pub(crate) fn predicate_holds(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx<'_, '_>,
     pred: &Predicate,
     node: &Value,
 ) -> Result<bool, OracleError> {
@@ -104,7 +133,7 @@ pub(crate) fn predicate_holds(
 
 /// `[path op operand]` on `node`, existential like a WHERE comparison.
 pub(crate) fn standard_holds(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx<'_, '_>,
     sp: &StandardPredicate,
     node: &Value,
 ) -> Result<bool, OracleError> {
@@ -128,7 +157,11 @@ fn node_id_is(node: &Value, id: &str) -> bool {
 }
 
 /// The name part of a node or archetype predicate: `name/value` equals the text.
-fn name_holds(ctx: &Ctx<'_>, name: Option<&NodeName>, node: &Value) -> Result<bool, OracleError> {
+fn name_holds(
+    ctx: &Ctx<'_, '_>,
+    name: Option<&NodeName>,
+    node: &Value,
+) -> Result<bool, OracleError> {
     let wanted = match name {
         None => return Ok(true),
         Some(NodeName::String(s)) => s.value.as_str(),

@@ -1,84 +1,133 @@
-//! SELECT, ORDER BY, LIMIT: from the binding tuples that passed WHERE to result rows.
+//! Rows, SELECT, ORDER BY, LIMIT: from the binding tuples to result rows.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
-use cdr_aql::ast::{
-    Aggregate, AggregateArg, AggregateFunction, ColumnExpr, IdentifiedPath, Query, SortDirection,
-    TopDirection,
-};
+use cdr_aql::ast::{AggregateFunction, PathStep, SortDirection};
+use cdr_aql_bind::{Aggregate, ColumnExpr, OrderTarget, Path};
 use serde_json::Value;
 
-use crate::context::{check_size, Ctx, Tuple};
+use crate::context::{check_size, Ctx, Row, Tuple};
 use crate::error::OracleError;
-use crate::path::identified_path;
-use crate::value::{cmp_numbers, json_key, literal_json, sort_order};
+use crate::path::{path_values, predicate_holds, steps_from};
+use crate::value::{cmp_numbers, compare_typed, json_key, order_key, sort_order};
 use crate::{Column, ResultSet};
 
-/// A result row and the binding tuple it came from (none once aggregated).
-struct Row {
-    values: Vec<Value>,
-    tuple: Option<usize>,
+/// The rows of each tuple: one per combination of the elements of the row nodes (a node
+/// without elements, or whose variable is unbound, is one row with no element).
+pub(crate) fn rows<'c>(
+    ctx: &'c Ctx<'_, '_>,
+    tuples: &[Tuple<'c>],
+) -> Result<Vec<Row<'c>>, OracleError> {
+    let nodes = &ctx.b.rows;
+    let mut out = Vec::new();
+    for (t, tuple) in tuples.iter().enumerate() {
+        let mut partial: Vec<Vec<Option<&'c Value>>> = vec![Vec::with_capacity(nodes.len())];
+        for node in nodes {
+            let steps: Vec<&PathStep> = node.steps().iter().collect();
+            let mut next = Vec::new();
+            for elems in partial {
+                let base = match node.parent {
+                    Some(p) => elems[p],
+                    None => match tuple[node.var] {
+                        Some(b) => {
+                            let root = ctx.object(b);
+                            match &node.path.predicate {
+                                Some(p) if !predicate_holds(ctx, p, root)? => None,
+                                _ => Some(root),
+                            }
+                        }
+                        None => None,
+                    },
+                };
+                let found = match base {
+                    Some(base) => steps_from(ctx, &steps, base)?,
+                    None => Vec::new(),
+                };
+                if found.is_empty() {
+                    let mut e = elems.clone();
+                    e.push(None);
+                    next.push(e);
+                } else {
+                    for f in found {
+                        let mut e = elems.clone();
+                        e.push(Some(f));
+                        next.push(e);
+                    }
+                }
+                check_size(out.len() + next.len())?;
+            }
+            partial = next;
+        }
+        out.extend(partial.into_iter().map(|elems| Row { tuple: t, elems }));
+    }
+    Ok(out)
 }
 
-/// Projects, aggregates, de-duplicates, sorts and pages.
+/// A result row and the row it came from (none once aggregated).
+struct Out<'c> {
+    values: Vec<Value>,
+    row: Option<Row<'c>>,
+}
+
+/// Projects, aggregates, de-duplicates, sorts and pages the rows that passed WHERE.
 pub(crate) fn project<'c>(
-    ctx: &'c Ctx<'_>,
-    query: &Query,
+    ctx: &'c Ctx<'_, '_>,
     tuples: &[Tuple<'c>],
+    rows: Vec<Row<'c>>,
 ) -> Result<ResultSet, OracleError> {
-    let select = &query.select;
-    let columns: Vec<Column> = select
+    let b = ctx.b;
+    let columns: Vec<Column> = b
         .columns
         .iter()
-        .enumerate()
-        .map(|(i, c)| Column {
-            name: c.alias.as_ref().map_or(format!("#{i}"), |a| a.name.clone()),
-            path: c.expr.to_string(),
+        .map(|c| Column {
+            name: c.name.clone(),
+            path: c.text.clone(),
         })
         .collect();
-    let mut rows = expand(ctx, query, tuples)?;
-    let aggregated = select
-        .columns
-        .iter()
-        .any(|c| matches!(c.expr, ColumnExpr::Aggregate(_)));
-    if aggregated {
-        rows = aggregate(query, rows)?;
+    let mut out = expand(ctx, tuples, rows)?;
+    if b.aggregated() {
+        out = aggregate(ctx, out)?;
     }
-    if select.distinct {
+    if b.distinct {
         let mut seen = HashSet::new();
-        rows.retain(|r| seen.insert(json_key(&Value::Array(r.values.clone()))));
+        out.retain(|r| seen.insert(json_key(&Value::Array(r.values.clone()))));
     }
-    if !query.order_by.is_empty() {
-        rows = sort(ctx, query, &columns, tuples, rows)?;
+    if !b.order_by.is_empty() {
+        out = sort(ctx, tuples, out)?;
     }
-    let mut rows: Vec<Vec<Value>> = rows.into_iter().map(|r| r.values).collect();
-    page(query, &mut rows)?;
+    let mut rows: Vec<Vec<Value>> = out.into_iter().map(|r| r.values).collect();
+    if let Some(page) = b.page {
+        let offset = usize::try_from(page.offset.unwrap_or(0)).unwrap_or(usize::MAX);
+        rows.drain(..offset.min(rows.len()));
+        rows.truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
+    }
     Ok(ResultSet { columns, rows })
 }
 
-/// One row per combination of the columns' values in each tuple (an empty list is one null).
-/// An aggregate column holds its argument's values (null for `COUNT(*)`).
+/// One result row per combination of the columns' values in each row (a path without a value
+/// is one null; a path reaching several values beyond its row nodes gives one row each). An
+/// aggregate column holds its argument's values (null for `COUNT(*)`).
 fn expand<'c>(
-    ctx: &'c Ctx<'_>,
-    query: &Query,
+    ctx: &'c Ctx<'_, '_>,
     tuples: &[Tuple<'c>],
-) -> Result<Vec<Row>, OracleError> {
-    let mut rows = Vec::new();
-    for (t, tuple) in tuples.iter().enumerate() {
+    rows: Vec<Row<'c>>,
+) -> Result<Vec<Out<'c>>, OracleError> {
+    let mut out = Vec::new();
+    for row in rows {
+        let tuple = &tuples[row.tuple];
         let mut lists: Vec<Vec<Value>> = Vec::new();
-        for column in &query.select.columns {
+        for column in &ctx.b.columns {
             let mut list = match &column.expr {
-                ColumnExpr::Path(p) => path_values(ctx, p, tuple)?,
-                ColumnExpr::Literal(l) => vec![literal_json(&l.value)],
-                ColumnExpr::Aggregate(a) => match &a.argument {
-                    AggregateArg::Star => Vec::new(),
-                    AggregateArg::Path(p) => path_values(ctx, p, tuple)?,
+                ColumnExpr::Path(p) => values(ctx, p, tuple, &row)?,
+                ColumnExpr::Value(v) => vec![v.clone()],
+                ColumnExpr::Aggregate(a) => match &a.arg {
+                    None => Vec::new(),
+                    Some(p) => values(ctx, p, tuple, &row)?,
                 },
                 ColumnExpr::Function(f) => {
-                    return Err(OracleError::Unsupported(format!("function {}", f.name)))
+                    return Err(OracleError::Unsupported(format!("function {}", f.ast.name)))
                 }
-                ColumnExpr::Terminology(x) => return Err(OracleError::Unsupported(x.to_string())),
             };
             if list.is_empty() {
                 list.push(Value::Null);
@@ -87,7 +136,7 @@ fn expand<'c>(
         }
         let mut combos: Vec<Vec<Value>> = vec![Vec::new()];
         for list in lists {
-            check_size(rows.len() + combos.len().saturating_mul(list.len()))?;
+            check_size(out.len() + combos.len().saturating_mul(list.len()))?;
             combos = combos
                 .into_iter()
                 .flat_map(|c| {
@@ -99,20 +148,21 @@ fn expand<'c>(
                 })
                 .collect();
         }
-        rows.extend(combos.into_iter().map(|values| Row {
+        out.extend(combos.into_iter().map(|values| Out {
             values,
-            tuple: Some(t),
+            row: Some(row.clone()),
         }));
     }
-    Ok(rows)
+    Ok(out)
 }
 
-fn path_values<'c>(
-    ctx: &'c Ctx<'_>,
-    p: &IdentifiedPath,
+fn values<'c>(
+    ctx: &'c Ctx<'_, '_>,
+    p: &Path,
     tuple: &Tuple<'c>,
+    row: &Row<'c>,
 ) -> Result<Vec<Value>, OracleError> {
-    Ok(identified_path(ctx, p, tuple)?
+    Ok(path_values(ctx, p, tuple, row)?
         .into_iter()
         .cloned()
         .collect())
@@ -120,13 +170,13 @@ fn path_values<'c>(
 
 /// Groups the rows by their plain columns and folds each aggregate over each group. Without
 /// plain columns there is exactly one group, even over no rows.
-fn aggregate(query: &Query, rows: Vec<Row>) -> Result<Vec<Row>, OracleError> {
-    let cols = &query.select.columns;
+fn aggregate<'c>(ctx: &Ctx<'_, '_>, rows: Vec<Out<'c>>) -> Result<Vec<Out<'c>>, OracleError> {
+    let cols = &ctx.b.columns;
     let is_agg: Vec<bool> = cols
         .iter()
         .map(|c| matches!(c.expr, ColumnExpr::Aggregate(_)))
         .collect();
-    let mut groups: Vec<Vec<Row>> = Vec::new();
+    let mut groups: Vec<Vec<Out>> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for row in rows {
         let key: Vec<Value> = row
@@ -151,23 +201,24 @@ fn aggregate(query: &Query, rows: Vec<Row>) -> Result<Vec<Row>, OracleError> {
         let mut values = Vec::new();
         for (i, column) in cols.iter().enumerate() {
             values.push(match &column.expr {
-                ColumnExpr::Aggregate(a) => fold(a, group.iter().map(|r| &r.values[i]).collect())?,
+                ColumnExpr::Aggregate(a) => fold(
+                    a,
+                    &column.text,
+                    group.iter().map(|r| &r.values[i]).collect(),
+                )?,
                 _ => group.first().map_or(Value::Null, |r| r.values[i].clone()),
             });
         }
-        out.push(Row {
-            values,
-            tuple: None,
-        });
+        out.push(Out { values, row: None });
     }
     Ok(out)
 }
 
 /// One aggregate over the argument values of a group's rows.
-fn fold(agg: &Aggregate, values: Vec<&Value>) -> Result<Value, OracleError> {
-    if agg.argument == AggregateArg::Star {
+fn fold(agg: &Aggregate, text: &str, values: Vec<&Value>) -> Result<Value, OracleError> {
+    let Some(_) = &agg.arg else {
         return Ok(Value::from(values.len()));
-    }
+    };
     let present: Vec<&Value> = values.into_iter().filter(|v| !v.is_null()).collect();
     match agg.function {
         AggregateFunction::Count if agg.distinct => {
@@ -175,6 +226,25 @@ fn fold(agg: &Aggregate, values: Vec<&Value>) -> Result<Value, OracleError> {
             Ok(Value::from(distinct.len()))
         }
         AggregateFunction::Count => Ok(Value::from(present.len())),
+        AggregateFunction::Min | AggregateFunction::Max if agg.natural() => {
+            // The object whose natural value is least (greatest); values that do not compare
+            // with the first kept value are passed over.
+            let mut pick: Option<&Value> = None;
+            for v in present {
+                let better = match pick {
+                    None => true,
+                    Some(p) => compare_typed(&order_key(v), &order_key(p), &order_key(v))
+                        .is_some_and(|o| match agg.function {
+                            AggregateFunction::Min => o == Ordering::Less,
+                            _ => o == Ordering::Greater,
+                        }),
+                };
+                if better {
+                    pick = Some(v);
+                }
+            }
+            Ok(pick.cloned().unwrap_or(Value::Null))
+        }
         AggregateFunction::Min | AggregateFunction::Max => {
             let order = |a: &&Value, b: &&Value| -> Ordering {
                 match (a, b) {
@@ -187,7 +257,7 @@ fn fold(agg: &Aggregate, values: Vec<&Value>) -> Result<Value, OracleError> {
             let all_strings = present.iter().all(|v| v.is_string());
             if !all_numbers && !all_strings {
                 return Err(OracleError::Unsupported(format!(
-                    "{agg} over values that are not all numbers or all strings"
+                    "{text} over values that are not all numbers or all strings"
                 )));
             }
             let pick = if agg.function == AggregateFunction::Min {
@@ -219,25 +289,50 @@ fn float(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
 
-/// Sorts by the ORDER BY keys: a column (by alias, or by the same path text), else the path
-/// evaluated on the row's tuple, which must then give at most one value.
+/// Sorts by the ORDER BY keys: a column, else the path evaluated on the row, which must then
+/// give at most one value. Keys that may be RM objects sort by their order key.
 fn sort<'c>(
-    ctx: &'c Ctx<'_>,
-    query: &Query,
-    columns: &[Column],
+    ctx: &'c Ctx<'_, '_>,
     tuples: &[Tuple<'c>],
-    rows: Vec<Row>,
-) -> Result<Vec<Row>, OracleError> {
-    let mut keyed: Vec<(Vec<Value>, Row)> = Vec::new();
+    rows: Vec<Out<'c>>,
+) -> Result<Vec<Out<'c>>, OracleError> {
+    let b = ctx.b;
+    let mut keyed: Vec<(Vec<Value>, Out)> = Vec::new();
     for row in rows {
         let mut keys = Vec::new();
-        for key in &query.order_by {
-            keys.push(sort_key(ctx, query, columns, tuples, &row, &key.path)?);
+        for key in &b.order_by {
+            let (value, natural) = match &key.target {
+                OrderTarget::Column(i) => (
+                    row.values[*i].clone(),
+                    matches!(&b.columns[*i].expr, ColumnExpr::Path(p) if p.types.may_order_naturally()),
+                ),
+                OrderTarget::Path(p) => {
+                    let Some(r) = &row.row else {
+                        return Err(OracleError::Unsupported(format!(
+                            "ORDER BY {}: not a column of an aggregated result",
+                            p.text()
+                        )));
+                    };
+                    let values = path_values(ctx, p, &tuples[r.tuple], r)?;
+                    let value = match values.as_slice() {
+                        [] => Value::Null,
+                        [v] => (*v).clone(),
+                        _ => {
+                            return Err(OracleError::Unsupported(format!(
+                                "ORDER BY {}: several values for one row",
+                                p.text()
+                            )))
+                        }
+                    };
+                    (value, p.types.may_order_naturally())
+                }
+            };
+            keys.push(if natural { order_key(&value) } else { value });
         }
         keyed.push((keys, row));
     }
-    keyed.sort_by(|(a, _), (b, _)| {
-        for ((x, y), key) in a.iter().zip(b).zip(&query.order_by) {
+    keyed.sort_by(|(a, _), (b_, _)| {
+        for ((x, y), key) in a.iter().zip(b_).zip(&b.order_by) {
             let ord = match key.direction {
                 SortDirection::Ascending => sort_order(x, y),
                 SortDirection::Descending => sort_order(y, x),
@@ -249,62 +344,4 @@ fn sort<'c>(
         Ordering::Equal
     });
     Ok(keyed.into_iter().map(|(_, row)| row).collect())
-}
-
-fn sort_key<'c>(
-    ctx: &'c Ctx<'_>,
-    query: &Query,
-    columns: &[Column],
-    tuples: &[Tuple<'c>],
-    row: &Row,
-    key: &IdentifiedPath,
-) -> Result<Value, OracleError> {
-    let bare = key.predicate.is_none() && key.path.is_none();
-    let text = key.to_string();
-    let by_alias = columns
-        .iter()
-        .position(|c| bare && c.name == key.variable.name);
-    let by_path = || {
-        query
-            .select
-            .columns
-            .iter()
-            .position(|c| matches!(c.expr, ColumnExpr::Path(_)) && c.expr.to_string() == text)
-    };
-    if let Some(i) = by_alias.or_else(by_path) {
-        return Ok(row.values[i].clone());
-    }
-    let (Some(t), false) = (row.tuple, query.select.distinct) else {
-        return Err(OracleError::Unsupported(format!(
-            "ORDER BY {text}: not a column of an aggregated or DISTINCT result"
-        )));
-    };
-    let values = identified_path(ctx, key, &tuples[t])?;
-    match values.as_slice() {
-        [] => Ok(Value::Null),
-        [v] => Ok((*v).clone()),
-        _ => Err(OracleError::Unsupported(format!(
-            "ORDER BY {text}: several values for one row"
-        ))),
-    }
-}
-
-/// LIMIT/OFFSET, or TOP.
-fn page(query: &Query, rows: &mut Vec<Vec<Value>>) -> Result<(), OracleError> {
-    let top = query.select.top.as_ref();
-    if let Some(top) = top {
-        if query.limit.is_some() {
-            return Err(OracleError::Unsupported("TOP together with LIMIT".into()));
-        }
-        if top.direction == Some(TopDirection::Backward) {
-            return Err(OracleError::Unsupported("TOP ... BACKWARD".into()));
-        }
-        rows.truncate(usize::try_from(top.count).unwrap_or(usize::MAX));
-    }
-    if let Some(limit) = &query.limit {
-        let offset = usize::try_from(limit.offset.unwrap_or(0)).unwrap_or(usize::MAX);
-        rows.drain(..offset.min(rows.len()));
-        rows.truncate(usize::try_from(limit.row_count).unwrap_or(usize::MAX));
-    }
-    Ok(())
 }

@@ -43,18 +43,7 @@ pub(crate) fn instant(s: &str) -> Option<(i64, u32)> {
         TemporalKind::DateTime => {
             let (d, t) = s.split_once('T')?;
             let date = parse_date(d)?;
-            let (clock, zone) = match t.find(['Z', '+', '-']) {
-                Some(i) => t.split_at(i),
-                None => (t, ""),
-            };
-            let (clock, fraction) = match clock.split_once(['.', ',']) {
-                Some((c, f)) => (c, f),
-                None => (clock, ""),
-            };
-            let clock: String = clock.chars().filter(|c| *c != ':').collect();
-            let hour = clock.get(0..2)?.parse().ok()?;
-            let minute = clock.get(2..4)?.parse().ok()?;
-            let second = clock.get(4..6)?.parse().ok()?;
+            let (hour, minute, second, fraction, zone) = clock(t)?;
             let nanos = fraction_nanos(fraction)?;
             let time = chrono::NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
             if second > 59 {
@@ -156,6 +145,159 @@ pub(crate) fn exists_compare(
             compare_typed(l, r, typed_by).is_some_and(|ord| op_holds(op, ord))
         })
     })
+}
+
+/// What a value compares by (SEMANTICS.md): a DV_ORDERED object by its natural value
+/// (DV_QUANTITY and DV_COUNT magnitude, DV_ORDINAL and DV_SCALE value, DV_PROPORTION
+/// numerator/denominator, DV_DURATION its length in seconds, DV_DATE_TIME, DV_DATE and DV_TIME
+/// their value string); anything else as it is.
+pub(crate) fn natural(v: &Value) -> Value {
+    let Some(t) = v
+        .get("_type")
+        .and_then(Value::as_str)
+        .filter(|_| v.is_object())
+    else {
+        return v.clone();
+    };
+    let field = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
+    match t {
+        "DV_QUANTITY" | "DV_COUNT" => field("magnitude"),
+        "DV_ORDINAL" | "DV_SCALE" => field("value"),
+        "DV_PROPORTION" => {
+            let n = v.get("numerator").and_then(Value::as_f64);
+            let d = v.get("denominator").and_then(Value::as_f64);
+            match (n, d) {
+                (Some(n), Some(d)) if d != 0.0 => float(n / d),
+                _ => Value::Null,
+            }
+        }
+        "DV_DURATION" => v
+            .get("value")
+            .and_then(Value::as_str)
+            .and_then(duration_seconds)
+            .map_or(Value::Null, float),
+        "DV_DATE_TIME" | "DV_DATE" | "DV_TIME" => field("value"),
+        _ => v.clone(),
+    }
+}
+
+/// What a value orders by (ORDER BY, MIN, MAX): DV_ORDERED objects by their natural value,
+/// with dates and date-times as instants (seconds since the epoch) and times as seconds after
+/// midnight UTC; DV_TEXT and DV_CODED_TEXT objects by their text; anything else as it is.
+pub(crate) fn order_key(v: &Value) -> Value {
+    let Some(t) = v
+        .get("_type")
+        .and_then(Value::as_str)
+        .filter(|_| v.is_object())
+    else {
+        return v.clone();
+    };
+    let value = v.get("value").and_then(Value::as_str);
+    match t {
+        "DV_DATE_TIME" | "DV_DATE" => value
+            .and_then(instant)
+            .map_or(Value::Null, |(s, n)| float(s as f64 + f64::from(n) / 1e9)),
+        "DV_TIME" => value.and_then(time_seconds).map_or(Value::Null, float),
+        "DV_TEXT" | "DV_CODED_TEXT" => v.get("value").cloned().unwrap_or(Value::Null),
+        _ => natural(v),
+    }
+}
+
+/// Whether `v` compares `op` with literal `lit`, `v` taken by its natural value: a DV_DURATION
+/// beside a duration literal (`PT5M`) by length, anything else typed by the literal.
+pub(crate) fn compare_natural(v: &Value, op: ComparisonOp, lit: &Value) -> bool {
+    let duration = v.get("_type").and_then(Value::as_str) == Some("DV_DURATION");
+    if let (true, Some(s)) = (duration, lit.as_str().and_then(duration_seconds)) {
+        let n = natural(v);
+        return n
+            .as_f64()
+            .and_then(|x| x.partial_cmp(&s))
+            .is_some_and(|ord| op_holds(op, ord));
+    }
+    compare_typed(&natural(v), lit, lit).is_some_and(|ord| op_holds(op, ord))
+}
+
+fn float(x: f64) -> Value {
+    Number::from_f64(x).map_or(Value::Null, Value::Number)
+}
+
+/// An ISO 8601 duration's length in seconds (a month is 30 days, a year 365.25).
+pub(crate) fn duration_seconds(s: &str) -> Option<f64> {
+    let (sign, body) = match s.strip_prefix('-') {
+        Some(b) => (-1.0, b),
+        None => (1.0, s),
+    };
+    let body = body.strip_prefix('P')?;
+    let (date, time) = match body.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (body, None),
+    };
+    let mut total = 0.0;
+    let mut any = false;
+    let mut read = |part: &str, units: &[(char, f64)]| -> Option<()> {
+        let mut num = String::new();
+        let mut next = 0;
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' || c == ',' {
+                num.push(if c == ',' { '.' } else { c });
+                continue;
+            }
+            let i = units[next..].iter().position(|(u, _)| *u == c)? + next;
+            total += num.parse::<f64>().ok()? * units[i].1;
+            any = true;
+            num.clear();
+            next = i + 1;
+        }
+        num.is_empty().then_some(())
+    };
+    read(
+        date,
+        &[
+            ('Y', 31_557_600.0),
+            ('M', 2_592_000.0),
+            ('W', 604_800.0),
+            ('D', 86_400.0),
+        ],
+    )?;
+    if let Some(t) = time {
+        if t.is_empty() {
+            return None;
+        }
+        read(t, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
+    }
+    any.then_some(sign * total)
+}
+
+/// A time of day (`hh:mm:ss[.f][zone]`, extended or basic form) as seconds after midnight
+/// UTC (no zone: UTC).
+pub(crate) fn time_seconds(s: &str) -> Option<f64> {
+    let (hour, minute, second, fraction, zone) = clock(s)?;
+    let frac = match fraction {
+        "" => 0.0,
+        f => format!("0.{f}").parse::<f64>().ok()?,
+    };
+    Some(f64::from(hour * 3600 + minute * 60 + second) + frac - zone_seconds(zone)? as f64)
+}
+
+/// The parts of a clock time `hh:mm[:ss][.f][zone]` (extended or basic form): hour, minute,
+/// second (0 when absent), the fraction's digits and the zone's text.
+fn clock(t: &str) -> Option<(u32, u32, u32, &str, &str)> {
+    let (clock, zone) = match t.find(['Z', '+', '-']) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let (clock, fraction) = match clock.split_once(['.', ',']) {
+        Some((c, f)) => (c, f),
+        None => (clock, ""),
+    };
+    let digits: String = clock.chars().filter(|c| *c != ':').collect();
+    let hour = digits.get(0..2)?.parse().ok()?;
+    let minute = digits.get(2..4)?.parse().ok()?;
+    let second = match digits.get(4..6) {
+        Some(x) => x.parse().ok()?,
+        None => 0,
+    };
+    Some((hour, minute, second, fraction, zone))
 }
 
 /// A string that is equal for two values exactly when they are equal as JSON, numbers

@@ -220,7 +220,7 @@ macro_rules! rm_struct {
         impl $name {
             /// The RM type name.
             pub const RM_TYPE: &'static str = $rm;
-            const ATTRS: &'static [$crate::meta::AttrInfo] = &[
+            pub(crate) const ATTRS: &'static [$crate::meta::AttrInfo] = &[
                 $( $crate::meta::AttrInfo {
                     name: $json,
                     declared: <$ty as $crate::meta::RmTyped>::RM_TYPE,

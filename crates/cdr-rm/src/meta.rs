@@ -2,8 +2,10 @@
 //! RM type hierarchy.
 //!
 //! Every RM class and every polymorphic family implements [`RmObject`], so generic code (the
-//! JSON and XML writers, the validator, later the indexer and the AQL oracle) can walk any RM
-//! tree without knowing its Rust types.
+//! JSON and XML writers, the validator, the indexer) can walk any RM tree without knowing its
+//! Rust types. [`RmType`] names every RM class, abstract ones included, with its place in the
+//! hierarchy and (for concrete classes) the attribute metadata of its `rm_struct!`
+//! declaration; the AQL binder types paths with it.
 
 /// How an attribute is constrained by the RM itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,118 +253,214 @@ impl<T: RmTyped> RmTyped for Box<T> {
     const POLYMORPHIC: bool = T::POLYMORPHIC;
 }
 
-/// Direct parent of each RM type (abstract ones included); `None` for roots and unknown names.
-/// A `match` on the name, which compiles to a length switch and a few comparisons.
-fn parent_of(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "DV_BOOLEAN" => "DATA_VALUE",
-        "DV_STATE" => "DATA_VALUE",
-        "DV_IDENTIFIER" => "DATA_VALUE",
-        "DV_TEXT" => "DATA_VALUE",
-        "DV_CODED_TEXT" => "DV_TEXT",
-        "DV_PARAGRAPH" => "DATA_VALUE",
-        "DV_ORDERED" => "DATA_VALUE",
-        "DV_INTERVAL" => "DATA_VALUE",
-        "DV_QUANTIFIED" => "DV_ORDERED",
-        "DV_AMOUNT" => "DV_QUANTIFIED",
-        "DV_ABSOLUTE_QUANTITY" => "DV_QUANTIFIED",
-        "DV_TEMPORAL" => "DV_ABSOLUTE_QUANTITY",
-        "DV_QUANTITY" => "DV_AMOUNT",
-        "DV_COUNT" => "DV_AMOUNT",
-        "DV_PROPORTION" => "DV_AMOUNT",
-        "DV_DURATION" => "DV_AMOUNT",
-        "DV_ORDINAL" => "DV_ORDERED",
-        "DV_SCALE" => "DV_ORDERED",
-        "DV_DATE_TIME" => "DV_TEMPORAL",
-        "DV_DATE" => "DV_TEMPORAL",
-        "DV_TIME" => "DV_TEMPORAL",
-        "DV_ENCAPSULATED" => "DATA_VALUE",
-        "DV_MULTIMEDIA" => "DV_ENCAPSULATED",
-        "DV_PARSABLE" => "DV_ENCAPSULATED",
-        "DV_URI" => "DATA_VALUE",
-        "DV_EHR_URI" => "DV_URI",
-        "DV_TIME_SPECIFICATION" => "DATA_VALUE",
-        "DV_GENERAL_TIME_SPECIFICATION" => "DV_TIME_SPECIFICATION",
-        "DV_PERIODIC_TIME_SPECIFICATION" => "DV_TIME_SPECIFICATION",
-        "LOCATABLE" => "PATHABLE",
-        "DATA_STRUCTURE" => "LOCATABLE",
-        "ITEM_STRUCTURE" => "DATA_STRUCTURE",
-        "ITEM_TREE" => "ITEM_STRUCTURE",
-        "ITEM_LIST" => "ITEM_STRUCTURE",
-        "ITEM_SINGLE" => "ITEM_STRUCTURE",
-        "ITEM_TABLE" => "ITEM_STRUCTURE",
-        "HISTORY" => "DATA_STRUCTURE",
-        "ITEM" => "LOCATABLE",
-        "CLUSTER" => "ITEM",
-        "ELEMENT" => "ITEM",
-        "EVENT" => "LOCATABLE",
-        "POINT_EVENT" => "EVENT",
-        "INTERVAL_EVENT" => "EVENT",
-        "COMPOSITION" => "LOCATABLE",
-        "CONTENT_ITEM" => "LOCATABLE",
-        "SECTION" => "CONTENT_ITEM",
-        "ENTRY" => "CONTENT_ITEM",
-        "GENERIC_ENTRY" => "CONTENT_ITEM",
-        "ADMIN_ENTRY" => "ENTRY",
-        "CARE_ENTRY" => "ENTRY",
-        "OBSERVATION" => "CARE_ENTRY",
-        "EVALUATION" => "CARE_ENTRY",
-        "INSTRUCTION" => "CARE_ENTRY",
-        "ACTION" => "CARE_ENTRY",
-        "ACTIVITY" => "LOCATABLE",
-        "ISM_TRANSITION" => "PATHABLE",
-        "INSTRUCTION_DETAILS" => "PATHABLE",
-        "EVENT_CONTEXT" => "PATHABLE",
-        "EHR_STATUS" => "LOCATABLE",
-        "FOLDER" => "LOCATABLE",
-        "PARTY_SELF" => "PARTY_PROXY",
-        "PARTY_IDENTIFIED" => "PARTY_PROXY",
-        "PARTY_RELATED" => "PARTY_IDENTIFIED",
-        "ATTESTATION" => "AUDIT_DETAILS",
-        "ORIGINAL_VERSION" => "VERSION",
-        "IMPORTED_VERSION" => "VERSION",
-        "VERSIONED_COMPOSITION" => "VERSIONED_OBJECT",
-        "VERSIONED_EHR_STATUS" => "VERSIONED_OBJECT",
-        "VERSIONED_FOLDER" => "VERSIONED_OBJECT",
-        "UID_BASED_ID" => "OBJECT_ID",
-        "HIER_OBJECT_ID" => "UID_BASED_ID",
-        "OBJECT_VERSION_ID" => "UID_BASED_ID",
-        "ARCHETYPE_ID" => "OBJECT_ID",
-        "TEMPLATE_ID" => "OBJECT_ID",
-        "TERMINOLOGY_ID" => "OBJECT_ID",
-        "GENERIC_ID" => "OBJECT_ID",
-        "PARTY_REF" => "OBJECT_REF",
-        "LOCATABLE_REF" => "OBJECT_REF",
-        "ACCESS_GROUP_REF" => "OBJECT_REF",
-        _ => return None,
-    })
+/// Declares [`RmType`]: one variant per RM class, abstract ones included, each with its name,
+/// its direct parent and, for classes declared with `rm_struct!`, that declaration (whose name
+/// and attribute metadata the variant reports).
+macro_rules! rm_types {
+    ( $( $variant:ident = $name:literal $( : $parent:ident )? $( => $rust:ty )? ; )* ) => {
+        /// An RM class: the closed set of classes cdr knows, abstract ones included.
+        ///
+        /// Concrete classes take their name and attributes from their `rm_struct!`
+        /// declaration; the hierarchy (`parent`, `conforms_to`) is declared here once.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum RmType {
+            $( #[doc = $name] $variant, )*
+        }
+
+        impl RmType {
+            /// Every RM class, in declaration order.
+            pub const ALL: &'static [RmType] = &[ $( RmType::$variant, )* ];
+
+            /// The RM class name (`DV_QUANTITY`).
+            pub fn name(self) -> &'static str {
+                match self { $( RmType::$variant => rm_types!(@name $name $( $rust )?), )* }
+            }
+
+            /// The direct parent class; `None` for roots.
+            pub fn parent(self) -> Option<RmType> {
+                match self { $( RmType::$variant => rm_types!(@parent $( $parent )?), )* }
+            }
+
+            /// Whether the class is abstract (never the runtime type of an instance).
+            pub fn is_abstract(self) -> bool {
+                match self { $( RmType::$variant => rm_types!(@abstract $( $rust )?), )* }
+            }
+
+            /// The attributes of a concrete class, in RM/XSD order (inherited ones included);
+            /// empty for abstract classes.
+            pub fn attributes(self) -> &'static [AttrInfo] {
+                match self { $( RmType::$variant => rm_types!(@attrs $( $rust )?), )* }
+            }
+
+            /// The class named exactly `name`.
+            fn from_name(name: &str) -> Option<RmType> {
+                match name { $( $name => Some(RmType::$variant), )* _ => None }
+            }
+        }
+    };
+    (@name $name:literal $rust:ty) => { <$rust>::RM_TYPE };
+    (@name $name:literal) => { $name };
+    (@parent $parent:ident) => { Some(RmType::$parent) };
+    (@parent) => { None };
+    (@abstract $rust:ty) => { false };
+    (@abstract) => { true };
+    (@attrs $rust:ty) => { <$rust>::ATTRS };
+    (@attrs) => { &[] };
 }
 
-/// RM types that are abstract (never the runtime type of an instance).
-pub const ABSTRACT_TYPES: &[&str] = &[
-    "DATA_VALUE",
-    "DV_ORDERED",
-    "DV_QUANTIFIED",
-    "DV_AMOUNT",
-    "DV_ABSOLUTE_QUANTITY",
-    "DV_TEMPORAL",
-    "DV_ENCAPSULATED",
-    "DV_TIME_SPECIFICATION",
-    "PATHABLE",
-    "LOCATABLE",
-    "DATA_STRUCTURE",
-    "ITEM_STRUCTURE",
-    "ITEM",
-    "EVENT",
-    "CONTENT_ITEM",
-    "ENTRY",
-    "CARE_ENTRY",
-    "PARTY_PROXY",
-    "VERSION",
-    "VERSIONED_OBJECT",
-    "OBJECT_ID",
-    "UID_BASED_ID",
-];
+rm_types! {
+    DataValue = "DATA_VALUE";
+    DvBoolean = "DV_BOOLEAN": DataValue => crate::DvBoolean;
+    DvState = "DV_STATE": DataValue => crate::DvState;
+    DvIdentifier = "DV_IDENTIFIER": DataValue => crate::DvIdentifier;
+    DvText = "DV_TEXT": DataValue => crate::DvText;
+    DvCodedText = "DV_CODED_TEXT": DvText => crate::DvCodedText;
+    DvParagraph = "DV_PARAGRAPH": DataValue => crate::DvParagraph;
+    DvOrdered = "DV_ORDERED": DataValue;
+    DvInterval = "DV_INTERVAL": DataValue => crate::DvInterval;
+    DvQuantified = "DV_QUANTIFIED": DvOrdered;
+    DvAmount = "DV_AMOUNT": DvQuantified;
+    DvAbsoluteQuantity = "DV_ABSOLUTE_QUANTITY": DvQuantified;
+    DvTemporal = "DV_TEMPORAL": DvAbsoluteQuantity;
+    DvQuantity = "DV_QUANTITY": DvAmount => crate::DvQuantity;
+    DvCount = "DV_COUNT": DvAmount => crate::DvCount;
+    DvProportion = "DV_PROPORTION": DvAmount => crate::DvProportion;
+    DvDuration = "DV_DURATION": DvAmount => crate::DvDuration;
+    DvOrdinal = "DV_ORDINAL": DvOrdered => crate::DvOrdinal;
+    DvScale = "DV_SCALE": DvOrdered => crate::DvScale;
+    DvDateTime = "DV_DATE_TIME": DvTemporal => crate::DvDateTime;
+    DvDate = "DV_DATE": DvTemporal => crate::DvDate;
+    DvTime = "DV_TIME": DvTemporal => crate::DvTime;
+    DvEncapsulated = "DV_ENCAPSULATED": DataValue;
+    DvMultimedia = "DV_MULTIMEDIA": DvEncapsulated => crate::DvMultimedia;
+    DvParsable = "DV_PARSABLE": DvEncapsulated => crate::DvParsable;
+    DvUri = "DV_URI": DataValue => crate::DvUri;
+    DvEhrUri = "DV_EHR_URI": DvUri => crate::DvEhrUri;
+    DvTimeSpecification = "DV_TIME_SPECIFICATION": DataValue;
+    DvGeneralTimeSpecification = "DV_GENERAL_TIME_SPECIFICATION": DvTimeSpecification
+        => crate::DvGeneralTimeSpecification;
+    DvPeriodicTimeSpecification = "DV_PERIODIC_TIME_SPECIFICATION": DvTimeSpecification
+        => crate::DvPeriodicTimeSpecification;
+    CodePhrase = "CODE_PHRASE" => crate::CodePhrase;
+    TermMapping = "TERM_MAPPING" => crate::TermMapping;
+    ReferenceRange = "REFERENCE_RANGE" => crate::ReferenceRange;
+    Pathable = "PATHABLE";
+    Locatable = "LOCATABLE": Pathable;
+    DataStructure = "DATA_STRUCTURE": Locatable;
+    ItemStructure = "ITEM_STRUCTURE": DataStructure;
+    ItemTree = "ITEM_TREE": ItemStructure => crate::ItemTree;
+    ItemList = "ITEM_LIST": ItemStructure => crate::ItemList;
+    ItemSingle = "ITEM_SINGLE": ItemStructure => crate::ItemSingle;
+    ItemTable = "ITEM_TABLE": ItemStructure => crate::ItemTable;
+    History = "HISTORY": DataStructure => crate::History;
+    Item = "ITEM": Locatable;
+    Cluster = "CLUSTER": Item => crate::Cluster;
+    Element = "ELEMENT": Item => crate::Element;
+    Event = "EVENT": Locatable;
+    PointEvent = "POINT_EVENT": Event => crate::PointEvent;
+    IntervalEvent = "INTERVAL_EVENT": Event => crate::IntervalEvent;
+    Composition = "COMPOSITION": Locatable => crate::Composition;
+    EventContext = "EVENT_CONTEXT": Pathable => crate::EventContext;
+    ContentItem = "CONTENT_ITEM": Locatable;
+    Section = "SECTION": ContentItem => crate::Section;
+    Entry = "ENTRY": ContentItem;
+    GenericEntry = "GENERIC_ENTRY": ContentItem => crate::GenericEntry;
+    AdminEntry = "ADMIN_ENTRY": Entry => crate::AdminEntry;
+    CareEntry = "CARE_ENTRY": Entry;
+    Observation = "OBSERVATION": CareEntry => crate::Observation;
+    Evaluation = "EVALUATION": CareEntry => crate::Evaluation;
+    Instruction = "INSTRUCTION": CareEntry => crate::Instruction;
+    Action = "ACTION": CareEntry => crate::Action;
+    Activity = "ACTIVITY": Locatable => crate::Activity;
+    IsmTransition = "ISM_TRANSITION": Pathable => crate::IsmTransition;
+    InstructionDetails = "INSTRUCTION_DETAILS": Pathable => crate::InstructionDetails;
+    EhrStatus = "EHR_STATUS": Locatable => crate::EhrStatus;
+    Folder = "FOLDER": Locatable => crate::Folder;
+    Archetyped = "ARCHETYPED" => crate::Archetyped;
+    Link = "LINK" => crate::Link;
+    FeederAudit = "FEEDER_AUDIT" => crate::FeederAudit;
+    FeederAuditDetails = "FEEDER_AUDIT_DETAILS" => crate::FeederAuditDetails;
+    PartyProxy = "PARTY_PROXY";
+    PartySelf = "PARTY_SELF": PartyProxy => crate::PartySelf;
+    PartyIdentified = "PARTY_IDENTIFIED": PartyProxy => crate::PartyIdentified;
+    PartyRelated = "PARTY_RELATED": PartyIdentified => crate::PartyRelated;
+    Participation = "PARTICIPATION" => crate::Participation;
+    AuditDetails = "AUDIT_DETAILS" => crate::AuditDetails;
+    Attestation = "ATTESTATION": AuditDetails => crate::Attestation;
+    Contribution = "CONTRIBUTION" => crate::Contribution;
+    Version = "VERSION";
+    OriginalVersion = "ORIGINAL_VERSION": Version => crate::OriginalVersion;
+    ImportedVersion = "IMPORTED_VERSION": Version => crate::ImportedVersion;
+    VersionedObject = "VERSIONED_OBJECT";
+    VersionedComposition = "VERSIONED_COMPOSITION": VersionedObject
+        => crate::VersionedComposition;
+    VersionedEhrStatus = "VERSIONED_EHR_STATUS": VersionedObject => crate::VersionedEhrStatus;
+    VersionedFolder = "VERSIONED_FOLDER": VersionedObject => crate::VersionedFolder;
+    RevisionHistory = "REVISION_HISTORY" => crate::RevisionHistory;
+    RevisionHistoryItem = "REVISION_HISTORY_ITEM" => crate::RevisionHistoryItem;
+    ObjectId = "OBJECT_ID";
+    UidBasedId = "UID_BASED_ID": ObjectId;
+    HierObjectId = "HIER_OBJECT_ID": UidBasedId => crate::HierObjectId;
+    ObjectVersionId = "OBJECT_VERSION_ID": UidBasedId => crate::ObjectVersionId;
+    ArchetypeId = "ARCHETYPE_ID": ObjectId => crate::ArchetypeId;
+    TemplateId = "TEMPLATE_ID": ObjectId => crate::TemplateId;
+    TerminologyId = "TERMINOLOGY_ID": ObjectId => crate::TerminologyId;
+    GenericId = "GENERIC_ID": ObjectId => crate::GenericId;
+    ObjectRef = "OBJECT_REF" => crate::ObjectRef;
+    PartyRef = "PARTY_REF": ObjectRef => crate::PartyRef;
+    LocatableRef = "LOCATABLE_REF": ObjectRef => crate::LocatableRef;
+    AccessGroupRef = "ACCESS_GROUP_REF": ObjectRef => crate::AccessGroupRef;
+}
+
+impl RmType {
+    /// The class named `name` (generic parameters ignored: `DV_INTERVAL<DV_COUNT>`);
+    /// `None` for names that are not RM classes (`String`, `EHR`, a typo).
+    pub fn parse(name: &str) -> Option<RmType> {
+        RmType::from_name(base_type_name(name))
+    }
+
+    /// Whether an instance of `self` is an instance of `sup` (`self` or a descendant).
+    pub fn conforms_to(self, sup: RmType) -> bool {
+        let mut cur = Some(self);
+        while let Some(t) = cur {
+            if t == sup {
+                return true;
+            }
+            cur = t.parent();
+        }
+        false
+    }
+
+    /// The concrete classes that conform to `self` (itself, when concrete), in declaration
+    /// order: the runtime types an instance of `self` may have.
+    pub fn concrete(self) -> impl Iterator<Item = RmType> {
+        static CONCRETE: std::sync::OnceLock<Vec<Vec<RmType>>> = std::sync::OnceLock::new();
+        let table = CONCRETE.get_or_init(|| {
+            RmType::ALL
+                .iter()
+                .map(|&sup| {
+                    RmType::ALL
+                        .iter()
+                        .copied()
+                        .filter(|t| !t.is_abstract() && t.conforms_to(sup))
+                        .collect()
+                })
+                .collect()
+        });
+        table[self as usize].iter().copied()
+    }
+
+    /// The attribute named `name` of a concrete class.
+    pub fn attribute(self, name: &str) -> Option<&'static AttrInfo> {
+        self.attributes().iter().find(|a| a.name == name)
+    }
+}
+
+impl std::fmt::Display for RmType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Strips generic parameters: `DV_INTERVAL<DV_COUNT>` → `DV_INTERVAL`.
 #[inline]
@@ -378,30 +476,24 @@ pub fn base_type_name(name: &str) -> &str {
 
 /// The direct parent of an RM type.
 pub fn parent_type(name: &str) -> Option<&'static str> {
-    parent_of(base_type_name(name))
+    RmType::parse(name)?.parent().map(RmType::name)
 }
 
-/// Whether `sub` is `sup` or one of its descendants (generic parameters ignored).
+/// Whether `sub` is `sup` or one of its descendants (generic parameters ignored); names that
+/// are not RM classes conform only to themselves.
 pub fn conforms_to(sub: &str, sup: &str) -> bool {
     if sub == sup {
         return true;
     }
-    let sup = base_type_name(sup);
-    let mut cur = base_type_name(sub);
-    loop {
-        if cur == sup {
-            return true;
-        }
-        match parent_of(cur) {
-            Some(p) => cur = p,
-            None => return false,
-        }
+    match (RmType::parse(sub), RmType::parse(sup)) {
+        (Some(a), Some(b)) => a.conforms_to(b),
+        _ => base_type_name(sub) == base_type_name(sup),
     }
 }
 
 /// Whether the type is abstract.
 pub fn is_abstract(name: &str) -> bool {
-    ABSTRACT_TYPES.contains(&base_type_name(name))
+    RmType::parse(name).is_some_and(RmType::is_abstract)
 }
 
 /// Keys some producers add that carry only data derivable from other attributes; they are

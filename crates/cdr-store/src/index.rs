@@ -42,6 +42,12 @@ pub struct NodeRow {
     /// pointer (attribute names, and list positions in decimal); empty for the root. AQL reads
     /// a node's subtree from the document through it (`document #> pointer`).
     pub pointer: Vec<String>,
+    /// The lists in the node's own part of the tree (outside nested node rows) that hold two
+    /// LOCATABLEs with the same `archetype_node_id`, each as its path relative to the node
+    /// ending with that step (`/data[at0001]/events[at0002]`). A path whose steps all name a
+    /// node id and pass through none of these reaches at most one object, so AQL may read a
+    /// selected value from the node's leaf rows alone (one row: the value, or null).
+    pub repeats: Vec<String>,
 }
 
 /// One typed ELEMENT value, for `WHERE` and `ORDER BY`.
@@ -101,6 +107,7 @@ pub fn derive(root: &dyn RmObject) -> IndexRows {
         name: root.name_value().map(str::to_owned),
         path: "/".to_owned(),
         pointer: Vec::new(),
+        repeats: Vec::new(),
     });
     w.walk_attrs(root, anid.is_some(), 0);
     w.close_node(0);
@@ -108,6 +115,20 @@ pub fn derive(root: &dyn RmObject) -> IndexRows {
         nodes: w.nodes,
         leaves: w.leaves,
     }
+}
+
+/// The `archetype_node_id`s that two or more LOCATABLEs of a list share, once each.
+fn repeated_node_ids(list: &dyn cdr_rm::meta::RmList) -> Vec<&str> {
+    let ids: Vec<&str> = (0..list.len())
+        .filter_map(|i| list.get(i).as_object()?.archetype_node_id())
+        .collect();
+    let mut out: Vec<&str> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        if ids[..i].contains(id) && !out.contains(id) {
+            out.push(id);
+        }
+    }
+    out
 }
 
 /// The walk state: rows so far, the path buffer and the enclosing node row.
@@ -144,6 +165,14 @@ impl Walker {
                 Attr::Absent => {}
                 Attr::One(v) => self.visit(info.name, None, v, depth),
                 Attr::Many(list) => {
+                    for id in repeated_node_ids(list) {
+                        let rel = self.path.get(self.base..).unwrap_or_default();
+                        let step = format!("{rel}/{}[{id}]", info.name);
+                        match self.nodes.get_mut(self.cur) {
+                            Some(n) if !n.repeats.contains(&step) => n.repeats.push(step),
+                            _ => {}
+                        }
+                    }
                     for j in 0..list.len() {
                         self.visit(info.name, Some(j), list.get(j), depth);
                     }
@@ -206,6 +235,7 @@ impl Walker {
             name: o.name_value().map(str::to_owned),
             path: self.path.clone(),
             pointer: self.pointer.split(',').skip(1).map(str::to_owned).collect(),
+            repeats: Vec::new(),
         });
         let (cur, base) = (self.cur, self.base);
         self.cur = idx;

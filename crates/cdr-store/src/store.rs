@@ -34,6 +34,16 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "text_documents",
         include_str!("../migrations/0007_text_documents.sql"),
     ),
+    (
+        8,
+        "aql_natural",
+        include_str!("../migrations/0008_aql_natural.sql"),
+    ),
+    (
+        9,
+        "node_repeats",
+        include_str!("../migrations/0009_node_repeats.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -274,6 +284,9 @@ pub async fn migrate(pool: &Pool) -> Result<()> {
         if *version == 6 {
             backfill_node_pointers(&tx).await?;
         }
+        if *version == 9 {
+            backfill_node_repeats(&tx).await?;
+        }
         tx.execute(
             "INSERT INTO cdr_schema_migration (version, name) VALUES ($1, $2)",
             &[version, name],
@@ -289,24 +302,60 @@ pub async fn migrate(pool: &Pool) -> Result<()> {
 /// way) and each row gets its pointer; then the column becomes NOT NULL. Runs inside the
 /// migration's transaction.
 async fn backfill_node_pointers(tx: &deadpool_postgres::Transaction<'_>) -> Result<()> {
+    backfill_nodes(
+        tx,
+        6,
+        "pointer",
+        "pointer = string_to_array(u.val, ',')",
+        |n| n.pointer.join(","),
+    )
+    .await?;
+    // Every row has its pointer now (this fails on a node row without a current document).
+    tx.batch_execute("ALTER TABLE node ALTER COLUMN pointer SET NOT NULL")
+        .await?;
+    Ok(())
+}
+
+/// Fills in `node.repeats` (migration 9) for the node rows written before it, the same way.
+async fn backfill_node_repeats(tx: &deadpool_postgres::Transaction<'_>) -> Result<()> {
+    backfill_nodes(
+        tx,
+        9,
+        "repeats",
+        "repeats = string_to_array(u.val, E'\\x1f')",
+        |n| crate::write::repeats_text(&n.repeats),
+    )
+    .await
+}
+
+/// Derives the node rows of every current version with a node row whose `column` is NULL
+/// again from its document, and sets `assignment` (reading `u.val`, the text `value` gives a
+/// derived row) on each, in batches. `column` and `assignment` are constants of the migrations.
+async fn backfill_nodes(
+    tx: &deadpool_postgres::Transaction<'_>,
+    migration: i32,
+    column: &str,
+    assignment: &str,
+    value: fn(&crate::index::NodeRow) -> String,
+) -> Result<()> {
     const BATCH: i32 = 500;
     let select = tx
-        .prepare(
+        .prepare(&format!(
             "SELECT ov.ehr_id, ov.vo_id, vo.kind, ov.document::text \
              FROM versioned_object vo JOIN object_version ov \
                ON ov.ehr_id = vo.ehr_id AND ov.vo_id = vo.vo_id AND ov.version = vo.head \
              WHERE ov.document IS NOT NULL AND EXISTS (SELECT FROM node n \
-               WHERE n.ehr_id = vo.ehr_id AND n.vo_id = vo.vo_id AND n.pointer IS NULL)",
-        )
+               WHERE n.ehr_id = vo.ehr_id AND n.vo_id = vo.vo_id AND n.{column} IS NULL)"
+        ))
         .await?;
     let update = tx
-        .prepare(
-            "UPDATE node SET pointer = string_to_array(u.ptr, ',') \
+        .prepare(&format!(
+            "UPDATE node SET {assignment} \
              FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::int8[], $5::text[]) \
-               AS u(ehr, vo, num, arch, ptr) \
+               AS u(ehr, vo, num, arch, val) \
              WHERE node.ehr_id = u.ehr AND node.vo_id = u.vo AND node.num = u.num \
-               AND node.archetype = u.arch",
-        )
+               AND node.archetype = u.arch"
+        ))
         .await?;
     let portal = tx.bind(&select, &[]).await?;
     loop {
@@ -314,43 +363,48 @@ async fn backfill_node_pointers(tx: &deadpool_postgres::Transaction<'_>) -> Resu
         if rows.is_empty() {
             break;
         }
-        let (mut ehrs, mut vos, mut nums, mut archs, mut ptrs) =
+        let (mut ehrs, mut vos, mut nums, mut archs, mut vals) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for row in &rows {
             let (ehr, vo, kind, doc): (uuid::Uuid, uuid::Uuid, i16, &str) =
                 (row.get(0), row.get(1), row.get(2), row.get(3));
-            let derived = match crate::ids::VoKind::from_i16(kind) {
-                crate::ids::VoKind::Composition => {
-                    cdr_rm::from_json::<cdr_rm::Composition>(doc.as_bytes())
-                        .map(|c| crate::index::derive(&c))
-                }
-                crate::ids::VoKind::EhrStatus => {
-                    cdr_rm::from_json::<cdr_rm::EhrStatus>(doc.as_bytes())
-                        .map(|c| crate::index::derive(&c))
-                }
-                crate::ids::VoKind::Folder => cdr_rm::from_json::<cdr_rm::Folder>(doc.as_bytes())
-                    .map(|c| crate::index::derive(&c)),
-            };
-            let derived = derived.map_err(|e| {
-                StoreError::Migration(format!("6: stored document {vo} of EHR {ehr}: {e}"))
+            let derived = derive_stored(kind, doc).map_err(|e| {
+                StoreError::Migration(format!(
+                    "{migration}: stored document {vo} of EHR {ehr}: {e}"
+                ))
             })?;
             for n in &derived.nodes {
                 ehrs.push(ehr);
                 vos.push(vo);
                 nums.push(n.num);
                 archs.push(crate::ids::dict_id(&n.archetype_id));
-                ptrs.push(n.pointer.join(","));
+                vals.push(value(n));
             }
         }
-        tx.execute(&update, &[&ehrs, &vos, &nums, &archs, &ptrs])
+        tx.execute(&update, &[&ehrs, &vos, &nums, &archs, &vals])
             .await?;
         if rows.len() < BATCH as usize {
             break;
         }
     }
     drop(portal);
-    // Every row has its pointer now (this fails on a node row without a current document).
-    tx.batch_execute("ALTER TABLE node ALTER COLUMN pointer SET NOT NULL")
-        .await?;
     Ok(())
+}
+
+/// The index rows of a stored document of an object of `kind`.
+fn derive_stored(
+    kind: i16,
+    doc: &str,
+) -> std::result::Result<crate::index::IndexRows, cdr_rm::DecodeError> {
+    Ok(match crate::ids::VoKind::from_i16(kind) {
+        crate::ids::VoKind::Composition => {
+            crate::index::derive(&cdr_rm::from_json::<cdr_rm::Composition>(doc.as_bytes())?)
+        }
+        crate::ids::VoKind::EhrStatus => {
+            crate::index::derive(&cdr_rm::from_json::<cdr_rm::EhrStatus>(doc.as_bytes())?)
+        }
+        crate::ids::VoKind::Folder => {
+            crate::index::derive(&cdr_rm::from_json::<cdr_rm::Folder>(doc.as_bytes())?)
+        }
+    })
 }

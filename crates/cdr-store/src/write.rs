@@ -155,6 +155,7 @@ struct Rows<'a> {
     n_name: Vec<Option<&'a str>>,
     n_path: Vec<&'a str>,
     n_ptr: Vec<String>,
+    n_repeats: Vec<String>,
     l_vo: Vec<Uuid>,
     l_num: Vec<i32>,
     l_path: Vec<i64>,
@@ -172,7 +173,7 @@ struct Rows<'a> {
 
 impl<'a> Rows<'a> {
     /// The node columns, in the order of the `unnest` of the inserts.
-    fn node_params(&self) -> [Param<'_>; 9] {
+    fn node_params(&self) -> [Param<'_>; 10] {
         [
             &self.n_vo,
             &self.n_num,
@@ -183,6 +184,7 @@ impl<'a> Rows<'a> {
             &self.n_name,
             &self.n_path,
             &self.n_ptr,
+            &self.n_repeats,
         ]
     }
 
@@ -233,6 +235,7 @@ impl<'a> Rows<'a> {
                 r.n_name.push(n.name.as_deref());
                 r.n_path.push(&n.path);
                 r.n_ptr.push(n.pointer.join(","));
+                r.n_repeats.push(repeats_text(&n.repeats));
             }
             for l in &v.rows.leaves {
                 let id = path_id(&l.archetype_id, &l.path, l.rm_type);
@@ -266,6 +269,16 @@ impl<'a> Rows<'a> {
         }
         r
     }
+}
+
+/// A node row's repeated lists as one text (see `NodeRow::repeats`), split in SQL at the unit
+/// separator; a path that holds one itself stands as the separator alone, which every AQL
+/// check counts as a repeat.
+pub(crate) fn repeats_text(repeats: &[String]) -> String {
+    if repeats.iter().any(|r| r.contains('\u{1f}')) {
+        return "\u{1f}\u{1f}".to_owned();
+    }
+    repeats.join("\u{1f}")
 }
 
 /// Column arrays of the object and version rows of several created versions ($7–$17 of
@@ -374,11 +387,12 @@ const CLEAR_SUBJECT: &str = "DELETE FROM ehr_subject WHERE ehr_id = $1";
 const INSERT_SUBJECT: &str = "INSERT INTO ehr_subject (subject_id, namespace, ehr_id) \
      VALUES ($1, $2, $3)";
 const INSERT_NODES: &str = "INSERT INTO node (ehr_id, vo_id, num, num_cap, parent, rm_type, \
-     archetype, name, path, pointer) \
+     archetype, name, path, pointer, repeats) \
      SELECT $1, t.vo, t.num, t.cap, t.parent, t.rm, t.arch, t.name, t.path, \
-     string_to_array(t.ptr, ',') \
+     string_to_array(t.ptr, ','), string_to_array(t.rep, E'\\x1f') \
      FROM unnest($2::uuid[], $3::int4[], $4::int4[], $5::int4[], $6::text[], $7::int8[], \
-     $8::text[], $9::text[], $10::text[]) AS t(vo, num, cap, parent, rm, arch, name, path, ptr)";
+     $8::text[], $9::text[], $10::text[], $11::text[]) \
+     AS t(vo, num, cap, parent, rm, arch, name, path, ptr, rep)";
 const INSERT_LEAVES: &str =
     "INSERT INTO leaf (ehr_id, vo_id, num, path_id, v_num, v_ts, v_code, v_text) \
      SELECT $1, t.* FROM unnest($2::uuid[], $3::int4[], $4::int8[], $5::float8[], \
@@ -432,25 +446,25 @@ macro_rules! create_rows {
     };
     (content) => {
         "node_rows AS (INSERT INTO node (ehr_id, vo_id, num, num_cap, parent, rm_type, archetype, \
-             name, path, pointer) \
+             name, path, pointer, repeats) \
              SELECT $1, t.vo, t.num, t.cap, t.parent, t.rm, t.arch, t.name, t.path, \
-             string_to_array(t.ptr, ',') \
+             string_to_array(t.ptr, ','), string_to_array(t.rep, E'\\x1f') \
              FROM unnest($18::uuid[], $19::int4[], $20::int4[], $21::int4[], $22::text[], \
-             $23::int8[], $24::text[], $25::text[], $26::text[]) \
-             AS t(vo, num, cap, parent, rm, arch, name, path, ptr)), \
+             $23::int8[], $24::text[], $25::text[], $26::text[], $27::text[]) \
+             AS t(vo, num, cap, parent, rm, arch, name, path, ptr, rep)), \
          leaf_rows AS (INSERT INTO leaf (ehr_id, vo_id, num, path_id, v_num, v_ts, v_code, v_text) \
-             SELECT $1, t.* FROM unnest($27::uuid[], $28::int4[], $29::int8[], $30::float8[], \
-             $31::timestamptz[], $32::text[], $33::text[]) AS t)"
+             SELECT $1, t.* FROM unnest($28::uuid[], $29::int4[], $30::int8[], $31::float8[], \
+             $32::timestamptz[], $33::text[], $34::text[]) AS t)"
     };
 }
 
-/// The dictionary inserts of `CREATE_ALL` ($34–$39).
+/// The dictionary inserts of `CREATE_ALL` ($35–$40).
 macro_rules! create_dict {
     () => {
         ", archetype_rows AS (INSERT INTO archetype_dict (archetype, archetype_id) \
-             SELECT * FROM unnest($34::int8[], $35::text[]) ON CONFLICT DO NOTHING), \
+             SELECT * FROM unnest($35::int8[], $36::text[]) ON CONFLICT DO NOTHING), \
          path_rows AS (INSERT INTO path_dict (path_id, archetype_id, path, rm_type) \
-             SELECT * FROM unnest($36::int8[], $37::text[], $38::text[], $39::text[]) \
+             SELECT * FROM unnest($37::int8[], $38::text[], $39::text[], $40::text[]) \
              ON CONFLICT DO NOTHING) "
     };
 }

@@ -471,6 +471,17 @@ pub enum ComparisonOp {
 }
 
 impl ComparisonOp {
+    /// The operator with its operands swapped (`a < b` is `b > a`).
+    pub fn mirrored(self) -> ComparisonOp {
+        match self {
+            ComparisonOp::Gt => ComparisonOp::Lt,
+            ComparisonOp::Ge => ComparisonOp::Le,
+            ComparisonOp::Lt => ComparisonOp::Gt,
+            ComparisonOp::Le => ComparisonOp::Ge,
+            o => o,
+        }
+    }
+
     /// The operator's symbol.
     pub fn as_str(self) -> &'static str {
         match self {

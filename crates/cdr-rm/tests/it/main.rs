@@ -3,4 +3,5 @@
 mod corpus;
 mod decode;
 mod reader;
+mod rm_type;
 mod roundtrip;

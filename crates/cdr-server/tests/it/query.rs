@@ -265,3 +265,112 @@ async fn ehr_id_and_array_parameters() {
     assert_eq!(count("$codes", json!(["at0021"])).await, json!([[0]]));
     assert_eq!(count("$codes", json!([])).await, json!([[0]]));
 }
+
+/// What clients see of AQL's rows and comparisons: one row per event with WHERE binding to
+/// the same event, AQL LIKE wildcards, natural values of DV_ORDERED objects (AVG over them is
+/// 400), impossible containments as 200 with no rows, a bare object id matching every version.
+#[tokio::test]
+async fn rows_wildcards_natural_values_containment_and_object_ids() {
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    let two_events = crate::common::composition_with(|v| {
+        let events = v["content"][0]["data"]["events"].as_array_mut().unwrap();
+        let mut second = events[0].clone();
+        second["time"]["value"] = serde_json::json!("2024-03-01T10:35:00Z");
+        second["data"]["items"][0]["value"]["magnitude"] = serde_json::json!(140.0);
+        events.push(second);
+    });
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .json(&two_events)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let v1 = res.etag();
+    let aql = |q: &str, params: serde_json::Value| {
+        srv.post("/query/aql")
+            .json(&json!({"q": q, "query_parameters": params}))
+            .send()
+    };
+    let events = "o/data[at0001]/events[at0002]";
+    let from = "FROM EHR e CONTAINS COMPOSITION c CONTAINS OBSERVATION o";
+
+    // 18: one row per event; WHERE through the same events keeps the matching one.
+    let q = format!("SELECT {SYS} {from} WHERE {events}/time/value = $t");
+    let res = aql(&q, json!({"t": "2024-03-01T10:35:00Z"})).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["rows"], json!([[140.0]]));
+    let res = aql(&format!("SELECT {SYS} {from}"), json!({})).await;
+    assert_eq!(res.json()["rows"].as_array().unwrap().len(), 2);
+
+    // 19: the quantity object by its magnitude; AVG over it is refused.
+    let value = format!("{events}/data[at0003]/items[at0004]/value");
+    let res = aql(
+        &format!("SELECT {SYS} {from} WHERE {value} > 130"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(res.json()["rows"], json!([[140.0]]));
+    let res = aql(
+        &format!("SELECT {SYS} {from} ORDER BY {value} DESC"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(res.json()["rows"], json!([[140.0], [120.0]]));
+    let res = aql(&format!("SELECT AVG({value}) {from}"), json!({})).await;
+    let p = res.problem(400, "bad_request");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("AVG is not supported for"),
+        "{p}"
+    );
+
+    // 20: `*` and `?`; `%` is an ordinary character.
+    for (pattern, n) in [("Enc*", 2), ("Encounte?", 2), ("Enc%", 0)] {
+        let q = format!("SELECT {SYS} {from} WHERE c/name/value LIKE '{pattern}'");
+        let res = aql(&q, json!({})).await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        assert_eq!(res.json()["rows"].as_array().unwrap().len(), n, "{pattern}");
+    }
+
+    // 21: an impossible containment answers no rows.
+    let res = aql(
+        "SELECT s FROM COMPOSITION c CONTAINS EHR_STATUS s",
+        json!({}),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["rows"], json!([]));
+    let res = aql(
+        "SELECT v/uid/value FROM EHR e CONTAINS VERSION v CONTAINS EHR_STATUS s",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        res.json()["rows"].as_array().unwrap().len(),
+        1,
+        "{}",
+        res.text()
+    );
+
+    // 22: the object id matches every version of the object.
+    let object_id = v1.split("::").next().unwrap();
+    let res = srv
+        .put(&format!("/ehr/{ehr}/composition/{object_id}"))
+        .header("If-Match", &format!("\"{v1}\""))
+        .json(&two_events)
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let q = "SELECT c/uid/value FROM EHR e CONTAINS VERSION v[ALL_VERSIONS] \
+             CONTAINS COMPOSITION c WHERE c/uid/value = $id";
+    let res = aql(q, json!({"id": object_id})).await;
+    assert_eq!(
+        res.json()["rows"].as_array().unwrap().len(),
+        2,
+        "{}",
+        res.text()
+    );
+}

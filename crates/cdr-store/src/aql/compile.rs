@@ -1,35 +1,40 @@
-//! Binding and compilation of an AQL query to ONE parameterised SQL statement.
+//! SQL printed from a bound query (cdr-aql-bind): ONE parameterised SQL statement.
 //!
 //! Each FROM variable becomes rows of the store's tables or values inside a document:
 //! - `EHR` → `ehr`;
-//! - `VERSION` / `COMPOSITION` → `versioned_object` + `object_version` (current version unless
-//!   `ALL_VERSIONS`);
+//! - `VERSION` / `COMPOSITION` / `EHR_STATUS` → `versioned_object` + `object_version` (current
+//!   version unless `ALL_VERSIONS`);
 //! - entries and other archetype roots → `node` rows (nested set: `CONTAINS` is a range test);
 //! - everything else (ELEMENT, non-archetyped CLUSTER, HISTORY, EVENT, …) → objects found by a
 //!   SQL/JSON path (`.**`) inside the enclosing variable's document or node subtree (a node
 //!   row points into its version's document: `document #> pointer`).
 //!
-//! Paths become SQL/JSON path expressions evaluated with `jsonb_path_query`; WHERE comparisons
-//! are existential (`EXISTS`), typed by the literal (see SEMANTICS.md). Every literal, parameter
-//! and path is a bind parameter: the SQL text is made of fixed fragments and `$n` only.
-
-use std::collections::HashMap;
+//! Row nodes (multi-valued nodes of SELECT paths) are `LEFT JOIN LATERAL`s over the elements;
+//! paths bound to a row start from its element. Paths become SQL/JSON path expressions
+//! evaluated with `cdr_path_query` (`jsonb_path_query` with a small row estimate); WHERE
+//! comparisons are existential (`EXISTS`), typed by
+//! the literal (see SEMANTICS.md). Every literal, parameter and path is a bind parameter: the
+//! SQL text is made of fixed fragments and `$n` only. What a query means was decided when it
+//! was bound; this module only chooses tables and prints.
 
 use serde_json::Value;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use cdr_aql::ast::{
-    AggregateArg, AggregateFunction, ClassExpr, ColumnExpr, ComparisonOp, Containment,
-    ContainmentKind, FunctionCall, FunctionName, IdentifiedPath, LikePattern, MatchesOperand,
-    Operand, Predicate, PredicateKind, PredicateOperand, Query, RmClassExpr, SortDirection,
-    TemporalKind, TerminologyCall, VersionPredicate, VersionPredicateKind, WhereExpr, WhereKind,
+    AggregateFunction, ComparisonOp, PathStep, Predicate, PredicateKind, PredicateOperand,
+    SortDirection, TemporalKind,
 };
 use cdr_aql::Spanned;
+use cdr_aql_bind::{
+    compares_object_id, literal_json, Archetype, BoundQuery, Class, ColumnExpr, Condition, From,
+    Function, Operand, OrderTarget, Path, RowId, VarId, VersionOf,
+};
+use cdr_rm::meta::RmType;
 
-use super::error::{QueryError, Result};
+use super::error::Result;
 use super::jsonpath::JsonPath;
-use super::{literal_json, Inputs};
+use super::Inputs;
 use crate::ids::dict_id;
 
 /// A bind parameter value.
@@ -257,10 +262,14 @@ fn replace_token(text: &str, from: &str, to: &str) -> String {
     out
 }
 
-struct Compiler<'a> {
+struct Compiler<'a, 'q> {
+    b: &'a BoundQuery<'q>,
     inputs: &'a Inputs<'a>,
     params: Params,
-    vars: HashMap<String, Var>,
+    /// Bound FROM variables, by `VarId` (`None` under NOT CONTAINS or not yet bound).
+    vars: Vec<Option<Var>>,
+    /// The SQL alias of each row node's element (`rN.val`), by `RowId`.
+    rows: Vec<Option<String>>,
     seq: usize,
     /// Placeholders of EHR ids every EHR-scoped table must equal.
     ehr_params: Vec<String>,
@@ -271,213 +280,75 @@ struct Compiler<'a> {
     node_candidates: Vec<NodeCandidate>,
     /// Leaf comparisons compiled so far, with the row source each is equivalent to.
     leaf_filters: Vec<LeafFilter>,
+    /// Selected leaf values filtered by the same path (see [`Zipped`]).
+    zipped: Vec<Zipped>,
+    /// Node rows joined to a leaf row by their keys (see `leaf_joined`).
+    leaf_joins: Vec<LeafJoin>,
+    /// Selected leaf values read from leaf rows where the node allows (see [`LeafGroup`]).
+    leaf_groups: Vec<LeafGroup>,
 }
 
-/// A node variable bound by an archetype id whose RM class conforms to the variable's class,
-/// without a name predicate: its archetype and type conditions (`own`) hold for every node
-/// that leaf rows of the archetype's paths belong to.
-struct NodeCandidate {
+/// Where leaf rows hold a path's final attributes: (attribute steps after the data value,
+/// leaf column, data value types with how each prints).
+type LeafTarget = (usize, &'static str, &'static [(&'static str, LeafJson)]);
+
+/// The selected ELEMENT values (magnitude, units, code string) of a node variable whose row
+/// nodes no other path passes through. Where the node row's `repeats` name none of the lists
+/// the paths pass through (no list repeats the node id a path names), each path reaches at most
+/// one value, so the node has one row holding each path's leaf value or null; elsewhere the
+/// row nodes are evaluated on the document, inside the same lateral subquery.
+struct LeafGroup {
+    var: VarId,
+    columns: Vec<LeafColumn>,
+    /// The row nodes the paths pass through, parents first.
+    rows: Vec<RowId>,
+    /// The lateral subquery's alias, once emitted.
     alias: String,
+}
+
+/// A leaf group's column while its SQL is printed: path ids with how each prints, the leaf
+/// column, and the path.
+type GroupColumn<'p> = (Vec<(i64, LeafJson)>, &'static str, &'p Path<'p>);
+
+/// A column of a [`LeafGroup`]: path ids with how each prints, and the leaf column.
+struct LeafColumn {
+    column: usize,
+    ids: Vec<(i64, LeafJson)>,
+    column_sql: &'static str,
+}
+
+/// A selected path whose rows a top-level comparison of the same path filters, when nothing
+/// else passes through its row nodes: the rows that survive are exactly the leaf rows that
+/// satisfy the comparison (an element without the value has a null, which no comparison
+/// keeps), one per row. The path's row nodes are not joined; a `leaf` row is, right after the
+/// variable's node row, and the column and the comparison read it.
+struct Zipped {
+    var: VarId,
+    column: usize,
+    conjunct: usize,
+    /// Path ids with how each prints.
+    ids: Vec<(i64, LeafJson)>,
+    /// The leaf column holding the selected value.
+    column_sql: &'static str,
+    /// The comparison on the leaf row `l`.
+    cmp: String,
+    /// The leaf row's alias, once joined.
+    alias: String,
+}
+
+/// A node row joined to a leaf row by (ehr_id, vo_id, num): when nothing else reads the node
+/// row, the leaf row stands in for it (leaf path ids name the archetype, whose class the
+/// variable accepts, so `own`, the node's type and archetype conditions, hold).
+struct LeafJoin {
+    node: String,
+    leaf: String,
+    join: String,
     own: Vec<String>,
 }
 
-/// A leaf comparison on a node variable: its `EXISTS` text, and the same condition as the
-/// distinct (ehr_id, vo_id, num) of the leaf rows that satisfy it.
-struct LeafFilter {
-    alias: String,
-    exists: String,
-    source: String,
-}
-
-/// Node variables whose rows can come from a top-level leaf comparison on them instead of the
-/// node table: the distinct nodes with a satisfying leaf are exactly the nodes the comparison
-/// keeps (leaf path ids name the archetype, whose class the variable accepts), so the node
-/// probe, the archetype and type filters and the semi-join go. Only when nothing else reads
-/// the node row: every other mention of the alias is one of its key columns.
-fn leaf_sourced(
-    scope: &mut Scope,
-    nodes: &[NodeCandidate],
-    filters: &[LeafFilter],
-    outside: &[&mut String],
-) {
-    for n in nodes {
-        let table = format!("node {}", n.alias);
-        let Some(item) = scope
-            .items
-            .iter()
-            .position(|(t, lateral)| !lateral && *t == table)
-        else {
-            continue;
-        };
-        let Some((filter, exists)) = filters.iter().filter(|f| f.alias == n.alias).find_map(|f| {
-            scope
-                .wheres
-                .iter()
-                .position(|w| *w == f.exists)
-                .map(|i| (f, i))
-        }) else {
-            continue;
-        };
-        let own: Vec<usize> = n
-            .own
-            .iter()
-            .filter_map(|o| scope.wheres.iter().position(|w| w == o))
-            .collect();
-        if own.len() != n.own.len() {
-            continue;
-        }
-        let keys_only = scope
-            .items
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != item)
-            .map(|(_, (t, _))| t)
-            .chain(
-                scope
-                    .wheres
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i != exists && !own.contains(i))
-                    .map(|(_, t)| t),
-            )
-            .chain(outside.iter().map(|t| &**t))
-            .all(|t| only_key_columns(t, &n.alias));
-        if !keys_only {
-            continue;
-        }
-        scope.items[item].0 = format!("({}) {}", filter.source, n.alias);
-        for i in own.into_iter().chain([exists]) {
-            scope.wheres[i] = "true".into();
-        }
-    }
-}
-
-/// Whether every mention of table alias `alias` in `text` is its ehr_id, vo_id or num.
-fn only_key_columns(text: &str, alias: &str) -> bool {
-    let needle = format!("{alias}.");
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    text.match_indices(&needle).all(|(at, _)| {
-        if text[..at].chars().next_back().is_some_and(word) {
-            return true;
-        }
-        let rest = &text[at + needle.len()..];
-        let column = &rest[..rest.find(|c: char| !word(c)).unwrap_or(rest.len())];
-        matches!(column, "ehr_id" | "vo_id" | "num")
-    })
-}
-
-/// RM classes and the concrete types that conform to them.
-fn conforming(class: &str) -> Option<Vec<&'static str>> {
-    const ENTRIES: [&str; 6] = [
-        "OBSERVATION",
-        "EVALUATION",
-        "INSTRUCTION",
-        "ACTION",
-        "ADMIN_ENTRY",
-        "GENERIC_ENTRY",
-    ];
-    const CONCRETE: [&str; 21] = [
-        "SECTION",
-        "CLUSTER",
-        "ELEMENT",
-        "HISTORY",
-        "POINT_EVENT",
-        "INTERVAL_EVENT",
-        "ITEM_TREE",
-        "ITEM_LIST",
-        "ITEM_SINGLE",
-        "ITEM_TABLE",
-        "ACTIVITY",
-        "ISM_TRANSITION",
-        "INSTRUCTION_DETAILS",
-        "EVENT_CONTEXT",
-        "FEEDER_AUDIT",
-        "PARTY_IDENTIFIED",
-        "PARTY_SELF",
-        "PARTICIPATION",
-        "DV_TEXT",
-        "DV_CODED_TEXT",
-        "DV_QUANTITY",
-    ];
-    Some(match class {
-        "ENTRY" => ENTRIES.to_vec(),
-        "CARE_ENTRY" => ENTRIES[..4].to_vec(),
-        "EVENT" => vec!["EVENT", "POINT_EVENT", "INTERVAL_EVENT"],
-        "ITEM_STRUCTURE" => vec!["ITEM_TREE", "ITEM_LIST", "ITEM_SINGLE", "ITEM_TABLE"],
-        "ITEM" => vec!["CLUSTER", "ELEMENT"],
-        c => {
-            let t = ENTRIES.iter().chain(CONCRETE.iter()).find(|t| **t == c)?;
-            vec![*t]
-        }
-    })
-}
-
-fn is_entry(types: &[&str]) -> bool {
-    types.iter().all(|t| {
-        matches!(
-            *t,
-            "OBSERVATION"
-                | "EVALUATION"
-                | "INSTRUCTION"
-                | "ACTION"
-                | "ADMIN_ENTRY"
-                | "GENERIC_ENTRY"
-        )
-    })
-}
-
-fn sql_op(op: ComparisonOp) -> &'static str {
-    match op {
-        ComparisonOp::Eq => "=",
-        ComparisonOp::Ne => "<>",
-        ComparisonOp::Gt => ">",
-        ComparisonOp::Ge => ">=",
-        ComparisonOp::Lt => "<",
-        ComparisonOp::Le => "<=",
-    }
-}
-
-fn flip(op: ComparisonOp) -> ComparisonOp {
-    match op {
-        ComparisonOp::Gt => ComparisonOp::Lt,
-        ComparisonOp::Ge => ComparisonOp::Le,
-        ComparisonOp::Lt => ComparisonOp::Gt,
-        ComparisonOp::Le => ComparisonOp::Ge,
-        o => o,
-    }
-}
-
-/// The archetype id of an archetype predicate, when the predicate is exactly that (optionally
-/// with a name).
-fn archetype_of(p: &Predicate, inputs: &Inputs) -> Result<Option<(String, Option<Value>)>> {
-    use cdr_aql::ast::{ArchetypeRef, NodeName};
-    let PredicateKind::Archetype(a) = &p.kind else {
-        return Ok(None);
-    };
-    let id = match &a.archetype {
-        ArchetypeRef::Id(id) => id.value.clone(),
-        ArchetypeRef::Parameter(param) => match inputs.param(param)? {
-            Value::String(s) => s.clone(),
-            _ => {
-                return Err(QueryError::at(
-                    param.span(),
-                    format!("parameter ${} must be an archetype id string", param.name),
-                ))
-            }
-        },
-    };
-    let name = match &a.name {
-        None => None,
-        Some(NodeName::String(s)) => Some(Value::String(s.value.clone())),
-        Some(NodeName::Parameter(param)) => Some(inputs.param(param)?.clone()),
-        Some(_) => return Ok(None),
-    };
-    Ok(Some((id, name)))
-}
-
-impl<'a> Compiler<'a> {
-    /// An RM type name as SQL: a literal when it is a plain RM class name (upper-case letters,
-    /// digits and `_`, from the compiler's own tables), otherwise a bind parameter.
+impl<'a, 'q> Compiler<'a, 'q> {
+    /// An RM type name as SQL: a literal (RM class names are upper-case letters, digits and `_`,
+    /// from the compiler's own tables).
     fn rm_type_sql(&mut self, t: &str) -> String {
         if !t.is_empty()
             && t.bytes()
@@ -500,68 +371,52 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn var(&self, ident: &cdr_aql::ast::Ident) -> Result<&Var> {
-        self.vars.get(&ident.name).ok_or_else(|| {
-            QueryError::at(
-                ident.span(),
-                format!("'{}' is not a variable of the FROM clause", ident.name),
-            )
-        })
+    fn var(&self, id: VarId) -> &Var {
+        self.vars[id].as_ref().expect("bound before use")
     }
 
     // ---- FROM ------------------------------------------------------------------------------
 
-    fn containment(
-        &mut self,
-        scope: &mut Scope,
-        c: &Containment,
-        parent: Option<&Var>,
-    ) -> Result<()> {
-        match &c.kind {
-            ContainmentKind::Class(ce) => {
-                self.class(scope, ce, parent)?;
+    fn containment(&mut self, scope: &mut Scope, c: &From, parent: Option<VarId>) -> Result<()> {
+        match c {
+            From::Var(v) => {
+                self.class(scope, *v, parent)?;
             }
-            ContainmentKind::Contains {
+            From::Contains {
                 outer,
                 negated,
                 inner,
             } => {
-                let v = self.class(scope, outer, parent)?;
+                self.class(scope, *outer, parent)?;
                 if *negated {
                     let mut sub = Scope::default();
-                    let before: Vec<String> = self.vars.keys().cloned().collect();
-                    self.containment(&mut sub, inner, Some(&v))?;
+                    self.containment(&mut sub, inner, Some(*outer))?;
                     // Variables under NOT CONTAINS are never bound.
-                    self.vars.retain(|k, _| before.contains(k));
                     scope
                         .wheres
                         .push(format!("NOT EXISTS (SELECT 1{})", sub.render()));
                 } else {
-                    self.containment(scope, inner, Some(&v))?;
+                    self.containment(scope, inner, Some(*outer))?;
                 }
             }
-            ContainmentKind::And(items) => {
+            From::And(items) => {
                 for item in items {
                     self.containment(scope, item, parent)?;
                 }
             }
-            ContainmentKind::Or(items) => {
+            From::Or(items) => {
                 let mut oks = Vec::with_capacity(items.len());
                 for item in items {
-                    let before: Vec<String> = self.vars.keys().cloned().collect();
+                    let before: Vec<bool> = self.vars.iter().map(Option::is_some).collect();
                     let mut sub = Scope::default();
                     self.containment(&mut sub, item, parent)?;
                     let b = self.alias("b");
                     let mut cols = vec!["true AS ok".to_owned()];
                     let mut n = 0;
-                    let new: Vec<String> = self
-                        .vars
-                        .keys()
-                        .filter(|k| !before.contains(k))
-                        .cloned()
-                        .collect();
-                    for name in new {
-                        let var = self.vars.get_mut(&name).expect("just bound");
+                    for (id, var) in self.vars.iter_mut().enumerate() {
+                        let Some(var) = var.as_mut().filter(|_| !before[id]) else {
+                            continue;
+                        };
                         for (_, expr) in var.facets.iter_mut() {
                             n += 1;
                             cols.push(format!("{expr} AS c{n}"));
@@ -581,63 +436,157 @@ impl<'a> Compiler<'a> {
         Ok(())
     }
 
-    fn bind(&mut self, ce: &ClassExpr, var: Var) -> Result<Var> {
-        if let Some(name) = ce.variable() {
-            if self.vars.contains_key(&name.name) {
-                return Err(QueryError::at(
-                    name.span(),
-                    format!("variable '{}' is bound twice", name.name),
-                ));
-            }
-            self.vars.insert(name.name.clone(), var.clone());
-        }
-        Ok(var)
-    }
-
-    fn class(&mut self, scope: &mut Scope, ce: &ClassExpr, parent: Option<&Var>) -> Result<Var> {
-        let var = match ce {
-            ClassExpr::Version(vc) => {
-                if parent.is_some_and(|p| p.kind != Kind::Ehr) {
-                    return Err(QueryError::at(
-                        vc.span.get(),
-                        "VERSION can only be contained in EHR",
-                    ));
-                }
-                // A standard predicate selects among all versions (those it holds for).
-                let all = !matches!(
-                    vc.predicate.as_ref().map(|p| &p.kind),
-                    None | Some(VersionPredicateKind::LatestVersion)
-                );
-                let mut v = self.version_rows(scope, parent, all);
+    fn class(&mut self, scope: &mut Scope, id: VarId, parent: Option<VarId>) -> Result<()> {
+        let bv = &self.b.vars[id];
+        let parent_var = parent.map(|p| self.var(p).clone());
+        let parent = parent_var.as_ref();
+        let var = match &bv.class {
+            Class::Ehr => self.ehr(scope, id)?,
+            Class::Version { all, of, predicate } => {
+                let kind = match of {
+                    VersionOf::Composition => 1,
+                    VersionOf::EhrStatus => 2,
+                };
+                let mut v = self.version_rows(scope, parent, *all, kind);
                 v.kind = Kind::Version;
-                if let Some(VersionPredicate {
-                    kind: VersionPredicateKind::Standard(sp),
-                    span,
-                }) = vc.predicate.as_ref()
-                {
+                if let Some(folder) = parent.filter(|p| p.kind == Kind::Folder) {
+                    self.filed_in(scope, &v, folder);
+                }
+                if let Some(sp) = predicate {
                     let p = Predicate {
-                        kind: PredicateKind::Standard(sp.clone()),
-                        span: *span,
+                        kind: PredicateKind::Standard((*sp).clone()),
+                        span: bv.span.into(),
                     };
                     let cond = self.class_predicate(&v, &p)?;
                     scope.wheres.push(cond);
                 }
                 v
             }
-            ClassExpr::Rm(rc) => self.rm_class(scope, rc, parent)?,
+            Class::Composition => {
+                let var = match parent.map(|p| (p.kind, p)) {
+                    Some((Kind::Folder, folder)) => {
+                        let v = self.version_rows(scope, Some(folder), false, 1);
+                        self.filed_in(scope, &v, folder);
+                        self.document_var(&v, Kind::Composition)
+                    }
+                    Some((Kind::Version, v)) => self.document_var(v, Kind::Composition),
+                    _ => {
+                        let v = self.version_rows(scope, parent, false, 1);
+                        self.document_var(&v, Kind::Composition)
+                    }
+                };
+                match (&bv.archetype, bv.predicate) {
+                    (Some(Archetype { id, name: None }), _) => {
+                        let ph = self.params.push(id.clone());
+                        scope
+                            .wheres
+                            .push(format!("{} = {ph}", var.facet("archetype")));
+                    }
+                    (_, _) => self.predicates(scope, &var, id)?,
+                }
+                var
+            }
+            Class::EhrStatus => {
+                let var = match parent.map(|p| (p.kind, p)) {
+                    Some((Kind::Version, v)) => self.document_var(v, Kind::Object),
+                    _ => self.ehr_status(scope, parent),
+                };
+                self.predicates(scope, &var, id)?;
+                var
+            }
+            Class::Folder => {
+                let var = match parent.map(|p| (p.kind, p)) {
+                    Some((Kind::Folder, f)) => self.sub_folders(scope, f),
+                    _ => self.folders(scope, parent),
+                };
+                self.predicates(scope, &var, id)?;
+                var
+            }
+            Class::Object(class) => self.object_class(scope, id, *class, parent)?,
         };
-        self.bind(ce, var)
+        if self.b.vars[id].impossible {
+            scope.wheres.push("false".into());
+        }
+        self.vars[id] = Some(var);
+        Ok(())
     }
 
-    /// `versioned_object` + `object_version` rows of compositions (current versions, or all).
-    fn version_rows(&mut self, scope: &mut Scope, ehr: Option<&Var>, all: bool) -> Var {
+    /// The class expression's archetype (as a node predicate) and other predicate, as
+    /// conditions on the variable's object.
+    fn predicates(&mut self, scope: &mut Scope, var: &Var, id: VarId) -> Result<()> {
+        let bv = &self.b.vars[id];
+        if let Some(a) = &bv.archetype {
+            let mut jp = JsonPath::root();
+            jp.archetype_filter(&a.id, a.name.as_ref());
+            let path = self.params.push(jp.text.clone());
+            let vars = self.params.push(jp.vars_text());
+            scope.wheres.push(format!(
+                "jsonb_path_exists({}, {path}::text::jsonpath, {vars}::text::jsonb)",
+                var.facet("value")
+            ));
+        }
+        if let Some(p) = bv.predicate {
+            let cond = self.class_predicate(var, p)?;
+            scope.wheres.push(cond);
+        }
+        Ok(())
+    }
+
+    fn ehr(&mut self, scope: &mut Scope, id: VarId) -> Result<Var> {
+        let e = self.alias("e");
+        scope.cross(format!("ehr {e}"));
+        let first = scope.wheres.len();
+        self.ehr_scope(scope, &format!("{e}.ehr_id"));
+        scope.optional(&e, first);
+        let status_head = format!(
+            "(SELECT s.head FROM versioned_object s WHERE s.ehr_id = {e}.ehr_id \
+             AND s.vo_id = {e}.ehr_status_id)"
+        );
+        let json = format!(
+            "jsonb_build_object('_type', 'EHR', \
+             'system_id', jsonb_build_object('_type', 'HIER_OBJECT_ID', 'value', {e}.system_id), \
+             'ehr_id', jsonb_build_object('_type', 'HIER_OBJECT_ID', 'value', {e}.ehr_id::text), \
+             'ehr_status', jsonb_build_object('id', jsonb_build_object('_type', 'OBJECT_VERSION_ID', \
+                'value', {e}.ehr_status_id::text || '::' || {e}.system_id || '::' || {status_head}::text), \
+                'namespace', 'local', 'type', 'EHR_STATUS'), \
+             'ehr_access', jsonb_build_object('id', jsonb_build_object('_type', 'OBJECT_VERSION_ID', \
+                'value', {e}.ehr_access_id::text || '::' || {e}.system_id || '::1'), \
+                'namespace', 'local', 'type', 'EHR_ACCESS'), \
+             'time_created', jsonb_build_object('_type', 'DV_DATE_TIME', 'value', \
+                cdr_time_text({e}.time_created)))"
+        );
+        let status_doc = format!(
+            "(SELECT so.document::jsonb FROM versioned_object s JOIN object_version so \
+             ON so.ehr_id = s.ehr_id AND so.vo_id = s.vo_id AND so.version = s.head \
+             WHERE s.ehr_id = {e}.ehr_id AND s.vo_id = {e}.ehr_status_id)"
+        );
+        let var = Var {
+            kind: Kind::Ehr,
+            archetype: None,
+            facets: vec![
+                ("ehr", format!("{e}.ehr_id")),
+                ("text", format!("{json}::text")),
+                ("value", json),
+                ("status", status_doc),
+            ],
+        };
+        if let Some(p) = self.b.vars[id].predicate {
+            let cond = self.class_predicate(&var, p)?;
+            scope.wheres.push(cond);
+        }
+        Ok(var)
+    }
+
+    /// `versioned_object` + `object_version` rows of versioned objects of `kind` (1
+    /// compositions, 2 EHR_STATUS): current versions, or all.
+    fn version_rows(&mut self, scope: &mut Scope, ehr: Option<&Var>, all: bool, kind: i16) -> Var {
         let vo = self.alias("vo");
         let ov = self.alias("ov");
-        self.versioned_objects(scope, &vo, 1, ehr);
+        self.versioned_objects(scope, &vo, kind, ehr);
         if !all {
             scope.wheres.push(format!("NOT {vo}.deleted"));
         }
-        // The current version of a composition that is not deleted has a document, so its
+        // The current version of an object that is not deleted has a document, so its
         // `object_version` row is needed only for what it holds.
         scope.cross(format!("object_version {ov}"));
         let first = scope.wheres.len();
@@ -781,7 +730,7 @@ impl<'a> Compiler<'a> {
             .params
             .push(format!("{walk} ? (@._type == \"FOLDER\")"));
         scope.cross(format!(
-            "LATERAL jsonb_path_query({base}, {path}::text::jsonpath) AS {f}(val)"
+            "LATERAL cdr_path_query({base}, {path}::text::jsonpath, '{{}}', false) AS {f}(val)"
         ));
         Var {
             kind: Kind::Folder,
@@ -795,7 +744,7 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    /// Keeps the compositions of version rows `v` that folder `folder` (or a folder below it)
+    /// Keeps the versions of rows `v` whose object folder `folder` (or a folder below it)
     /// lists in its `items` (object references by versioned object id or version uid).
     fn filed_in(&mut self, scope: &mut Scope, v: &Var, folder: &Var) {
         // Lax: folders without `items` simply contribute nothing.
@@ -810,9 +759,10 @@ impl<'a> Compiler<'a> {
         ));
     }
 
-    fn composition_from(&self, v: &Var) -> Var {
+    /// The object a version row holds (its document), as a variable of `kind`.
+    fn document_var(&self, v: &Var, kind: Kind) -> Var {
         Var {
-            kind: Kind::Composition,
+            kind,
             archetype: None,
             facets: vec![
                 ("ehr", v.facet("ehr").to_owned()),
@@ -828,173 +778,57 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn rm_class(
+    /// Objects of any other RM class: node rows when every such object has one (an archetype
+    /// root, or an entry), objects found in the enclosing document otherwise.
+    fn object_class(
         &mut self,
         scope: &mut Scope,
-        rc: &RmClassExpr,
+        id: VarId,
+        class: RmType,
         parent: Option<&Var>,
     ) -> Result<Var> {
-        let class = rc.rm_type.name.as_str();
-        match class {
-            "EHR" => {
-                if parent.is_some() {
-                    return Err(QueryError::at(
-                        rc.span.get(),
-                        "EHR must be the outermost class",
-                    ));
-                }
-                let e = self.alias("e");
-                scope.cross(format!("ehr {e}"));
-                let first = scope.wheres.len();
-                self.ehr_scope(scope, &format!("{e}.ehr_id"));
-                scope.optional(&e, first);
-                let status_head = format!(
-                    "(SELECT s.head FROM versioned_object s WHERE s.ehr_id = {e}.ehr_id \
-                     AND s.vo_id = {e}.ehr_status_id)"
-                );
-                let json = format!(
-                    "jsonb_build_object('_type', 'EHR', \
-                     'system_id', jsonb_build_object('_type', 'HIER_OBJECT_ID', 'value', {e}.system_id), \
-                     'ehr_id', jsonb_build_object('_type', 'HIER_OBJECT_ID', 'value', {e}.ehr_id::text), \
-                     'ehr_status', jsonb_build_object('id', jsonb_build_object('_type', 'OBJECT_VERSION_ID', \
-                        'value', {e}.ehr_status_id::text || '::' || {e}.system_id || '::' || {status_head}::text), \
-                        'namespace', 'local', 'type', 'EHR_STATUS'), \
-                     'ehr_access', jsonb_build_object('id', jsonb_build_object('_type', 'OBJECT_VERSION_ID', \
-                        'value', {e}.ehr_access_id::text || '::' || {e}.system_id || '::1'), \
-                        'namespace', 'local', 'type', 'EHR_ACCESS'), \
-                     'time_created', jsonb_build_object('_type', 'DV_DATE_TIME', 'value', \
-                        cdr_time_text({e}.time_created)))"
-                );
-                let status_doc = format!(
-                    "(SELECT so.document::jsonb FROM versioned_object s JOIN object_version so \
-                     ON so.ehr_id = s.ehr_id AND so.vo_id = s.vo_id AND so.version = s.head \
-                     WHERE s.ehr_id = {e}.ehr_id AND s.vo_id = {e}.ehr_status_id)"
-                );
-                let var = Var {
-                    kind: Kind::Ehr,
-                    archetype: None,
-                    facets: vec![
-                        ("ehr", format!("{e}.ehr_id")),
-                        ("text", format!("{json}::text")),
-                        ("value", json),
-                        ("status", status_doc),
-                    ],
-                };
-                if let Some(p) = &rc.predicate {
-                    let cond = self.class_predicate(&var, p)?;
-                    scope.wheres.push(cond);
-                }
-                Ok(var)
+        let types: Vec<&'static str> = class.concrete().map(RmType::name).collect();
+        let base = match parent.map(|p| (p.kind, p)) {
+            None | Some((Kind::Ehr, _)) => {
+                let v = self.version_rows(scope, parent, false, 1);
+                self.document_var(&v, Kind::Composition)
             }
-            "COMPOSITION" => {
-                let var = match parent.map(|p| p.kind) {
-                    None | Some(Kind::Ehr) => {
-                        let v = self.version_rows(scope, parent, false);
-                        self.composition_from(&v)
-                    }
-                    Some(Kind::Folder) => {
-                        let folder = parent.expect("matched");
-                        let v = self.version_rows(scope, Some(folder), false);
-                        self.filed_in(scope, &v, folder);
-                        self.composition_from(&v)
-                    }
-                    Some(Kind::Version) => self.composition_from(parent.expect("matched")),
-                    Some(_) => {
-                        return Err(QueryError::at(
-                            rc.span.get(),
-                            "COMPOSITION can only be contained in EHR, FOLDER or VERSION",
-                        ))
-                    }
-                };
-                if let Some(p) = &rc.predicate {
-                    if let Some((id, None)) = archetype_of(p, self.inputs)? {
-                        let ph = self.params.push(id);
-                        scope
-                            .wheres
-                            .push(format!("{} = {ph}", var.facet("archetype")));
-                    } else {
-                        let cond = self.class_predicate(&var, p)?;
-                        scope.wheres.push(cond);
-                    }
-                }
-                Ok(var)
+            Some((Kind::Version, v)) => self.document_var(v, Kind::Composition),
+            Some((_, p)) => p.clone(),
+        };
+        let bv = &self.b.vars[id];
+        let entries = class
+            .concrete()
+            .all(|t| t.conforms_to(RmType::ContentItem) && t != RmType::Section);
+        let node_parent = matches!(base.kind, Kind::Composition | Kind::Node);
+        let node_ok = !self.all_versions
+            && node_parent
+            && !types.is_empty()
+            && match &bv.archetype {
+                Some(a) => a.id.starts_with("openEHR-") || entries,
+                None => bv.predicate.is_none() && entries,
+            };
+        if node_ok {
+            let archetype = bv.archetype.clone();
+            let rest = bv.predicate;
+            let var = self.node_var(scope, id, &base, &types, archetype);
+            if let Some(p) = rest {
+                let cond = self.class_predicate(&var, p)?;
+                scope.wheres.push(cond);
             }
-            "EHR_STATUS" => {
-                if parent.is_some_and(|p| p.kind != Kind::Ehr) {
-                    return Err(QueryError::at(
-                        rc.span.get(),
-                        "EHR_STATUS can only be contained in EHR",
-                    ));
-                }
-                let var = self.ehr_status(scope, parent);
-                if let Some(p) = &rc.predicate {
-                    let cond = self.class_predicate(&var, p)?;
-                    scope.wheres.push(cond);
-                }
-                Ok(var)
-            }
-            "FOLDER" => {
-                let var = match parent.map(|p| p.kind) {
-                    None | Some(Kind::Ehr) => self.folders(scope, parent),
-                    Some(Kind::Folder) => self.sub_folders(scope, parent.expect("matched")),
-                    Some(_) => {
-                        return Err(QueryError::at(
-                            rc.span.get(),
-                            "FOLDER can only be contained in EHR or FOLDER",
-                        ))
-                    }
-                };
-                if let Some(p) = &rc.predicate {
-                    let cond = self.class_predicate(&var, p)?;
-                    scope.wheres.push(cond);
-                }
-                Ok(var)
-            }
-            "VERSIONED_OBJECT" | "CONTRIBUTION" => Err(QueryError::at(
-                rc.rm_type.span(),
-                format!("FROM {class} is not supported yet"),
-            )),
-            _ => {
-                let types = conforming(class).ok_or_else(|| {
-                    QueryError::at(
-                        rc.rm_type.span(),
-                        format!("'{class}' is not an RM class that AQL can query"),
-                    )
-                })?;
-                let base = match parent.map(|p| p.kind) {
-                    None | Some(Kind::Ehr) => {
-                        let v = self.version_rows(scope, parent, false);
-                        self.composition_from(&v)
-                    }
-                    Some(Kind::Version) => self.composition_from(parent.expect("matched")),
-                    Some(_) => parent.expect("matched").clone(),
-                };
-                let archetype = match &rc.predicate {
-                    Some(p) => archetype_of(p, self.inputs)?,
-                    None => None,
-                };
-                let node_parent = matches!(base.kind, Kind::Composition | Kind::Node);
-                let node_ok = !self.all_versions
-                    && node_parent
-                    && match &archetype {
-                        Some((id, _)) => id.starts_with("openEHR-") || is_entry(&types),
-                        None => rc.predicate.is_none() && is_entry(&types),
-                    };
-                if node_ok {
-                    Ok(self.node_var(scope, &base, &types, archetype))
-                } else {
-                    self.object_var(scope, &base, &types, rc.predicate.as_deref())
-                }
-            }
+            Ok(var)
+        } else {
+            self.object_var(scope, &base, &types, id)
         }
     }
 
     fn node_var(
         &mut self,
         scope: &mut Scope,
+        id: VarId,
         base: &Var,
         types: &[&str],
-        archetype: Option<(String, Option<Value>)>,
+        archetype: Option<Archetype>,
     ) -> Var {
         let n = self.alias("n");
         scope.cross(format!("node {n}"));
@@ -1017,26 +851,32 @@ impl<'a> Compiler<'a> {
                 .wheres
                 .push(format!("{n}.rm_type IN ({})", list.join(", ")));
         }
-        let archetype_id = archetype.as_ref().map(|(id, _)| id.clone());
-        let class_ok = archetype.as_ref().is_some_and(|(id, name)| {
-            name.is_none()
-                && id
+        let archetype_id = archetype.as_ref().map(|a| a.id.clone());
+        let class_ok = archetype.as_ref().is_some_and(|a| {
+            a.name.is_none()
+                && a.id
                     .split('-')
                     .nth(2)
                     .and_then(|c| c.split('.').next())
                     .is_some_and(|c| types.contains(&c))
         });
         let type_condition = scope.wheres.last().expect("just pushed").clone();
-        if let Some((id, name)) = archetype {
+        let mut own = None;
+        if let Some(Archetype {
+            id: archetype,
+            name,
+        }) = archetype
+        {
             // Dictionary ids are written into the text so that cached (generic) plans see
             // the archetype's selectivity.
-            let id = int8_literal(dict_id(&id));
-            scope.wheres.push(format!("{n}.archetype = {id}"));
+            let dict = int8_literal(dict_id(&archetype));
+            scope.wheres.push(format!("{n}.archetype = {dict}"));
             if class_ok {
                 let archetype_condition = scope.wheres.last().expect("just pushed").clone();
+                own = Some(vec![type_condition, archetype_condition]);
                 self.node_candidates.push(NodeCandidate {
                     alias: n.clone(),
-                    own: vec![type_condition, archetype_condition],
+                    own: own.clone().unwrap_or_default(),
                 });
             }
             if let Some(name) = name {
@@ -1048,6 +888,28 @@ impl<'a> Compiler<'a> {
                     _ => scope.wheres.push("false".into()),
                 }
             }
+        }
+        // A selected leaf value filtered by the same path joins its leaf row here.
+        if let Some(z) = self.zipped.iter().position(|z| z.var == id) {
+            let l = self.alias("l");
+            scope.cross(format!("leaf {l}"));
+            let join =
+                format!("{l}.ehr_id = {n}.ehr_id AND {l}.vo_id = {n}.vo_id AND {l}.num = {n}.num");
+            scope.wheres.push(join.clone());
+            self.ehr_scope(scope, &format!("{l}.ehr_id"));
+            let ids: Vec<i64> = self.zipped[z].ids.iter().map(|(id, _)| *id).collect();
+            scope.wheres.push(format!(
+                "{l}.path_id {} AND {}",
+                path_condition(&ids),
+                self.zipped[z].cmp.replace("l.", &format!("{l}."))
+            ));
+            self.zipped[z].alias = l.clone();
+            self.leaf_joins.push(LeafJoin {
+                node: n.clone(),
+                leaf: l,
+                join,
+                own: own.unwrap_or_default(),
+            });
         }
         Var {
             kind: Kind::Node,
@@ -1076,21 +938,25 @@ impl<'a> Compiler<'a> {
         scope: &mut Scope,
         base: &Var,
         types: &[&str],
-        predicate: Option<&Predicate>,
+        id: VarId,
     ) -> Result<Var> {
         let mut jp = JsonPath {
             text: "strict $.**{1 to last}".into(),
             ..JsonPath::default()
         };
         jp.type_filter(types);
-        if let Some(p) = predicate {
+        let bv = &self.b.vars[id];
+        if let Some(a) = &bv.archetype {
+            jp.archetype_filter(&a.id, a.name.as_ref());
+        }
+        if let Some(p) = bv.predicate {
             jp.filter(p, self.inputs)?;
         }
         let x = self.alias("x");
         let path = self.params.push(jp.text.clone());
         let vars = self.params.push(jp.vars_text());
         scope.cross(format!(
-            "LATERAL jsonb_path_query({}, {path}::text::jsonpath, {vars}::text::jsonb) AS {x}(val)",
+            "LATERAL cdr_path_query({}, {path}::text::jsonpath, {vars}::text::jsonb, false) AS {x}(val)",
             base.facet("value")
         ));
         Ok(Var {
@@ -1109,15 +975,7 @@ impl<'a> Compiler<'a> {
     fn class_predicate(&mut self, var: &Var, p: &Predicate) -> Result<String> {
         if var.kind == Kind::Ehr {
             if let PredicateKind::Standard(s) = &p.kind {
-                let steps: Vec<&str> = s
-                    .path
-                    .steps
-                    .iter()
-                    .map(|st| st.attribute.name.as_str())
-                    .collect();
-                if steps == ["ehr_id", "value"]
-                    && s.path.steps.iter().all(|st| st.predicate.is_none())
-                {
+                if is_ehr_id_path(&s.path.steps) {
                     let value = match &s.operand {
                         PredicateOperand::Literal(l) => literal_json(&l.value),
                         PredicateOperand::Parameter(param) => self.inputs.param(param)?.clone(),
@@ -1162,28 +1020,89 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    // ---- rows ------------------------------------------------------------------------------
+
+    /// Joins the elements of each row node (`LEFT JOIN LATERAL`: a node without elements is one
+    /// row with a null element), except the nodes a zipped leaf value stands for.
+    fn row_nodes(&mut self, scope: &mut Scope) -> Result<()> {
+        let skipped = self.zipped_rows();
+        for (id, row) in self.b.rows.iter().enumerate() {
+            if skipped.contains(&id) {
+                continue;
+            }
+            let var = self.var(row.var).clone();
+            let (base, steps, root_pred) = match row.parent {
+                Some(p) => (
+                    format!("{}.val", self.rows[p].as_deref().expect("parents first")),
+                    row.steps(),
+                    None,
+                ),
+                None => {
+                    let steps = row.steps();
+                    match (var.kind, steps.first()) {
+                        (Kind::Ehr, Some(first))
+                            if first.attribute.name == "ehr_status"
+                                && first.predicate.is_none() =>
+                        {
+                            (var.facet("status").to_owned(), &steps[1..], None)
+                        }
+                        _ => (
+                            var.facet("value").to_owned(),
+                            steps,
+                            row.path.predicate.as_deref(),
+                        ),
+                    }
+                }
+            };
+            let jp = self.steps_path(root_pred, steps)?;
+            let path = self.params.push(jp.text.clone());
+            let vars = self.params.push(jp.vars_text());
+            let r = self.alias("r");
+            scope.left_lateral(format!(
+                "cdr_path_query({base}, {path}::text::jsonpath, {vars}::text::jsonb, false) AS {r}(val)"
+            ));
+            self.rows[id] = Some(r);
+        }
+        Ok(())
+    }
+
+    /// The row nodes that zipped values and leaf groups stand for (evaluated inside their own
+    /// subquery, or not at all).
+    fn zipped_rows(&self) -> Vec<RowId> {
+        let mut out: Vec<RowId> = self
+            .leaf_groups
+            .iter()
+            .flat_map(|g| g.rows.clone())
+            .collect();
+        for z in &self.zipped {
+            let ColumnExpr::Path(p) = &self.b.columns[z.column].expr else {
+                continue;
+            };
+            out.extend(self.chain(p.anchor.map(|a| a.row)));
+        }
+        out
+    }
+
+    /// A row node and its ancestors.
+    fn chain(&self, mut row: Option<RowId>) -> Vec<RowId> {
+        let mut out = Vec::new();
+        while let Some(r) = row {
+            out.push(r);
+            row = self.b.rows[r].parent;
+        }
+        out
+    }
+
     // ---- paths -----------------------------------------------------------------------------
 
-    /// The SQL set-returning expression yielding the values of a path (one jsonb per row).
-    fn path_set(&mut self, ip: &IdentifiedPath) -> Result<String> {
-        if let Some(scalar) = self.path_scalar(ip)? {
-            return Ok(format!("(VALUES ({scalar}))"));
-        }
-        let var = self.var(&ip.variable)?.clone();
-        let steps = ip.path.as_ref().map(|p| &p.steps[..]).unwrap_or(&[]);
-        let (base, steps) = match (var.kind, steps.first()) {
-            (Kind::Ehr, Some(first))
-                if first.attribute.name == "ehr_status" && first.predicate.is_none() =>
-            {
-                (var.facet("status").to_owned(), &steps[1..])
-            }
-            _ => (var.facet("value").to_owned(), steps),
-        };
-        if steps.is_empty() && ip.predicate.is_none() {
-            return Ok(format!("(VALUES ({base})) "));
-        }
+    /// The SQL/JSON path of `steps`, after `root` (a predicate on the starting object).
+    fn steps_path<'s>(
+        &self,
+        root: Option<&Predicate>,
+        steps: impl IntoIterator<Item = &'s PathStep>,
+    ) -> Result<JsonPath> {
         let mut jp = JsonPath::root();
-        if let Some(p) = &ip.predicate {
+        if let Some(p) = root {
             jp.filter(p, self.inputs)?;
         }
         for step in steps {
@@ -1193,108 +1112,112 @@ impl<'a> Compiler<'a> {
                 jp.filter(p, self.inputs)?;
             }
         }
+        Ok(jp)
+    }
+
+    /// The first row node's predicate on the variable (`o[…]/…`), when `node` is one.
+    fn row_root<'r>(node: &'r cdr_aql_bind::RowNode<'_>) -> Option<&'r Predicate> {
+        if node.from == 0 {
+            node.path.predicate.as_deref()
+        } else {
+            None
+        }
+    }
+
+    /// The SQL set-returning expression yielding the values of a path (one jsonb per row).
+    fn path_set(&mut self, p: &Path) -> Result<String> {
+        if let Some(scalar) = self.path_scalar(p) {
+            return Ok(format!("(VALUES ({scalar}))"));
+        }
+        let var = self.var(p.var).clone();
+        let rest: Vec<&PathStep> = p.rest().iter().map(|s| s.ast).collect();
+        let (base, steps, root_pred) = match p.anchor {
+            Some(a) => (
+                format!("{}.val", self.rows[a.row].as_deref().expect("row joined")),
+                &rest[..],
+                None,
+            ),
+            None => match (var.kind, rest.first()) {
+                (Kind::Ehr, Some(first))
+                    if first.attribute.name == "ehr_status" && first.predicate.is_none() =>
+                {
+                    (var.facet("status").to_owned(), &rest[1..], None)
+                }
+                _ => (
+                    var.facet("value").to_owned(),
+                    &rest[..],
+                    p.ast.predicate.as_deref(),
+                ),
+            },
+        };
+        if steps.is_empty() && root_pred.is_none() {
+            return Ok(format!("(VALUES ({base})) "));
+        }
+        let jp = self.steps_path(root_pred, steps.iter().copied())?;
         let path = self.params.push(jp.text.clone());
         let vars = self.params.push(jp.vars_text());
         Ok(format!(
-            "jsonb_path_query({base}, {path}::text::jsonpath, {vars}::text::jsonb)"
+            "cdr_path_query({base}, {path}::text::jsonpath, {vars}::text::jsonb, false)"
         ))
     }
 
     /// A single jsonb expression for a path when one is cheap (`e/ehr_id/value`), else `None`.
-    fn path_scalar(&mut self, ip: &IdentifiedPath) -> Result<Option<String>> {
-        let var = self.var(&ip.variable)?;
-        let names: Vec<&str> = ip
-            .path
-            .iter()
-            .flat_map(|p| p.steps.iter())
-            .map(|s| s.attribute.name.as_str())
-            .collect();
-        let plain = ip.predicate.is_none()
-            && ip
-                .path
-                .iter()
-                .flat_map(|p| p.steps.iter())
-                .all(|s| s.predicate.is_none());
-        Ok(match (var.kind, plain, names.as_slice()) {
-            (Kind::Ehr, true, ["ehr_id", "value"]) => {
+    fn path_scalar(&self, p: &Path) -> Option<String> {
+        if p.anchor.is_some() || !p.plain() {
+            return None;
+        }
+        let var = self.var(p.var);
+        match (var.kind, p.names().as_slice()) {
+            (Kind::Ehr, ["ehr_id", "value"]) => {
                 Some(format!("to_jsonb({}::text)", var.facet("ehr")))
             }
             // The stored document's uid is its version uid; its template id is promoted.
-            (Kind::Composition | Kind::Version, true, ["uid", "value"]) => {
+            (Kind::Composition | Kind::Version, ["uid", "value"]) => {
                 Some(var.facet("uid").to_owned())
             }
-            (Kind::Composition, true, ["archetype_details", "template_id", "value"]) => {
+            (Kind::Composition, ["archetype_details", "template_id", "value"]) => {
                 Some(var.facet("template").to_owned())
             }
             _ => None,
-        })
+        }
     }
 
     // ---- WHERE -----------------------------------------------------------------------------
 
-    fn operand_value(&self, o: &Operand) -> Result<Option<Value>> {
-        Ok(match o {
-            Operand::Literal(l) => Some(literal_json(&l.value)),
-            Operand::Parameter(p) => Some(self.inputs.param(p)?.clone()),
-            Operand::Terminology(t) => Some(self.terminology(t)?.clone()),
-            _ => None,
-        })
-    }
-
-    /// The value of a TERMINOLOGY() call, resolved before compilation (`Store::query`).
-    fn terminology(&self, t: &TerminologyCall) -> Result<&Value> {
-        self.inputs
-            .terminology
-            .get(&t.to_string())
-            .ok_or_else(|| QueryError::at(t.span(), super::NO_TERMINOLOGY))
-    }
-
-    /// An operand as one `jsonb` expression. In WHERE (`sets` given) a path adds its value
-    /// set to `sets` (the comparison then ranges over them, existentially); in SELECT it is
-    /// the selected column's value (rows multiply as for any selected path).
+    /// An operand as one `jsonb` expression. In WHERE a path adds its value set to `sets` (the
+    /// comparison then ranges over them, existentially); in SELECT it is the selected
+    /// column's value (rows multiply as for any selected path).
     fn operand_expr(&mut self, o: &Operand, ctx: &mut ExprContext) -> Result<String> {
         match o {
-            Operand::Literal(_) | Operand::Parameter(_) => {
-                let v = self.operand_value(o)?.unwrap_or(Value::Null);
+            Operand::Value(v) => {
                 let p = self.params.push(v.to_string());
                 Ok(format!("{p}::text::jsonb"))
             }
-            Operand::Path(ip) => match ctx {
+            Operand::Path(p) => match ctx {
                 ExprContext::Where(sets) => {
-                    let set = self.path_set(ip)?;
+                    let set = self.path_set(p)?;
                     let a = self.alias("a");
                     sets.push(format!("{set} AS {a}(v)"));
                     Ok(format!("{a}.v"))
                 }
-                ExprContext::Select(scope) => Ok(self.select_path(scope, ip)?.1),
+                ExprContext::Select(scope) => Ok(self.select_path(scope, p)?.1),
             },
             Operand::Function(f) => self.function_expr(f, ctx),
-            Operand::Terminology(t) => {
-                let value = self.terminology(t)?.to_string();
-                let p = self.params.push(value);
-                Ok(format!("{p}::text::jsonb"))
-            }
         }
     }
 
-    fn function_expr(&mut self, f: &FunctionCall, ctx: &mut ExprContext) -> Result<String> {
-        let FunctionName::Builtin(b) = &f.name else {
-            return Err(QueryError::at(
-                f.span(),
-                format!("'{}' is not an AQL function", f.name),
-            ));
-        };
+    fn function_expr(&mut self, f: &Function, ctx: &mut ExprContext) -> Result<String> {
         let mut args = Vec::with_capacity(f.args.len());
         for a in &f.args {
             args.push(self.operand_expr(a, ctx)?);
         }
-        super::functions::builtin_sql(*b, &args, f.span())
+        Ok(super::functions::builtin_sql(f.builtin, &args))
     }
 
-    fn condition(&mut self, w: &WhereExpr) -> Result<String> {
-        match &w.kind {
-            WhereKind::And(items) | WhereKind::Or(items) => {
-                let sep = if matches!(w.kind, WhereKind::And(_)) {
+    fn condition(&mut self, c: &Condition) -> Result<String> {
+        match c {
+            Condition::And(items) | Condition::Or(items) => {
+                let sep = if matches!(c, Condition::And(_)) {
                     " AND "
                 } else {
                     " OR "
@@ -1305,14 +1228,14 @@ impl<'a> Compiler<'a> {
                 }
                 Ok(parts.join(sep))
             }
-            WhereKind::Not(inner) => Ok(format!("NOT ({})", self.condition(inner)?)),
-            WhereKind::Exists(ip) => {
-                let set = self.path_set(ip)?;
+            Condition::Not(inner) => Ok(format!("NOT ({})", self.condition(inner)?)),
+            Condition::Exists(p) => {
+                let set = self.path_set(p)?;
                 Ok(format!(
                     "EXISTS (SELECT 1 FROM {set} AS w(v) WHERE w.v IS NOT NULL)"
                 ))
             }
-            WhereKind::Comparison { left, op, right }
+            Condition::Compare { left, op, right }
                 if matches!(left, Operand::Function(_))
                     || matches!(right, Operand::Function(_)) =>
             {
@@ -1327,160 +1250,110 @@ impl<'a> Compiler<'a> {
                     format!("EXISTS (SELECT 1 FROM {} WHERE {cmp})", sets.join(", "))
                 })
             }
-            WhereKind::Comparison { left, op, right } => match (left, right) {
-                (Operand::Path(p), other) | (other, Operand::Path(p))
-                    if !matches!(other, Operand::Path(_)) =>
-                {
-                    let op = if matches!(left, Operand::Path(_)) {
-                        *op
-                    } else {
-                        flip(*op)
-                    };
-                    let value = self.operand_value(other)?.ok_or_else(|| {
-                        QueryError::at(
-                            other.span(),
-                            "only literals, parameters and paths can be compared",
-                        )
-                    })?;
-                    self.compare_path(p, op, &value)
-                }
+            Condition::Compare { left, op, right } => match (left, right) {
+                (Operand::Path(p), Operand::Value(v)) => self.compare_path(p, *op, v),
+                (Operand::Value(v), Operand::Path(p)) => self.compare_path(p, flip(*op), v),
                 (Operand::Path(a), Operand::Path(b)) => {
                     let sa = self.path_set(a)?;
                     let sb = self.path_set(b)?;
+                    let (l, r) = (self.natural(a, "w.v"), self.natural(b, "u.v"));
                     Ok(format!(
                         "EXISTS (SELECT 1 FROM {sa} AS w(v), {sb} AS u(v) \
-                             WHERE cdr_cmp(w.v, u.v) {} 0)",
+                             WHERE cdr_cmp({l}, {r}) {} 0)",
                         sql_op(*op)
                     ))
                 }
-                _ => {
-                    let a = self.operand_value(left)?;
-                    let b = self.operand_value(right)?;
-                    match (a, b) {
-                        (Some(a), Some(b)) => {
-                            let pa = self.params.push(a.to_string());
-                            let pb = self.params.push(b.to_string());
-                            Ok(format!(
-                                    "coalesce(cdr_cmp({pa}::text::jsonb, {pb}::text::jsonb) {} 0, false)",
-                                    sql_op(*op)
-                                ))
-                        }
-                        _ => Err(QueryError::at(
-                            w.span(),
-                            "functions in WHERE are not supported yet",
-                        )),
-                    }
+                (Operand::Value(a), Operand::Value(b)) => {
+                    let pa = self.params.push(a.to_string());
+                    let pb = self.params.push(b.to_string());
+                    Ok(format!(
+                        "coalesce(cdr_cmp({pa}::text::jsonb, {pb}::text::jsonb) {} 0, false)",
+                        sql_op(*op)
+                    ))
                 }
+                _ => unreachable!("functions handled above"),
             },
-            WhereKind::Like { left, pattern } => {
-                let Operand::Path(p) = left else {
-                    return Err(QueryError::at(left.span(), "LIKE needs a path on its left"));
-                };
-                let pat = match pattern {
-                    LikePattern::String(s) => Value::String(s.value.clone()),
-                    LikePattern::Parameter(param) => self.inputs.param(param)?.clone(),
-                };
-                let Value::String(pat) = pat else {
+            Condition::Like { path, pattern } => {
+                let Some(pattern) = pattern else {
                     return Ok("false".into());
                 };
-                let set = self.path_set(p)?;
-                let ph = self.params.push(pat);
+                let set = self.path_set(path)?;
+                let ph = self.params.push(pattern.to_sql());
                 Ok(format!(
                     "EXISTS (SELECT 1 FROM {set} AS w(v) WHERE cdr_str(w.v) LIKE {ph}::text)"
                 ))
             }
-            WhereKind::Matches { left, operand } => {
-                let Operand::Path(p) = left else {
-                    return Err(QueryError::at(
-                        left.span(),
-                        "MATCHES needs a path on its left",
-                    ));
-                };
-                match operand {
-                    MatchesOperand::List(list) => {
-                        let mut values = Vec::with_capacity(list.items.len());
-                        for item in &list.items {
-                            let value = self.operand_value(item)?.ok_or_else(|| {
-                                QueryError::at(
-                                    item.span(),
-                                    "MATCHES lists hold literals, parameters and TERMINOLOGY()",
-                                )
-                            })?;
-                            // An expansion stands for its codes, an array parameter for its items.
-                            match (item, value) {
-                                (
-                                    Operand::Terminology(_) | Operand::Parameter(_),
-                                    Value::Array(codes),
-                                ) => values.extend(codes),
-                                (_, value) => values.push(value),
-                            }
-                        }
-                        self.matches_values(p, &values)
-                    }
-                    MatchesOperand::Terminology(t) => {
-                        let values = match self.terminology(t)? {
-                            Value::Array(codes) => codes.clone(),
-                            other => vec![other.clone()],
-                        };
-                        self.matches_values(p, &values)
-                    }
-                    MatchesOperand::Uri(u) => Err(QueryError::at(
-                        u.span.get(),
-                        "MATCHES with a terminology URI is not supported",
-                    )),
+            Condition::Matches { path, values } => {
+                let mut parts = Vec::with_capacity(values.len());
+                for value in values {
+                    parts.push(self.compare_path(path, ComparisonOp::Eq, value)?);
                 }
+                if parts.is_empty() {
+                    return Ok("false".into());
+                }
+                Ok(parts.join(" OR "))
             }
         }
     }
 
-    /// `path MATCHES {values}`: equal to any of them.
-    fn matches_values(&mut self, p: &IdentifiedPath, values: &[Value]) -> Result<String> {
-        let mut parts = Vec::with_capacity(values.len());
-        for value in values {
-            parts.push(self.compare_path(p, ComparisonOp::Eq, value)?);
+    /// A path value as it compares: DV_ORDERED objects by their natural value (see
+    /// SEMANTICS.md), when the path may reach them.
+    fn natural(&self, p: &Path, x: &str) -> String {
+        if p.types.may_be_ordered() {
+            format!("cdr_natural({x})")
+        } else {
+            x.to_owned()
         }
-        if parts.is_empty() {
-            return Ok("false".into());
-        }
-        Ok(parts.join(" OR "))
     }
 
     /// `some value of path op value`, typed by the value.
-    fn compare_path(
-        &mut self,
-        ip: &IdentifiedPath,
-        op: ComparisonOp,
-        value: &Value,
-    ) -> Result<String> {
-        let var = self.var(&ip.variable)?.clone();
-        let ehr_id = var.kind == Kind::Ehr
-            && ip.predicate.is_none()
-            && ip.path.as_ref().is_some_and(|p| is_ehr_id_path(&p.steps));
-        if ehr_id {
+    fn compare_path(&mut self, p: &Path, op: ComparisonOp, value: &Value) -> Result<String> {
+        let var = self.var(p.var).clone();
+        if var.kind == Kind::Ehr
+            && p.anchor.is_none()
+            && p.ast.predicate.is_none()
+            && is_ehr_id_path(&p.steps.iter().map(|s| s.ast.clone()).collect::<Vec<_>>())
+        {
             return Ok(self.ehr_id_cmp(&var, op, value));
         }
-        if let Some(cond) = self.leaf_cmp(&var, ip, op, value) {
-            return Ok(cond);
+        if compares_object_id(self.b, p, value) {
+            // An object id matches every version of the object.
+            let s = value.as_str().unwrap_or_default().to_owned();
+            let ordering = !matches!(op, ComparisonOp::Eq | ComparisonOp::Ne);
+            return Ok(match (Uuid::parse_str(&s), ordering) {
+                (Ok(id), false) => {
+                    let ph = self.params.push(id);
+                    format!("{} {} {ph}", var.facet("vo"), sql_op(op))
+                }
+                (Err(_), false) if op == ComparisonOp::Eq => "false".into(),
+                _ => {
+                    let ph = self.params.push(s);
+                    format!(
+                        "{}::text COLLATE \"C\" {} {ph}::text COLLATE \"C\"",
+                        var.facet("vo"),
+                        sql_op(op)
+                    )
+                }
+            });
         }
-        let Some(cmp) = self.typed_cmp("w.v", op, value) else {
+        if p.anchor.is_none() {
+            if let Some(cond) = self.leaf_cmp(&var, p, op, value) {
+                return Ok(cond);
+            }
+        }
+        let x = self.natural(p, "w.v");
+        let Some(cmp) = self.typed_cmp(&x, op, value) else {
             return Ok("false".into());
         };
-        let set = self.path_set(ip)?;
+        let set = self.path_set(p)?;
         Ok(format!("EXISTS (SELECT 1 FROM {set} AS w(v) WHERE {cmp})"))
     }
 
-    /// A query over leaf rows giving the JSON text of a selected data value attribute, when
-    /// the leaf rows hold it exactly (see `leaf_path_ids`): one row per occurrence, in place
-    /// of the SQL/JSON path over the node's subtree.
-    fn leaf_select(&mut self, var: &Var, ip: &IdentifiedPath) -> Option<String> {
-        if var.kind != Kind::Node || ip.predicate.is_some() {
-            return None;
-        }
-        let archetype = var.archetype.as_deref()?;
-        let steps = &ip.path.as_ref()?.steps;
-        let names: Vec<&str> = steps.iter().map(|s| s.attribute.name.as_str()).collect();
+    /// The leaf rows' (chain, column, types) for a path's final attributes, when a leaf column
+    /// holds them: `(attribute steps after the data value, column, data value types)`.
+    fn leaf_target(names: &[&str]) -> Option<LeafTarget> {
         use LeafJson::{Integer, Real, Text};
-        let (chain, column, types): (usize, &str, &[(&str, LeafJson)]) = match names.as_slice() {
+        Some(match names {
             [.., "magnitude"] => (1, "v_num", &[("DV_QUANTITY", Real), ("DV_COUNT", Integer)]),
             [.., "units"] => (1, "v_text", &[("DV_QUANTITY", Text)]),
             [.., "symbol", "defining_code", "code_string"] => {
@@ -1488,55 +1361,20 @@ impl<'a> Compiler<'a> {
             }
             [.., "defining_code", "code_string"] => (2, "v_code", &[("DV_CODED_TEXT", Text)]),
             _ => return None,
-        };
-        let names: Vec<&str> = types.iter().map(|(t, _)| *t).collect();
-        let ids = leaf_path_ids(archetype, steps, chain, &names)?;
-        // One branch per path id, each printing its type's JSON: a per-node probe with
-        // `path_id = <literal>` is an index condition on (ehr_id, vo_id, path_id), while
-        // `path_id = ANY(…)` there is applied as a filter after fetching every leaf row of the
-        // object (PostgreSQL 15). With several, a branch whose path id was never written (no
-        // dictionary row, which commits with the leaves) is skipped once per query, not probed
-        // per row.
-        let several = ids.len() > 1;
-        let branches: Vec<String> = ids
-            .iter()
-            .zip(types)
-            .map(|(id, (_, json))| {
-                let written = match several {
-                    true => format!(
-                        " AND EXISTS (SELECT FROM path_dict d WHERE d.path_id = {})",
-                        int8_literal(*id)
-                    ),
-                    false => String::new(),
-                };
-                format!(
-                    "SELECT {} FROM {} AND l.{column} IS NOT NULL{written}",
-                    json.render(column),
-                    self.leaf_rows(var, std::slice::from_ref(id))
-                )
-            })
-            .collect();
-        Some(branches.join(" UNION ALL "))
+        })
     }
 
-    /// The same comparison on leaf rows, when they hold exactly the compared attribute: a node
-    /// variable with a known archetype, a path whose every step before the data value has a
-    /// plain node predicate (so it is the leaf's path), and an attribute/literal pair some leaf
-    /// column represents exactly. Leaf rows exist for every occurrence, so `EXISTS` over them is
-    /// the existential comparison of SEMANTICS.md.
-    fn leaf_cmp(
+    /// The comparison of a leaf column with a value, on leaf row `l`, when the leaf rows hold
+    /// exactly the compared attribute of the path's final steps: (path ids, condition).
+    fn leaf_condition(
         &mut self,
-        var: &Var,
-        ip: &IdentifiedPath,
+        archetype: &str,
+        p: &Path,
         op: ComparisonOp,
         value: &Value,
-    ) -> Option<String> {
-        if var.kind != Kind::Node || ip.predicate.is_some() {
-            return None;
-        }
-        let archetype = var.archetype.as_deref()?;
-        let steps = &ip.path.as_ref()?.steps;
-        let names: Vec<&str> = steps.iter().map(|s| s.attribute.name.as_str()).collect();
+    ) -> Option<(Vec<i64>, String)> {
+        let steps: Vec<PathStep> = p.steps.iter().map(|s| s.ast.clone()).collect();
+        let names = p.names();
         let text_ok = matches!(value, Value::String(s) if !matches!(
             cdr_aql::ast::temporal_kind(s),
             Some(TemporalKind::Date | TemporalKind::DateTime)
@@ -1565,7 +1403,7 @@ impl<'a> Compiler<'a> {
             ),
             _ => return None,
         };
-        let ids = leaf_path_ids(archetype, steps, chain, types)?;
+        let ids = leaf_path_ids(archetype, &steps, chain, types)?;
         let rhs = match value {
             Value::Number(n) => {
                 let p = self.params.push(n.as_f64()?);
@@ -1585,8 +1423,23 @@ impl<'a> Compiler<'a> {
         } else {
             " COLLATE \"C\""
         };
-        let rhs = format!("{rhs}{collate}");
-        let cmp = format!("l.{column}{collate} {} {rhs}", sql_op(op));
+        Some((
+            ids,
+            format!("l.{column}{collate} {} {rhs}{collate}", sql_op(op)),
+        ))
+    }
+
+    /// The same comparison on leaf rows, when they hold exactly the compared attribute: a node
+    /// variable with a known archetype, a path not bound to a row whose every step before the
+    /// data value has a plain node predicate (so it is the leaf's path), and an
+    /// attribute/literal pair some leaf column represents exactly. Leaf rows exist for every
+    /// occurrence, so `EXISTS` over them is the existential comparison of SEMANTICS.md.
+    fn leaf_cmp(&mut self, var: &Var, p: &Path, op: ComparisonOp, value: &Value) -> Option<String> {
+        if var.kind != Kind::Node || p.ast.predicate.is_some() || p.anchor.is_some() {
+            return None;
+        }
+        let archetype = var.archetype.clone()?;
+        let (ids, cmp) = self.leaf_condition(&archetype, p, op, value)?;
         let exists = format!(
             "EXISTS (SELECT 1 FROM {} AND {cmp})",
             self.leaf_rows(var, &ids)
@@ -1645,6 +1498,15 @@ impl<'a> Compiler<'a> {
                     let p = self.params.push(Value::String(s.clone()).to_string());
                     format!("cdr_instant({x}) {op} cdr_instant({p}::text::jsonb)")
                 }
+                _ if x.starts_with("cdr_natural(") && is_duration(s) => {
+                    // A duration literal stands for its length beside DV_DURATION objects.
+                    let p = self.params.push(s.clone());
+                    format!(
+                        "(CASE WHEN {inner} ->> '_type' = 'DV_DURATION' THEN cdr_num({x}) END) \
+                         {op} cdr_duration_seconds({p}::text)",
+                        inner = &x["cdr_natural(".len()..x.len() - 1]
+                    )
+                }
                 _ => {
                     let p = self.params.push(s.clone());
                     format!("cdr_str({x}) COLLATE \"C\" {op} {p}::text COLLATE \"C\"")
@@ -1653,6 +1515,524 @@ impl<'a> Compiler<'a> {
             _ => return None,
         })
     }
+
+    // ---- SELECT ----------------------------------------------------------------------------
+
+    /// A selected path: (JSON text expression, jsonb expression).
+    fn select_path(&mut self, scope: &mut Scope, p: &Path) -> Result<(String, String)> {
+        let var = self.var(p.var).clone();
+        if p.anchor.is_none() && p.ast.path.is_none() && p.ast.predicate.is_none() {
+            return Ok((var.facet("text").to_owned(), var.facet("value").to_owned()));
+        }
+        if let Some(scalar) = self.path_scalar(p) {
+            return Ok((format!("{scalar}::text"), scalar));
+        }
+        if let (Some(a), true) = (p.anchor, p.rest().is_empty()) {
+            let r = self.rows[a.row].clone().expect("row joined");
+            return Ok((format!("{r}.val::text"), format!("{r}.val")));
+        }
+        let set = self.path_set(p)?;
+        let s = self.alias("s");
+        scope.left_lateral(format!("{set} AS {s}(v)"));
+        Ok((format!("{s}.v::text"), format!("{s}.v")))
+    }
+
+    /// Whether no path but `mine` passes through their row nodes (and no row node hangs below
+    /// them).
+    fn exclusive_rows(&self, mine: &[&Path]) -> bool {
+        let b = self.b;
+        let own: Vec<RowId> = mine
+            .iter()
+            .flat_map(|p| self.chain(p.anchor.map(|a| a.row)))
+            .collect();
+        let shared = b
+            .paths()
+            .into_iter()
+            .filter(|x| !mine.iter().any(|m| std::ptr::eq(*x, *m)))
+            .filter_map(|x| x.anchor)
+            .any(|a| self.chain(Some(a.row)).iter().any(|r| own.contains(r)))
+            || b.rows
+                .iter()
+                .enumerate()
+                .any(|(r, n)| !own.contains(&r) && n.parent.is_some_and(|x| own.contains(&x)));
+        !shared
+    }
+
+    /// The leaf rows that hold a selected path's value: path ids with how each prints, and
+    /// the leaf column; `None` unless the path is a node variable's (archetype, no name, not
+    /// under OR) ELEMENT value attribute that leaf rows hold exactly.
+    fn leaf_value(&self, p: &Path) -> Option<(Vec<(i64, LeafJson)>, &'static str)> {
+        let bv = &self.b.vars[p.var];
+        let archetype = bv.archetype.as_ref().filter(|a| a.name.is_none())?;
+        if p.ast.predicate.is_some() || under_or(&self.b.from, p.var, false) {
+            return None;
+        }
+        let names = p.names();
+        let (chain, column, types) = Self::leaf_target(&names)?;
+        let steps: Vec<PathStep> = p.steps.iter().map(|s| s.ast.clone()).collect();
+        let type_names: Vec<&str> = types.iter().map(|(t, _)| *t).collect();
+        let ids = leaf_path_ids(&archetype.id, &steps, chain, &type_names)?;
+        Some((
+            ids.into_iter().zip(types.iter().map(|(_, j)| *j)).collect(),
+            column,
+        ))
+    }
+
+    /// Finds the selected leaf values that a top-level comparison of the same path filters
+    /// (see [`Zipped`]), and the other selected leaf values whose rows are their own (see
+    /// [`LeafGroup`]).
+    fn plan_leaf_values(&mut self) {
+        let b = self.b;
+        let conjuncts = b
+            .condition
+            .as_ref()
+            .map(Condition::conjuncts)
+            .unwrap_or_default();
+        for (ci, col) in b.columns.iter().enumerate() {
+            let ColumnExpr::Path(p) = &col.expr else {
+                continue;
+            };
+            if p.anchor.is_none() || self.zipped.iter().any(|z| z.var == p.var) {
+                continue;
+            }
+            let Some((ids, column)) = self.leaf_value(p) else {
+                continue;
+            };
+            // The comparison: a conjunct `p op value` of the same path.
+            let found = conjuncts.iter().enumerate().find_map(|(k, c)| match c {
+                Condition::Compare {
+                    left: Operand::Path(q),
+                    op,
+                    right: Operand::Value(v),
+                } if q.ast == p.ast => Some((k, *op, v, q)),
+                Condition::Compare {
+                    left: Operand::Value(v),
+                    op,
+                    right: Operand::Path(q),
+                } if q.ast == p.ast => Some((k, flip(*op), v, q)),
+                _ => None,
+            });
+            if let Some((k, op, value, q)) = found {
+                if !self.exclusive_rows(&[p, q]) {
+                    continue;
+                }
+                let archetype = b.vars[p.var].archetype.clone().expect("leaf value");
+                // The selected value and the comparison read the same leaf rows.
+                let Some((cmp_ids, cmp)) = self.leaf_condition(&archetype.id, q, op, value) else {
+                    continue;
+                };
+                if cmp_ids != ids.iter().map(|(id, _)| *id).collect::<Vec<_>>() {
+                    continue;
+                }
+                self.zipped.push(Zipped {
+                    var: p.var,
+                    column: ci,
+                    conjunct: k,
+                    ids,
+                    column_sql: column,
+                    cmp,
+                    alias: String::new(),
+                });
+            } else {
+                let c = LeafColumn {
+                    column: ci,
+                    ids,
+                    column_sql: column,
+                };
+                match self.leaf_groups.iter_mut().find(|g| g.var == p.var) {
+                    Some(g) => g.columns.push(c),
+                    None => self.leaf_groups.push(LeafGroup {
+                        var: p.var,
+                        columns: vec![c],
+                        rows: Vec::new(),
+                        alias: String::new(),
+                    }),
+                }
+            }
+        }
+        // A group stands only when its row nodes are its own.
+        let groups = std::mem::take(&mut self.leaf_groups);
+        for mut g in groups {
+            let paths: Vec<&Path> = g
+                .columns
+                .iter()
+                .filter_map(|c| match &b.columns[c.column].expr {
+                    ColumnExpr::Path(p) => Some(p),
+                    _ => None,
+                })
+                .collect();
+            if self.zipped.iter().any(|z| z.var == g.var) || !self.exclusive_rows(&paths) {
+                continue;
+            }
+            let mut rows: Vec<RowId> = paths
+                .iter()
+                .flat_map(|p| self.chain(p.anchor.map(|a| a.row)))
+                .collect();
+            rows.sort_unstable();
+            rows.dedup();
+            g.rows = rows;
+            self.leaf_groups.push(g);
+        }
+    }
+
+    /// The document branch of a leaf group of several columns: its row nodes as laterals,
+    /// then each column's value.
+    fn group_document(
+        &mut self,
+        g: usize,
+        var: &Var,
+        columns: &[GroupColumn],
+        unique: &str,
+    ) -> Result<String> {
+        let b = self.b;
+        let mut from = String::from("(SELECT 1) AS one");
+        let mut aliases: Vec<(RowId, String)> = Vec::new();
+        for &r in &self.leaf_groups[g].rows.clone() {
+            let node = &b.rows[r];
+            let base = match node.parent {
+                Some(p) => {
+                    let a = &aliases
+                        .iter()
+                        .find(|(x, _)| *x == p)
+                        .expect("parents first")
+                        .1;
+                    format!("{a}.val")
+                }
+                None => var.facet("value").to_owned(),
+            };
+            let jp = self.steps_path(Self::row_root(node), node.steps())?;
+            let path = self.params.push(jp.text.clone());
+            let vars = self.params.push(jp.vars_text());
+            let a = self.alias("r");
+            from.push_str(&format!(
+                " LEFT JOIN LATERAL cdr_path_query({base}, {path}::text::jsonpath, \
+                 {vars}::text::jsonb, false) AS {a}(val) ON true"
+            ));
+            aliases.push((r, a));
+        }
+        let mut selected = Vec::with_capacity(columns.len());
+        for (k, (_, _, p)) in columns.iter().enumerate() {
+            let anchor = p.anchor.expect("anchored");
+            let base = &aliases
+                .iter()
+                .find(|(x, _)| *x == anchor.row)
+                .expect("joined")
+                .1;
+            let jp = self.steps_path(None, p.rest().iter().map(|s| s.ast))?;
+            let path = self.params.push(jp.text.clone());
+            let vars = self.params.push(jp.vars_text());
+            from.push_str(&format!(
+                " LEFT JOIN LATERAL cdr_path_query({base}.val, {path}::text::jsonpath, \
+                 {vars}::text::jsonb, false) AS t{k}(v) ON true"
+            ));
+            selected.push(format!("t{k}.v::text"));
+        }
+        Ok(format!(
+            "SELECT {} FROM {from} WHERE NOT coalesce({unique}, false)",
+            selected.join(", ")
+        ))
+    }
+
+    /// A leaf group's lateral subquery (see [`LeafGroup`]); its alias, whose columns `c0`,
+    /// `c1`, … are the group's values as JSON text.
+    fn group_select(&mut self, scope: &mut Scope, g: usize) -> Result<String> {
+        let b = self.b;
+        let var = self.var(self.leaf_groups[g].var).clone();
+        let n = var
+            .facet("num")
+            .strip_suffix(".num")
+            .expect("a node variable")
+            .to_owned();
+        let columns: Vec<GroupColumn> = self.leaf_groups[g]
+            .columns
+            .iter()
+            .filter_map(|c| match &b.columns[c.column].expr {
+                ColumnExpr::Path(p) => Some((c.ids.clone(), c.column_sql, p)),
+                _ => None,
+            })
+            .collect();
+        // The lists the paths pass through (as `NodeRow::repeats` names them), and the empty
+        // string that a node row's unreadable repeats stand as.
+        let mut lists = vec![String::new()];
+        for (_, _, p) in &columns {
+            let mut prefix = String::new();
+            for step in &p.steps[..p.anchor.map_or(0, |a| a.depth)] {
+                prefix.push('/');
+                prefix.push_str(&step.ast.attribute.name);
+                if let Some(PredicateKind::Node(node)) =
+                    step.ast.predicate.as_deref().map(|p| &p.kind)
+                {
+                    prefix.push('[');
+                    prefix.push_str(&node.code.value);
+                    prefix.push(']');
+                }
+                if step.multiple && !lists.contains(&prefix) {
+                    lists.push(prefix.clone());
+                }
+            }
+        }
+        let lists = self.params.push(lists);
+        let unique = format!("{n}.repeats IS NOT NULL AND NOT ({n}.repeats && {lists}::text[])");
+        // Where no list repeats: each value from the node's leaf rows.
+        let mut values = Vec::with_capacity(columns.len());
+        for (k, (ids, column, _)) in columns.iter().enumerate() {
+            let several = ids.len() > 1;
+            let branches: Vec<String> = ids
+                .iter()
+                .map(|(id, json)| {
+                    let written = match several {
+                        true => format!(
+                            " AND EXISTS (SELECT FROM path_dict d WHERE d.path_id = {})",
+                            int8_literal(*id)
+                        ),
+                        false => String::new(),
+                    };
+                    format!(
+                        "SELECT {} FROM {} AND l.{column} IS NOT NULL{written}",
+                        json.render(column),
+                        self.leaf_rows(&var, std::slice::from_ref(id))
+                    )
+                })
+                .collect();
+            values.push(format!(
+                "(SELECT u.v FROM ({}) AS u(v) LIMIT 1) AS c{k}",
+                branches.join(" UNION ALL ")
+            ));
+        }
+        let leaf = format!("SELECT {} WHERE {unique}", values.join(", "));
+        // Elsewhere the row nodes and the values, from the document.
+        let doc = if let [(_, _, p)] = columns.as_slice() {
+            // One path: its row nodes are a chain, evaluated by one function call.
+            let mut paths = Vec::new();
+            let mut vars = Vec::new();
+            for &r in &self.leaf_groups[g].rows.clone() {
+                let node = &b.rows[r];
+                let jp = self.steps_path(Self::row_root(node), node.steps())?;
+                paths.push(jp.text.clone());
+                vars.push(jp.vars_text());
+            }
+            let jp = self.steps_path(None, p.rest().iter().map(|s| s.ast))?;
+            paths.push(jp.text.clone());
+            vars.push(jp.vars_text());
+            let paths = self.params.push(paths);
+            let vars = self.params.push(vars);
+            format!(
+                "SELECT v.v::text FROM cdr_path_rows({}, {paths}::text[]::jsonpath[], \
+                 {vars}::text[]::jsonb[]) AS v(v) WHERE NOT coalesce({unique}, false)",
+                var.facet("value")
+            )
+        } else {
+            self.group_document(g, &var, &columns, &unique)?
+        };
+        let s = self.alias("g");
+        let names: Vec<String> = (0..columns.len()).map(|k| format!("c{k}")).collect();
+        scope.left_lateral(format!(
+            "({leaf} UNION ALL {doc}) AS {s}({})",
+            names.join(", ")
+        ));
+        Ok(s)
+    }
+}
+
+/// Whether variable `v` is bound inside an OR of the containment (its SQL columns are then a
+/// branch's).
+fn under_or(from: &From, v: VarId, inside: bool) -> bool {
+    match from {
+        From::Var(x) => *x == v && inside,
+        From::Contains { outer, inner, .. } => {
+            (*outer == v && inside) || under_or(inner, v, inside)
+        }
+        From::And(items) => items.iter().any(|i| under_or(i, v, inside)),
+        From::Or(items) => items.iter().any(|i| under_or(i, v, true)),
+    }
+}
+
+/// Whether a string is an ISO 8601 duration (`P1Y2M`, `PT5M`, `P2W`, `-P1D`).
+fn is_duration(s: &str) -> bool {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let Some(rest) = body.strip_prefix('P') else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest != "T"
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"YMWDTHS.,".contains(&b))
+        && rest.bytes().any(|b| b.is_ascii_alphabetic() && b != b'T')
+}
+
+/// Node rows joined to a leaf row by their keys give way to it when nothing else reads them
+/// (see [`LeafJoin`]).
+fn leaf_joined(scope: &mut Scope, joins: &[LeafJoin], outside: &mut [&mut String]) {
+    for j in joins {
+        if j.own.is_empty() {
+            continue;
+        }
+        let table = format!("node {}", j.node);
+        let Some(item) = scope
+            .items
+            .iter()
+            .position(|(t, lateral)| !lateral && *t == table)
+        else {
+            continue;
+        };
+        let own: Vec<usize> = j
+            .own
+            .iter()
+            .chain([&j.join])
+            .filter_map(|o| scope.wheres.iter().position(|w| w == o))
+            .collect();
+        if own.len() != j.own.len() + 1 {
+            continue;
+        }
+        if !keys_only(scope, &j.node, item, &own, outside) {
+            continue;
+        }
+        let rename = |t: &str| {
+            let mut t = t.to_owned();
+            for c in ["ehr_id", "vo_id", "num"] {
+                t = replace_token(&t, &format!("{}.{c}", j.node), &format!("{}.{c}", j.leaf));
+            }
+            t
+        };
+        // The leaf row takes the node row's place in the FROM list (laterals after it may
+        // read its keys).
+        let leaf_item = format!("leaf {}", j.leaf);
+        scope.items.retain(|(t, _)| *t != leaf_item);
+        scope.items[item].0 = leaf_item;
+        for i in own {
+            scope.wheres[i] = "true".into();
+        }
+        for (t, _) in scope.items.iter_mut() {
+            *t = rename(t);
+        }
+        for w in scope.wheres.iter_mut() {
+            *w = rename(w);
+        }
+        for t in outside.iter_mut() {
+            **t = rename(t);
+        }
+    }
+}
+
+/// A node variable bound by an archetype id whose RM class conforms to the variable's class,
+/// without a name predicate: its archetype and type conditions (`own`) hold for every node
+/// that leaf rows of the archetype's paths belong to.
+struct NodeCandidate {
+    alias: String,
+    own: Vec<String>,
+}
+
+/// A leaf comparison on a node variable: its `EXISTS` text, and the same condition as the
+/// distinct (ehr_id, vo_id, num) of the leaf rows that satisfy it.
+struct LeafFilter {
+    alias: String,
+    exists: String,
+    source: String,
+}
+
+/// Node variables whose rows can come from a top-level leaf comparison on them instead of the
+/// node table: the distinct nodes with a satisfying leaf are exactly the nodes the comparison
+/// keeps (leaf path ids name the archetype, whose class the variable accepts), so the node
+/// probe, the archetype and type filters and the semi-join go. Only when nothing else reads
+/// the node row: every other mention of the alias is one of its key columns.
+fn leaf_sourced(
+    scope: &mut Scope,
+    nodes: &[NodeCandidate],
+    filters: &[LeafFilter],
+    outside: &[&mut String],
+) {
+    for n in nodes {
+        let table = format!("node {}", n.alias);
+        let Some(item) = scope
+            .items
+            .iter()
+            .position(|(t, lateral)| !lateral && *t == table)
+        else {
+            continue;
+        };
+        let Some((filter, exists)) = filters.iter().filter(|f| f.alias == n.alias).find_map(|f| {
+            scope
+                .wheres
+                .iter()
+                .position(|w| *w == f.exists)
+                .map(|i| (f, i))
+        }) else {
+            continue;
+        };
+        let own: Vec<usize> = n
+            .own
+            .iter()
+            .filter_map(|o| scope.wheres.iter().position(|w| w == o))
+            .collect();
+        if own.len() != n.own.len() {
+            continue;
+        }
+        let skipped: Vec<usize> = own.iter().copied().chain([exists]).collect();
+        if !keys_only(scope, &n.alias, item, &skipped, outside) {
+            continue;
+        }
+        scope.items[item].0 = format!("({}) {}", filter.source, n.alias);
+        for i in own.into_iter().chain([exists]) {
+            scope.wheres[i] = "true".into();
+        }
+    }
+}
+
+/// Whether every mention of table alias `alias` outside FROM item `item` and conditions
+/// `skipped` (in the statement's other pieces too) is one of its key columns.
+fn keys_only(
+    scope: &Scope,
+    alias: &str,
+    item: usize,
+    skipped: &[usize],
+    outside: &[&mut String],
+) -> bool {
+    scope
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != item)
+        .map(|(_, (t, _))| t)
+        .chain(
+            scope
+                .wheres
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !skipped.contains(i))
+                .map(|(_, t)| t),
+        )
+        .chain(outside.iter().map(|t| &**t))
+        .all(|t| only_key_columns(t, alias))
+}
+
+/// Whether every mention of table alias `alias` in `text` is its ehr_id, vo_id or num.
+fn only_key_columns(text: &str, alias: &str) -> bool {
+    let needle = format!("{alias}.");
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(&needle).all(|(at, _)| {
+        if text[..at].chars().next_back().is_some_and(word) {
+            return true;
+        }
+        let rest = &text[at + needle.len()..];
+        let column = &rest[..rest.find(|c: char| !word(c)).unwrap_or(rest.len())];
+        matches!(column, "ehr_id" | "vo_id" | "num")
+    })
+}
+
+fn sql_op(op: ComparisonOp) -> &'static str {
+    match op {
+        ComparisonOp::Eq => "=",
+        ComparisonOp::Ne => "<>",
+        ComparisonOp::Gt => ">",
+        ComparisonOp::Ge => ">=",
+        ComparisonOp::Lt => "<",
+        ComparisonOp::Le => "<=",
+    }
+}
+
+fn flip(op: ComparisonOp) -> ComparisonOp {
+    op.mirrored()
 }
 
 /// The path ids of the leaf rows holding the data value that `steps` reach before the
@@ -1741,40 +2121,67 @@ fn int8_array_literal(ids: &[i64]) -> String {
     format!("'{{{}}}'::int8[]", list.join(","))
 }
 
-/// Compiles a parsed query.
-pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
+/// Compiles a bound query.
+pub(crate) fn compile(b: &BoundQuery, inputs: &Inputs) -> Result<Compiled> {
     let mut c = Compiler {
+        b,
         inputs,
         params: Params::default(),
-        vars: HashMap::new(),
+        vars: vec![None; b.vars.len()],
+        rows: vec![None; b.rows.len()],
         seq: 0,
         ehr_params: Vec::new(),
-        all_versions: has_all_versions(&q.from),
+        all_versions: b
+            .vars
+            .iter()
+            .any(|v| matches!(v.class, Class::Version { all: true, .. })),
         node_candidates: Vec::new(),
         leaf_filters: Vec::new(),
+        zipped: Vec::new(),
+        leaf_joins: Vec::new(),
+        leaf_groups: Vec::new(),
     };
     if let Some(id) = inputs.ehr_id {
         let p = c.params.push(id);
         c.ehr_params.push(p);
     }
-    bind_ehr_from_where(&mut c, q)?;
+    for v in &b.ehr_ids {
+        let id = v
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            // No EHR has that id: bind to one that cannot exist so nothing matches.
+            .unwrap_or(Uuid::nil());
+        let p = c.params.push(id);
+        c.ehr_params.push(p);
+    }
+    c.plan_leaf_values();
 
     let mut scope = Scope::default();
-    c.containment(&mut scope, &q.from, None)?;
+    c.containment(&mut scope, &b.from, None)?;
+    // Leaf values only for the variables that became node rows.
+    c.zipped.retain(|z| !z.alias.is_empty());
+    let node = |c: &Compiler, p: usize| {
+        let ColumnExpr::Path(p) = &b.columns[p].expr else {
+            return false;
+        };
+        let v = c.var(p.var);
+        v.kind == Kind::Node && v.facet("num").ends_with(".num")
+    };
+    let groups = std::mem::take(&mut c.leaf_groups);
+    c.leaf_groups = groups
+        .into_iter()
+        .filter(|g| node(&c, g.columns[0].column))
+        .collect();
+    c.row_nodes(&mut scope)?;
 
-    if let Some(w) = &q.where_clause {
+    if let Some(w) = &b.condition {
         // Top-level conjuncts separately, so that `leaf_sourced` can find leaf comparisons.
-        match &w.kind {
-            WhereKind::And(items) => {
-                for item in items {
-                    let cond = c.condition(item)?;
-                    scope.wheres.push(cond);
-                }
+        for (k, item) in w.conjuncts().into_iter().enumerate() {
+            if c.zipped.iter().any(|z| z.conjunct == k) {
+                continue; // on the joined leaf row
             }
-            _ => {
-                let cond = c.condition(w)?;
-                scope.wheres.push(cond);
-            }
+            let cond = c.condition(item)?;
+            scope.wheres.push(cond);
         }
     }
 
@@ -1782,37 +2189,80 @@ pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
     let mut outputs: Vec<String> = Vec::new();
     let mut columns = Vec::new();
     let mut group: Vec<String> = Vec::new();
-    let mut has_aggregate = false;
-    // Path text → (jsonb expression) of selected path columns, for ORDER BY.
-    let mut selected: Vec<(String, Option<String>, String)> = Vec::new();
-    for (i, col) in q.select.columns.iter().enumerate() {
-        let name = col
-            .alias
-            .as_ref()
-            .map(|a| a.name.clone())
-            .unwrap_or_else(|| format!("#{i}"));
-        let path_text = col.expr.to_string();
+    // Per column: (JSON text expression, jsonb expression when it has one).
+    let mut selected: Vec<(String, Option<String>)> = Vec::new();
+    let aggregated = b.aggregated();
+    for (i, col) in b.columns.iter().enumerate() {
         let (text, json) = match &col.expr {
-            ColumnExpr::Path(ip) => {
-                let (text, json) = c.select_path(&mut scope, ip)?;
+            ColumnExpr::Path(_) if c.zipped.iter().any(|z| z.column == i) => {
+                let z = c.zipped.iter().find(|z| z.column == i).expect("found");
+                let render = |j: LeafJson| {
+                    j.render(z.column_sql)
+                        .replace("l.", &format!("{}.", z.alias))
+                };
+                let text = match z.ids.as_slice() {
+                    [(_, j)] => render(*j),
+                    ids => {
+                        let arms: Vec<String> = ids
+                            .iter()
+                            .map(|(id, j)| {
+                                format!("WHEN {} THEN {}", int8_literal(*id), render(*j))
+                            })
+                            .collect();
+                        format!("(CASE {}.path_id {} END)", z.alias, arms.join(" "))
+                    }
+                };
+                group.push(text.clone());
+                let json = format!("({text})::jsonb");
+                (text, Some(json))
+            }
+            ColumnExpr::Path(_)
+                if c.leaf_groups
+                    .iter()
+                    .any(|g| g.columns.iter().any(|x| x.column == i)) =>
+            {
+                let g = c
+                    .leaf_groups
+                    .iter()
+                    .position(|g| g.columns.iter().any(|x| x.column == i))
+                    .expect("found");
+                if c.leaf_groups[g].alias.is_empty() {
+                    c.leaf_groups[g].alias = c.group_select(&mut scope, g)?;
+                }
+                let k = c.leaf_groups[g]
+                    .columns
+                    .iter()
+                    .position(|x| x.column == i)
+                    .expect("found");
+                let text = format!("{}.c{k}", c.leaf_groups[g].alias);
+                group.push(text.clone());
+                (text.clone(), Some(format!("{text}::jsonb")))
+            }
+            ColumnExpr::Path(p) => {
+                let (text, json) = c.select_path(&mut scope, p)?;
                 group.push(text.clone());
                 (text, Some(json))
             }
-            ColumnExpr::Literal(l) => {
-                let p = c.params.push(literal_json(&l.value).to_string());
+            ColumnExpr::Value(v) => {
+                let p = c.params.push(v.to_string());
                 (format!("{p}::text"), None)
             }
             ColumnExpr::Aggregate(a) => {
-                has_aggregate = true;
-                let arg = match &a.argument {
-                    AggregateArg::Star => None,
-                    AggregateArg::Path(ip) => Some(c.select_path(&mut scope, ip)?.1),
+                let arg = match &a.arg {
+                    None => None,
+                    Some(p) => Some(c.select_path(&mut scope, p)?.1),
                 };
                 let distinct = if a.distinct { "DISTINCT " } else { "" };
                 let text = match (a.function, arg) {
                     (AggregateFunction::Count, None) => "to_jsonb(count(*))::text".to_owned(),
                     (AggregateFunction::Count, Some(v)) => {
                         format!("to_jsonb(count({distinct}{v}))::text")
+                    }
+                    (AggregateFunction::Min, Some(v)) if a.natural() => {
+                        format!("cdr_min_natural({distinct}{v})::text")
+                    }
+                    (AggregateFunction::Max, Some(v)) if a.natural() => {
+                        format!("cdr_max_natural({distinct}{v})::text")
                     }
                     (AggregateFunction::Min, Some(v)) => format!("cdr_min({distinct}{v})::text"),
                     (AggregateFunction::Max, Some(v)) => format!("cdr_max({distinct}{v})::text"),
@@ -1822,12 +2272,7 @@ pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
                     (AggregateFunction::Avg, Some(v)) => {
                         format!("to_jsonb(avg({distinct}cdr_num({v})))::text")
                     }
-                    (f, None) => {
-                        return Err(QueryError::at(
-                            a.span(),
-                            format!("{}(*) is not defined; only COUNT(*) is", f.name()),
-                        ))
-                    }
+                    (_, None) => unreachable!("only COUNT(*) binds without an argument"),
                 };
                 (text, None)
             }
@@ -1837,49 +2282,42 @@ pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
                 group.push(text.clone());
                 (text, Some(json))
             }
-            ColumnExpr::Terminology(t) => {
-                let p = c.params.push(c.terminology(t)?.to_string());
-                (format!("{p}::text"), None)
-            }
         };
-        if let Some(alias) = &col.alias {
-            selected.push((alias.name.clone(), json.clone(), text.clone()));
-        }
-        selected.push((path_text.clone(), json, text.clone()));
+        selected.push((text.clone(), json));
         outputs.push(format!("{text} AS o{i}"));
-        columns.push((name, path_text));
+        columns.push((col.name.clone(), col.text.clone()));
     }
 
     // ORDER BY keys become hidden trailing columns so DISTINCT and ORDER BY agree.
     let mut order = Vec::new();
-    for (k, ob) in q.order_by.iter().enumerate() {
-        let key_text = ob.path.to_string();
-        let known = selected
-            .iter()
-            .find(|(t, _, _)| *t == key_text)
-            .and_then(|(_, json, _)| json.clone());
-        let key = match known {
-            Some(json) => json,
-            None => {
-                if has_aggregate || q.select.distinct {
-                    return Err(QueryError::at(
-                        ob.span(),
-                        "with DISTINCT or aggregates, ORDER BY must name a selected path or alias",
-                    ));
+    for (k, ob) in b.order_by.iter().enumerate() {
+        let natural = |p: &Path| p.types.may_order_naturally();
+        let key = match &ob.target {
+            OrderTarget::Column(i) if aggregated => {
+                // Grouped: order by the selected (grouped) expression itself.
+                order.push(format!("{} {}", selected[*i].0, direction(ob.direction)));
+                continue;
+            }
+            OrderTarget::Column(i) => {
+                let json = selected[*i]
+                    .1
+                    .clone()
+                    .unwrap_or_else(|| format!("({})::jsonb", selected[*i].0));
+                match &b.columns[*i].expr {
+                    ColumnExpr::Path(p) if natural(p) => format!("cdr_order_key({json})"),
+                    _ => json,
                 }
-                let set = c.path_set(&ob.path)?;
-                format!("(SELECT w.v FROM {set} AS w(v) LIMIT 1)")
+            }
+            OrderTarget::Path(p) => {
+                let set = c.path_set(p)?;
+                let first = format!("(SELECT w.v FROM {set} AS w(v) LIMIT 1)");
+                if natural(p) {
+                    format!("cdr_order_key({first})")
+                } else {
+                    first
+                }
             }
         };
-        if has_aggregate {
-            // Grouped: order by the selected (grouped) expression itself.
-            let (_, _, text) = selected
-                .iter()
-                .find(|(t, _, _)| *t == key_text)
-                .expect("checked above");
-            order.push(format!("{text} {}", direction(ob.direction)));
-            continue;
-        }
         outputs.push(format!("{key} AS k{k}"));
         order.push(format!("k{k} {}", direction(ob.direction)));
     }
@@ -1892,10 +2330,11 @@ pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
             .collect();
         leaf_sourced(&mut scope, &c.node_candidates, &c.leaf_filters, &outside);
         scope.drop_unneeded(&mut outside);
+        leaf_joined(&mut scope, &c.leaf_joins, &mut outside);
     }
-    let distinct = if q.select.distinct { "DISTINCT " } else { "" };
+    let distinct = if b.distinct { "DISTINCT " } else { "" };
     let mut sql = format!("SELECT {distinct}{}{}", outputs.join(", "), scope.render());
-    if has_aggregate && !group.is_empty() {
+    if aggregated && !group.is_empty() {
         sql.push_str(" GROUP BY ");
         sql.push_str(&group.join(", "));
     }
@@ -1903,7 +2342,7 @@ pub(crate) fn compile(q: &Query, inputs: &Inputs) -> Result<Compiled> {
         sql.push_str(" ORDER BY ");
         sql.push_str(&order.join(", "));
     }
-    let (limit, offset) = limits(q, inputs)?;
+    let (limit, offset) = limits(b, inputs);
     if let Some(limit) = limit {
         let p = c.params.push(limit);
         sql.push_str(&format!(" LIMIT {p}"));
@@ -1929,146 +2368,19 @@ fn direction(d: SortDirection) -> &'static str {
 
 /// LIMIT and OFFSET: the query's own (or TOP), else the request's fetch/offset, else the
 /// default; never more than the maximum.
-fn limits(q: &Query, inputs: &Inputs) -> Result<(Option<i64>, Option<i64>)> {
-    let (mut limit, offset) = match (&q.limit, &q.select.top) {
-        (Some(l), _) => (Some(l.row_count), l.offset),
-        (None, Some(top)) => {
-            if top.direction == Some(cdr_aql::ast::TopDirection::Backward) {
-                return Err(QueryError::at(
-                    top.span.get(),
-                    "TOP … BACKWARD is not supported",
-                ));
-            }
-            (Some(top.count), None)
-        }
-        (None, None) => (inputs.fetch.or(inputs.default_limit), inputs.offset),
+fn limits(b: &BoundQuery, inputs: &Inputs) -> (Option<i64>, Option<i64>) {
+    let (mut limit, offset) = match b.page {
+        Some(p) => (Some(p.limit), p.offset),
+        None => (inputs.fetch.or(inputs.default_limit), inputs.offset),
     };
     if let Some(max) = inputs.max_rows {
         limit = Some(limit.map_or(max, |l| l.min(max)));
     }
     let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    Ok((limit.map(clamp), offset.map(clamp)))
+    (limit.map(clamp), offset.map(clamp))
 }
 
-impl Compiler<'_> {
-    /// A selected path: (JSON text expression, jsonb expression).
-    fn select_path(&mut self, scope: &mut Scope, ip: &IdentifiedPath) -> Result<(String, String)> {
-        let var = self.var(&ip.variable)?.clone();
-        if ip.path.is_none() && ip.predicate.is_none() {
-            return Ok((var.facet("text").to_owned(), var.facet("value").to_owned()));
-        }
-        if let Some(scalar) = self.path_scalar(ip)? {
-            return Ok((format!("{scalar}::text"), scalar));
-        }
-        if let Some(text) = self.leaf_select(&var, ip) {
-            let s = self.alias("s");
-            scope.left_lateral(format!("({text}) AS {s}(v)"));
-            return Ok((format!("{s}.v"), format!("{s}.v::jsonb")));
-        }
-        let set = self.path_set(ip)?;
-        let s = self.alias("s");
-        scope.left_lateral(format!("{set} AS {s}(v)"));
-        Ok((format!("{s}.v::text"), format!("{s}.v")))
-    }
-}
-
-fn has_all_versions(c: &Containment) -> bool {
-    let class_all = |ce: &ClassExpr| {
-        matches!(ce, ClassExpr::Version(v) if matches!(
-            v.predicate.as_ref().map(|p| &p.kind),
-            Some(VersionPredicateKind::AllVersions | VersionPredicateKind::Standard(_))
-        ))
-    };
-    match &c.kind {
-        ContainmentKind::Class(ce) => class_all(ce),
-        ContainmentKind::Contains { outer, inner, .. } => {
-            class_all(outer) || has_all_versions(inner)
-        }
-        ContainmentKind::And(items) | ContainmentKind::Or(items) => {
-            items.iter().any(has_all_versions)
-        }
-    }
-}
-
-/// `WHERE e/ehr_id/value = X AND …` at the top level binds the query to one EHR: every
-/// EHR-scoped table then gets `ehr_id = $n`.
-fn bind_ehr_from_where(c: &mut Compiler, q: &Query) -> Result<()> {
-    let root = root_class(&q.from).filter(|rc| rc.rm_type.name == "EHR");
-    let ehr_var = root.and_then(|rc| rc.variable.as_ref());
-    let Some(ehr_var) = ehr_var else {
-        return Ok(());
-    };
-    let mut conjuncts: Vec<&WhereExpr> = Vec::new();
-    if let Some(w) = &q.where_clause {
-        match &w.kind {
-            WhereKind::And(items) => conjuncts.extend(items.iter()),
-            _ => conjuncts.push(w),
-        }
-    }
-    // The EHR predicate `[ehr_id/value = X]` binds too.
-    let mut ids: Vec<Value> = Vec::new();
-    if let Some(p) = root.and_then(|rc| rc.predicate.as_ref()) {
-        if let PredicateKind::Standard(st) = &p.kind {
-            if st.op == ComparisonOp::Eq && is_ehr_id_path(&st.path.steps) {
-                match &st.operand {
-                    PredicateOperand::Literal(l) => ids.push(literal_json(&l.value)),
-                    PredicateOperand::Parameter(param) => ids.push(c.inputs.param(param)?.clone()),
-                    _ => {}
-                }
-            }
-        }
-    }
-    for w in conjuncts {
-        if let WhereKind::Comparison {
-            left,
-            op: ComparisonOp::Eq,
-            right,
-        } = &w.kind
-        {
-            let (path, other) = match (left, right) {
-                (Operand::Path(p), o) | (o, Operand::Path(p)) => (p, o),
-                _ => continue,
-            };
-            if path.variable.name != ehr_var.name
-                || path.predicate.is_some()
-                || !path.path.as_ref().is_some_and(|p| is_ehr_id_path(&p.steps))
-            {
-                continue;
-            }
-            if let Some(v) = c.operand_value(other)? {
-                ids.push(v);
-            }
-        }
-    }
-    for v in ids {
-        match v.as_str().and_then(|s| Uuid::parse_str(s).ok()) {
-            Some(id) => {
-                let p = c.params.push(id);
-                c.ehr_params.push(p);
-            }
-            None => {
-                // No EHR has that id: bind to one that cannot exist so nothing matches.
-                let p = c.params.push(Uuid::nil());
-                c.ehr_params.push(p);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The outermost class expression of a FROM clause, when there is one.
-fn root_class(c: &Containment) -> Option<&RmClassExpr> {
-    match &c.kind {
-        ContainmentKind::Class(ClassExpr::Rm(rc))
-        | ContainmentKind::Contains {
-            outer: ClassExpr::Rm(rc),
-            ..
-        } => Some(rc),
-        _ => None,
-    }
-}
-
-fn is_ehr_id_path(steps: &[cdr_aql::ast::PathStep]) -> bool {
+fn is_ehr_id_path(steps: &[PathStep]) -> bool {
     steps.len() == 2
         && steps[0].attribute.name == "ehr_id"
         && steps[1].attribute.name == "value"

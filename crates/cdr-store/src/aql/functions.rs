@@ -4,23 +4,6 @@
 
 use cdr_aql::ast::BuiltinFunction;
 
-use super::error::{QueryError, Result};
-use cdr_aql::Span;
-
-/// How many arguments a function takes: (least, most); `None` for no upper bound.
-fn arity(f: BuiltinFunction) -> (usize, Option<usize>) {
-    use BuiltinFunction::*;
-    match f {
-        Length | Abs | Ceil | Floor => (1, Some(1)),
-        Contains | Position | Mod => (2, Some(2)),
-        Substring => (2, Some(3)),
-        Round => (1, Some(2)),
-        Concat => (1, None),
-        ConcatWs => (2, None),
-        CurrentDate | CurrentTime | CurrentDateTime | Now | CurrentTimezone => (0, Some(0)),
-    }
-}
-
 /// A JSON string as text; NULL otherwise.
 fn text(x: &str) -> String {
     format!("cdr_str({x})")
@@ -49,28 +32,11 @@ fn int(x: &str) -> String {
 }
 
 /// The SQL (a `jsonb` expression) of built-in `f` applied to `args` (each a `jsonb`
-/// expression); `span` is the call's, for arity errors.
-pub(crate) fn builtin_sql(f: BuiltinFunction, args: &[String], span: Span) -> Result<String> {
-    let (least, most) = arity(f);
-    if args.len() < least || most.is_some_and(|m| args.len() > m) {
-        let wanted = match most {
-            Some(m) if m == least => format!("{least}"),
-            Some(m) => format!("{least} to {m}"),
-            None => format!("at least {least}"),
-        };
-        return Err(QueryError::at(
-            span,
-            format!(
-                "{} takes {wanted} argument{}, not {}",
-                f.name(),
-                if wanted == "1" { "" } else { "s" },
-                args.len()
-            ),
-        ));
-    }
+/// expression; their number was checked when the query was bound).
+pub(crate) fn builtin_sql(f: BuiltinFunction, args: &[String]) -> String {
     use BuiltinFunction::*;
     let a = |i: usize| args[i].as_str();
-    Ok(match f {
+    match f {
         Length => format!("to_jsonb(length({}))", text(a(0))),
         Contains => format!("to_jsonb(strpos({}, {}) > 0)", text(a(0)), text(a(1))),
         Position => format!("to_jsonb(strpos({}, {}))", text(a(1)), text(a(0))),
@@ -106,5 +72,5 @@ pub(crate) fn builtin_sql(f: BuiltinFunction, args: &[String], span: Span) -> Re
             "to_jsonb(to_char(now(), 'YYYY-MM-DD\"T\"HH24:MI:SS.MSTZH:TZM'))".to_owned()
         }
         CurrentTimezone => "to_jsonb(to_char(now(), 'TZH:TZM'))".to_owned(),
-    })
+    }
 }

@@ -68,6 +68,18 @@ impl JsonPath {
         self.text.push(')');
     }
 
+    /// Appends `? (@.archetype_node_id == id [&& @.name.value == name])`.
+    pub fn archetype_filter(&mut self, id: &str, name: Option<&Value>) {
+        let mut cond = self.node_id(Value::String(id.to_owned()));
+        if let Some(name) = name {
+            let v = self.var(name.clone());
+            cond = format!("{cond} && @.\"name\".\"value\" == {v}");
+        }
+        self.text.push_str(" ? (");
+        self.text.push_str(&cond);
+        self.text.push(')');
+    }
+
     /// A jsonpath boolean condition on `@` for a predicate.
     pub fn condition(&mut self, p: &Predicate, inputs: &Inputs) -> Result<String> {
         match &p.kind {
@@ -101,7 +113,7 @@ impl JsonPath {
                     lhs.push_str(&format!(".\"{}\"", checked(&step.attribute.name)?));
                 }
                 let rhs = match &s.operand {
-                    PredicateOperand::Literal(l) => self.var(super::literal_json(&l.value)),
+                    PredicateOperand::Literal(l) => self.var(cdr_aql_bind::literal_json(&l.value)),
                     PredicateOperand::Parameter(p) => self.var(inputs.param(p)?.clone()),
                     PredicateOperand::Archetype(a) => self.var(Value::String(a.value.clone())),
                     PredicateOperand::Code(c) => self.var(Value::String(c.value.clone())),

@@ -1,5 +1,6 @@
-//! AQL execution: parse (cdr-aql) → bind and compile to one parameterised SQL statement
-//! ([`compile`]) → run in a read-only transaction under a statement timeout → RESULT_SET.
+//! AQL execution: parse (cdr-aql) → bind (cdr-aql-bind) → print one parameterised SQL
+//! statement ([`compile`]) → run in a read-only transaction under a statement timeout →
+//! RESULT_SET.
 //!
 //! What a query means is written down in `crates/cdr-aql/SEMANTICS.md`.
 
@@ -19,8 +20,7 @@ use uuid::Uuid;
 use std::collections::HashMap;
 
 use cdr_aql::ast::{
-    ColumnExpr, LiteralValue, MatchesOperand, Operand, Parameter, TerminologyCall, WhereExpr,
-    WhereKind,
+    ColumnExpr, MatchesOperand, Operand, Parameter, TerminologyCall, WhereExpr, WhereKind,
 };
 use cdr_aql::Spanned;
 
@@ -185,16 +185,24 @@ impl Inputs<'_> {
     }
 }
 
-pub(crate) fn literal_json(v: &LiteralValue) -> Value {
-    match v {
-        LiteralValue::String(s) => Value::String(s.clone()),
-        LiteralValue::Integer(i) => Value::from(*i),
-        LiteralValue::Real(r) => serde_json::Number::from_f64(*r)
-            .map(Value::Number)
-            .unwrap_or(Value::Null),
-        LiteralValue::Boolean(b) => Value::Bool(*b),
-        LiteralValue::Null => Value::Null,
-    }
+/// Binds and compiles a parsed query.
+fn compile(ast: &cdr_aql::Query, inputs: &Inputs) -> Result<compile::Compiled, QueryError> {
+    let terminology = |t: &TerminologyCall| {
+        inputs
+            .terminology
+            .get(&t.to_string())
+            .cloned()
+            .ok_or_else(|| NO_TERMINOLOGY.to_owned())
+    };
+    let bind_inputs = cdr_aql_bind::Inputs {
+        params: inputs.params,
+        terminology: &terminology,
+    };
+    let bound = cdr_aql_bind::bind(ast, &bind_inputs).map_err(|e| QueryError {
+        message: e.message,
+        span: e.span,
+    })?;
+    compile::compile(&bound, inputs)
 }
 
 fn query_error(text: &str, e: QueryError) -> StoreError {
@@ -221,7 +229,7 @@ pub fn compile_to_sql(
     let ast = parse(req.aql)?;
     let none = HashMap::new();
     let inputs = inputs(req, limits, &none);
-    let c = compile::compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
+    let c = compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
     Ok((c.sql, c.params.len()))
 }
 
@@ -268,21 +276,22 @@ impl Store {
         let ast = self.parse_cached(req.aql)?;
         let terminology = self.resolve_terminology(&ast, req.aql).await?;
         let inputs = inputs(req, limits, &terminology);
-        let compiled = compile::compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
+        let compiled = compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
         let client = self.inner.query_pool.get().await?;
         // Ad-hoc queries of many shapes must not grow a connection's cache without bound.
         if client.statement_cache.size() > STATEMENT_CACHE_MAX {
             client.statement_cache.clear();
         }
         // The session is read-only (see `Store::connect`); its settings go in the same round
-        // trip as the query (numbers and keywords, no user text). An EHR-bound query may run
-        // a cached generic plan (the EHR id drives it); a population query is planned with
-        // its values, whose selectivity decides between the leaf indexes and a scan.
+        // trip as the query (numbers and keywords, no user text). An EHR-bound query runs a
+        // cached generic plan (the EHR id drives it, and planning a query with row nodes costs
+        // more than running it over one EHR); a population query is planned with its values,
+        // whose selectivity decides between the leaf indexes and a scan.
         let settings = format!(
             "SET statement_timeout = {}; SET plan_cache_mode = {}",
             limits.timeout.as_millis().clamp(1, i32::MAX as u128),
             if compiled.ehr_bound {
-                "auto"
+                "force_generic_plan"
             } else {
                 "force_custom_plan"
             }

@@ -13,7 +13,7 @@ use crate::aql::build;
 use crate::common::caller;
 
 /// Everything in the store, as the oracle's data set.
-async fn dataset(store: &Store) -> Dataset {
+pub(crate) async fn dataset(store: &Store) -> Dataset {
     let client = store.pool().get().await.unwrap();
     let mut ehrs = Vec::new();
     for row in client.query("SELECT ehr_id FROM ehr", &[]).await.unwrap() {

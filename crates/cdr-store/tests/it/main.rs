@@ -4,6 +4,8 @@
 mod admin;
 mod aql;
 mod aql_diff;
+mod aql_semantics;
+mod aql_snapshots;
 mod common;
 mod composition;
 mod contribution;

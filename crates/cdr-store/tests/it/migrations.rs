@@ -106,12 +106,13 @@ async fn migrations_6_and_7_fill_in_node_pointers_and_store_text() {
     // Back to version 5: fragments instead of pointers (the migration ignores fragments).
     client
         .batch_execute(
-            "ALTER TABLE node DROP COLUMN pointer; ALTER TABLE node ADD COLUMN fragment json; \
+            "ALTER TABLE node DROP COLUMN pointer; ALTER TABLE node DROP COLUMN repeats; \
+             ALTER TABLE node ADD COLUMN fragment json; \
              ALTER TABLE object_version ALTER COLUMN document TYPE json USING document::json, \
              ALTER COLUMN audit TYPE json USING audit::json, \
              ALTER COLUMN attestations TYPE json USING attestations::json; \
              ALTER TABLE contribution ALTER COLUMN audit TYPE json USING audit::json; \
-             DELETE FROM cdr_schema_migration WHERE version IN (6, 7)",
+             DELETE FROM cdr_schema_migration WHERE version > 5",
         )
         .await
         .unwrap();
@@ -131,6 +132,13 @@ async fn migrations_6_and_7_fill_in_node_pointers_and_store_text() {
         .unwrap()
         .get(0);
     assert!(!has_fragment);
+    // Migration 9: every node row knows the lists of its part of the document that repeat a node id.
+    let unknown: i64 = client
+        .query_one("SELECT count(*) FROM node WHERE repeats IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unknown, 0);
     // Migration 7: documents and audits are text again, and read back the same.
     let types: Vec<String> = client
         .query(

@@ -1,0 +1,3 @@
+//! Integration tests of the binder: one binary, one module per area.
+
+mod binding;
