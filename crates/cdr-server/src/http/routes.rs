@@ -1,6 +1,7 @@
 //! The route table: [`ENDPOINTS`] is the one list of what the API serves. The router, the
 //! capabilities document and `openapi.json` are all built from it, so they cannot drift apart.
-//! Everything but `/health` lives under the configurable base path.
+//! Everything but `/health` lives under the configurable base path. A trailing slash is trimmed
+//! before routing (`NormalizePath` in `server.rs`), so each path is listed once.
 
 use std::collections::BTreeMap;
 
