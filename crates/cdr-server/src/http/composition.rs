@@ -18,7 +18,7 @@ use super::error::{ApiError, ApiResult, Code};
 use super::headers::{self, Answer};
 use super::media::{self, COMPOSITION};
 use super::versioned::{committed_answer, data_answer};
-use super::{ehr_id, forms, uid_based_segment, AppState};
+use super::{ehr_id, forms, if_match_after, uid_based_segment, AppState};
 
 /// EHRbase's `dry_run` parameter: validate (and answer) without storing.
 fn dry_run(req: &HttpRequest) -> ApiResult<bool> {
@@ -149,7 +149,8 @@ pub async fn update(
     let prefix = state.versions_url(&req, ehr, "composition");
     let format = media::write_format(&req, COMPOSITION)?;
     let dry_run = dry_run(&req)?;
-    let given = headers::if_match(&req)?;
+    let object = Some((VoKind::Composition, id.object_id()));
+    let given = if_match_after(&req, &state, ehr, object).await?;
     let (composition, placer) = forms::read_composition(&req, &state, payload).await?;
     let meta = headers::commit_meta(&req)?;
     if dry_run {
@@ -188,9 +189,11 @@ pub async fn delete(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<H
     let id = uid_based_segment(&req, "uid_based_id")?;
     let prefix = state.versions_url(&req, ehr, "composition");
     let given = match (&id, req.headers().contains_key("if-match")) {
-        (_, true) => headers::if_match(&req)?,
         (UidBasedId::Version(v), false) => v.clone(),
-        (UidBasedId::Object(_), false) => headers::if_match(&req)?,
+        _ => {
+            let object = Some((VoKind::Composition, id.object_id()));
+            if_match_after(&req, &state, ehr, object).await?
+        }
     };
     let meta = headers::commit_meta(&req)?;
     let done = async {

@@ -13,7 +13,7 @@ use super::error::{ApiError, ApiResult, Code};
 use super::headers::{self, Answer};
 use super::media::{self, Format, JSON_OR_XML};
 use super::versioned::{committed_answer, data_answer};
-use super::{ehr_id, version_uid_segment, AppState};
+use super::{ehr_id, if_match_after, version_uid_segment, AppState};
 
 /// `POST /ehr/{ehr_id}/directory`.
 pub async fn create(
@@ -42,7 +42,7 @@ pub async fn update(
     let ehr = ehr_id(&req)?;
     let prefix = state.versions_url(&req, ehr, "directory");
     let format = media::write_format(&req, JSON_OR_XML)?;
-    let preceding = headers::if_match(&req)?;
+    let preceding = if_match_after(&req, &state, ehr, None).await?;
     let folder: Folder = media::read_rm(&req, payload, state.limits.document).await?;
     let meta = headers::commit_meta(&req)?;
     let done = state
@@ -57,7 +57,7 @@ pub async fn update(
 pub async fn delete(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
     let prefix = state.versions_url(&req, ehr, "directory");
-    let preceding = headers::if_match(&req)?;
+    let preceding = if_match_after(&req, &state, ehr, None).await?;
     let meta = headers::commit_meta(&req)?;
     let done = state
         .store

@@ -10,7 +10,7 @@ use super::error::{ApiError, ApiResult};
 use super::headers;
 use super::media::{self, JSON_OR_XML};
 use super::versioned::{committed_answer, data_answer};
-use super::{ehr_id, version_uid_segment, AppState};
+use super::{ehr_id, if_match_after, version_uid_segment, AppState};
 
 /// `GET /ehr/{ehr_id}/ehr_status{?version_at_time}`.
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
@@ -45,7 +45,7 @@ pub async fn update(
     let ehr = ehr_id(&req)?;
     let prefix = state.versions_url(&req, ehr, "ehr_status");
     let format = media::write_format(&req, JSON_OR_XML)?;
-    let preceding = headers::if_match(&req)?;
+    let preceding = if_match_after(&req, &state, ehr, None).await?;
     let status: EhrStatus = media::read_rm(&req, payload, state.limits.small).await?;
     let meta = headers::commit_meta(&req)?;
     let done = state

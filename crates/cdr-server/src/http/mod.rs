@@ -30,7 +30,7 @@ mod versioned;
 use actix_web::HttpRequest;
 use uuid::Uuid;
 
-use cdr_store::{Principal, Store, UidBasedId, VersionUid};
+use cdr_store::{Principal, Store, UidBasedId, VersionUid, VoKind};
 
 use error::{ApiError, ApiResult, Code};
 
@@ -110,6 +110,30 @@ fn with_port(host: &str, scheme: &str, port: u16) -> String {
         ("http", 80) | ("https", 443) => name.to_owned(),
         _ => format!("{name}:{port}"),
     }
+}
+
+/// `If-Match` of a write to the EHR `ehr` (and, for a composition, to its versioned object
+/// `object`), judged after the path: an unknown EHR or object is 404 before a missing or
+/// malformed header is 400 (as EHRbase answers). The look-up costs a query only when the
+/// header is wrong; a header that parses is checked against the latest version by the write.
+async fn if_match_after(
+    req: &HttpRequest,
+    state: &AppState,
+    ehr: Uuid,
+    object: Option<(VoKind, Uuid)>,
+) -> ApiResult<VersionUid> {
+    let header = headers::if_match(req);
+    if header.is_err() {
+        match object {
+            Some((kind, vo)) => {
+                state.store.versioned_object(ehr, kind, vo).await?;
+            }
+            None => {
+                state.store.get_ehr(&state.caller(req), ehr).await?;
+            }
+        }
+    }
+    header
 }
 
 /// A path segment by name.

@@ -230,10 +230,22 @@ async fn update_with_if_match_and_412_naming_the_latest() {
     res.problem(412, "version_conflict");
     assert_eq!(res.etag(), v2);
 
-    // Representation, the weak ETag form, and the 1.1.0 audit header form.
+    // A weak validator never matches (RFC 9110 §13.1.1; openEHR ETags are strong): 400.
+    for weak in [format!("W/\"{v2}\""), format!("W/{v2}")] {
+        let body = srv
+            .put(&path)
+            .header("If-Match", &weak)
+            .body("application/json", COMPOSITION)
+            .send()
+            .await
+            .problem(400, "invalid_header");
+        assert!(body["detail"].as_str().unwrap().contains("weak"), "{body}");
+    }
+
+    // Representation, the bare (unquoted) ETag form, and the 1.1.0 audit header form.
     let res = srv
         .put(&path)
-        .header("If-Match", &format!("W/\"{v2}\""))
+        .header("If-Match", &v2)
         .header("Prefer", "return=representation")
         .header(
             "openehr-audit-details",
