@@ -4,6 +4,7 @@
 //! preceding_version_uid?, lifecycle_state, commit_audit, data?, attestations?}]}`. The server
 //! sets `time_committed` and `system_id`, and names every version itself (a version's `uid` is
 //! not read); a version whose change type is deleted is a deletion whatever `data` it carries.
+//! Attestations are read as RM ATTESTATIONs and kept as canonical JSON.
 //! Other unknown keys are refused rather than dropped.
 
 use actix_web::http::StatusCode;
@@ -89,6 +90,17 @@ fn audit(v: &Value, at: &str) -> ApiResult<CommitMeta> {
     Ok(meta)
 }
 
+/// A version's ATTESTATIONs, read as the RM types and written back as canonical JSON, so
+/// they read back (JSON or XML) as the rest of an ORIGINAL_VERSION does.
+fn attestations(v: &Value, at: &str) -> ApiResult<Value> {
+    let list: Vec<cdr_rm::Attestation> = cdr_rm::json::from_json_value(v.clone())
+        .map_err(|e| ApiError::new(Code::MalformedBody, format!("{at}: {}", e.message)))?;
+    Ok(list
+        .iter()
+        .map(|a| cdr_rm::json::to_json_value(a, &cdr_rm::JsonConfig::CANONICAL))
+        .collect())
+}
+
 /// The kind of an existing object (for a deletion, which carries no data).
 async fn kind_of(store: &Store, ehr: Uuid, vo: Uuid) -> ApiResult<VoKind> {
     for kind in [VoKind::Composition, VoKind::Folder, VoKind::EhrStatus] {
@@ -165,12 +177,16 @@ async fn version(store: &Store, ehr: Uuid, v: &Value, at: &str) -> ApiResult<New
             ))
         }
     };
+    let attestations = match map.get("attestations") {
+        Some(a) => Some(attestations(a, &format!("{at}.attestations"))?),
+        None => None,
+    };
     Ok(NewVersion {
         data,
         preceding,
         kind,
         meta,
-        attestations: map.get("attestations").cloned(),
+        attestations,
     })
 }
 

@@ -26,7 +26,7 @@ fn answer(state: &AppState, req: &HttpRequest, ehr: &EhrRecord, body: Option<For
 /// The EHR as canonical JSON, or as XML: `<ehr>` with the same members in the specification's
 /// order (`system_id`, `ehr_id`, `ehr_status`, `ehr_access`, `time_created`), without a
 /// namespace as EHRbase writes it (ITS-XML has no EHR type); `xsi:type` where the declared type
-/// is abstract (the references' `id`).
+/// has subtypes (the OBJECT_REFs and their `id`s), as the RM writer puts it elsewhere.
 fn represent(ehr: &EhrRecord, format: Format) -> String {
     let mut json = ehr.to_json();
     if format != Format::Xml {
