@@ -105,6 +105,13 @@ impl StoreError {
         }
     }
 
+    /// An upload under a template id that is taken, in EHRbase's words.
+    pub fn template_exists(template_id: &str) -> Self {
+        StoreError::Conflict(format!(
+            "Operational template with this template ID already exists: {template_id}"
+        ))
+    }
+
     /// Content written to an EHR whose EHR_STATUS says it is not modifiable. The message says
     /// "does not allow modification", the words EHRbase's clients look for.
     pub(crate) fn not_modifiable(ehr_id: impl std::fmt::Display) -> Self {

@@ -203,11 +203,17 @@ async fn contribution(store: &Store, ehr: Uuid, body: &Value) -> ApiResult<NewCo
         Some(a) => audit(a, "audit")?,
         None => return Err(bad("contribution", "audit is required")),
     };
-    let list = map
-        .get("versions")
-        .and_then(Value::as_array)
-        .filter(|l| !l.is_empty())
-        .ok_or_else(|| bad("contribution", "versions must be a non-empty array"))?;
+    let list = match map.get("versions") {
+        // EHRbase's words, which its clients compare.
+        Some(Value::Array(l)) if l.is_empty() => {
+            return Err(ApiError::new(
+                Code::BadRequest,
+                "Invalid Contribution, must have at least one Version object.",
+            ))
+        }
+        Some(Value::Array(l)) => l,
+        _ => return Err(bad("contribution", "versions must be a non-empty array")),
+    };
     let mut versions = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
         versions.push(version(store, ehr, v, &format!("versions[{i}]")).await?);

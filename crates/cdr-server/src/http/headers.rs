@@ -51,11 +51,20 @@ pub fn if_match(req: &HttpRequest) -> ApiResult<VersionUid> {
 
 /// Whether `Prefer: return=representation` was sent (minimal is the default).
 pub fn wants_representation(req: &HttpRequest) -> bool {
+    prefers(req, "return=representation")
+}
+
+/// Whether `Prefer: return=minimal` was sent, for answers whose default is the representation.
+pub fn wants_minimal(req: &HttpRequest) -> bool {
+    prefers(req, "return=minimal")
+}
+
+fn prefers(req: &HttpRequest, preference: &str) -> bool {
     req.headers()
         .get_all("prefer")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|p| p.trim().eq_ignore_ascii_case("return=representation"))
+        .any(|p| p.trim().eq_ignore_ascii_case(preference))
 }
 
 /// The query parameters, decoded.

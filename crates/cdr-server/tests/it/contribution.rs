@@ -118,6 +118,19 @@ async fn bad_contributions_commit_nothing() {
             .json(&body)
             .send()
     };
+    // No version at all: EHRbase's words; no list at all: ours.
+    let body = post(contribution(vec![])).await.problem(400, "bad_request");
+    assert_eq!(
+        body["message"],
+        "Invalid Contribution, must have at least one Version object."
+    );
+    let mut no_list = contribution(vec![]);
+    no_list.as_object_mut().unwrap().remove("versions");
+    let body = post(no_list).await.problem(400, "bad_request");
+    assert!(
+        body["message"].as_str().unwrap().contains("versions"),
+        "{body}"
+    );
     // A new object marked as a modification.
     post(contribution(vec![version(
         ("251", "modification"),
