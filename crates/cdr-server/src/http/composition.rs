@@ -18,7 +18,7 @@ use super::error::{ApiError, ApiResult, Code};
 use super::headers::{self, Answer};
 use super::media::{self, COMPOSITION};
 use super::versioned::{committed_answer, data_answer};
-use super::{ehr_id, forms, if_match_after, uid_based_segment, AppState};
+use super::{ehr_id, existing_id_segment, forms, if_match_after, uid_based_segment, AppState};
 
 /// EHRbase's `dry_run` parameter: validate (and answer) without storing.
 fn dry_run(req: &HttpRequest) -> ApiResult<bool> {
@@ -68,7 +68,7 @@ pub async fn create(
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let format = media::negotiate(&req, COMPOSITION)?;
     let ehr = ehr_id(&req)?;
-    let id = uid_based_segment(&req, "uid_based_id")?;
+    let id: UidBasedId = existing_id_segment(&req, "uid_based_id", "composition")?;
     let at = headers::version_at_time(&headers::query(&req)?)?;
     let caller = state.caller(&req);
     let mut rec = match (&id, at) {

@@ -22,7 +22,7 @@ use cdr_store::{
 use super::error::{ApiError, ApiResult, Code};
 use super::headers::Answer;
 use super::media::{self, Format, JSON_ONLY, JSON_OR_XML};
-use super::{ehr_id, uuid_segment, AppState};
+use super::{ehr_id, existing_uuid_segment, AppState};
 
 fn bad(at: &str, what: impl std::fmt::Display) -> ApiError {
     ApiError::new(Code::BadRequest, format!("{at}: {what}"))
@@ -263,7 +263,7 @@ pub async fn create(
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let format: Format = media::negotiate(&req, JSON_OR_XML)?;
     let ehr = ehr_id(&req)?;
-    let uid = uuid_segment(&req, "contribution_uid", "contribution_uid")?;
+    let uid = existing_uuid_segment(&req, "contribution_uid", "contribution")?;
     let rec = state
         .store
         .get_contribution(&state.caller(&req), ehr, uid)

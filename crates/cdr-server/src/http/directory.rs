@@ -13,7 +13,7 @@ use super::error::{ApiError, ApiResult, Code};
 use super::headers::{self, Answer};
 use super::media::{self, Format, JSON_OR_XML};
 use super::versioned::{committed_answer, data_answer};
-use super::{ehr_id, if_match_after, version_uid_segment, AppState};
+use super::{ehr_id, existing_id_segment, if_match_after, AppState};
 
 /// `POST /ehr/{ehr_id}/directory`.
 pub async fn create(
@@ -89,7 +89,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Http
 pub async fn get_version(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let format = media::negotiate(&req, JSON_OR_XML)?;
     let ehr = ehr_id(&req)?;
-    let uid = version_uid_segment(&req, "version_uid")?;
+    let uid: cdr_store::VersionUid = existing_id_segment(&req, "version_uid", "directory version")?;
     let params = headers::query(&req)?;
     let rec = state
         .store

@@ -161,12 +161,20 @@ fn uuid_segment(req: &HttpRequest, name: &str, what: &str) -> ApiResult<Uuid> {
         .ok_or_else(|| ApiError::new(Code::InvalidId, format!("{what} '{s}' is not a UUID")))
 }
 
-fn version_uid_segment(req: &HttpRequest, name: &str) -> ApiResult<VersionUid> {
-    segment(req, name)
-        .parse()
-        .map_err(|e: cdr_store::IdError| ApiError::new(Code::InvalidId, e.to_string()))
+/// A version uid (or, for `T = UidBasedId`, a version uid or object id) path segment of an
+/// operation that reads: one that does not parse names nothing, 404 — the one error the
+/// specification lists for these reads.
+fn existing_id_segment<T>(req: &HttpRequest, name: &str, kind: &str) -> ApiResult<T>
+where
+    T: std::str::FromStr<Err = cdr_store::IdError>,
+{
+    let s = segment(req, name);
+    s.parse()
+        .map_err(|e| ApiError::new(Code::NotFound, format!("{kind} {s} not found ({e})")))
 }
 
+/// The `{uid_based_id}` of a write, where the specification lists 400 too: one that does not
+/// parse is 400.
 fn uid_based_segment(req: &HttpRequest, name: &str) -> ApiResult<UidBasedId> {
     segment(req, name)
         .parse()

@@ -161,7 +161,15 @@ async fn invalid_compositions_list_every_issue() {
         .send()
         .await
         .problem(404, "not_found");
+    // A malformed id names nothing when reading (404, the one error listed); a write keeps
+    // the 400 the specification lists for it.
     srv.get(&format!("/ehr/{ehr}/composition/xyz"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.put(&format!("/ehr/{ehr}/composition/xyz"))
+        .header("If-Match", &format!("{unknown}::test.cdr::1"))
+        .body("application/json", COMPOSITION)
         .send()
         .await
         .problem(400, "invalid_id");

@@ -349,3 +349,30 @@ async fn if_match_is_strong_and_judged_after_the_path() {
         .await;
     assert_eq!(res.etag(), v1);
 }
+
+/// A version uid or object id in the path that does not parse names nothing: 404 on every
+/// read whose only listed error is 404 (not 400 `invalid_id`).
+#[tokio::test]
+async fn malformed_ids_in_read_paths_are_not_found() {
+    let srv = crate::common::server_with_template().await;
+    let (ehr, _, vo) = srv.ehr_with_composition().await;
+    for path in [
+        format!("/ehr/{ehr}/composition/abc"),
+        format!("/ehr/{ehr}/composition/{vo}::x::0"),
+        format!("/ehr/{ehr}/composition/{vo}::"),
+        format!("/ehr/{ehr}/ehr_status/abc"),
+        format!("/ehr/{ehr}/ehr_status/{vo}::x"),
+        format!("/ehr/{ehr}/directory/abc"),
+        format!("/ehr/{ehr}/contribution/abc"),
+        format!("/ehr/{ehr}/versioned_composition/abc"),
+        format!("/ehr/{ehr}/versioned_composition/{vo}/version/abc"),
+        format!("/ehr/{ehr}/versioned_composition/{vo}/version/{vo}::x::0"),
+        format!("/ehr/{ehr}/versioned_ehr_status/version/abc"),
+    ] {
+        let body = srv.get(&path).send().await.problem(404, "not_found");
+        assert!(
+            body["detail"].as_str().unwrap().contains("not found"),
+            "{path}: {body}"
+        );
+    }
+}
