@@ -335,7 +335,8 @@ async fn assembled_resources_carry_type_on_every_object() {
         "PARTY_REF"
     );
 
-    // XML: the EHR's references typed as the RM writer types OBJECT_REFs elsewhere; the
+    // XML: references typed by the RM writer; the EHR's members are their declared types, so
+    // only their ids carry `xsi:type` (EHRbase's clients look for a bare `<ehr_status>`); the
     // ORIGINAL_VERSION with its attestation reads back.
     let xml = |path: String| {
         let srv = &srv;
@@ -351,11 +352,11 @@ async fn assembled_resources_carry_type_on_every_object() {
     };
     let text = xml(format!("/ehr/{ehr}")).await;
     assert!(
-        text.contains("<ehr_status xsi:type=\"OBJECT_REF\">"),
+        text.contains("<ehr_status><id xsi:type=\"OBJECT_VERSION_ID\">"),
         "{text}"
     );
     assert!(
-        text.contains("<ehr_access xsi:type=\"OBJECT_REF\">"),
+        text.contains("<ehr_access><id xsi:type=\"OBJECT_VERSION_ID\">"),
         "{text}"
     );
     let text = xml(format!("/ehr/{ehr}/versioned_composition/{vo}")).await;
