@@ -41,7 +41,7 @@ pub async fn create(
     payload: Payload,
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
-    let format = media::write_format(&req, COMPOSITION)?;
+    let format = media::body_then_write_format(&req, COMPOSITION, COMPOSITION)?;
     let dry_run = dry_run(&req)?;
     let (composition, placer) = forms::read_composition(&req, &state, payload).await?;
     let meta = headers::commit_meta(&req)?;
@@ -147,7 +147,7 @@ pub async fn update(
     let ehr = ehr_id(&req)?;
     let id = uid_based_segment(&req, "uid_based_id")?;
     let prefix = state.versions_url(&req, ehr, "composition");
-    let format = media::write_format(&req, COMPOSITION)?;
+    let format = media::body_then_write_format(&req, COMPOSITION, COMPOSITION)?;
     let dry_run = dry_run(&req)?;
     let object = Some((VoKind::Composition, id.object_id()));
     let given = if_match_after(&req, &state, ehr, object).await?;

@@ -240,8 +240,7 @@ pub async fn create(
     payload: Payload,
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
-    let format = media::write_format(&req, JSON_OR_XML)?;
-    media::body_format(&req, JSON_ONLY)?;
+    let format = media::body_then_write_format(&req, JSON_ONLY, JSON_OR_XML)?;
     let body = media::read_body(&req, payload, state.limits.contribution).await?;
     let value = media::decode_value(&body)?;
     let new = contribution(&state.store, ehr, &value).await?;

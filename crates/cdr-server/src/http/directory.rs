@@ -22,7 +22,7 @@ pub async fn create(
     payload: Payload,
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
-    let format = media::write_format(&req, JSON_OR_XML)?;
+    let format = media::body_then_write_format(&req, JSON_OR_XML, JSON_OR_XML)?;
     let folder: Folder = media::read_rm(&req, payload, state.limits.document).await?;
     let meta = headers::commit_meta(&req)?;
     let done = state
@@ -41,7 +41,7 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
     let prefix = state.versions_url(&req, ehr, "directory");
-    let format = media::write_format(&req, JSON_OR_XML)?;
+    let format = media::body_then_write_format(&req, JSON_OR_XML, JSON_OR_XML)?;
     let preceding = if_match_after(&req, &state, ehr, None).await?;
     let folder: Folder = media::read_rm(&req, payload, state.limits.document).await?;
     let meta = headers::commit_meta(&req)?;

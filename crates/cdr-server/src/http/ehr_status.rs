@@ -45,7 +45,7 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
     let prefix = state.versions_url(&req, ehr, "ehr_status");
-    let format = media::write_format(&req, JSON_OR_XML)?;
+    let format = media::body_then_write_format(&req, JSON_OR_XML, JSON_OR_XML)?;
     let preceding = if_match_after(&req, &state, ehr, None).await?;
     let status: EhrStatus = media::read_rm(&req, payload, state.limits.small).await?;
     let meta = headers::commit_meta(&req)?;

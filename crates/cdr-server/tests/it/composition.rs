@@ -83,6 +83,37 @@ async fn create_and_get_in_json_and_xml() {
         .send()
         .await
         .problem(415, "unsupported_media_type");
+    // A body cdr cannot read is refused before an answer it cannot write (as EHRbase), on
+    // every write with a body.
+    let tdd = "application/openehr.tds2+xml";
+    let status_v1 = srv
+        .get(&format!("/ehr/{ehr}/ehr_status"))
+        .send()
+        .await
+        .etag();
+    for (method, path, if_match) in [
+        ("POST", format!("/ehr/{ehr}/composition"), None),
+        (
+            "PUT",
+            format!("/ehr/{ehr}/composition/{vo}"),
+            Some(uid.clone()),
+        ),
+        ("PUT", format!("/ehr/{ehr}/ehr_status"), Some(status_v1)),
+        ("POST", format!("/ehr/{ehr}/directory"), None),
+        ("POST", format!("/ehr/{ehr}/contribution"), None),
+    ] {
+        let mut req = srv
+            .req(method, &path)
+            .header("Accept", tdd)
+            .header("Prefer", "return=representation");
+        if let Some(v) = if_match {
+            req = req.header("If-Match", &v);
+        }
+        // (As XML: the client accepts only an XML type.)
+        let res = req.body(tdd, "<composition/>").send().await;
+        assert_eq!(res.status, 415, "{method} {path}: {}", res.text());
+        assert!(res.text().contains("<code>unsupported_media_type</code>"));
+    }
 }
 
 #[tokio::test]
