@@ -25,6 +25,7 @@ fn result_set(cell: &str) -> ResultSet {
     ResultSet {
         name: None,
         href: None,
+        generator: None,
         created: "2024-01-01T00:00:00.000+00:00".into(),
         q: "SELECT c FROM COMPOSITION c".into(),
         fetch: None,

@@ -1,5 +1,5 @@
-//! Administrative operations: physical deletion of an EHR, of a composition, and of templates
-//! that no composition uses.
+//! Administrative operations: physical deletion of an EHR, of a composition, of an EHR's
+//! directory, and of templates that no composition uses.
 
 use uuid::Uuid;
 
@@ -49,19 +49,43 @@ impl Store {
         ehr_id: Uuid,
         vo_id: Uuid,
     ) -> Result<()> {
+        self.delete_object_physically(ehr_id, VoKind::Composition, vo_id)
+            .await
+    }
+
+    /// Physically deletes the EHR's directory `vo_id` (the versioned FOLDER, logically deleted
+    /// or not) as [`delete_composition_physically`](Self::delete_composition_physically) deletes
+    /// a composition; not found unless `vo_id` is the EHR's directory. The EHR may then be given
+    /// a new one.
+    pub async fn delete_directory_physically(
+        &self,
+        _caller: &Principal,
+        ehr_id: Uuid,
+        vo_id: Uuid,
+    ) -> Result<()> {
+        self.delete_object_physically(ehr_id, VoKind::Folder, vo_id)
+            .await
+    }
+
+    async fn delete_object_physically(
+        &self,
+        ehr_id: Uuid,
+        kind: VoKind,
+        vo_id: Uuid,
+    ) -> Result<()> {
         let mut client = self.inner.pool.get().await?;
         let tx = client.transaction().await?;
-        let kind = tx
+        let found = tx
             .query_opt(
                 "SELECT kind FROM versioned_object WHERE ehr_id = $1 AND vo_id = $2 FOR UPDATE",
                 &[&ehr_id, &vo_id],
             )
             .await?
             .map(|row| row.get::<_, i16>(0));
-        if kind != Some(VoKind::Composition.code()) {
+        if found != Some(kind.code()) {
             drop(tx);
             drop(client);
-            return Err(self.missing(ehr_id, VoKind::Composition, vo_id).await);
+            return Err(self.missing(ehr_id, kind, vo_id).await);
         }
         let keys: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&ehr_id, &vo_id];
         tx.execute("DELETE FROM leaf WHERE ehr_id = $1 AND vo_id = $2", &keys)

@@ -148,6 +148,12 @@ pub fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// An OBJECT_REF in the local namespace to an object of `rm_type` whose id is `id` (an
+/// OBJECT_ID as canonical JSON), with `_type` on every object as `JsonConfig::CANONICAL` writes.
+pub(crate) fn object_ref(id: serde_json::Value, rm_type: &str) -> serde_json::Value {
+    json!({"_type": "OBJECT_REF", "id": id, "namespace": "local", "type": rm_type})
+}
+
 pub(crate) fn coded(terminology: &str, code: impl ToString, value: &str) -> serde_json::Value {
     json!({
         "_type": "DV_CODED_TEXT",

@@ -105,10 +105,18 @@ impl StoreError {
         }
     }
 
-    /// Content written to an EHR whose EHR_STATUS says it is not modifiable.
+    /// An upload under a template id that is taken, in EHRbase's words.
+    pub fn template_exists(template_id: &str) -> Self {
+        StoreError::Conflict(format!(
+            "Operational template with this template ID already exists: {template_id}"
+        ))
+    }
+
+    /// Content written to an EHR whose EHR_STATUS says it is not modifiable. The message says
+    /// "does not allow modification", the words EHRbase's clients look for.
     pub(crate) fn not_modifiable(ehr_id: impl std::fmt::Display) -> Self {
         StoreError::Conflict(format!(
-            "EHR {ehr_id} is not modifiable (its EHR_STATUS has is_modifiable=false)"
+            "EHR {ehr_id} does not allow modification (its EHR_STATUS has is_modifiable=false)"
         ))
     }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use cdr_rm::{Composition, EhrStatus, Folder, VersionData};
 
 use crate::commit::{
-    format_time, CommitMeta, Committed, CommittedVersion, NewContribution, NewVersion,
+    format_time, object_ref, CommitMeta, Committed, CommittedVersion, NewContribution, NewVersion,
 };
 use crate::error::{Result, StoreError};
 use crate::ids::{Principal, UidBasedId, VersionUid, VoKind};
@@ -29,23 +29,21 @@ pub struct EhrRecord {
 }
 
 impl EhrRecord {
-    /// The EHR as canonical JSON (the REST response body).
+    /// The EHR as canonical JSON (the REST response body), `_type` on every object.
     pub fn to_json(&self) -> Value {
         json!({
             "_type": "EHR",
             "system_id": {"_type": "HIER_OBJECT_ID", "value": self.system_id},
             "ehr_id": {"_type": "HIER_OBJECT_ID", "value": self.ehr_id.to_string()},
-            "ehr_status": {
-                "id": {"_type": "OBJECT_VERSION_ID", "value": self.ehr_status.to_string()},
-                "namespace": "local",
-                "type": "EHR_STATUS",
-            },
-            "ehr_access": {
-                "id": {"_type": "OBJECT_VERSION_ID",
-                       "value": VersionUid::new(self.ehr_access, self.system_id.clone(), 1).to_string()},
-                "namespace": "local",
-                "type": "EHR_ACCESS",
-            },
+            "ehr_status": object_ref(
+                json!({"_type": "OBJECT_VERSION_ID", "value": self.ehr_status.to_string()}),
+                "EHR_STATUS",
+            ),
+            "ehr_access": object_ref(
+                json!({"_type": "OBJECT_VERSION_ID",
+                       "value": VersionUid::new(self.ehr_access, self.system_id.clone(), 1).to_string()}),
+                "EHR_ACCESS",
+            ),
             "time_created": {"_type": "DV_DATE_TIME", "value": format_time(self.time_created)},
         })
     }

@@ -85,9 +85,7 @@ impl Store {
             .await?;
         let stored: String = row.get(0);
         if stored != opt {
-            return Err(StoreError::Conflict(format!(
-                "a different template with id '{template_id}' already exists"
-            )));
+            return Err(StoreError::template_exists(&template_id));
         }
         Ok(TemplateUpload {
             meta: TemplateMeta {
@@ -100,8 +98,9 @@ impl Store {
         })
     }
 
-    /// Replaces the OPT of a stored template (EHRbase's admin update): 404 when there is none
-    /// under `template_id`; the new OPT must parse and carry that id (400); refused with
+    /// Replaces the OPT of a stored template (EHRbase's admin update): the new OPT must parse
+    /// and carry `template_id` (400, judged first, as EHRbase does); not found when there is
+    /// none under that id; refused with
     /// [`StoreError::InUse`] while composition versions were committed with the template, whose
     /// validation the new OPT could change. Keeps the creation time.
     pub async fn replace_template(
@@ -110,6 +109,14 @@ impl Store {
         template_id: &str,
         opt: &str,
     ) -> Result<TemplateMeta> {
+        let parsed = cdr_template::parse_opt(opt.as_bytes())
+            .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        if parsed.template_id != template_id {
+            return Err(StoreError::BadRequest(format!(
+                "the OPT is template '{}', not '{template_id}'",
+                parsed.template_id
+            )));
+        }
         let mut client = self.inner.pool.get().await?;
         let tx = client.transaction().await?;
         let created_at = tx
@@ -120,14 +127,6 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found("template", template_id))?
             .get(0);
-        let parsed = cdr_template::parse_opt(opt.as_bytes())
-            .map_err(|e| StoreError::BadRequest(e.to_string()))?;
-        if parsed.template_id != template_id {
-            return Err(StoreError::BadRequest(format!(
-                "the OPT is template '{}', not '{template_id}'",
-                parsed.template_id
-            )));
-        }
         crate::admin::refuse_if_used(&tx, "update", &[template_id.to_owned()]).await?;
         let archetype_id = root_archetype(&parsed);
         tx.execute(

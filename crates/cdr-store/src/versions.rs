@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::commit::{coded, format_time};
+use crate::commit::{coded, format_time, object_ref};
 use crate::error::{Result, StoreError};
 use crate::ids::{ChangeType, LifecycleState, VersionUid, VoKind};
 use crate::store::Store;
@@ -36,15 +36,15 @@ impl VersionRecord {
         self.document.is_none()
     }
 
-    /// The ORIGINAL_VERSION as canonical JSON.
+    /// The ORIGINAL_VERSION as canonical JSON, `_type` on every object (the data, audit and
+    /// attestations as stored, which the RM encoder wrote).
     pub fn original_version_json(&self) -> Value {
         let mut v = json!({
             "_type": "ORIGINAL_VERSION",
-            "contribution": {
-                "id": {"_type": "HIER_OBJECT_ID", "value": self.contribution_id.to_string()},
-                "namespace": "local",
-                "type": "CONTRIBUTION",
-            },
+            "contribution": object_ref(
+                json!({"_type": "HIER_OBJECT_ID", "value": self.contribution_id.to_string()}),
+                "CONTRIBUTION",
+            ),
             "commit_audit": parse(&self.audit),
             "uid": {"_type": "OBJECT_VERSION_ID", "value": self.uid.to_string()},
         });
@@ -82,16 +82,16 @@ pub struct VersionedObjectInfo {
 }
 
 impl VersionedObjectInfo {
-    /// VERSIONED_COMPOSITION / VERSIONED_EHR_STATUS / VERSIONED_FOLDER as canonical JSON.
+    /// VERSIONED_COMPOSITION / VERSIONED_EHR_STATUS / VERSIONED_FOLDER as canonical JSON, `_type`
+    /// on every object.
     pub fn to_json(&self) -> Value {
         json!({
             "_type": format!("VERSIONED_{}", self.kind.rm_type()),
             "uid": {"_type": "HIER_OBJECT_ID", "value": self.vo_id.to_string()},
-            "owner_id": {
-                "id": {"_type": "HIER_OBJECT_ID", "value": self.ehr_id.to_string()},
-                "namespace": "local",
-                "type": "EHR",
-            },
+            "owner_id": object_ref(
+                json!({"_type": "HIER_OBJECT_ID", "value": self.ehr_id.to_string()}),
+                "EHR",
+            ),
             "time_created": {"_type": "DV_DATE_TIME", "value": format_time(self.time_created)},
         })
     }
@@ -108,16 +108,15 @@ pub struct ContributionRecord {
 }
 
 impl ContributionRecord {
-    /// The CONTRIBUTION as canonical JSON.
+    /// The CONTRIBUTION as canonical JSON, `_type` on every object.
     pub fn to_json(&self) -> Value {
         json!({
             "_type": "CONTRIBUTION",
             "uid": {"_type": "HIER_OBJECT_ID", "value": self.uid.to_string()},
-            "versions": self.versions.iter().map(|(kind, uid)| json!({
-                "id": {"_type": "OBJECT_VERSION_ID", "value": uid.to_string()},
-                "namespace": "local",
-                "type": kind.rm_type(),
-            })).collect::<Vec<_>>(),
+            "versions": self.versions.iter().map(|(kind, uid)| object_ref(
+                json!({"_type": "OBJECT_VERSION_ID", "value": uid.to_string()}),
+                kind.rm_type(),
+            )).collect::<Vec<_>>(),
             "audit": parse(&self.audit),
         })
     }

@@ -1,16 +1,20 @@
-//! ADMIN: physical deletion of an EHR and everything in it, of a composition, of templates no
-//! composition uses, and of a stored query version; replacing a template no composition uses.
-//! Besides cdr's own paths, EHRbase's (`/admin/template/{template_id}`, `/admin/template/all`)
-//! with EHRbase's answers.
+//! ADMIN: physical deletion of an EHR and everything in it, of a composition, of an EHR's
+//! directory, of templates no composition uses, and of a stored query version; replacing a
+//! template no composition uses. Besides cdr's own paths, EHRbase's
+//! (`/admin/template/{template_id}`, `/admin/template/all`, `/admin/ehr/{ehr_id}/directory/…`,
+//! `/admin/ehr/{ehr_id}/contribution/…`, which is not implemented) with EHRbase's answers and
+//! messages.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::web::{self, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::definition::read_opt;
+use cdr_store::StoreError;
+
+use super::definition::read_opt_body;
 use super::error::{ApiError, ApiResult, Code};
-use super::headers::Answer;
+use super::headers::{self, Answer};
 use super::media::{self, Format, JSON_ONLY};
 use super::{ehr_id, existing_uuid_segment, segment, AppState};
 
@@ -40,18 +44,49 @@ pub async fn delete_composition(
     Ok(done())
 }
 
+/// `DELETE {base}/admin/ehr/{ehr_id}/directory/{directory_id}` (EHRbase's admin API): the EHR's
+/// directory with every version is removed (the EHR may then get a new one); 204, or 404 for
+/// an unknown EHR or when the id is not the EHR's directory.
+pub async fn delete_directory(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let ehr = ehr_id(&req)?;
+    let vo = existing_uuid_segment(&req, "directory_id", "directory")?;
+    state
+        .store
+        .delete_directory_physically(&state.caller(&req), ehr, vo)
+        .await?;
+    Ok(done())
+}
+
+/// `DELETE {base}/admin/ehr/{ehr_id}/contribution/{contribution_uid}` (EHRbase's admin API):
+/// 501, as EHRbase answers. A contribution is not a unit that can be taken out of a history:
+/// its versions may precede versions of later contributions, and removing a latest version
+/// would mean rewinding its object to an earlier one. Compositions, the directory and whole
+/// EHRs are deleted physically instead.
+pub async fn delete_contribution(_req: HttpRequest) -> ApiResult<HttpResponse> {
+    Err(ApiError::new(
+        Code::NotImplemented,
+        "a contribution cannot be deleted physically: later versions may build on its versions; \
+         delete the compositions, the directory or the EHR instead",
+    ))
+}
+
 /// `PUT {base}/admin/template/{template_id}` (EHRbase's admin API): replaces the template's OPT
-/// and answers 200 with it; 415 unless `Content-Type` says XML; 400 for an empty body, an OPT
-/// that does not parse or names another template; 404 for an unknown template; 422 `in_use`
-/// (naming compositions in `used_by`) while compositions were committed with it, as EHRbase
-/// refuses to change a template in use.
+/// and answers 200 with it (empty with `Prefer: return=minimal`). The body is read as an OPT
+/// whatever `Content-Type` says and parsed before the template is looked up, as EHRbase does:
+/// an empty body, one that is not an OPT (JSON) or an OPT naming another template is 400; then
+/// an unknown template is 404 ("Template with id … does not exist"); 422 `in_use` (naming
+/// compositions in `used_by`) while compositions were committed with it, as EHRbase refuses to
+/// change a template in use.
 pub async fn replace_template(
     req: HttpRequest,
     state: web::Data<AppState>,
     payload: Payload,
 ) -> ApiResult<HttpResponse> {
     let id = segment(&req, "template_id");
-    let opt = read_opt(&req, &state, payload).await?;
+    let opt = read_opt_body(&req, &state, payload).await?;
     if opt.trim().is_empty() {
         return Err(ApiError::new(
             Code::BadRequest,
@@ -61,13 +96,34 @@ pub async fn replace_template(
     let meta = state
         .store
         .replace_template(&state.caller(&req), id, &opt)
-        .await?;
+        .await
+        .map_err(|e| unknown_template(e, format!("Template with id {id} does not exist")))?;
+    if headers::wants_minimal(&req) {
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::ETAG, format!("\"{}\"", meta.template_id)))
+            .finish());
+    }
     Ok(Answer {
         etag: Some(meta.template_id),
         body: Some((Format::Xml, opt)),
         ..Answer::default()
     }
     .respond(StatusCode::OK))
+}
+
+/// An unknown template named in EHRbase's words (`message`); other errors as they are.
+fn unknown_template(e: StoreError, message: String) -> ApiError {
+    match e {
+        StoreError::NotFound {
+            kind: "template", ..
+        } => ApiError::new(Code::NotFound, message),
+        other => other.into(),
+    }
+}
+
+/// EHRbase's message for deleting a template it does not have.
+fn template_not_found(id: &str) -> String {
+    format!("Operational template with id {id} not found.")
 }
 
 /// EHRbase's answer to an admin delete: `{"deleted": n}`.
@@ -83,7 +139,11 @@ pub async fn delete_template_counted(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let id = segment(&req, "template_id");
-    state.store.delete_template(&state.caller(&req), id).await?;
+    state
+        .store
+        .delete_template(&state.caller(&req), id)
+        .await
+        .map_err(|e| unknown_template(e, template_not_found(id)))?;
     deleted(&req, 1)
 }
 
@@ -107,7 +167,11 @@ pub async fn delete_template(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let id = segment(&req, "template_id");
-    state.store.delete_template(&state.caller(&req), id).await?;
+    state
+        .store
+        .delete_template(&state.caller(&req), id)
+        .await
+        .map_err(|e| unknown_template(e, template_not_found(id)))?;
     Ok(done())
 }
 

@@ -18,7 +18,7 @@ use super::error::{ApiError, ApiResult, Code};
 use super::headers::{self, Answer};
 use super::media::{self, COMPOSITION};
 use super::versioned::{committed_answer, data_answer};
-use super::{ehr_id, forms, uid_based_segment, AppState};
+use super::{ehr_id, existing_id_segment, forms, if_match_after, uid_based_segment, AppState};
 
 /// EHRbase's `dry_run` parameter: validate (and answer) without storing.
 fn dry_run(req: &HttpRequest) -> ApiResult<bool> {
@@ -41,7 +41,7 @@ pub async fn create(
     payload: Payload,
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
-    let format = media::write_format(&req, COMPOSITION)?;
+    let format = media::body_then_write_format(&req, COMPOSITION, COMPOSITION)?;
     let dry_run = dry_run(&req)?;
     let (composition, placer) = forms::read_composition(&req, &state, payload).await?;
     let meta = headers::commit_meta(&req)?;
@@ -68,7 +68,7 @@ pub async fn create(
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let format = media::negotiate(&req, COMPOSITION)?;
     let ehr = ehr_id(&req)?;
-    let id = uid_based_segment(&req, "uid_based_id")?;
+    let id: UidBasedId = existing_id_segment(&req, "uid_based_id", "composition")?;
     let at = headers::version_at_time(&headers::query(&req)?)?;
     let caller = state.caller(&req);
     let mut rec = match (&id, at) {
@@ -147,9 +147,10 @@ pub async fn update(
     let ehr = ehr_id(&req)?;
     let id = uid_based_segment(&req, "uid_based_id")?;
     let prefix = state.versions_url(&req, ehr, "composition");
-    let format = media::write_format(&req, COMPOSITION)?;
+    let format = media::body_then_write_format(&req, COMPOSITION, COMPOSITION)?;
     let dry_run = dry_run(&req)?;
-    let given = headers::if_match(&req)?;
+    let object = Some((VoKind::Composition, id.object_id()));
+    let given = if_match_after(&req, &state, ehr, object).await?;
     let (composition, placer) = forms::read_composition(&req, &state, payload).await?;
     let meta = headers::commit_meta(&req)?;
     if dry_run {
@@ -188,9 +189,11 @@ pub async fn delete(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<H
     let id = uid_based_segment(&req, "uid_based_id")?;
     let prefix = state.versions_url(&req, ehr, "composition");
     let given = match (&id, req.headers().contains_key("if-match")) {
-        (_, true) => headers::if_match(&req)?,
         (UidBasedId::Version(v), false) => v.clone(),
-        (UidBasedId::Object(_), false) => headers::if_match(&req)?,
+        _ => {
+            let object = Some((VoKind::Composition, id.object_id()));
+            if_match_after(&req, &state, ehr, object).await?
+        }
     };
     let meta = headers::commit_meta(&req)?;
     let done = async {

@@ -4,6 +4,7 @@
 //! preceding_version_uid?, lifecycle_state, commit_audit, data?, attestations?}]}`. The server
 //! sets `time_committed` and `system_id`, and names every version itself (a version's `uid` is
 //! not read); a version whose change type is deleted is a deletion whatever `data` it carries.
+//! Attestations are read as RM ATTESTATIONs and kept as canonical JSON.
 //! Other unknown keys are refused rather than dropped.
 
 use actix_web::http::StatusCode;
@@ -21,7 +22,7 @@ use cdr_store::{
 use super::error::{ApiError, ApiResult, Code};
 use super::headers::Answer;
 use super::media::{self, Format, JSON_ONLY, JSON_OR_XML};
-use super::{ehr_id, uuid_segment, AppState};
+use super::{ehr_id, existing_uuid_segment, AppState};
 
 fn bad(at: &str, what: impl std::fmt::Display) -> ApiError {
     ApiError::new(Code::BadRequest, format!("{at}: {what}"))
@@ -87,6 +88,17 @@ fn audit(v: &Value, at: &str) -> ApiResult<CommitMeta> {
         );
     }
     Ok(meta)
+}
+
+/// A version's ATTESTATIONs, read as the RM types and written back as canonical JSON, so
+/// they read back (JSON or XML) as the rest of an ORIGINAL_VERSION does.
+fn attestations(v: &Value, at: &str) -> ApiResult<Value> {
+    let list: Vec<cdr_rm::Attestation> = cdr_rm::json::from_json_value(v.clone())
+        .map_err(|e| ApiError::new(Code::MalformedBody, format!("{at}: {}", e.message)))?;
+    Ok(list
+        .iter()
+        .map(|a| cdr_rm::json::to_json_value(a, &cdr_rm::JsonConfig::CANONICAL))
+        .collect())
 }
 
 /// The kind of an existing object (for a deletion, which carries no data).
@@ -165,12 +177,16 @@ async fn version(store: &Store, ehr: Uuid, v: &Value, at: &str) -> ApiResult<New
             ))
         }
     };
+    let attestations = match map.get("attestations") {
+        Some(a) => Some(attestations(a, &format!("{at}.attestations"))?),
+        None => None,
+    };
     Ok(NewVersion {
         data,
         preceding,
         kind,
         meta,
-        attestations: map.get("attestations").cloned(),
+        attestations,
     })
 }
 
@@ -187,11 +203,17 @@ async fn contribution(store: &Store, ehr: Uuid, body: &Value) -> ApiResult<NewCo
         Some(a) => audit(a, "audit")?,
         None => return Err(bad("contribution", "audit is required")),
     };
-    let list = map
-        .get("versions")
-        .and_then(Value::as_array)
-        .filter(|l| !l.is_empty())
-        .ok_or_else(|| bad("contribution", "versions must be a non-empty array"))?;
+    let list = match map.get("versions") {
+        // EHRbase's words, which its clients compare.
+        Some(Value::Array(l)) if l.is_empty() => {
+            return Err(ApiError::new(
+                Code::BadRequest,
+                "Invalid Contribution, must have at least one Version object.",
+            ))
+        }
+        Some(Value::Array(l)) => l,
+        _ => return Err(bad("contribution", "versions must be a non-empty array")),
+    };
     let mut versions = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
         versions.push(version(store, ehr, v, &format!("versions[{i}]")).await?);
@@ -218,8 +240,7 @@ pub async fn create(
     payload: Payload,
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
-    let format = media::write_format(&req, JSON_OR_XML)?;
-    media::body_format(&req, JSON_ONLY)?;
+    let format = media::body_then_write_format(&req, JSON_ONLY, JSON_OR_XML)?;
     let body = media::read_body(&req, payload, state.limits.contribution).await?;
     let value = media::decode_value(&body)?;
     let new = contribution(&state.store, ehr, &value).await?;
@@ -241,7 +262,7 @@ pub async fn create(
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let format: Format = media::negotiate(&req, JSON_OR_XML)?;
     let ehr = ehr_id(&req)?;
-    let uid = uuid_segment(&req, "contribution_uid", "contribution_uid")?;
+    let uid = existing_uuid_segment(&req, "contribution_uid", "contribution")?;
     let rec = state
         .store
         .get_contribution(&state.caller(&req), ehr, uid)

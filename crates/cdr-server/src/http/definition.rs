@@ -46,6 +46,15 @@ fn location(state: &AppState, req: &HttpRequest, template_id: &str) -> String {
 /// and before `Accept` is looked at), the body must be UTF-8.
 pub async fn read_opt(req: &HttpRequest, state: &AppState, payload: Payload) -> ApiResult<String> {
     media::declared_body_format(req, OPT_ONLY)?;
+    read_opt_body(req, state, payload).await
+}
+
+/// The body as an OPT's text (UTF-8), whatever `Content-Type` says.
+pub async fn read_opt_body(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: Payload,
+) -> ApiResult<String> {
     let body = media::read_body(req, payload, state.limits.template).await?;
     String::from_utf8(body.to_vec())
         .map_err(|e| ApiError::new(Code::MalformedBody, format!("the OPT is not UTF-8: {e}")))
@@ -65,10 +74,7 @@ pub async fn upload(
     let upload = state.store.put_template(&state.caller(&req), opt).await?;
     let id = &upload.meta.template_id;
     if !upload.created {
-        return Err(ApiError::new(
-            Code::Conflict,
-            format!("template '{id}' already exists"),
-        ));
+        return Err(cdr_store::StoreError::template_exists(id).into());
     }
     Ok(Answer {
         etag: Some(id.clone()),

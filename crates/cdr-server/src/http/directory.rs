@@ -13,7 +13,7 @@ use super::error::{ApiError, ApiResult, Code};
 use super::headers::{self, Answer};
 use super::media::{self, Format, JSON_OR_XML};
 use super::versioned::{committed_answer, data_answer};
-use super::{ehr_id, version_uid_segment, AppState};
+use super::{ehr_id, existing_id_segment, if_match_after, AppState};
 
 /// `POST /ehr/{ehr_id}/directory`.
 pub async fn create(
@@ -22,7 +22,7 @@ pub async fn create(
     payload: Payload,
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
-    let format = media::write_format(&req, JSON_OR_XML)?;
+    let format = media::body_then_write_format(&req, JSON_OR_XML, JSON_OR_XML)?;
     let folder: Folder = media::read_rm(&req, payload, state.limits.document).await?;
     let meta = headers::commit_meta(&req)?;
     let done = state
@@ -41,8 +41,8 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
     let prefix = state.versions_url(&req, ehr, "directory");
-    let format = media::write_format(&req, JSON_OR_XML)?;
-    let preceding = headers::if_match(&req)?;
+    let format = media::body_then_write_format(&req, JSON_OR_XML, JSON_OR_XML)?;
+    let preceding = if_match_after(&req, &state, ehr, None).await?;
     let folder: Folder = media::read_rm(&req, payload, state.limits.document).await?;
     let meta = headers::commit_meta(&req)?;
     let done = state
@@ -57,7 +57,7 @@ pub async fn update(
 pub async fn delete(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
     let prefix = state.versions_url(&req, ehr, "directory");
-    let preceding = headers::if_match(&req)?;
+    let preceding = if_match_after(&req, &state, ehr, None).await?;
     let meta = headers::commit_meta(&req)?;
     let done = state
         .store
@@ -89,7 +89,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Http
 pub async fn get_version(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let format = media::negotiate(&req, JSON_OR_XML)?;
     let ehr = ehr_id(&req)?;
-    let uid = version_uid_segment(&req, "version_uid")?;
+    let uid: cdr_store::VersionUid = existing_id_segment(&req, "version_uid", "directory version")?;
     let params = headers::query(&req)?;
     let rec = state
         .store

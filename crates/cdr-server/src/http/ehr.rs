@@ -25,8 +25,9 @@ fn answer(state: &AppState, req: &HttpRequest, ehr: &EhrRecord, body: Option<For
 
 /// The EHR as canonical JSON, or as XML: `<ehr>` with the same members in the specification's
 /// order (`system_id`, `ehr_id`, `ehr_status`, `ehr_access`, `time_created`), without a
-/// namespace as EHRbase writes it (ITS-XML has no EHR type); `xsi:type` where the declared type
-/// is abstract (the references' `id`).
+/// namespace as EHRbase writes it (ITS-XML has no EHR type); `xsi:type` only where the declared
+/// type is abstract (the references' `id`): each member is of its declared type, and EHRbase's
+/// clients look for a bare `<ehr_status>`.
 fn represent(ehr: &EhrRecord, format: Format) -> String {
     let mut json = ehr.to_json();
     if format != Format::Xml {
@@ -44,8 +45,8 @@ fn represent(ehr: &EhrRecord, format: Format) -> String {
         "time_created",
     ] {
         let member = &mut json[name];
-        if let Some(concrete) = member.as_object_mut().filter(|m| !m.contains_key("id")) {
-            concrete.remove("_type");
+        if let Some(declared) = member.as_object_mut() {
+            declared.remove("_type");
         }
         media::json_xml_element(&mut out, name, member);
     }

@@ -10,7 +10,7 @@ use super::error::{ApiError, ApiResult};
 use super::headers;
 use super::media::{self, JSON_OR_XML};
 use super::versioned::{committed_answer, data_answer};
-use super::{ehr_id, version_uid_segment, AppState};
+use super::{ehr_id, existing_id_segment, if_match_after, AppState};
 
 /// `GET /ehr/{ehr_id}/ehr_status{?version_at_time}`.
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
@@ -28,7 +28,8 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Http
 pub async fn get_version(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let format = media::negotiate(&req, JSON_OR_XML)?;
     let ehr = ehr_id(&req)?;
-    let uid = version_uid_segment(&req, "version_uid")?;
+    let uid: cdr_store::VersionUid =
+        existing_id_segment(&req, "version_uid", "EHR_STATUS version")?;
     let rec = state
         .store
         .get_ehr_status_version(&state.caller(&req), ehr, &uid)
@@ -44,8 +45,8 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let ehr = ehr_id(&req)?;
     let prefix = state.versions_url(&req, ehr, "ehr_status");
-    let format = media::write_format(&req, JSON_OR_XML)?;
-    let preceding = headers::if_match(&req)?;
+    let format = media::body_then_write_format(&req, JSON_OR_XML, JSON_OR_XML)?;
+    let preceding = if_match_after(&req, &state, ehr, None).await?;
     let status: EhrStatus = media::read_rm(&req, payload, state.limits.small).await?;
     let meta = headers::commit_meta(&req)?;
     let done = state

@@ -69,6 +69,7 @@ error_codes! {
     NotRepresentable => NOT_ACCEPTABLE, "not_representable", "The data has no representation in the requested format";
     InUse => UNPROCESSABLE_ENTITY, "in_use", "The resource is still in use";
     Internal => INTERNAL_SERVER_ERROR, "internal_error", "Internal server error";
+    NotImplemented => NOT_IMPLEMENTED, "not_implemented", "Not implemented by this server";
     Unavailable => SERVICE_UNAVAILABLE, "database_unavailable", "The database is unavailable";
     TerminologyUnavailable => BAD_GATEWAY, "terminology_unavailable", "The terminology server failed";
 }
@@ -299,7 +300,8 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.code.status();
-        let body = if status.is_server_error() {
+        // A 501 says what is not offered: its detail is for the client.
+        let body = if status.is_server_error() && self.code != Code::NotImplemented {
             // The cause is for the server log, not for the client.
             eprintln!(
                 "cdr: {} {}: {}",

@@ -15,7 +15,10 @@ use cdr_store::{ChangeType, CommitMeta, LifecycleState, VersionUid};
 use super::error::{ApiError, ApiResult, Code};
 use super::media::Format;
 
-/// `If-Match`: the quoted (optionally weak) version uid of the latest version. Required.
+/// `If-Match`: the version uid of the latest version, quoted or bare. Required. A weak
+/// validator (`W/"…"`) is refused (400): openEHR ETags are version uids and always strong, and
+/// a weak tag never matches in `If-Match` (RFC 9110 §13.1.1), as EHRbase answers too. Handlers
+/// read it through `super::if_match_after`, which looks at the path's resource first.
 pub fn if_match(req: &HttpRequest) -> ApiResult<VersionUid> {
     let raw = req
         .headers()
@@ -29,7 +32,15 @@ pub fn if_match(req: &HttpRequest) -> ApiResult<VersionUid> {
         .to_str()
         .map_err(|_| ApiError::new(Code::InvalidHeader, "If-Match is not ASCII"))?;
     let tag = raw.trim();
-    let tag = tag.strip_prefix("W/").unwrap_or(tag);
+    if tag.starts_with("W/") {
+        return Err(ApiError::new(
+            Code::InvalidHeader,
+            format!(
+                "If-Match: '{tag}' is a weak validator, which never matches; send the version uid \
+                 as the ETag gave it"
+            ),
+        ));
+    }
     let tag = tag
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
@@ -40,11 +51,20 @@ pub fn if_match(req: &HttpRequest) -> ApiResult<VersionUid> {
 
 /// Whether `Prefer: return=representation` was sent (minimal is the default).
 pub fn wants_representation(req: &HttpRequest) -> bool {
+    prefers(req, "return=representation")
+}
+
+/// Whether `Prefer: return=minimal` was sent, for answers whose default is the representation.
+pub fn wants_minimal(req: &HttpRequest) -> bool {
+    prefers(req, "return=minimal")
+}
+
+fn prefers(req: &HttpRequest, preference: &str) -> bool {
     req.headers()
         .get_all("prefer")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|p| p.trim().eq_ignore_ascii_case("return=representation"))
+        .any(|p| p.trim().eq_ignore_ascii_case(preference))
 }
 
 /// The query parameters, decoded.

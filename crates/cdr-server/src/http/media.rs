@@ -193,6 +193,18 @@ pub fn write_format(req: &HttpRequest, offered: &[Format]) -> ApiResult<Option<F
     }
 }
 
+/// Of a write with a body: the body's `Content-Type` first, which must be one of `body` (415,
+/// JSON when absent), then [`write_format`] (406) — what cannot be read is refused before what
+/// cannot be answered, as the template upload does and EHRbase answers.
+pub fn body_then_write_format(
+    req: &HttpRequest,
+    body: &[Format],
+    offered: &[Format],
+) -> ApiResult<Option<Format>> {
+    body_format(req, body)?;
+    write_format(req, offered)
+}
+
 fn format_param(req: &HttpRequest) -> Option<String> {
     req.query_string().split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;

@@ -30,7 +30,7 @@ mod versioned;
 use actix_web::HttpRequest;
 use uuid::Uuid;
 
-use cdr_store::{Principal, Store, UidBasedId, VersionUid};
+use cdr_store::{Principal, Store, UidBasedId, VersionUid, VoKind};
 
 use error::{ApiError, ApiResult, Code};
 
@@ -112,6 +112,30 @@ fn with_port(host: &str, scheme: &str, port: u16) -> String {
     }
 }
 
+/// `If-Match` of a write to the EHR `ehr` (and, for a composition, to its versioned object
+/// `object`), judged after the path: an unknown EHR or object is 404 before a missing or
+/// malformed header is 400 (as EHRbase answers). The look-up costs a query only when the
+/// header is wrong; a header that parses is checked against the latest version by the write.
+async fn if_match_after(
+    req: &HttpRequest,
+    state: &AppState,
+    ehr: Uuid,
+    object: Option<(VoKind, Uuid)>,
+) -> ApiResult<VersionUid> {
+    let header = headers::if_match(req);
+    if header.is_err() {
+        match object {
+            Some((kind, vo)) => {
+                state.store.versioned_object(ehr, kind, vo).await?;
+            }
+            None => {
+                state.store.get_ehr(&state.caller(req), ehr).await?;
+            }
+        }
+    }
+    header
+}
+
 /// A path segment by name.
 fn segment<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
     req.match_info().get(name).unwrap_or_default()
@@ -137,12 +161,20 @@ fn uuid_segment(req: &HttpRequest, name: &str, what: &str) -> ApiResult<Uuid> {
         .ok_or_else(|| ApiError::new(Code::InvalidId, format!("{what} '{s}' is not a UUID")))
 }
 
-fn version_uid_segment(req: &HttpRequest, name: &str) -> ApiResult<VersionUid> {
-    segment(req, name)
-        .parse()
-        .map_err(|e: cdr_store::IdError| ApiError::new(Code::InvalidId, e.to_string()))
+/// A version uid (or, for `T = UidBasedId`, a version uid or object id) path segment of an
+/// operation that reads: one that does not parse names nothing, 404 — the one error the
+/// specification lists for these reads.
+fn existing_id_segment<T>(req: &HttpRequest, name: &str, kind: &str) -> ApiResult<T>
+where
+    T: std::str::FromStr<Err = cdr_store::IdError>,
+{
+    let s = segment(req, name);
+    s.parse()
+        .map_err(|e| ApiError::new(Code::NotFound, format!("{kind} {s} not found ({e})")))
 }
 
+/// The `{uid_based_id}` of a write, where the specification lists 400 too: one that does not
+/// parse is 400.
 fn uid_based_segment(req: &HttpRequest, name: &str) -> ApiResult<UidBasedId> {
     segment(req, name)
         .parse()

@@ -1,6 +1,6 @@
 //! QUERY: ad hoc AQL (`GET` and `POST /query/aql`) and stored queries (`GET` and
 //! `POST /query/{qualified_query_name}[/{version}]`), answered with a RESULT_SET. Both run
-//! through [`run`]; a stored query's RESULT_SET also carries its `name` and `meta._href`.
+//! through [`run`]; a stored query's RESULT_SET also carries its `name`.
 
 use std::collections::HashMap;
 
@@ -20,6 +20,9 @@ use super::{segment, AppState};
 
 /// Reserved GET parameters; every other one is a query parameter (as EHRbase accepts them).
 const RESERVED: [&str; 5] = ["q", "ehr_id", "offset", "fetch", "query_parameters"];
+
+/// `meta._generator` of every RESULT_SET: this software and its version.
+const GENERATOR: &str = concat!("cdr/", env!("CARGO_PKG_VERSION"));
 
 /// The request header that may carry the EHR id instead of the `ehr_id` parameter.
 const EHR_ID_HEADER: &str = "openehr-ehr-id";
@@ -182,20 +185,19 @@ async fn run(
         .store
         .query(&state.caller(req), &request, &QueryLimits::default())
         .await?;
-    let get = req.method() == actix_web::http::Method::GET;
-    let path = match stored {
-        Some(sq) => {
-            rs.name = Some(sq.name.clone());
-            Some(format!("/query/{}/{}", sq.name, sq.version))
-        }
-        None => get.then(|| "/query/aql".to_owned()),
-    };
-    // A GET's `_href` runs the same query again (a stored one at the version run); a POST's
-    // names the stored query's version run.
-    rs.href = path.map(|p| match (get, req.query_string()) {
-        (true, qs) if !qs.is_empty() => state.url(req, &format!("{p}?{qs}")),
-        _ => state.url(req, &p),
-    });
+    rs.name = stored.map(|sq| sq.name.clone());
+    rs.generator = Some(GENERATOR.to_owned());
+    // A GET's `_href` is the query resource it ran, without the request's parameters, as the
+    // specification's example and EHRbase have it: `/query/aql`, or the stored query's name
+    // with the version only when the request gave one (as given). A POST has none.
+    if req.method() == actix_web::http::Method::GET {
+        let path = match (stored, req.match_info().get("version")) {
+            (None, _) => "/query/aql".to_owned(),
+            (Some(sq), None) => format!("/query/{}", sq.name),
+            (Some(sq), Some(version)) => format!("/query/{}/{version}", sq.name),
+        };
+        rs.href = Some(state.url(req, &path));
+    }
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
         .body(rs.to_json_string()))

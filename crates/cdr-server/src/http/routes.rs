@@ -1,6 +1,7 @@
 //! The route table: [`ENDPOINTS`] is the one list of what the API serves. The router, the
 //! capabilities document and `openapi.json` are all built from it, so they cannot drift apart.
-//! Everything but `/health` lives under the configurable base path.
+//! Everything but `/health` lives under the configurable base path. A trailing slash is trimmed
+//! before routing (`NormalizePath` in `server.rs`), so each path is listed once.
 
 use std::collections::BTreeMap;
 
@@ -95,6 +96,10 @@ endpoints! {
     "DELETE" "/admin/ehr/{ehr_id}" "Delete an EHR physically" => admin::delete_ehr;
     "DELETE" "/admin/ehr/{ehr_id}/composition/{versioned_object_id}" "Delete a composition physically (all versions)"
         => admin::delete_composition;
+    "DELETE" "/admin/ehr/{ehr_id}/directory/{directory_id}" "Delete the EHR's directory physically (all versions; EHRbase's admin API)"
+        => admin::delete_directory;
+    "DELETE" "/admin/ehr/{ehr_id}/contribution/{contribution_uid}" "Not implemented (501): a contribution's versions are removed with their compositions, directory or EHR"
+        => admin::delete_contribution;
     "DELETE" "/admin/template/adl1.4/{template_id}" "Delete a template no composition uses"
         => admin::delete_template;
     "PUT" "/admin/template/{template_id}" "Replace a template no composition uses (OPT XML; EHRbase's admin API)"

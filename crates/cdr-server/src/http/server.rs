@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::NormalizePath;
 use actix_web::{web, App, HttpServer};
 
 use cdr_store::Store;
@@ -70,6 +71,8 @@ pub fn start(store: Store, options: &ServeOptions) -> std::io::Result<Running> {
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
+            // EHRbase's clients address collections with a trailing slash (`POST …/ehr/`).
+            .wrap(NormalizePath::trim())
             .wrap(actix_web::middleware::from_fn(error::xml_errors))
             .wrap(actix_web::middleware::from_fn(panic::catch_panics))
             .app_data(data.clone())

@@ -10,7 +10,7 @@ use cdr_store::{CommittedVersion, VersionRecord, VoKind};
 use super::error::{ApiError, ApiResult, Code};
 use super::headers::{self, Answer};
 use super::media::{self, Format, JSON_OR_XML};
-use super::{ehr_id, existing_uuid_segment, version_uid_segment, AppState};
+use super::{ehr_id, existing_id_segment, existing_uuid_segment, AppState};
 
 /// Which versioned object the path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,7 +179,7 @@ pub async fn version_by_uid(
     kind: Kind,
 ) -> ApiResult<HttpResponse> {
     let format = media::negotiate(&req, JSON_OR_XML)?;
-    let uid = version_uid_segment(&req, "version_uid")?;
+    let uid: cdr_store::VersionUid = existing_id_segment(&req, "version_uid", "version")?;
     let (ehr, vo) = kind.object(&req, &state).await?;
     if uid.object_id != vo {
         return Err(ApiError::new(

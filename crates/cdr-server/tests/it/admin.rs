@@ -1,5 +1,5 @@
-//! ADMIN: physical deletion of an EHR, of a composition, and of templates no composition uses;
-//! EHRbase's template admin API.
+//! ADMIN: physical deletion of an EHR, of a composition, of a directory, and of templates no
+//! composition uses; EHRbase's template admin API; the contribution delete it does not offer.
 
 use crate::common::server_with_template;
 
@@ -196,12 +196,29 @@ async fn ehrbase_template_admin_replace_and_delete() {
             .starts_with("renamed "),
         "{list}"
     );
-    // … but not an unknown one, another template's OPT, no OPT, or not XML.
-    srv.put("/admin/template/no_such.v1")
+    // `Prefer: return=minimal`: 200 without a body.
+    let res = srv
+        .put("/admin/template/cdr_spare.v1")
+        .header("Prefer", "return=minimal")
+        .body("application/xml", renamed.clone())
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(res.body.is_empty(), "{}", res.text());
+    assert_eq!(res.etag(), "cdr_spare.v1");
+    // … but not an unknown one (EHRbase's words), another template's OPT, no OPT, or not XML;
+    // the body is judged before the template is looked up.
+    let body = srv
+        .put("/admin/template/no_such.v1")
         .body("application/xml", opt_named("no_such.v1"))
         .send()
         .await
         .problem(404, "not_found");
+    assert_eq!(
+        body["message"],
+        "Template with id no_such.v1 does not exist"
+    );
+    assert_eq!(body["error"], "Not Found");
     srv.put("/admin/template/cdr_spare.v1")
         .body("application/xml", opt_named("cdr_other.v1"))
         .send()
@@ -212,11 +229,15 @@ async fn ehrbase_template_admin_replace_and_delete() {
         .send()
         .await
         .problem(400, "bad_request");
-    srv.put("/admin/template/cdr_spare.v1")
-        .body("application/json", "{}")
-        .send()
-        .await
-        .problem(415, "unsupported_media_type");
+    for content_type in ["application/json", "application/xml"] {
+        for id in ["cdr_spare.v1", "test"] {
+            srv.put(&format!("/admin/template/{id}"))
+                .body(content_type, r#"{"foo": "bar"}"#)
+                .send()
+                .await
+                .problem(400, "bad_request");
+        }
+    }
     // … nor one that compositions were committed with: EHRbase's words, the compositions named.
     let res = srv
         .put("/admin/template/cdr_test_vitals.v1")
@@ -234,10 +255,16 @@ async fn ehrbase_template_admin_replace_and_delete() {
     let res = srv.delete("/admin/template/cdr_spare.v1").send().await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json(), serde_json::json!({"deleted": 1}));
-    srv.delete("/admin/template/cdr_spare.v1")
-        .send()
-        .await
-        .problem(404, "not_found");
+    for path in [
+        "/admin/template/cdr_spare.v1",
+        "/admin/template/adl1.4/cdr_spare.v1",
+    ] {
+        let body = srv.delete(path).send().await.problem(404, "not_found");
+        assert_eq!(
+            body["message"],
+            "Operational template with id cdr_spare.v1 not found."
+        );
+    }
 
     // Deleting all: nothing while any is used, naming the used ones.
     assert_eq!(srv.upload(&spare).await.status, 201);
@@ -271,4 +298,91 @@ async fn ehrbase_template_admin_replace_and_delete() {
         .as_array()
         .unwrap()
         .is_empty());
+}
+
+/// EHRbase's `DELETE /admin/ehr/{ehr_id}/directory/{directory_id}`: the directory and every
+/// version of it go; the EHR stays and may get a new one. Only the EHR's directory is found.
+#[tokio::test]
+async fn delete_directory_physically() {
+    let srv = server_with_template().await;
+    let (ehr, _, vo) = srv.ehr_with_composition().await;
+    let folder = serde_json::json!({"_type": "FOLDER",
+        "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1", "name": {"value": "root"}});
+    let dir = format!("/ehr/{ehr}/directory");
+    let v1 = srv.post(&dir).json(&folder).send().await.etag();
+    let res = srv
+        .put(&dir)
+        .header("If-Match", &v1)
+        .json(&folder)
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let dir_id = v1.split("::").next().unwrap().to_owned();
+    let before = rows(&srv, "object_version", &ehr).await;
+
+    // Not the directory: a composition's id, an unknown id, a malformed one, an unknown EHR.
+    for target in [
+        format!("/admin/ehr/{ehr}/directory/{vo}"),
+        format!("/admin/ehr/{ehr}/directory/{}", uuid::Uuid::new_v4()),
+        format!("/admin/ehr/{ehr}/directory/{v1}"),
+        format!("/admin/ehr/{}/directory/{dir_id}", uuid::Uuid::new_v4()),
+    ] {
+        srv.delete(&target).send().await.problem(404, "not_found");
+    }
+    assert_eq!(rows(&srv, "object_version", &ehr).await, before);
+
+    let res = srv
+        .delete(&format!("/admin/ehr/{ehr}/directory/{dir_id}"))
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    assert!(res.body.is_empty());
+    assert_eq!(rows(&srv, "object_version", &ehr).await, before - 2);
+    srv.get(&dir).send().await.problem(404, "not_found");
+    srv.get(&format!("{dir}/{v1}"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.delete(&format!("/admin/ehr/{ehr}/directory/{dir_id}"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    // The composition stays; a new directory can be made.
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{vo}"))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = srv.post(&dir).json(&folder).send().await;
+    assert_eq!(res.status, 201, "{}", res.text());
+}
+
+/// EHRbase's `DELETE /admin/ehr/{ehr_id}/contribution/{contribution_uid}` is not offered: 501,
+/// saying why (a 501's detail is for the client, unlike a 500's).
+#[tokio::test]
+async fn delete_contribution_is_not_implemented() {
+    let srv = server_with_template().await;
+    let ehr = srv.ehr().await;
+    let contribution = uuid::Uuid::new_v4();
+    let res = srv
+        .delete(&format!("/admin/ehr/{ehr}/contribution/{contribution}"))
+        .send()
+        .await;
+    let body = res.problem(501, "not_implemented");
+    assert_eq!(body["error"], "Not Implemented");
+    assert!(
+        body["message"].as_str().unwrap().contains("contribution"),
+        "{body}"
+    );
+    let res = srv
+        .delete(&format!("/admin/ehr/{ehr}/contribution/{contribution}"))
+        .header("Accept", "application/xml")
+        .send()
+        .await;
+    assert_eq!(res.status, 501);
+    assert!(
+        res.text().contains("<error>Not Implemented</error>"),
+        "{}",
+        res.text()
+    );
 }

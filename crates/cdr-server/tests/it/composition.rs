@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use crate::common::{
-    composition_not_flat, composition_with, composition_without_slot, server, server_with_template,
-    Req, Resp, Server, COMPOSITION,
+    composition_not_flat, composition_with, composition_without_slot, server_with_template, Req,
+    Resp, Server, COMPOSITION,
 };
 
 #[tokio::test]
@@ -83,6 +83,37 @@ async fn create_and_get_in_json_and_xml() {
         .send()
         .await
         .problem(415, "unsupported_media_type");
+    // A body cdr cannot read is refused before an answer it cannot write (as EHRbase), on
+    // every write with a body.
+    let tdd = "application/openehr.tds2+xml";
+    let status_v1 = srv
+        .get(&format!("/ehr/{ehr}/ehr_status"))
+        .send()
+        .await
+        .etag();
+    for (method, path, if_match) in [
+        ("POST", format!("/ehr/{ehr}/composition"), None),
+        (
+            "PUT",
+            format!("/ehr/{ehr}/composition/{vo}"),
+            Some(uid.clone()),
+        ),
+        ("PUT", format!("/ehr/{ehr}/ehr_status"), Some(status_v1)),
+        ("POST", format!("/ehr/{ehr}/directory"), None),
+        ("POST", format!("/ehr/{ehr}/contribution"), None),
+    ] {
+        let mut req = srv
+            .req(method, &path)
+            .header("Accept", tdd)
+            .header("Prefer", "return=representation");
+        if let Some(v) = if_match {
+            req = req.header("If-Match", &v);
+        }
+        // (As XML: the client accepts only an XML type.)
+        let res = req.body(tdd, "<composition/>").send().await;
+        assert_eq!(res.status, 415, "{method} {path}: {}", res.text());
+        assert!(res.text().contains("<code>unsupported_media_type</code>"));
+    }
 }
 
 #[tokio::test]
@@ -161,7 +192,15 @@ async fn invalid_compositions_list_every_issue() {
         .send()
         .await
         .problem(404, "not_found");
+    // A malformed id names nothing when reading (404, the one error listed); a write keeps
+    // the 400 the specification lists for it.
     srv.get(&format!("/ehr/{ehr}/composition/xyz"))
+        .send()
+        .await
+        .problem(404, "not_found");
+    srv.put(&format!("/ehr/{ehr}/composition/xyz"))
+        .header("If-Match", &format!("{unknown}::test.cdr::1"))
+        .body("application/json", COMPOSITION)
         .send()
         .await
         .problem(400, "invalid_id");
@@ -230,10 +269,22 @@ async fn update_with_if_match_and_412_naming_the_latest() {
     res.problem(412, "version_conflict");
     assert_eq!(res.etag(), v2);
 
-    // Representation, the weak ETag form, and the 1.1.0 audit header form.
+    // A weak validator never matches (RFC 9110 §13.1.1; openEHR ETags are strong): 400.
+    for weak in [format!("W/\"{v2}\""), format!("W/{v2}")] {
+        let body = srv
+            .put(&path)
+            .header("If-Match", &weak)
+            .body("application/json", COMPOSITION)
+            .send()
+            .await
+            .problem(400, "invalid_header");
+        assert!(body["detail"].as_str().unwrap().contains("weak"), "{body}");
+    }
+
+    // Representation, the bare (unquoted) ETag form, and the 1.1.0 audit header form.
     let res = srv
         .put(&path)
-        .header("If-Match", &format!("W/\"{v2}\""))
+        .header("If-Match", &v2)
         .header("Prefer", "return=representation")
         .header(
             "openehr-audit-details",
@@ -529,18 +580,165 @@ async fn versioned_composition_endpoints() {
     assert!(body["detail"].as_str().unwrap().contains("EHR"), "{body}");
 }
 
+/// Every write to an EHR whose EHR_STATUS is not modifiable is 409, and says "does not allow
+/// modification" in `message` (or the XML `<message>`), the words EHRbase's clients look for.
 #[tokio::test]
 async fn ehr_that_is_not_modifiable_refuses_content() {
-    let srv = server().await;
-    assert_eq!(srv.upload(crate::common::OPT).await.status, 201);
+    let srv = server_with_template().await;
     let mut status = crate::ehr::status_for("frozen");
     status["is_modifiable"] = json!(false);
-    let ehr = srv.post("/ehr").json(&status).send().await.etag();
-    srv.post(&format!("/ehr/{ehr}/composition"))
+    let frozen = srv.post("/ehr").json(&status).send().await.etag();
+    let body = srv
+        .post(&format!("/ehr/{frozen}/composition"))
         .body("application/json", COMPOSITION)
         .send()
         .await
         .problem(409, "conflict");
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("does not allow modification"));
+
+    // An EHR with content, frozen afterwards: each write path refuses.
+    let (ehr, v1, vo) = srv.ehr_with_composition().await;
+    let composition = format!("/ehr/{ehr}/composition");
+    let xml = srv
+        .get(&format!("{composition}/{v1}"))
+        .header("Accept", "application/xml")
+        .send()
+        .await
+        .text();
+    let flat = srv
+        .post(&format!("{composition}?templateId=cdr_test_vitals.v1"))
+        .header("Prefer", "return=representation")
+        .header("Accept", "application/openehr.wt.flat+json")
+        .json(&composition_without_slot())
+        .send()
+        .await
+        .json();
+    let flat: serde_json::Map<String, Value> = flat
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !k.ends_with("/_uid"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let dir = srv
+        .post(&format!("/ehr/{ehr}/directory"))
+        .json(
+            &json!({"_type": "FOLDER", "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
+                      "name": {"value": "root"}}),
+        )
+        .send()
+        .await;
+    assert_eq!(dir.status, 201, "{}", dir.text());
+    let dir_v1 = dir.etag();
+    let current = srv.get(&format!("/ehr/{ehr}/ehr_status")).send().await;
+    let mut frozen_status = current.json();
+    frozen_status["is_modifiable"] = json!(false);
+    let res = srv
+        .put(&format!("/ehr/{ehr}/ehr_status"))
+        .header("If-Match", &current.etag())
+        .json(&frozen_status)
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+
+    let coded = |code: &str, value: &str| json!({"value": value, "defining_code": {"terminology_id": {"value": "openehr"}, "code_string": code}});
+    let contribution = json!({
+        "audit": {"change_type": coded("249", "creation"),
+                  "committer": {"_type": "PARTY_IDENTIFIED", "name": "Dr X"}},
+        "versions": [{"_type": "ORIGINAL_VERSION", "lifecycle_state": coded("532", "complete"),
+                      "commit_audit": {"change_type": coded("249", "creation"),
+                                       "committer": {"_type": "PARTY_IDENTIFIED", "name": "Dr X"}},
+                      "data": serde_json::from_str::<Value>(COMPOSITION).unwrap()}],
+    });
+    let folder = json!({"_type": "FOLDER", "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
+                        "name": {"value": "renamed"}});
+    let writes = [
+        (
+            "POST composition JSON",
+            srv.post(&composition).body("application/json", COMPOSITION),
+        ),
+        (
+            "POST composition dry run",
+            srv.post(&format!("{composition}?dry_run=true"))
+                .body("application/json", COMPOSITION),
+        ),
+        (
+            "POST composition FLAT",
+            srv.post(&format!("{composition}?templateId=cdr_test_vitals.v1"))
+                .body(FLAT, Value::Object(flat).to_string()),
+        ),
+        (
+            "PUT composition",
+            srv.put(&format!("{composition}/{vo}"))
+                .header("If-Match", &v1)
+                .body("application/json", COMPOSITION),
+        ),
+        (
+            "DELETE composition",
+            srv.delete(&format!("{composition}/{vo}"))
+                .header("If-Match", &v1),
+        ),
+        (
+            "POST contribution",
+            srv.post(&format!("/ehr/{ehr}/contribution"))
+                .json(&contribution),
+        ),
+        (
+            "POST directory",
+            srv.post(&format!("/ehr/{frozen}/directory")).json(&folder),
+        ),
+        (
+            "PUT directory",
+            srv.put(&format!("/ehr/{ehr}/directory"))
+                .header("If-Match", &dir_v1)
+                .json(&folder),
+        ),
+        (
+            "DELETE directory",
+            srv.delete(&format!("/ehr/{ehr}/directory"))
+                .header("If-Match", &dir_v1),
+        ),
+    ];
+    for (what, req) in writes {
+        let body = req.send().await.problem(409, "conflict");
+        for member in ["message", "detail"] {
+            let text = body[member].as_str().unwrap_or_default();
+            assert!(
+                text.contains("does not allow modification"),
+                "{what}: {body}"
+            );
+        }
+    }
+    let res = srv
+        .post(&composition)
+        .header("Accept", "application/xml")
+        .body("application/xml", xml)
+        .send()
+        .await;
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert!(
+        res.text().contains("<message>EHR ") && res.text().contains("does not allow modification"),
+        "{}",
+        res.text()
+    );
+    // The EHR_STATUS itself stays writable: that is how an EHR is opened again.
+    let current = srv.get(&format!("/ehr/{ehr}/ehr_status")).send().await;
+    let res = srv
+        .put(&format!("/ehr/{ehr}/ehr_status"))
+        .header("If-Match", &current.etag())
+        .json(&status_for_open(current.json()))
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    srv.composition(&ehr).await;
+}
+
+fn status_for_open(mut status: Value) -> Value {
+    status["is_modifiable"] = json!(true);
+    status
 }
 
 /// FLAT in (with `templateId`) and out (by `Accept` or `format=FLAT`), through the template.

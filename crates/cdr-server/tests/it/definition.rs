@@ -36,7 +36,13 @@ async fn upload_list_get() {
 #[tokio::test]
 async fn duplicates_bad_opts_unknown_ids_and_formats() {
     let srv = server_with_template().await;
-    srv.upload(OPT).await.problem(409, "conflict");
+    // Taken, by the same OPT or another one: EHRbase's words.
+    let taken = "Operational template with this template ID already exists: cdr_test_vitals.v1";
+    let body = srv.upload(OPT).await.problem(409, "conflict");
+    assert_eq!(body["message"], taken);
+    let changed = OPT.replacen("<concept>", "<concept>changed ", 1);
+    let body = srv.upload(&changed).await.problem(409, "conflict");
+    assert_eq!(body["message"], taken);
     srv.upload("<template><oops></template>")
         .await
         .problem(400, "bad_request");

@@ -244,3 +244,135 @@ async fn ehr_status_without_its_flags_or_with_an_empty_namespace_is_400() {
         .await
         .problem(400, "bad_request");
 }
+
+/// `If-Match` on every versioned write (EHR_STATUS, directory, composition): a weak validator
+/// is 400 even when it names the latest version (openEHR ETags are strong, and RFC 9110 never
+/// matches a weak tag in `If-Match`); the path is judged first, so an unknown EHR or
+/// composition is 404 before a missing or malformed header is 400 (as EHRbase answers).
+#[tokio::test]
+async fn if_match_is_strong_and_judged_after_the_path() {
+    let srv = crate::common::server_with_template().await;
+    let (ehr, v1, vo) = srv.ehr_with_composition().await;
+    let folder = json!({"_type": "FOLDER", "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
+                        "name": {"value": "root"}});
+    let dir = srv
+        .post(&format!("/ehr/{ehr}/directory"))
+        .json(&folder)
+        .send()
+        .await;
+    assert_eq!(dir.status, 201, "{}", dir.text());
+    let dir_v1 = dir.etag();
+    let res = srv.get(&format!("/ehr/{ehr}/ehr_status")).send().await;
+    let status = res.json();
+    let status_v1 = res.etag();
+    let composition = crate::common::COMPOSITION;
+    let unknown_ehr = uuid::Uuid::new_v4();
+    let unknown_vo = uuid::Uuid::new_v4();
+
+    // (method, path below the EHR, body, the latest version uid)
+    let writes = [
+        (
+            "PUT",
+            "ehr_status".to_owned(),
+            Some(status.clone()),
+            status_v1.clone(),
+        ),
+        (
+            "PUT",
+            "directory".to_owned(),
+            Some(folder.clone()),
+            dir_v1.clone(),
+        ),
+        ("DELETE", "directory".to_owned(), None, dir_v1.clone()),
+        (
+            "PUT",
+            format!("composition/{vo}"),
+            Some(serde_json::from_str(composition).unwrap()),
+            v1.clone(),
+        ),
+        ("DELETE", format!("composition/{vo}"), None, v1.clone()),
+    ];
+    for (method, below, body, latest) in &writes {
+        let send = |ehr: String, if_match: Option<String>| {
+            let mut req = srv.req(method, &format!("/ehr/{ehr}/{below}"));
+            if let Some(v) = if_match {
+                req = req.header("If-Match", &v);
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            req.send()
+        };
+        let what = format!("{method} {below}");
+        // Weak, quoted or not: 400, though it names the latest version.
+        for weak in [format!("W/\"{latest}\""), format!("W/{latest}")] {
+            send(ehr.clone(), Some(weak))
+                .await
+                .problem(400, "invalid_header");
+        }
+        // A bare UUID is no version uid: 400 on a known EHR, 404 on an unknown one.
+        let bare = unknown_ehr.to_string();
+        send(ehr.clone(), Some(bare.clone()))
+            .await
+            .problem(400, "invalid_header");
+        let body = send(unknown_ehr.to_string(), Some(bare))
+            .await
+            .problem(404, "not_found");
+        assert!(
+            body["detail"].as_str().unwrap().contains("EHR"),
+            "{what}: {body}"
+        );
+        send(unknown_ehr.to_string(), None)
+            .await
+            .problem(404, "not_found");
+    }
+    // An unknown composition in a known EHR: 404 before the header too.
+    for method in ["PUT", "DELETE"] {
+        let mut req = srv
+            .req(method, &format!("/ehr/{ehr}/composition/{unknown_vo}"))
+            .header("If-Match", "nonsense");
+        if method == "PUT" {
+            req = req.body("application/json", composition);
+        }
+        let body = req.send().await.problem(404, "not_found");
+        assert!(
+            body["detail"].as_str().unwrap().contains("composition"),
+            "{body}"
+        );
+    }
+    // Nothing was written.
+    let res = srv.get(&format!("/ehr/{ehr}/ehr_status")).send().await;
+    assert_eq!(res.etag(), status_v1);
+    let res = srv
+        .get(&format!("/ehr/{ehr}/composition/{vo}"))
+        .send()
+        .await;
+    assert_eq!(res.etag(), v1);
+}
+
+/// A version uid or object id in the path that does not parse names nothing: 404 on every
+/// read whose only listed error is 404 (not 400 `invalid_id`).
+#[tokio::test]
+async fn malformed_ids_in_read_paths_are_not_found() {
+    let srv = crate::common::server_with_template().await;
+    let (ehr, _, vo) = srv.ehr_with_composition().await;
+    for path in [
+        format!("/ehr/{ehr}/composition/abc"),
+        format!("/ehr/{ehr}/composition/{vo}::x::0"),
+        format!("/ehr/{ehr}/composition/{vo}::"),
+        format!("/ehr/{ehr}/ehr_status/abc"),
+        format!("/ehr/{ehr}/ehr_status/{vo}::x"),
+        format!("/ehr/{ehr}/directory/abc"),
+        format!("/ehr/{ehr}/contribution/abc"),
+        format!("/ehr/{ehr}/versioned_composition/abc"),
+        format!("/ehr/{ehr}/versioned_composition/{vo}/version/abc"),
+        format!("/ehr/{ehr}/versioned_composition/{vo}/version/{vo}::x::0"),
+        format!("/ehr/{ehr}/versioned_ehr_status/version/abc"),
+    ] {
+        let body = srv.get(&path).send().await.problem(404, "not_found");
+        assert!(
+            body["detail"].as_str().unwrap().contains("not found"),
+            "{path}: {body}"
+        );
+    }
+}

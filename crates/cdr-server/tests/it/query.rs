@@ -131,7 +131,7 @@ const POSITION: &str =
 /// RESULT_SET details clients read: `path` only on path columns; whole RM objects with
 /// `_type` left out where EHRbase leaves it out (ARCHETYPED, ARCHETYPE_ID, TEMPLATE_ID, LINK,
 /// HISTORY), the root and everything else tagged; `meta` with `_created`, paging and, for a GET,
-/// the `_href` that runs the query again.
+/// the `_href` of the query resource.
 #[tokio::test]
 async fn result_set_columns_cells_and_meta() {
     let srv = server_with_template().await;
@@ -209,17 +209,83 @@ async fn result_set_columns_cells_and_meta() {
     assert_eq!(rs["meta"]["offset"], 1, "{rs}");
     assert!(rs["meta"].get("fetch").is_none(), "{rs}");
 
-    // A GET's _href is the URL that runs the same query again.
+    // A GET's _href is the resource it ran, without the request's parameters.
     let target = format!(
         "/query/aql?q=SELECT%20c%2Fname%2Fvalue%20FROM%20COMPOSITION%20c&ehr_id={ehr}&fetch=5"
     );
     let rs = get_aql(&srv, &target).await;
-    let href = rs["meta"]["_href"].as_str().unwrap_or_default().to_owned();
-    let origin = format!("http://{}", srv.addr);
-    assert_eq!(href, format!("{origin}{BASE}{target}"), "{rs}");
-    let again = srv.raw("GET", &href[origin.len()..]).send().await.json();
-    assert_eq!(again["rows"], rs["rows"]);
-    assert_eq!(again["rows"], json!([["Encounter"]]));
+    let meta = &rs["meta"];
+    assert_eq!(
+        meta["_href"],
+        format!("http://{}{BASE}/query/aql", srv.addr),
+        "{rs}"
+    );
+    assert_eq!((&meta["fetch"], &meta["offset"]), (&json!(5), &json!(0)));
+    assert_eq!(rs["rows"], json!([["Encounter"]]));
+}
+
+/// `meta` as the specification's example and EHRbase write it: `_generator` naming cdr,
+/// `_executed_aql`, and the paging applied — the query's own LIMIT (or TOP) and OFFSET (0 when
+/// not written) as well as the request's `fetch` and `offset`.
+#[tokio::test]
+async fn result_set_meta_names_the_generator_and_the_paging() {
+    let srv = server_with_template().await;
+    srv.ehr_with_composition().await;
+    srv.ehr_with_composition().await;
+    let base = "SELECT c/uid/value FROM EHR e CONTAINS COMPOSITION c";
+    for (q, fetch, offset, rows) in [
+        (
+            format!("{base} ORDER BY c/uid/value LIMIT 1 OFFSET 1"),
+            json!(1),
+            json!(1),
+            1,
+        ),
+        (format!("{base} LIMIT 1"), json!(1), json!(0), 1),
+        (
+            "SELECT TOP 1 c/uid/value FROM EHR e CONTAINS COMPOSITION c".to_owned(),
+            json!(1),
+            json!(0),
+            1,
+        ),
+        (base.to_owned(), json!(null), json!(null), 2),
+    ] {
+        let rs = post_aql(&srv, json!({"q": q})).await;
+        let meta = &rs["meta"];
+        assert_eq!(
+            meta["_generator"],
+            format!("cdr/{}", env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(meta["_executed_aql"], json!(q));
+        assert_eq!((&meta["fetch"], &meta["offset"]), (&fetch, &offset), "{q}");
+        assert_eq!(meta["resultsize"], rows, "{q}");
+        assert!(meta.get("_href").is_none(), "a POST has none: {meta}");
+        for member in ["_type", "_schema_version", "_created"] {
+            assert!(meta.get(member).is_some(), "{member}: {meta}");
+        }
+    }
+    // The query's LIMIT is what runs, so it is what meta reports, whatever the request says.
+    let q = format!("{base} LIMIT 1");
+    let rs = post_aql(&srv, json!({"q": q, "fetch": 5, "offset": 0})).await;
+    assert_eq!(
+        (&rs["meta"]["fetch"], &rs["meta"]["offset"]),
+        (&json!(1), &json!(0))
+    );
+    assert_eq!(rs["rows"].as_array().map(Vec::len), Some(1));
+    let target =
+        "/query/aql?q=SELECT%20c%2Fuid%2Fvalue%20FROM%20COMPOSITION%20c%20LIMIT%201%20OFFSET%201";
+    let rs = get_aql(&srv, target).await;
+    assert_eq!(
+        rs["meta"]["_href"],
+        format!("http://{}{BASE}/query/aql", srv.addr)
+    );
+    assert_eq!(
+        (&rs["meta"]["fetch"], &rs["meta"]["offset"]),
+        (&json!(1), &json!(1))
+    );
+    assert_eq!(
+        rs["meta"]["_generator"],
+        format!("cdr/{}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 /// `$ehr_id` comes from `query_parameters` (which also binds the EHR) or from the `ehr_id`

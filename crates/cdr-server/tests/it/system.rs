@@ -27,7 +27,11 @@ async fn capabilities_list_every_route() {
         .as_array()
         .unwrap()
         .contains(&serde_json::json!({"method": "POST", "path": format!("{BASE}/ehr")})));
-    for (method, target) in [("GET", BASE), ("OPTIONS", "/openehr/v1/")] {
+    for (method, target) in [
+        ("GET", BASE),
+        ("OPTIONS", "/openehr/v1/"),
+        ("GET", "/openehr/v1//"),
+    ] {
         let res = srv.raw(method, target).send().await;
         assert_eq!(res.status, 200, "{method} {target}");
         assert_eq!(res.json(), body);
@@ -42,6 +46,20 @@ async fn unknown_routes_and_methods_are_problems() {
         .await
         .problem(404, "route_not_found");
     srv.raw("GET", "/elsewhere")
+        .send()
+        .await
+        .problem(404, "route_not_found");
+    // A trailing slash does not make an unknown path known.
+    let p = srv
+        .get("/nothing/here/")
+        .send()
+        .await
+        .problem(404, "route_not_found");
+    assert_eq!(
+        p["detail"],
+        format!("there is no resource at {BASE}/nothing/here")
+    );
+    srv.delete("/admin/template/")
         .send()
         .await
         .problem(404, "route_not_found");
@@ -131,13 +149,16 @@ async fn openapi_lists_exactly_the_routes_the_router_serves() {
             .replace("{template_id}", "t")
             .replace('{', "x")
             .replace('}', "");
-        let res = srv.req(method, &concrete).send().await;
-        let served = match res.body.is_empty() {
-            true => res.status < 400,
-            false => !["route_not_found", "method_not_allowed"]
-                .contains(&res.json()["code"].as_str().unwrap_or_default()),
-        };
-        assert!(served, "{method} {path}: {}", res.text());
+        // With a trailing slash too, as EHRbase's clients build their URLs.
+        for target in [concrete.clone(), format!("{concrete}/")] {
+            let res = srv.req(method, &target).send().await;
+            let served = match res.body.is_empty() {
+                true => res.status < 400,
+                false => !["route_not_found", "method_not_allowed"]
+                    .contains(&res.json()["code"].as_str().unwrap_or_default()),
+            };
+            assert!(served, "{method} {target}: {}", res.text());
+        }
     }
     // And a method the table lacks is refused.
     srv.req("PATCH", "/ehr")
@@ -175,4 +196,60 @@ async fn graceful_stop_lets_a_request_in_flight_finish() {
     assert!(text.starts_with("HTTP/1.1 201"), "{text}");
     stopping.await.unwrap();
     srv.stopped.await.unwrap().unwrap();
+}
+
+/// EHRbase's Java client ends collection paths with a slash (`POST …/ehr/`,
+/// `…/composition/`, `…/query/aql/`, `…/definition/template/adl1.4/`): each is the route
+/// without it.
+#[tokio::test]
+async fn a_trailing_slash_addresses_the_same_route() {
+    let srv = server().await;
+    let opt = crate::common::OPT;
+    let res = srv
+        .post("/definition/template/adl1.4/")
+        .body("application/xml; charset=ISO-8859-1", opt)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let list = srv.get("/definition/template/adl1.4/").send().await;
+    assert_eq!(list.status, 200, "{}", list.text());
+    assert_eq!(list.json()[0]["template_id"], "cdr_test_vitals.v1");
+
+    let res = srv
+        .post("/ehr/")
+        .header("Accept", "application/json")
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let ehr = res.etag();
+    assert_eq!(
+        res.header("location"),
+        Some(format!("http://{}{BASE}/ehr/{ehr}", srv.addr).as_str())
+    );
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition/"))
+        .body(
+            "application/json; charset=UTF-8",
+            crate::common::COMPOSITION,
+        )
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let res = srv.get(&format!("/ehr/{ehr}/")).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["ehr_id"]["value"], ehr.as_str());
+    srv.get(&format!("/ehr/{ehr}/directory/"))
+        .send()
+        .await
+        .problem(404, "not_found");
+
+    let res = srv
+        .post("/query/aql/")
+        .json(&serde_json::json!({"q": "SELECT e/ehr_id/value FROM EHR e"}))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["rows"], serde_json::json!([[ehr]]));
+    let doc = srv.get("/openapi.json").send().await.json();
+    assert_eq!(srv.get("/openapi.json/").send().await.json(), doc);
 }

@@ -546,10 +546,12 @@ impl<'a, 'q> Compiler<'a, 'q> {
             "jsonb_build_object('_type', 'EHR', \
              'system_id', jsonb_build_object('_type', 'HIER_OBJECT_ID', 'value', {e}.system_id), \
              'ehr_id', jsonb_build_object('_type', 'HIER_OBJECT_ID', 'value', {e}.ehr_id::text), \
-             'ehr_status', jsonb_build_object('id', jsonb_build_object('_type', 'OBJECT_VERSION_ID', \
+             'ehr_status', jsonb_build_object('_type', 'OBJECT_REF', \
+                'id', jsonb_build_object('_type', 'OBJECT_VERSION_ID', \
                 'value', {e}.ehr_status_id::text || '::' || {e}.system_id || '::' || {status_head}::text), \
                 'namespace', 'local', 'type', 'EHR_STATUS'), \
-             'ehr_access', jsonb_build_object('id', jsonb_build_object('_type', 'OBJECT_VERSION_ID', \
+             'ehr_access', jsonb_build_object('_type', 'OBJECT_REF', \
+                'id', jsonb_build_object('_type', 'OBJECT_VERSION_ID', \
                 'value', {e}.ehr_access_id::text || '::' || {e}.system_id || '::1'), \
                 'namespace', 'local', 'type', 'EHR_ACCESS'), \
              'time_created', jsonb_build_object('_type', 'DV_DATE_TIME', 'value', \
@@ -602,7 +604,8 @@ impl<'a, 'q> Compiler<'a, 'q> {
             "(jsonb_build_object('_type', 'ORIGINAL_VERSION', \
              'uid', jsonb_build_object('_type', 'OBJECT_VERSION_ID', 'value', \
                 {ov}.vo_id::text || '::' || {ov}.system_id || '::' || {ov}.version::text), \
-             'contribution', jsonb_build_object('id', jsonb_build_object('_type', 'HIER_OBJECT_ID', \
+             'contribution', jsonb_build_object('_type', 'OBJECT_REF', \
+                'id', jsonb_build_object('_type', 'HIER_OBJECT_ID', \
                 'value', {ov}.contribution_id::text), 'namespace', 'local', 'type', 'CONTRIBUTION'), \
              'commit_audit', {ov}.audit::jsonb, \
              'lifecycle_state', jsonb_build_object('_type', 'DV_CODED_TEXT', 'value', \

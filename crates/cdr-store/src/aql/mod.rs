@@ -82,13 +82,16 @@ pub struct ResultColumn {
 pub struct ResultSet {
     /// The stored query's qualified name (`name` of the RESULT_SET); `None` for ad hoc queries.
     pub name: Option<String>,
-    /// The URL of the executed query (`meta._href`): the one that runs it again.
+    /// The URL of the executed query (`meta._href`), set by the caller that knows it.
     pub href: Option<String>,
+    /// The software that answered (`meta._generator`, e.g. `cdr/1.0.0`), set by the caller.
+    pub generator: Option<String>,
     /// When the result was made (`meta._created`, ISO 8601).
     pub created: String,
-    /// The query text as executed.
+    /// The query text as executed (`q` and `meta._executed_aql`).
     pub q: String,
-    /// The request's paging (`meta.fetch`, `meta.offset`), when it gave any.
+    /// The paging applied (`meta.fetch`, `meta.offset`): the query's own LIMIT (or TOP) and
+    /// OFFSET, else the request's `fetch` and `offset` when it gave any.
     pub fetch: Option<u64>,
     pub offset: Option<u64>,
     pub columns: Vec<ResultColumn>,
@@ -108,6 +111,9 @@ impl ResultSet {
         }
         s.push_str("\"_type\":\"RESULTSET\",\"_schema_version\":\"1.0.0\",\"_created\":");
         s.push_str(&string(&self.created));
+        if let Some(generator) = &self.generator {
+            s.push_str(&format!(",\"_generator\":{}", string(generator)));
+        }
         s.push_str(",\"_executed_aql\":");
         s.push_str(&string(&self.q));
         // Paging as EHRbase reports it: an offset (0 unless given) whenever a fetch is given.
@@ -262,6 +268,17 @@ fn inputs<'a>(
     }
 }
 
+/// The paging a RESULT_SET reports: the query's LIMIT (or TOP) with its OFFSET (0 when not
+/// written), which the compiler applies instead of the request's `fetch` and `offset`; else
+/// those, as given.
+fn paging(ast: &cdr_aql::ast::Query, req: &QueryRequest<'_>) -> (Option<u64>, Option<u64>) {
+    match (&ast.limit, &ast.select.top) {
+        (Some(limit), _) => (Some(limit.row_count), Some(limit.offset.unwrap_or(0))),
+        (None, Some(top)) => (Some(top.count), Some(0)),
+        (None, None) => (req.fetch, req.offset),
+    }
+}
+
 /// Prepared statements kept per query connection before the cache is emptied.
 const STATEMENT_CACHE_MAX: usize = 256;
 
@@ -348,13 +365,15 @@ impl Store {
             }
             out.push(cells);
         }
+        let (fetch, offset) = paging(&ast, req);
         Ok(ResultSet {
             name: None,
             href: None,
+            generator: None,
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
             q: req.aql.to_owned(),
-            fetch: req.fetch,
-            offset: req.offset,
+            fetch,
+            offset,
             columns: compiled
                 .columns
                 .into_iter()

@@ -174,6 +174,15 @@ async fn every_ehr_scoped_statement_constrains_ehr_id() {
         .delete_composition_physically(&caller(), ehr.ehr_id, status_id)
         .await
         .unwrap_err();
+    // The directory's physical delete, then again (not found).
+    store
+        .delete_directory_physically(&caller(), ehr.ehr_id, d1.uid.object_id)
+        .await
+        .unwrap();
+    let _ = store
+        .delete_directory_physically(&caller(), ehr.ehr_id, d1.uid.object_id)
+        .await
+        .unwrap_err();
     store.delete_ehr(&caller(), ehr.ehr_id).await.unwrap();
     let _ = store.delete_ehr(&caller(), ehr.ehr_id).await.unwrap_err();
     store.shutdown().await.unwrap();
