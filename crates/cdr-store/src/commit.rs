@@ -398,6 +398,7 @@ impl Store {
                 c.uid = new_uid;
             }
             VersionData::EhrStatus(s) => {
+                name_ehr_status(s)?;
                 let issues = cdr_validation::validate_rm(s.as_ref());
                 if !issues.is_empty() {
                     return Err(StoreError::Malformed(issues));
@@ -545,6 +546,23 @@ fn missing_template_issue() -> cdr_validation::ValidationIssue {
         message: "the composition names no template (archetype_details/template_id is missing)"
             .into(),
     }
+}
+
+/// An EHR_STATUS sent without `archetype_node_id` or `name` (EHRbase's clients send such
+/// bodies and EHRbase accepts them) gets those of the default EHR_STATUS, which the RM makes
+/// mandatory and which every EHR created without a body has.
+fn name_ehr_status(s: &mut cdr_rm::EhrStatus) -> Result<()> {
+    if s.archetype_node_id.is_none() {
+        s.archetype_node_id = Some(crate::ops::DEFAULT_EHR_STATUS_ARCHETYPE.to_owned());
+    }
+    if s.name.is_none() {
+        let name = json!({"_type": "DV_TEXT", "value": crate::ops::DEFAULT_EHR_STATUS_NAME});
+        s.name = Some(
+            cdr_rm::json::from_json_value(name)
+                .map_err(|e| StoreError::BadRequest(format!("default EHR_STATUS name: {e}")))?,
+        );
+    }
+    Ok(())
 }
 
 /// What the RM check of an EHR_STATUS cannot see: a subject reference's namespace, which finds

@@ -49,12 +49,17 @@ impl EhrRecord {
     }
 }
 
+/// The archetype node id of the default EHR_STATUS.
+pub(crate) const DEFAULT_EHR_STATUS_ARCHETYPE: &str = "openEHR-EHR-EHR_STATUS.generic.v1";
+/// The name of the default EHR_STATUS.
+pub(crate) const DEFAULT_EHR_STATUS_NAME: &str = "EHR Status";
+
 /// The EHR_STATUS a new EHR gets when none is given.
 pub fn default_ehr_status() -> Result<EhrStatus> {
     let v = json!({
         "_type": "EHR_STATUS",
-        "archetype_node_id": "openEHR-EHR-EHR_STATUS.generic.v1",
-        "name": {"_type": "DV_TEXT", "value": "EHR Status"},
+        "archetype_node_id": DEFAULT_EHR_STATUS_ARCHETYPE,
+        "name": {"_type": "DV_TEXT", "value": DEFAULT_EHR_STATUS_NAME},
         "subject": {"_type": "PARTY_SELF"},
         "is_queryable": true,
         "is_modifiable": true,

@@ -245,6 +245,39 @@ async fn ehr_status_without_its_flags_or_with_an_empty_namespace_is_400() {
         .problem(400, "bad_request");
 }
 
+/// An EHR_STATUS sent without `archetype_node_id` and `name` (as EHRbase's clients send it) is
+/// stored with those of the default EHR_STATUS, on creation and on update.
+#[tokio::test]
+async fn ehr_status_without_node_id_and_name_gets_the_defaults() {
+    let srv = server().await;
+    let mut status = status_for("p11");
+    let fields = status.as_object_mut().unwrap();
+    fields.remove("archetype_node_id");
+    fields.remove("name");
+    let res = srv.post("/ehr").json(&status).send().await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let ehr = res.etag();
+    let res = srv.get(&format!("/ehr/{ehr}/ehr_status")).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let stored = res.json();
+    assert_eq!(
+        stored["archetype_node_id"], "openEHR-EHR-EHR_STATUS.generic.v1",
+        "{stored}"
+    );
+    assert_eq!(stored["name"]["value"], "EHR Status", "{stored}");
+    let mut update = status.clone();
+    update["is_queryable"] = json!(false);
+    let res = srv
+        .put(&format!("/ehr/{ehr}/ehr_status"))
+        .header("If-Match", &format!("\"{}\"", res.etag()))
+        .header("Prefer", "return=representation")
+        .json(&update)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["name"]["value"], "EHR Status", "{}", res.text());
+}
+
 /// `If-Match` on every versioned write (EHR_STATUS, directory, composition): a weak validator
 /// is 400 even when it names the latest version (openEHR ETags are strong, and RFC 9110 never
 /// matches a weak tag in `If-Match`); the path is judged first, so an unknown EHR or
