@@ -60,6 +60,18 @@ impl Params {
     }
 }
 
+/// Which versioned objects (`versioned_object.kind`) a FROM variable reads: the condition on
+/// the kind column.
+#[derive(Debug, Clone, Copy)]
+struct VoKinds(&'static str);
+
+const COMPOSITIONS: VoKinds = VoKinds("= 1");
+const EHR_STATUS: VoKinds = VoKinds("= 2");
+const DIRECTORY: VoKinds = VoKinds("= 3");
+/// The current compositions and the current EHR_STATUS of an EHR: the documents a class below
+/// `EHR` that can lie in both ranges over.
+const COMPOSITIONS_AND_EHR_STATUS: VoKinds = VoKinds("IN (1, 2)");
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Ehr,
@@ -444,8 +456,8 @@ impl<'a, 'q> Compiler<'a, 'q> {
             Class::Ehr => self.ehr(scope, id)?,
             Class::Version { all, of, predicate } => {
                 let kind = match of {
-                    VersionOf::Composition => 1,
-                    VersionOf::EhrStatus => 2,
+                    VersionOf::Composition => COMPOSITIONS,
+                    VersionOf::EhrStatus => EHR_STATUS,
                 };
                 let mut v = self.version_rows(scope, parent, *all, kind);
                 v.kind = Kind::Version;
@@ -465,13 +477,13 @@ impl<'a, 'q> Compiler<'a, 'q> {
             Class::Composition => {
                 let var = match parent.map(|p| (p.kind, p)) {
                     Some((Kind::Folder, folder)) => {
-                        let v = self.version_rows(scope, Some(folder), false, 1);
+                        let v = self.version_rows(scope, Some(folder), false, COMPOSITIONS);
                         self.filed_in(scope, &v, folder);
                         self.document_var(&v, Kind::Composition)
                     }
                     Some((Kind::Version, v)) => self.document_var(v, Kind::Composition),
                     _ => {
-                        let v = self.version_rows(scope, parent, false, 1);
+                        let v = self.version_rows(scope, parent, false, COMPOSITIONS);
                         self.document_var(&v, Kind::Composition)
                     }
                 };
@@ -579,9 +591,15 @@ impl<'a, 'q> Compiler<'a, 'q> {
         Ok(var)
     }
 
-    /// `versioned_object` + `object_version` rows of versioned objects of `kind` (1
-    /// compositions, 2 EHR_STATUS): current versions, or all.
-    fn version_rows(&mut self, scope: &mut Scope, ehr: Option<&Var>, all: bool, kind: i16) -> Var {
+    /// `versioned_object` + `object_version` rows of versioned objects of `kind` (see
+    /// [`VoKinds`]): current versions, or all.
+    fn version_rows(
+        &mut self,
+        scope: &mut Scope,
+        ehr: Option<&Var>,
+        all: bool,
+        kind: VoKinds,
+    ) -> Var {
         let vo = self.alias("vo");
         let ov = self.alias("ov");
         self.versioned_objects(scope, &vo, kind, ehr);
@@ -644,10 +662,10 @@ impl<'a, 'q> Compiler<'a, 'q> {
         }
     }
 
-    /// `versioned_object {vo}` rows of one kind, in the EHR of `ehr` when given.
-    fn versioned_objects(&mut self, scope: &mut Scope, vo: &str, kind: i16, ehr: Option<&Var>) {
+    /// `versioned_object {vo}` rows of the kinds, in the EHR of `ehr` when given.
+    fn versioned_objects(&mut self, scope: &mut Scope, vo: &str, kind: VoKinds, ehr: Option<&Var>) {
         scope.cross(format!("versioned_object {vo}"));
-        scope.wheres.push(format!("{vo}.kind = {kind}"));
+        scope.wheres.push(format!("{vo}.kind {}", kind.0));
         if let Some(e) = ehr {
             let parent = e.facet("ehr").to_owned();
             scope.wheres.push(format!("{vo}.ehr_id = {parent}"));
@@ -669,7 +687,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
     fn ehr_status(&mut self, scope: &mut Scope, ehr: Option<&Var>) -> Var {
         let vo = self.alias("vo");
         let ov = self.alias("ov");
-        self.versioned_objects(scope, &vo, 2, ehr);
+        self.versioned_objects(scope, &vo, EHR_STATUS, ehr);
         scope.cross(format!("object_version {ov}"));
         self.ehr_scope(scope, &format!("{ov}.ehr_id"));
         scope.wheres.push(format!(
@@ -692,7 +710,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
     fn folders(&mut self, scope: &mut Scope, ehr: Option<&Var>) -> Var {
         let vo = self.alias("vo");
         let ov = self.alias("ov");
-        self.versioned_objects(scope, &vo, 3, ehr);
+        self.versioned_objects(scope, &vo, DIRECTORY, ehr);
         scope.wheres.push(format!("NOT {vo}.deleted"));
         scope.cross(format!("object_version {ov}"));
         self.ehr_scope(scope, &format!("{ov}.ehr_id"));
@@ -793,7 +811,12 @@ impl<'a, 'q> Compiler<'a, 'q> {
         let types: Vec<&'static str> = class.concrete().map(RmType::name).collect();
         let base = match parent.map(|p| (p.kind, p)) {
             None | Some((Kind::Ehr, _)) => {
-                let v = self.version_rows(scope, parent, false, 1);
+                // Below an EHR, the EHR_STATUS's content too where the class can lie there.
+                let kind = match self.b.vars[id].with_status {
+                    true => COMPOSITIONS_AND_EHR_STATUS,
+                    false => COMPOSITIONS,
+                };
+                let v = self.version_rows(scope, parent, false, kind);
                 self.document_var(&v, Kind::Composition)
             }
             Some((Kind::Version, v)) => self.document_var(v, Kind::Composition),

@@ -365,29 +365,13 @@ async fn containment_of_versions_statuses_and_structures() {
     .is_empty());
 
     // EHR_STATUS versions, and what an EHR_STATUS contains.
-    let status: cdr_rm::EhrStatus = cdr_rm::json::from_json_value(json!({
-        "_type": "EHR_STATUS",
-        "archetype_node_id": "openEHR-EHR-EHR_STATUS.generic.v1",
-        "name": {"_type": "DV_TEXT", "value": "EHR Status"},
-        "subject": {"_type": "PARTY_SELF"},
-        "is_queryable": true,
-        "is_modifiable": true,
-        "other_details": {"_type": "ITEM_TREE", "archetype_node_id": "at0001",
-            "name": {"_type": "DV_TEXT", "value": "Details"},
-            "items": [{"_type": "CLUSTER", "archetype_node_id": "at0002",
-                "name": {"_type": "DV_TEXT", "value": "Family"},
-                "items": [{"_type": "ELEMENT", "archetype_node_id": "at0003",
-                    "name": {"_type": "DV_TEXT", "value": "family group id"},
-                    "value": {"_type": "DV_TEXT", "value": "fam-7"}}]}]}
-    }))
-    .unwrap();
     let first = store
         .get_ehr_status(&caller(), ehr, None)
         .await
         .unwrap()
         .uid;
     let second = store
-        .update_ehr_status(&caller(), ehr, &first, status, meta())
+        .update_ehr_status(&caller(), ehr, &first, family_status(), meta())
         .await
         .unwrap()
         .uid;
@@ -408,11 +392,11 @@ async fn containment_of_versions_statuses_and_structures() {
     );
     for q in [
         "SELECT l/value/value FROM EHR e CONTAINS EHR_STATUS s CONTAINS ELEMENT l",
-        "SELECT t/items[at0002]/items[at0003]/value/value FROM EHR e CONTAINS EHR_STATUS s \
-         CONTAINS ITEM_TREE t",
-        "SELECT x/items[at0003]/value/value FROM EHR e CONTAINS EHR_STATUS s CONTAINS CLUSTER x",
-        "SELECT d/items[at0002]/items[at0003]/value/value FROM EHR e CONTAINS EHR_STATUS s \
-         CONTAINS DATA_STRUCTURE d",
+        "SELECT t/items[openEHR-EHR-CLUSTER.family.v0]/items[at0001]/value/value FROM EHR e \
+         CONTAINS EHR_STATUS s CONTAINS ITEM_TREE t",
+        "SELECT x/items[at0001]/value/value FROM EHR e CONTAINS EHR_STATUS s CONTAINS CLUSTER x",
+        "SELECT d/items[openEHR-EHR-CLUSTER.family.v0]/items[at0001]/value/value FROM EHR e \
+         CONTAINS EHR_STATUS s CONTAINS DATA_STRUCTURE d",
     ] {
         assert_eq!(
             sql_rows(&store, q, &Map::new()).await,
@@ -478,4 +462,106 @@ async fn a_bare_object_id_matches_every_version() {
     assert_eq!(agree(&store, q, id(&object_id), false).await.len(), 2);
     let q = "SELECT c/uid/value FROM COMPOSITION c WHERE c/uid/value != $id";
     assert_eq!(agree(&store, q, id(&object_id), false).await.len(), 1);
+}
+
+/// An EHR_STATUS whose `other_details` hold an archetyped cluster with one element ("family
+/// group id" = "fam-7"), as EHRbase's conformance data has it.
+fn family_status() -> cdr_rm::EhrStatus {
+    cdr_rm::json::from_json_value(json!({
+        "_type": "EHR_STATUS",
+        "archetype_node_id": "openEHR-EHR-EHR_STATUS.generic.v1",
+        "name": {"_type": "DV_TEXT", "value": "EHR Status"},
+        "subject": {"_type": "PARTY_SELF"},
+        "is_queryable": true,
+        "is_modifiable": true,
+        "other_details": {"_type": "ITEM_TREE", "archetype_node_id": "at0000",
+            "name": {"_type": "DV_TEXT", "value": "Details"},
+            "items": [{"_type": "CLUSTER", "archetype_node_id": "openEHR-EHR-CLUSTER.family.v0",
+                "name": {"_type": "DV_TEXT", "value": "Family"},
+                "items": [{"_type": "ELEMENT", "archetype_node_id": "at0001",
+                    "name": {"_type": "DV_TEXT", "value": "family group id"},
+                    "value": {"_type": "DV_TEXT", "value": "fam-7"}}]}]}
+    }))
+    .unwrap()
+}
+
+/// Below `EHR e`, a class that can lie inside an EHR_STATUS ranges over the EHR's current
+/// EHR_STATUS as well as its compositions (as EHRbase's `EHR e CONTAINS ELEMENT l` does);
+/// classes that cannot lie there, and unqualified classes, range over compositions only.
+#[tokio::test]
+async fn ehr_contains_reaches_ehr_status_content() {
+    let (store, ehr, _) = two_events().await;
+    let first = store
+        .get_ehr_status(&caller(), ehr, None)
+        .await
+        .unwrap()
+        .uid;
+    store
+        .update_ehr_status(&caller(), ehr, &first, family_status(), meta())
+        .await
+        .unwrap();
+    let none = Map::new();
+    let rows = |q: String| {
+        let store = &store;
+        let none = &none;
+        async move { sorted(sql_rows(store, &q, none).await) }
+    };
+    for (class, select) in [
+        ("ELEMENT l", "l/name/value"),
+        ("ELEMENT l[at0001]", "l/name/value"),
+        ("CLUSTER l", "l/name/value"),
+        ("ITEM_TREE l", "l/name/value"),
+        ("ITEM_STRUCTURE l", "l/name/value"),
+        ("DATA_STRUCTURE l", "l/name/value"),
+        (
+            "CLUSTER l[openEHR-EHR-CLUSTER.family.v0]",
+            "l/items[at0001]/value/value",
+        ),
+    ] {
+        let both = rows(format!("SELECT {select} FROM EHR e CONTAINS {class}")).await;
+        let in_status = rows(format!(
+            "SELECT {select} FROM EHR e CONTAINS EHR_STATUS s CONTAINS {class}"
+        ))
+        .await;
+        let in_compositions = rows(format!(
+            "SELECT {select} FROM EHR e CONTAINS COMPOSITION c CONTAINS {class}"
+        ))
+        .await;
+        assert!(!in_status.is_empty(), "{class}");
+        assert_eq!(
+            both,
+            sorted([in_status, in_compositions].concat()),
+            "{class}"
+        );
+    }
+    // EHRbase's conformance query: the status's element and the compositions' (the device
+    // cluster's at0001 in each of the three events).
+    let cuff = || vec![json!("Cuff")];
+    assert_eq!(
+        rows("SELECT l/name/value FROM EHR e CONTAINS ELEMENT l[at0001]".into()).await,
+        vec![cuff(), cuff(), cuff(), vec![json!("family group id")]]
+    );
+    // Leaf rows of the status's archetyped cluster answer a comparison on it.
+    let q = "SELECT e/ehr_id/value FROM EHR e CONTAINS CLUSTER x[openEHR-EHR-CLUSTER.family.v0] \
+             WHERE x/items[at0001]/value/value = 'fam-7'";
+    assert_eq!(rows(q.into()).await, vec![vec![json!(ehr.to_string())]]);
+    // Unqualified, a class ranges over compositions only.
+    assert_eq!(
+        rows("SELECT l/name/value FROM ELEMENT l[at0001]".into()).await,
+        vec![cuff(), cuff(), cuff()]
+    );
+    // Classes that cannot lie in an EHR_STATUS read compositions only: the same SQL as before.
+    for class in [
+        "OBSERVATION o",
+        "SECTION o",
+        "HISTORY o",
+        "EVENT o",
+        "COMPOSITION o",
+    ] {
+        let sql = compiled(&format!("SELECT o FROM EHR e CONTAINS {class}"));
+        assert!(sql.contains(".kind = 1)"), "{class}: {sql}");
+        assert!(!sql.contains("IN (1, 2)"), "{class}: {sql}");
+    }
+    let sql = compiled("SELECT l FROM EHR e CONTAINS ELEMENT l");
+    assert!(sql.contains(".kind IN (1, 2)"), "{sql}");
 }
