@@ -2,14 +2,14 @@
 //! data where the oracle defines it: rows of multi-valued attributes, natural values of
 //! DV_ORDERED objects, LIKE wildcards, containment, object ids.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
-use cdr_aql_oracle::{evaluate, same_rows, Column, ResultSet};
 use cdr_store::aql::{QueryLimits, QueryRequest};
 use cdr_store::{Store, StoreError};
 
-use crate::aql_diff::dataset;
+use crate::aql::{create_directory, folder};
+use crate::aql_diff::agree;
 use crate::common::{caller, composition_with, meta, store_with_template};
 
 const OBS: &str = "openEHR-EHR-OBSERVATION.cdr_test_vitals.v1";
@@ -50,43 +50,6 @@ async fn two_events() -> (Store, Uuid, String) {
         .await
         .unwrap();
     (store, ehr, uid)
-}
-
-async fn sql_rows(store: &Store, aql: &str, params: &Map<String, Value>) -> Vec<Vec<Value>> {
-    let req = QueryRequest {
-        aql,
-        params: params.clone(),
-        ..QueryRequest::default()
-    };
-    match store.query(&caller(), &req, &QueryLimits::default()).await {
-        Ok(rs) => rs.values(),
-        Err(e) => panic!("{aql}: {e}"),
-    }
-}
-
-/// The rows of a query through SQL, asserted equal (as a multiset, or in order when
-/// `ordered`) to the oracle's over the same data.
-async fn agree(store: &Store, aql: &str, params: Value, ordered: bool) -> Vec<Vec<Value>> {
-    let params: Map<String, Value> = params.as_object().cloned().unwrap_or_default();
-    let got = sql_rows(store, aql, &params).await;
-    let data = dataset(store).await;
-    let ast = cdr_aql::parse(aql).unwrap();
-    let expected = evaluate(&ast, &params, &data).unwrap_or_else(|e| panic!("{aql}: {e}"));
-    let as_rs = |rows: Vec<Vec<Value>>| ResultSet {
-        columns: expected
-            .columns
-            .iter()
-            .map(|c| Column {
-                name: c.name.clone(),
-                path: c.path.clone(),
-            })
-            .collect(),
-        rows,
-    };
-    if let Err(e) = same_rows(&expected, &as_rs(got.clone()), ordered) {
-        panic!("{aql}: SQL and oracle differ: {e}\nSQL: {got:?}");
-    }
-    got
 }
 
 /// The SQL a query compiles to.
@@ -353,16 +316,8 @@ async fn containment_of_versions_statuses_and_structures() {
         "SELECT c FROM OBSERVATION o CONTAINS COMPOSITION c",
         "SELECT v FROM COMPOSITION c CONTAINS VERSION v",
     ] {
-        assert!(sql_rows(&store, q, &Map::new()).await.is_empty(), "{q}");
+        assert!(agree(&store, q, json!({}), false).await.is_empty(), "{q}");
     }
-    assert!(agree(
-        &store,
-        "SELECT c FROM OBSERVATION o CONTAINS COMPOSITION c",
-        json!({}),
-        false
-    )
-    .await
-    .is_empty());
 
     // EHR_STATUS versions, and what an EHR_STATUS contains.
     let first = store
@@ -377,12 +332,16 @@ async fn containment_of_versions_statuses_and_structures() {
         .uid;
     let q = "SELECT v/uid/value, s/is_queryable FROM EHR e[ehr_id/value=$e] \
              CONTAINS VERSION v CONTAINS EHR_STATUS s";
-    let p = |v: Value| v.as_object().cloned().unwrap();
-    let rows = sql_rows(&store, q, &p(json!({"e": ehr.to_string()}))).await;
+    let e = json!({"e": ehr.to_string()});
+    let rows = agree(&store, q, e.clone(), false).await;
     assert_eq!(rows, vec![vec![json!(second.to_string()), json!(true)]]);
+    // What a bare VERSION of EHR_STATUS selects: the ORIGINAL_VERSION with the status.
+    let q = "SELECT v FROM EHR e[ehr_id/value=$e] CONTAINS VERSION v CONTAINS EHR_STATUS s";
+    let rows = agree(&store, q, e.clone(), false).await;
+    assert_eq!(rows[0][0]["data"]["_type"], json!("EHR_STATUS"), "{rows:?}");
     let q = "SELECT v/uid/value FROM EHR e[ehr_id/value=$e] \
              CONTAINS VERSION v[ALL_VERSIONS] CONTAINS EHR_STATUS s";
-    let rows = sorted(sql_rows(&store, q, &p(json!({"e": ehr.to_string()}))).await);
+    let rows = sorted(agree(&store, q, e.clone(), false).await);
     assert_eq!(
         rows,
         vec![
@@ -399,34 +358,32 @@ async fn containment_of_versions_statuses_and_structures() {
          CONTAINS EHR_STATUS s CONTAINS DATA_STRUCTURE d",
     ] {
         assert_eq!(
-            sql_rows(&store, q, &Map::new()).await,
+            agree(&store, q, json!({}), false).await,
             vec![vec![json!("fam-7")]],
             "{q}"
         );
     }
+    // `e/ehr_status/…` reads the current EHR_STATUS.
+    let q = "SELECT e/ehr_status/other_details/items/items/value/value, e/ehr_status/is_queryable \
+             FROM EHR e";
+    assert_eq!(
+        agree(&store, q, json!({}), false).await,
+        vec![vec![json!("fam-7"), json!(true)]]
+    );
 
     // A folder contains the versions of the compositions it files.
     let object_id = uid.split("::").next().unwrap().to_owned();
-    let folder = json!({
-        "_type": "FOLDER",
-        "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
-        "name": {"_type": "DV_TEXT", "value": "root"},
-        "items": [{"id": {"_type": "HIER_OBJECT_ID", "value": object_id},
-                   "namespace": "local", "type": "VERSIONED_COMPOSITION"}],
-    });
-    store
-        .create_directory(
-            &caller(),
-            ehr,
-            cdr_rm::json::from_json_value(folder).unwrap(),
-            meta(),
-        )
-        .await
-        .unwrap();
+    create_directory(&store, ehr, folder("root", &[&object_id], vec![])).await;
     let q = "SELECT f/name/value, v/uid/value FROM EHR e CONTAINS FOLDER f CONTAINS VERSION v";
     assert_eq!(
-        sql_rows(&store, q, &Map::new()).await,
+        agree(&store, q, json!({}), false).await,
         vec![vec![json!("root"), json!(uid)]]
+    );
+    let q = "SELECT v/uid/value FROM FOLDER f CONTAINS VERSION v[ALL_VERSIONS] \
+             CONTAINS COMPOSITION c CONTAINS OBSERVATION o";
+    assert_eq!(
+        agree(&store, q, json!({}), false).await,
+        vec![vec![json!(uid)]]
     );
 }
 
@@ -466,7 +423,7 @@ async fn a_bare_object_id_matches_every_version() {
 
 /// An EHR_STATUS whose `other_details` hold an archetyped cluster with one element ("family
 /// group id" = "fam-7"), as EHRbase's conformance data has it.
-fn family_status() -> cdr_rm::EhrStatus {
+pub(crate) fn family_status() -> cdr_rm::EhrStatus {
     cdr_rm::json::from_json_value(json!({
         "_type": "EHR_STATUS",
         "archetype_node_id": "openEHR-EHR-EHR_STATUS.generic.v1",
@@ -500,11 +457,10 @@ async fn ehr_contains_reaches_ehr_status_content() {
         .update_ehr_status(&caller(), ehr, &first, family_status(), meta())
         .await
         .unwrap();
-    let none = Map::new();
+    // Each query's rows, compared with the oracle's.
     let rows = |q: String| {
         let store = &store;
-        let none = &none;
-        async move { sorted(sql_rows(store, &q, none).await) }
+        async move { sorted(agree(store, &q, json!({}), false).await) }
     };
     for (class, select) in [
         ("ELEMENT l", "l/name/value"),
