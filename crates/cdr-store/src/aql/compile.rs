@@ -584,11 +584,38 @@ impl<'a, 'q> Compiler<'a, 'q> {
                 ("status", status_doc),
             ],
         };
-        if let Some(p) = self.b.vars[id].predicate {
-            let cond = self.class_predicate(&var, p)?;
-            scope.wheres.push(cond);
+        match self.b.vars[id].predicate {
+            // The query's EHR binding (`e[ehr_id/value = X]` on the outermost EHR): every
+            // EHR-scoped table is already constrained to X.
+            Some(p) if self.binds_ehr(id, p) => {}
+            Some(p) => {
+                let cond = self.class_predicate(&var, p)?;
+                scope.wheres.push(cond);
+            }
+            None => {}
         }
         Ok(var)
+    }
+
+    /// Whether `p` on EHR variable `id` is what the binder took as the query's EHR binding:
+    /// `[ehr_id/value = X]` on the outermost class expression (X is then among
+    /// [`BoundQuery::ehr_ids`], and every EHR-scoped table equals it).
+    fn binds_ehr(&self, id: VarId, p: &Predicate) -> bool {
+        let outermost = matches!(
+            self.b.from,
+            From::Var(v) | From::Contains { outer: v, .. } if v == id
+        );
+        let PredicateKind::Standard(s) = &p.kind else {
+            return false;
+        };
+        outermost
+            && s.op == ComparisonOp::Eq
+            && is_ehr_id_path(&s.path.steps)
+            && matches!(
+                s.operand,
+                PredicateOperand::Literal(_) | PredicateOperand::Parameter(_)
+            )
+            && !self.b.ehr_ids.is_empty()
     }
 
     /// `versioned_object` + `object_version` rows of versioned objects of `kind` (see
@@ -1799,8 +1826,10 @@ impl<'a, 'q> Compiler<'a, 'q> {
         }
         let lists = self.params.push(lists);
         let unique = format!("{n}.repeats IS NOT NULL AND NOT ({n}.repeats && {lists}::text[])");
-        // Where no list repeats: each value from the node's leaf rows.
+        // Where no list repeats: each value from the node's leaf rows (at most one leaf row
+        // holds it: the paths reach at most one ELEMENT, whose value has one RM type).
         let mut values = Vec::with_capacity(columns.len());
+        let mut alone = None;
         for (k, (ids, column, _)) in columns.iter().enumerate() {
             let several = ids.len() > 1;
             let branches: Vec<String> = ids
@@ -1820,12 +1849,22 @@ impl<'a, 'q> Compiler<'a, 'q> {
                     )
                 })
                 .collect();
+            if columns.len() == 1 {
+                // One value: the leaf rows are the group's rows themselves (none: the
+                // lateral join's null).
+                let gated: Vec<String> = branches
+                    .iter()
+                    .map(|b| format!("{b} AND {unique}"))
+                    .collect();
+                alone = Some(gated.join(" UNION ALL "));
+                break;
+            }
             values.push(format!(
                 "(SELECT u.v FROM ({}) AS u(v) LIMIT 1) AS c{k}",
                 branches.join(" UNION ALL ")
             ));
         }
-        let leaf = format!("SELECT {} WHERE {unique}", values.join(", "));
+        let leaf = alone.unwrap_or_else(|| format!("SELECT {} WHERE {unique}", values.join(", ")));
         // Elsewhere the row nodes and the values, from the document.
         let doc = if let [(_, _, p)] = columns.as_slice() {
             // One path: its row nodes are a chain, evaluated by one function call.
