@@ -252,6 +252,10 @@ impl<'q> Binder<'q, '_> {
             }
         };
         let impossible = !possible_inside(outer.as_ref(), &class);
+        let with_status = matches!(
+            (&outer, &class),
+            (Some(Class::Ehr), Class::Object(t)) if can_contain(RmType::EhrStatus, *t)
+        );
         let (archetype, predicate) = match predicate {
             Some(p) => self.class_predicate(p)?,
             None => (None, None),
@@ -272,6 +276,7 @@ impl<'q> Binder<'q, '_> {
             parent,
             negated,
             impossible,
+            with_status,
             archetype,
             predicate,
             span,
@@ -721,7 +726,8 @@ fn possible_inside(outer: Option<&Class>, class: &Class) -> bool {
         (Some(Version { of, .. }), Composition) => *of == VersionOf::Composition,
         (Some(Version { of, .. }), EhrStatus) => *of == VersionOf::EhrStatus,
         (Some(_), Version { .. } | Composition | EhrStatus | Folder) => false,
-        (None | Some(Ehr), Object(t)) => composition_content(*t),
+        (None, Object(t)) => composition_content(*t),
+        (Some(Ehr), Object(t)) => composition_content(*t) || can_contain(RmType::EhrStatus, *t),
         (Some(Version { of, .. }), Object(t)) => match of {
             VersionOf::Composition => composition_content(*t),
             VersionOf::EhrStatus => can_contain(RmType::EhrStatus, *t),

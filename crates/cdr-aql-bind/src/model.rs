@@ -72,6 +72,10 @@ pub struct Var<'q> {
     /// The class can never lie inside its parent's (COMPOSITION CONTAINS EHR_STATUS): the
     /// variable has no candidates.
     pub impossible: bool,
+    /// Directly below an EHR variable, a class the RM lets lie inside an EHR_STATUS
+    /// (ITEM_STRUCTURE and its items, data values, …): it ranges over the content of the EHR's
+    /// current EHR_STATUS as well as over its current compositions.
+    pub with_status: bool,
     /// `[archetype-id]` or `[archetype-id, 'name']` (parameters resolved).
     pub archetype: Option<Archetype>,
     /// Any other predicate of the class expression, evaluated on each candidate like a WHERE

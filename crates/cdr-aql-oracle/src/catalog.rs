@@ -16,7 +16,7 @@ const MAX_DEPTH: usize = 14;
 /// Leaf paths kept per archetype.
 const MAX_PATHS: usize = 400;
 
-/// Archetypes found in a set of canonical compositions.
+/// Archetypes found in a set of canonical documents (compositions, EHR_STATUS, folders).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Catalog {
     /// One entry per archetype id, sorted by id.

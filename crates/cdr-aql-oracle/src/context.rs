@@ -7,7 +7,7 @@ use cdr_aql_bind::BoundQuery;
 use serde_json::{Map, Value};
 
 use crate::error::OracleError;
-use crate::model::{ehr_object, version_object, Dataset};
+use crate::model::{ehr_object, version_object, Dataset, VersionedObject};
 
 /// The most binding tuples or result rows the oracle builds before giving up.
 pub const MAX_ROWS: usize = 200_000;
@@ -17,10 +17,20 @@ pub const MAX_ROWS: usize = 200_000;
 pub(crate) enum Bound<'c> {
     /// The EHR at this index.
     Ehr(usize),
-    /// A composition version: indexes of EHR, composition and version.
-    Version { ehr: usize, comp: usize, ver: usize },
-    /// An object inside a composition (or the composition itself).
+    /// A version: indexes of EHR and version, and which of the EHR's objects.
+    Version { ehr: usize, obj: Obj, ver: usize },
+    /// A FOLDER of the current directory of EHR `ehr`.
+    Folder { ehr: usize, node: &'c Value },
+    /// A composition or EHR_STATUS, or an object inside one.
     Node(&'c Value),
+}
+
+/// One of an EHR's versioned objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Obj {
+    /// The composition at this index.
+    Composition(usize),
+    EhrStatus,
 }
 
 /// One object (or nothing: unbound) per variable, by `VarId`.
@@ -42,8 +52,8 @@ pub(crate) struct Ctx<'a, 'q> {
     pub b: &'a BoundQuery<'q>,
     /// What a bare EHR variable selects, per EHR.
     ehr_objects: Vec<Value>,
-    /// What a bare VERSION variable selects, per EHR, composition and version; built when
-    /// first used (it holds a copy of the composition).
+    /// What a bare VERSION variable selects, per EHR, object (its compositions, then its
+    /// EHR_STATUS) and version; built when first used (it holds a copy of the document).
     version_objects: Vec<Vec<Vec<OnceCell<Value>>>>,
 }
 
@@ -56,7 +66,8 @@ impl<'a, 'q> Ctx<'a, 'q> {
             .map(|e| {
                 e.compositions
                     .iter()
-                    .map(|vc| vc.versions.iter().map(|_| OnceCell::new()).collect())
+                    .chain([&e.ehr_status])
+                    .map(|vo| vo.versions.iter().map(|_| OnceCell::new()).collect())
                     .collect()
             })
             .collect();
@@ -73,12 +84,24 @@ impl<'a, 'q> Ctx<'a, 'q> {
     pub fn object<'c>(&'c self, b: Bound<'c>) -> &'c Value {
         match b {
             Bound::Ehr(e) => &self.ehr_objects[e],
-            Bound::Version { ehr, comp, ver } => {
-                self.version_objects[ehr][comp][ver].get_or_init(|| {
-                    version_object(&self.data.ehrs[ehr].compositions[comp].versions[ver])
-                })
+            Bound::Version { ehr, obj, ver } => {
+                let slot = match obj {
+                    Obj::Composition(c) => c,
+                    Obj::EhrStatus => self.data.ehrs[ehr].compositions.len(),
+                };
+                self.version_objects[ehr][slot][ver]
+                    .get_or_init(|| version_object(&self.versioned(ehr, obj).versions[ver]))
             }
-            Bound::Node(v) => v,
+            Bound::Folder { node, .. } | Bound::Node(node) => node,
+        }
+    }
+
+    /// One of the objects of EHR `ehr`.
+    pub fn versioned(&self, ehr: usize, obj: Obj) -> &'a VersionedObject {
+        let e = &self.data.ehrs[ehr];
+        match obj {
+            Obj::Composition(c) => &e.compositions[c],
+            Obj::EhrStatus => &e.ehr_status,
         }
     }
 

@@ -3,7 +3,7 @@
 /// Why [`crate::evaluate`] gave no result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OracleError {
-    /// A construct the oracle does not define (TERMINOLOGY, functions, FOLDER, ...): it
+    /// A construct the oracle does not define (TERMINOLOGY, functions, coded names, ...): it
     /// refuses rather than guesses.
     #[error("unsupported: {0}")]
     Unsupported(String),

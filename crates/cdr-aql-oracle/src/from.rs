@@ -5,9 +5,8 @@ use cdr_aql_bind::{Class, From, VarId, VersionOf};
 use cdr_rm::meta::RmType;
 use serde_json::Value;
 
-use crate::context::{check_size, Bound, Ctx, Tuple};
+use crate::context::{check_size, Bound, Ctx, Obj, Tuple};
 use crate::error::OracleError;
-use crate::model::Dataset;
 use crate::path::{archetype_holds, predicate_holds, standard_holds};
 
 /// What a class expression's candidates must lie inside.
@@ -17,8 +16,10 @@ enum Scope<'c> {
     Root,
     /// Inside this EHR.
     Ehr(usize),
-    /// Inside this composition version.
-    Version { ehr: usize, comp: usize, ver: usize },
+    /// Inside this version.
+    Version { ehr: usize, obj: Obj, ver: usize },
+    /// Inside this FOLDER (and what it files) of EHR `ehr`'s directory.
+    Folder { ehr: usize, node: &'c Value },
     /// Strictly inside this object.
     Node(&'c Value),
 }
@@ -113,8 +114,18 @@ fn product<'c>(parts: Vec<Vec<Tuple<'c>>>) -> Result<Vec<Tuple<'c>>, OracleError
 fn scope_of(b: Bound<'_>) -> Scope<'_> {
     match b {
         Bound::Ehr(e) => Scope::Ehr(e),
-        Bound::Version { ehr, comp, ver } => Scope::Version { ehr, comp, ver },
+        Bound::Version { ehr, obj, ver } => Scope::Version { ehr, obj, ver },
+        Bound::Folder { ehr, node } => Scope::Folder { ehr, node },
         Bound::Node(v) => Scope::Node(v),
+    }
+}
+
+/// The EHRs a scope lies in (none inside a version or an object).
+fn ehrs(ctx: &Ctx, scope: Scope) -> std::ops::Range<usize> {
+    match scope {
+        Scope::Root => 0..ctx.data.ehrs.len(),
+        Scope::Ehr(e) => e..e + 1,
+        Scope::Version { .. } | Scope::Folder { .. } | Scope::Node(_) => 0..0,
     }
 }
 
@@ -130,18 +141,46 @@ fn candidates<'c>(
     }
     let found: Vec<Bound<'c>> = match &var.class {
         Class::Version { all, of, predicate } => {
-            if *of == VersionOf::EhrStatus {
-                return Err(OracleError::Unsupported("versions of EHR_STATUS".into()));
-            }
-            return versions(ctx, *all, *predicate, scope);
+            return versions(ctx, *all, *of, *predicate, scope);
         }
-        Class::EhrStatus => return Err(OracleError::Unsupported("class EHR_STATUS".into())),
-        Class::Folder => return Err(OracleError::Unsupported("class FOLDER".into())),
         Class::Ehr => (0..ctx.data.ehrs.len()).map(Bound::Ehr).collect(),
+        Class::EhrStatus => match scope {
+            Scope::Version { ehr, obj, ver } => ctx.versioned(ehr, obj).versions[ver]
+                .document
+                .iter()
+                .map(Bound::Node)
+                .collect(),
+            _ => ehrs(ctx, scope)
+                .filter_map(|e| ctx.data.ehrs[e].ehr_status.current_document())
+                .map(Bound::Node)
+                .collect(),
+        },
+        Class::Folder => {
+            let mut out = Vec::new();
+            match scope {
+                Scope::Folder { ehr, node } => {
+                    let mut inside = Vec::new();
+                    descendants(node, &mut inside);
+                    out.extend(folders(inside).map(|node| Bound::Folder { ehr, node }));
+                }
+                _ => {
+                    for ehr in ehrs(ctx, scope) {
+                        let directory = ctx.data.ehrs[ehr].directory.as_ref();
+                        let Some(root) = directory.and_then(|d| d.current_document()) else {
+                            continue;
+                        };
+                        let mut all = vec![root];
+                        descendants(root, &mut all);
+                        out.extend(folders(all).map(|node| Bound::Folder { ehr, node }));
+                    }
+                }
+            }
+            out
+        }
         Class::Composition | Class::Object(_) => {
             let class = var.class.rm_type().unwrap_or(RmType::Composition);
             let mut objects = Vec::new();
-            for doc in documents(ctx, scope) {
+            for doc in documents(ctx, scope, var.with_status) {
                 if var.class == Class::Composition && !matches!(scope, Scope::Node(_)) {
                     objects.push(doc);
                 } else {
@@ -187,28 +226,58 @@ fn conforms(o: &Value, class: RmType) -> bool {
 }
 
 /// The JSON whose descendants (or itself, for COMPOSITION) are candidates in `scope`: the
-/// current compositions of every EHR or one EHR, one version's composition, or the object.
-fn documents<'c>(ctx: &'c Ctx<'_, '_>, scope: Scope<'c>) -> Vec<&'c Value> {
-    let ehrs = match scope {
-        Scope::Root => 0..ctx.data.ehrs.len(),
-        Scope::Ehr(e) => e..e + 1,
-        Scope::Version { ehr, comp, ver } => {
-            return ctx.data.ehrs[ehr].compositions[comp].versions[ver]
-                .document
-                .iter()
-                .collect();
-        }
-        Scope::Node(v) => return vec![v],
-    };
+/// current compositions of every EHR or one EHR (and its current EHR_STATUS, `with_status`),
+/// those a folder files, one version's document, or the object.
+fn documents<'c>(ctx: &'c Ctx<'_, '_>, scope: Scope<'c>, with_status: bool) -> Vec<&'c Value> {
     let mut out = Vec::new();
-    for ehr in &ctx.data.ehrs[ehrs] {
-        for vc in &ehr.compositions {
-            if let Some(v) = Dataset::current(vc) {
-                out.extend(vc.versions[v].document.as_ref());
+    match scope {
+        Scope::Version { ehr, obj, ver } => {
+            out.extend(ctx.versioned(ehr, obj).versions[ver].document.as_ref());
+        }
+        Scope::Folder { ehr, node } => {
+            let filed = filed(node);
+            for vo in &ctx.data.ehrs[ehr].compositions {
+                if filed.contains(&vo.id.as_str()) {
+                    out.extend(vo.current_document());
+                }
+            }
+        }
+        Scope::Node(v) => out.push(v),
+        Scope::Root | Scope::Ehr(_) => {
+            for e in ehrs(ctx, scope) {
+                let ehr = &ctx.data.ehrs[e];
+                out.extend(
+                    ehr.compositions
+                        .iter()
+                        .filter_map(|vo| vo.current_document()),
+                );
+                if with_status {
+                    out.extend(ehr.ehr_status.current_document());
+                }
             }
         }
     }
     out
+}
+
+/// The FOLDER objects among `objects`.
+fn folders(objects: Vec<&Value>) -> impl Iterator<Item = &Value> {
+    objects
+        .into_iter()
+        .filter(|o| o.get("_type").and_then(Value::as_str) == Some("FOLDER"))
+}
+
+/// The versioned object ids a folder or a folder below it lists in `items` (the object id
+/// part of a version uid).
+fn filed(folder: &Value) -> Vec<&str> {
+    let mut all = vec![folder];
+    descendants(folder, &mut all);
+    folders(all)
+        .filter_map(|f| f.get("items").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|item| item.get("id")?.get("value")?.as_str())
+        .map(|id| id.split("::").next().unwrap_or(id))
+        .collect()
 }
 
 /// Every object strictly inside `v`, in document order.
@@ -226,38 +295,55 @@ fn descendants<'v>(v: &'v Value, out: &mut Vec<&'v Value>) {
     }
 }
 
-/// The versions a VERSION variable ranges over within `scope`.
+/// The versions a VERSION variable ranges over within `scope`: of compositions (those a
+/// folder files, below a FOLDER) or of EHR_STATUS.
 fn versions<'c>(
     ctx: &'c Ctx<'_, '_>,
     all: bool,
+    of: VersionOf,
     predicate: Option<&cdr_aql::ast::StandardPredicate>,
     scope: Scope<'c>,
 ) -> Result<Vec<Bound<'c>>, OracleError> {
-    let ehrs = match scope {
-        Scope::Root => 0..ctx.data.ehrs.len(),
-        Scope::Ehr(e) => e..e + 1,
-        Scope::Version { .. } | Scope::Node(_) => return Ok(Vec::new()),
-    };
+    let mut objects: Vec<(usize, Obj)> = Vec::new();
+    match (scope, of) {
+        (Scope::Folder { ehr, node }, VersionOf::Composition) => {
+            let filed = filed(node);
+            let comps = &ctx.data.ehrs[ehr].compositions;
+            objects.extend(
+                (0..comps.len())
+                    .filter(|&c| filed.contains(&comps[c].id.as_str()))
+                    .map(|c| (ehr, Obj::Composition(c))),
+            );
+        }
+        (_, VersionOf::Composition) => {
+            for ehr in ehrs(ctx, scope) {
+                let n = ctx.data.ehrs[ehr].compositions.len();
+                objects.extend((0..n).map(|c| (ehr, Obj::Composition(c))));
+            }
+        }
+        (_, VersionOf::EhrStatus) => {
+            objects.extend(ehrs(ctx, scope).map(|ehr| (ehr, Obj::EhrStatus)));
+        }
+    }
     let mut out = Vec::new();
-    for ehr in ehrs {
-        for (comp, history) in ctx.data.ehrs[ehr].compositions.iter().enumerate() {
-            // A standard predicate selects among all versions, like ALL_VERSIONS.
-            let chosen: Vec<usize> = if all {
-                (0..history.versions.len())
-                    .filter(|&v| history.versions[v].document.is_some())
-                    .collect()
-            } else {
-                Dataset::current(history).into_iter().collect()
+    for (ehr, obj) in objects {
+        let history = ctx.versioned(ehr, obj);
+        // A standard predicate selects among all versions, like ALL_VERSIONS.
+        let chosen: Vec<usize> = if all {
+            (0..history.versions.len())
+                .filter(|&v| history.versions[v].document.is_some())
+                .collect()
+        } else {
+            history.current().into_iter().collect()
+        };
+        for ver in chosen {
+            let b = Bound::Version { ehr, obj, ver };
+            let keep = match predicate {
+                Some(sp) => standard_holds(ctx, sp, ctx.object(b))?,
+                None => true,
             };
-            for ver in chosen {
-                let b = Bound::Version { ehr, comp, ver };
-                let keep = match predicate {
-                    Some(sp) => standard_holds(ctx, sp, ctx.object(b))?,
-                    None => true,
-                };
-                if keep {
-                    out.push(b);
-                }
+            if keep {
+                out.push(b);
             }
         }
     }

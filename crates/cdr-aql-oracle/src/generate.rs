@@ -240,8 +240,27 @@ impl<'r, 'k> Gen<'r, 'k> {
         "EHR e".to_owned()
     }
 
+    /// A class expression for an archetype of `rm_type` (any of them), else the bare class
+    /// with generic leaves.
+    fn of_class(&mut self, rm_type: &str, var: &str) -> String {
+        let found = self.of_type(rm_type);
+        match self.rng.pick(&found).copied() {
+            Some(a) if self.rng.chance(70) => self.class(a, var),
+            _ => {
+                self.declare(var, VarKind::Generic);
+                format!("{rm_type} {var}")
+            }
+        }
+    }
+
+    fn version(&mut self) -> String {
+        self.declare("v", VarKind::Version);
+        let version = ["", "[ALL_VERSIONS]", "[LATEST_VERSION]"][self.rng.below(3)];
+        format!("VERSION v{version}")
+    }
+
     fn from(&mut self) -> String {
-        let shape = self.rng.below(12);
+        let shape = self.rng.below(17);
         match shape {
             0 => {
                 let e = self.ehr();
@@ -300,10 +319,48 @@ impl<'r, 'k> Gen<'r, 'k> {
             },
             9 => {
                 let e = self.ehr();
-                self.declare("v", VarKind::Version);
-                let version = ["", "[ALL_VERSIONS]", "[LATEST_VERSION]"][self.rng.below(3)];
+                let v = self.version();
                 let (c, _) = self.composition();
-                format!("{e} CONTAINS VERSION v{version} CONTAINS {c}")
+                format!("{e} CONTAINS {v} CONTAINS {c}")
+            }
+            12 => {
+                let e = self.ehr();
+                let s = self.of_class("EHR_STATUS", "s");
+                format!("{e} CONTAINS {s}")
+            }
+            13 => {
+                let e = self.ehr();
+                let v = self.version();
+                let s = self.of_class("EHR_STATUS", "s");
+                format!("{e} CONTAINS {v} CONTAINS {s}")
+            }
+            14 => {
+                let e = self.ehr();
+                let f = self.of_class("FOLDER", "f");
+                let (c, comp) = self.composition();
+                let deeper = self.rng.chance(40);
+                match deeper.then(|| self.entry_inside(comp, "x")).flatten() {
+                    Some(x) => format!("{e} CONTAINS {f} CONTAINS {c} CONTAINS {x}"),
+                    None => format!("{e} CONTAINS {f} CONTAINS {c}"),
+                }
+            }
+            15 => {
+                let e = self.ehr();
+                let f = self.of_class("FOLDER", "f");
+                if self.rng.chance(50) {
+                    let v = self.version();
+                    format!("{e} CONTAINS {f} CONTAINS {v}")
+                } else {
+                    let g = self.of_class("FOLDER", "g");
+                    format!("{e} CONTAINS {f} CONTAINS {g}")
+                }
+            }
+            16 => {
+                // Below EHR: the EHR_STATUS's content and the compositions'.
+                let e = self.ehr();
+                let class = ["ELEMENT", "CLUSTER", "ITEM_TREE"][self.rng.below(3)];
+                self.declare("el", VarKind::Generic);
+                format!("{e} CONTAINS {class} el")
             }
             _ => {
                 let (c, _) = self.composition();

@@ -6,11 +6,11 @@
 //! file's "Notes from the oracle". It evaluates the bound query of `cdr-aql-bind`, the same the
 //! SQL compiler prints: variables, RM typing of paths, row nodes and which containments can
 //! hold come from there; evaluation (candidates, comparisons, rows) is its own. What it does
-//! not define (TERMINOLOGY, functions, FOLDER, EHR_STATUS, coded names in predicates) is an
+//! not define (TERMINOLOGY, functions, coded names in predicates) is an
 //! [`OracleError::Unsupported`].
 //!
 //! ```
-//! use cdr_aql_oracle::{evaluate, Dataset, Ehr, Version, VersionedComposition};
+//! use cdr_aql_oracle::{evaluate, Dataset, Ehr, Version, VersionedObject};
 //! use serde_json::json;
 //!
 //! let doc = json!({"_type": "COMPOSITION", "name": {"_type": "DV_TEXT", "value": "Visit"},
@@ -18,9 +18,10 @@
 //! let data = Dataset { ehrs: vec![Ehr {
 //!     ehr_id: "e1".into(), system_id: "sys".into(), time_created: "2024-01-01T00:00:00Z".into(),
 //!     json: json!({}),
-//!     compositions: vec![VersionedComposition { id: "c1".into(), versions: vec![Version {
+//!     compositions: vec![VersionedObject { id: "c1".into(), versions: vec![Version {
 //!         uid: "c1::sys::1".into(), committed: "2024-01-02T00:00:00Z".into(),
 //!         lifecycle_state: "532".into(), document: Some(doc), json: json!({}) }] }],
+//!     ehr_status: VersionedObject::default(), directory: None,
 //! }] };
 //! let q = cdr_aql::parse("SELECT e/ehr_id/value, c/name/value FROM EHR e CONTAINS COMPOSITION c").unwrap();
 //! let rs = evaluate(&q, &Default::default(), &data).unwrap();
@@ -44,7 +45,7 @@ pub use compare::{same_rows, values_match};
 pub use context::MAX_ROWS;
 pub use error::OracleError;
 pub use generate::generate;
-pub use model::{Dataset, Ehr, Version, VersionedComposition};
+pub use model::{Dataset, Ehr, Version, VersionedObject};
 
 use serde_json::{Map, Value};
 

@@ -1,4 +1,5 @@
-//! The data the oracle queries: EHRs with their versioned compositions, as plain JSON.
+//! The data the oracle queries: EHRs with their versioned compositions, EHR_STATUS and
+//! directory, as plain JSON.
 
 use serde_json::{Map, Value};
 
@@ -21,19 +22,24 @@ pub struct Ehr {
     /// The EHR as the REST endpoint returns it (what `SELECT e` gives).
     pub json: Value,
     /// The EHR's versioned compositions.
-    pub compositions: Vec<VersionedComposition>,
+    pub compositions: Vec<VersionedObject>,
+    /// The versions of the EHR's EHR_STATUS (no versions: the EHR has none).
+    pub ehr_status: VersionedObject,
+    /// The versions of the EHR's directory (its root FOLDER), if it has one.
+    pub directory: Option<VersionedObject>,
 }
 
-/// A versioned composition: versions 1..n in order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VersionedComposition {
+/// A versioned object (a composition, the EHR_STATUS, the directory): versions 1..n in
+/// order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VersionedObject {
     /// The versioned object's uuid.
     pub id: String,
     /// Versions in commit order; the last one is the latest.
     pub versions: Vec<Version>,
 }
 
-/// One version of a composition.
+/// One version of a versioned object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Version {
     /// `<uuid>::<system>::<n>`.
@@ -42,17 +48,22 @@ pub struct Version {
     pub committed: String,
     /// The lifecycle state code, e.g. `532`.
     pub lifecycle_state: String,
-    /// The composition in canonical JSON; `None` for a deletion.
+    /// The composition, EHR_STATUS or root FOLDER in canonical JSON; `None` for a deletion.
     pub document: Option<Value>,
     /// The ORIGINAL_VERSION JSON (what `SELECT v` gives).
     pub json: Value,
 }
 
-impl Dataset {
-    /// The current version of each composition: its latest version, unless that is a deletion.
-    pub(crate) fn current(vc: &VersionedComposition) -> Option<usize> {
-        let last = vc.versions.len().checked_sub(1)?;
-        vc.versions[last].document.is_some().then_some(last)
+impl VersionedObject {
+    /// The current version: the latest, unless that is a deletion.
+    pub(crate) fn current(&self) -> Option<usize> {
+        let last = self.versions.len().checked_sub(1)?;
+        self.versions[last].document.is_some().then_some(last)
+    }
+
+    /// The current version's document.
+    pub(crate) fn current_document(&self) -> Option<&Value> {
+        self.versions[self.current()?].document.as_ref()
     }
 }
 

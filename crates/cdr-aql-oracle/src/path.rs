@@ -8,7 +8,7 @@ use cdr_aql::ast::{
 use cdr_aql_bind::{Archetype, Path};
 use serde_json::Value;
 
-use crate::context::{all, any, Ctx, Row, Tuple};
+use crate::context::{all, any, Bound, Ctx, Row, Tuple};
 use crate::error::OracleError;
 use crate::value::{exists_compare, literal_json};
 
@@ -21,9 +21,9 @@ pub(crate) fn path_values<'c>(
     row: &Row<'c>,
 ) -> Result<Vec<&'c Value>, OracleError> {
     let steps: Vec<&PathStep> = path.rest().iter().map(|s| s.ast).collect();
-    let start = match path.anchor {
+    let (start, steps) = match path.anchor {
         Some(a) => match row.elems[a.row] {
-            Some(e) => e,
+            Some(e) => (e, &steps[..]),
             None => return Ok(Vec::new()),
         },
         None => {
@@ -36,10 +36,31 @@ pub(crate) fn path_values<'c>(
                     return Ok(Vec::new());
                 }
             }
-            root
+            match start_of(ctx, bound, &steps) {
+                Some(start) => start,
+                None => return Ok(Vec::new()),
+            }
         }
     };
-    steps_from(ctx, &steps, start)
+    steps_from(ctx, steps, start)
+}
+
+/// Where steps that begin at a variable's object start: at the object, except that an EHR's
+/// `ehr_status/…` starts at the EHR's current EHR_STATUS (`None` without one), not at the
+/// reference the EHR's JSON holds.
+pub(crate) fn start_of<'c, 's>(
+    ctx: &'c Ctx<'_, '_>,
+    bound: Bound<'c>,
+    steps: &'s [&'s PathStep],
+) -> Option<(&'c Value, &'s [&'s PathStep])> {
+    match (bound, steps.first()) {
+        (Bound::Ehr(e), Some(first))
+            if first.attribute.name == "ehr_status" && first.predicate.is_none() =>
+        {
+            Some((ctx.data.ehrs[e].ehr_status.current_document()?, &steps[1..]))
+        }
+        _ => Some((ctx.object(bound), steps)),
+    }
 }
 
 /// The values `steps` reach from `start`.

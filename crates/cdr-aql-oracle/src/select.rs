@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::context::{check_size, Ctx, Row, Tuple};
 use crate::error::OracleError;
-use crate::path::{path_values, predicate_holds, steps_from};
+use crate::path::{path_values, predicate_holds, start_of, steps_from};
 use crate::value::{cmp_numbers, compare_typed, json_key, order_key, sort_order};
 use crate::{Column, ResultSet};
 
@@ -28,20 +28,20 @@ pub(crate) fn rows<'c>(
             let mut next = Vec::new();
             for elems in partial {
                 let base = match node.parent {
-                    Some(p) => elems[p],
+                    Some(p) => elems[p].map(|e| (e, &steps[..])),
                     None => match tuple[node.var] {
                         Some(b) => {
                             let root = ctx.object(b);
                             match &node.path.predicate {
                                 Some(p) if !predicate_holds(ctx, p, root)? => None,
-                                _ => Some(root),
+                                _ => start_of(ctx, b, &steps),
                             }
                         }
                         None => None,
                     },
                 };
                 let found = match base {
-                    Some(base) => steps_from(ctx, &steps, base)?,
+                    Some((base, steps)) => steps_from(ctx, steps, base)?,
                     None => Vec::new(),
                 };
                 if found.is_empty() {

@@ -180,6 +180,35 @@ fn classes_and_containment() {
             assert_eq!(b.vars[1].impossible, impossible, "{aql}")
         });
     }
+    // Directly below an EHR, a class that can lie inside an EHR_STATUS ranges over its content
+    // too; one that cannot (or below anything else) over compositions only.
+    for (aql, with_status) in [
+        ("SELECT x FROM EHR e CONTAINS ELEMENT x", true),
+        ("SELECT x FROM EHR e CONTAINS CLUSTER x", true),
+        ("SELECT x FROM EHR e CONTAINS ITEM_TREE x", true),
+        ("SELECT x FROM EHR e CONTAINS ITEM_SINGLE x", true),
+        ("SELECT x FROM EHR e CONTAINS DATA_STRUCTURE x", true),
+        ("SELECT x FROM EHR e CONTAINS OBSERVATION x", false),
+        ("SELECT x FROM EHR e CONTAINS SECTION x", false),
+        ("SELECT x FROM EHR e CONTAINS HISTORY x", false),
+        ("SELECT x FROM EHR e CONTAINS COMPOSITION x", false),
+        ("SELECT x FROM EHR e CONTAINS EHR_STATUS x", false),
+    ] {
+        bound(aql, |b| {
+            assert_eq!(b.vars[1].with_status, with_status, "{aql}");
+            assert!(!b.vars[1].impossible, "{aql}");
+        });
+    }
+    for aql in [
+        "SELECT x FROM ELEMENT x",
+        "SELECT x FROM EHR e CONTAINS COMPOSITION c CONTAINS ELEMENT x",
+        "SELECT x FROM EHR e CONTAINS EHR_STATUS s CONTAINS ELEMENT x",
+        "SELECT x FROM EHR e CONTAINS VERSION v CONTAINS ELEMENT x",
+    ] {
+        bound(aql, |b| {
+            assert!(b.vars.iter().all(|v| !v.with_status), "{aql}");
+        });
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cdr_aql_oracle::{evaluate, generate, Catalog, Dataset, OracleError};
+use cdr_aql_oracle::{evaluate, generate, Catalog, Dataset, OracleError, VersionedObject};
 use serde_json::{json, Map, Value};
 
 use crate::support::{ehr, versioned};
@@ -50,7 +50,12 @@ fn documents() -> Vec<Value> {
 
 /// The documents spread over three EHRs; some with a second version, some deleted.
 fn dataset(docs: &[Value]) -> Dataset {
-    let mut ehrs = vec![ehr("e0", vec![]), ehr("e1", vec![]), ehr("e2", vec![])];
+    let no_status = VersionedObject::default;
+    let mut ehrs = vec![
+        ehr("e0", vec![], no_status()),
+        ehr("e1", vec![], no_status()),
+        ehr("e2", vec![], no_status()),
+    ];
     for (i, doc) in docs.iter().enumerate() {
         let versions = match i % 7 {
             1 => vec![Some(doc.clone()), Some(doc.clone())],

@@ -338,7 +338,11 @@ fn integer_sums_and_mixed_types() {
         ],
     );
     let data = cdr_aql_oracle::Dataset {
-        ehrs: vec![ehr("e", vec![versioned("k", vec![Some(doc)])])],
+        ehrs: vec![ehr(
+            "e",
+            vec![versioned("k", vec![Some(doc)])],
+            Default::default(),
+        )],
     };
     let run = |aql: &str| try_run(aql, &Map::new(), &data);
     let rows = run("SELECT SUM(x/value/magnitude), AVG(x/value/magnitude), COUNT(x/value/magnitude) FROM ELEMENT x")

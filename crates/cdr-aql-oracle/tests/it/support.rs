@@ -8,13 +8,17 @@
 //!   BP 150/100, version 2 (current) BP 130/85.
 //! - `c3` "Report": version 1, then deleted.
 //!
+//! - EHR_STATUS `s1`: version 1 without `other_details`, version 2 (current) with an element
+//!   at0001 "family group id" = "fam-7".
+//! - A directory: the root FOLDER "root" files `c1` (by object id) and `c3`; below it "sub"
+//!   files `c2` (by version uid `c2::sys::2`), and "empty" files nothing.
+//!
 //! EHR `e2`:
 //! - `c4` "Visit C" (encounter), start 2024-03-01T11:30:00+01:00, location "Ward 1": BP 110/70.
 //! - `c5` "Empty report" (report), start 2024-02-28, location "Ward 2", no content.
+//! - EHR_STATUS `s2` without `other_details`; no directory.
 
-use cdr_aql_oracle::{
-    evaluate, Dataset, Ehr, OracleError, ResultSet, Version, VersionedComposition,
-};
+use cdr_aql_oracle::{evaluate, Dataset, Ehr, OracleError, ResultSet, Version, VersionedObject};
 use serde_json::{json, Map, Value};
 
 pub const BP: &str = "openEHR-EHR-OBSERVATION.blood_pressure.v1";
@@ -93,8 +97,8 @@ pub fn composition(
     c
 }
 
-/// A versioned composition `id` with the given versions (None = deletion).
-pub fn versioned(id: &str, docs: Vec<Option<Value>>) -> VersionedComposition {
+/// A versioned object `id` with the given versions (None = deletion).
+pub fn versioned(id: &str, docs: Vec<Option<Value>>) -> VersionedObject {
     let versions = docs
         .into_iter()
         .enumerate()
@@ -109,20 +113,51 @@ pub fn versioned(id: &str, docs: Vec<Option<Value>>) -> VersionedComposition {
             }
         })
         .collect();
-    VersionedComposition {
+    VersionedObject {
         id: id.into(),
         versions,
     }
 }
 
-pub fn ehr(id: &str, compositions: Vec<VersionedComposition>) -> Ehr {
+/// An EHR with the given compositions, an EHR_STATUS `status` (its versions) and no
+/// directory.
+pub fn ehr(id: &str, compositions: Vec<VersionedObject>, status: VersionedObject) -> Ehr {
     Ehr {
         ehr_id: id.into(),
         system_id: "sys".into(),
         time_created: "2024-01-01T00:00:00Z".into(),
         json: json!({"_type": "EHR", "ehr_id": {"value": id}}),
         compositions,
+        ehr_status: status,
+        directory: None,
     }
+}
+
+/// An EHR_STATUS, with `other_details` holding `items` when there are any.
+pub fn ehr_status(items: Vec<Value>) -> Value {
+    let mut s = json!({
+        "_type": "EHR_STATUS", "archetype_node_id": "openEHR-EHR-EHR_STATUS.generic.v1",
+        "name": text("EHR Status"), "subject": {"_type": "PARTY_SELF"},
+        "is_queryable": true, "is_modifiable": true,
+    });
+    if !items.is_empty() {
+        s["other_details"] = json!({"_type": "ITEM_TREE", "archetype_node_id": "at0000",
+                                    "name": text("Details"), "items": items});
+    }
+    s
+}
+
+/// A FOLDER filing the given object ids or version uids, with sub-folders.
+pub fn folder(name: &str, items: &[&str], folders: Vec<Value>) -> Value {
+    let items: Vec<Value> = items
+        .iter()
+        .map(|id| {
+            json!({"_type": "OBJECT_REF", "namespace": "local", "type": "VERSIONED_COMPOSITION",
+                   "id": {"_type": "HIER_OBJECT_ID", "value": id}})
+        })
+        .collect();
+    json!({"_type": "FOLDER", "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
+           "name": text(name), "items": items, "folders": folders})
 }
 
 pub fn sample() -> Dataset {
@@ -160,22 +195,38 @@ pub fn sample() -> Dataset {
         vec![bp(&[("POINT_EVENT", "Any event", 110.0, 70.0)], None)],
     );
     let c5 = composition(REPORT, "Empty report", "2024-02-28", Some("Ward 2"), vec![]);
+    let family = element("at0001", "family group id", text("fam-7"));
+    let mut e1 = ehr(
+        "e1",
+        vec![
+            versioned("c1", vec![Some(c1)]),
+            versioned("c2", vec![Some(c2(150.0, 100.0)), Some(c2(130.0, 85.0))]),
+            versioned("c3", vec![Some(c3), None]),
+        ],
+        versioned(
+            "s1",
+            vec![Some(ehr_status(vec![])), Some(ehr_status(vec![family]))],
+        ),
+    );
+    let directory = folder(
+        "root",
+        &["c1", "c3"],
+        vec![
+            folder("sub", &["c2::sys::2"], vec![]),
+            folder("empty", &[], vec![]),
+        ],
+    );
+    e1.directory = Some(versioned("d1", vec![Some(directory)]));
     Dataset {
         ehrs: vec![
-            ehr(
-                "e1",
-                vec![
-                    versioned("c1", vec![Some(c1)]),
-                    versioned("c2", vec![Some(c2(150.0, 100.0)), Some(c2(130.0, 85.0))]),
-                    versioned("c3", vec![Some(c3), None]),
-                ],
-            ),
+            e1,
             ehr(
                 "e2",
                 vec![
                     versioned("c4", vec![Some(c4)]),
                     versioned("c5", vec![Some(c5)]),
                 ],
+                versioned("s2", vec![Some(ehr_status(vec![]))]),
             ),
         ],
     }

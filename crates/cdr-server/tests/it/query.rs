@@ -440,3 +440,56 @@ async fn rows_wildcards_natural_values_containment_and_object_ids() {
         res.text()
     );
 }
+
+/// `EHR e CONTAINS ELEMENT l` reaches the content of the EHR's EHR_STATUS as well as its
+/// compositions, as EHRbase's clients expect (its conformance suite's `FROM EHR e CONTAINS
+/// ELEMENT l[at0001]`); a class that cannot lie in an EHR_STATUS reads compositions only.
+#[tokio::test]
+async fn ehr_contains_reaches_the_ehr_status() {
+    let srv = server_with_template().await;
+    let status = json!({
+        "_type": "EHR_STATUS",
+        "archetype_node_id": "openEHR-EHR-EHR_STATUS.generic.v1",
+        "name": {"_type": "DV_TEXT", "value": "EHR Status"},
+        "subject": {"_type": "PARTY_SELF"},
+        "is_queryable": true,
+        "is_modifiable": true,
+        "other_details": {"_type": "ITEM_TREE", "archetype_node_id": "at0000",
+            "name": {"_type": "DV_TEXT", "value": "Details"},
+            "items": [{"_type": "ELEMENT", "archetype_node_id": "at0001",
+                "name": {"_type": "DV_TEXT", "value": "family group id"},
+                "value": {"_type": "DV_TEXT", "value": "fam-7"}}]}
+    });
+    let res = srv.post("/ehr").json(&status).send().await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let ehr = res.etag();
+    srv.composition(&ehr).await;
+    let rows = |q: &str| {
+        let body = json!({"q": q, "query_parameters": {"ehr_id": ehr}});
+        let srv = &srv;
+        async move {
+            let mut rows: Vec<serde_json::Value> = post_aql(srv, body).await["rows"]
+                .as_array()
+                .unwrap()
+                .clone();
+            rows.sort_by_key(|r| r.to_string());
+            rows
+        }
+    };
+    assert_eq!(
+        rows("SELECT l/name/value FROM EHR e CONTAINS ELEMENT l[at0001]").await,
+        vec![json!(["Cuff"]), json!(["family group id"])]
+    );
+    assert_eq!(
+        rows("SELECT l/name/value FROM EHR e CONTAINS EHR_STATUS s CONTAINS ELEMENT l").await,
+        vec![json!(["family group id"])]
+    );
+    assert_eq!(
+        rows("SELECT t/name/value FROM EHR e CONTAINS ITEM_TREE t").await,
+        vec![json!(["Details"]), json!(["Tree"])]
+    );
+    assert_eq!(
+        rows(&format!("SELECT {SYS} FROM EHR e CONTAINS OBSERVATION o")).await,
+        vec![json!([120.0])]
+    );
+}

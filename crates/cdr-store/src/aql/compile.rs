@@ -60,6 +60,18 @@ impl Params {
     }
 }
 
+/// Which versioned objects (`versioned_object.kind`) a FROM variable reads: the condition on
+/// the kind column.
+#[derive(Debug, Clone, Copy)]
+struct VoKinds(&'static str);
+
+const COMPOSITIONS: VoKinds = VoKinds("= 1");
+const EHR_STATUS: VoKinds = VoKinds("= 2");
+const DIRECTORY: VoKinds = VoKinds("= 3");
+/// The current compositions and the current EHR_STATUS of an EHR: the documents a class below
+/// `EHR` that can lie in both ranges over.
+const COMPOSITIONS_AND_EHR_STATUS: VoKinds = VoKinds("IN (1, 2)");
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Ehr,
@@ -444,8 +456,8 @@ impl<'a, 'q> Compiler<'a, 'q> {
             Class::Ehr => self.ehr(scope, id)?,
             Class::Version { all, of, predicate } => {
                 let kind = match of {
-                    VersionOf::Composition => 1,
-                    VersionOf::EhrStatus => 2,
+                    VersionOf::Composition => COMPOSITIONS,
+                    VersionOf::EhrStatus => EHR_STATUS,
                 };
                 let mut v = self.version_rows(scope, parent, *all, kind);
                 v.kind = Kind::Version;
@@ -465,13 +477,13 @@ impl<'a, 'q> Compiler<'a, 'q> {
             Class::Composition => {
                 let var = match parent.map(|p| (p.kind, p)) {
                     Some((Kind::Folder, folder)) => {
-                        let v = self.version_rows(scope, Some(folder), false, 1);
+                        let v = self.version_rows(scope, Some(folder), false, COMPOSITIONS);
                         self.filed_in(scope, &v, folder);
                         self.document_var(&v, Kind::Composition)
                     }
                     Some((Kind::Version, v)) => self.document_var(v, Kind::Composition),
                     _ => {
-                        let v = self.version_rows(scope, parent, false, 1);
+                        let v = self.version_rows(scope, parent, false, COMPOSITIONS);
                         self.document_var(&v, Kind::Composition)
                     }
                 };
@@ -572,16 +584,49 @@ impl<'a, 'q> Compiler<'a, 'q> {
                 ("status", status_doc),
             ],
         };
-        if let Some(p) = self.b.vars[id].predicate {
-            let cond = self.class_predicate(&var, p)?;
-            scope.wheres.push(cond);
+        match self.b.vars[id].predicate {
+            // The query's EHR binding (`e[ehr_id/value = X]` on the outermost EHR): every
+            // EHR-scoped table is already constrained to X.
+            Some(p) if self.binds_ehr(id, p) => {}
+            Some(p) => {
+                let cond = self.class_predicate(&var, p)?;
+                scope.wheres.push(cond);
+            }
+            None => {}
         }
         Ok(var)
     }
 
-    /// `versioned_object` + `object_version` rows of versioned objects of `kind` (1
-    /// compositions, 2 EHR_STATUS): current versions, or all.
-    fn version_rows(&mut self, scope: &mut Scope, ehr: Option<&Var>, all: bool, kind: i16) -> Var {
+    /// Whether `p` on EHR variable `id` is what the binder took as the query's EHR binding:
+    /// `[ehr_id/value = X]` on the outermost class expression (X is then among
+    /// [`BoundQuery::ehr_ids`], and every EHR-scoped table equals it).
+    fn binds_ehr(&self, id: VarId, p: &Predicate) -> bool {
+        let outermost = matches!(
+            self.b.from,
+            From::Var(v) | From::Contains { outer: v, .. } if v == id
+        );
+        let PredicateKind::Standard(s) = &p.kind else {
+            return false;
+        };
+        outermost
+            && s.op == ComparisonOp::Eq
+            && is_ehr_id_path(&s.path.steps)
+            && matches!(
+                s.operand,
+                PredicateOperand::Literal(_) | PredicateOperand::Parameter(_)
+            )
+            && !self.b.ehr_ids.is_empty()
+    }
+
+    /// `versioned_object` + `object_version` rows of versioned objects of `kind` (see
+    /// [`VoKinds`]): current versions, or all.
+    fn version_rows(
+        &mut self,
+        scope: &mut Scope,
+        ehr: Option<&Var>,
+        all: bool,
+        kind: VoKinds,
+    ) -> Var {
         let vo = self.alias("vo");
         let ov = self.alias("ov");
         self.versioned_objects(scope, &vo, kind, ehr);
@@ -644,10 +689,10 @@ impl<'a, 'q> Compiler<'a, 'q> {
         }
     }
 
-    /// `versioned_object {vo}` rows of one kind, in the EHR of `ehr` when given.
-    fn versioned_objects(&mut self, scope: &mut Scope, vo: &str, kind: i16, ehr: Option<&Var>) {
+    /// `versioned_object {vo}` rows of the kinds, in the EHR of `ehr` when given.
+    fn versioned_objects(&mut self, scope: &mut Scope, vo: &str, kind: VoKinds, ehr: Option<&Var>) {
         scope.cross(format!("versioned_object {vo}"));
-        scope.wheres.push(format!("{vo}.kind = {kind}"));
+        scope.wheres.push(format!("{vo}.kind {}", kind.0));
         if let Some(e) = ehr {
             let parent = e.facet("ehr").to_owned();
             scope.wheres.push(format!("{vo}.ehr_id = {parent}"));
@@ -669,7 +714,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
     fn ehr_status(&mut self, scope: &mut Scope, ehr: Option<&Var>) -> Var {
         let vo = self.alias("vo");
         let ov = self.alias("ov");
-        self.versioned_objects(scope, &vo, 2, ehr);
+        self.versioned_objects(scope, &vo, EHR_STATUS, ehr);
         scope.cross(format!("object_version {ov}"));
         self.ehr_scope(scope, &format!("{ov}.ehr_id"));
         scope.wheres.push(format!(
@@ -692,7 +737,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
     fn folders(&mut self, scope: &mut Scope, ehr: Option<&Var>) -> Var {
         let vo = self.alias("vo");
         let ov = self.alias("ov");
-        self.versioned_objects(scope, &vo, 3, ehr);
+        self.versioned_objects(scope, &vo, DIRECTORY, ehr);
         scope.wheres.push(format!("NOT {vo}.deleted"));
         scope.cross(format!("object_version {ov}"));
         self.ehr_scope(scope, &format!("{ov}.ehr_id"));
@@ -793,7 +838,12 @@ impl<'a, 'q> Compiler<'a, 'q> {
         let types: Vec<&'static str> = class.concrete().map(RmType::name).collect();
         let base = match parent.map(|p| (p.kind, p)) {
             None | Some((Kind::Ehr, _)) => {
-                let v = self.version_rows(scope, parent, false, 1);
+                // Below an EHR, the EHR_STATUS's content too where the class can lie there.
+                let kind = match self.b.vars[id].with_status {
+                    true => COMPOSITIONS_AND_EHR_STATUS,
+                    false => COMPOSITIONS,
+                };
+                let v = self.version_rows(scope, parent, false, kind);
                 self.document_var(&v, Kind::Composition)
             }
             Some((Kind::Version, v)) => self.document_var(v, Kind::Composition),
@@ -1776,8 +1826,10 @@ impl<'a, 'q> Compiler<'a, 'q> {
         }
         let lists = self.params.push(lists);
         let unique = format!("{n}.repeats IS NOT NULL AND NOT ({n}.repeats && {lists}::text[])");
-        // Where no list repeats: each value from the node's leaf rows.
+        // Where no list repeats: each value from the node's leaf rows (at most one leaf row
+        // holds it: the paths reach at most one ELEMENT, whose value has one RM type).
         let mut values = Vec::with_capacity(columns.len());
+        let mut alone = None;
         for (k, (ids, column, _)) in columns.iter().enumerate() {
             let several = ids.len() > 1;
             let branches: Vec<String> = ids
@@ -1797,12 +1849,22 @@ impl<'a, 'q> Compiler<'a, 'q> {
                     )
                 })
                 .collect();
+            if columns.len() == 1 {
+                // One value: the leaf rows are the group's rows themselves (none: the
+                // lateral join's null).
+                let gated: Vec<String> = branches
+                    .iter()
+                    .map(|b| format!("{b} AND {unique}"))
+                    .collect();
+                alone = Some(gated.join(" UNION ALL "));
+                break;
+            }
             values.push(format!(
                 "(SELECT u.v FROM ({}) AS u(v) LIMIT 1) AS c{k}",
                 branches.join(" UNION ALL ")
             ));
         }
-        let leaf = format!("SELECT {} WHERE {unique}", values.join(", "));
+        let leaf = alone.unwrap_or_else(|| format!("SELECT {} WHERE {unique}", values.join(", ")));
         // Elsewhere the row nodes and the values, from the document.
         let doc = if let [(_, _, p)] = columns.as_slice() {
             // One path: its row nodes are a chain, evaluated by one function call.

@@ -65,8 +65,8 @@ pub(crate) struct Data {
     pub(crate) ehr_b: Uuid,
     /// Version uids: a1, a2 (EHR A), b1, b2 (updated once: v1 systolic 100, v2 110),
     /// b3 (deleted).
-    a1: VersionUid,
-    b2: VersionUid,
+    pub(crate) a1: VersionUid,
+    pub(crate) b2: VersionUid,
 }
 
 pub(crate) async fn build() -> Data {
@@ -190,6 +190,11 @@ impl Data {
         self.rows_with(aql, |_| {}).await
     }
 
+    /// The rows of `aql` with `params`, asserted equal to the oracle's over the same data.
+    async fn agreed(&self, aql: &str, params: Value) -> Vec<Vec<Value>> {
+        crate::aql_diff::agree(&self.store, aql, params, false).await
+    }
+
     async fn error(&self, aql: &str) -> StoreError {
         let req = QueryRequest {
             aql,
@@ -204,6 +209,33 @@ impl Data {
             Err(e) => e,
         }
     }
+}
+
+/// A FOLDER (`openEHR-EHR-FOLDER.generic.v1`) that files `items` (versioned object ids or
+/// version uids of compositions), with sub-folders.
+pub(crate) fn folder(name: &str, items: &[&str], folders: Vec<Value>) -> Value {
+    let items: Vec<Value> = items
+        .iter()
+        .map(|id| {
+            json!({"id": {"_type": "HIER_OBJECT_ID", "value": id}, "namespace": "local",
+                   "type": "VERSIONED_COMPOSITION"})
+        })
+        .collect();
+    json!({"_type": "FOLDER", "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
+           "name": {"_type": "DV_TEXT", "value": name}, "items": items, "folders": folders})
+}
+
+/// Commits `root` as the directory of `ehr`.
+pub(crate) async fn create_directory(store: &Store, ehr: Uuid, root: Value) {
+    store
+        .create_directory(
+            &caller(),
+            ehr,
+            cdr_rm::json::from_json_value(root).unwrap(),
+            meta(),
+        )
+        .await
+        .unwrap();
 }
 
 fn sorted(mut rows: Vec<Vec<Value>>) -> Vec<Vec<Value>> {
@@ -862,7 +894,10 @@ async fn ehr_status_in_from() {
         .unwrap()
         .ehr_id;
     let rows = d
-        .rows("SELECT e/ehr_id/value, s/subject/external_ref/id/value FROM EHR e CONTAINS EHR_STATUS s")
+        .agreed(
+            "SELECT e/ehr_id/value, s/subject/external_ref/id/value FROM EHR e CONTAINS EHR_STATUS s",
+            json!({}),
+        )
         .await;
     assert_eq!(
         sorted(rows),
@@ -873,18 +908,19 @@ async fn ehr_status_in_from() {
         ])
     );
     let rows = d
-        .rows(
+        .agreed(
             "SELECT e/ehr_id/value FROM EHR e CONTAINS EHR_STATUS s \
              WHERE s/subject/external_ref/id/value = 'patient-7' AND s/is_queryable = true",
+            json!({}),
         )
         .await;
     assert_eq!(rows, vec![vec![json!(ehr_c.to_string())]]);
     // Beside compositions of the same EHR, with an archetype predicate.
     let rows = d
-        .rows_with(
+        .agreed(
             "SELECT s/is_modifiable, c/uid/value FROM EHR e[ehr_id/value=$e] CONTAINS \
              (EHR_STATUS s[openEHR-EHR-EHR_STATUS.generic.v1] AND COMPOSITION c)",
-            |r| r.params = params(json!({"e": d.ehr_a.to_string()})),
+            json!({"e": d.ehr_a.to_string()}),
         )
         .await;
     assert_eq!(rows.len(), 2, "{rows:?}");
@@ -893,10 +929,15 @@ async fn ehr_status_in_from() {
         rows.iter().any(|r| r[1] == json!(d.a1.to_string())),
         "{rows:?}"
     );
-    let rows = d.rows("SELECT COUNT(*) FROM EHR_STATUS s").await;
+    let rows = d
+        .agreed("SELECT COUNT(*) FROM EHR_STATUS s", json!({}))
+        .await;
     assert_eq!(rows, vec![vec![json!(3)]]);
     let rows = d
-        .rows("SELECT COUNT(*) FROM EHR_STATUS s[openEHR-EHR-EHR_STATUS.other.v1]")
+        .agreed(
+            "SELECT COUNT(*) FROM EHR_STATUS s[openEHR-EHR-EHR_STATUS.other.v1]",
+            json!({}),
+        )
         .await;
     assert_eq!(rows, vec![vec![json!(0)]]);
 }
@@ -1036,37 +1077,17 @@ async fn folders_and_the_compositions_they_file() {
         .to_owned();
     let a1 = d.a1.to_string();
     let object_id = a1.split("::").next().unwrap().to_owned();
-    let item = |id: &str| {
-        json!({"id": {"_type": "HIER_OBJECT_ID", "value": id}, "namespace": "local",
-               "type": "VERSIONED_COMPOSITION"})
-    };
-    let root = json!({
-        "_type": "FOLDER",
-        "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
-        "name": {"_type": "DV_TEXT", "value": "root"},
-        "items": [item(&object_id)],
-        "folders": [{
-            "_type": "FOLDER",
-            "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
-            "name": {"_type": "DV_TEXT", "value": "sub"},
-            "items": [item(&a2)],
-        }, {
-            "_type": "FOLDER",
-            "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
-            "name": {"_type": "DV_TEXT", "value": "empty"},
-        }],
-    });
-    d.store
-        .create_directory(
-            &caller(),
-            d.ehr_a,
-            cdr_rm::json::from_json_value(root).unwrap(),
-            meta(),
-        )
-        .await
-        .unwrap();
+    let root = folder(
+        "root",
+        &[&object_id],
+        vec![folder("sub", &[&a2], vec![]), folder("empty", &[], vec![])],
+    );
+    create_directory(&d.store, d.ehr_a, root).await;
     let names = d
-        .rows("SELECT f/name/value FROM EHR e CONTAINS FOLDER f")
+        .agreed(
+            "SELECT f/name/value FROM EHR e CONTAINS FOLDER f",
+            json!({}),
+        )
         .await;
     assert_eq!(
         sorted(names),
@@ -1078,8 +1099,9 @@ async fn folders_and_the_compositions_they_file() {
     );
     // A folder contains what it and the folders below it file.
     let rows = d
-        .rows(
+        .agreed(
             "SELECT f/name/value, c/uid/value FROM EHR e CONTAINS FOLDER f CONTAINS COMPOSITION c",
+            json!({}),
         )
         .await;
     assert_eq!(
@@ -1091,14 +1113,21 @@ async fn folders_and_the_compositions_they_file() {
         ])
     );
     let rows = d
-        .rows(&format!(
-            "SELECT {SYS} FROM FOLDER f[name/value='sub'] CONTAINS COMPOSITION c \
-             CONTAINS OBSERVATION o[{OBS}]"
-        ))
+        .agreed(
+            &format!(
+                "SELECT {SYS} FROM FOLDER f[name/value='sub'] CONTAINS COMPOSITION c \
+                 CONTAINS OBSERVATION o[{OBS}]"
+            ),
+            json!({}),
+        )
         .await;
     assert_eq!(rows, vec![vec![json!(150.0)]]);
     let rows = d
-        .rows("SELECT f/name/value, g/name/value FROM EHR e CONTAINS FOLDER f CONTAINS FOLDER g[openEHR-EHR-FOLDER.generic.v1]")
+        .agreed(
+            "SELECT f/name/value, g/name/value FROM EHR e CONTAINS FOLDER f \
+             CONTAINS FOLDER g[openEHR-EHR-FOLDER.generic.v1]",
+            json!({}),
+        )
         .await;
     assert_eq!(
         sorted(rows),

@@ -2,14 +2,14 @@
 //! data where the oracle defines it: rows of multi-valued attributes, natural values of
 //! DV_ORDERED objects, LIKE wildcards, containment, object ids.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
-use cdr_aql_oracle::{evaluate, same_rows, Column, ResultSet};
 use cdr_store::aql::{QueryLimits, QueryRequest};
 use cdr_store::{Store, StoreError};
 
-use crate::aql_diff::dataset;
+use crate::aql::{create_directory, folder};
+use crate::aql_diff::agree;
 use crate::common::{caller, composition_with, meta, store_with_template};
 
 const OBS: &str = "openEHR-EHR-OBSERVATION.cdr_test_vitals.v1";
@@ -50,43 +50,6 @@ async fn two_events() -> (Store, Uuid, String) {
         .await
         .unwrap();
     (store, ehr, uid)
-}
-
-async fn sql_rows(store: &Store, aql: &str, params: &Map<String, Value>) -> Vec<Vec<Value>> {
-    let req = QueryRequest {
-        aql,
-        params: params.clone(),
-        ..QueryRequest::default()
-    };
-    match store.query(&caller(), &req, &QueryLimits::default()).await {
-        Ok(rs) => rs.values(),
-        Err(e) => panic!("{aql}: {e}"),
-    }
-}
-
-/// The rows of a query through SQL, asserted equal (as a multiset, or in order when
-/// `ordered`) to the oracle's over the same data.
-async fn agree(store: &Store, aql: &str, params: Value, ordered: bool) -> Vec<Vec<Value>> {
-    let params: Map<String, Value> = params.as_object().cloned().unwrap_or_default();
-    let got = sql_rows(store, aql, &params).await;
-    let data = dataset(store).await;
-    let ast = cdr_aql::parse(aql).unwrap();
-    let expected = evaluate(&ast, &params, &data).unwrap_or_else(|e| panic!("{aql}: {e}"));
-    let as_rs = |rows: Vec<Vec<Value>>| ResultSet {
-        columns: expected
-            .columns
-            .iter()
-            .map(|c| Column {
-                name: c.name.clone(),
-                path: c.path.clone(),
-            })
-            .collect(),
-        rows,
-    };
-    if let Err(e) = same_rows(&expected, &as_rs(got.clone()), ordered) {
-        panic!("{aql}: SQL and oracle differ: {e}\nSQL: {got:?}");
-    }
-    got
 }
 
 /// The SQL a query compiles to.
@@ -353,52 +316,32 @@ async fn containment_of_versions_statuses_and_structures() {
         "SELECT c FROM OBSERVATION o CONTAINS COMPOSITION c",
         "SELECT v FROM COMPOSITION c CONTAINS VERSION v",
     ] {
-        assert!(sql_rows(&store, q, &Map::new()).await.is_empty(), "{q}");
+        assert!(agree(&store, q, json!({}), false).await.is_empty(), "{q}");
     }
-    assert!(agree(
-        &store,
-        "SELECT c FROM OBSERVATION o CONTAINS COMPOSITION c",
-        json!({}),
-        false
-    )
-    .await
-    .is_empty());
 
     // EHR_STATUS versions, and what an EHR_STATUS contains.
-    let status: cdr_rm::EhrStatus = cdr_rm::json::from_json_value(json!({
-        "_type": "EHR_STATUS",
-        "archetype_node_id": "openEHR-EHR-EHR_STATUS.generic.v1",
-        "name": {"_type": "DV_TEXT", "value": "EHR Status"},
-        "subject": {"_type": "PARTY_SELF"},
-        "is_queryable": true,
-        "is_modifiable": true,
-        "other_details": {"_type": "ITEM_TREE", "archetype_node_id": "at0001",
-            "name": {"_type": "DV_TEXT", "value": "Details"},
-            "items": [{"_type": "CLUSTER", "archetype_node_id": "at0002",
-                "name": {"_type": "DV_TEXT", "value": "Family"},
-                "items": [{"_type": "ELEMENT", "archetype_node_id": "at0003",
-                    "name": {"_type": "DV_TEXT", "value": "family group id"},
-                    "value": {"_type": "DV_TEXT", "value": "fam-7"}}]}]}
-    }))
-    .unwrap();
     let first = store
         .get_ehr_status(&caller(), ehr, None)
         .await
         .unwrap()
         .uid;
     let second = store
-        .update_ehr_status(&caller(), ehr, &first, status, meta())
+        .update_ehr_status(&caller(), ehr, &first, family_status(), meta())
         .await
         .unwrap()
         .uid;
     let q = "SELECT v/uid/value, s/is_queryable FROM EHR e[ehr_id/value=$e] \
              CONTAINS VERSION v CONTAINS EHR_STATUS s";
-    let p = |v: Value| v.as_object().cloned().unwrap();
-    let rows = sql_rows(&store, q, &p(json!({"e": ehr.to_string()}))).await;
+    let e = json!({"e": ehr.to_string()});
+    let rows = agree(&store, q, e.clone(), false).await;
     assert_eq!(rows, vec![vec![json!(second.to_string()), json!(true)]]);
+    // What a bare VERSION of EHR_STATUS selects: the ORIGINAL_VERSION with the status.
+    let q = "SELECT v FROM EHR e[ehr_id/value=$e] CONTAINS VERSION v CONTAINS EHR_STATUS s";
+    let rows = agree(&store, q, e.clone(), false).await;
+    assert_eq!(rows[0][0]["data"]["_type"], json!("EHR_STATUS"), "{rows:?}");
     let q = "SELECT v/uid/value FROM EHR e[ehr_id/value=$e] \
              CONTAINS VERSION v[ALL_VERSIONS] CONTAINS EHR_STATUS s";
-    let rows = sorted(sql_rows(&store, q, &p(json!({"e": ehr.to_string()}))).await);
+    let rows = sorted(agree(&store, q, e.clone(), false).await);
     assert_eq!(
         rows,
         vec![
@@ -408,41 +351,39 @@ async fn containment_of_versions_statuses_and_structures() {
     );
     for q in [
         "SELECT l/value/value FROM EHR e CONTAINS EHR_STATUS s CONTAINS ELEMENT l",
-        "SELECT t/items[at0002]/items[at0003]/value/value FROM EHR e CONTAINS EHR_STATUS s \
-         CONTAINS ITEM_TREE t",
-        "SELECT x/items[at0003]/value/value FROM EHR e CONTAINS EHR_STATUS s CONTAINS CLUSTER x",
-        "SELECT d/items[at0002]/items[at0003]/value/value FROM EHR e CONTAINS EHR_STATUS s \
-         CONTAINS DATA_STRUCTURE d",
+        "SELECT t/items[openEHR-EHR-CLUSTER.family.v0]/items[at0001]/value/value FROM EHR e \
+         CONTAINS EHR_STATUS s CONTAINS ITEM_TREE t",
+        "SELECT x/items[at0001]/value/value FROM EHR e CONTAINS EHR_STATUS s CONTAINS CLUSTER x",
+        "SELECT d/items[openEHR-EHR-CLUSTER.family.v0]/items[at0001]/value/value FROM EHR e \
+         CONTAINS EHR_STATUS s CONTAINS DATA_STRUCTURE d",
     ] {
         assert_eq!(
-            sql_rows(&store, q, &Map::new()).await,
+            agree(&store, q, json!({}), false).await,
             vec![vec![json!("fam-7")]],
             "{q}"
         );
     }
+    // `e/ehr_status/…` reads the current EHR_STATUS.
+    let q = "SELECT e/ehr_status/other_details/items/items/value/value, e/ehr_status/is_queryable \
+             FROM EHR e";
+    assert_eq!(
+        agree(&store, q, json!({}), false).await,
+        vec![vec![json!("fam-7"), json!(true)]]
+    );
 
     // A folder contains the versions of the compositions it files.
     let object_id = uid.split("::").next().unwrap().to_owned();
-    let folder = json!({
-        "_type": "FOLDER",
-        "archetype_node_id": "openEHR-EHR-FOLDER.generic.v1",
-        "name": {"_type": "DV_TEXT", "value": "root"},
-        "items": [{"id": {"_type": "HIER_OBJECT_ID", "value": object_id},
-                   "namespace": "local", "type": "VERSIONED_COMPOSITION"}],
-    });
-    store
-        .create_directory(
-            &caller(),
-            ehr,
-            cdr_rm::json::from_json_value(folder).unwrap(),
-            meta(),
-        )
-        .await
-        .unwrap();
+    create_directory(&store, ehr, folder("root", &[&object_id], vec![])).await;
     let q = "SELECT f/name/value, v/uid/value FROM EHR e CONTAINS FOLDER f CONTAINS VERSION v";
     assert_eq!(
-        sql_rows(&store, q, &Map::new()).await,
+        agree(&store, q, json!({}), false).await,
         vec![vec![json!("root"), json!(uid)]]
+    );
+    let q = "SELECT v/uid/value FROM FOLDER f CONTAINS VERSION v[ALL_VERSIONS] \
+             CONTAINS COMPOSITION c CONTAINS OBSERVATION o";
+    assert_eq!(
+        agree(&store, q, json!({}), false).await,
+        vec![vec![json!(uid)]]
     );
 }
 
@@ -478,4 +419,105 @@ async fn a_bare_object_id_matches_every_version() {
     assert_eq!(agree(&store, q, id(&object_id), false).await.len(), 2);
     let q = "SELECT c/uid/value FROM COMPOSITION c WHERE c/uid/value != $id";
     assert_eq!(agree(&store, q, id(&object_id), false).await.len(), 1);
+}
+
+/// An EHR_STATUS whose `other_details` hold an archetyped cluster with one element ("family
+/// group id" = "fam-7"), as EHRbase's conformance data has it.
+pub(crate) fn family_status() -> cdr_rm::EhrStatus {
+    cdr_rm::json::from_json_value(json!({
+        "_type": "EHR_STATUS",
+        "archetype_node_id": "openEHR-EHR-EHR_STATUS.generic.v1",
+        "name": {"_type": "DV_TEXT", "value": "EHR Status"},
+        "subject": {"_type": "PARTY_SELF"},
+        "is_queryable": true,
+        "is_modifiable": true,
+        "other_details": {"_type": "ITEM_TREE", "archetype_node_id": "at0000",
+            "name": {"_type": "DV_TEXT", "value": "Details"},
+            "items": [{"_type": "CLUSTER", "archetype_node_id": "openEHR-EHR-CLUSTER.family.v0",
+                "name": {"_type": "DV_TEXT", "value": "Family"},
+                "items": [{"_type": "ELEMENT", "archetype_node_id": "at0001",
+                    "name": {"_type": "DV_TEXT", "value": "family group id"},
+                    "value": {"_type": "DV_TEXT", "value": "fam-7"}}]}]}
+    }))
+    .unwrap()
+}
+
+/// Below `EHR e`, a class that can lie inside an EHR_STATUS ranges over the EHR's current
+/// EHR_STATUS as well as its compositions (as EHRbase's `EHR e CONTAINS ELEMENT l` does);
+/// classes that cannot lie there, and unqualified classes, range over compositions only.
+#[tokio::test]
+async fn ehr_contains_reaches_ehr_status_content() {
+    let (store, ehr, _) = two_events().await;
+    let first = store
+        .get_ehr_status(&caller(), ehr, None)
+        .await
+        .unwrap()
+        .uid;
+    store
+        .update_ehr_status(&caller(), ehr, &first, family_status(), meta())
+        .await
+        .unwrap();
+    // Each query's rows, compared with the oracle's.
+    let rows = |q: String| {
+        let store = &store;
+        async move { sorted(agree(store, &q, json!({}), false).await) }
+    };
+    for (class, select) in [
+        ("ELEMENT l", "l/name/value"),
+        ("ELEMENT l[at0001]", "l/name/value"),
+        ("CLUSTER l", "l/name/value"),
+        ("ITEM_TREE l", "l/name/value"),
+        ("ITEM_STRUCTURE l", "l/name/value"),
+        ("DATA_STRUCTURE l", "l/name/value"),
+        (
+            "CLUSTER l[openEHR-EHR-CLUSTER.family.v0]",
+            "l/items[at0001]/value/value",
+        ),
+    ] {
+        let both = rows(format!("SELECT {select} FROM EHR e CONTAINS {class}")).await;
+        let in_status = rows(format!(
+            "SELECT {select} FROM EHR e CONTAINS EHR_STATUS s CONTAINS {class}"
+        ))
+        .await;
+        let in_compositions = rows(format!(
+            "SELECT {select} FROM EHR e CONTAINS COMPOSITION c CONTAINS {class}"
+        ))
+        .await;
+        assert!(!in_status.is_empty(), "{class}");
+        assert_eq!(
+            both,
+            sorted([in_status, in_compositions].concat()),
+            "{class}"
+        );
+    }
+    // EHRbase's conformance query: the status's element and the compositions' (the device
+    // cluster's at0001 in each of the three events).
+    let cuff = || vec![json!("Cuff")];
+    assert_eq!(
+        rows("SELECT l/name/value FROM EHR e CONTAINS ELEMENT l[at0001]".into()).await,
+        vec![cuff(), cuff(), cuff(), vec![json!("family group id")]]
+    );
+    // Leaf rows of the status's archetyped cluster answer a comparison on it.
+    let q = "SELECT e/ehr_id/value FROM EHR e CONTAINS CLUSTER x[openEHR-EHR-CLUSTER.family.v0] \
+             WHERE x/items[at0001]/value/value = 'fam-7'";
+    assert_eq!(rows(q.into()).await, vec![vec![json!(ehr.to_string())]]);
+    // Unqualified, a class ranges over compositions only.
+    assert_eq!(
+        rows("SELECT l/name/value FROM ELEMENT l[at0001]".into()).await,
+        vec![cuff(), cuff(), cuff()]
+    );
+    // Classes that cannot lie in an EHR_STATUS read compositions only: the same SQL as before.
+    for class in [
+        "OBSERVATION o",
+        "SECTION o",
+        "HISTORY o",
+        "EVENT o",
+        "COMPOSITION o",
+    ] {
+        let sql = compiled(&format!("SELECT o FROM EHR e CONTAINS {class}"));
+        assert!(sql.contains(".kind = 1)"), "{class}: {sql}");
+        assert!(!sql.contains("IN (1, 2)"), "{class}: {sql}");
+    }
+    let sql = compiled("SELECT l FROM EHR e CONTAINS ELEMENT l");
+    assert!(sql.contains(".kind IN (1, 2)"), "{sql}");
 }
