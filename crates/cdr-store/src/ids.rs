@@ -260,6 +260,14 @@ pub struct Principal {
     pub name: Option<String>,
     /// Roles granted.
     pub roles: Vec<String>,
+    /// The organisation the caller acts for (clinicians and services), when known.
+    pub organisation: Option<String>,
+    /// For a patient: their external id (matched to the EHR_STATUS subject's external ref).
+    pub patient_id: Option<String>,
+    /// The client's address as the server saw it (for the audit), when known.
+    pub address: Option<String>,
+    /// A break-glass reason given with the request, when any.
+    pub break_glass: Option<String>,
 }
 
 impl Principal {
@@ -269,7 +277,13 @@ impl Principal {
             subject: "local".to_owned(),
             name: Some("cdr local user".to_owned()),
             roles: vec!["admin".to_owned()],
+            ..Principal::default()
         }
+    }
+
+    /// Whether the caller holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
     }
 }
 
