@@ -2,8 +2,8 @@
 //!
 //! - [`cluster`]: a private PostgreSQL cluster when no `DATABASE_URL` is given;
 //! - [`Store`]: migrations, EHRs, versioned compositions, EHR_STATUS, directories,
-//!   contributions, templates and stored queries; every operation takes the caller
-//!   ([`Principal`]);
+//!   contributions, templates, stored queries and the users of Basic authentication; every
+//!   operation takes the caller ([`Principal`]);
 //! - [`index`]: the node and leaf rows derived from each version for AQL.
 //!
 //! Invariants: every write is one transaction touching one EHR, prepared (validated, serialised,
@@ -22,6 +22,7 @@ mod store;
 mod stored_queries;
 mod templates;
 pub mod terminology;
+mod users;
 mod versions;
 mod write;
 
@@ -40,4 +41,5 @@ pub use store::{
 pub use stored_queries::{check_query_name, StoredQuery, VersionPattern, AQL};
 pub use templates::{TemplateMeta, TemplateUpload};
 pub use terminology::TerminologyService;
+pub use users::{check_username, User};
 pub use versions::{ContributionRecord, VersionRecord, VersionedObjectInfo};

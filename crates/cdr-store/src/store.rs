@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "node_repeats",
         include_str!("../migrations/0009_node_repeats.sql"),
     ),
+    (10, "users", include_str!("../migrations/0010_users.sql")),
 ];
 
 /// The newest schema version this build knows.

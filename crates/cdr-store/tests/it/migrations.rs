@@ -112,6 +112,7 @@ async fn migrations_6_and_7_fill_in_node_pointers_and_store_text() {
              ALTER COLUMN audit TYPE json USING audit::json, \
              ALTER COLUMN attestations TYPE json USING attestations::json; \
              ALTER TABLE contribution ALTER COLUMN audit TYPE json USING audit::json; \
+             DROP TABLE cdr_user; \
              DELETE FROM cdr_schema_migration WHERE version > 5",
         )
         .await
