@@ -75,6 +75,9 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     if let Some(cmd @ ("load" | "aql")) = args.first().map(String::as_str) {
         return super::bench_aql::run(cmd, &args[1..], out, err);
     }
+    if args.first().map(String::as_str) == Some("auth") {
+        return super::bench_auth::run(&args[1..], out, err);
+    }
     if args.first().map(String::as_str) != Some("commit") {
         let _ = writeln!(
             err,

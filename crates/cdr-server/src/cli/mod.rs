@@ -3,10 +3,12 @@
 mod aql;
 mod bench;
 mod bench_aql;
+mod bench_auth;
 mod convert;
 mod forms;
 mod serve;
 mod template;
+mod user;
 mod validate;
 
 use std::io::Write;
@@ -16,13 +18,28 @@ cdr — an openEHR Clinical Data Repository
 
 USAGE:
   cdr serve [--bind ADDR] [--data-dir DIR] [--system-id ID] [--base-path PATH]
-            [--terminology-url URL]
+            [--terminology-url URL] [--auth none|basic|oidc] [--insecure-no-auth]
+            [--oidc-issuer URL] [--oidc-audience AUD]... [--jwks-file FILE]
+            [--oidc-roles-claim C[,C…]] [--oidc-organisation-claim C] [--oidc-patient-id-claim C]
+            [--tls-cert PEM --tls-key PEM] [--cors-origin ORIGIN]...
       Serves the openEHR REST API (default 127.0.0.1:8080, base /openehr/v1, data dir ./data,
       system id local.cdr; or CDR_BIND, CDR_DATA_DIR, CDR_SYSTEM_ID, CDR_BASE_PATH). AQL's
       TERMINOLOGY() asks the FHIR R4 terminology server at URL (http://; or
       CDR_TERMINOLOGY_URL); without one it is a query error. With no
       DATABASE_URL it runs its own PostgreSQL under DIR/pg. GET /health answers 200 once the
       database is reachable. SIGINT/SIGTERM: in-flight requests finish, then PostgreSQL stops.
+      --auth (CDR_AUTH): none (default; every caller is the local admin, so only on a loopback
+      address unless --insecure-no-auth, CDR_INSECURE_NO_AUTH=1), basic (users of `cdr user`)
+      or oidc (bearer JWTs: iss must be the issuer, aud one of the audiences; keys from the
+      issuer's discovery document over https, or from FILE; roles from the claims named, default
+      roles, e.g. realm_access.roles for Keycloak; or CDR_OIDC_ISSUER, CDR_OIDC_AUDIENCE,
+      CDR_JWKS_FILE, CDR_OIDC_ROLES_CLAIM, CDR_OIDC_ORGANISATION_CLAIM,
+      CDR_OIDC_PATIENT_ID_CLAIM). --tls-cert/--tls-key (CDR_TLS_CERT, CDR_TLS_KEY) serve HTTPS;
+      --cors-origin (CDR_CORS_ORIGINS, comma-separated) lets those browser origins call the API.
+  cdr user add <name> --roles R[,R…] [--full-name N] [--organisation O] [--patient-id P]
+  cdr user passwd <name> | remove <name> | list          [--data-dir D] [--password-env VAR]
+      Manages the users of --auth basic in the store (D or DATABASE_URL). The password is the
+      first line of standard input, or the variable VAR; it is stored as an argon2id hash.
   cdr validate --template <file.opt> [--format json|xml|flat|structured] [--json] <composition>...
       Validates compositions against an OPT 1.4: canonical JSON (*.json) or XML (*.xml), or
       with --format the given format (FLAT and STRUCTURED are converted through the template
@@ -50,6 +67,10 @@ USAGE:
       transaction each) on a temporary managed PostgreSQL, then raw INSERTs of the same JSON into
       one table with the same clients; the last line is a JSON object with the figures.
       Default: the blood-pressure template and composition of ../shared/testdata.
+  cdr bench auth [--clients N] [--count M] [--gets K] [--rounds R]
+      Commits and reads over HTTP through two servers on one temporary store, one without
+      authentication and one with --auth oidc (a key made for the run), in alternating rounds;
+      prints commits/s and GET-by-version-uid p50 of each, the last line as one JSON object.
   cdr aql [--data-dir D] [--ehr-id ID] [--param name=value]... [--terminology-url URL]
           [--explain] '<query>'
       Runs one AQL query on the store (its managed PostgreSQL under D, default ./data, or
@@ -84,6 +105,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Some("convert") => convert::run(&args[1..], out, err),
         Some("aql") => aql::run(&args[1..], out, err),
         Some("bench") => bench::run(&args[1..], out, err),
+        Some("user") => user::run(&args[1..], out, err),
         Some("help") | Some("--help") | Some("-h") => {
             let _ = write!(out, "{USAGE}");
             0

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use cdr_server::http::auth::{AuthConfig, OidcConfig};
 use cdr_server::http::{self, ServeOptions};
 use cdr_store::{Store, StoreConfig, TerminologyService};
 
@@ -12,6 +13,19 @@ struct Args {
     config: StoreConfig,
     /// The FHIR R4 terminology server for AQL's TERMINOLOGY().
     terminology: Option<TerminologyService>,
+}
+
+/// A comma-separated list, trimmed, without empty items.
+fn list(v: &str) -> impl Iterator<Item = String> + '_ {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Whether an environment flag is set (`1`, `true`, `yes`).
+fn flag_set(v: Option<String>) -> bool {
+    v.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
 /// Options from the command line, falling back to `CDR_*` variables, then defaults.
@@ -31,12 +45,37 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
         config.system_id = v;
     }
     let mut terminology = env("CDR_TERMINOLOGY_URL");
+    let mut auth = env("CDR_AUTH");
+    let mut oidc = OidcConfig::new(&env("CDR_OIDC_ISSUER").unwrap_or_default(), Vec::new());
+    oidc.audiences = env("CDR_OIDC_AUDIENCE")
+        .map(|v| list(&v).collect())
+        .unwrap_or_default();
+    oidc.jwks_file = env("CDR_JWKS_FILE").map(PathBuf::from);
+    if let Some(v) = env("CDR_OIDC_ROLES_CLAIM") {
+        oidc.roles_claims = list(&v).collect();
+    }
+    if let Some(v) = env("CDR_OIDC_ORGANISATION_CLAIM") {
+        oidc.organisation_claim = v;
+    }
+    if let Some(v) = env("CDR_OIDC_PATIENT_ID_CLAIM") {
+        oidc.patient_id_claim = v;
+    }
+    options.insecure_no_auth = flag_set(env("CDR_INSECURE_NO_AUTH"));
+    let mut tls_cert = env("CDR_TLS_CERT").map(PathBuf::from);
+    let mut tls_key = env("CDR_TLS_KEY").map(PathBuf::from);
+    options.cors_origins = env("CDR_CORS_ORIGINS")
+        .map(|v| list(&v).collect())
+        .unwrap_or_default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let (flag, inline) = match a.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
             _ => (a.as_str(), None),
         };
+        if flag == "--insecure-no-auth" {
+            options.insecure_no_auth = true;
+            continue;
+        }
         let mut value = || {
             inline
                 .clone()
@@ -49,12 +88,34 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
             "--system-id" => config.system_id = value()?,
             "--base-path" => options.base_path = value()?,
             "--terminology-url" => terminology = Some(value()?),
+            "--auth" => auth = Some(value()?),
+            "--oidc-issuer" => oidc.issuer = value()?.trim_end_matches('/').to_owned(),
+            "--oidc-audience" => oidc.audiences.extend(list(&value()?)),
+            "--jwks-file" => oidc.jwks_file = Some(PathBuf::from(value()?)),
+            "--oidc-roles-claim" => oidc.roles_claims = list(&value()?).collect(),
+            "--oidc-organisation-claim" => oidc.organisation_claim = value()?,
+            "--oidc-patient-id-claim" => oidc.patient_id_claim = value()?,
+            "--tls-cert" => tls_cert = Some(PathBuf::from(value()?)),
+            "--tls-key" => tls_key = Some(PathBuf::from(value()?)),
+            "--cors-origin" => options.cors_origins.extend(list(&value()?)),
             other => return Err(format!("unknown option `{other}`")),
         }
     }
     if config.system_id.trim().is_empty() || config.system_id.contains("::") {
         return Err("the system id must be non-empty and must not contain '::'".into());
     }
+    options.auth = match auth.as_deref().unwrap_or("none") {
+        "none" => AuthConfig::None,
+        "basic" => AuthConfig::Basic,
+        "oidc" => AuthConfig::Oidc(oidc),
+        other => return Err(format!("--auth {other}: choose oidc, basic or none")),
+    };
+    options.tls = match (tls_cert, tls_key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    options.check()?;
     let terminology = terminology
         .map(|url| TerminologyService::new(&url))
         .transpose()?;
@@ -94,6 +155,13 @@ async fn serve(args: Args, out: &mut dyn Write) -> Result<(), String> {
     if let Some(t) = args.terminology.clone() {
         store.use_terminology(t);
     }
+    if let AuthConfig::Oidc(c) = &args.options.auth {
+        // The keys are fetched again on the first token; this only says early what is wrong.
+        match http::auth_oidc::Oidc::new(c.clone()).prefetch().await {
+            Ok(n) => eprintln!("cdr: {n} signing key(s) of {}", c.issuer),
+            Err(e) => eprintln!("cdr: warning: the signing keys of {}: {e}", c.issuer),
+        }
+    }
     let running = match http::start(store.clone(), &args.options) {
         Ok(r) => r,
         Err(e) => {
@@ -103,10 +171,16 @@ async fn serve(args: Args, out: &mut dyn Write) -> Result<(), String> {
     };
     let _ = writeln!(
         out,
-        "cdr: serving the openEHR REST API on http://{}{} (system id {})",
+        "cdr: serving the openEHR REST API on {}://{}{} (system id {}, authentication {})",
+        if args.options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         running.addr,
         http::server::normalise_base(&args.options.base_path),
-        store.system_id()
+        store.system_id(),
+        args.options.auth.name()
     );
     let _ = out.flush();
     let handle = running.handle.clone();
@@ -157,6 +231,66 @@ mod tests {
         assert_eq!(a.config.system_id, "env.sys");
         assert!(parse_args(&["--nope".to_owned()], env).is_err());
         assert!(parse_args(&["--system-id".to_owned(), "a::b".to_owned()], env).is_err());
+    }
+
+    fn strings(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn authentication_from_flags_or_environment() {
+        let none = |_: &str| None;
+        assert_eq!(
+            parse_args(&[], none).unwrap().options.auth,
+            AuthConfig::None
+        );
+        let e = parse_args(&strings(&["--bind", "0.0.0.0:8080"]), none)
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("not a loopback") && e.contains("--insecure-no-auth"),
+            "{e}"
+        );
+        let a = parse_args(
+            &strings(&["--bind", "0.0.0.0:8080", "--insecure-no-auth"]),
+            none,
+        );
+        assert!(a.is_ok());
+        let basic = parse_args(&strings(&["--bind", "0.0.0.0:1", "--auth", "basic"]), none);
+        assert_eq!(basic.unwrap().options.auth, AuthConfig::Basic);
+        let env = |k: &str| match k {
+            "CDR_AUTH" => Some("oidc".to_owned()),
+            "CDR_OIDC_ISSUER" => Some("https://kc.example.org/realms/cdr/".to_owned()),
+            "CDR_OIDC_AUDIENCE" => Some("cdr, other".to_owned()),
+            "CDR_OIDC_ROLES_CLAIM" => Some("realm_access.roles,roles".to_owned()),
+            "CDR_CORS_ORIGINS" => Some("https://forms.example.org".to_owned()),
+            _ => None,
+        };
+        let a = parse_args(&[], env).unwrap();
+        let AuthConfig::Oidc(c) = &a.options.auth else {
+            panic!("{:?}", a.options.auth)
+        };
+        assert_eq!(c.issuer, "https://kc.example.org/realms/cdr");
+        assert_eq!(c.audiences, ["cdr", "other"]);
+        assert_eq!(c.roles_claims, ["realm_access.roles", "roles"]);
+        assert_eq!(a.options.cors_origins, ["https://forms.example.org"]);
+        let e = parse_args(&strings(&["--auth", "oidc"]), none)
+            .err()
+            .unwrap();
+        assert!(e.contains("--oidc-issuer"), "{e}");
+        let plain = [
+            "--auth",
+            "oidc",
+            "--oidc-issuer",
+            "http://kc.example.org",
+            "--oidc-audience",
+            "a",
+        ];
+        let e = parse_args(&strings(&plain), none).err().unwrap();
+        assert!(e.contains("loopback"), "{e}");
+        assert!(parse_args(&strings(&["--auth", "kerberos"]), none).is_err());
+        assert!(parse_args(&strings(&["--tls-cert", "c.pem"]), none).is_err());
+        assert!(parse_args(&strings(&["--cors-origin", "*"]), none).is_err());
     }
 
     #[test]

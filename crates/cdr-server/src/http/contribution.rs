@@ -243,7 +243,14 @@ pub async fn create(
     let format = media::body_then_write_format(&req, JSON_ONLY, JSON_OR_XML)?;
     let body = media::read_body(&req, payload, state.limits.contribution).await?;
     let value = media::decode_value(&body)?;
-    let new = contribution(&state.store, ehr, &value).await?;
+    let mut new = contribution(&state.store, ehr, &value).await?;
+    // An authenticated caller commits as themselves: committers in the body are replaced.
+    if let Some(me) = super::auth::committer(&req)? {
+        for v in &mut new.versions {
+            v.meta.committer = Some(me.clone());
+        }
+        new.meta.committer = Some(me);
+    }
     let caller = state.caller(&req);
     let done = state.store.commit_contribution(&caller, ehr, new).await?;
     let mut answer = answer(&state, &req, ehr, done.contribution_id);

@@ -52,6 +52,9 @@ error_codes! {
     InvalidId => BAD_REQUEST, "invalid_id", "Malformed identifier";
     InvalidParameter => BAD_REQUEST, "invalid_parameter", "Invalid or missing parameter";
     InvalidHeader => BAD_REQUEST, "invalid_header", "Invalid or missing header";
+    Unauthenticated => UNAUTHORIZED, "unauthenticated", "Authentication required";
+    Forbidden => FORBIDDEN, "forbidden", "Not allowed for the caller's roles";
+    OriginNotAllowed => FORBIDDEN, "origin_not_allowed", "Cross-origin requests from this origin are not allowed";
     NotFound => NOT_FOUND, "not_found", "Not found";
     RouteNotFound => NOT_FOUND, "route_not_found", "No such resource";
     MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed";
@@ -71,6 +74,7 @@ error_codes! {
     Internal => INTERNAL_SERVER_ERROR, "internal_error", "Internal server error";
     NotImplemented => NOT_IMPLEMENTED, "not_implemented", "Not implemented by this server";
     Unavailable => SERVICE_UNAVAILABLE, "database_unavailable", "The database is unavailable";
+    IdentityProviderUnavailable => SERVICE_UNAVAILABLE, "identity_provider_unavailable", "The identity provider's keys could not be fetched";
     TerminologyUnavailable => BAD_GATEWAY, "terminology_unavailable", "The terminology server failed";
 }
 
@@ -111,6 +115,8 @@ struct Extra {
     allow: Option<String>,
     /// What still uses a resource that cannot be removed (composition ids), on `in_use`.
     used_by: Vec<String>,
+    /// The `WWW-Authenticate` challenge of a 401.
+    challenge: Option<String>,
 }
 
 impl ApiError {
@@ -177,6 +183,12 @@ impl ApiError {
                 extra.location = Some(format!("{prefix}{latest}"));
             }
         }
+        self
+    }
+
+    /// With the `WWW-Authenticate` challenge of a 401 (`Bearer realm="cdr"`, …).
+    pub fn challenging(mut self, challenge: String) -> ApiError {
+        self.extra().challenge = Some(challenge);
         self
     }
 
@@ -312,6 +324,9 @@ impl ResponseError for ApiError {
             let mut hidden = ApiError::new(self.code, "the server could not complete the request");
             hidden.detail = match self.code {
                 Code::Unavailable => "the database is not reachable; try again later".into(),
+                Code::IdentityProviderUnavailable => {
+                    "the identity provider's keys could not be fetched; try again later".into()
+                }
                 _ => hidden.detail,
             };
             hidden.body()
@@ -335,6 +350,16 @@ impl ResponseError for ApiError {
             if let Ok(v) = HeaderValue::from_str(allow) {
                 res.insert_header((header::ALLOW, v));
             }
+        }
+        if let Some(challenge) = extra.and_then(|e| e.challenge.as_ref()) {
+            if let Ok(v) = HeaderValue::from_str(challenge) {
+                res.insert_header((header::WWW_AUTHENTICATE, v));
+            }
+        }
+        // An error that leaves the middleware as an error (a panic) is rendered here, past
+        // `transport::secure`: it carries the same headers.
+        for (name, value) in super::transport::SECURITY_HEADERS {
+            res.insert_header((*name, *value));
         }
         res.body(body.to_string())
     }

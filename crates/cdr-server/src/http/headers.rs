@@ -118,7 +118,9 @@ pub fn required<'a>(params: &'a HashMap<String, String>, name: &str) -> ApiResul
 /// (`openEHR-AUDIT_DETAILS.committer: name="…"`), the same with a bare value
 /// (`openEHR-VERSION.lifecycle_state: complete`, as EHRbase's clients send it) and the 1.1.0 form
 /// (`openehr-audit-details: committer.name="…"`). Attributes cdr does not know are ignored; a
-/// known attribute with a value that does not fit is refused (400).
+/// known attribute with a value that does not fit is refused (400). When the caller
+/// authenticated, the committer is the caller whatever the headers say (they may still give a
+/// description, change type and lifecycle state).
 pub fn commit_meta(req: &HttpRequest) -> ApiResult<CommitMeta> {
     let mut fields: Vec<(String, String)> = Vec::new();
     for (name, value) in req.headers() {
@@ -209,6 +211,10 @@ pub fn commit_meta(req: &HttpRequest) -> ApiResult<CommitMeta> {
                 ApiError::new(Code::InvalidHeader, format!("committer: {}", e.message))
             })?,
         );
+    }
+    // An authenticated caller commits as themselves: a committer in the headers is replaced.
+    if let Some(me) = super::auth::committer(req)? {
+        meta.committer = Some(me);
     }
     Ok(meta)
 }

@@ -4,12 +4,19 @@
 //!   and the integration tests;
 //! - [`routes`]: the route table under the base path;
 //! - [`error`]: the one table from errors to status codes (problem+json);
+//! - [`auth`] (with `auth_basic`, `auth_oidc`, `auth_fetch`) and [`auth_roles`]: who calls, and
+//!   which endpoint groups their roles may call; [`transport`]: TLS, CORS, security headers;
 //! - [`media`] and [`headers`]: negotiation, bodies, request and response headers;
 //! - one module per resource group, each handler a thin translation to a store call.
 //!
 //! Invariant: handlers never pick a status for an error; they return [`error::ApiError`]s.
 
 mod admin;
+pub mod auth;
+pub mod auth_basic;
+mod auth_fetch;
+pub mod auth_oidc;
+pub mod auth_roles;
 mod composition;
 mod contribution;
 mod definition;
@@ -25,7 +32,10 @@ mod query;
 pub mod routes;
 pub mod server;
 mod system;
+pub mod transport;
 mod versioned;
+
+use std::sync::Arc;
 
 use actix_web::HttpRequest;
 use uuid::Uuid;
@@ -60,13 +70,16 @@ impl Default for Limits {
     }
 }
 
-/// What every handler gets: the store, the base path, the limits.
+/// What every handler gets: the store, the base path, the limits, and how callers
+/// authenticate and answers travel.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
     /// The base path of the API, e.g. `/openehr/v1` (no trailing slash; empty for the root).
     pub base: String,
     pub limits: Limits,
+    pub auth: Arc<auth::Authenticator>,
+    pub transport: transport::Transport,
 }
 
 impl AppState {
@@ -93,9 +106,10 @@ impl AppState {
         self.url(req, &format!("/ehr/{ehr}/{collection}/"))
     }
 
-    /// The caller. Authentication is not built yet: everyone is the local principal.
-    pub fn caller(&self, _req: &HttpRequest) -> Principal {
-        Principal::local()
+    /// The caller: the principal the request authenticated as (`auth::authenticate`), or
+    /// the local principal when authentication is off.
+    pub fn caller(&self, req: &HttpRequest) -> Principal {
+        auth::caller(self.auth.enabled(), req)
     }
 }
 

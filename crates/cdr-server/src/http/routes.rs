@@ -1,114 +1,123 @@
 //! The route table: [`ENDPOINTS`] is the one list of what the API serves. The router, the
 //! capabilities document and `openapi.json` are all built from it, so they cannot drift apart.
-//! Everything but `/health` lives under the configurable base path. A trailing slash is trimmed
+//! Each endpoint names its [`Group`]; its route answers 403 before the handler runs when the
+//! caller's roles may not call that group. Everything but `/health` lives under the
+//! configurable base path. A trailing slash is trimmed
 //! before routing (`NormalizePath` in `server.rs`), so each path is listed once.
 
 use std::collections::BTreeMap;
 
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceRequest;
 use actix_web::http::Method;
-use actix_web::{web, HttpRequest, HttpResponse, Resource, Route};
+use actix_web::middleware::Next;
+use actix_web::{middleware, web, HttpRequest, HttpResponse, Resource, Route};
 
+use super::auth;
+use super::auth_roles::Group;
 use super::error::{ApiError, ApiResult, Code};
 use super::versioned::{self, Kind};
 use super::{
     admin, composition, contribution, definition, directory, ehr, ehr_status, query, system,
 };
 
-/// One endpoint: method, path below the base, a summary, and how to build its route.
+/// One endpoint: method, path below the base, the group of endpoints whose roles may call it
+/// (`auth_roles::PERMISSIONS`), a summary, and how to build its route.
 #[derive(Debug)]
 pub struct Endpoint {
     pub method: &'static str,
     pub path: &'static str,
+    pub group: Group,
     pub summary: &'static str,
     handler: fn() -> Route,
 }
 
 macro_rules! endpoints {
-    ($($method:literal $path:literal $summary:literal => $handler:expr;)*) => {
+    ($($method:literal $path:literal $group:ident $summary:literal => $handler:expr;)*) => {
         /// Every endpoint under the base path.
         pub const ENDPOINTS: &[Endpoint] = &[
-            $(Endpoint { method: $method, path: $path, summary: $summary, handler: || web::route().to($handler) },)*
+            $(Endpoint { method: $method, path: $path, group: Group::$group, summary: $summary, handler: || web::route().to($handler) },)*
         ];
     };
 }
 
 endpoints! {
-    "GET" "/" "Capabilities: this server and its routes" => system::capabilities;
-    "OPTIONS" "/" "Capabilities (OPTIONS)" => system::capabilities;
-    "GET" "/openapi.json" "This list of endpoints as OpenAPI 3" => system::openapi;
-    "POST" "/ehr" "Create an EHR" => ehr::create;
-    "GET" "/ehr" "Find the EHR of a subject (subject_id, subject_namespace)" => ehr::find_by_subject;
-    "GET" "/ehr/{ehr_id}" "Get an EHR" => ehr::get;
-    "PUT" "/ehr/{ehr_id}" "Create an EHR with the given id" => ehr::create_with_id;
-    "GET" "/ehr/{ehr_id}/ehr_status" "Get the EHR_STATUS (latest or at version_at_time)" => ehr_status::get;
-    "PUT" "/ehr/{ehr_id}/ehr_status" "Update the EHR_STATUS (If-Match)" => ehr_status::update;
-    "GET" "/ehr/{ehr_id}/ehr_status/{version_uid}" "Get an EHR_STATUS version" => ehr_status::get_version;
-    "GET" "/ehr/{ehr_id}/versioned_ehr_status" "Get the VERSIONED_EHR_STATUS"
+    "GET" "/" Meta "Capabilities: this server and its routes" => system::capabilities;
+    "OPTIONS" "/" Meta "Capabilities (OPTIONS)" => system::capabilities;
+    "GET" "/openapi.json" Meta "This list of endpoints as OpenAPI 3" => system::openapi;
+    "POST" "/ehr" RecordWrite "Create an EHR" => ehr::create;
+    "GET" "/ehr" RecordRead "Find the EHR of a subject (subject_id, subject_namespace)" => ehr::find_by_subject;
+    "GET" "/ehr/{ehr_id}" RecordRead "Get an EHR" => ehr::get;
+    "PUT" "/ehr/{ehr_id}" RecordWrite "Create an EHR with the given id" => ehr::create_with_id;
+    "GET" "/ehr/{ehr_id}/ehr_status" RecordRead "Get the EHR_STATUS (latest or at version_at_time)" => ehr_status::get;
+    "PUT" "/ehr/{ehr_id}/ehr_status" RecordWrite "Update the EHR_STATUS (If-Match)" => ehr_status::update;
+    "GET" "/ehr/{ehr_id}/ehr_status/{version_uid}" RecordRead "Get an EHR_STATUS version" => ehr_status::get_version;
+    "GET" "/ehr/{ehr_id}/versioned_ehr_status" RecordRead "Get the VERSIONED_EHR_STATUS"
         => |r, s| versioned::info(r, s, Kind::EhrStatus);
-    "GET" "/ehr/{ehr_id}/versioned_ehr_status/revision_history" "EHR_STATUS revision history"
+    "GET" "/ehr/{ehr_id}/versioned_ehr_status/revision_history" RecordRead "EHR_STATUS revision history"
         => |r, s| versioned::history(r, s, Kind::EhrStatus);
-    "GET" "/ehr/{ehr_id}/versioned_ehr_status/version" "EHR_STATUS ORIGINAL_VERSION (latest or at version_at_time)"
+    "GET" "/ehr/{ehr_id}/versioned_ehr_status/version" RecordRead "EHR_STATUS ORIGINAL_VERSION (latest or at version_at_time)"
         => |r, s| versioned::version_at(r, s, Kind::EhrStatus);
-    "GET" "/ehr/{ehr_id}/versioned_ehr_status/version/{version_uid}" "EHR_STATUS ORIGINAL_VERSION by uid"
+    "GET" "/ehr/{ehr_id}/versioned_ehr_status/version/{version_uid}" RecordRead "EHR_STATUS ORIGINAL_VERSION by uid"
         => |r, s| versioned::version_by_uid(r, s, Kind::EhrStatus);
-    "POST" "/ehr/{ehr_id}/composition" "Create a COMPOSITION (canonical JSON or XML, FLAT or STRUCTURED; dry_run=true validates without storing)" => composition::create;
-    "GET" "/ehr/{ehr_id}/composition/{uid_based_id}" "Get a COMPOSITION (latest, by version uid, or at version_at_time)"
+    "POST" "/ehr/{ehr_id}/composition" RecordWrite "Create a COMPOSITION (canonical JSON or XML, FLAT or STRUCTURED; dry_run=true validates without storing)" => composition::create;
+    "GET" "/ehr/{ehr_id}/composition/{uid_based_id}" RecordRead "Get a COMPOSITION (latest, by version uid, or at version_at_time)"
         => composition::get;
-    "PUT" "/ehr/{ehr_id}/composition/{uid_based_id}" "Update a COMPOSITION (If-Match; dry_run=true checks without storing)" => composition::update;
-    "DELETE" "/ehr/{ehr_id}/composition/{uid_based_id}" "Delete a COMPOSITION (If-Match)" => composition::delete;
-    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}" "Get a VERSIONED_COMPOSITION"
+    "PUT" "/ehr/{ehr_id}/composition/{uid_based_id}" RecordWrite "Update a COMPOSITION (If-Match; dry_run=true checks without storing)" => composition::update;
+    "DELETE" "/ehr/{ehr_id}/composition/{uid_based_id}" RecordWrite "Delete a COMPOSITION (If-Match)" => composition::delete;
+    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}" RecordRead "Get a VERSIONED_COMPOSITION"
         => |r, s| versioned::info(r, s, Kind::Composition);
-    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/revision_history" "COMPOSITION revision history"
+    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/revision_history" RecordRead "COMPOSITION revision history"
         => |r, s| versioned::history(r, s, Kind::Composition);
-    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/version" "COMPOSITION ORIGINAL_VERSION (latest or at version_at_time)"
+    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/version" RecordRead "COMPOSITION ORIGINAL_VERSION (latest or at version_at_time)"
         => |r, s| versioned::version_at(r, s, Kind::Composition);
-    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/version/{version_uid}" "COMPOSITION ORIGINAL_VERSION by uid"
+    "GET" "/ehr/{ehr_id}/versioned_composition/{versioned_object_uid}/version/{version_uid}" RecordRead "COMPOSITION ORIGINAL_VERSION by uid"
         => |r, s| versioned::version_by_uid(r, s, Kind::Composition);
-    "POST" "/ehr/{ehr_id}/contribution" "Commit a CONTRIBUTION" => contribution::create;
-    "GET" "/ehr/{ehr_id}/contribution/{contribution_uid}" "Get a CONTRIBUTION" => contribution::get;
-    "POST" "/ehr/{ehr_id}/directory" "Create the directory" => directory::create;
-    "PUT" "/ehr/{ehr_id}/directory" "Update the directory (If-Match)" => directory::update;
-    "DELETE" "/ehr/{ehr_id}/directory" "Delete the directory (If-Match)" => directory::delete;
-    "GET" "/ehr/{ehr_id}/directory" "Get the directory (latest or at version_at_time; path)" => directory::get;
-    "GET" "/ehr/{ehr_id}/directory/{version_uid}" "Get a directory version (path)" => directory::get_version;
-    "POST" "/definition/template/adl1.4" "Upload an ADL 1.4 operational template" => definition::upload;
-    "GET" "/definition/template/adl1.4" "List ADL 1.4 templates" => definition::list;
-    "GET" "/definition/template/adl1.4/{template_id}" "Get an ADL 1.4 template (OPT XML, or its web template as application/openehr.wt+json)" => definition::get;
-    "GET" "/definition/template/adl1.4/{template_id}/example" "An example composition of an ADL 1.4 template (canonical JSON; XML, FLAT or STRUCTURED by Accept or format=)" => definition::example;
-    "GET" "/definition/query" "List all stored queries" => definition::list_queries;
-    "GET" "/definition/query/{qualified_query_name}" "List stored queries whose name starts with this"
+    "POST" "/ehr/{ehr_id}/contribution" RecordWrite "Commit a CONTRIBUTION" => contribution::create;
+    "GET" "/ehr/{ehr_id}/contribution/{contribution_uid}" RecordRead "Get a CONTRIBUTION" => contribution::get;
+    "POST" "/ehr/{ehr_id}/directory" RecordWrite "Create the directory" => directory::create;
+    "PUT" "/ehr/{ehr_id}/directory" RecordWrite "Update the directory (If-Match)" => directory::update;
+    "DELETE" "/ehr/{ehr_id}/directory" RecordWrite "Delete the directory (If-Match)" => directory::delete;
+    "GET" "/ehr/{ehr_id}/directory" RecordRead "Get the directory (latest or at version_at_time; path)" => directory::get;
+    "GET" "/ehr/{ehr_id}/directory/{version_uid}" RecordRead "Get a directory version (path)" => directory::get_version;
+    "POST" "/definition/template/adl1.4" TemplateWrite "Upload an ADL 1.4 operational template" => definition::upload;
+    "GET" "/definition/template/adl1.4" TemplateRead "List ADL 1.4 templates" => definition::list;
+    "GET" "/definition/template/adl1.4/{template_id}" TemplateRead "Get an ADL 1.4 template (OPT XML, or its web template as application/openehr.wt+json)" => definition::get;
+    "GET" "/definition/template/adl1.4/{template_id}/example" TemplateRead "An example composition of an ADL 1.4 template (canonical JSON; XML, FLAT or STRUCTURED by Accept or format=)" => definition::example;
+    "GET" "/definition/query" QueryDefinitionRead "List all stored queries" => definition::list_queries;
+    "GET" "/definition/query/{qualified_query_name}" QueryDefinitionRead "List stored queries whose name starts with this"
         => definition::list_queries;
-    "PUT" "/definition/query/{qualified_query_name}" "Store a query (AQL; the server assigns the version)"
+    "PUT" "/definition/query/{qualified_query_name}" QueryDefinitionWrite "Store a query (AQL; the server assigns the version)"
         => definition::put_query;
-    "PUT" "/definition/query/{qualified_query_name}/{version}" "Store a query at a version (exact or partial)"
+    "PUT" "/definition/query/{qualified_query_name}/{version}" QueryDefinitionWrite "Store a query at a version (exact or partial)"
         => definition::put_query;
-    "GET" "/definition/query/{qualified_query_name}/{version}" "Get a stored query (exact or partial version)"
+    "GET" "/definition/query/{qualified_query_name}/{version}" QueryDefinitionRead "Get a stored query (exact or partial version)"
         => definition::get_query;
-    "GET" "/query/aql" "Run an ad hoc AQL query (q, ehr_id, offset, fetch, parameters)" => query::get;
-    "POST" "/query/aql" "Run an ad hoc AQL query (JSON body)" => query::post;
-    "GET" "/query/{qualified_query_name}" "Run a stored query, latest version (ehr_id, offset, fetch, parameters)"
+    "GET" "/query/aql" AdHocQuery "Run an ad hoc AQL query (q, ehr_id, offset, fetch, parameters)" => query::get;
+    "POST" "/query/aql" AdHocQuery "Run an ad hoc AQL query (JSON body)" => query::post;
+    "GET" "/query/{qualified_query_name}" StoredQuery "Run a stored query, latest version (ehr_id, offset, fetch, parameters)"
         => query::get_stored;
-    "POST" "/query/{qualified_query_name}" "Run a stored query, latest version (JSON body)" => query::post_stored;
-    "GET" "/query/{qualified_query_name}/{version}" "Run a stored query at a version (exact or partial)"
+    "POST" "/query/{qualified_query_name}" StoredQuery "Run a stored query, latest version (JSON body)" => query::post_stored;
+    "GET" "/query/{qualified_query_name}/{version}" StoredQuery "Run a stored query at a version (exact or partial)"
         => query::get_stored;
-    "POST" "/query/{qualified_query_name}/{version}" "Run a stored query at a version (JSON body)"
+    "POST" "/query/{qualified_query_name}/{version}" StoredQuery "Run a stored query at a version (JSON body)"
         => query::post_stored;
-    "DELETE" "/admin/ehr/{ehr_id}" "Delete an EHR physically" => admin::delete_ehr;
-    "DELETE" "/admin/ehr/{ehr_id}/composition/{versioned_object_id}" "Delete a composition physically (all versions)"
+    "DELETE" "/admin/ehr/{ehr_id}" Admin "Delete an EHR physically" => admin::delete_ehr;
+    "DELETE" "/admin/ehr/{ehr_id}/composition/{versioned_object_id}" Admin "Delete a composition physically (all versions)"
         => admin::delete_composition;
-    "DELETE" "/admin/ehr/{ehr_id}/directory/{directory_id}" "Delete the EHR's directory physically (all versions; EHRbase's admin API)"
+    "DELETE" "/admin/ehr/{ehr_id}/directory/{directory_id}" Admin "Delete the EHR's directory physically (all versions; EHRbase's admin API)"
         => admin::delete_directory;
-    "DELETE" "/admin/ehr/{ehr_id}/contribution/{contribution_uid}" "Not implemented (501): a contribution's versions are removed with their compositions, directory or EHR"
+    "DELETE" "/admin/ehr/{ehr_id}/contribution/{contribution_uid}" Admin "Not implemented (501): a contribution's versions are removed with their compositions, directory or EHR"
         => admin::delete_contribution;
-    "DELETE" "/admin/template/adl1.4/{template_id}" "Delete a template no composition uses"
+    "DELETE" "/admin/template/adl1.4/{template_id}" Admin "Delete a template no composition uses"
         => admin::delete_template;
-    "PUT" "/admin/template/{template_id}" "Replace a template no composition uses (OPT XML; EHRbase's admin API)"
+    "PUT" "/admin/template/{template_id}" Admin "Replace a template no composition uses (OPT XML; EHRbase's admin API)"
         => admin::replace_template;
-    "DELETE" "/admin/template/{template_id}" "Delete a template no composition uses, answering {deleted: 1} (EHRbase's admin API)"
+    "DELETE" "/admin/template/{template_id}" Admin "Delete a template no composition uses, answering {deleted: 1} (EHRbase's admin API)"
         => admin::delete_template_counted;
-    "DELETE" "/admin/template/all" "Delete every template when no composition uses any, answering {deleted: n} (EHRbase's admin API)"
+    "DELETE" "/admin/template/all" Admin "Delete every template when no composition uses any, answering {deleted: n} (EHRbase's admin API)"
         => admin::delete_all_templates;
-    "DELETE" "/admin/query/{qualified_query_name}/{version}" "Delete a stored query version"
+    "DELETE" "/admin/query/{qualified_query_name}/{version}" Admin "Delete a stored query version"
         => admin::delete_query;
 }
 
@@ -152,7 +161,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
             let mut res = resource(alias, allow.join(", "));
             for e in &endpoints {
                 let method = Method::from_bytes(e.method.as_bytes()).unwrap_or(Method::GET);
-                res = res.route((e.handler)().method(method));
+                let group = e.group;
+                let authorize =
+                    middleware::from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {
+                        auth::authorize(group, req, next)
+                    });
+                res = res.route((e.handler)().method(method).wrap(authorize));
             }
             scope = scope.service(res);
         }

@@ -2,14 +2,18 @@
 //! [`start`].
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::NormalizePath;
+use actix_web::middleware::{from_fn, NormalizePath};
 use actix_web::{web, App, HttpServer};
 
 use cdr_store::Store;
 
-use super::{error, panic, routes, AppState, Limits};
+use super::auth::{self, AuthConfig, Authenticator};
+use super::transport::{self, Transport};
+use super::{auth_fetch, error, panic, routes, AppState, Limits};
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -21,6 +25,15 @@ pub struct ServeOptions {
     /// Worker threads (default: actix's choice, one per core).
     pub workers: Option<usize>,
     pub limits: Limits,
+    /// How callers authenticate (default: not at all, which only a loopback address allows).
+    pub auth: AuthConfig,
+    /// Serve without authentication on an address that is not loopback (something in front
+    /// of cdr authenticates).
+    pub insecure_no_auth: bool,
+    /// Serve HTTPS with this PEM certificate chain and private key.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Origins whose browser scripts may call the API (CORS).
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServeOptions {
@@ -30,7 +43,43 @@ impl Default for ServeOptions {
             base_path: "/openehr/v1".into(),
             workers: None,
             limits: Limits::default(),
+            auth: AuthConfig::None,
+            insecure_no_auth: false,
+            tls: None,
+            cors_origins: Vec::new(),
         }
+    }
+}
+
+impl ServeOptions {
+    /// Refuses settings that would serve every record to anyone who can reach the port, or
+    /// that cannot work; says why.
+    pub fn check(&self) -> Result<(), String> {
+        if self.auth == AuthConfig::None && !self.insecure_no_auth && !auth::is_loopback(&self.bind)
+        {
+            return Err(format!(
+                "refusing to serve without authentication on {}, which is not a loopback \
+                 address: anyone who can reach it could read and change every record. Choose \
+                 --auth oidc or --auth basic, bind to 127.0.0.1, or, when something in front of \
+                 cdr authenticates every request, pass --insecure-no-auth",
+                self.bind
+            ));
+        }
+        if let AuthConfig::Oidc(c) = &self.auth {
+            if c.issuer.is_empty() {
+                return Err("--auth oidc needs --oidc-issuer (the tokens' iss)".into());
+            }
+            if c.audiences.is_empty() {
+                return Err("--auth oidc needs --oidc-audience (the tokens' aud)".into());
+            }
+            if c.jwks_file.is_none() {
+                auth_fetch::check_url(&c.issuer)?;
+            }
+        }
+        for origin in &self.cors_origins {
+            transport::check_origin(origin)?;
+        }
+        Ok(())
     }
 }
 
@@ -61,20 +110,33 @@ pub fn normalise_base(base: &str) -> String {
 }
 
 /// Binds and starts the server. It does not listen for signals: the caller stops it through
-/// [`Running::handle`] (`cdr serve` does so on SIGINT and SIGTERM).
+/// [`Running::handle`] (`cdr serve` does so on SIGINT and SIGTERM). Settings that
+/// [`ServeOptions::check`] refuses are an `InvalidInput` error.
 pub fn start(store: Store, options: &ServeOptions) -> std::io::Result<Running> {
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    options.check().map_err(invalid)?;
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(transport::tls_config(cert, key).map_err(invalid)?),
+        None => None,
+    };
     let state = AppState {
+        auth: Arc::new(Authenticator::new(&options.auth, &store)),
+        transport: Transport::new(tls.is_some(), &options.cors_origins),
         store,
         base: normalise_base(&options.base_path),
         limits: options.limits,
     };
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
+        // The last wrapped runs first: security headers and CORS, panics, XML errors, path
+        // normalisation, authentication; then each route checks the caller's roles.
         App::new()
+            .wrap(from_fn(auth::authenticate))
             // EHRbase's clients address collections with a trailing slash (`POST …/ehr/`).
             .wrap(NormalizePath::trim())
-            .wrap(actix_web::middleware::from_fn(error::xml_errors))
-            .wrap(actix_web::middleware::from_fn(panic::catch_panics))
+            .wrap(from_fn(error::xml_errors))
+            .wrap(from_fn(panic::catch_panics))
+            .wrap(from_fn(transport::secure))
             .app_data(data.clone())
             .configure(|cfg| routes::configure(cfg, &data.base))
             .default_service(web::to(routes::route_not_found))
@@ -84,7 +146,10 @@ pub fn start(store: Store, options: &ServeOptions) -> std::io::Result<Running> {
     if let Some(n) = options.workers {
         server = server.workers(n.max(1));
     }
-    let server = server.bind(&options.bind)?;
+    let server = match tls {
+        Some(config) => server.bind_rustls_0_23(&options.bind, config)?,
+        None => server.bind(&options.bind)?,
+    };
     let addr = server
         .addrs()
         .first()

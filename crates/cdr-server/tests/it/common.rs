@@ -31,13 +31,30 @@ pub async fn server() -> Server {
 
 /// Starts the server with given body limits.
 pub async fn server_with(limits: Limits) -> Server {
-    let store = cdr_testkit::fresh_store().await;
-    let options = ServeOptions {
+    server_with_options(ServeOptions {
+        limits,
+        ..test_options()
+    })
+    .await
+}
+
+/// The options of the test server: `127.0.0.1:0`, the base path, one worker.
+pub fn test_options() -> ServeOptions {
+    ServeOptions {
         bind: "127.0.0.1:0".into(),
         base_path: BASE.into(),
         workers: Some(1),
-        limits,
-    };
+        ..ServeOptions::default()
+    }
+}
+
+/// Starts the server with given options over a fresh store.
+pub async fn server_with_options(options: ServeOptions) -> Server {
+    server_on(cdr_testkit::fresh_store().await, options)
+}
+
+/// Starts the server with given options over `store`.
+pub fn server_on(store: Store, options: ServeOptions) -> Server {
     let running = http::start(store.clone(), &options).expect("server starts");
     Server {
         addr: running.addr,
@@ -173,6 +190,12 @@ impl Req {
     /// Sends the request (`Connection: close`) and reads the whole response. The body is
     /// written concurrently with reading, so a server that answers early (413) is heard.
     pub async fn send(self) -> Resp {
+        Resp::parse(&self.send_raw().await)
+    }
+
+    /// Sends the request and returns the raw bytes of the answer (none when the server closes
+    /// without answering).
+    pub async fn send_raw(self) -> Vec<u8> {
         let stream = TcpStream::connect(self.addr).await.expect("connect");
         let (mut rd, mut wr) = stream.into_split();
         let mut head = format!(
@@ -195,7 +218,7 @@ impl Req {
         let mut raw = Vec::new();
         let _ = rd.read_to_end(&mut raw).await;
         let _ = writer.await;
-        Resp::parse(&raw)
+        raw
     }
 }
 
