@@ -4,8 +4,10 @@
 //! composition over keep-alive connections, then one client reads versions by uid; the modes
 //! alternate in rounds so that drift of a shared machine falls on both. Clients reuse their
 //! token, as real ones do (so requests after the first are answered from the verified-token
-//! cache); the cost of a full verification (a cache miss) is timed on its own. The last line
-//! is one JSON object with the figures.
+//! cache); the cost of a full verification (a cache miss) is timed on its own. Beside
+//! throughput, the CPU time the cdr process spends per commit (servers and clients; PostgreSQL
+//! is another process) is taken from `/proc/self/stat`, which other load on a shared machine
+//! disturbs less than wall-clock rates. The last line is one JSON object with the figures.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -42,9 +44,9 @@ struct Args {
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut a = Args {
         clients: 8,
-        count: 2000,
-        gets: 2000,
-        rounds: 2,
+        count: 1000,
+        gets: 1000,
+        rounds: 10,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -231,6 +233,15 @@ async fn commits(
     Ok(count as f64 / started.elapsed().as_secs_f64())
 }
 
+/// The CPU time this process has used (all threads, user and system), from `/proc/self/stat`
+/// in clock ticks of 10 ms; `None` where there is no such file.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Reads `gets` versions by uid with one connection; the latencies.
 async fn gets(
     addr: SocketAddr,
@@ -356,11 +367,13 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
         return Err("no versions to read".into());
     }
     let mut rate = [Vec::new(), Vec::new()];
+    let mut cpu = [Duration::ZERO, Duration::ZERO];
     let mut reads = [Vec::new(), Vec::new()];
     for round in 0..args.rounds {
         let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for m in order {
             let (name, addr, auth) = &modes[m];
+            let before = process_cpu();
             let per_s = commits(
                 *addr,
                 auth.clone(),
@@ -370,6 +383,9 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
                 body.clone(),
             )
             .await?;
+            if let (Some(b), Some(a)) = (before, process_cpu()) {
+                cpu[m] += a.saturating_sub(b);
+            }
             let lat = gets(*addr, auth, args.gets, &versions).await?;
             let _ = writeln!(
                 out,
@@ -404,12 +420,17 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
     }
     let (none_rate, oidc_rate) = (mean(&rate[0]), mean(&rate[1]));
     let (none_p50, oidc_p50) = (percentile(&reads[0], 0.5), percentile(&reads[1], 0.5));
+    let commits_run = (args.count * args.rounds) as f64;
+    let cpu_us = cpu.map(|c| c.as_secs_f64() * 1e6 / commits_run);
     let _ = writeln!(
         out,
         "commits/s: none {none_rate:.0}, oidc {oidc_rate:.0} ({:.1} %); get p50: none {none_p50:.3} ms, \
-         oidc {oidc_p50:.3} ms ({:+.3} ms); a full ES256 token verification {verify_us:.1} µs",
+         oidc {oidc_p50:.3} ms ({:+.3} ms); cdr's CPU per commit (clients included): none \
+         {:.0} µs, oidc {:.0} µs; a full ES256 token verification {verify_us:.1} µs",
         100.0 * oidc_rate / none_rate,
-        oidc_p50 - none_p50
+        oidc_p50 - none_p50,
+        cpu_us[0],
+        cpu_us[1]
     );
     plain_handle.stop(true).await;
     authed_handle.stop(true).await;
@@ -426,6 +447,8 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
         "none_get_p50_ms": round(none_p50, 3),
         "oidc_get_p50_ms": round(oidc_p50, 3),
         "get_p50_delta_ms": round(oidc_p50 - none_p50, 3),
+        "none_cpu_us_per_commit": round(cpu_us[0], 0),
+        "oidc_cpu_us_per_commit": round(cpu_us[1], 0),
         "token_verify_us": round(verify_us, 1),
     });
     let _ = writeln!(out, "{result}");

@@ -11,6 +11,7 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -98,32 +99,40 @@ impl OidcConfig {
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub principal: Principal,
-    /// The namespace of the subject: the issuer for OIDC, `local` for Basic users.
-    pub namespace: String,
-    /// The scheme of the subject id (`oidc`, `cdr-user`).
-    pub scheme: &'static str,
+    /// The committer of what this caller writes (made once, when the credentials are
+    /// verified).
+    pub committer: Arc<PartyProxy>,
 }
 
 impl Authenticated {
-    /// The committer of what this caller writes: a PARTY_IDENTIFIED with their name and a
-    /// PARTY_REF to their subject id.
-    pub fn committer(&self) -> Result<PartyProxy, ApiError> {
-        let p = &self.principal;
+    /// The caller `principal`, whose subject id belongs to `namespace` (the issuer for OIDC,
+    /// `local` for Basic users) under `scheme` (`oidc`, `cdr-user`). Their committer is a
+    /// PARTY_IDENTIFIED with their name and a PARTY_REF to their subject id.
+    pub fn new(
+        principal: Principal,
+        namespace: &str,
+        scheme: &str,
+    ) -> Result<Authenticated, AuthError> {
+        let p = &principal;
         let value = json!({
             "_type": "PARTY_IDENTIFIED",
             "name": p.name.as_deref().unwrap_or(&p.subject),
             "external_ref": {
                 "_type": "PARTY_REF",
-                "id": {"_type": "GENERIC_ID", "value": p.subject, "scheme": self.scheme},
-                "namespace": self.namespace,
+                "id": {"_type": "GENERIC_ID", "value": p.subject, "scheme": scheme},
+                "namespace": namespace,
                 "type": "PERSON",
             }
         });
-        cdr_rm::json::from_json_value(value).map_err(|e| {
-            ApiError::new(
+        let committer = cdr_rm::json::from_json_value(value).map_err(|e| {
+            AuthError::Unavailable(ApiError::new(
                 Code::Internal,
                 format!("the committer of {}: {}", p.subject, e.message),
-            )
+            ))
+        })?;
+        Ok(Authenticated {
+            principal,
+            committer: Arc::new(committer),
         })
     }
 }
@@ -178,11 +187,8 @@ impl Authenticator {
         };
         let credentials = credentials.trim();
         match self {
-            Authenticator::None => Ok(Authenticated {
-                principal: Principal::local(),
-                namespace: "local".into(),
-                scheme: "local",
-            }),
+            Authenticator::None => Authenticated::new(Principal::local(), "local", "local")
+                .map_err(|e| e.into_api(self)),
             Authenticator::Basic(basic) if scheme.eq_ignore_ascii_case("basic") => basic
                 .verify(credentials)
                 .await
@@ -305,11 +311,10 @@ pub fn caller(enabled: bool, req: &HttpRequest) -> Principal {
 /// The committer a write must carry, when the caller authenticated: the caller. Without
 /// authentication, `None` (the client's `openEHR-AUDIT_DETAILS` committer, or the store's
 /// default, stands).
-pub fn committer(req: &HttpRequest) -> Result<Option<PartyProxy>, ApiError> {
-    match req.extensions().get::<Authenticated>() {
-        Some(who) => who.committer().map(Some),
-        None => Ok(None),
-    }
+pub fn committer(req: &HttpRequest) -> Option<PartyProxy> {
+    req.extensions()
+        .get::<Authenticated>()
+        .map(|who| PartyProxy::clone(&who.committer))
 }
 
 /// Whether `bind` (`host:port`) names only loopback addresses: `127.0.0.0/8`, `::1`, or a name

@@ -118,7 +118,7 @@ impl Basic {
             })?;
         match (user, matches) {
             (Some(user), true) => {
-                let who = authenticated(user);
+                let who = authenticated(user)?;
                 self.remember(tag, who.clone());
                 Ok(who)
             }
@@ -155,19 +155,16 @@ fn rand_fallback() -> Vec<u8> {
     format!("{}{}", t.as_nanos(), std::process::id()).into_bytes()
 }
 
-fn authenticated(user: User) -> Authenticated {
-    Authenticated {
-        principal: Principal {
-            name: user.full_name.or_else(|| Some(user.username.clone())),
-            subject: user.username,
-            roles: user.roles,
-            organisation: user.organisation,
-            patient_id: user.patient_id,
-            ..Principal::default()
-        },
-        namespace: "local".into(),
-        scheme: "cdr-user",
-    }
+fn authenticated(user: User) -> Result<Authenticated, AuthError> {
+    let principal = Principal {
+        name: user.full_name.or_else(|| Some(user.username.clone())),
+        subject: user.username,
+        roles: user.roles,
+        organisation: user.organisation,
+        patient_id: user.patient_id,
+        ..Principal::default()
+    };
+    Authenticated::new(principal, "local", "cdr-user")
 }
 
 #[cfg(test)]

@@ -215,18 +215,15 @@ impl Oidc {
         }
         roles.sort();
         roles.dedup();
-        Ok(Authenticated {
-            principal: Principal {
-                name: string("name").or_else(|| string("preferred_username")),
-                subject,
-                roles,
-                organisation: string(&self.config.organisation_claim),
-                patient_id: string(&self.config.patient_id_claim),
-                ..Principal::default()
-            },
-            namespace: self.config.issuer.clone(),
-            scheme: "oidc",
-        })
+        let principal = Principal {
+            name: string("name").or_else(|| string("preferred_username")),
+            subject,
+            roles,
+            organisation: string(&self.config.organisation_claim),
+            patient_id: string(&self.config.patient_id_claim),
+            ..Principal::default()
+        };
+        Authenticated::new(principal, &self.config.issuer, "oidc")
     }
 
     /// Fetches the keys again, unless they were fetched less than `refresh_interval` ago
