@@ -7,7 +7,9 @@
 //! cache); the cost of a full verification (a cache miss) is timed on its own. Beside
 //! throughput, the CPU time the cdr process spends per commit (servers and clients; PostgreSQL
 //! is another process) is taken from `/proc/self/stat`, which other load on a shared machine
-//! disturbs less than wall-clock rates. The last line is one JSON object with the figures.
+//! disturbs less than wall-clock rates. `--control` runs the same with authentication off in
+//! both servers (an A/A run: what the bench tells apart by itself). The last line is one JSON
+//! object with the figures.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -39,6 +41,9 @@ struct Args {
     count: usize,
     gets: usize,
     rounds: usize,
+    /// Both servers without authentication (the token is still sent, and ignored): an A/A
+    /// run, showing what the bench tells apart by itself.
+    control: bool,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -47,6 +52,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         count: 1000,
         gets: 1000,
         rounds: 10,
+        control: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -57,6 +63,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
                 .ok_or_else(|| format!("{name} needs a positive number"))
         };
         match arg.as_str() {
+            "--control" => a.control = true,
             "--clients" => a.clients = number("--clients")?,
             "--count" => a.count = number("--count")?,
             "--gets" => a.gets = number("--gets")?,
@@ -74,7 +81,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Err(e) => {
             let _ = writeln!(
                 err,
-                "cdr bench auth: {e}\nusage: cdr bench auth [--clients N] [--count M] [--gets K] [--rounds R]"
+                "cdr bench auth: {e}\nusage: cdr bench auth [--clients N] [--count M] [--gets K] [--rounds R] [--control]"
             );
             return 2;
         }
@@ -304,7 +311,10 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
     let authed = http::start(
         store.clone(),
         &ServeOptions {
-            auth: AuthConfig::Oidc(oidc.clone()),
+            auth: match args.control {
+                true => AuthConfig::None,
+                false => AuthConfig::Oidc(oidc.clone()),
+            },
             ..base
         },
     )?;
@@ -441,6 +451,7 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
         "clients": args.clients,
         "count": args.count,
         "rounds": args.rounds,
+        "control": args.control,
         "none_commits_per_s": round(none_rate, 1),
         "oidc_commits_per_s": round(oidc_rate, 1),
         "commit_ratio": round(oidc_rate / none_rate, 3),

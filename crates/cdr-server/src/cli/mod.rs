@@ -67,10 +67,11 @@ USAGE:
       transaction each) on a temporary managed PostgreSQL, then raw INSERTs of the same JSON into
       one table with the same clients; the last line is a JSON object with the figures.
       Default: the blood-pressure template and composition of ../shared/testdata.
-  cdr bench auth [--clients N] [--count M] [--gets K] [--rounds R]
+  cdr bench auth [--clients N] [--count M] [--gets K] [--rounds R] [--control]
       Commits and reads over HTTP through two servers on one temporary store, one without
       authentication and one with --auth oidc (a key made for the run), in alternating rounds;
-      prints commits/s and GET-by-version-uid p50 of each, the last line as one JSON object.
+      prints commits/s, cdr's CPU per commit and GET-by-version-uid p50 of each, the last line
+      as one JSON object. --control: both servers without authentication (an A/A run).
   cdr aql [--data-dir D] [--ehr-id ID] [--param name=value]... [--terminology-url URL]
           [--explain] '<query>'
       Runs one AQL query on the store (its managed PostgreSQL under D, default ./data, or

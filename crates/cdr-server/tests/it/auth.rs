@@ -1063,3 +1063,45 @@ async fn https_with_a_certificate_made_here() {
     assert!(bad.is_err(), "key and certificate swapped");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn cdr_serve_takes_authentication_and_cors_from_its_flags() {
+    use std::io::{BufRead, BufReader};
+    let (url, _) = fresh_database_url().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cdr"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--auth", "basic"])
+        .env("DATABASE_URL", &url)
+        .env("CDR_CORS_ORIGINS", "https://forms.example.org")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cdr serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("authentication basic"), "{line}");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let addr: SocketAddr = url["http://".len()..url.len() - "/openehr/v1".len()]
+        .parse()
+        .unwrap();
+    let res = crate::common::request_to(addr, "GET", "/openehr/v1/ehr")
+        .send()
+        .await;
+    res.problem(401, "unauthenticated");
+    assert!(res
+        .header("www-authenticate")
+        .unwrap_or_default()
+        .starts_with("Basic"));
+    let res = crate::common::request_to(addr, "OPTIONS", "/openehr/v1/ehr")
+        .header("Origin", "https://forms.example.org")
+        .header("Access-Control-Request-Method", "GET")
+        .send()
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
