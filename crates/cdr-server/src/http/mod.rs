@@ -10,6 +10,7 @@
 //! Invariant: handlers never pick a status for an error; they return [`error::ApiError`]s.
 
 mod admin;
+pub mod audit;
 mod composition;
 mod contribution;
 mod definition;
@@ -94,8 +95,11 @@ impl AppState {
     }
 
     /// The caller. Authentication is not built yet: everyone is the local principal.
-    pub fn caller(&self, _req: &HttpRequest) -> Principal {
-        Principal::local()
+    pub fn caller(&self, req: &HttpRequest) -> Principal {
+        Principal {
+            address: audit::client_address(req),
+            ..Principal::local()
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse, Resource, Route};
 use super::error::{ApiError, ApiResult, Code};
 use super::versioned::{self, Kind};
 use super::{
-    admin, composition, contribution, definition, directory, ehr, ehr_status, query, system,
+    admin, audit, composition, contribution, definition, directory, ehr, ehr_status, query, system,
 };
 
 /// One endpoint: method, path below the base, a summary, and how to build its route.
@@ -40,6 +40,8 @@ endpoints! {
     "GET" "/ehr" "Find the EHR of a subject (subject_id, subject_namespace)" => ehr::find_by_subject;
     "GET" "/ehr/{ehr_id}" "Get an EHR" => ehr::get;
     "PUT" "/ehr/{ehr_id}" "Create an EHR with the given id" => ehr::create_with_id;
+    "GET" "/ehr/{ehr_id}/access_log" "Who read or changed this EHR, newest first (from, to, action, user; limit, before)"
+        => audit::access_log;
     "GET" "/ehr/{ehr_id}/ehr_status" "Get the EHR_STATUS (latest or at version_at_time)" => ehr_status::get;
     "PUT" "/ehr/{ehr_id}/ehr_status" "Update the EHR_STATUS (If-Match)" => ehr_status::update;
     "GET" "/ehr/{ehr_id}/ehr_status/{version_uid}" "Get an EHR_STATUS version" => ehr_status::get_version;
@@ -93,6 +95,8 @@ endpoints! {
         => query::get_stored;
     "POST" "/query/{qualified_query_name}/{version}" "Run a stored query at a version (JSON body)"
         => query::post_stored;
+    "GET" "/admin/audit" "The audit trail, newest first (ehr_id, user, from, to, action; limit, before)"
+        => audit::list;
     "DELETE" "/admin/ehr/{ehr_id}" "Delete an EHR physically" => admin::delete_ehr;
     "DELETE" "/admin/ehr/{ehr_id}/composition/{versioned_object_id}" "Delete a composition physically (all versions)"
         => admin::delete_composition;

@@ -9,7 +9,7 @@ use actix_web::{web, App, HttpServer};
 
 use cdr_store::Store;
 
-use super::{error, panic, routes, AppState, Limits};
+use super::{audit, error, panic, routes, AppState, Limits};
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -68,6 +68,8 @@ pub fn start(store: Store, options: &ServeOptions) -> std::io::Result<Running> {
         base: normalise_base(&options.base_path),
         limits: options.limits,
     };
+    // Events are chained at most this long after their transaction ended (`audit_chain.rs`).
+    state.store.start_sealer(std::time::Duration::from_secs(1));
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -75,6 +77,8 @@ pub fn start(store: Store, options: &ServeOptions) -> std::io::Result<Running> {
             .wrap(NormalizePath::trim())
             .wrap(actix_web::middleware::from_fn(error::xml_errors))
             .wrap(actix_web::middleware::from_fn(panic::catch_panics))
+            // Outermost, so that it sees every answer, refusals of the layers inside included.
+            .wrap(actix_web::middleware::from_fn(audit::audit_requests))
             .app_data(data.clone())
             .configure(|cfg| routes::configure(cfg, &data.base))
             .default_service(web::to(routes::route_not_found))

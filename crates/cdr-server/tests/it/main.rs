@@ -2,6 +2,7 @@
 //! against real PostgreSQL (a fresh database per test from cdr-testkit).
 
 mod admin;
+mod audit;
 mod common;
 mod composition;
 mod composition_data;
