@@ -32,13 +32,14 @@ CREATE TABLE audit_event (
 CREATE INDEX audit_event_xid ON audit_event (xid, seq);
 CREATE INDEX audit_event_ehr ON audit_event (ehr_id, seq) WHERE ehr_id IS NOT NULL;
 
--- The chain: position `pos` seals event `seq` with
+-- The chain: position `pos` seals event `seq` (of transaction `xid`) with
 -- hash = sha256(previous hash || the event's canonical text), see cdr-store/src/audit_chain.rs.
 -- Events are sealed in (xid, seq) order once every transaction that could still insert an
--- event before them has ended.
+-- event before them has ended, so the sealed events are always a prefix in that order: the
+-- last seal says where the next pass starts, and no index on `seq` is needed.
 CREATE TABLE audit_seal (
     pos bigint PRIMARY KEY,
-    seq bigint NOT NULL UNIQUE,
+    seq bigint NOT NULL,
     xid xid8 NOT NULL,
     hash bytea NOT NULL
 );

@@ -6,11 +6,11 @@
 //! - a write's event is one more insert of the write's own transaction (`write.rs`,
 //!   `admin.rs`), so a committed version never lacks its event;
 //! - every other event (reads, queries, refused or failed requests) goes to the audit writer, a
-//!   background task that inserts whatever is waiting as one statement, then the next batch
-//!   ([`Store::record`]). An answer does not wait for its event; at most [`QUEUE`] events wait
-//!   (a full queue makes [`Store::record`] wait instead), and on a crash of the cdr process the
-//!   events not yet inserted are lost — those of the requests answered while the last batch was
-//!   being inserted.
+//!   background task that collects events for at most [`WINDOW`] and inserts them as one
+//!   statement ([`Store::record`]). An answer does not wait for its event; at most [`QUEUE`]
+//!   events wait (a full queue makes [`Store::record`] wait instead), and on a crash of the cdr
+//!   process the events not yet inserted are lost — those of the requests answered in the last
+//!   window and while its batch was being inserted.
 //!
 //! A request's scope ([`in_request`]) lets the HTTP layer record each request once: a write
 //! that committed its own event marks the scope, and AQL notes its query text there.
@@ -333,6 +333,10 @@ pub(crate) enum Message {
     Flush(oneshot::Sender<()>),
 }
 
+/// How long the writer collects events before it inserts them (unless a batch is full or a
+/// flush is asked for): one insert, and one WAL flush, per window rather than per request.
+pub const WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Starts the writer on the current runtime; it ends when every sender is gone (the store is
 /// dropped) or the pool is closed.
 pub(crate) fn start_writer(pool: deadpool_postgres::Pool) -> mpsc::Sender<Message> {
@@ -341,14 +345,18 @@ pub(crate) fn start_writer(pool: deadpool_postgres::Pool) -> mpsc::Sender<Messag
         let mut batch = Vec::with_capacity(BATCH);
         let mut flushes = Vec::new();
         while let Some(first) = rx.recv().await {
+            let deadline = tokio::time::Instant::now() + WINDOW;
             let mut next = Some(first);
             while let Some(m) = next.take() {
                 match m {
                     Message::Event(e) => batch.push(*e),
                     Message::Flush(f) => flushes.push(f),
                 }
-                if batch.len() < BATCH {
-                    next = rx.try_recv().ok();
+                if batch.len() < BATCH && flushes.is_empty() {
+                    next = tokio::time::timeout_at(deadline, rx.recv())
+                        .await
+                        .ok()
+                        .flatten();
                 }
             }
             let mut delay = std::time::Duration::from_millis(50);

@@ -7,9 +7,9 @@
 //! Order: by the inserting transaction's id, then `seq`. A pass seals only events whose
 //! transaction id is below the xmin of its own snapshot: every transaction below it has ended,
 //! and any transaction still to insert an event has (or will get) an id at or above it. So the
-//! events a pass seals are final, and the next pass starts at or above the last sealed
-//! transaction id: the chain only ever grows at its end. A long-running writing transaction
-//! holds sealing back until it ends.
+//! events a pass seals are final, the sealed events are always a prefix of all events in
+//! (xid, seq) order, and the next pass starts right after the last sealed one: the chain only
+//! ever grows at its end. A long-running writing transaction holds sealing back until it ends.
 //!
 //! [`Store::verify_audit`] seals what it can, then recomputes the chain: an edited event (or
 //! seal) breaks the hash at its position, a removed event leaves a seal without its event, a
@@ -118,24 +118,24 @@ impl Store {
             .await?;
         let head = tx
             .query_opt(
-                "SELECT pos, xid::text, hash FROM audit_seal ORDER BY pos DESC LIMIT 1",
+                "SELECT pos, xid::text, seq, hash FROM audit_seal ORDER BY pos DESC LIMIT 1",
                 &[],
             )
             .await?;
-        let (mut pos, from_xid, mut prev): (i64, String, Vec<u8>) = match head {
-            Some(r) => (r.get(0), r.get(1), r.get(2)),
-            None => (0, "0".to_owned(), GENESIS.to_vec()),
+        let (mut pos, from_xid, from_seq, mut prev): (i64, String, i64, Vec<u8>) = match head {
+            Some(r) => (r.get(0), r.get(1), r.get(2), r.get(3)),
+            None => (0, "0".to_owned(), 0, GENESIS.to_vec()),
         };
+        // The sealed events are a prefix in (xid, seq) order: the rest starts after the last.
         let rows = tx
             .query(
                 &format!(
                     "SELECT {EVENT_COLUMNS} FROM audit_event e \
-                     WHERE e.xid >= $1::text::xid8 \
+                     WHERE (e.xid, e.seq) > ($1::text::xid8, $2) \
                      AND e.xid < pg_snapshot_xmin(pg_current_snapshot()) \
-                     AND NOT EXISTS (SELECT FROM audit_seal s WHERE s.seq = e.seq) \
-                     ORDER BY e.xid, e.seq LIMIT $2"
+                     ORDER BY e.xid, e.seq LIMIT $3"
                 ),
-                &[&from_xid, &SEAL_BATCH],
+                &[&from_xid, &from_seq, &SEAL_BATCH],
             )
             .await?;
         if rows.is_empty() {
@@ -212,14 +212,16 @@ impl Store {
             }
         }
         drop(portal);
-        // Events the chain should hold but does not: below the last sealed transaction id.
+        // Events the chain should hold but does not: before its end in (xid, seq) order.
+        const LAST: &str = "(SELECT xid, seq FROM audit_seal ORDER BY pos DESC LIMIT 1)";
         if fault.is_none() {
             let unsealed = tx
                 .query_opt(
-                    "SELECT e.seq FROM audit_event e WHERE e.xid < \
-                     (SELECT xid FROM audit_seal ORDER BY pos DESC LIMIT 1) \
-                     AND NOT EXISTS (SELECT FROM audit_seal s WHERE s.seq = e.seq) \
-                     ORDER BY e.seq LIMIT 1",
+                    &format!(
+                        "SELECT e.seq FROM audit_event e WHERE (e.xid, e.seq) < {LAST} \
+                         AND NOT EXISTS (SELECT FROM audit_seal s WHERE s.seq = e.seq) \
+                         ORDER BY e.seq LIMIT 1"
+                    ),
                     &[],
                 )
                 .await?;
@@ -227,8 +229,10 @@ impl Store {
         }
         let pending: i64 = tx
             .query_one(
-                "SELECT count(*) FROM audit_event e \
-                 WHERE NOT EXISTS (SELECT FROM audit_seal s WHERE s.seq = e.seq)",
+                &format!(
+                    "SELECT count(*) FROM audit_event e \
+                     WHERE NOT EXISTS (SELECT FROM audit_seal) OR (e.xid, e.seq) > {LAST}"
+                ),
                 &[],
             )
             .await?

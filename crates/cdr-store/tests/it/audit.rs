@@ -403,3 +403,27 @@ async fn recorded_events_are_written_soon_and_all_on_shutdown() {
         .get(0);
     assert_eq!(n, 20);
 }
+
+#[tokio::test]
+async fn an_event_slipped_in_before_the_chains_end_is_found() {
+    let (store, _) = store_and_superuser().await;
+    store
+        .create_ehr(&caller(), None, None, meta())
+        .await
+        .unwrap();
+    seal(&store, 1).await;
+    // cdr's role may insert, so it could forge an event's transaction id: one below the sealed
+    // ones lies where the chain already ended.
+    let client = store.pool().get().await.unwrap();
+    let seq: i64 = client
+        .query_one(
+            "INSERT INTO audit_event (xid, at, action, outcome, subject, roles, versions) \
+             VALUES ('3', now(), 'read', 'success', 'forger', '{}', '{}') RETURNING seq",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!(v.fault, Some(AuditFault::Unsealed { seq }));
+}
