@@ -201,68 +201,63 @@ pub(crate) fn from_row(row: &tokio_postgres::Row, at: usize) -> (i64, String, Au
 
 // ---- the write's own event --------------------------------------------------------------------
 
-/// The event of a write, inserted by the write's transaction: `$4`-style columns of the
-/// commit (time, EHR) are the statement's own; these are the rest (see `audit_row!`).
+/// The event of a write, inserted by the write's transaction (see [`write_event!`]).
 #[derive(Debug)]
 pub(crate) struct WriteEvent {
-    pub(crate) action: &'static str,
-    pub(crate) subject: String,
-    pub(crate) name: Option<String>,
-    pub(crate) organisation: Option<String>,
-    pub(crate) roles: Vec<String>,
-    pub(crate) address: Option<String>,
-    pub(crate) versions: Vec<String>,
-    pub(crate) break_glass: Option<String>,
-    pub(crate) resource: Option<String>,
+    /// Action, subject, name, organisation, address, break-glass reason and request, as one
+    /// array parameter.
+    texts: Vec<Option<String>>,
+    roles: Vec<String>,
+    versions: Vec<String>,
 }
 
 impl WriteEvent {
     pub(crate) fn new(caller: &Principal, action: AuditAction, versions: Vec<String>) -> Self {
         WriteEvent {
-            action: action.as_str(),
-            subject: caller.subject.clone(),
-            name: caller.name.clone(),
-            organisation: caller.organisation.clone(),
+            texts: vec![
+                Some(action.as_str().to_owned()),
+                Some(caller.subject.clone()),
+                caller.name.clone(),
+                caller.organisation.clone(),
+                caller.address.clone(),
+                caller.break_glass.clone(),
+                request_resource(),
+            ],
             roles: caller.roles.clone(),
-            address: caller.address.clone(),
             versions,
-            break_glass: caller.break_glass.clone(),
-            resource: request_resource(),
         }
     }
 
-    /// The parameters, in the order of `audit_row!` and [`INSERT_WRITE_EVENT`] after its first
-    /// two.
-    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 9] {
-        [
-            &self.action,
-            &self.subject,
-            &self.name,
-            &self.organisation,
-            &self.roles,
-            &self.address,
-            &self.versions,
-            &self.break_glass,
-            &self.resource,
-        ]
+    /// The parameters of [`write_event!`]'s texts, roles and versions, in that order.
+    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 3] {
+        [&self.texts, &self.roles, &self.versions]
     }
 }
 
-/// The columns `audit_row!` and [`INSERT_WRITE_EVENT`] fill.
-macro_rules! write_event_columns {
-    () => {
-        "INSERT INTO audit_event (at, ehr_id, action, outcome, subject, name, organisation, \
-         roles, address, versions, break_glass, resource) "
+/// The insert of a write's event, given the parameter numbers of the time, the EHR and the
+/// three [`WriteEvent::params`].
+macro_rules! write_event {
+    ($at:literal, $ehr:literal, $t:literal, $r:literal, $v:literal) => {
+        concat!(
+            "INSERT INTO audit_event (at, ehr_id, action, outcome, subject, name, organisation, \
+             roles, address, versions, break_glass, resource) SELECT $",
+            $at,
+            "::timestamptz, $",
+            $ehr,
+            "::uuid, t[1], 'success', t[2], t[3], t[4], $",
+            $r,
+            "::text[], t[5], $",
+            $v,
+            "::text[], t[6], t[7] FROM (SELECT $",
+            $t,
+            "::text[]) AS e(t)"
+        )
     };
 }
-pub(crate) use write_event_columns;
+pub(crate) use write_event;
 
-/// A write's event as a statement of its transaction: `$1` the time, `$2` the EHR, then
-/// [`WriteEvent::params`].
-pub(crate) const INSERT_WRITE_EVENT: &str = concat!(
-    write_event_columns!(),
-    "VALUES ($1, $2, $3, 'success', $4, $5, $6, $7::text[], $8, $9::text[], $10, $11)"
-);
+/// A write's event as a statement of its transaction.
+pub(crate) const INSERT_WRITE_EVENT: &str = write_event!(1, 2, 3, 4, 5);
 
 // ---- a request's scope ------------------------------------------------------------------------
 

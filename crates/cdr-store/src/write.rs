@@ -469,33 +469,14 @@ macro_rules! create_dict {
     };
 }
 
-/// The audit event of `CREATE_ALL` and its variants (`WriteEvent::params` from parameter
-/// `$first` on, given as the nine numbers).
+/// The audit event of `CREATE_ALL` and its variants: `WriteEvent::params` from parameter
+/// `$first` on.
 macro_rules! audit_row {
-    ($a:literal, $b:literal, $c:literal, $d:literal, $e:literal, $f:literal, $g:literal,
-     $h:literal, $i:literal) => {
+    ($t:literal, $r:literal, $v:literal) => {
         concat!(
             ", audit_row AS (",
-            crate::audit::write_event_columns!(),
-            "VALUES ($4, $1, $",
-            $a,
-            "::text, 'success', $",
-            $b,
-            "::text, $",
-            $c,
-            "::text, $",
-            $d,
-            "::text, $",
-            $e,
-            "::text[], $",
-            $f,
-            "::text, $",
-            $g,
-            "::text[], $",
-            $h,
-            "::text, $",
-            $i,
-            "::text)) "
+            crate::audit::write_event!(4, 1, $t, $r, $v),
+            ") "
         )
     };
 }
@@ -506,32 +487,24 @@ macro_rules! audit_row {
 const CREATE_ALL: &str = concat!(
     create_rows!(many),
     create_dict!(),
-    audit_row!(41, 42, 43, 44, 45, 46, 47, 48, 49),
+    audit_row!(41, 42, 43),
     ehr_check!()
 );
 
 /// `CREATE_ALL` when every dictionary entry is known already (the usual case): two inserts
 /// fewer to plan, open and run.
-const CREATE_CONTENT: &str = concat!(
-    create_rows!(many),
-    audit_row!(35, 36, 37, 38, 39, 40, 41, 42, 43),
-    ehr_check!()
-);
+const CREATE_CONTENT: &str = concat!(create_rows!(many), audit_row!(35, 36, 37), ehr_check!());
 
 /// `CREATE_ALL` for a single version (the usual contribution).
 const CREATE_ONE_ALL: &str = concat!(
     create_rows!(one),
     create_dict!(),
-    audit_row!(41, 42, 43, 44, 45, 46, 47, 48, 49),
+    audit_row!(41, 42, 43),
     ehr_check!()
 );
 
 /// `CREATE_CONTENT` for a single version.
-const CREATE_ONE_CONTENT: &str = concat!(
-    create_rows!(one),
-    audit_row!(35, 36, 37, 38, 39, 40, 41, 42, 43),
-    ehr_check!()
-);
+const CREATE_ONE_CONTENT: &str = concat!(create_rows!(one), audit_row!(35, 36, 37), ehr_check!());
 
 impl Store {
     /// Writes a prepared contribution as one transaction on `client`, creating the EHR first
