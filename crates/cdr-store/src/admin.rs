@@ -3,6 +3,7 @@
 
 use uuid::Uuid;
 
+use crate::audit::{AuditAction, WriteEvent};
 use crate::error::{Result, StoreError};
 use crate::ids::{Principal, VoKind};
 use crate::store::Store;
@@ -19,12 +20,29 @@ const DELETES: &[&str] = &[
     "DELETE FROM ehr WHERE ehr_id = $1",
 ];
 
+/// Inserts a physical delete's audit event in its transaction.
+async fn record_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    ehr_id: Uuid,
+    event: &WriteEvent,
+) -> Result<()> {
+    let now = crate::commit::now();
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        [&now as &(dyn tokio_postgres::types::ToSql + Sync), &ehr_id]
+            .into_iter()
+            .chain(event.params())
+            .collect();
+    tx.execute(crate::audit::INSERT_WRITE_EVENT, &params)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// Physically deletes an EHR with all its versions, contributions and index rows, in one
     /// transaction that first locks the EHR row. Writers do not lock that row (see
     /// ARCHITECTURE.md), so a commit racing the deletion can still leave rows behind: delete
     /// EHRs that are not being written to.
-    pub async fn delete_ehr(&self, _caller: &Principal, ehr_id: Uuid) -> Result<()> {
+    pub async fn delete_ehr(&self, caller: &Principal, ehr_id: Uuid) -> Result<()> {
         let mut client = self.inner.pool.get().await?;
         let tx = client.transaction().await?;
         let found = tx
@@ -36,7 +54,10 @@ impl Store {
         for sql in DELETES {
             tx.execute(*sql, &[&ehr_id]).await?;
         }
+        let event = WriteEvent::new(caller, AuditAction::Delete, Vec::new());
+        record_in(&tx, ehr_id, &event).await?;
         tx.commit().await?;
+        crate::audit::mark_recorded();
         Ok(())
     }
 
@@ -45,11 +66,11 @@ impl Store {
     /// first, so a concurrent update waits and then finds nothing to update.
     pub async fn delete_composition_physically(
         &self,
-        _caller: &Principal,
+        caller: &Principal,
         ehr_id: Uuid,
         vo_id: Uuid,
     ) -> Result<()> {
-        self.delete_object_physically(ehr_id, VoKind::Composition, vo_id)
+        self.delete_object_physically(caller, ehr_id, VoKind::Composition, vo_id)
             .await
     }
 
@@ -59,16 +80,17 @@ impl Store {
     /// a new one.
     pub async fn delete_directory_physically(
         &self,
-        _caller: &Principal,
+        caller: &Principal,
         ehr_id: Uuid,
         vo_id: Uuid,
     ) -> Result<()> {
-        self.delete_object_physically(ehr_id, VoKind::Folder, vo_id)
+        self.delete_object_physically(caller, ehr_id, VoKind::Folder, vo_id)
             .await
     }
 
     async fn delete_object_physically(
         &self,
+        caller: &Principal,
         ehr_id: Uuid,
         kind: VoKind,
         vo_id: Uuid,
@@ -116,7 +138,10 @@ impl Store {
             &[&ehr_id, &contributions],
         )
         .await?;
+        let event = WriteEvent::new(caller, AuditAction::Delete, vec![vo_id.to_string()]);
+        record_in(&tx, ehr_id, &event).await?;
         tx.commit().await?;
+        crate::audit::mark_recorded();
         Ok(())
     }
 

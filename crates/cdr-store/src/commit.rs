@@ -8,6 +8,7 @@ use uuid::Uuid;
 use cdr_rm::meta::RmObject;
 use cdr_rm::{JsonConfig, ObjectVersionId, PartyProxy, UidBasedId as RmUid, VersionData};
 
+use crate::audit::{AuditAction, WriteEvent};
 use crate::error::{Result, StoreError};
 use crate::ids::{ChangeType, LifecycleState, Principal, VersionUid, VoKind};
 use crate::index::{self, IndexRows};
@@ -128,6 +129,8 @@ pub(crate) struct PreparedContribution {
     pub(crate) change_type: ChangeType,
     pub(crate) audit: String,
     pub(crate) versions: Vec<Prepared>,
+    /// The audit trail's event, inserted by the same transaction.
+    pub(crate) event: WriteEvent,
 }
 
 impl PreparedContribution {
@@ -260,12 +263,22 @@ impl Store {
             }
         });
         let audit = self.audit_json(caller, &contribution.meta, time, change_type);
+        let action = match change_type {
+            ChangeType::Creation => AuditAction::Create,
+            ChangeType::Deleted => AuditAction::Delete,
+            _ => AuditAction::Update,
+        };
+        let uids = versions
+            .iter()
+            .map(|v| VersionUid::new(v.vo_id, self.inner.system_id.clone(), v.version).to_string())
+            .collect();
         Ok(PreparedContribution {
             id: contribution.uid.unwrap_or_else(Uuid::new_v4),
             time,
             change_type,
             audit,
             versions,
+            event: WriteEvent::new(caller, action, uids),
         })
     }
 

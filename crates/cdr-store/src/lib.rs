@@ -12,6 +12,9 @@
 
 mod admin;
 pub mod aql;
+mod audit;
+mod audit_chain;
+mod audit_roles;
 pub mod cluster;
 mod commit;
 mod error;
@@ -26,6 +29,9 @@ mod users;
 mod versions;
 mod write;
 
+pub use audit::{in_request, AuditAction, AuditEvent, AuditFilter, AuditRecord, RequestAudit};
+pub use audit_chain::{AuditFault, AuditVerification};
+pub use audit_roles::RUNTIME_ROLE;
 pub use commit::{
     format_time, CommitMeta, Committed, CommittedVersion, NewContribution, NewVersion,
 };

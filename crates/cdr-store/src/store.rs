@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../migrations/0009_node_repeats.sql"),
     ),
     (10, "users", include_str!("../migrations/0010_users.sql")),
+    (11, "audit", include_str!("../migrations/0011_audit.sql")),
 ];
 
 /// The newest schema version this build knows.
@@ -102,6 +103,10 @@ pub(crate) struct Inner {
     pub(crate) query_settings: Mutex<HashMap<usize, QuerySession>>,
     /// Parsed queries by their text (applications repeat the same AQL with other parameters).
     pub(crate) parsed: Mutex<HashMap<String, Arc<cdr_aql::Query>>>,
+    /// The audit writer's queue (`audit.rs`).
+    pub(crate) audit: tokio::sync::mpsc::Sender<crate::audit::Message>,
+    /// Connections as the role cdr was given, which ran the migrations (tools only).
+    owner_pool: Pool,
     cluster: Option<ManagedCluster>,
 }
 
@@ -149,21 +154,26 @@ impl Store {
         }
     }
 
-    /// Opens the store on a given server (tests, tools): migrations are applied.
+    /// Opens the store on a given server (tests, tools): migrations are applied on `pg`, and
+    /// the pools connect as the role `audit_roles.rs` chooses.
     pub async fn connect(
         pg: tokio_postgres::Config,
         config: &StoreConfig,
         cluster: Option<ManagedCluster>,
     ) -> Result<Store> {
-        let mut read_only = pg.clone();
-        let options = match pg.get_options() {
+        let owner_pool = build_pool(pg.clone(), config.pool_size)?;
+        let runtime = migrate_as(&owner_pool, Some(&pg))
+            .await?
+            .unwrap_or_else(|| pg.clone());
+        let mut read_only = runtime.clone();
+        let options = match runtime.get_options() {
             Some(o) if !o.is_empty() => format!("{o} -c default_transaction_read_only=on"),
             _ => "-c default_transaction_read_only=on".to_owned(),
         };
         read_only.options(&options);
-        let pool = build_pool(pg, config.pool_size)?;
+        let pool = build_pool(runtime, config.pool_size)?;
         let query_pool = build_pool(read_only, config.pool_size)?;
-        migrate(&pool).await?;
+        let audit = crate::audit::start_writer(pool.clone());
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -174,6 +184,8 @@ impl Store {
                 terminology: std::sync::OnceLock::new(),
                 query_settings: Mutex::new(HashMap::new()),
                 parsed: Mutex::new(HashMap::new()),
+                audit,
+                owner_pool,
                 cluster,
             }),
         })
@@ -191,10 +203,25 @@ impl Store {
         Ok(())
     }
 
-    /// Closes the pool and stops the managed cluster, if this store owns one.
+    /// Writes the audit events still queued, closes the pools and stops the managed cluster, if
+    /// this store owns one.
     pub async fn shutdown(&self) -> Result<()> {
+        // A database that does not answer must not hold the shutdown for ever.
+        let flushed = match tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            self.flush_audit(),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Pool(
+                "audit events still queued could not be written within 10 s".into(),
+            )),
+        };
         self.inner.query_pool.close();
         self.inner.pool.close();
+        self.inner.owner_pool.close();
+        flushed?;
         if let Some(cluster) = &self.inner.cluster {
             cluster.stop()?;
         }
@@ -206,9 +233,16 @@ impl Store {
         self.inner.cluster.as_ref()
     }
 
-    /// The connection pool (for tools such as the benchmark's baseline).
+    /// The connection pool (for tools and tests): cdr's own role.
     pub fn pool(&self) -> &Pool {
         &self.inner.pool
+    }
+
+    /// Connections as the role that ran the migrations (for tools that create tables or
+    /// analyse them, such as the benchmarks); the role given to cdr, a superuser on the
+    /// managed cluster.
+    pub fn owner_pool(&self) -> &Pool {
+        &self.inner.owner_pool
     }
 }
 
@@ -256,6 +290,15 @@ pub fn quote_ident(name: &str) -> String {
 /// Applies the missing migrations in one transaction, under an advisory lock; refuses a schema
 /// newer than this build.
 pub async fn migrate(pool: &Pool) -> Result<()> {
+    migrate_as(pool, None).await.map(|_| ())
+}
+
+/// [`migrate`], then, when `pg` (the pool's settings) is given, sets up the role cdr works as
+/// in the same transaction and answers its connection settings.
+async fn migrate_as(
+    pool: &Pool,
+    pg: Option<&tokio_postgres::Config>,
+) -> Result<Option<tokio_postgres::Config>> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -294,8 +337,12 @@ pub async fn migrate(pool: &Pool) -> Result<()> {
         )
         .await?;
     }
+    let runtime = match pg {
+        Some(pg) => Some(crate::audit_roles::runtime_config(&tx, pg).await?),
+        None => None,
+    };
     tx.commit().await?;
-    Ok(())
+    Ok(runtime)
 }
 
 /// Fills in the pointers of the node rows that migration 6 left without one: the rows of every

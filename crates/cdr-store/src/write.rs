@@ -458,7 +458,7 @@ macro_rules! create_rows {
     };
 }
 
-/// The dictionary inserts of `CREATE_ALL` ($35–$40).
+/// The dictionary inserts of `CREATE_ALL` ($35–$40; the audit event follows).
 macro_rules! create_dict {
     () => {
         ", archetype_rows AS (INSERT INTO archetype_dict (archetype, archetype_id) \
@@ -469,19 +469,42 @@ macro_rules! create_dict {
     };
 }
 
+/// The audit event of `CREATE_ALL` and its variants: `WriteEvent::params` from parameter
+/// `$first` on.
+macro_rules! audit_row {
+    ($t:literal, $r:literal, $v:literal) => {
+        concat!(
+            ", audit_row AS (",
+            crate::audit::write_event!(4, 1, $t, $r, $v),
+            ") "
+        )
+    };
+}
+
 /// Every write of a contribution that only creates objects, as one statement (see
-/// `write_created`), with new dictionary entries. The EHR check is the main query.
-const CREATE_ALL: &str = concat!(create_rows!(many), create_dict!(), ehr_check!());
+/// `write_created`), with new dictionary entries and the audit event. The EHR check is the
+/// main query.
+const CREATE_ALL: &str = concat!(
+    create_rows!(many),
+    create_dict!(),
+    audit_row!(41, 42, 43),
+    ehr_check!()
+);
 
 /// `CREATE_ALL` when every dictionary entry is known already (the usual case): two inserts
 /// fewer to plan, open and run.
-const CREATE_CONTENT: &str = concat!(create_rows!(many), " ", ehr_check!());
+const CREATE_CONTENT: &str = concat!(create_rows!(many), audit_row!(35, 36, 37), ehr_check!());
 
 /// `CREATE_ALL` for a single version (the usual contribution).
-const CREATE_ONE_ALL: &str = concat!(create_rows!(one), create_dict!(), ehr_check!());
+const CREATE_ONE_ALL: &str = concat!(
+    create_rows!(one),
+    create_dict!(),
+    audit_row!(41, 42, 43),
+    ehr_check!()
+);
 
 /// `CREATE_CONTENT` for a single version.
-const CREATE_ONE_CONTENT: &str = concat!(create_rows!(one), " ", ehr_check!());
+const CREATE_ONE_CONTENT: &str = concat!(create_rows!(one), audit_row!(35, 36, 37), ehr_check!());
 
 impl Store {
     /// Writes a prepared contribution as one transaction on `client`, creating the EHR first
@@ -506,6 +529,7 @@ impl Store {
         let only_creates = c.versions.iter().all(|v| v.create && v.status.is_none());
         if new_ehr.is_none() && end == End::Commit && only_creates {
             self.write_created(client, ehr_id, c, &rows).await?;
+            crate::audit::mark_recorded();
             return Ok(self.written(c, &rows));
         }
 
@@ -636,6 +660,14 @@ impl Store {
         if !rows.path_ids.is_empty() {
             add(INSERT_PATHS, Check::Done, rows.dict_params().1.to_vec());
         }
+        add(
+            crate::audit::INSERT_WRITE_EVENT,
+            Check::Done,
+            [&c.time as Param, &ehr_id]
+                .into_iter()
+                .chain(c.event.params())
+                .collect(),
+        );
 
         // Prepared statements are cached per connection; after the first commit on a
         // connection this loop makes no round trip.
@@ -675,7 +707,9 @@ impl Store {
             }
         }
         results.next().expect("the end was sent")?;
-
+        if end == End::Commit {
+            crate::audit::mark_recorded();
+        }
         Ok(self.written(c, &rows))
     }
 
@@ -754,6 +788,7 @@ impl Store {
             params.extend(archetype_params);
             params.extend(path_params);
         }
+        params.extend(c.event.params());
         let sql = match (one, known) {
             (true, true) => CREATE_ONE_CONTENT,
             (true, false) => CREATE_ONE_ALL,

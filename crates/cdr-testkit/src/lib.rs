@@ -62,7 +62,8 @@ fn shared() -> &'static Shared {
             rt.block_on(async {
                 cdr_store::create_database(&cluster, TEMPLATE_DB).await?;
                 let store = Store::connect(cluster.pg_config(TEMPLATE_DB), &config(), None).await?;
-                store.pool().close();
+                // No session may stay on a template database.
+                store.shutdown().await?;
                 Ok::<_, cdr_store::StoreError>(())
             })
             .map_err(|e| e.to_string())?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use cdr_store::aql::{QueryLimits, QueryRequest};
-use cdr_store::{Principal, Store, StoreConfig, StoreError, TerminologyService};
+use cdr_store::{Principal, Store, StoreError, TerminologyService};
 
 struct Args {
     data_dir: Option<PathBuf>,
@@ -100,12 +100,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             }
         };
     }
-    let mut config = StoreConfig::from_env();
-    if let Some(d) = args.data_dir {
-        config.data_dir = d;
-    }
-    // A cluster already running (a server on the same data directory) is left running.
-    let was_running = config.data_dir.join("pg/postmaster.pid").exists();
+    let (config, stop) = super::store_config(args.data_dir);
     let runtime = match super::runtime("aql", err) {
         Ok(r) => r,
         Err(code) => return code,
@@ -152,7 +147,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 2
             }
         };
-        if !was_running && config.database_url.is_none() {
+        if stop {
             let _ = store.shutdown().await;
         }
         code

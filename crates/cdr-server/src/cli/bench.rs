@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cdr_store::cluster::{ClusterOptions, ManagedCluster};
-use cdr_store::{CommitMeta, Principal, Store, StoreConfig, UidBasedId, VersionUid};
+use cdr_store::{
+    AuditAction, AuditEvent, CommitMeta, Principal, Store, StoreConfig, UidBasedId, VersionUid,
+};
 
 const DEFAULT_TEMPLATE: &str = "ehrbase-blood-pressure-simple.de.v0/template.opt";
 const DEFAULT_COMPOSITION: &str =
@@ -225,9 +227,10 @@ async fn bench_commit(
         percentile(&latencies, 0.99)
     );
 
-    // Phase 2: raw INSERTs of the same JSON into one table, same clients, same cluster.
+    // Phase 2: raw INSERTs of the same JSON into one table, same clients, same cluster (as
+    // the role that owns the schema: cdr's own role may not create tables).
     {
-        let client = store.pool().get().await?;
+        let client = store.owner_pool().get().await?;
         client
             .batch_execute(
                 "CREATE TABLE bench_raw (id uuid PRIMARY KEY, ehr_id uuid NOT NULL, doc json NOT NULL)",
@@ -247,7 +250,7 @@ async fn bench_commit(
             args.count,
         );
         tasks.push(tokio::spawn(async move {
-            let client = store.pool().get().await.map_err(|e| e.to_string())?;
+            let client = store.owner_pool().get().await.map_err(|e| e.to_string())?;
             let stmt = client
                 .prepare_cached(
                     "INSERT INTO bench_raw (id, ehr_id, doc) VALUES ($1, $2, $3::text::json)",
@@ -284,6 +287,12 @@ async fn bench_commit(
         let v = store
             .get_composition(&caller, *ehr_id, &UidBasedId::Version(uid.clone()))
             .await?;
+        // The read's audit event, as the HTTP layer records it.
+        let mut event = AuditEvent::new(&caller, AuditAction::Read);
+        event.ehr_id = Some(*ehr_id);
+        event.versions = vec![uid.to_string()];
+        event.status = Some(200);
+        store.record(event).await;
         reads.push(t.elapsed());
         if v.document.is_none() {
             return Err("a committed version read back without its document".into());

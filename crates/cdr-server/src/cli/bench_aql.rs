@@ -233,7 +233,13 @@ async fn load(store: &Store, args: &Args, out: &mut dyn Write) -> Result<(), Box
     let secs = started.elapsed().as_secs_f64();
     // Fresh statistics, as autovacuum would eventually gather, so plans are those of a
     // settled database.
-    store.pool().get().await?.batch_execute("ANALYZE").await?;
+    // As the tables' owner: ANALYZE skips tables of other roles.
+    store
+        .owner_pool()
+        .get()
+        .await?
+        .batch_execute("ANALYZE")
+        .await?;
     let _ = writeln!(
         out,
         "{}",

@@ -1,6 +1,7 @@
 //! Command-line dispatch. Exit codes: 0 success, 1 invalid input data, 2 usage or setup error.
 
 mod aql;
+mod audit;
 mod bench;
 mod bench_aql;
 mod bench_auth;
@@ -77,6 +78,11 @@ USAGE:
       Runs one AQL query on the store (its managed PostgreSQL under D, default ./data, or
       DATABASE_URL) and prints the RESULT_SET as JSON. --explain prints the SQL instead.
       Exit 1 for a malformed or unsupported query (the message names line and column).
+  cdr audit verify [--data-dir D]
+      Seals the audit events whose transactions have ended, then checks the hash chain of the
+      audit trail (the managed PostgreSQL under D, default ./data, or DATABASE_URL). Exit 0
+      when it holds (the head position and hash are printed: keep them elsewhere to detect a
+      later removal of the chain's end), 1 naming the first event changed or removed.
   cdr bench load [--data-dir D] [--ehrs N] [--per-ehr M] [--clients C] [--seed S]
       Loads N EHRs × M generated compositions (corpus blood pressure and evaluation templates,
       seeded variation) through the store into the managed cluster under D (./bench-data).
@@ -85,6 +91,20 @@ USAGE:
       data; prints p50/p99 per query and the ratio, the last line as one JSON object.
   cdr help
 ";
+
+/// The store settings of a command on an existing store: the environment's (`DATABASE_URL`),
+/// with `--data-dir` when given; and whether the store should be shut down afterwards (not
+/// when it is a database server of its own, nor when its managed cluster was running already,
+/// e.g. for a server on the same data directory: that one is left running).
+pub(crate) fn store_config(data_dir: Option<std::path::PathBuf>) -> (cdr_store::StoreConfig, bool) {
+    let mut config = cdr_store::StoreConfig::from_env();
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    let was_running = config.data_dir.join("pg/postmaster.pid").exists();
+    let stop = !was_running && config.database_url.is_none();
+    (config, stop)
+}
 
 /// A multi-threaded runtime for a command, or the exit code 2 after saying why there is none.
 pub(crate) fn runtime(command: &str, err: &mut dyn Write) -> Result<tokio::runtime::Runtime, i32> {
@@ -105,6 +125,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Some("template") => template::run(&args[1..], out, err),
         Some("convert") => convert::run(&args[1..], out, err),
         Some("aql") => aql::run(&args[1..], out, err),
+        Some("audit") => audit::run(&args[1..], out, err),
         Some("bench") => bench::run(&args[1..], out, err),
         Some("user") => user::run(&args[1..], out, err),
         Some("help") | Some("--help") | Some("-h") => {

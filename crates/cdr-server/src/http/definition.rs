@@ -20,7 +20,7 @@ pub const OPT_ONLY: &[Format] = &[Format::Xml];
 const OPT_OR_WEB_TEMPLATE: &[Format] = &[Format::Xml, Format::WebTemplate, Format::Json];
 
 /// Percent-encodes a path segment (template ids may contain spaces and other characters).
-fn encode_segment(s: &str) -> String {
+pub(super) fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

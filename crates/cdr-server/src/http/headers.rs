@@ -84,7 +84,8 @@ pub fn version_at_time(params: &HashMap<String, String>) -> ApiResult<Option<Dat
         .transpose()
 }
 
-fn parse_time(text: &str) -> ApiResult<DateTime<Utc>> {
+/// An ISO 8601 date-time (with an offset, or UTC without one).
+pub fn parse_time(text: &str) -> ApiResult<DateTime<Utc>> {
     // An unencoded '+' in a query string arrives as a space.
     let text = text.trim().replace(' ', "+");
     if let Ok(t) = DateTime::parse_from_rfc3339(&text) {

@@ -12,6 +12,7 @@
 //! Invariant: handlers never pick a status for an error; they return [`error::ApiError`]s.
 
 mod admin;
+pub mod audit;
 pub mod auth;
 pub mod auth_basic;
 mod auth_fetch;
@@ -107,9 +108,12 @@ impl AppState {
     }
 
     /// The caller: the principal the request authenticated as (`auth::authenticate`), or
-    /// the local principal when authentication is off.
+    /// the local principal when authentication is off; with the client's address.
     pub fn caller(&self, req: &HttpRequest) -> Principal {
-        auth::caller(self.auth.enabled(), req)
+        Principal {
+            address: audit::client_address(req),
+            ..auth::caller(self.auth.enabled(), req)
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use super::auth_roles::Group;
 use super::error::{ApiError, ApiResult, Code};
 use super::versioned::{self, Kind};
 use super::{
-    admin, composition, contribution, definition, directory, ehr, ehr_status, query, system,
+    admin, audit, composition, contribution, definition, directory, ehr, ehr_status, query, system,
 };
 
 /// One endpoint: method, path below the base, the group of endpoints whose roles may call it
@@ -49,6 +49,8 @@ endpoints! {
     "GET" "/ehr" RecordRead "Find the EHR of a subject (subject_id, subject_namespace)" => ehr::find_by_subject;
     "GET" "/ehr/{ehr_id}" RecordRead "Get an EHR" => ehr::get;
     "PUT" "/ehr/{ehr_id}" RecordWrite "Create an EHR with the given id" => ehr::create_with_id;
+    "GET" "/ehr/{ehr_id}/access_log" RecordRead "Who read or changed this EHR, newest first (from, to, action, user; limit, before)"
+        => audit::access_log;
     "GET" "/ehr/{ehr_id}/ehr_status" RecordRead "Get the EHR_STATUS (latest or at version_at_time)" => ehr_status::get;
     "PUT" "/ehr/{ehr_id}/ehr_status" RecordWrite "Update the EHR_STATUS (If-Match)" => ehr_status::update;
     "GET" "/ehr/{ehr_id}/ehr_status/{version_uid}" RecordRead "Get an EHR_STATUS version" => ehr_status::get_version;
@@ -102,6 +104,8 @@ endpoints! {
         => query::get_stored;
     "POST" "/query/{qualified_query_name}/{version}" StoredQuery "Run a stored query at a version (JSON body)"
         => query::post_stored;
+    "GET" "/admin/audit" Admin "The audit trail, newest first (ehr_id, user, from, to, action; limit, before)"
+        => audit::list;
     "DELETE" "/admin/ehr/{ehr_id}" Admin "Delete an EHR physically" => admin::delete_ehr;
     "DELETE" "/admin/ehr/{ehr_id}/composition/{versioned_object_id}" Admin "Delete a composition physically (all versions)"
         => admin::delete_composition;

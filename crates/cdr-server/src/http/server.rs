@@ -13,7 +13,7 @@ use cdr_store::Store;
 
 use super::auth::{self, AuthConfig, Authenticator};
 use super::transport::{self, Transport};
-use super::{auth_fetch, error, panic, routes, AppState, Limits};
+use super::{audit, auth_fetch, error, panic, routes, AppState, Limits};
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -126,6 +126,8 @@ pub fn start(store: Store, options: &ServeOptions) -> std::io::Result<Running> {
         base: normalise_base(&options.base_path),
         limits: options.limits,
     };
+    // Events are chained at most this long after their transaction ended (`audit_chain.rs`).
+    state.store.start_sealer(std::time::Duration::from_secs(1));
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         // The last wrapped runs first: security headers and CORS, panics, XML errors, path
@@ -137,6 +139,8 @@ pub fn start(store: Store, options: &ServeOptions) -> std::io::Result<Running> {
             .wrap(from_fn(error::xml_errors))
             .wrap(from_fn(panic::catch_panics))
             .wrap(from_fn(transport::secure))
+            // Outermost, so that it sees every answer, refusals of the layers inside included.
+            .wrap(from_fn(audit::audit_requests))
             .app_data(data.clone())
             .configure(|cfg| routes::configure(cfg, &data.base))
             .default_service(web::to(routes::route_not_found))

@@ -2,6 +2,7 @@
 //! against real PostgreSQL (a fresh database per test from cdr-testkit).
 
 mod admin;
+mod audit;
 mod auth;
 mod common;
 mod composition;

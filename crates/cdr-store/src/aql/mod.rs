@@ -290,6 +290,7 @@ impl Store {
         req: &QueryRequest<'_>,
         limits: &QueryLimits,
     ) -> StoreResult<ResultSet> {
+        crate::audit::note_query(req.aql, &req.params, req.ehr_id);
         let ast = self.parse_cached(req.aql)?;
         let terminology = self.resolve_terminology(&ast, req.aql).await?;
         let inputs = inputs(req, limits, &terminology);

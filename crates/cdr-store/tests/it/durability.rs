@@ -1,5 +1,6 @@
 //! Writers commit while PostgreSQL is killed with SIGKILL and restarted several times; afterwards
-//! every acknowledged commit is present and complete, and no partial contribution exists.
+//! every acknowledged commit is present and complete, no partial contribution exists, and no
+//! committed version lacks its audit event.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -182,6 +183,27 @@ async fn acknowledged_commits_survive_sigkill() {
         .unwrap()
         .get(0);
     assert_eq!(unindexed, 0, "compositions without node rows");
+    // Every committed version has its audit event (written by the same transaction), and the
+    // hash chain over the events holds.
+    let unaudited: i64 = client
+        .query_one(
+            "SELECT count(*) FROM object_version v WHERE NOT EXISTS (SELECT 1 FROM audit_event e \
+             WHERE e.ehr_id = v.ehr_id \
+             AND v.vo_id::text || '::' || v.system_id || '::' || v.version = ANY (e.versions))",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unaudited, 0, "versions without their audit event");
+    let audited: i64 = client
+        .query_one("SELECT count(*) FROM audit_event", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(audited as usize >= acked.len() + WRITERS);
+    let chain = store.verify_audit().await.unwrap();
+    assert_eq!(chain.fault, None, "{chain:?}");
     eprintln!(
         "durability: {} contributions acknowledged, {} failed attempts across {KILLS} kills",
         acked.len(),

@@ -6,6 +6,7 @@ mod aql;
 mod aql_diff;
 mod aql_semantics;
 mod aql_snapshots;
+mod audit;
 mod common;
 mod composition;
 mod contribution;
