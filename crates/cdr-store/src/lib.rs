@@ -10,6 +10,7 @@
 //! indexed) before BEGIN; every SQL statement of an EHR-scoped operation constrains `ehr_id`;
 //! every user value is a bind parameter.
 
+mod access;
 mod admin;
 pub mod aql;
 pub mod cluster;
@@ -25,6 +26,10 @@ pub mod terminology;
 mod versions;
 mod write;
 
+pub use access::{
+    BreakGlass, BreakGlassFilter, Consent, ConsentState, Grant, GrantAccess, GranteeKind,
+    NewConsent, NewGrant, BREAK_GLASS_MINUTES,
+};
 pub use commit::{
     format_time, CommitMeta, Committed, CommittedVersion, NewContribution, NewVersion,
 };

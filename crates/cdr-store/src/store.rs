@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "node_repeats",
         include_str!("../migrations/0009_node_repeats.sql"),
     ),
+    (12, "access", include_str!("../migrations/0012_access.sql")),
 ];
 
 /// The newest schema version this build knows.

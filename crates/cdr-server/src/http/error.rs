@@ -52,6 +52,7 @@ error_codes! {
     InvalidId => BAD_REQUEST, "invalid_id", "Malformed identifier";
     InvalidParameter => BAD_REQUEST, "invalid_parameter", "Invalid or missing parameter";
     InvalidHeader => BAD_REQUEST, "invalid_header", "Invalid or missing header";
+    Forbidden => FORBIDDEN, "forbidden", "Not allowed for the caller's roles";
     NotFound => NOT_FOUND, "not_found", "Not found";
     RouteNotFound => NOT_FOUND, "route_not_found", "No such resource";
     MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed";
@@ -261,6 +262,7 @@ impl From<StoreError> for ApiError {
             StoreError::VersionConflict { .. } | StoreError::NoLatest { .. } => {
                 Code::VersionConflict
             }
+            StoreError::Forbidden(_) => Code::Forbidden,
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::Deleted { .. } => Code::ObjectDeleted,
             StoreError::Invalid(_) => Code::ValidationFailed,

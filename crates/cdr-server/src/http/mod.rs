@@ -9,6 +9,7 @@
 //!
 //! Invariant: handlers never pick a status for an error; they return [`error::ApiError`]s.
 
+mod access;
 mod admin;
 mod composition;
 mod contribution;
@@ -34,7 +35,7 @@ use cdr_store::{Principal, Store, UidBasedId, VersionUid, VoKind};
 
 use error::{ApiError, ApiResult, Code};
 
-pub use server::{start, Running, ServeOptions};
+pub use server::{start, start_with, Identify, Running, ServeOptions};
 
 /// Body size limits, per kind of route (bytes).
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +68,8 @@ pub struct AppState {
     /// The base path of the API, e.g. `/openehr/v1` (no trailing slash; empty for the root).
     pub base: String,
     pub limits: Limits,
+    /// Who a request is from when the embedding code decides it (see [`Identify`]).
+    pub identify: Option<Identify>,
 }
 
 impl AppState {
@@ -93,9 +96,18 @@ impl AppState {
         self.url(req, &format!("/ehr/{ehr}/{collection}/"))
     }
 
-    /// The caller. Authentication is not built yet: everyone is the local principal.
-    pub fn caller(&self, _req: &HttpRequest) -> Principal {
-        Principal::local()
+    /// The caller. Authentication is not built yet: everyone is the local principal, unless
+    /// an [`Identify`] hook says otherwise. An `openEHR-Break-Glass: <reason>` header asks for
+    /// emergency access (`Principal::break_glass`; the store decides whether it applies).
+    pub fn caller(&self, req: &HttpRequest) -> Principal {
+        let mut caller = match &self.identify {
+            Some(identify) => (identify.0)(req),
+            None => Principal::local(),
+        };
+        if caller.break_glass.is_none() {
+            caller.break_glass = headers::break_glass(req);
+        }
+        caller
     }
 }
 
@@ -126,7 +138,10 @@ async fn if_match_after(
     if header.is_err() {
         match object {
             Some((kind, vo)) => {
-                state.store.versioned_object(ehr, kind, vo).await?;
+                state
+                    .store
+                    .versioned_object(&state.caller(req), ehr, kind, vo)
+                    .await?;
             }
             None => {
                 state.store.get_ehr(&state.caller(req), ehr).await?;

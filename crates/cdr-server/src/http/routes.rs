@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse, Resource, Route};
 use super::error::{ApiError, ApiResult, Code};
 use super::versioned::{self, Kind};
 use super::{
-    admin, composition, contribution, definition, directory, ehr, ehr_status, query, system,
+    access, admin, composition, contribution, definition, directory, ehr, ehr_status, query, system,
 };
 
 /// One endpoint: method, path below the base, a summary, and how to build its route.
@@ -71,6 +71,11 @@ endpoints! {
     "DELETE" "/ehr/{ehr_id}/directory" "Delete the directory (If-Match)" => directory::delete;
     "GET" "/ehr/{ehr_id}/directory" "Get the directory (latest or at version_at_time; path)" => directory::get;
     "GET" "/ehr/{ehr_id}/directory/{version_uid}" "Get a directory version (path)" => directory::get_version;
+    "GET" "/ehr/{ehr_id}/consent" "The patient's sharing consent (defaults when none is recorded)" => access::get_consent;
+    "PUT" "/ehr/{ehr_id}/consent" "Record the patient's sharing consent (state, secondary_use, note)" => access::put_consent;
+    "GET" "/ehr/{ehr_id}/grants" "The EHR's access grants" => access::list_grants;
+    "POST" "/ehr/{ehr_id}/grants" "Grant an organisation or user read or write access, from–until" => access::add_grant;
+    "DELETE" "/ehr/{ehr_id}/grants/{grant_id}" "Revoke a grant" => access::remove_grant;
     "POST" "/definition/template/adl1.4" "Upload an ADL 1.4 operational template" => definition::upload;
     "GET" "/definition/template/adl1.4" "List ADL 1.4 templates" => definition::list;
     "GET" "/definition/template/adl1.4/{template_id}" "Get an ADL 1.4 template (OPT XML, or its web template as application/openehr.wt+json)" => definition::get;
@@ -110,6 +115,7 @@ endpoints! {
         => admin::delete_all_templates;
     "DELETE" "/admin/query/{qualified_query_name}/{version}" "Delete a stored query version"
         => admin::delete_query;
+    "GET" "/admin/break_glass" "Break-glass uses for review (ehr_id, subject, since)" => access::break_glass;
 }
 
 /// A resource whose unlisted methods answer 405 problem+json with `Allow: {allow}`.

@@ -7,7 +7,10 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::NormalizePath;
 use actix_web::{web, App, HttpServer};
 
-use cdr_store::Store;
+use std::sync::Arc;
+
+use actix_web::HttpRequest;
+use cdr_store::{Principal, Store};
 
 use super::{error, panic, routes, AppState, Limits};
 
@@ -31,6 +34,18 @@ impl Default for ServeOptions {
             workers: None,
             limits: Limits::default(),
         }
+    }
+}
+
+/// Decides who each request is from, instead of the configured authentication: for code
+/// that embeds the server and knows its callers (the integration tests); `cdr serve` never
+/// sets one.
+#[derive(Clone)]
+pub struct Identify(pub Arc<dyn Fn(&HttpRequest) -> Principal + Send + Sync>);
+
+impl std::fmt::Debug for Identify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Identify(..)")
     }
 }
 
@@ -63,10 +78,20 @@ pub fn normalise_base(base: &str) -> String {
 /// Binds and starts the server. It does not listen for signals: the caller stops it through
 /// [`Running::handle`] (`cdr serve` does so on SIGINT and SIGTERM).
 pub fn start(store: Store, options: &ServeOptions) -> std::io::Result<Running> {
+    start_with(store, options, None)
+}
+
+/// [`start`], with the callers decided by `identify` when given.
+pub fn start_with(
+    store: Store,
+    options: &ServeOptions,
+    identify: Option<Identify>,
+) -> std::io::Result<Running> {
     let state = AppState {
         store,
         base: normalise_base(&options.base_path),
         limits: options.limits,
+        identify,
     };
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {

@@ -519,6 +519,16 @@ impl<'a, 'q> Compiler<'a, 'q> {
         if self.b.vars[id].impossible {
             scope.wheres.push("false".into());
         }
+        // The caller's access predicate, once per FROM tree: every other variable of the tree
+        // lies in the same EHR as its root (each is joined to its parent's EHR), so no row
+        // of an EHR the caller may not see reaches the statement's result.
+        if parent.is_none() {
+            if let Some(access) = self.inputs.access {
+                let params = &mut self.params;
+                let predicate = access.sql(var.facet("ehr"), &mut |v: String| params.push(v));
+                scope.wheres.push(predicate);
+            }
+        }
         self.vars[id] = Some(var);
         Ok(())
     }
