@@ -140,8 +140,31 @@ impl Filter {
     /// The predicate on the EHR id expression `ehr` as SQL; `push` binds a value and answers
     /// its placeholder.
     pub(crate) fn sql(&self, ehr: &str, push: &mut dyn FnMut(String) -> String) -> String {
+        self.render(ehr, false, push)
+    }
+
+    /// [`sql`](Self::sql) for a statement over the whole population (AQL not bound to an
+    /// EHR): the EHRs whose sharing is taken away are looked up once per statement (`NOT IN`
+    /// a hashed set of them) instead of once per row.
+    pub(crate) fn population_sql(
+        &self,
+        ehr: &str,
+        push: &mut dyn FnMut(String) -> String,
+    ) -> String {
+        self.render(ehr, true, push)
+    }
+
+    fn render(
+        &self,
+        ehr: &str,
+        population: bool,
+        push: &mut dyn FnMut(String) -> String,
+    ) -> String {
         if self.any.is_empty() {
             return "false".into();
+        }
+        if let Some(sql) = self.anti_joins(ehr, population, push) {
+            return sql;
         }
         let groups: Vec<String> = self
             .any
@@ -152,6 +175,58 @@ impl Filter {
             })
             .collect();
         format!("({})", groups.join(" OR "))
+    }
+
+    /// The usual shape — one group of conditions that rows take away (consent, queryability,
+    /// secondary use), or else single conditions that rows give (grants, break-glass) — as
+    /// anti-joins: `(N1 AND N2) OR P` is `(N1 OR P) AND (N2 OR P)`, and `Ni OR P` is "no row
+    /// takes it away for an EHR that P does not give": `NOT EXISTS (SELECT … WHERE … AND NOT
+    /// P)`. PostgreSQL plans each as an anti-join with the few rows that take sharing away,
+    /// estimated and parallelised as any join (an OR of subqueries is a filter it can neither
+    /// estimate nor run in parallel workers). Over a population, `X NOT IN (SELECT … WHERE …
+    /// AND NOT P)` instead: one hashed set per statement, probed per row. `None` for other
+    /// shapes (several such groups).
+    fn anti_joins(
+        &self,
+        x: &str,
+        population: bool,
+        push: &mut dyn FnMut(String) -> String,
+    ) -> Option<String> {
+        let negative = |t: &Term| matches!(t, Term::Shared | Term::Queryable | Term::SecondaryUse);
+        let mut takers = self.any.iter().filter(|g| g.iter().all(negative));
+        let takers = takers.next().filter(|_| takers.next().is_none())?;
+        let givers: Vec<Term> = self
+            .any
+            .iter()
+            .filter(|g| !g.iter().all(negative))
+            .map(|g| match g.as_slice() {
+                [t] => Some(*t),
+                _ => None,
+            })
+            .collect::<Option<_>>()?;
+        let parts: Vec<String> = takers
+            .iter()
+            .map(|t| {
+                let (table, a, takes) = match t {
+                    Term::Shared => ("ehr_consent", "ac", "ac.state <> 1"),
+                    Term::Queryable => ("ehr", "aq", "NOT aq.is_queryable"),
+                    _ => ("ehr_consent", "ay", "NOT ay.secondary_use"),
+                };
+                let mut sql = match population {
+                    true => format!("{x} NOT IN (SELECT {a}.ehr_id FROM {table} {a} WHERE {takes}"),
+                    false => format!(
+                        "NOT EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.ehr_id = {x} AND {takes}"
+                    ),
+                };
+                for g in &givers {
+                    sql.push_str(" AND NOT ");
+                    sql.push_str(&self.term(*g, &format!("{a}.ehr_id"), push));
+                }
+                sql.push(')');
+                sql
+            })
+            .collect();
+        Some(format!("({})", parts.join(" AND ")))
     }
 
     fn term(&self, t: Term, x: &str, push: &mut dyn FnMut(String) -> String) -> String {

@@ -525,7 +525,12 @@ impl<'a, 'q> Compiler<'a, 'q> {
         if parent.is_none() {
             if let Some(access) = self.inputs.access {
                 let params = &mut self.params;
-                let predicate = access.sql(var.facet("ehr"), &mut |v: String| params.push(v));
+                let mut push = |v: String| params.push(v);
+                // Bound to an EHR, probes per row; over the population, a set per statement.
+                let predicate = match self.ehr_params.is_empty() {
+                    true => access.population_sql(var.facet("ehr"), &mut push),
+                    false => access.sql(var.facet("ehr"), &mut push),
+                };
                 scope.wheres.push(predicate);
             }
         }
