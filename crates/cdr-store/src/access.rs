@@ -144,8 +144,8 @@ impl Filter {
     }
 
     /// [`sql`](Self::sql) for a statement over the whole population (AQL not bound to an
-    /// EHR): the EHRs whose sharing is taken away are looked up once per statement (`NOT IN`
-    /// a hashed set of them) instead of once per row.
+    /// EHR): the EHRs whose sharing is taken away are gathered once per statement instead of
+    /// probed once per row.
     pub(crate) fn population_sql(
         &self,
         ehr: &str,
@@ -183,9 +183,12 @@ impl Filter {
     /// takes it away for an EHR that P does not give": `NOT EXISTS (SELECT … WHERE … AND NOT
     /// P)`. PostgreSQL plans each as an anti-join with the few rows that take sharing away,
     /// estimated and parallelised as any join (an OR of subqueries is a filter it can neither
-    /// estimate nor run in parallel workers). Over a population, `X NOT IN (SELECT … WHERE …
-    /// AND NOT P)` instead: one hashed set per statement, probed per row. `None` for other
-    /// shapes (several such groups).
+    /// estimate nor run in parallel workers). Over a population the EHRs whose sharing is
+    /// taken away are gathered once per statement instead (an uncorrelated subquery, so an
+    /// InitPlan: a jsonb object keyed by EHR id), and each row asks it with `?`, a binary search
+    /// — `NOT IN` a hashed subplan would do the same, but its cost is charged on every rescan
+    /// of a nested loop's inner side, which turns the leaf-driven plans of selective queries
+    /// into scans. `None` for other shapes (several such groups).
     fn anti_joins(
         &self,
         x: &str,
@@ -212,18 +215,20 @@ impl Filter {
                     Term::Queryable => ("ehr", "aq", "NOT aq.is_queryable"),
                     _ => ("ehr_consent", "ay", "NOT ay.secondary_use"),
                 };
-                let mut sql = match population {
-                    true => format!("{x} NOT IN (SELECT {a}.ehr_id FROM {table} {a} WHERE {takes}"),
-                    false => format!(
-                        "NOT EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.ehr_id = {x} AND {takes}"
-                    ),
-                };
+                let mut taken = format!("{a} WHERE {takes}");
                 for g in &givers {
-                    sql.push_str(" AND NOT ");
-                    sql.push_str(&self.term(*g, &format!("{a}.ehr_id"), push));
+                    taken.push_str(" AND NOT ");
+                    taken.push_str(&self.term(*g, &format!("{a}.ehr_id"), push));
                 }
-                sql.push(')');
-                sql
+                match population {
+                    true => format!(
+                        "NOT ((SELECT coalesce(jsonb_object_agg({a}.ehr_id::text, 1), \
+                         jsonb_build_object()) FROM {table} {taken}) ? {x}::text)"
+                    ),
+                    false => {
+                        format!("NOT EXISTS (SELECT 1 FROM {table} {taken} AND {a}.ehr_id = {x})")
+                    }
+                }
             })
             .collect();
         Some(format!("({})", parts.join(" AND ")))
@@ -286,6 +291,9 @@ pub(crate) struct Guarded {
 
 impl Guarded {
     /// `sql` guarded for `filter` on the EHR id expression `ehr` (unchanged without a filter).
+    /// Where the statement's EHR is a parameter, `ehr` is that parameter: the predicate is then
+    /// uncorrelated, evaluated once per statement by index probes, also in a generic plan
+    /// (correlated, a generic plan may hash every EHR whose sharing is taken away).
     pub(crate) fn new(sql: &str, base: usize, filter: Option<&Filter>, ehr: &str) -> Guarded {
         let mut values = Vec::new();
         let sql = match filter {
@@ -661,11 +669,11 @@ impl Store {
             format!("${}", 1 + values.len())
         };
         let seen = match &read {
-            Some(f) => f.sql("e.ehr_id", &mut push),
+            Some(f) => f.sql("$1", &mut push),
             None => "true".into(),
         };
         let allowed = match &this {
-            Some(f) => f.sql("e.ehr_id", &mut push),
+            Some(f) => f.sql("$1", &mut push),
             None => "true".into(),
         };
         let sql = format!("SELECT {seen}, {allowed} FROM ehr e WHERE e.ehr_id = $1");
@@ -724,7 +732,7 @@ impl Store {
             values.push(v);
             format!("${}", 8 + values.len())
         };
-        let seen = read.sql("e.ehr_id", &mut push);
+        let seen = read.sql("$1", &mut push);
         let sql = format!(
             "INSERT INTO break_glass (ehr_id, id, subject, name, organisation, roles, reason, \
              valid_from, valid_until) \
@@ -756,7 +764,7 @@ impl Store {
              WHERE e.ehr_id = $1/*access*/",
             1,
             filter(caller, Need::Read).as_ref(),
-            "e.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let row = client
@@ -815,7 +823,7 @@ impl Store {
              note = EXCLUDED.note RETURNING recorded_at",
             6,
             filter(caller, Need::Consent).as_ref(),
-            "e.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let row = client
@@ -854,7 +862,7 @@ impl Store {
             ),
             1,
             filter(caller, Need::Read).as_ref(),
-            "ehr_grant.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let rows = client.query(&g.sql, &g.params(&[&ehr_id])).await?;
@@ -895,7 +903,7 @@ impl Store {
             ),
             8,
             filter(caller, Need::Grants).as_ref(),
-            "e.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let row = client
@@ -929,7 +937,7 @@ impl Store {
             "DELETE FROM ehr_grant WHERE ehr_id = $1 AND grant_id = $2/*access*/",
             2,
             filter(caller, Need::Grants).as_ref(),
-            "ehr_grant.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         match client

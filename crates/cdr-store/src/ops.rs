@@ -165,7 +165,7 @@ impl Store {
              WHERE e.ehr_id = $1/*access*/",
             1,
             filter(caller, Need::Read).as_ref(),
-            "e.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let stmt = client.prepare_cached(&g.sql).await?;
@@ -302,7 +302,7 @@ impl Store {
             "SELECT is_modifiable FROM ehr WHERE ehr_id = $1/*access*/",
             1,
             write.as_ref(),
-            "ehr.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let stmt = client.prepare_cached(&g.sql).await?;

@@ -165,7 +165,7 @@ impl Store {
             "SELECT 1 FROM ehr WHERE ehr_id = $1/*access*/",
             1,
             filter(caller, Need::Read).as_ref(),
-            "ehr.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let stmt = client.prepare_cached(&g.sql).await?;
@@ -187,7 +187,7 @@ impl Store {
             "SELECT vo_id FROM versioned_object WHERE ehr_id = $1 AND kind = $2/*access*/",
             2,
             filter(caller, Need::Read).as_ref(),
-            "versioned_object.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let stmt = client.prepare_cached(&g.sql).await?;
@@ -217,7 +217,7 @@ impl Store {
             ),
             3,
             filter(caller, Need::Read).as_ref(),
-            "o.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let stmt = client.prepare_cached(&g.sql).await?;
@@ -247,7 +247,7 @@ impl Store {
             ),
             4,
             filter(caller, Need::Read).as_ref(),
-            "v.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let stmt = client.prepare_cached(&g.sql).await?;
@@ -282,7 +282,7 @@ impl Store {
             ),
             4,
             filter(caller, Need::Read).as_ref(),
-            "v.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let stmt = client.prepare_cached(&g.sql).await?;
@@ -313,7 +313,7 @@ impl Store {
             ),
             3,
             filter(caller, Need::Read).as_ref(),
-            "v.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let stmt = client.prepare_cached(&g.sql).await?;
@@ -340,7 +340,7 @@ impl Store {
              WHERE ehr_id = $1 AND vo_id = $2 AND kind = $3/*access*/",
             3,
             filter(caller, Need::Read).as_ref(),
-            "versioned_object.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let stmt = client.prepare_cached(&g.sql).await?;
@@ -393,7 +393,7 @@ impl Store {
              WHERE ehr_id = $1 AND contribution_id = $2/*access*/",
             2,
             access.as_ref(),
-            "contribution.ehr_id",
+            "$1",
         );
         let client = self.inner.pool.get().await?;
         let row = client
@@ -412,7 +412,7 @@ impl Store {
              ORDER BY v.vo_id, v.version",
             2,
             access.as_ref(),
-            "v.ehr_id",
+            "$1",
         );
         let versions = client
             .query(&list.sql, &list.params(&[&ehr_id, &contribution_id]))

@@ -890,7 +890,7 @@ impl Store {
              AND ov.version = o.head WHERE o.ehr_id = $1 AND o.vo_id = $2/*access*/",
             2,
             filter(caller, Need::Read).as_ref(),
-            "o.ehr_id",
+            "$1",
         );
         let row = client
             .query_opt(&g.sql, &g.params(&[&ehr_id, &vo_id]))

@@ -526,10 +526,12 @@ impl<'a, 'q> Compiler<'a, 'q> {
             if let Some(access) = self.inputs.access {
                 let params = &mut self.params;
                 let mut push = |v: String| params.push(v);
-                // Bound to an EHR, probes per row; over the population, a set per statement.
-                let predicate = match self.ehr_params.is_empty() {
-                    true => access.population_sql(var.facet("ehr"), &mut push),
-                    false => access.sql(var.facet("ehr"), &mut push),
+                // Bound to an EHR (every EHR-scoped table equals each binding), on the bound
+                // id: evaluated once, by index probes; over the population, the EHRs whose
+                // sharing is taken away are gathered once per statement.
+                let predicate = match self.ehr_params.first() {
+                    None => access.population_sql(var.facet("ehr"), &mut push),
+                    Some(bound) => access.sql(bound, &mut push),
                 };
                 scope.wheres.push(predicate);
             }
