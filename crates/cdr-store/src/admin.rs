@@ -17,6 +17,8 @@ const DELETES: &[&str] = &[
     "DELETE FROM versioned_object WHERE ehr_id = $1",
     "DELETE FROM contribution WHERE ehr_id = $1",
     "DELETE FROM ehr_subject WHERE ehr_id = $1",
+    "DELETE FROM ehr_consent WHERE ehr_id = $1",
+    "DELETE FROM ehr_grant WHERE ehr_id = $1",
     "DELETE FROM ehr WHERE ehr_id = $1",
 ];
 
@@ -37,12 +39,23 @@ async fn record_in(
     Ok(())
 }
 
+/// Physical deletes are for admins only (break-glass records stay for review).
+fn admin_only(caller: &Principal) -> Result<()> {
+    match caller.has_role("admin") {
+        true => Ok(()),
+        false => Err(StoreError::Forbidden(
+            "only an admin may delete records physically".into(),
+        )),
+    }
+}
+
 impl Store {
     /// Physically deletes an EHR with all its versions, contributions and index rows, in one
     /// transaction that first locks the EHR row. Writers do not lock that row (see
     /// ARCHITECTURE.md), so a commit racing the deletion can still leave rows behind: delete
     /// EHRs that are not being written to.
     pub async fn delete_ehr(&self, caller: &Principal, ehr_id: Uuid) -> Result<()> {
+        admin_only(caller)?;
         let mut client = self.inner.pool.get().await?;
         let tx = client.transaction().await?;
         let found = tx
@@ -70,6 +83,7 @@ impl Store {
         ehr_id: Uuid,
         vo_id: Uuid,
     ) -> Result<()> {
+        admin_only(caller)?;
         self.delete_object_physically(caller, ehr_id, VoKind::Composition, vo_id)
             .await
     }
@@ -84,6 +98,7 @@ impl Store {
         ehr_id: Uuid,
         vo_id: Uuid,
     ) -> Result<()> {
+        admin_only(caller)?;
         self.delete_object_physically(caller, ehr_id, VoKind::Folder, vo_id)
             .await
     }
@@ -107,7 +122,7 @@ impl Store {
         if found != Some(kind.code()) {
             drop(tx);
             drop(client);
-            return Err(self.missing(ehr_id, kind, vo_id).await);
+            return Err(self.missing(caller, ehr_id, kind, vo_id).await);
         }
         let keys: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&ehr_id, &vo_id];
         tx.execute("DELETE FROM leaf WHERE ehr_id = $1 AND vo_id = $2", &keys)

@@ -469,17 +469,18 @@ impl Store {
     /// transaction is rolled back.
     pub(crate) async fn commit_prepared(
         &self,
+        caller: &Principal,
         ehr_id: Uuid,
         c: PreparedContribution,
         dry_run: bool,
     ) -> Result<Committed> {
         let client = self.inner.pool.get().await?;
         let end = if dry_run { End::Rollback } else { End::Commit };
-        let (committed, dict) = match self.write(&client, ehr_id, &c, None, end).await {
+        let (committed, dict) = match self.write(&client, caller, ehr_id, &c, None, end).await {
             Ok(w) => w,
             Err(failure) => {
                 drop(client);
-                return Err(self.explain(ehr_id, failure).await);
+                return Err(self.explain(caller, ehr_id, failure).await);
             }
         };
         if !dry_run {

@@ -26,6 +26,10 @@ pub enum StoreError {
         id: String,
         uid: String,
     },
+    /// The caller may see the record (or the operation concerns none) but may not do this.
+    /// A record the caller may not see is [`StoreError::NotFound`] instead, never this.
+    #[error("{0}")]
+    Forbidden(String),
     /// The resource cannot be removed or replaced while other data uses it (a template that
     /// compositions were committed with); `users` names some of them (composition ids).
     #[error("{message}")]

@@ -10,6 +10,7 @@
 //! indexed) before BEGIN; every SQL statement of an EHR-scoped operation constrains `ehr_id`;
 //! every user value is a bind parameter.
 
+mod access;
 mod admin;
 pub mod aql;
 mod audit;
@@ -32,6 +33,10 @@ mod write;
 pub use audit::{in_request, AuditAction, AuditEvent, AuditFilter, AuditRecord, RequestAudit};
 pub use audit_chain::{AuditFault, AuditVerification};
 pub use audit_roles::RUNTIME_ROLE;
+pub use access::{
+    BreakGlass, BreakGlassFilter, Consent, ConsentState, Grant, GrantAccess, GranteeKind,
+    NewConsent, NewGrant, BREAK_GLASS_MINUTES,
+};
 pub use commit::{
     format_time, CommitMeta, Committed, CommittedVersion, NewContribution, NewVersion,
 };

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use cdr_rm::{Composition, EhrStatus, Folder, VersionData};
 
+use crate::access::{filter, Guarded, Need};
 use crate::commit::{
     format_time, object_ref, CommitMeta, Committed, CommittedVersion, NewContribution, NewVersion,
 };
@@ -87,6 +88,12 @@ impl Store {
         status: Option<EhrStatus>,
         meta: CommitMeta,
     ) -> Result<EhrRecord> {
+        if !(caller.has_role("admin") || caller.has_role("clinician") || caller.has_role("service"))
+        {
+            return Err(StoreError::Forbidden(
+                "only an admin, a clinician or a service may create an EHR".into(),
+            ));
+        }
         let ehr_id = ehr_id.unwrap_or_else(Uuid::new_v4);
         let status = match status {
             Some(s) => s,
@@ -116,15 +123,24 @@ impl Store {
             time: committed_time,
             status_id,
             access_id,
+            creator_grant: Store::creator_grant(caller)
+                .map(|(kind, grantee)| (Uuid::new_v4(), kind, grantee, caller.subject.clone())),
         };
         let written = self
-            .write(&client, ehr_id, &prepared, Some(&new_ehr), End::Commit)
+            .write(
+                &client,
+                caller,
+                ehr_id,
+                &prepared,
+                Some(&new_ehr),
+                End::Commit,
+            )
             .await;
         let (committed, dict) = match written {
             Ok(w) => w,
             Err(failure) => {
                 drop(client);
-                return Err(self.explain(ehr_id, failure).await);
+                return Err(self.explain(caller, ehr_id, failure).await);
             }
         };
         let status_uid = single(committed)?.uid;
@@ -139,19 +155,22 @@ impl Store {
     }
 
     /// An EHR by id.
-    pub async fn get_ehr(&self, _caller: &Principal, ehr_id: Uuid) -> Result<EhrRecord> {
+    pub async fn get_ehr(&self, caller: &Principal, ehr_id: Uuid) -> Result<EhrRecord> {
+        self.break_glass_if_asked(caller, ehr_id).await?;
+        let g = Guarded::new(
+            "SELECT e.system_id, e.time_created, e.ehr_status_id, e.ehr_access_id, \
+             v.system_id, o.head FROM ehr e \
+             JOIN versioned_object o ON o.ehr_id = e.ehr_id AND o.vo_id = e.ehr_status_id \
+             JOIN object_version v ON v.ehr_id = o.ehr_id AND v.vo_id = o.vo_id AND v.version = o.head \
+             WHERE e.ehr_id = $1/*access*/",
+            1,
+            filter(caller, Need::Read).as_ref(),
+            "$1",
+        );
         let client = self.inner.pool.get().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT e.system_id, e.time_created, e.ehr_status_id, e.ehr_access_id, \
-                 v.system_id, o.head FROM ehr e \
-                 JOIN versioned_object o ON o.ehr_id = e.ehr_id AND o.vo_id = e.ehr_status_id \
-                 JOIN object_version v ON v.ehr_id = o.ehr_id AND v.vo_id = o.vo_id AND v.version = o.head \
-                 WHERE e.ehr_id = $1",
-            )
-            .await?;
+        let stmt = client.prepare_cached(&g.sql).await?;
         let row = client
-            .query_opt(&stmt, &[&ehr_id])
+            .query_opt(&stmt, &g.params(&[&ehr_id]))
             .await?
             .ok_or_else(|| StoreError::not_found("EHR", ehr_id))?;
         Ok(EhrRecord {
@@ -172,12 +191,15 @@ impl Store {
         namespace: &str,
     ) -> Result<EhrRecord> {
         let ehr_id: Uuid = {
+            let g = Guarded::new(
+                "SELECT ehr_id FROM ehr_subject WHERE subject_id = $1 AND namespace = $2/*access*/",
+                2,
+                filter(caller, Need::Read).as_ref(),
+                "ehr_subject.ehr_id",
+            );
             let client = self.inner.pool.get().await?;
             let row = client
-                .query_opt(
-                    "SELECT ehr_id FROM ehr_subject WHERE subject_id = $1 AND namespace = $2",
-                    &[&subject_id, &namespace],
-                )
+                .query_opt(&g.sql, &g.params(&[&subject_id, &namespace]))
                 .await?
                 .ok_or_else(|| {
                     StoreError::not_found(
@@ -195,26 +217,28 @@ impl Store {
     /// The EHR_STATUS: the latest version, or the one extant at `at`.
     pub async fn get_ehr_status(
         &self,
-        _caller: &Principal,
+        caller: &Principal,
         ehr_id: Uuid,
         at: Option<DateTime<Utc>>,
     ) -> Result<VersionRecord> {
-        self.singleton_version(ehr_id, VoKind::EhrStatus, at).await
+        self.singleton_version(caller, ehr_id, VoKind::EhrStatus, at)
+            .await
     }
 
     /// One EHR_STATUS version by uid.
     pub async fn get_ehr_status_version(
         &self,
-        _caller: &Principal,
+        caller: &Principal,
         ehr_id: Uuid,
         uid: &VersionUid,
     ) -> Result<VersionRecord> {
-        self.version_by_uid(ehr_id, VoKind::EhrStatus, uid).await
+        self.version_by_uid(caller, ehr_id, VoKind::EhrStatus, uid)
+            .await
     }
 
     /// The id of the EHR's VERSIONED_EHR_STATUS.
-    pub async fn ehr_status_id(&self, _caller: &Principal, ehr_id: Uuid) -> Result<Uuid> {
-        self.singleton_id(ehr_id, VoKind::EhrStatus).await
+    pub async fn ehr_status_id(&self, caller: &Principal, ehr_id: Uuid) -> Result<Uuid> {
+        self.singleton_id(caller, ehr_id, VoKind::EhrStatus).await
     }
 
     /// Updates the EHR_STATUS given the latest version uid. A `uid` in the new EHR_STATUS is
@@ -265,17 +289,25 @@ impl Store {
     /// template, then the EHR exists and accepts content) without writing anything: a dry run.
     pub async fn check_composition(
         &self,
-        _caller: &Principal,
+        caller: &Principal,
         ehr_id: Uuid,
         composition: &Composition,
     ) -> Result<()> {
         self.validate_composition(composition).await?;
+        let write = filter(caller, Need::Write);
+        if write.is_some() {
+            self.authorise(caller, ehr_id, Need::Write).await?;
+        }
+        let g = Guarded::new(
+            "SELECT is_modifiable FROM ehr WHERE ehr_id = $1/*access*/",
+            1,
+            write.as_ref(),
+            "$1",
+        );
         let client = self.inner.pool.get().await?;
-        let stmt = client
-            .prepare_cached("SELECT is_modifiable FROM ehr WHERE ehr_id = $1")
-            .await?;
+        let stmt = client.prepare_cached(&g.sql).await?;
         let row = client
-            .query_opt(&stmt, &[&ehr_id])
+            .query_opt(&stmt, &g.params(&[&ehr_id]))
             .await?
             .ok_or_else(|| StoreError::not_found("EHR", ehr_id))?;
         let modifiable: bool = row.get(0);
@@ -289,25 +321,31 @@ impl Store {
     /// deletion comes back as a record without document.
     pub async fn get_composition(
         &self,
-        _caller: &Principal,
+        caller: &Principal,
         ehr_id: Uuid,
         id: &UidBasedId,
     ) -> Result<VersionRecord> {
         match id {
-            UidBasedId::Object(vo) => self.latest_version(ehr_id, VoKind::Composition, *vo).await,
-            UidBasedId::Version(uid) => self.version_by_uid(ehr_id, VoKind::Composition, uid).await,
+            UidBasedId::Object(vo) => {
+                self.latest_version(caller, ehr_id, VoKind::Composition, *vo)
+                    .await
+            }
+            UidBasedId::Version(uid) => {
+                self.version_by_uid(caller, ehr_id, VoKind::Composition, uid)
+                    .await
+            }
         }
     }
 
     /// The composition version extant at `time`.
     pub async fn get_composition_at(
         &self,
-        _caller: &Principal,
+        caller: &Principal,
         ehr_id: Uuid,
         vo_id: Uuid,
         time: DateTime<Utc>,
     ) -> Result<VersionRecord> {
-        self.version_at_time(ehr_id, VoKind::Composition, vo_id, time)
+        self.version_at_time(caller, ehr_id, VoKind::Composition, vo_id, time)
             .await
     }
 
@@ -401,21 +439,23 @@ impl Store {
     /// The directory: latest, or the version extant at `at`.
     pub async fn get_directory(
         &self,
-        _caller: &Principal,
+        caller: &Principal,
         ehr_id: Uuid,
         at: Option<DateTime<Utc>>,
     ) -> Result<VersionRecord> {
-        self.singleton_version(ehr_id, VoKind::Folder, at).await
+        self.singleton_version(caller, ehr_id, VoKind::Folder, at)
+            .await
     }
 
     /// One directory version by uid.
     pub async fn get_directory_version(
         &self,
-        _caller: &Principal,
+        caller: &Principal,
         ehr_id: Uuid,
         uid: &VersionUid,
     ) -> Result<VersionRecord> {
-        self.version_by_uid(ehr_id, VoKind::Folder, uid).await
+        self.version_by_uid(caller, ehr_id, VoKind::Folder, uid)
+            .await
     }
 
     // ---- CONTRIBUTION ---------------------------------------------------------------------------
@@ -453,7 +493,8 @@ impl Store {
         dry_run: bool,
     ) -> Result<Committed> {
         let prepared = self.prepare(caller, contribution).await?;
-        self.commit_prepared(ehr_id, prepared, dry_run).await
+        self.commit_prepared(caller, ehr_id, prepared, dry_run)
+            .await
     }
 
     async fn commit_one(
@@ -473,14 +514,15 @@ impl Store {
     /// The EHR's EHR_STATUS or directory: the latest version, or the one extant at `at`.
     async fn singleton_version(
         &self,
+        caller: &Principal,
         ehr_id: Uuid,
         kind: VoKind,
         at: Option<DateTime<Utc>>,
     ) -> Result<VersionRecord> {
-        let vo = self.singleton_id(ehr_id, kind).await?;
+        let vo = self.singleton_id(caller, ehr_id, kind).await?;
         match at {
-            None => self.latest_version(ehr_id, kind, vo).await,
-            Some(t) => self.version_at_time(ehr_id, kind, vo, t).await,
+            None => self.latest_version(caller, ehr_id, kind, vo).await,
+            Some(t) => self.version_at_time(caller, ehr_id, kind, vo, t).await,
         }
     }
 
@@ -496,7 +538,7 @@ impl Store {
         data: Option<VersionData>,
         meta: CommitMeta,
     ) -> Result<CommittedVersion> {
-        let vo = match self.singleton_id(ehr_id, kind).await {
+        let vo = match self.singleton_id(caller, ehr_id, kind).await {
             Err(StoreError::NotFound { kind: missing, .. }) if missing == kind.label() => {
                 return Err(StoreError::NoLatest {
                     kind: kind.label(),
@@ -506,7 +548,7 @@ impl Store {
             other => other?,
         };
         if preceding.object_id != vo {
-            return Err(match self.latest_version(ehr_id, kind, vo).await {
+            return Err(match self.latest_version(caller, ehr_id, kind, vo).await {
                 Ok(latest) => StoreError::VersionConflict {
                     given: preceding.to_string(),
                     latest: latest.uid.to_string(),

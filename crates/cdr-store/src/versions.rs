@@ -6,9 +6,10 @@ use serde_json::{json, Value};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::access::{filter, Guarded, Need};
 use crate::commit::{coded, format_time, object_ref};
 use crate::error::{Result, StoreError};
-use crate::ids::{ChangeType, LifecycleState, VersionUid, VoKind};
+use crate::ids::{ChangeType, LifecycleState, Principal, VersionUid, VoKind};
 use crate::store::Store;
 
 /// One stored version of a versioned object.
@@ -146,130 +147,181 @@ impl Store {
     /// Not found: the EHR, or (when the EHR exists) the object.
     pub(crate) async fn missing(
         &self,
+        caller: &Principal,
         ehr_id: Uuid,
         kind: VoKind,
         id: impl ToString,
     ) -> StoreError {
-        match self.ehr_exists(ehr_id).await {
+        match self.ehr_exists(caller, ehr_id).await {
             Ok(false) => StoreError::not_found("EHR", ehr_id),
             Ok(true) => StoreError::not_found(kind.label(), id),
             Err(e) => e,
         }
     }
 
-    pub(crate) async fn ehr_exists(&self, ehr_id: Uuid) -> Result<bool> {
+    /// Whether the EHR exists and the caller may read it.
+    pub(crate) async fn ehr_exists(&self, caller: &Principal, ehr_id: Uuid) -> Result<bool> {
+        let g = Guarded::new(
+            "SELECT 1 FROM ehr WHERE ehr_id = $1/*access*/",
+            1,
+            filter(caller, Need::Read).as_ref(),
+            "$1",
+        );
         let client = self.inner.pool.get().await?;
-        let stmt = client
-            .prepare_cached("SELECT 1 FROM ehr WHERE ehr_id = $1")
-            .await?;
-        Ok(client.query_opt(&stmt, &[&ehr_id]).await?.is_some())
+        let stmt = client.prepare_cached(&g.sql).await?;
+        Ok(client
+            .query_opt(&stmt, &g.params(&[&ehr_id]))
+            .await?
+            .is_some())
     }
 
     /// The id of the EHR's EHR_STATUS or directory object.
-    pub(crate) async fn singleton_id(&self, ehr_id: Uuid, kind: VoKind) -> Result<Uuid> {
+    pub(crate) async fn singleton_id(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        kind: VoKind,
+    ) -> Result<Uuid> {
+        self.break_glass_if_asked(caller, ehr_id).await?;
+        let g = Guarded::new(
+            "SELECT vo_id FROM versioned_object WHERE ehr_id = $1 AND kind = $2/*access*/",
+            2,
+            filter(caller, Need::Read).as_ref(),
+            "$1",
+        );
         let client = self.inner.pool.get().await?;
-        let stmt = client
-            .prepare_cached("SELECT vo_id FROM versioned_object WHERE ehr_id = $1 AND kind = $2")
-            .await?;
-        match client.query_opt(&stmt, &[&ehr_id, &kind.code()]).await? {
+        let stmt = client.prepare_cached(&g.sql).await?;
+        match client
+            .query_opt(&stmt, &g.params(&[&ehr_id, &kind.code()]))
+            .await?
+        {
             Some(row) => Ok(row.get(0)),
-            None => Err(self.missing(ehr_id, kind, ehr_id).await),
+            None => Err(self.missing(caller, ehr_id, kind, ehr_id).await),
         }
     }
 
     /// The latest version of an object (a deletion included: check `is_deletion`).
     pub async fn latest_version(
         &self,
+        caller: &Principal,
         ehr_id: Uuid,
         kind: VoKind,
         vo_id: Uuid,
     ) -> Result<VersionRecord> {
-        let client = self.inner.pool.get().await?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM versioned_object o JOIN object_version v \
-             ON v.ehr_id = o.ehr_id AND v.vo_id = o.vo_id AND v.version = o.head \
-             WHERE o.ehr_id = $1 AND o.vo_id = $2 AND o.kind = $3"
+        self.break_glass_if_asked(caller, ehr_id).await?;
+        let g = Guarded::new(
+            &format!(
+                "SELECT {COLUMNS} FROM versioned_object o JOIN object_version v \
+                 ON v.ehr_id = o.ehr_id AND v.vo_id = o.vo_id AND v.version = o.head \
+                 WHERE o.ehr_id = $1 AND o.vo_id = $2 AND o.kind = $3/*access*/"
+            ),
+            3,
+            filter(caller, Need::Read).as_ref(),
+            "$1",
         );
-        let stmt = client.prepare_cached(&sql).await?;
+        let client = self.inner.pool.get().await?;
+        let stmt = client.prepare_cached(&g.sql).await?;
         match client
-            .query_opt(&stmt, &[&ehr_id, &vo_id, &kind.code()])
+            .query_opt(&stmt, &g.params(&[&ehr_id, &vo_id, &kind.code()]))
             .await?
         {
             Some(row) => Ok(record(&row)),
-            None => Err(self.missing(ehr_id, kind, vo_id).await),
+            None => Err(self.missing(caller, ehr_id, kind, vo_id).await),
         }
     }
 
     /// One version by its uid.
     pub async fn version_by_uid(
         &self,
+        caller: &Principal,
         ehr_id: Uuid,
         kind: VoKind,
         uid: &VersionUid,
     ) -> Result<VersionRecord> {
-        let client = self.inner.pool.get().await?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM object_version v JOIN versioned_object o \
-             ON o.ehr_id = v.ehr_id AND o.vo_id = v.vo_id \
-             WHERE v.ehr_id = $1 AND v.vo_id = $2 AND v.version = $3 AND o.kind = $4"
+        self.break_glass_if_asked(caller, ehr_id).await?;
+        let g = Guarded::new(
+            &format!(
+                "SELECT {COLUMNS} FROM object_version v JOIN versioned_object o \
+                 ON o.ehr_id = v.ehr_id AND o.vo_id = v.vo_id \
+                 WHERE v.ehr_id = $1 AND v.vo_id = $2 AND v.version = $3 AND o.kind = $4/*access*/"
+            ),
+            4,
+            filter(caller, Need::Read).as_ref(),
+            "$1",
         );
-        let stmt = client.prepare_cached(&sql).await?;
+        let client = self.inner.pool.get().await?;
+        let stmt = client.prepare_cached(&g.sql).await?;
         let row = client
             .query_opt(
                 &stmt,
-                &[&ehr_id, &uid.object_id, &uid.version, &kind.code()],
+                &g.params(&[&ehr_id, &uid.object_id, &uid.version, &kind.code()]),
             )
             .await?;
         match row.map(|r| record(&r)) {
             Some(r) if r.uid.system_id == uid.system_id => Ok(r),
-            _ => Err(self.missing(ehr_id, kind, uid).await),
+            _ => Err(self.missing(caller, ehr_id, kind, uid).await),
         }
     }
 
     /// The version extant at `time`: the one with the greatest commit time not after it.
     pub async fn version_at_time(
         &self,
+        caller: &Principal,
         ehr_id: Uuid,
         kind: VoKind,
         vo_id: Uuid,
         time: DateTime<Utc>,
     ) -> Result<VersionRecord> {
-        let client = self.inner.pool.get().await?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM object_version v JOIN versioned_object o \
-             ON o.ehr_id = v.ehr_id AND o.vo_id = v.vo_id \
-             WHERE v.ehr_id = $1 AND v.vo_id = $2 AND o.kind = $3 AND v.committed_at <= $4 \
-             ORDER BY v.version DESC LIMIT 1"
+        self.break_glass_if_asked(caller, ehr_id).await?;
+        let g = Guarded::new(
+            &format!(
+                "SELECT {COLUMNS} FROM object_version v JOIN versioned_object o \
+                 ON o.ehr_id = v.ehr_id AND o.vo_id = v.vo_id \
+                 WHERE v.ehr_id = $1 AND v.vo_id = $2 AND o.kind = $3 AND v.committed_at <= $4\
+                 /*access*/ ORDER BY v.version DESC LIMIT 1"
+            ),
+            4,
+            filter(caller, Need::Read).as_ref(),
+            "$1",
         );
-        let stmt = client.prepare_cached(&sql).await?;
+        let client = self.inner.pool.get().await?;
+        let stmt = client.prepare_cached(&g.sql).await?;
         match client
-            .query_opt(&stmt, &[&ehr_id, &vo_id, &kind.code(), &time])
+            .query_opt(&stmt, &g.params(&[&ehr_id, &vo_id, &kind.code(), &time]))
             .await?
         {
             Some(row) => Ok(record(&row)),
-            None => Err(self.missing(ehr_id, kind, vo_id).await),
+            None => Err(self.missing(caller, ehr_id, kind, vo_id).await),
         }
     }
 
     /// Every version of an object, oldest first.
     pub async fn all_versions(
         &self,
+        caller: &Principal,
         ehr_id: Uuid,
         kind: VoKind,
         vo_id: Uuid,
     ) -> Result<Vec<VersionRecord>> {
-        let client = self.inner.pool.get().await?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM object_version v JOIN versioned_object o \
-             ON o.ehr_id = v.ehr_id AND o.vo_id = v.vo_id \
-             WHERE v.ehr_id = $1 AND v.vo_id = $2 AND o.kind = $3 ORDER BY v.version"
+        self.break_glass_if_asked(caller, ehr_id).await?;
+        let g = Guarded::new(
+            &format!(
+                "SELECT {COLUMNS} FROM object_version v JOIN versioned_object o \
+                 ON o.ehr_id = v.ehr_id AND o.vo_id = v.vo_id \
+                 WHERE v.ehr_id = $1 AND v.vo_id = $2 AND o.kind = $3/*access*/ \
+                 ORDER BY v.version"
+            ),
+            3,
+            filter(caller, Need::Read).as_ref(),
+            "$1",
         );
-        let stmt = client.prepare_cached(&sql).await?;
+        let client = self.inner.pool.get().await?;
+        let stmt = client.prepare_cached(&g.sql).await?;
         let rows = client
-            .query(&stmt, &[&ehr_id, &vo_id, &kind.code()])
+            .query(&stmt, &g.params(&[&ehr_id, &vo_id, &kind.code()]))
             .await?;
         if rows.is_empty() {
-            return Err(self.missing(ehr_id, kind, vo_id).await);
+            return Err(self.missing(caller, ehr_id, kind, vo_id).await);
         }
         Ok(rows.iter().map(record).collect())
     }
@@ -277,19 +329,23 @@ impl Store {
     /// The versioned object's own attributes.
     pub async fn versioned_object(
         &self,
+        caller: &Principal,
         ehr_id: Uuid,
         kind: VoKind,
         vo_id: Uuid,
     ) -> Result<VersionedObjectInfo> {
+        self.break_glass_if_asked(caller, ehr_id).await?;
+        let g = Guarded::new(
+            "SELECT time_created, head, deleted FROM versioned_object \
+             WHERE ehr_id = $1 AND vo_id = $2 AND kind = $3/*access*/",
+            3,
+            filter(caller, Need::Read).as_ref(),
+            "$1",
+        );
         let client = self.inner.pool.get().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT time_created, head, deleted FROM versioned_object \
-                 WHERE ehr_id = $1 AND vo_id = $2 AND kind = $3",
-            )
-            .await?;
+        let stmt = client.prepare_cached(&g.sql).await?;
         match client
-            .query_opt(&stmt, &[&ehr_id, &vo_id, &kind.code()])
+            .query_opt(&stmt, &g.params(&[&ehr_id, &vo_id, &kind.code()]))
             .await?
         {
             Some(row) => Ok(VersionedObjectInfo {
@@ -300,13 +356,19 @@ impl Store {
                 version_count: row.get(1),
                 deleted: row.get(2),
             }),
-            None => Err(self.missing(ehr_id, kind, vo_id).await),
+            None => Err(self.missing(caller, ehr_id, kind, vo_id).await),
         }
     }
 
     /// REVISION_HISTORY as canonical JSON: one item per version with its audits.
-    pub async fn revision_history(&self, ehr_id: Uuid, kind: VoKind, vo_id: Uuid) -> Result<Value> {
-        let versions = self.all_versions(ehr_id, kind, vo_id).await?;
+    pub async fn revision_history(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        kind: VoKind,
+        vo_id: Uuid,
+    ) -> Result<Value> {
+        let versions = self.all_versions(caller, ehr_id, kind, vo_id).await?;
         Ok(json!({
             "_type": "REVISION_HISTORY",
             "items": versions.iter().map(|v| json!({
@@ -320,30 +382,40 @@ impl Store {
     /// A contribution with the versions it committed.
     pub async fn get_contribution(
         &self,
-        _caller: &crate::Principal,
+        caller: &Principal,
         ehr_id: Uuid,
         contribution_id: Uuid,
     ) -> Result<ContributionRecord> {
+        self.break_glass_if_asked(caller, ehr_id).await?;
+        let access = filter(caller, Need::Read);
+        let head = Guarded::new(
+            "SELECT audit::text FROM contribution \
+             WHERE ehr_id = $1 AND contribution_id = $2/*access*/",
+            2,
+            access.as_ref(),
+            "$1",
+        );
         let client = self.inner.pool.get().await?;
         let row = client
-            .query_opt(
-                "SELECT audit::text FROM contribution WHERE ehr_id = $1 AND contribution_id = $2",
-                &[&ehr_id, &contribution_id],
-            )
+            .query_opt(&head.sql, &head.params(&[&ehr_id, &contribution_id]))
             .await?;
         let Some(row) = row else {
-            return Err(match self.ehr_exists(ehr_id).await? {
+            return Err(match self.ehr_exists(caller, ehr_id).await? {
                 false => StoreError::not_found("EHR", ehr_id),
                 true => StoreError::not_found("contribution", contribution_id),
             });
         };
+        let list = Guarded::new(
+            "SELECT o.kind, v.vo_id, v.system_id, v.version FROM object_version v \
+             JOIN versioned_object o ON o.ehr_id = v.ehr_id AND o.vo_id = v.vo_id \
+             WHERE v.ehr_id = $1 AND v.contribution_id = $2/*access*/ \
+             ORDER BY v.vo_id, v.version",
+            2,
+            access.as_ref(),
+            "$1",
+        );
         let versions = client
-            .query(
-                "SELECT o.kind, v.vo_id, v.system_id, v.version FROM object_version v \
-                 JOIN versioned_object o ON o.ehr_id = v.ehr_id AND o.vo_id = v.vo_id \
-                 WHERE v.ehr_id = $1 AND v.contribution_id = $2 ORDER BY v.vo_id, v.version",
-                &[&ehr_id, &contribution_id],
-            )
+            .query(&list.sql, &list.params(&[&ehr_id, &contribution_id]))
             .await?;
         Ok(ContributionRecord {
             ehr_id,

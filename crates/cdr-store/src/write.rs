@@ -16,9 +16,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
 
+use crate::access::{filter, Guarded, Need};
 use crate::commit::{Committed, CommittedVersion, Prepared, PreparedContribution};
 use crate::error::StoreError;
-use crate::ids::{dict_id, path_id, VersionUid, VoKind};
+use crate::ids::{dict_id, path_id, Principal, VersionUid, VoKind};
 use crate::store::Store;
 
 type Param<'a> = &'a (dyn ToSql + Sync);
@@ -61,13 +62,17 @@ pub(crate) struct NewEhr {
     pub time: chrono::DateTime<chrono::Utc>,
     pub status_id: Uuid,
     pub access_id: Uuid,
+    /// The write grant its creator's organisation (kind 1) or the creator (kind 3) gets:
+    /// grant id, grantee kind, grantee, granted by.
+    pub creator_grant: Option<(Uuid, i16, String, String)>,
 }
 
 /// What the failure of a pipelined statement means.
 enum Check<'p> {
     /// `INSERT INTO ehr`: a unique violation means the id is taken.
     NewEhr,
-    /// The EHR exists (CD001) and accepts content (CD002).
+    /// The EHR exists and the caller may read it (CD001), may write it (CD006), and it
+    /// accepts content (CD002).
     Ehr,
     /// `INSERT INTO contribution`: a unique violation means the uid is taken.
     Contribution,
@@ -103,6 +108,10 @@ impl Check<'_> {
             Check::NewEhr if unique => conflict(format!("EHR id {ehr_id} is already in use")),
             Check::Ehr if code == "CD001" => StoreError::not_found("EHR", ehr_id).into(),
             Check::Ehr if code == "CD002" => StoreError::not_modifiable(ehr_id).into(),
+            Check::Ehr if code == "CD006" => StoreError::Forbidden(format!(
+                "the caller may read EHR {ehr_id} but holds no write grant for it"
+            ))
+            .into(),
             Check::Contribution if unique => {
                 conflict(format!("contribution uid {} is already in use", c.id))
             }
@@ -332,14 +341,19 @@ impl<'a> VersionColumns<'a> {
 /// The statements of one commit, with what each result must show and its parameters.
 #[derive(Default)]
 struct Plan<'a, 'p> {
-    sql: Vec<&'static str>,
+    sql: Vec<std::borrow::Cow<'static, str>>,
     checks: Vec<Check<'p>>,
     params: Vec<Vec<Param<'a>>>,
 }
 
 impl<'a, 'p> Plan<'a, 'p> {
-    fn add(&mut self, sql: &'static str, check: Check<'p>, params: Vec<Param<'a>>) {
-        self.sql.push(sql);
+    fn add(
+        &mut self,
+        sql: impl Into<std::borrow::Cow<'static, str>>,
+        check: Check<'p>,
+        params: Vec<Param<'a>>,
+    ) {
+        self.sql.push(sql.into());
         self.checks.push(check);
         self.params.push(params);
     }
@@ -357,6 +371,36 @@ macro_rules! ehr_check {
     };
 }
 const EHR_CHECK: &str = ehr_check!();
+
+/// The EHR check of a caller other than an admin, its predicates' values numbered after the
+/// statement's `base` parameters: the EHR must exist and be readable by the caller (CD001,
+/// so a record the caller may not see fails as a missing one), writable by them (CD006), and
+/// accept content (CD002). `None` for an admin, whose check is [`EHR_CHECK`].
+fn guarded_ehr_check(caller: &Principal, base: usize) -> Option<Guarded> {
+    let read = filter(caller, Need::Read)?;
+    let write = filter(caller, Need::Write)?;
+    let mut values = Vec::new();
+    let mut push = |v: String| {
+        values.push(v);
+        format!("${}", base + values.len())
+    };
+    let seen = read.sql("$1", &mut push);
+    let may = write.sql("$1", &mut push);
+    Some(Guarded {
+        sql: format!(
+            "SELECT CASE WHEN m IS NULL THEN cdr_fail('CD001', 'no EHR') \
+             WHEN NOT w THEN cdr_fail('CD006', 'no write access') \
+             WHEN $2 AND NOT m THEN cdr_fail('CD002', 'not modifiable') END \
+             FROM (SELECT (SELECT is_modifiable FROM ehr WHERE ehr_id = $1 AND {seen}) AS m, \
+             {may} AS w) AS e"
+        ),
+        values,
+    })
+}
+
+const INSERT_CREATOR_GRANT: &str = "INSERT INTO ehr_grant (grant_id, ehr_id, grantee_kind, \
+     grantee, access, valid_from, valid_until, granted_by, granted_at) \
+     VALUES ($1, $2, $3, $4, 2, $5, NULL, $6, $5)";
 const INSERT_CONTRIBUTION: &str =
     "INSERT INTO contribution (ehr_id, contribution_id, time_committed, change_type, audit) \
      VALUES ($1, $2, $3, $4, $5::text)";
@@ -513,6 +557,7 @@ impl Store {
     pub(crate) async fn write(
         &self,
         client: &Client,
+        caller: &Principal,
         ehr_id: Uuid,
         c: &PreparedContribution,
         new_ehr: Option<&NewEhr>,
@@ -528,10 +573,11 @@ impl Store {
         };
         let only_creates = c.versions.iter().all(|v| v.create && v.status.is_none());
         if new_ehr.is_none() && end == End::Commit && only_creates {
-            self.write_created(client, ehr_id, c, &rows).await?;
+            self.write_created(client, caller, ehr_id, c, &rows).await?;
             crate::audit::mark_recorded();
             return Ok(self.written(c, &rows));
         }
+        let check = guarded_ehr_check(caller, 2);
 
         let change_code = c.change_type.code();
         let kind_codes: Vec<i16> = c.versions.iter().map(|v| v.kind.code()).collect();
@@ -543,24 +589,40 @@ impl Store {
         let has_content = c.has_content();
 
         let mut plan = Plan::default();
-        let mut add = |s: &'static str, check, p| plan.add(s, check, p);
+        let mut add = |s: std::borrow::Cow<'static, str>, check, p| plan.add(s, check, p);
         match new_ehr {
-            Some(e) => add(
-                INSERT_EHR,
-                Check::NewEhr,
-                vec![&ehr_id, system_id, &e.time, &e.status_id, &e.access_id],
-            ),
-            None => add(EHR_CHECK, Check::Ehr, vec![&ehr_id, &has_content]),
+            Some(e) => {
+                add(
+                    INSERT_EHR.into(),
+                    Check::NewEhr,
+                    vec![&ehr_id, system_id, &e.time, &e.status_id, &e.access_id],
+                );
+                if let Some((id, kind, grantee, by)) = &e.creator_grant {
+                    add(
+                        INSERT_CREATOR_GRANT.into(),
+                        Check::Done,
+                        vec![id, &ehr_id, kind, grantee, &e.time, by],
+                    );
+                }
+            }
+            None => match &check {
+                Some(g) => add(
+                    g.sql.clone().into(),
+                    Check::Ehr,
+                    g.params(&[&ehr_id, &has_content]),
+                ),
+                None => add(EHR_CHECK.into(), Check::Ehr, vec![&ehr_id, &has_content]),
+            },
         }
         add(
-            INSERT_CONTRIBUTION,
+            INSERT_CONTRIBUTION.into(),
             Check::Contribution,
             vec![&ehr_id, &c.id, &c.time, &change_code, &c.audit],
         );
         for (i, v) in c.versions.iter().enumerate() {
             if v.create {
                 add(
-                    CREATE_OBJECT,
+                    CREATE_OBJECT.into(),
                     Check::Created(v),
                     vec![&ehr_id, &v.vo_id, &kind_codes[i], &c.time],
                 );
@@ -568,7 +630,7 @@ impl Store {
             }
             if v.kind == VoKind::Composition && v.document.is_some() {
                 add(
-                    PREVIOUS_IDENTITY,
+                    PREVIOUS_IDENTITY.into(),
                     Check::Identity(v),
                     vec![
                         &ehr_id,
@@ -580,21 +642,21 @@ impl Store {
                 );
             }
             add(
-                ADVANCE_OBJECT,
+                ADVANCE_OBJECT.into(),
                 Check::Advanced(v),
                 vec![&ehr_id, &v.vo_id, &kind_codes[i], &v.version, &deleted[i]],
             );
             add(
-                CLOSE_PREVIOUS,
+                CLOSE_PREVIOUS.into(),
                 Check::Done,
                 vec![&ehr_id, &v.vo_id, &v.version, &c.time],
             );
-            add(DELETE_NODES, Check::Done, vec![&ehr_id, &v.vo_id]);
-            add(DELETE_LEAVES, Check::Done, vec![&ehr_id, &v.vo_id]);
+            add(DELETE_NODES.into(), Check::Done, vec![&ehr_id, &v.vo_id]);
+            add(DELETE_LEAVES.into(), Check::Done, vec![&ehr_id, &v.vo_id]);
         }
         for (i, v) in c.versions.iter().enumerate() {
             add(
-                INSERT_VERSION,
+                INSERT_VERSION.into(),
                 Check::Done,
                 vec![
                     &ehr_id,
@@ -616,14 +678,14 @@ impl Store {
             );
             if let Some(s) = &v.status {
                 add(
-                    STATUS_FLAGS,
+                    STATUS_FLAGS.into(),
                     Check::Done,
                     vec![&ehr_id, &s.modifiable, &s.queryable],
                 );
-                add(CLEAR_SUBJECT, Check::Done, vec![&ehr_id]);
+                add(CLEAR_SUBJECT.into(), Check::Done, vec![&ehr_id]);
                 if let Some(subject) = &s.subject {
                     add(
-                        INSERT_SUBJECT,
+                        INSERT_SUBJECT.into(),
                         Check::Subject(subject),
                         vec![&subject.0, &subject.1, &ehr_id],
                     );
@@ -632,7 +694,7 @@ impl Store {
         }
         if !rows.n_vo.is_empty() {
             add(
-                INSERT_NODES,
+                INSERT_NODES.into(),
                 Check::Done,
                 [&ehr_id as Param]
                     .into_iter()
@@ -642,7 +704,7 @@ impl Store {
         }
         if !rows.l_vo.is_empty() {
             add(
-                INSERT_LEAVES,
+                INSERT_LEAVES.into(),
                 Check::Done,
                 [&ehr_id as Param]
                     .into_iter()
@@ -652,13 +714,17 @@ impl Store {
         }
         if !rows.arch_ids.is_empty() {
             add(
-                INSERT_ARCHETYPES,
+                INSERT_ARCHETYPES.into(),
                 Check::Done,
                 rows.dict_params().0.to_vec(),
             );
         }
         if !rows.path_ids.is_empty() {
-            add(INSERT_PATHS, Check::Done, rows.dict_params().1.to_vec());
+            add(
+                INSERT_PATHS.into(),
+                Check::Done,
+                rows.dict_params().1.to_vec(),
+            );
         }
         add(
             crate::audit::INSERT_WRITE_EVENT,
@@ -685,7 +751,7 @@ impl Store {
             .await?;
         let mut statements = Vec::with_capacity(sql.len());
         for s in &sql {
-            statements.push(client.prepare_cached(s).await?);
+            statements.push(client.prepare_cached(s.as_ref()).await?);
         }
         let mut pending: Vec<Pending> = Vec::with_capacity(statements.len() + 2);
         pending.push(send(client, begin, Vec::new()));
@@ -742,6 +808,7 @@ impl Store {
     async fn write_created(
         &self,
         client: &Client,
+        caller: &Principal,
         ehr_id: Uuid,
         c: &PreparedContribution,
         rows: &Rows<'_>,
@@ -795,6 +862,17 @@ impl Store {
             (false, true) => CREATE_CONTENT,
             (false, false) => CREATE_ALL,
         };
+        // A caller other than an admin: the statement ends with the guarded EHR check instead.
+        let check = guarded_ehr_check(caller, params.len());
+        let guarded;
+        let sql = match &check {
+            Some(g) => {
+                guarded = format!("{}{}", sql.strip_suffix(EHR_CHECK).unwrap_or(sql), g.sql);
+                params.extend(g.values.iter().map(|v| v as Param));
+                guarded.as_str()
+            }
+            None => sql,
+        };
         let stmt = client.prepare_cached(sql).await?;
         let result = async {
             let stream = client.query_raw(&stmt, params).await?;
@@ -809,7 +887,7 @@ impl Store {
         };
         let detail = db.detail().unwrap_or_default();
         let check = match (db.code().code(), db.constraint()) {
-            ("CD001" | "CD002", _) => Check::Ehr,
+            ("CD001" | "CD002" | "CD006", _) => Check::Ehr,
             (_, Some("contribution_pkey")) => Check::Contribution,
             // The CTEs run in no set order: a taken object id may show on any of its tables.
             (_, Some("versioned_object_pkey" | "object_version_pkey" | "node_pkey")) => vs
@@ -827,7 +905,12 @@ impl Store {
 
     /// Turns a write failure into the error to report; a failed compare-and-swap is explained
     /// with a fresh read (the transaction has been rolled back).
-    pub(crate) async fn explain(&self, ehr_id: Uuid, failure: WriteFailure) -> StoreError {
+    pub(crate) async fn explain(
+        &self,
+        caller: &Principal,
+        ehr_id: Uuid,
+        failure: WriteFailure,
+    ) -> StoreError {
         let (kind, vo_id, given) = match failure {
             WriteFailure::Store(e) => return e,
             WriteFailure::Stale { kind, vo_id, given } => (kind, vo_id, given),
@@ -836,17 +919,20 @@ impl Store {
             Ok(c) => c,
             Err(e) => return e.into(),
         };
+        let g = Guarded::new(
+            "SELECT o.head, o.deleted, o.kind, ov.system_id FROM versioned_object o \
+             JOIN object_version ov ON ov.ehr_id = o.ehr_id AND ov.vo_id = o.vo_id \
+             AND ov.version = o.head WHERE o.ehr_id = $1 AND o.vo_id = $2/*access*/",
+            2,
+            filter(caller, Need::Read).as_ref(),
+            "$1",
+        );
         let row = client
-            .query_opt(
-                "SELECT o.head, o.deleted, o.kind, ov.system_id FROM versioned_object o \
-                 JOIN object_version ov ON ov.ehr_id = o.ehr_id AND ov.vo_id = o.vo_id \
-                 AND ov.version = o.head WHERE o.ehr_id = $1 AND o.vo_id = $2",
-                &[&ehr_id, &vo_id],
-            )
+            .query_opt(&g.sql, &g.params(&[&ehr_id, &vo_id]))
             .await;
         match row {
             Err(e) => e.into(),
-            Ok(None) => self.missing(ehr_id, kind, vo_id).await,
+            Ok(None) => self.missing(caller, ehr_id, kind, vo_id).await,
             Ok(Some(row)) => {
                 let head: i32 = row.get(0);
                 let deleted: bool = row.get(1);

@@ -57,6 +57,9 @@ struct Args {
     clients: usize,
     iterations: usize,
     seed: u64,
+    /// `--caller ROLE[:ORGANISATION]`: each AQL query also runs as this caller, beside the
+    /// admin (with its access predicate against none).
+    caller: Option<Principal>,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -67,6 +70,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         clients: 8,
         iterations: 200,
         seed: 1,
+        caller: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -83,6 +87,15 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--clients" => a.clients = num()?.max(1),
             "--iterations" => a.iterations = num()?.max(1),
             "--seed" => a.seed = num()? as u64,
+            "--caller" => {
+                let (role, org) = value.split_once(':').unwrap_or((value, ""));
+                a.caller = Some(Principal {
+                    subject: "bench-caller".into(),
+                    roles: vec![role.to_owned()],
+                    organisation: Some(org.to_owned()).filter(|o| !o.is_empty()),
+                    ..Principal::default()
+                });
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -344,6 +357,8 @@ async fn queries(store: &Store, args: &Args, out: &mut dyn Write) -> Result<(), 
         let stmt = client.prepare(case.sql).await?;
         let mut aql_t = Vec::with_capacity(args.iterations);
         let mut sql_t = Vec::with_capacity(args.iterations);
+        let mut caller_t = Vec::with_capacity(args.iterations);
+        let mut caller_rows = 0usize;
         let mut rows = (0usize, 0usize);
         for i in 0..args.iterations + 3 {
             let ehr = ehrs[rng.below(ehrs.len() as u64) as usize];
@@ -373,12 +388,32 @@ async fn queries(store: &Store, args: &Args, out: &mut dyn Write) -> Result<(), 
                 };
                 Ok::<_, BoxError>((rows, t.elapsed()))
             };
-            let ((rs, a), (sql_rows, s)) = if i % 2 == 0 {
-                let a = run_aql.await?;
-                (a, run_sql.await?)
-            } else {
-                let s = run_sql.await?;
-                (run_aql.await?, s)
+            let run_caller = async {
+                let Some(who) = &args.caller else {
+                    return Ok::<_, BoxError>(None);
+                };
+                let t = Instant::now();
+                let rs = store.query(who, &req, &limits).await?;
+                Ok(Some((rs.rows.len(), t.elapsed())))
+            };
+            // The caller's run goes first, between or last in turn, so no one always gets
+            // the pages the other read.
+            let ((rs, a), (sql_rows, s), as_caller) = match i % 3 {
+                0 => {
+                    let c = run_caller.await?;
+                    let a = run_aql.await?;
+                    (a, run_sql.await?, c)
+                }
+                1 => {
+                    let a = run_aql.await?;
+                    let c = run_caller.await?;
+                    (a, run_sql.await?, c)
+                }
+                _ => {
+                    let s = run_sql.await?;
+                    let a = run_aql.await?;
+                    (a, s, run_caller.await?)
+                }
             };
             if rs.rows.len() != sql_rows.len() {
                 return Err(format!(
@@ -394,17 +429,29 @@ async fn queries(store: &Store, args: &Args, out: &mut dyn Write) -> Result<(), 
                 aql_t.push(a);
                 sql_t.push(s);
                 rows = (rows.0 + rs.rows.len(), rows.1 + 1);
+                if let Some((n, t)) = as_caller {
+                    caller_t.push(t);
+                    caller_rows += n;
+                }
             }
         }
         aql_t.sort();
         sql_t.sort();
         let (a50, s50) = (percentile(&aql_t, 0.5), percentile(&sql_t, 0.5));
-        let entry = json!({
+        let mut entry = json!({
             "aql_p50_ms": round3(a50), "aql_p99_ms": round3(percentile(&aql_t, 0.99)),
             "sql_p50_ms": round3(s50), "sql_p99_ms": round3(percentile(&sql_t, 0.99)),
             "ratio_p50": round3(a50 / s50.max(1e-6)),
             "avg_rows": rows.0 / rows.1.max(1),
         });
+        if !caller_t.is_empty() {
+            caller_t.sort();
+            let c50 = percentile(&caller_t, 0.5);
+            entry["caller_p50_ms"] = json!(round3(c50));
+            entry["caller_p99_ms"] = json!(round3(percentile(&caller_t, 0.99)));
+            entry["caller_vs_admin_p50"] = json!(round3(c50 / a50.max(1e-6)));
+            entry["caller_avg_rows"] = json!(caller_rows / caller_t.len());
+        }
         let _ = writeln!(out, "{:<24} {entry}", case.name);
         report.insert(case.name.into(), entry);
     }

@@ -86,9 +86,10 @@ USAGE:
   cdr bench load [--data-dir D] [--ehrs N] [--per-ehr M] [--clients C] [--seed S]
       Loads N EHRs × M generated compositions (corpus blood pressure and evaluation templates,
       seeded variation) through the store into the managed cluster under D (./bench-data).
-  cdr bench aql [--data-dir D] [--iterations K]
+  cdr bench aql [--data-dir D] [--iterations K] [--caller ROLE[:ORGANISATION]]
       Times a fixed set of AQL queries beside hand-written SQL with the same answers on D's
-      data; prints p50/p99 per query and the ratio, the last line as one JSON object.
+      data; prints p50/p99 per query and the ratio, the last line as one JSON object. With
+      --caller each query also runs as that caller (its access predicate) beside the admin.
   cdr help
 ";
 

@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use cdr_rm::VersionData;
 use cdr_store::{
-    ChangeType, CommitMeta, LifecycleState, NewContribution, NewVersion, Store, StoreError,
-    VersionUid, VoKind,
+    ChangeType, CommitMeta, LifecycleState, NewContribution, NewVersion, Principal, Store,
+    StoreError, VersionUid, VoKind,
 };
 
 use super::error::{ApiError, ApiResult, Code};
@@ -102,9 +102,9 @@ fn attestations(v: &Value, at: &str) -> ApiResult<Value> {
 }
 
 /// The kind of an existing object (for a deletion, which carries no data).
-async fn kind_of(store: &Store, ehr: Uuid, vo: Uuid) -> ApiResult<VoKind> {
+async fn kind_of(store: &Store, caller: &Principal, ehr: Uuid, vo: Uuid) -> ApiResult<VoKind> {
     for kind in [VoKind::Composition, VoKind::Folder, VoKind::EhrStatus] {
-        match store.versioned_object(ehr, kind, vo).await {
+        match store.versioned_object(caller, ehr, kind, vo).await {
             Ok(_) => return Ok(kind),
             Err(StoreError::NotFound { .. }) => continue,
             Err(e) => return Err(e.into()),
@@ -116,7 +116,13 @@ async fn kind_of(store: &Store, ehr: Uuid, vo: Uuid) -> ApiResult<VoKind> {
     }))
 }
 
-async fn version(store: &Store, ehr: Uuid, v: &Value, at: &str) -> ApiResult<NewVersion> {
+async fn version(
+    store: &Store,
+    caller: &Principal,
+    ehr: Uuid,
+    v: &Value,
+    at: &str,
+) -> ApiResult<NewVersion> {
     let map = object(
         v,
         at,
@@ -169,7 +175,7 @@ async fn version(store: &Store, ehr: Uuid, v: &Value, at: &str) -> ApiResult<New
         (Some(VersionData::Composition(_)), _) => VoKind::Composition,
         (Some(VersionData::EhrStatus(_)), _) => VoKind::EhrStatus,
         (Some(VersionData::Folder(_)), _) => VoKind::Folder,
-        (None, Some(p)) => kind_of(store, ehr, p.object_id).await?,
+        (None, Some(p)) => kind_of(store, caller, ehr, p.object_id).await?,
         (None, None) => {
             return Err(bad(
                 at,
@@ -190,7 +196,12 @@ async fn version(store: &Store, ehr: Uuid, v: &Value, at: &str) -> ApiResult<New
     })
 }
 
-async fn contribution(store: &Store, ehr: Uuid, body: &Value) -> ApiResult<NewContribution> {
+async fn contribution(
+    store: &Store,
+    caller: &Principal,
+    ehr: Uuid,
+    body: &Value,
+) -> ApiResult<NewContribution> {
     let map = object(body, "contribution", &["_type", "uid", "audit", "versions"])?;
     let uid = match map.get("uid") {
         Some(u) => {
@@ -216,7 +227,7 @@ async fn contribution(store: &Store, ehr: Uuid, body: &Value) -> ApiResult<NewCo
     };
     let mut versions = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
-        versions.push(version(store, ehr, v, &format!("versions[{i}]")).await?);
+        versions.push(version(store, caller, ehr, v, &format!("versions[{i}]")).await?);
     }
     Ok(NewContribution {
         uid,
@@ -243,7 +254,7 @@ pub async fn create(
     let format = media::body_then_write_format(&req, JSON_ONLY, JSON_OR_XML)?;
     let body = media::read_body(&req, payload, state.limits.contribution).await?;
     let value = media::decode_value(&body)?;
-    let mut new = contribution(&state.store, ehr, &value).await?;
+    let mut new = contribution(&state.store, &state.caller(&req), ehr, &value).await?;
     // An authenticated caller commits as themselves: committers in the body are replaced.
     if let Some(me) = super::auth::committer(&req) {
         for v in &mut new.versions {

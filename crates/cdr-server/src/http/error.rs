@@ -273,6 +273,7 @@ impl From<StoreError> for ApiError {
             StoreError::VersionConflict { .. } | StoreError::NoLatest { .. } => {
                 Code::VersionConflict
             }
+            StoreError::Forbidden(_) => Code::Forbidden,
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::Deleted { .. } => Code::ObjectDeleted,
             StoreError::Invalid(_) => Code::ValidationFailed,

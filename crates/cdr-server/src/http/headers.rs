@@ -67,6 +67,14 @@ fn prefers(req: &HttpRequest, preference: &str) -> bool {
         .any(|p| p.trim().eq_ignore_ascii_case(preference))
 }
 
+/// The `openEHR-Break-Glass` reason, when the header is there (a value that is not visible
+/// ASCII text counts as no reason, which the store refuses).
+pub fn break_glass(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get("openehr-break-glass")
+        .map(|v| v.to_str().unwrap_or_default().trim().to_owned())
+}
+
 /// The query parameters, decoded.
 pub fn query(req: &HttpRequest) -> ApiResult<HashMap<String, String>> {
     actix_web::web::Query::<HashMap<String, String>>::from_query(req.query_string())

@@ -11,6 +11,7 @@
 //!
 //! Invariant: handlers never pick a status for an error; they return [`error::ApiError`]s.
 
+mod access;
 mod admin;
 pub mod audit;
 pub mod auth;
@@ -45,7 +46,7 @@ use cdr_store::{Principal, Store, UidBasedId, VersionUid, VoKind};
 
 use error::{ApiError, ApiResult, Code};
 
-pub use server::{start, Running, ServeOptions};
+pub use server::{start, start_with, Identify, Running, ServeOptions};
 
 /// Body size limits, per kind of route (bytes).
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +82,8 @@ pub struct AppState {
     pub limits: Limits,
     pub auth: Arc<auth::Authenticator>,
     pub transport: transport::Transport,
+    /// Who a request is from when the embedding code decides it (see [`Identify`]).
+    pub identify: Option<Identify>,
 }
 
 impl AppState {
@@ -107,13 +110,23 @@ impl AppState {
         self.url(req, &format!("/ehr/{ehr}/{collection}/"))
     }
 
-    /// The caller: the principal the request authenticated as (`auth::authenticate`), or
-    /// the local principal when authentication is off; with the client's address.
+    /// The caller: who an [`Identify`] hook says (embedding code and tests), else the
+    /// principal the request authenticated as (`auth::authenticate`), or the local principal
+    /// when authentication is off; with the client's address. An `openEHR-Break-Glass:
+    /// <reason>` header asks for emergency access (`Principal::break_glass`; the store decides
+    /// whether it applies).
     pub fn caller(&self, req: &HttpRequest) -> Principal {
-        Principal {
-            address: audit::client_address(req),
-            ..auth::caller(self.auth.enabled(), req)
+        let mut caller = match &self.identify {
+            Some(identify) => (identify.0)(req),
+            None => auth::caller(self.auth.enabled(), req),
+        };
+        if caller.address.is_none() {
+            caller.address = audit::client_address(req);
         }
+        if caller.break_glass.is_none() {
+            caller.break_glass = headers::break_glass(req);
+        }
+        caller
     }
 }
 
@@ -144,7 +157,10 @@ async fn if_match_after(
     if header.is_err() {
         match object {
             Some((kind, vo)) => {
-                state.store.versioned_object(ehr, kind, vo).await?;
+                state
+                    .store
+                    .versioned_object(&state.caller(req), ehr, kind, vo)
+                    .await?;
             }
             None => {
                 state.store.get_ehr(&state.caller(req), ehr).await?;

@@ -18,7 +18,8 @@ use super::auth_roles::Group;
 use super::error::{ApiError, ApiResult, Code};
 use super::versioned::{self, Kind};
 use super::{
-    admin, audit, composition, contribution, definition, directory, ehr, ehr_status, query, system,
+    access, admin, audit, composition, contribution, definition, directory, ehr, ehr_status, query,
+    system,
 };
 
 /// One endpoint: method, path below the base, the group of endpoints whose roles may call it
@@ -82,6 +83,11 @@ endpoints! {
     "DELETE" "/ehr/{ehr_id}/directory" RecordWrite "Delete the directory (If-Match)" => directory::delete;
     "GET" "/ehr/{ehr_id}/directory" RecordRead "Get the directory (latest or at version_at_time; path)" => directory::get;
     "GET" "/ehr/{ehr_id}/directory/{version_uid}" RecordRead "Get a directory version (path)" => directory::get_version;
+    "GET" "/ehr/{ehr_id}/consent" RecordRead "The patient's sharing consent (defaults when none is recorded)" => access::get_consent;
+    "PUT" "/ehr/{ehr_id}/consent" RecordWrite "Record the patient's sharing consent (state, secondary_use, note)" => access::put_consent;
+    "GET" "/ehr/{ehr_id}/grants" RecordRead "The EHR's access grants" => access::list_grants;
+    "POST" "/ehr/{ehr_id}/grants" RecordWrite "Grant an organisation or user read or write access, from–until" => access::add_grant;
+    "DELETE" "/ehr/{ehr_id}/grants/{grant_id}" RecordWrite "Revoke a grant" => access::remove_grant;
     "POST" "/definition/template/adl1.4" TemplateWrite "Upload an ADL 1.4 operational template" => definition::upload;
     "GET" "/definition/template/adl1.4" TemplateRead "List ADL 1.4 templates" => definition::list;
     "GET" "/definition/template/adl1.4/{template_id}" TemplateRead "Get an ADL 1.4 template (OPT XML, or its web template as application/openehr.wt+json)" => definition::get;
@@ -123,6 +129,7 @@ endpoints! {
         => admin::delete_all_templates;
     "DELETE" "/admin/query/{qualified_query_name}/{version}" Admin "Delete a stored query version"
         => admin::delete_query;
+    "GET" "/admin/break_glass" Admin "Break-glass uses for review (ehr_id, subject, since)" => access::break_glass;
 }
 
 /// A resource whose unlisted methods answer 405 problem+json with `Allow: {allow}`.

@@ -9,7 +9,10 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{from_fn, NormalizePath};
 use actix_web::{web, App, HttpServer};
 
-use cdr_store::Store;
+use std::sync::Arc;
+
+use actix_web::HttpRequest;
+use cdr_store::{Principal, Store};
 
 use super::auth::{self, AuthConfig, Authenticator};
 use super::transport::{self, Transport};
@@ -83,6 +86,18 @@ impl ServeOptions {
     }
 }
 
+/// Decides who each request is from, instead of the configured authentication: for code
+/// that embeds the server and knows its callers (the integration tests); `cdr serve` never
+/// sets one.
+#[derive(Clone)]
+pub struct Identify(pub Arc<dyn Fn(&HttpRequest) -> Principal + Send + Sync>);
+
+impl std::fmt::Debug for Identify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Identify(..)")
+    }
+}
+
 /// A started server: where it listens, a handle to stop it, and the future that runs it.
 pub struct Running {
     pub addr: SocketAddr,
@@ -113,6 +128,15 @@ pub fn normalise_base(base: &str) -> String {
 /// [`Running::handle`] (`cdr serve` does so on SIGINT and SIGTERM). Settings that
 /// [`ServeOptions::check`] refuses are an `InvalidInput` error.
 pub fn start(store: Store, options: &ServeOptions) -> std::io::Result<Running> {
+    start_with(store, options, None)
+}
+
+/// [`start`], with the callers decided by `identify` when given.
+pub fn start_with(
+    store: Store,
+    options: &ServeOptions,
+    identify: Option<Identify>,
+) -> std::io::Result<Running> {
     let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
     options.check().map_err(invalid)?;
     let tls = match &options.tls {
@@ -125,6 +149,7 @@ pub fn start(store: Store, options: &ServeOptions) -> std::io::Result<Running> {
         store,
         base: normalise_base(&options.base_path),
         limits: options.limits,
+        identify,
     };
     // Events are chained at most this long after their transaction ended (`audit_chain.rs`).
     state.store.start_sealer(std::time::Duration::from_secs(1));

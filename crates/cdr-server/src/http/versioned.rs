@@ -138,12 +138,12 @@ async fn about_object(
         true => {
             state
                 .store
-                .revision_history(ehr, kind.vo_kind(), vo)
+                .revision_history(&state.caller(&req), ehr, kind.vo_kind(), vo)
                 .await?
         }
         false => state
             .store
-            .versioned_object(ehr, kind.vo_kind(), vo)
+            .versioned_object(&state.caller(&req), ehr, kind.vo_kind(), vo)
             .await?
             .to_json(),
     };
@@ -164,10 +164,15 @@ pub async fn version_at(
         Some(t) => {
             state
                 .store
-                .version_at_time(ehr, kind.vo_kind(), vo, t)
+                .version_at_time(&state.caller(&req), ehr, kind.vo_kind(), vo, t)
                 .await?
         }
-        None => state.store.latest_version(ehr, kind.vo_kind(), vo).await?,
+        None => {
+            state
+                .store
+                .latest_version(&state.caller(&req), ehr, kind.vo_kind(), vo)
+                .await?
+        }
     };
     original_version_answer(&rec, format, state.url(&req, &kind.versions_path(ehr, vo)))
 }
@@ -189,7 +194,7 @@ pub async fn version_by_uid(
     }
     let rec = state
         .store
-        .version_by_uid(ehr, kind.vo_kind(), &uid)
+        .version_by_uid(&state.caller(&req), ehr, kind.vo_kind(), &uid)
         .await?;
     original_version_answer(&rec, format, state.url(&req, &kind.versions_path(ehr, vo)))
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the REST API: the real server on an ephemeral port, over real HTTP,
 //! against real PostgreSQL (a fresh database per test from cdr-testkit).
 
+mod access;
 mod admin;
 mod audit;
 mod auth;

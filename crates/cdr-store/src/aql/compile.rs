@@ -519,6 +519,23 @@ impl<'a, 'q> Compiler<'a, 'q> {
         if self.b.vars[id].impossible {
             scope.wheres.push("false".into());
         }
+        // The caller's access predicate, once per FROM tree: every other variable of the tree
+        // lies in the same EHR as its root (each is joined to its parent's EHR), so no row
+        // of an EHR the caller may not see reaches the statement's result.
+        if parent.is_none() {
+            if let Some(access) = self.inputs.access {
+                let params = &mut self.params;
+                let mut push = |v: String| params.push(v);
+                // Bound to an EHR (every EHR-scoped table equals each binding), on the bound
+                // id: evaluated once, by index probes; over the population, the EHRs whose
+                // sharing is taken away are gathered once per statement.
+                let predicate = match self.ehr_params.first() {
+                    None => access.population_sql(var.facet("ehr"), &mut push),
+                    Some(bound) => access.sql(bound, &mut push),
+                };
+                scope.wheres.push(predicate);
+            }
+        }
         self.vars[id] = Some(var);
         Ok(())
     }

@@ -181,6 +181,8 @@ pub(crate) struct Inputs<'a> {
     pub max_rows: Option<u64>,
     /// Values of the query's TERMINOLOGY() calls, by their canonical text.
     pub terminology: &'a HashMap<String, Value>,
+    /// The caller's access predicate (none for an admin).
+    pub access: Option<&'a crate::access::Filter>,
 }
 
 impl Inputs<'_> {
@@ -234,7 +236,7 @@ pub fn compile_to_sql(
 ) -> StoreResult<(String, usize)> {
     let ast = parse(req.aql)?;
     let none = HashMap::new();
-    let inputs = inputs(req, limits, &none);
+    let inputs = inputs(req, limits, &none, None);
     let c = compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
     Ok((c.sql, c.params.len()))
 }
@@ -256,9 +258,11 @@ fn inputs<'a>(
     req: &'a QueryRequest<'_>,
     limits: &QueryLimits,
     terminology: &'a HashMap<String, Value>,
+    access: Option<&'a crate::access::Filter>,
 ) -> Inputs<'a> {
     Inputs {
         terminology,
+        access,
         params: &req.params,
         ehr_id: req.ehr_id,
         fetch: req.fetch,
@@ -286,14 +290,18 @@ impl Store {
     /// Runs an AQL query.
     pub async fn query(
         &self,
-        _caller: &Principal,
+        caller: &Principal,
         req: &QueryRequest<'_>,
         limits: &QueryLimits,
     ) -> StoreResult<ResultSet> {
         crate::audit::note_query(req.aql, &req.params, req.ehr_id);
         let ast = self.parse_cached(req.aql)?;
         let terminology = self.resolve_terminology(&ast, req.aql).await?;
-        let inputs = inputs(req, limits, &terminology);
+        if let Some(ehr) = req.ehr_id {
+            self.break_glass_if_asked(caller, ehr).await?;
+        }
+        let access = crate::access::filter(caller, crate::access::Need::Query);
+        let inputs = inputs(req, limits, &terminology, access.as_ref());
         let compiled = compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
         let client = self.inner.query_pool.get().await?;
         // Ad-hoc queries of many shapes must not grow a connection's cache without bound.

@@ -15,14 +15,14 @@ const SYS: &str = "o/data[at0001]/events[at0002]/data[at0003]/items[at0004]/valu
 
 /// Edits of the fixture composition.
 #[derive(Clone)]
-struct Doc {
-    template_b: bool,
-    systolic: f64,
-    position: &'static str,
-    comment: &'static str,
-    start: &'static str,
-    event_time: &'static str,
-    with_device: bool,
+pub(crate) struct Doc {
+    pub(crate) template_b: bool,
+    pub(crate) systolic: f64,
+    pub(crate) position: &'static str,
+    pub(crate) comment: &'static str,
+    pub(crate) start: &'static str,
+    pub(crate) event_time: &'static str,
+    pub(crate) with_device: bool,
 }
 
 impl Default for Doc {
@@ -40,7 +40,7 @@ impl Default for Doc {
 }
 
 impl Doc {
-    fn composition(&self) -> cdr_rm::Composition {
+    pub(crate) fn composition(&self) -> cdr_rm::Composition {
         let mut v: Value = serde_json::from_str(COMPOSITION).unwrap();
         if self.template_b {
             v["archetype_details"]["template_id"]["value"] = json!("cdr_test_vitals_b.v1");
@@ -314,7 +314,7 @@ async fn whole_objects_are_returned_as_stored() {
     let ehr = d.store.get_ehr(&caller(), d.ehr_a).await.unwrap().to_json();
     let stored = d
         .store
-        .version_by_uid(d.ehr_a, cdr_store::VoKind::Composition, &d.a1)
+        .version_by_uid(&caller(), d.ehr_a, cdr_store::VoKind::Composition, &d.a1)
         .await
         .unwrap();
     let doc: Value = serde_json::from_str(stored.document.as_deref().unwrap()).unwrap();
@@ -600,7 +600,7 @@ async fn versions_latest_and_all() {
         .await;
     let stored = d
         .store
-        .version_by_uid(d.ehr_b, cdr_store::VoKind::Composition, &d.b2)
+        .version_by_uid(&caller(), d.ehr_b, cdr_store::VoKind::Composition, &d.b2)
         .await
         .unwrap();
     assert_eq!(rows, vec![vec![stored.original_version_json()]]);

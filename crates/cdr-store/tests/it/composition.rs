@@ -240,14 +240,14 @@ async fn update_delete_history_and_time_travel() {
     assert!(matches!(upd, StoreError::Deleted { .. }), "{upd:?}");
 
     let info = store
-        .versioned_object(ehr.ehr_id, VoKind::Composition, v1.uid.object_id)
+        .versioned_object(&caller(), ehr.ehr_id, VoKind::Composition, v1.uid.object_id)
         .await
         .unwrap();
     assert_eq!(info.version_count, 3);
     assert!(info.deleted);
     assert_eq!(info.to_json()["_type"], "VERSIONED_COMPOSITION");
     let all = store
-        .all_versions(ehr.ehr_id, VoKind::Composition, v1.uid.object_id)
+        .all_versions(&caller(), ehr.ehr_id, VoKind::Composition, v1.uid.object_id)
         .await
         .unwrap();
     assert_eq!(
@@ -255,7 +255,7 @@ async fn update_delete_history_and_time_travel() {
         vec![1, 2, 3]
     );
     let history = store
-        .revision_history(ehr.ehr_id, VoKind::Composition, v1.uid.object_id)
+        .revision_history(&caller(), ehr.ehr_id, VoKind::Composition, v1.uid.object_id)
         .await
         .unwrap();
     let codes: Vec<&str> = history["items"]
@@ -430,7 +430,7 @@ async fn of_two_concurrent_updates_exactly_one_wins() {
         }
         assert_eq!((won, lost), (1, 1), "round {round}");
         let all = store
-            .all_versions(ehr.ehr_id, VoKind::Composition, v1.uid.object_id)
+            .all_versions(&caller(), ehr.ehr_id, VoKind::Composition, v1.uid.object_id)
             .await
             .unwrap();
         assert_eq!(all.len(), 2);

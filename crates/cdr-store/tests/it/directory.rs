@@ -100,7 +100,7 @@ async fn directory_lifecycle() {
     assert!(after.is_deletion());
     assert_eq!(after.uid, v3.uid);
     let vo = store
-        .versioned_object(ehr.ehr_id, VoKind::Folder, v1.uid.object_id)
+        .versioned_object(&caller(), ehr.ehr_id, VoKind::Folder, v1.uid.object_id)
         .await
         .unwrap();
     assert_eq!(vo.version_count, 3);

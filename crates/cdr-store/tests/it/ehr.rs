@@ -207,7 +207,7 @@ async fn ehr_status_update_versions_and_time_travel() {
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     let vo = store.ehr_status_id(&caller(), ehr.ehr_id).await.unwrap();
     let history = store
-        .revision_history(ehr.ehr_id, VoKind::EhrStatus, vo)
+        .revision_history(&caller(), ehr.ehr_id, VoKind::EhrStatus, vo)
         .await
         .unwrap();
     assert_eq!(history["items"].as_array().unwrap().len(), 2);

@@ -1,6 +1,7 @@
 //! Integration tests of the store against real PostgreSQL (a cluster per test process, a fresh
 //! database per test, from cdr-testkit).
 
+mod access;
 mod admin;
 mod aql;
 mod aql_diff;

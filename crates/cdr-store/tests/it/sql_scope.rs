@@ -15,7 +15,7 @@ const EHR_SCOPED: &[&str] = &[
     "leaf",
 ];
 
-fn mentions_table(sql: &str, table: &str) -> bool {
+pub(crate) fn mentions_table(sql: &str, table: &str) -> bool {
     let lower = sql.to_ascii_lowercase();
     let bytes = lower.as_bytes();
     lower.match_indices(table).any(|(i, _)| {
@@ -26,18 +26,32 @@ fn mentions_table(sql: &str, table: &str) -> bool {
     })
 }
 
-#[tokio::test]
-async fn every_ehr_scoped_statement_constrains_ehr_id() {
-    let root = cdr_testkit::temp_dir("cdr-scope");
+/// A store on a cluster of its own that logs every statement (to `server.log` in the
+/// returned directory).
+pub(crate) async fn logging_store(
+    prefix: &str,
+) -> (
+    std::path::PathBuf,
+    cdr_store::cluster::ManagedCluster,
+    cdr_store::cluster::Watchdog,
+    Store,
+) {
+    let root = cdr_testkit::temp_dir(prefix);
     let mut opts = cdr_store::cluster::ClusterOptions::new(&root);
     opts.durable = false;
     opts.extra_conf = vec!["log_statement = 'all'".into()];
     let cluster = cdr_store::cluster::ManagedCluster::start(&opts).unwrap();
-    let _watchdog = cluster.stop_when_process_exits(Some(&root)).unwrap();
+    let watchdog = cluster.stop_when_process_exits(Some(&root)).unwrap();
     cdr_store::create_database(&cluster, "cdr").await.unwrap();
     let store = Store::connect(cluster.pg_config("cdr"), &cdr_testkit::config(), None)
         .await
         .unwrap();
+    (root, cluster, watchdog, store)
+}
+
+#[tokio::test]
+async fn every_ehr_scoped_statement_constrains_ehr_id() {
+    let (root, cluster, _watchdog, store) = logging_store("cdr-scope").await;
     store.put_template(&caller(), OPT).await.unwrap();
     let client = store.pool().get().await.unwrap();
     client
@@ -100,11 +114,11 @@ async fn every_ehr_scoped_statement_constrains_ehr_id() {
         .await
         .unwrap();
     store
-        .versioned_object(ehr.ehr_id, VoKind::Composition, vo)
+        .versioned_object(&caller(), ehr.ehr_id, VoKind::Composition, vo)
         .await
         .unwrap();
     store
-        .revision_history(ehr.ehr_id, VoKind::Composition, vo)
+        .revision_history(&caller(), ehr.ehr_id, VoKind::Composition, vo)
         .await
         .unwrap();
     let folder: cdr_rm::Folder = cdr_rm::json::from_json_value(serde_json::json!({

@@ -1,0 +1,385 @@
+//! Per-record access over HTTP: consent and grant endpoints, records the caller may not see
+//! answering 404 as missing ones do, patients on their own record, break-glass and its review
+//! list. The callers are set by the embedding test (an `Identify` hook reading a test header;
+//! without it the caller is the local admin), as authentication would set them.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use cdr_server::http::{self, Identify, ServeOptions};
+use cdr_store::Principal;
+
+use crate::common::{Server, BASE, COMPOSITION, OPT};
+
+/// `x-test-caller: roles=clinician,reader;org=north;sub=dr-n;patient=nhs-1`.
+fn from_test_header(req: &actix_web::HttpRequest) -> Principal {
+    let Some(spec) = req
+        .headers()
+        .get("x-test-caller")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Principal::local();
+    };
+    let mut p = Principal::default();
+    for part in spec.split(';') {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        match k {
+            "roles" => p.roles = v.split(',').map(str::to_owned).collect(),
+            "org" => p.organisation = Some(v.to_owned()),
+            "sub" => p.subject = v.to_owned(),
+            "patient" => p.patient_id = Some(v.to_owned()),
+            _ => panic!("unknown test caller part {part}"),
+        }
+    }
+    p
+}
+
+async fn server() -> Server {
+    let store = cdr_testkit::fresh_store().await;
+    let options = ServeOptions {
+        bind: "127.0.0.1:0".into(),
+        base_path: BASE.into(),
+        workers: Some(1),
+        ..ServeOptions::default()
+    };
+    let identify = Identify(Arc::new(from_test_header));
+    let running = http::start_with(store.clone(), &options, Some(identify)).expect("starts");
+    let srv = Server {
+        addr: running.addr,
+        store,
+        handle: running.handle,
+        stopped: tokio::spawn(running.server),
+    };
+    let res = srv.upload(OPT).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    srv
+}
+
+const NORTH: &str = "roles=clinician;org=north;sub=dr-n";
+const SOUTH: &str = "roles=clinician;org=south;sub=dr-s";
+
+/// An EHR of subject `subject` (namespace `nhs`) with the fixture composition: (EHR id,
+/// version uid).
+async fn patient_ehr(srv: &Server, subject: &str) -> (String, String) {
+    let status = json!({
+        "_type": "EHR_STATUS",
+        "archetype_node_id": "openEHR-EHR-EHR_STATUS.generic.v1",
+        "name": {"_type": "DV_TEXT", "value": "EHR Status"},
+        "subject": {"_type": "PARTY_SELF", "external_ref": {"_type": "PARTY_REF",
+            "id": {"_type": "GENERIC_ID", "value": subject, "scheme": "nhs"},
+            "namespace": "nhs", "type": "PERSON"}},
+        "is_queryable": true, "is_modifiable": true,
+    });
+    let res = srv.post("/ehr").json(&status).send().await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let ehr = res.etag();
+    let uid = srv.composition(&ehr).await;
+    (ehr, uid)
+}
+
+async fn withhold(srv: &Server, ehr: &str) {
+    let res = srv
+        .put(&format!("/ehr/{ehr}/consent"))
+        .json(&json!({"state": "withheld"}))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+}
+
+fn count_of(res: &crate::common::Resp) -> Value {
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["rows"][0][0].clone()
+}
+
+#[tokio::test]
+async fn consent_and_grants_decide_who_sees_a_record() {
+    let srv = server().await;
+    let (ehr, uid) = patient_ehr(&srv, "nhs-1").await;
+    // Nothing recorded: the defaults, shared.
+    let res = srv.get(&format!("/ehr/{ehr}/consent")).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["state"], "given");
+    assert_eq!(body["recorded"], false);
+    let res = srv
+        .get(&format!("/ehr/{ehr}"))
+        .header("x-test-caller", NORTH)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+
+    // Withheld: a clinician without a grant meets a 404 exactly like a missing EHR's.
+    withhold(&srv, &ehr).await;
+    let res = srv.get(&format!("/ehr/{ehr}/consent")).send().await;
+    let body = res.json();
+    assert_eq!(body["state"], "withheld");
+    assert_eq!(body["secondary_use"], false);
+    assert_eq!(body["recorded_by"], "local");
+    let missing = uuid::Uuid::new_v4().to_string();
+    for path in [
+        format!("/ehr/{ehr}"),
+        format!("/ehr/{ehr}/composition/{uid}"),
+        format!("/ehr/{ehr}/ehr_status"),
+        format!("/ehr/{ehr}/versioned_ehr_status/revision_history"),
+        format!("/ehr/{ehr}/consent"),
+        format!("/ehr/{ehr}/grants"),
+    ] {
+        let res = srv.get(&path).header("x-test-caller", NORTH).send().await;
+        let hidden = res.problem(404, "not_found");
+        let res = srv
+            .get(&path.replace(&ehr, &missing))
+            .header("x-test-caller", NORTH)
+            .send()
+            .await;
+        let absent = res.problem(404, "not_found");
+        assert_eq!(
+            hidden["detail"].as_str().unwrap().replace(&ehr, "X"),
+            absent["detail"].as_str().unwrap().replace(&missing, "X"),
+            "{path}"
+        );
+    }
+    let aql = json!({"q": "SELECT COUNT(*) FROM EHR e CONTAINS COMPOSITION c"});
+    let res = srv
+        .post("/query/aql")
+        .header("x-test-caller", NORTH)
+        .json(&aql)
+        .send()
+        .await;
+    assert_eq!(count_of(&res), json!(0));
+
+    // A read grant to the organisation: readable, not writable (403); the other
+    // organisation still sees nothing.
+    let res = srv
+        .post(&format!("/ehr/{ehr}/grants"))
+        .json(&json!({"grantee_type": "organisation", "grantee": "north", "access": "read"}))
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let grant = res.json();
+    assert_eq!(grant["grantee"], "north");
+    let location = res.header("location").unwrap().to_owned();
+    assert!(location.ends_with(&format!(
+        "/ehr/{ehr}/grants/{}",
+        grant["id"].as_str().unwrap()
+    )));
+    for path in [
+        format!("/ehr/{ehr}"),
+        format!("/ehr/{ehr}/composition/{uid}"),
+    ] {
+        let res = srv.get(&path).header("x-test-caller", NORTH).send().await;
+        assert_eq!(res.status, 200, "{path}: {}", res.text());
+        let res = srv.get(&path).header("x-test-caller", SOUTH).send().await;
+        res.problem(404, "not_found");
+    }
+    let res = srv
+        .post("/query/aql")
+        .header("x-test-caller", NORTH)
+        .json(&aql)
+        .send()
+        .await;
+    assert_eq!(count_of(&res), json!(1));
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .header("x-test-caller", NORTH)
+        .json(&serde_json::from_str::<Value>(COMPOSITION).unwrap())
+        .send()
+        .await;
+    res.problem(403, "forbidden");
+    let res = srv
+        .get(&format!("/ehr/{ehr}/grants"))
+        .header("x-test-caller", NORTH)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["grants"].as_array().unwrap().len(), 1);
+    // Managing grants and consent needs a write grant.
+    let res = srv
+        .put(&format!("/ehr/{ehr}/consent"))
+        .header("x-test-caller", NORTH)
+        .json(&json!({"state": "given"}))
+        .send()
+        .await;
+    res.problem(403, "forbidden");
+    let res = srv
+        .post(&format!("/ehr/{ehr}/grants"))
+        .header("x-test-caller", NORTH)
+        .json(&json!({"grantee_type": "user", "grantee": "dr-n", "access": "write"}))
+        .send()
+        .await;
+    res.problem(403, "forbidden");
+
+    // Revoked: hidden again.
+    let path = location.split(BASE).nth(1).unwrap().to_owned();
+    let res = srv.delete(&path).send().await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let res = srv.delete(&path).send().await;
+    res.problem(404, "not_found");
+    let res = srv
+        .get(&format!("/ehr/{ehr}"))
+        .header("x-test-caller", NORTH)
+        .send()
+        .await;
+    res.problem(404, "not_found");
+
+    // Bad bodies: 400 naming the member, or the line and column.
+    let res = srv
+        .put(&format!("/ehr/{ehr}/consent"))
+        .json(&json!({"state": "perhaps"}))
+        .send()
+        .await;
+    let body = res.problem(400, "bad_request");
+    assert!(
+        body["detail"].as_str().unwrap().contains("\"state\""),
+        "{body}"
+    );
+    let res = srv
+        .post(&format!("/ehr/{ehr}/grants"))
+        .json(
+            &json!({"grantee_type": "user", "grantee": "x", "access": "read",
+            "valid_from": "2030-01-01T00:00:00Z", "valid_until": "2029-01-01T00:00:00Z"}),
+        )
+        .send()
+        .await;
+    res.problem(400, "bad_request");
+    let res = srv
+        .put(&format!("/ehr/{ehr}/consent"))
+        .body("application/json", "{\"state\": ")
+        .send()
+        .await;
+    let body = res.problem(400, "malformed_body");
+    assert_eq!(body["line"], 1, "{body}");
+}
+
+#[tokio::test]
+async fn a_clinicians_new_ehr_is_their_organisations_to_write() {
+    let srv = server().await;
+    let res = srv.post("/ehr").header("x-test-caller", NORTH).send().await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let ehr = res.etag();
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .header("x-test-caller", NORTH)
+        .json(&serde_json::from_str::<Value>(COMPOSITION).unwrap())
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let res = srv
+        .put(&format!("/ehr/{ehr}/consent"))
+        .header("x-test-caller", NORTH)
+        .json(&json!({"state": "withheld", "note": "asked us not to share"}))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["recorded_by"], "dr-n");
+    let res = srv
+        .get(&format!("/ehr/{ehr}"))
+        .header("x-test-caller", SOUTH)
+        .send()
+        .await;
+    res.problem(404, "not_found");
+    let res = srv
+        .post("/ehr")
+        .header("x-test-caller", "roles=reader;sub=r-1")
+        .send()
+        .await;
+    res.problem(403, "forbidden");
+}
+
+#[tokio::test]
+async fn a_patient_reads_their_own_record_only() {
+    let srv = server().await;
+    let (mine, _) = patient_ehr(&srv, "nhs-1").await;
+    let (theirs, _) = patient_ehr(&srv, "nhs-2").await;
+    let me = "roles=patient;sub=p-1;patient=nhs-1";
+    let res = srv
+        .get(&format!("/ehr/{mine}"))
+        .header("x-test-caller", me)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = srv
+        .get("/ehr?subject_id=nhs-1&subject_namespace=nhs")
+        .header("x-test-caller", me)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = srv
+        .get(&format!("/ehr/{theirs}"))
+        .header("x-test-caller", me)
+        .send()
+        .await;
+    res.problem(404, "not_found");
+    let res = srv
+        .get("/ehr?subject_id=nhs-2&subject_namespace=nhs")
+        .header("x-test-caller", me)
+        .send()
+        .await;
+    res.problem(404, "not_found");
+    let res = srv
+        .post("/query/aql")
+        .header("x-test-caller", me)
+        .json(&json!({"q": "SELECT e/ehr_id/value FROM EHR e"}))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["rows"], json!([[mine]]));
+    // The patient records their own consent.
+    let res = srv
+        .put(&format!("/ehr/{mine}/consent"))
+        .header("x-test-caller", me)
+        .json(&json!({"state": "withdrawn"}))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["state"], "withdrawn");
+}
+
+#[tokio::test]
+async fn break_glass_opens_a_withheld_record_and_is_listed_for_review() {
+    let srv = server().await;
+    let (ehr, uid) = patient_ehr(&srv, "nhs-1").await;
+    withhold(&srv, &ehr).await;
+    let path = format!("/ehr/{ehr}/composition/{uid}");
+    let res = srv.get(&path).header("x-test-caller", SOUTH).send().await;
+    res.problem(404, "not_found");
+    let res = srv
+        .get(&path)
+        .header("x-test-caller", SOUTH)
+        .header("openEHR-Break-Glass", "   ")
+        .send()
+        .await;
+    res.problem(400, "bad_request");
+    let res = srv
+        .get(&path)
+        .header("x-test-caller", SOUTH)
+        .header("openEHR-Break-Glass", "anaphylaxis, unconscious")
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = srv.get("/admin/break_glass").send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let list = res.json()["break_glass"].clone();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["ehr_id"], ehr);
+    assert_eq!(list[0]["subject"], "dr-s");
+    assert_eq!(list[0]["organisation"], "south");
+    assert_eq!(list[0]["reason"], "anaphylaxis, unconscious");
+    assert!(list[0]["valid_until"].as_str() > list[0]["valid_from"].as_str());
+    let res = srv
+        .get(&format!(
+            "/admin/break_glass?ehr_id={}",
+            uuid::Uuid::new_v4()
+        ))
+        .send()
+        .await;
+    assert_eq!(res.json()["break_glass"], json!([]));
+    let res = srv.get("/admin/break_glass?since=yesterday").send().await;
+    res.problem(400, "invalid_parameter");
+    let res = srv
+        .get("/admin/break_glass")
+        .header("x-test-caller", SOUTH)
+        .send()
+        .await;
+    res.problem(403, "forbidden");
+}
