@@ -727,7 +727,7 @@ impl Store {
             );
         }
         add(
-            crate::audit::INSERT_WRITE_EVENT,
+            crate::audit::INSERT_WRITE_EVENT.into(),
             Check::Done,
             [&c.time as Param, &ehr_id]
                 .into_iter()

@@ -54,6 +54,7 @@ error_codes! {
     InvalidHeader => BAD_REQUEST, "invalid_header", "Invalid or missing header";
     Unauthenticated => UNAUTHORIZED, "unauthenticated", "Authentication required";
     Forbidden => FORBIDDEN, "forbidden", "Not allowed for the caller's roles";
+    AccessDenied => FORBIDDEN, "access_denied", "Not allowed for this record";
     OriginNotAllowed => FORBIDDEN, "origin_not_allowed", "Cross-origin requests from this origin are not allowed";
     NotFound => NOT_FOUND, "not_found", "Not found";
     RouteNotFound => NOT_FOUND, "route_not_found", "No such resource";
@@ -273,7 +274,7 @@ impl From<StoreError> for ApiError {
             StoreError::VersionConflict { .. } | StoreError::NoLatest { .. } => {
                 Code::VersionConflict
             }
-            StoreError::Forbidden(_) => Code::Forbidden,
+            StoreError::Forbidden(_) => Code::AccessDenied,
             StoreError::Conflict(_) => Code::Conflict,
             StoreError::Deleted { .. } => Code::ObjectDeleted,
             StoreError::Invalid(_) => Code::ValidationFailed,

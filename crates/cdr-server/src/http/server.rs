@@ -7,11 +7,7 @@ use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{from_fn, NormalizePath};
-use actix_web::{web, App, HttpServer};
-
-use std::sync::Arc;
-
-use actix_web::HttpRequest;
+use actix_web::{web, App, HttpRequest, HttpServer};
 use cdr_store::{Principal, Store};
 
 use super::auth::{self, AuthConfig, Authenticator};

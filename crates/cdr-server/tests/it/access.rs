@@ -185,7 +185,7 @@ async fn consent_and_grants_decide_who_sees_a_record() {
         .json(&serde_json::from_str::<Value>(COMPOSITION).unwrap())
         .send()
         .await;
-    res.problem(403, "forbidden");
+    res.problem(403, "access_denied");
     let res = srv
         .get(&format!("/ehr/{ehr}/grants"))
         .header("x-test-caller", NORTH)
@@ -200,14 +200,14 @@ async fn consent_and_grants_decide_who_sees_a_record() {
         .json(&json!({"state": "given"}))
         .send()
         .await;
-    res.problem(403, "forbidden");
+    res.problem(403, "access_denied");
     let res = srv
         .post(&format!("/ehr/{ehr}/grants"))
         .header("x-test-caller", NORTH)
         .json(&json!({"grantee_type": "user", "grantee": "dr-n", "access": "write"}))
         .send()
         .await;
-    res.problem(403, "forbidden");
+    res.problem(403, "access_denied");
 
     // Revoked: hidden again.
     let path = location.split(BASE).nth(1).unwrap().to_owned();
@@ -283,7 +283,7 @@ async fn a_clinicians_new_ehr_is_their_organisations_to_write() {
         .header("x-test-caller", "roles=reader;sub=r-1")
         .send()
         .await;
-    res.problem(403, "forbidden");
+    res.problem(403, "access_denied");
 }
 
 #[tokio::test]
@@ -381,5 +381,5 @@ async fn break_glass_opens_a_withheld_record_and_is_listed_for_review() {
         .header("x-test-caller", SOUTH)
         .send()
         .await;
-    res.problem(403, "forbidden");
+    res.problem(403, "access_denied");
 }

@@ -480,13 +480,18 @@ async fn the_access_log_shows_who_looked_and_pages() {
 #[tokio::test]
 async fn refusals_are_recorded_as_login_failures_and_denials() {
     use actix_web::{web, App, HttpResponse, HttpServer};
+    use cdr_server::http::auth::{AuthConfig, Authenticator};
+    use cdr_server::http::transport::Transport;
     use cdr_server::http::{audit, AppState, Limits};
 
     let store = cdr_testkit::fresh_store().await;
     let state = web::Data::new(AppState {
+        auth: std::sync::Arc::new(Authenticator::new(&AuthConfig::None, &store)),
+        transport: Transport::new(false, &[]),
         store: store.clone(),
         base: BASE.into(),
         limits: Limits::default(),
+        identify: None,
     });
     let ehr = uuid::Uuid::new_v4();
     let server = HttpServer::new(move || {
