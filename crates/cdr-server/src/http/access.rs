@@ -1,11 +1,14 @@
 //! Access policy of an EHR: the patient's consent, grants, and the break-glass review list.
 //! Who may call what is the store's rule (`cdr_store`'s access module, ARCHITECTURE.md): a
-//! record the caller may not see is 404 here as everywhere; one they may see but not change
-//! is 403.
+//! record the caller may not see is 404 here as everywhere (a patient's request for another
+//! EHR is 403: [`patients_only_their_own`]); one they may see but not change is 403.
 
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
 use actix_web::web::{self, Payload};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
 
 use cdr_store::{BreakGlassFilter, NewConsent, NewGrant};
@@ -134,4 +137,52 @@ pub async fn break_glass(req: HttpRequest, state: web::Data<AppState>) -> ApiRes
         .await?;
     let uses: Vec<Value> = uses.iter().map(|u| u.to_json()).collect();
     Ok(answer(StatusCode::OK, json!({ "break_glass": uses })))
+}
+
+/// Whether the caller reads records only as a patient (no role that reads others' records).
+fn patient_only(caller: &cdr_store::Principal) -> bool {
+    caller.has_role("patient")
+        && !["admin", "clinician", "reader", "service"]
+            .iter()
+            .any(|r| caller.has_role(r))
+}
+
+/// A patient asking for an EHR other than their own is refused with 403, whether that EHR
+/// exists or not (so the answer tells nothing of other records); on their own EHR a missing
+/// version or object stays 404. Runs after the handler, and asks the store only when the
+/// answer is a 404 to a patient on a path with an `ehr_id`.
+pub async fn patients_only_their_own(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    if res.status() != StatusCode::NOT_FOUND {
+        return Ok(res);
+    }
+    let Some(state) = res.request().app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(res);
+    };
+    let caller = state.caller(res.request());
+    if !patient_only(&caller) {
+        return Ok(res);
+    }
+    let Some(ehr) = res
+        .request()
+        .match_info()
+        .get("ehr_id")
+        .and_then(cdr_store::parse_uuid)
+    else {
+        return Ok(res);
+    };
+    match state.store.get_ehr(&caller, ehr).await {
+        Err(cdr_store::StoreError::NotFound { .. }) => {
+            let refusal = ApiError::new(
+                Code::AccessDenied,
+                "a patient may read only their own record",
+            );
+            let (req, _) = res.into_parts();
+            Ok(ServiceResponse::new(req, refusal.error_response()))
+        }
+        _ => Ok(res),
+    }
 }

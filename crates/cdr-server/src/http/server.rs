@@ -12,7 +12,7 @@ use cdr_store::{Principal, Store};
 
 use super::auth::{self, AuthConfig, Authenticator};
 use super::transport::{self, Transport};
-use super::{audit, auth_fetch, error, panic, routes, AppState, Limits};
+use super::{access, audit, auth_fetch, error, panic, routes, AppState, Limits};
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -154,6 +154,7 @@ pub fn start_with(
         // The last wrapped runs first: security headers and CORS, panics, XML errors, path
         // normalisation, authentication; then each route checks the caller's roles.
         App::new()
+            .wrap(from_fn(access::patients_only_their_own))
             .wrap(from_fn(auth::authenticate))
             // EHRbase's clients address collections with a trailing slash (`POST …/ehr/`).
             .wrap(NormalizePath::trim())

@@ -304,8 +304,30 @@ async fn a_patient_reads_their_own_record_only() {
         .send()
         .await;
     assert_eq!(res.status, 200, "{}", res.text());
+    // Another's EHR and one that does not exist: the same refusal.
     let res = srv
         .get(&format!("/ehr/{theirs}"))
+        .header("x-test-caller", me)
+        .send()
+        .await;
+    res.problem(403, "access_denied");
+    let other = res.json()["message"].clone();
+    let res = srv
+        .get(&format!("/ehr/{}", uuid::Uuid::new_v4()))
+        .header("x-test-caller", me)
+        .send()
+        .await;
+    res.problem(403, "access_denied");
+    assert_eq!(res.json()["message"], other);
+    let res = srv
+        .get(&format!("/ehr/{theirs}/composition/{}::x::1", uuid::Uuid::new_v4()))
+        .header("x-test-caller", me)
+        .send()
+        .await;
+    res.problem(403, "access_denied");
+    // On their own EHR, a version that does not exist is still 404.
+    let res = srv
+        .get(&format!("/ehr/{mine}/composition/{}::x::1", uuid::Uuid::new_v4()))
         .header("x-test-caller", me)
         .send()
         .await;
