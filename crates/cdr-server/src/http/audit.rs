@@ -88,8 +88,25 @@ pub async fn audit_requests(
         return next.call(req).await;
     }
     let resource = format!("{} {}", req.method(), req.uri());
+    let method = req.method().clone();
     let (res, noted) = cdr_store::in_request(resource.clone(), next.call(req)).await;
-    let res = res?;
+    let res = match res {
+        Ok(res) => res,
+        Err(e) => {
+            // No answer to read the request from: what is known.
+            let status = e.as_response_error().status_code();
+            let unknown = Principal {
+                subject: "unknown".into(),
+                ..Principal::default()
+            };
+            let mut event = AuditEvent::new(&unknown, action(status, method.as_str(), false));
+            event.success = false;
+            event.status = Some(status.as_u16() as i16);
+            event.resource = Some(resource);
+            state.store.record(event).await;
+            return Err(e);
+        }
+    };
     if !noted.recorded {
         let event = event_for(&state, res.request(), res.response(), resource, noted);
         state.store.record(event).await;
@@ -114,21 +131,8 @@ fn event_for(
         },
         None => state.caller(req),
     };
-    let action = if status == StatusCode::UNAUTHORIZED {
-        AuditAction::LoginFailure
-    } else if status == StatusCode::FORBIDDEN {
-        AuditAction::Denied
-    } else if noted.query.is_some() || is_query(req, &state.base) {
-        AuditAction::Query
-    } else {
-        match req.method().as_str() {
-            "POST" => AuditAction::Create,
-            "PUT" => AuditAction::Update,
-            "DELETE" => AuditAction::Delete,
-            _ => AuditAction::Read,
-        }
-    };
-    let mut event = AuditEvent::new(&caller, action);
+    let query = noted.query.is_some() || is_query(req, &state.base);
+    let mut event = AuditEvent::new(&caller, action(status, req.method().as_str(), query));
     event.success = status.as_u16() < 400;
     event.status = Some(status.as_u16() as i16);
     event.resource = Some(resource);
@@ -152,6 +156,19 @@ fn event_for(
         event.query_params = Some(params);
     }
     event
+}
+
+/// The action of a request answered with `status`.
+fn action(status: StatusCode, method: &str, query: bool) -> AuditAction {
+    match (status, method) {
+        (StatusCode::UNAUTHORIZED, _) => AuditAction::LoginFailure,
+        (StatusCode::FORBIDDEN, _) => AuditAction::Denied,
+        _ if query => AuditAction::Query,
+        (_, "POST") => AuditAction::Create,
+        (_, "PUT") => AuditAction::Update,
+        (_, "DELETE") => AuditAction::Delete,
+        _ => AuditAction::Read,
+    }
 }
 
 /// Whether the request runs a query (ad hoc or stored).
