@@ -30,13 +30,13 @@ mod users;
 mod versions;
 mod write;
 
-pub use audit::{in_request, AuditAction, AuditEvent, AuditFilter, AuditRecord, RequestAudit};
-pub use audit_chain::{AuditFault, AuditVerification};
-pub use audit_roles::RUNTIME_ROLE;
 pub use access::{
     BreakGlass, BreakGlassFilter, Consent, ConsentState, Grant, GrantAccess, GranteeKind,
     NewConsent, NewGrant, BREAK_GLASS_MINUTES,
 };
+pub use audit::{in_request, AuditAction, AuditEvent, AuditFilter, AuditRecord, RequestAudit};
+pub use audit_chain::{AuditFault, AuditVerification};
+pub use audit_roles::RUNTIME_ROLE;
 pub use commit::{
     format_time, CommitMeta, Committed, CommittedVersion, NewContribution, NewVersion,
 };

@@ -320,14 +320,20 @@ async fn a_patient_reads_their_own_record_only() {
     res.problem(403, "access_denied");
     assert_eq!(res.json()["message"], other);
     let res = srv
-        .get(&format!("/ehr/{theirs}/composition/{}::x::1", uuid::Uuid::new_v4()))
+        .get(&format!(
+            "/ehr/{theirs}/composition/{}::x::1",
+            uuid::Uuid::new_v4()
+        ))
         .header("x-test-caller", me)
         .send()
         .await;
     res.problem(403, "access_denied");
     // On their own EHR, a version that does not exist is still 404.
     let res = srv
-        .get(&format!("/ehr/{mine}/composition/{}::x::1", uuid::Uuid::new_v4()))
+        .get(&format!(
+            "/ehr/{mine}/composition/{}::x::1",
+            uuid::Uuid::new_v4()
+        ))
         .header("x-test-caller", me)
         .send()
         .await;

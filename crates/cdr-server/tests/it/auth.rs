@@ -1105,3 +1105,47 @@ async fn cdr_serve_takes_authentication_and_cors_from_its_flags() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Refusals by the authentication layer and the role table reach the audit trail: a request
+/// without credentials and one with an expired token as login failures, a role refusal as a
+/// denial naming the caller.
+#[tokio::test]
+async fn failed_logins_and_refusals_are_audited() {
+    let key = es256("k1");
+    let issuer = Issuer::start(&[&key]).await;
+    let srv = oidc_server(&issuer).await;
+    let res = srv.post("/ehr").send().await;
+    unauthenticated(&res, "no token");
+    let mut expired = issuer.claims("late", &["clinician"]);
+    expired["exp"] = json!(now() - 3600);
+    let res = bearer(srv.get("/ehr"), &sign(&key, &expired)).send().await;
+    unauthenticated(&res, "expired");
+    let reader = sign(&key, &issuer.claims("rita", &["reader"]));
+    let res = bearer(srv.post("/ehr"), &reader).send().await;
+    res.problem(403, "forbidden");
+
+    srv.store.flush_audit().await.unwrap();
+    let admin = sign(&key, &issuer.claims("root", &["admin"]));
+    let listed = |action: &'static str| {
+        let srv = &srv;
+        let admin = admin.clone();
+        async move {
+            let res = bearer(srv.get(&format!("/admin/audit?action={action}")), &admin)
+                .send()
+                .await;
+            assert_eq!(res.status, 200, "{}", res.text());
+            res.json()["events"].as_array().unwrap().clone()
+        }
+    };
+    let failures = listed("login_failure").await;
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    for e in &failures {
+        assert_eq!(e["status"], 401, "{e}");
+        assert_eq!(e["outcome"], "failure", "{e}");
+    }
+    let denied = listed("denied").await;
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0]["subject"], "rita", "{}", denied[0]);
+    assert_eq!(denied[0]["roles"], json!(["reader"]), "{}", denied[0]);
+    assert_eq!(denied[0]["status"], 403, "{}", denied[0]);
+}

@@ -161,7 +161,11 @@ async fn every_write_commits_its_event_and_a_refused_one_none() {
         assert_eq!(e.subject, "u-17");
         assert_eq!(e.name.as_deref(), Some("Dr Who"));
         // The physical delete, last, was done as admin.
-        let role = if k + 1 == all.len() { "admin" } else { "clinician" };
+        let role = if k + 1 == all.len() {
+            "admin"
+        } else {
+            "clinician"
+        };
         assert_eq!(e.roles, [role]);
         assert_eq!(e.organisation.as_deref(), Some("org-1"));
         assert_eq!(e.address.as_deref(), Some("192.0.2.1"));
