@@ -2,12 +2,13 @@
 --
 -- audit_event: every event, inserted by the writing transaction itself (writes) or by the
 -- server's audit writer (reads, queries, refusals). `xid` is the inserting transaction, which
--- orders the chain (see audit_seal); `seq` orders events within one transaction.
+-- orders the chain (see audit_seal) and the listings; `seq` numbers the events and orders those
+-- of one transaction.
 CREATE SEQUENCE audit_event_seq;
 
 CREATE TABLE audit_event (
     xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    seq bigint NOT NULL DEFAULT nextval('audit_event_seq') PRIMARY KEY,
+    seq bigint NOT NULL DEFAULT nextval('audit_event_seq'),
     at timestamptz NOT NULL,
     action text NOT NULL CHECK (action IN
         ('read', 'create', 'update', 'delete', 'query', 'export', 'denied', 'login_failure')),
@@ -26,11 +27,12 @@ CREATE TABLE audit_event (
     -- `METHOD path?query` of the request.
     resource text,
     query text,
-    query_params text
+    query_params text,
+    -- The order of the chain and of the listings; each index costs every write.
+    PRIMARY KEY (xid, seq)
 );
 
-CREATE INDEX audit_event_xid ON audit_event (xid, seq);
-CREATE INDEX audit_event_ehr ON audit_event (ehr_id, seq) WHERE ehr_id IS NOT NULL;
+CREATE INDEX audit_event_ehr ON audit_event (ehr_id, xid, seq) WHERE ehr_id IS NOT NULL;
 
 -- The chain: position `pos` seals event `seq` (of transaction `xid`) with
 -- hash = sha256(previous hash || the event's canonical text), see cdr-store/src/audit_chain.rs.

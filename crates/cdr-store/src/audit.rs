@@ -149,10 +149,12 @@ impl AuditEvent {
     }
 }
 
-/// A stored event with its number.
+/// A stored event with its number and its place in the trail.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
     pub seq: i64,
+    /// The inserting transaction (the trail is ordered by it, then by `seq`).
+    pub xid: String,
     pub event: AuditEvent,
 }
 
@@ -162,6 +164,11 @@ impl AuditRecord {
         let mut v = self.event.to_json();
         v["seq"] = json!(self.seq);
         v
+    }
+
+    /// Where a listing that ended with this record goes on (see [`AuditFilter::after`]).
+    pub fn cursor(&self) -> String {
+        format!("{}.{}", self.xid, self.seq)
     }
 }
 
@@ -449,8 +456,9 @@ pub struct AuditFilter {
     /// Exclusive.
     pub to: Option<DateTime<Utc>>,
     pub action: Option<AuditAction>,
-    /// Only events numbered below this (the next page after a page ending at it).
-    pub before_seq: Option<i64>,
+    /// Only events older than the one of this [`AuditRecord::cursor`] (the next page after a
+    /// page ending at it).
+    pub after: Option<String>,
     /// Events per page.
     pub limit: i64,
 }
@@ -477,7 +485,8 @@ impl Store {
             .map_err(|_| StoreError::Pool("the audit writer has stopped".into()))
     }
 
-    /// Audit events matching `filter`, newest first.
+    /// Audit events matching `filter`, newest first: in the order of their transactions, then
+    /// of their numbers, as the chain holds them. A malformed cursor is a bad request.
     pub async fn audit_events(
         &self,
         _caller: &Principal,
@@ -485,13 +494,32 @@ impl Store {
     ) -> Result<Vec<AuditRecord>> {
         let client = self.inner.pool.get().await?;
         let action = filter.action.map(AuditAction::as_str);
+        let cursor = match &filter.after {
+            None => None,
+            Some(c) => Some(
+                c.split_once('.')
+                    .and_then(|(x, s)| {
+                        Some((x.parse::<u64>().ok()?.to_string(), s.parse::<i64>().ok()?))
+                    })
+                    .ok_or_else(|| {
+                        StoreError::BadRequest(format!(
+                            "'{c}' is not a position in the audit trail"
+                        ))
+                    })?,
+            ),
+        };
+        let (after_xid, after_seq) = match cursor {
+            Some((x, s)) => (Some(x), Some(s)),
+            None => (None, None),
+        };
         let stmt = client
             .prepare_cached(&format!(
                 "SELECT {EVENT_COLUMNS} FROM audit_event e \
                  WHERE ($1::uuid IS NULL OR e.ehr_id = $1) AND ($2::text IS NULL OR e.subject = $2) \
                  AND ($3::timestamptz IS NULL OR e.at >= $3) AND ($4::timestamptz IS NULL OR e.at < $4) \
-                 AND ($5::text IS NULL OR e.action = $5) AND ($6::int8 IS NULL OR e.seq < $6) \
-                 ORDER BY e.seq DESC LIMIT $7"
+                 AND ($5::text IS NULL OR e.action = $5) \
+                 AND ($6::text IS NULL OR (e.xid, e.seq) < ($6::text::xid8, $7)) \
+                 ORDER BY e.xid DESC, e.seq DESC LIMIT $8"
             ))
             .await?;
         let rows = client
@@ -503,7 +531,8 @@ impl Store {
                     &filter.from,
                     &filter.to,
                     &action,
-                    &filter.before_seq,
+                    &after_xid,
+                    &after_seq,
                     &filter.limit,
                 ],
             )
@@ -511,8 +540,8 @@ impl Store {
         Ok(rows
             .iter()
             .map(|r| {
-                let (seq, _, event) = from_row(r, 0);
-                AuditRecord { seq, event }
+                let (seq, xid, event) = from_row(r, 0);
+                AuditRecord { seq, xid, event }
             })
             .collect())
     }

@@ -13,7 +13,8 @@
 //! subject `anonymous`. Where: [`client_address`].
 //!
 //! Views: `GET {base}/admin/audit` (filters `ehr_id`, `user`, `from`, `to`, `action`; pages
-//! of `limit` events, newest first, `before` = the `seq` after the last one seen) and
+//! of `limit` events, newest first, `before` = the position of the last one seen, as the
+//! `next` link gives it) and
 //! `GET {base}/ehr/{ehr_id}/access_log` (the same for one EHR, so that a patient can see who
 //! looked at their record).
 
@@ -228,7 +229,21 @@ fn filter(params: &HashMap<String, String>) -> ApiResult<AuditFilter> {
         from: time("from")?,
         to: time("to")?,
         action,
-        before_seq: number("before")?,
+        after: params
+            .get("before")
+            .map(|v| {
+                let position = v.split_once('.').is_some_and(|(xid, seq)| {
+                    xid.parse::<u64>().is_ok() && seq.parse::<i64>().is_ok()
+                });
+                match position {
+                    true => Ok(v.clone()),
+                    false => Err(bad(
+                        "before",
+                        format!("'{v}' is not a position in the trail (see `next`)"),
+                    )),
+                }
+            })
+            .transpose()?,
         limit,
     })
 }
@@ -254,7 +269,7 @@ async fn listing(
     records.truncate(limit as usize);
     let next = match (more, records.last()) {
         (true, Some(last)) => {
-            params.insert("before".into(), last.seq.to_string());
+            params.insert("before".into(), last.cursor());
             let mut pairs: Vec<_> = params.into_iter().collect();
             pairs.sort();
             let query: Vec<String> = pairs
