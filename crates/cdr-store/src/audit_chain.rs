@@ -260,6 +260,10 @@ impl Store {
                     return;
                 }
                 if let Err(e) = store.seal_audit().await {
+                    // A pass cut short by the store shutting down is not a failure.
+                    if store.inner.pool.is_closed() {
+                        return;
+                    }
                     eprintln!("cdr: sealing the audit trail failed (retrying): {e}");
                 }
             }

@@ -126,7 +126,7 @@ fn token(key: &EncodingKey) -> Result<String, BoxError> {
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some("bench".into());
     let claims = serde_json::json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bench-user",
-        "name": "Bench User", "roles": ["clinician"], "iat": now, "exp": now + 3600,
+        "name": "Bench User", "roles": ["clinician"], "organisation": "bench-org", "iat": now, "exp": now + 3600,
         "jti": uuid::Uuid::new_v4().to_string()});
     Ok(jsonwebtoken::encode(&header, &claims, key)?)
 }
@@ -291,11 +291,19 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
     let store = Store::connect(cluster.pg_config("cdr"), &config, None).await?;
     let caller = Principal::local();
     store.put_template(&caller, &opt).await?;
+    // The EHRs are created by a clinician of the token's organisation, which gives that
+    // organisation a write grant: the oidc side commits and reads through the access rule.
+    let creator = Principal {
+        subject: "bench-user".into(),
+        roles: vec!["clinician".into()],
+        organisation: Some("bench-org".into()),
+        ..Principal::default()
+    };
     let mut ehrs = Vec::new();
     for _ in 0..64 {
         ehrs.push(
             store
-                .create_ehr(&caller, None, None, CommitMeta::default())
+                .create_ehr(&creator, None, None, CommitMeta::default())
                 .await?
                 .ehr_id,
         );
