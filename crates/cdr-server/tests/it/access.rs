@@ -394,6 +394,25 @@ async fn break_glass_opens_a_withheld_record_and_is_listed_for_review() {
     assert_eq!(list[0]["organisation"], "south");
     assert_eq!(list[0]["reason"], "anaphylaxis, unconscious");
     assert!(list[0]["valid_until"].as_str() > list[0]["valid_from"].as_str());
+    // The read it opened is in the audit trail with its reason; the refused one too, without.
+    srv.store.flush_audit().await.unwrap();
+    let res = srv
+        .get(&format!("/admin/audit?ehr_id={ehr}&user=dr-s&action=read"))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let events = res.json()["events"].clone();
+    let reasons: Vec<(u64, Value)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["status"].as_u64().unwrap(), e["break_glass"].clone()))
+        .collect();
+    assert!(
+        reasons.contains(&(200, json!("anaphylaxis, unconscious"))),
+        "{events}"
+    );
+    assert!(reasons.contains(&(404, Value::Null)), "{events}");
     let res = srv
         .get(&format!(
             "/admin/break_glass?ehr_id={}",
