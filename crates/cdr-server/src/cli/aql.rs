@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use cdr_store::aql::{QueryLimits, QueryRequest};
-use cdr_store::{Principal, Store, StoreError, TerminologyService};
+use cdr_store::{Principal, StoreError, TerminologyService};
 
 struct Args {
     data_dir: Option<PathBuf>,
@@ -106,12 +106,8 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Err(code) => return code,
     };
     runtime.block_on(async {
-        let store = match Store::open(&config).await {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = writeln!(err, "cdr aql: {e}");
-                return 2;
-            }
+        let Some(store) = super::open_store("aql", &config, err).await else {
+            return 2;
         };
         let terminology = args.terminology.clone().or_else(|| {
             std::env::var("CDR_TERMINOLOGY_URL")

@@ -4,8 +4,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use cdr_store::Store;
-
 /// Runs `cdr audit …`. Exit 0 when the chain holds, 1 when it does not, 2 on usage or setup
 /// errors.
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
@@ -35,12 +33,8 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Err(code) => return code,
     };
     runtime.block_on(async {
-        let store = match Store::open(&config).await {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = writeln!(err, "cdr audit: {e}");
-                return 2;
-            }
+        let Some(store) = super::open_store("audit", &config, err).await else {
+            return 2;
         };
         let code = match store.verify_audit().await {
             Ok(v) => {

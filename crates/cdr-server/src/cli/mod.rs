@@ -107,6 +107,21 @@ pub(crate) fn store_config(data_dir: Option<std::path::PathBuf>) -> (cdr_store::
     (config, stop)
 }
 
+/// The store of a command, opened; or `None` after saying on `err` why it does not open.
+pub(crate) async fn open_store(
+    command: &str,
+    config: &cdr_store::StoreConfig,
+    err: &mut dyn Write,
+) -> Option<cdr_store::Store> {
+    match cdr_store::Store::open(config).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            let _ = writeln!(err, "cdr {command}: {e}");
+            None
+        }
+    }
+}
+
 /// A multi-threaded runtime for a command, or the exit code 2 after saying why there is none.
 pub(crate) fn runtime(command: &str, err: &mut dyn Write) -> Result<tokio::runtime::Runtime, i32> {
     tokio::runtime::Builder::new_multi_thread()

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use cdr_server::http::auth_basic::hash_password;
 use cdr_server::http::auth_roles::ROLES;
-use cdr_store::{Store, StoreConfig, User};
+use cdr_store::User;
 
 const USAGE: &str = "\
 usage: cdr user add <name> --roles r1,r2 [--full-name N] [--organisation O] [--patient-id P]
@@ -126,23 +126,14 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         }
         _ => None,
     };
-    let mut config = StoreConfig::from_env();
-    if let Some(d) = &args.data_dir {
-        config.data_dir = d.clone();
-    }
-    // A cluster already running (a server on the same data directory) is left running.
-    let was_running = config.data_dir.join("pg/postmaster.pid").exists();
+    let (config, stop) = super::store_config(args.data_dir.clone());
     let runtime = match super::runtime("user", err) {
         Ok(r) => r,
         Err(code) => return code,
     };
     runtime.block_on(async {
-        let store = match Store::open(&config).await {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = writeln!(err, "cdr user: {e}");
-                return 2;
-            }
+        let Some(store) = super::open_store("user", &config, err).await else {
+            return 2;
         };
         let name = args.name.clone().unwrap_or_default();
         let done = match args.command.as_str() {
@@ -189,7 +180,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 1
             }
         };
-        if !was_running && config.database_url.is_none() {
+        if stop {
             let _ = store.shutdown().await;
         }
         code
