@@ -8,8 +8,7 @@
 //! `login_failure`, a 403 as `denied`, whichever layer answered them, because this middleware
 //! wraps all others.
 //!
-//! Who: the `Principal` the authentication layer put into the request's extensions
-//! (`req.extensions_mut().insert(principal)`), else [`AppState::caller`]; a 401 names the
+//! Who: [`AppState::caller`] (the principal the authentication layer found); a 401 names the
 //! subject `anonymous`. Where: [`client_address`].
 //!
 //! Views: `GET {base}/admin/audit` (filters `ehr_id`, `user`, `from`, `to`, `action`; pages
@@ -24,7 +23,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -123,14 +122,13 @@ fn event_for(
     noted: RequestAudit,
 ) -> AuditEvent {
     let status = res.status();
-    let caller = match req.extensions().get::<Principal>() {
-        Some(p) => p.clone(),
-        None if status == StatusCode::UNAUTHORIZED => Principal {
+    let caller = match status {
+        StatusCode::UNAUTHORIZED => Principal {
             subject: "anonymous".into(),
             address: client_address(req),
             ..Principal::default()
         },
-        None => state.caller(req),
+        _ => state.caller(req),
     };
     let query = noted.query.is_some() || is_query(req, &state.base);
     let mut event = AuditEvent::new(&caller, action(status, req.method().as_str(), query));
