@@ -24,6 +24,21 @@ struct Args {
     count: usize,
     template: PathBuf,
     composition: PathBuf,
+    /// `--caller ROLE[:ORGANISATION]`: who commits and reads (default: the local admin). The
+    /// EHRs are created by this caller, so a clinician's organisation holds their write grant
+    /// and every statement carries the caller's access predicate.
+    caller: Principal,
+}
+
+/// The caller `ROLE[:ORGANISATION]` names, for the benchmarks' `--caller`.
+pub(super) fn caller(value: &str) -> Principal {
+    let (role, org) = value.split_once(':').unwrap_or((value, ""));
+    Principal {
+        subject: "bench-caller".into(),
+        roles: vec![role.to_owned()],
+        organisation: Some(org.to_owned()).filter(|o| !o.is_empty()),
+        ..Principal::default()
+    }
 }
 
 pub(super) fn testdata(rel: &str) -> PathBuf {
@@ -42,6 +57,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         count: 2000,
         template: testdata(DEFAULT_TEMPLATE),
         composition: testdata(DEFAULT_COMPOSITION),
+        caller: Principal::local(),
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -63,6 +79,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--template" => a.template = PathBuf::from(value("--template")?),
             "--composition" => a.composition = PathBuf::from(value("--composition")?),
+            "--caller" => a.caller = caller(&value("--caller")?),
             other => return Err(format!("unknown option `{other}`")),
         }
     }
@@ -83,7 +100,8 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     if args.first().map(String::as_str) != Some("commit") {
         let _ = writeln!(
             err,
-            "usage: cdr bench commit [--clients N] [--count M] [--template T --composition C]"
+            "usage: cdr bench commit [--clients N] [--count M] [--template T --composition C] \
+             [--caller ROLE[:ORGANISATION]]"
         );
         return 2;
     }
@@ -121,6 +139,55 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     }
 }
 
+/// The CPU time (user and system, all threads) of the process whose `/proc/…/stat` is `stat`,
+/// with its waited-for children's when `children`; clock ticks of 10 ms.
+fn stat_cpu(stat: &str, children: bool) -> Option<(u32, Duration)> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    let mut ticks = num(11)? + num(12)?;
+    if children {
+        ticks += num(13)? + num(14)?;
+    }
+    Some((num(1)? as u32, Duration::from_millis(ticks * 10)))
+}
+
+/// The CPU time this process has used; `None` where there is no `/proc`.
+pub(super) fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    stat_cpu(&stat, false).map(|(_, t)| t)
+}
+
+/// The CPU time a managed cluster has used: its postmaster (with the backends that have
+/// exited) and every live backend; `None` where there is no `/proc`.
+pub(super) fn cluster_cpu(cluster: &ManagedCluster) -> Option<Duration> {
+    let pid_file = std::fs::read_to_string(cluster.data_dir().join("postmaster.pid")).ok()?;
+    let postmaster: u32 = pid_file.lines().next()?.trim().parse().ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{postmaster}/stat")).ok()?;
+    let mut total = stat_cpu(&stat, true)?.1;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some((parent, t)) = stat_cpu(&stat, false) {
+            if parent == postmaster {
+                total += t;
+            }
+        }
+    }
+    Some(total)
+}
+
+/// CPU of this process and the cluster together.
+fn all_cpu(cluster: &ManagedCluster) -> Option<Duration> {
+    Some(process_cpu()? + cluster_cpu(cluster)?)
+}
+
+/// Milliseconds of CPU per operation between two `all_cpu` readings.
+fn cpu_per_op(before: Option<Duration>, after: Option<Duration>, ops: usize) -> Option<f64> {
+    Some(after?.saturating_sub(before?).as_secs_f64() * 1000.0 / ops as f64)
+}
+
 pub(super) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -147,21 +214,21 @@ async fn bench_commit(
         pool_size: args.clients + 2,
     };
     let store = Store::connect(cluster.pg_config("cdr"), &config, None).await?;
-    let caller = Principal::local();
-    store.put_template(&caller, &opt).await?;
+    store.put_template(&Principal::local(), &opt).await?;
+    let caller = &args.caller;
     // The composition must decode and validate before anything is timed.
     let probe: cdr_rm::Composition = cdr_rm::from_json(&json)?;
     let mut ehrs = Vec::with_capacity(EHRS);
     for _ in 0..EHRS {
         ehrs.push(
             store
-                .create_ehr(&caller, None, None, CommitMeta::default())
+                .create_ehr(caller, None, None, CommitMeta::default())
                 .await?
                 .ehr_id,
         );
     }
     let warm = store
-        .create_composition(&caller, ehrs[0], without_uid(probe), CommitMeta::default())
+        .create_composition(caller, ehrs[0], without_uid(probe), CommitMeta::default())
         .await?;
     let _ = writeln!(
         out,
@@ -177,18 +244,19 @@ async fn bench_commit(
     let json = Arc::new(json);
     let ehrs = Arc::new(ehrs);
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = all_cpu(&cluster);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
-        let (store, json, ehrs, next, count) = (
+        let (store, json, ehrs, next, count, caller) = (
             store.clone(),
             json.clone(),
             ehrs.clone(),
             next.clone(),
             args.count,
+            caller.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let caller = Principal::local();
             let mut lat = Vec::new();
             let mut uids = Vec::new();
             loop {
@@ -217,14 +285,16 @@ async fn bench_commit(
         uids.extend(u);
     }
     let store_elapsed = started.elapsed();
+    let store_cpu = cpu_per_op(cpu_before, all_cpu(&cluster), args.count);
     latencies.sort();
     let commits_per_s = args.count as f64 / store_elapsed.as_secs_f64();
     let _ = writeln!(
         out,
-        "store:  {:.0} commits/s, p50 {:.3} ms, p99 {:.3} ms",
+        "store:  {:.0} commits/s, p50 {:.3} ms, p99 {:.3} ms, CPU {:.3} ms per commit (cdr and PostgreSQL)",
         commits_per_s,
         percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99)
+        percentile(&latencies, 0.99),
+        store_cpu.unwrap_or(f64::NAN)
     );
 
     // Phase 2: raw INSERTs of the same JSON into one table, same clients, same cluster (as
@@ -239,6 +309,7 @@ async fn bench_commit(
     }
     let text = Arc::new(String::from_utf8_lossy(&json).into_owned());
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = all_cpu(&cluster);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
@@ -275,8 +346,13 @@ async fn bench_commit(
         t.await??;
     }
     let raw_elapsed = started.elapsed();
+    let raw_cpu = cpu_per_op(cpu_before, all_cpu(&cluster), args.count);
     let raw_per_s = args.count as f64 / raw_elapsed.as_secs_f64();
-    let _ = writeln!(out, "raw:    {raw_per_s:.0} inserts/s");
+    let _ = writeln!(
+        out,
+        "raw:    {raw_per_s:.0} inserts/s, CPU {:.3} ms per insert",
+        raw_cpu.unwrap_or(f64::NAN)
+    );
 
     // Reads by version uid, one client, over the committed versions.
     let mut reads = Vec::new();
@@ -285,10 +361,10 @@ async fn bench_commit(
     for (ehr_id, uid) in uids.iter().step_by(step).chain(std::iter::once(&warm)) {
         let t = Instant::now();
         let v = store
-            .get_composition(&caller, *ehr_id, &UidBasedId::Version(uid.clone()))
+            .get_composition(caller, *ehr_id, &UidBasedId::Version(uid.clone()))
             .await?;
         // The read's audit event, as the HTTP layer records it.
-        let mut event = AuditEvent::new(&caller, AuditAction::Read);
+        let mut event = AuditEvent::new(caller, AuditAction::Read);
         event.ehr_id = Some(*ehr_id);
         event.versions = vec![uid.to_string()];
         event.status = Some(200);
@@ -317,6 +393,8 @@ async fn bench_commit(
         "clients": args.clients,
         "count": args.count,
         "get_p50_ms": round(get_p50, 3),
+        "cpu_ms_per_commit": store_cpu.map(|c| round(c, 3)),
+        "cpu_ms_per_raw_insert": raw_cpu.map(|c| round(c, 3)),
     });
     let _ = writeln!(out, "{result}");
     Ok(())

@@ -87,15 +87,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--clients" => a.clients = num()?.max(1),
             "--iterations" => a.iterations = num()?.max(1),
             "--seed" => a.seed = num()? as u64,
-            "--caller" => {
-                let (role, org) = value.split_once(':').unwrap_or((value, ""));
-                a.caller = Some(Principal {
-                    subject: "bench-caller".into(),
-                    roles: vec![role.to_owned()],
-                    organisation: Some(org.to_owned()).filter(|o| !o.is_empty()),
-                    ..Principal::default()
-                });
-            }
+            "--caller" => a.caller = Some(super::bench::caller(value)),
             other => return Err(format!("unknown option {other}")),
         }
     }

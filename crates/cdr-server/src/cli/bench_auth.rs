@@ -44,6 +44,9 @@ struct Args {
     /// Both servers without authentication (the token is still sent, and ignored): an A/A
     /// run, showing what the bench tells apart by itself.
     control: bool,
+    /// The token's role (default `clinician`, whose organisation holds the EHRs' write grant:
+    /// that side pays the access rule; `admin` pays none).
+    role: String,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -53,6 +56,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         gets: 1000,
         rounds: 10,
         control: false,
+        role: "clinician".into(),
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -64,6 +68,12 @@ fn parse(args: &[String]) -> Result<Args, String> {
         };
         match arg.as_str() {
             "--control" => a.control = true,
+            "--role" => {
+                a.role = it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| "--role needs a role".to_owned())?
+            }
             "--clients" => a.clients = number("--clients")?,
             "--count" => a.count = number("--count")?,
             "--gets" => a.gets = number("--gets")?,
@@ -81,7 +91,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Err(e) => {
             let _ = writeln!(
                 err,
-                "cdr bench auth: {e}\nusage: cdr bench auth [--clients N] [--count M] [--gets K] [--rounds R] [--control]"
+                "cdr bench auth: {e}\nusage: cdr bench auth [--clients N] [--count M] [--gets K] [--rounds R] [--control] [--role ROLE]"
             );
             return 2;
         }
@@ -101,9 +111,10 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 
 type BoxError = Box<dyn std::error::Error>;
 
-/// A signing key made for the run: its JWKS and a token for a clinician.
+/// A signing key made for the run: its JWKS and a token with `role`.
 fn key_and_token(
     dir: &std::path::Path,
+    role: &str,
 ) -> Result<(std::path::PathBuf, String, EncodingKey), BoxError> {
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
@@ -117,16 +128,16 @@ fn key_and_token(
     let path = dir.join("jwks.json");
     std::fs::write(&path, jwks.to_string())?;
     let key = EncodingKey::from_ec_der(pkcs8.as_ref());
-    let token = token(&key)?;
+    let token = token(&key, role)?;
     Ok((path, token, key))
 }
 
-fn token(key: &EncodingKey) -> Result<String, BoxError> {
+fn token(key: &EncodingKey, role: &str) -> Result<String, BoxError> {
     let now = jsonwebtoken::get_current_timestamp();
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some("bench".into());
     let claims = serde_json::json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bench-user",
-        "name": "Bench User", "roles": ["clinician"], "organisation": "bench-org", "iat": now, "exp": now + 3600,
+        "name": "Bench User", "roles": [role], "organisation": "bench-org", "iat": now, "exp": now + 3600,
         "jti": uuid::Uuid::new_v4().to_string()});
     Ok(jsonwebtoken::encode(&header, &claims, key)?)
 }
@@ -240,15 +251,6 @@ async fn commits(
     Ok(count as f64 / started.elapsed().as_secs_f64())
 }
 
-/// The CPU time this process has used (all threads, user and system), from `/proc/self/stat`
-/// in clock ticks of 10 ms; `None` where there is no such file.
-fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
-}
-
 /// Reads `gets` versions by uid with one connection; the latencies.
 async fn gets(
     addr: SocketAddr,
@@ -308,7 +310,7 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
                 .ehr_id,
         );
     }
-    let (jwks, bearer, key) = key_and_token(&dir)?;
+    let (jwks, bearer, key) = key_and_token(&dir, &args.role)?;
     let mut oidc = OidcConfig::new(ISSUER, vec![AUDIENCE.into()]);
     oidc.jwks_file = Some(jwks);
     let base = ServeOptions {
@@ -386,12 +388,14 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
     }
     let mut rate = [Vec::new(), Vec::new()];
     let mut cpu = [Duration::ZERO, Duration::ZERO];
+    let mut pg_cpu = [Duration::ZERO, Duration::ZERO];
     let mut reads = [Vec::new(), Vec::new()];
     for round in 0..args.rounds {
         let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for m in order {
             let (name, addr, auth) = &modes[m];
-            let before = process_cpu();
+            let before = super::bench::process_cpu();
+            let pg_before = super::bench::cluster_cpu(&cluster);
             let per_s = commits(
                 *addr,
                 auth.clone(),
@@ -401,8 +405,11 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
                 body.clone(),
             )
             .await?;
-            if let (Some(b), Some(a)) = (before, process_cpu()) {
+            if let (Some(b), Some(a)) = (before, super::bench::process_cpu()) {
                 cpu[m] += a.saturating_sub(b);
+            }
+            if let (Some(b), Some(a)) = (pg_before, super::bench::cluster_cpu(&cluster)) {
+                pg_cpu[m] += a.saturating_sub(b);
             }
             let lat = gets(*addr, auth, args.gets, &versions).await?;
             let _ = writeln!(
@@ -424,7 +431,9 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[AUDIENCE]);
-    let tokens: Vec<String> = (0..500).map(|_| token(&key)).collect::<Result<_, _>>()?;
+    let tokens: Vec<String> = (0..500)
+        .map(|_| token(&key, &args.role))
+        .collect::<Result<_, _>>()?;
     let started = Instant::now();
     for t in &tokens {
         jsonwebtoken::decode_header(t)?;
@@ -440,15 +449,19 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
     let (none_p50, oidc_p50) = (percentile(&reads[0], 0.5), percentile(&reads[1], 0.5));
     let commits_run = (args.count * args.rounds) as f64;
     let cpu_us = cpu.map(|c| c.as_secs_f64() * 1e6 / commits_run);
+    let pg_cpu_us = pg_cpu.map(|c| c.as_secs_f64() * 1e6 / commits_run);
     let _ = writeln!(
         out,
         "commits/s: none {none_rate:.0}, oidc {oidc_rate:.0} ({:.1} %); get p50: none {none_p50:.3} ms, \
          oidc {oidc_p50:.3} ms ({:+.3} ms); cdr's CPU per commit (clients included): none \
-         {:.0} µs, oidc {:.0} µs; a full ES256 token verification {verify_us:.1} µs",
+         {:.0} µs, oidc {:.0} µs; PostgreSQL's: none {:.0} µs, oidc {:.0} µs; a full ES256 token \
+         verification {verify_us:.1} µs",
         100.0 * oidc_rate / none_rate,
         oidc_p50 - none_p50,
         cpu_us[0],
-        cpu_us[1]
+        cpu_us[1],
+        pg_cpu_us[0],
+        pg_cpu_us[1]
     );
     plain_handle.stop(true).await;
     authed_handle.stop(true).await;
@@ -468,6 +481,8 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
         "get_p50_delta_ms": round(oidc_p50 - none_p50, 3),
         "none_cpu_us_per_commit": round(cpu_us[0], 0),
         "oidc_cpu_us_per_commit": round(cpu_us[1], 0),
+        "none_pg_cpu_us_per_commit": round(pg_cpu_us[0], 0),
+        "oidc_pg_cpu_us_per_commit": round(pg_cpu_us[1], 0),
         "token_verify_us": round(verify_us, 1),
     });
     let _ = writeln!(out, "{result}");
