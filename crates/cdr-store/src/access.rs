@@ -1040,6 +1040,37 @@ mod tests {
         assert_eq!(render(&filter(&reader, Need::Write).unwrap()).0, "false");
     }
 
+    /// The write path's EHR check (`write::guarded_ehr_check`) lets a write grant stand for
+    /// read access: whatever gives a caller write access must also give them read access.
+    #[test]
+    fn write_access_is_read_access() {
+        let roles = [
+            "clinician",
+            "service",
+            "reader",
+            "analyst",
+            "patient",
+            "modeller",
+        ];
+        for role in roles {
+            for org in [None, Some("org-a")] {
+                let caller = Principal {
+                    subject: "u1".into(),
+                    roles: vec![role.into()],
+                    organisation: org.map(Into::into),
+                    patient_id: Some("p1".into()),
+                    ..Principal::default()
+                };
+                let read = filter(&caller, Need::Read).unwrap();
+                let write = filter(&caller, Need::Write).unwrap();
+                for group in &write.any {
+                    assert_eq!(group, &vec![Term::Grant(2)], "{role}");
+                    assert!(read.any.contains(&vec![Term::Grant(1)]), "{role}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn user_values_are_never_in_the_text() {
         let evil = Principal {

@@ -373,9 +373,14 @@ macro_rules! ehr_check {
 const EHR_CHECK: &str = ehr_check!();
 
 /// The EHR check of a caller other than an admin, its predicates' values numbered after the
-/// statement's `base` parameters: the EHR must exist and be readable by the caller (CD001,
-/// so a record the caller may not see fails as a missing one), writable by them (CD006), and
-/// accept content (CD002). `None` for an admin, whose check is [`EHR_CHECK`].
+/// statement's `base` parameters: the EHR must exist and be writable by the caller, and accept
+/// content (CD002). A write grant is also a read grant (`access::filter`), so a caller who may
+/// write sees the record and the usual commit pays one grant probe; only a refused write asks
+/// whether the caller may see the record at all: CD006 when they may (403), else CD001 like a
+/// missing EHR (404), so a record the caller may not see fails as a missing one. The
+/// uncorrelated subqueries are InitPlans, each run only when its value is first needed, and
+/// `OFFSET 0` keeps the row's two values from being planned (and run) once per use. `None`
+/// for an admin, whose check is [`EHR_CHECK`].
 fn guarded_ehr_check(caller: &Principal, base: usize) -> Option<Guarded> {
     let read = filter(caller, Need::Read)?;
     let write = filter(caller, Need::Write)?;
@@ -384,15 +389,17 @@ fn guarded_ehr_check(caller: &Principal, base: usize) -> Option<Guarded> {
         values.push(v);
         format!("${}", base + values.len())
     };
-    let seen = read.sql("$1", &mut push);
     let may = write.sql("$1", &mut push);
+    let seen = read.sql("$1", &mut push);
     Some(Guarded {
         sql: format!(
-            "SELECT CASE WHEN m IS NULL THEN cdr_fail('CD001', 'no EHR') \
-             WHEN NOT w THEN cdr_fail('CD006', 'no write access') \
+            "SELECT CASE WHEN NOT w THEN CASE WHEN EXISTS (SELECT FROM ehr WHERE ehr_id = $1 \
+             AND {seen}) THEN cdr_fail('CD006', 'no write access') \
+             ELSE cdr_fail('CD001', 'no EHR') END \
+             WHEN m IS NULL THEN cdr_fail('CD001', 'no EHR') \
              WHEN $2 AND NOT m THEN cdr_fail('CD002', 'not modifiable') END \
-             FROM (SELECT (SELECT is_modifiable FROM ehr WHERE ehr_id = $1 AND {seen}) AS m, \
-             {may} AS w) AS e"
+             FROM (SELECT (SELECT is_modifiable FROM ehr WHERE ehr_id = $1) AS m, \
+             {may} AS w OFFSET 0) AS e"
         ),
         values,
     })
