@@ -145,6 +145,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                     roles: args.roles.clone(),
                     organisation: args.organisation.clone(),
                     patient_id: args.patient_id.clone(),
+                    teams: Vec::new(),
                 };
                 store.add_user(&user).await.map(|()| {
                     let _ = writeln!(out, "added {name} ({})", user.roles.join(", "));

@@ -50,6 +50,14 @@ pub(crate) fn who(roles: &[&str], subject: &str, organisation: Option<&str>) -> 
     }
 }
 
+/// A caller of no organisation in `teams`.
+fn member(roles: &[&str], subject: &str, teams: &[&str]) -> Principal {
+    Principal {
+        teams: teams.iter().map(|t| t.to_string()).collect(),
+        ..who(roles, subject, None)
+    }
+}
+
 fn patient(id: &str) -> Principal {
     Principal {
         patient_id: Some(id.into()),
@@ -88,7 +96,7 @@ async fn grant(
 /// Six EHRs with compositions and policies:
 /// - A: nothing recorded (shared, secondary use allowed, queryable); EHR_STATUS content and a
 ///   directory;
-/// - B: consent withheld; user `dr-w` holds a read grant;
+/// - B: consent withheld; user `dr-w` and team `stroke` hold read grants;
 /// - C: the patient `nhs-c`'s; consent withheld but secondary use allowed;
 /// - D: consent withdrawn; organisation `north` holds a read grant, `south` an expired write
 ///   grant;
@@ -156,6 +164,15 @@ async fn world() -> World {
         None,
     )
     .await;
+    grant(
+        &store,
+        b,
+        GranteeKind::Team,
+        "stroke",
+        GrantAccess::Read,
+        None,
+    )
+    .await;
     consent(&store, c, ConsentState::Withheld, Some(true)).await;
     consent(&store, dd, ConsentState::Withdrawn, None).await;
     grant(
@@ -209,6 +226,21 @@ async fn aql_answers_only_what_each_caller_may_see() {
             "reader with a user grant",
             who(&["reader"], "dr-w", None),
             vec![a, b, e, f],
+        ),
+        (
+            "clinician of no organisation in team stroke (team grant only)",
+            member(&["clinician"], "dr-t", &["ward-9", "stroke"]),
+            vec![a, b, e, f],
+        ),
+        (
+            "reader in a team without grants",
+            member(&["reader"], "dr-u", &["ward-9"]),
+            vec![a, e, f],
+        ),
+        (
+            "analyst in team stroke (queryable, secondary use, team grant)",
+            member(&["analyst"], "an-t", &["stroke"]),
+            vec![a, b, c],
         ),
         (
             "analyst (queryable, secondary use)",
@@ -513,6 +545,93 @@ async fn writes_need_a_write_grant() {
     assert_forbidden(&e);
 }
 
+/// A grant to a team is its members': a read grant lets them read (and query) the record and
+/// nothing more, a write grant lets them write it and manage its grants; callers in other
+/// teams get nothing from it.
+#[tokio::test]
+async fn team_grants_are_their_members() {
+    let w = world().await;
+    let [a, b, ..] = w.ehrs;
+    let stroke = member(&["clinician"], "dr-t", &["stroke"]);
+    let other = member(&["clinician"], "dr-u", &["ward-9"]);
+    // B (withheld) through the team's read grant only.
+    w.store.get_ehr(&stroke, b).await.unwrap();
+    assert_not_found(&w.store.get_ehr(&other, b).await.unwrap_err(), "EHR");
+    let req = QueryRequest {
+        aql: "SELECT e/ehr_id/value FROM EHR e",
+        ehr_id: Some(b),
+        ..QueryRequest::default()
+    };
+    for (caller, rows) in [(&stroke, 1), (&other, 0)] {
+        let got = w
+            .store
+            .query(caller, &req, &QueryLimits::default())
+            .await
+            .unwrap();
+        assert_eq!(got.rows.len(), rows, "{}", caller.subject);
+    }
+    let e = w
+        .store
+        .create_composition(&stroke, b, composition(), meta())
+        .await
+        .unwrap_err();
+    assert_forbidden(&e);
+    // A (shared) is written through the team's write grant; the team may then grant too.
+    assert_forbidden(
+        &w.store
+            .create_composition(&stroke, a, composition(), meta())
+            .await
+            .unwrap_err(),
+    );
+    let g = grant(
+        &w.store,
+        a,
+        GranteeKind::Team,
+        "stroke",
+        GrantAccess::Write,
+        None,
+    )
+    .await;
+    let grants = w.store.list_grants(&stroke, a).await.unwrap();
+    let team = grants.iter().find(|x| x.id == g).unwrap();
+    assert_eq!(
+        (team.grantee_type, team.grantee.as_str()),
+        (GranteeKind::Team, "stroke")
+    );
+    w.store
+        .create_composition(&stroke, a, composition(), meta())
+        .await
+        .unwrap();
+    w.store
+        .add_grant(
+            &stroke,
+            a,
+            NewGrant {
+                grantee_type: GranteeKind::Team,
+                grantee: "ward-9".into(),
+                access: GrantAccess::Read,
+                valid_from: None,
+                valid_until: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_forbidden(
+        &w.store
+            .create_composition(&other, a, composition(), meta())
+            .await
+            .unwrap_err(),
+    );
+    // Revoked: no more writes.
+    w.store.remove_grant(&caller(), a, g).await.unwrap();
+    assert_forbidden(
+        &w.store
+            .create_composition(&stroke, a, composition(), meta())
+            .await
+            .unwrap_err(),
+    );
+}
+
 /// An analyst reads no single record without a grant; with one, that record.
 #[tokio::test]
 async fn analysts_read_single_records_only_with_a_grant() {
@@ -633,9 +752,13 @@ fn policy_bodies_name_what_is_wrong() {
     assert!(e.to_string().contains("\"state\""), "{e}");
     let e = NewConsent::from_json(&json!({"state": "given", "extra": 1})).unwrap_err();
     assert!(e.to_string().contains("\"extra\""), "{e}");
-    let e = NewGrant::from_json(&json!({"grantee_type": "team", "grantee": "x", "access": "read"}))
+    let e = NewGrant::from_json(&json!({"grantee_type": "ward", "grantee": "x", "access": "read"}))
         .unwrap_err();
     assert!(e.to_string().contains("\"grantee_type\""), "{e}");
+    let team = NewGrant::from_json(&json!({"grantee_type": "team", "grantee": "stroke",
+        "access": "read"}))
+    .unwrap();
+    assert_eq!(team.grantee_type, GranteeKind::Team);
     let e = NewGrant::from_json(
         &json!({"grantee_type": "user", "grantee": "x", "access": "read",
         "valid_until": "tomorrow"}),
