@@ -12,7 +12,7 @@ use cdr_store::Principal;
 
 use crate::common::{Server, BASE, COMPOSITION, OPT};
 
-/// `x-test-caller: roles=clinician,reader;org=north;sub=dr-n;patient=nhs-1`.
+/// `x-test-caller: roles=clinician,reader;org=north;sub=dr-n;patient=nhs-1;teams=a,b`.
 fn from_test_header(req: &actix_web::HttpRequest) -> Principal {
     let Some(spec) = req
         .headers()
@@ -29,6 +29,7 @@ fn from_test_header(req: &actix_web::HttpRequest) -> Principal {
             "org" => p.organisation = Some(v.to_owned()),
             "sub" => p.subject = v.to_owned(),
             "patient" => p.patient_id = Some(v.to_owned()),
+            "teams" => p.teams = v.split(',').map(str::to_owned).collect(),
             _ => panic!("unknown test caller part {part}"),
         }
     }
@@ -249,6 +250,69 @@ async fn consent_and_grants_decide_who_sees_a_record() {
         .await;
     let body = res.problem(400, "malformed_body");
     assert_eq!(body["line"], 1, "{body}");
+}
+
+/// A grant to a team, made and listed over REST, is its members': they read and write the
+/// record; a caller in other teams gets nothing from it.
+#[tokio::test]
+async fn a_grant_to_a_team_is_its_members() {
+    let srv = server().await;
+    let (ehr, uid) = patient_ehr(&srv, "nhs-1").await;
+    withhold(&srv, &ehr).await;
+    const STROKE: &str = "roles=clinician;sub=dr-t;teams=ward-9,stroke";
+    const WARD: &str = "roles=clinician;sub=dr-u;teams=ward-9";
+    let path = format!("/ehr/{ehr}/composition/{uid}");
+    let res = srv.get(&path).header("x-test-caller", STROKE).send().await;
+    res.problem(404, "not_found");
+    let res = srv
+        .post(&format!("/ehr/{ehr}/grants"))
+        .json(&json!({"grantee_type": "team", "grantee": "stroke", "access": "write"}))
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let grant = res.json();
+    assert_eq!(
+        (&grant["grantee_type"], &grant["grantee"]),
+        (&json!("team"), &json!("stroke"))
+    );
+    let res = srv.get(&path).header("x-test-caller", STROKE).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = srv.get(&path).header("x-test-caller", WARD).send().await;
+    res.problem(404, "not_found");
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .header("x-test-caller", STROKE)
+        .json(&serde_json::from_str::<Value>(COMPOSITION).unwrap())
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let aql = json!({"q": "SELECT COUNT(*) FROM EHR e CONTAINS COMPOSITION c"});
+    for (caller, count) in [(STROKE, 2), (WARD, 0)] {
+        let res = srv
+            .post("/query/aql")
+            .header("x-test-caller", caller)
+            .json(&aql)
+            .send()
+            .await;
+        assert_eq!(count_of(&res), json!(count), "{caller}");
+    }
+    let res = srv
+        .get(&format!("/ehr/{ehr}/grants"))
+        .header("x-test-caller", STROKE)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["grants"][0]["grantee_type"], "team");
+    let res = srv
+        .post(&format!("/ehr/{ehr}/grants"))
+        .json(&json!({"grantee_type": "group", "grantee": "stroke", "access": "read"}))
+        .send()
+        .await;
+    let body = res.problem(400, "bad_request");
+    assert!(
+        body["detail"].as_str().unwrap().contains("\"team\""),
+        "{body}"
+    );
 }
 
 #[tokio::test]
