@@ -189,6 +189,13 @@ pub(crate) fn filter(caller: &Principal, need: Need) -> Option<Filter> {
 }
 
 impl Filter {
+    /// The filter without break-glass: a query over the population never sees a record
+    /// through break-glass, only reads and queries bound to that EHR do.
+    pub(crate) fn without_break_glass(mut self) -> Filter {
+        self.any.retain(|g| g.as_slice() != [Term::BreakGlass]);
+        self
+    }
+
     /// The predicate on the EHR id expression `ehr` as SQL; `push` binds a value and answers
     /// its placeholder.
     pub(crate) fn sql(&self, ehr: &str, push: &mut dyn FnMut(Bind) -> String) -> String {

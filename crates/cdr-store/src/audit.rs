@@ -322,6 +322,11 @@ pub(crate) fn note_query(aql: &str, params: &serde_json::Map<String, Value>, ehr
     });
 }
 
+/// Notes the one EHR the request's AQL is bound to (by the query itself or the request).
+pub(crate) fn note_query_ehr(ehr_id: Uuid) {
+    let _ = REQUEST.try_with(|r| r.borrow_mut().query_ehr = Some(ehr_id));
+}
+
 // ---- the audit writer -------------------------------------------------------------------------
 
 /// Events waiting for the writer at most; [`Store::record`] waits while the queue is full.

@@ -494,3 +494,93 @@ async fn break_glass_opens_a_withheld_record_and_is_listed_for_review() {
         .await;
     res.problem(403, "access_denied");
 }
+
+/// Break-glass in AQL over HTTP: a query that binds one EHR itself (its EHR predicate, or a
+/// top-level WHERE on its id with a literal or a parameter) opens a withheld record with a
+/// reason; a population query with a reason still leaves it out. Each use is in the review
+/// list, and in the audit trail as a query of that EHR with its reason.
+#[tokio::test]
+async fn break_glass_in_aql_opens_the_ehr_the_query_binds() {
+    let srv = server().await;
+    let (ehr, _) = patient_ehr(&srv, "nhs-1").await;
+    withhold(&srv, &ehr).await;
+    let (other, _) = patient_ehr(&srv, "nhs-2").await;
+    let forms = [
+        json!({"q": format!(
+            "SELECT c/uid/value FROM EHR e[ehr_id/value='{ehr}'] CONTAINS COMPOSITION c")}),
+        json!({"q": format!(
+            "SELECT c/uid/value FROM EHR e CONTAINS COMPOSITION c WHERE e/ehr_id/value = '{ehr}'")}),
+        json!({"q": "SELECT c/uid/value FROM EHR e CONTAINS COMPOSITION c WHERE e/ehr_id/value = $e",
+               "query_parameters": {"e": ehr}}),
+    ];
+    let query = |caller: String, body: &Value, reason: Option<String>| {
+        let mut req = srv
+            .post("/query/aql")
+            .header("x-test-caller", &caller)
+            .json(body);
+        if let Some(r) = &reason {
+            req = req.header("openEHR-Break-Glass", r);
+        }
+        async move {
+            let res = req.send().await;
+            assert_eq!(res.status, 200, "{}", res.text());
+            res.json()["rows"].as_array().unwrap().len()
+        }
+    };
+    let population = json!({"q": "SELECT e/ehr_id/value FROM EHR e"});
+    for (i, body) in forms.iter().enumerate() {
+        let caller = format!("roles=clinician;org=south;sub=dr-{i}");
+        let reason = format!("collapsed on ward {i}");
+        assert_eq!(query(caller.clone(), body, None).await, 0, "{body}");
+        assert_eq!(query(caller.clone(), body, Some(reason.clone())).await, 1);
+        // The population with a reason: the other EHR only.
+        let res = srv
+            .post("/query/aql")
+            .header("x-test-caller", &caller)
+            .header("openEHR-Break-Glass", &reason)
+            .json(&population)
+            .send()
+            .await;
+        assert_eq!(res.json()["rows"], json!([[other]]), "{body}");
+    }
+    // A population query with a reason breaks nothing.
+    let res = srv
+        .post("/query/aql")
+        .header("x-test-caller", "roles=clinician;org=south;sub=dr-p")
+        .header("openEHR-Break-Glass", "looking around")
+        .json(&population)
+        .send()
+        .await;
+    assert_eq!(res.json()["rows"], json!([[other]]));
+
+    let res = srv.get("/admin/break_glass").send().await;
+    let got = crate::common::break_glass_uses(&res);
+    let want: Vec<(String, String, String)> = (0..3)
+        .map(|i| {
+            (
+                ehr.clone(),
+                format!("dr-{i}"),
+                format!("collapsed on ward {i}"),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    srv.store.flush_audit().await.unwrap();
+    let res = srv
+        .get(&format!("/admin/audit?ehr_id={ehr}&action=query"))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let events = res.json()["events"].as_array().unwrap().clone();
+    for (i, body) in forms.iter().enumerate() {
+        let reason = format!("collapsed on ward {i}");
+        assert!(
+            events.iter().any(|e| e["subject"] == format!("dr-{i}")
+                && e["break_glass"] == reason.as_str()
+                && e["status"] == 200
+                && e["query"] == body["q"]),
+            "{i}: {events:?}"
+        );
+    }
+    assert!(events.iter().all(|e| e["subject"] != "dr-p"), "{events:?}");
+}

@@ -1001,16 +1001,7 @@ async fn a_break_glass_reason_in_the_token_opens_a_withheld_record() {
     assert_eq!(res.status, 200, "{}", res.text());
     let res = bearer(srv.get("/admin/break_glass"), &admin).send().await;
     assert_eq!(res.status, 200, "{}", res.text());
-    let mut got: Vec<(String, String, String)> = res.json()["break_glass"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            let s = |k: &str| b[k].as_str().unwrap().to_owned();
-            (s("ehr_id"), s("subject"), s("reason"))
-        })
-        .collect();
-    got.sort();
+    let got = crate::common::break_glass_uses(&res);
     let mut want = vec![
         (
             ehrs[0].clone(),

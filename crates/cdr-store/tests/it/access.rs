@@ -745,6 +745,120 @@ async fn break_glass_opens_a_record_for_a_bounded_time() {
     assert_forbidden(&e);
 }
 
+/// Break-glass in AQL: a query bound to one EHR by the query itself (the EHR's predicate, or a
+/// top-level WHERE on its id with a literal or a parameter) breaks the glass as the request's
+/// `ehr_id` does; a query over the population never breaks it, nor sees a record it opened.
+#[tokio::test]
+async fn break_glass_in_aql_needs_a_query_bound_to_one_ehr() {
+    let w = world().await;
+    let [a, b, c, _, e, f] = w.ehrs;
+    let run = |who: Principal, aql: String, params: serde_json::Value, ehr_id: Option<Uuid>| {
+        let store = w.store.clone();
+        async move {
+            let req = QueryRequest {
+                aql: &aql,
+                params: params.as_object().cloned().unwrap_or_default(),
+                ehr_id,
+                ..QueryRequest::default()
+            };
+            let mut rows: Vec<String> = store
+                .query(&who, &req, &QueryLimits::default())
+                .await
+                .unwrap()
+                .values()
+                .into_iter()
+                .map(|r| r[0].as_str().unwrap().to_owned())
+                .collect();
+            rows.sort();
+            rows
+        }
+    };
+    let population = "SELECT e/ehr_id/value FROM EHR e".to_owned();
+    let mut shared: Vec<String> = [a, e, f].iter().map(Uuid::to_string).collect();
+    shared.sort();
+    let forms = [
+        (
+            format!("SELECT e/ehr_id/value FROM EHR e[ehr_id/value='{c}'] CONTAINS COMPOSITION x"),
+            json!({}),
+            None,
+        ),
+        (
+            format!(
+                "SELECT e/ehr_id/value FROM EHR e CONTAINS COMPOSITION x \
+                 WHERE e/ehr_id/value = '{c}' AND x/name/value != 'nothing'"
+            ),
+            json!({}),
+            None,
+        ),
+        (
+            "SELECT e/ehr_id/value FROM EHR e CONTAINS COMPOSITION x WHERE e/ehr_id/value = $ehr"
+                .to_owned(),
+            json!({"ehr": c.to_string()}),
+            None,
+        ),
+        (
+            "SELECT e/ehr_id/value FROM EHR e CONTAINS COMPOSITION x".to_owned(),
+            json!({}),
+            Some(c),
+        ),
+    ];
+    for (i, (aql, params, ehr_id)) in forms.into_iter().enumerate() {
+        let plain = who(&["clinician"], &format!("dr-{i}"), Some("south"));
+        let emergency = Principal {
+            break_glass: Some(format!("emergency {i}")),
+            ..plain.clone()
+        };
+        assert!(run(plain.clone(), aql.clone(), params.clone(), ehr_id)
+            .await
+            .is_empty());
+        // Over the population a reason breaks nothing.
+        assert_eq!(
+            run(emergency.clone(), population.clone(), json!({}), None).await,
+            shared
+        );
+        let rows = run(emergency.clone(), aql.clone(), params.clone(), ehr_id).await;
+        assert_eq!(rows, vec![c.to_string(); 2], "{aql}");
+        // The record it opened is read by the bound query without a reason, never by a
+        // population query.
+        assert_eq!(run(plain.clone(), aql, params, ehr_id).await.len(), 2);
+        for who in [plain.clone(), emergency] {
+            assert_eq!(run(who, population.clone(), json!({}), None).await, shared);
+        }
+        let filter = BreakGlassFilter {
+            subject: Some(plain.subject.clone()),
+            ..BreakGlassFilter::default()
+        };
+        let list = w.store.list_break_glass(&caller(), &filter).await.unwrap();
+        let got: Vec<(Uuid, &str)> = list.iter().map(|g| (g.ehr_id, g.reason.as_str())).collect();
+        assert_eq!(got, [(c, format!("emergency {i}").as_str())]);
+    }
+    // Bindings that name different EHRs, or something that is no EHR id, break nothing.
+    let emergency = Principal {
+        break_glass: Some("which one?".into()),
+        ..who(&["clinician"], "dr-x", Some("south"))
+    };
+    for aql in [
+        format!(
+            "SELECT e/ehr_id/value FROM EHR e[ehr_id/value='{b}'] WHERE e/ehr_id/value = '{c}'"
+        ),
+        "SELECT e/ehr_id/value FROM EHR e WHERE e/ehr_id/value = 'not an id'".to_owned(),
+    ] {
+        assert!(run(emergency.clone(), aql, json!({}), None)
+            .await
+            .is_empty());
+    }
+    let filter = BreakGlassFilter {
+        subject: Some("dr-x".into()),
+        ..BreakGlassFilter::default()
+    };
+    assert!(w
+        .store
+        .list_break_glass(&caller(), &filter)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// Policy bodies: each member checked, with its name in the message.
 #[test]
 fn policy_bodies_name_what_is_wrong() {
