@@ -291,10 +291,10 @@ impl Filter {
             ),
             Term::Grant(access) => {
                 let user = push(Bind::Text(self.subject.clone()));
-                // The caller's own grants, then their organisation's and their teams' (one
-                // array parameter, whatever their number); a kind the caller has none of is
-                // left out.
-                let mut kinds = vec![format!("(ag.grantee_kind = 3 AND ag.grantee = {user})")];
+                // The grants of the caller's organisation, of their teams (one array
+                // parameter, whatever their number) and their own; a kind the caller has
+                // nothing of is left out.
+                let mut kinds = Vec::new();
                 if let Some(org) = &self.organisation {
                     let org = push(Bind::Text(org.clone()));
                     kinds.push(format!("(ag.grantee_kind = 1 AND ag.grantee = {org})"));
@@ -305,9 +305,10 @@ impl Filter {
                         "(ag.grantee_kind = 2 AND ag.grantee = ANY({teams}))"
                     ));
                 }
-                let grantee = match kinds.as_slice() {
-                    [one] => one.clone(),
-                    _ => format!("({})", kinds.join(" OR ")),
+                let own = format!("ag.grantee_kind = 3 AND ag.grantee = {user}");
+                let grantee = match kinds.is_empty() {
+                    true => own,
+                    false => format!("({} OR ({own}))", kinds.join(" OR ")),
                 };
                 format!(
                     "EXISTS (SELECT 1 FROM ehr_grant ag WHERE ag.ehr_id = {x} AND {grantee} \
@@ -1104,6 +1105,14 @@ mod tests {
         assert!(
             !sql.contains("grantee_kind = 2"),
             "no teams, no team clause: {sql}"
+        );
+        // The grantee condition of a caller without teams.
+        assert!(
+            sql.contains(
+                "((ag.grantee_kind = 1 AND ag.grantee = $2) OR (ag.grantee_kind = 3 \
+                 AND ag.grantee = $1))"
+            ),
+            "{sql}"
         );
         let (sql, _) = render(&filter(&Principal::default(), Need::Read).unwrap());
         assert_eq!(sql, "false");
