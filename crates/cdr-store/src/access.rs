@@ -7,8 +7,9 @@
 //! The rules (also in ARCHITECTURE.md):
 //! - `admin`: everything.
 //! - `clinician`, `service`, `reader`: read (and query) an EHR whose consent is given or not
-//!   recorded, or for which their organisation or they themselves hold a valid grant, or (a
-//!   clinician) for which they broke the glass within the last [`BREAK_GLASS_MINUTES`].
+//!   recorded, or for which their organisation, one of their teams or they themselves hold a
+//!   valid grant, or (a clinician) for which they broke the glass within the last
+//!   [`BREAK_GLASS_MINUTES`].
 //! - writing needs a valid write grant and the role `clinician` or `service`.
 //! - `analyst`: AQL over EHRs whose EHR_STATUS is queryable and whose consent does not refuse
 //!   secondary use; single records only with a grant.
@@ -19,7 +20,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{IsNull, ToSql, Type};
 use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
@@ -34,6 +35,44 @@ pub const BREAK_GLASS_REASON_MAX: usize = 2000;
 
 /// The marker in a statement's WHERE clause where the access predicate goes (`AND (…)`).
 pub(crate) const ACCESS: &str = "/*access*/";
+
+/// A value the access predicate binds: a text, or a list of texts (the caller's teams, one
+/// array parameter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Bind {
+    Text(String),
+    Texts(Vec<String>),
+}
+
+impl ToSql for Bind {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Bind::Text(s) => s.to_sql(ty, out),
+            Bind::Texts(v) => v.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <String as ToSql>::accepts(ty) || <Vec<String> as ToSql>::accepts(ty)
+    }
+
+    /// Checked per variant: a text never goes where the statement wants a list, nor the other
+    /// way round.
+    fn to_sql_checked(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Bind::Text(s) => s.to_sql_checked(ty, out),
+            Bind::Texts(v) => v.to_sql_checked(ty, out),
+        }
+    }
+}
 
 /// What the caller wants to do with an EHR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +94,8 @@ pub(crate) enum Need {
 enum Term {
     /// No consent row takes direct-care sharing away (given, or none recorded).
     Shared,
-    /// A valid grant to the caller or their organisation, with at least this access.
+    /// A valid grant to the caller, their organisation or one of their teams, with at least
+    /// this access.
     Grant(i16),
     /// An unexpired break-glass of the caller.
     BreakGlass,
@@ -74,6 +114,7 @@ pub(crate) struct Filter {
     any: Vec<Vec<Term>>,
     subject: String,
     organisation: Option<String>,
+    teams: Vec<String>,
     patient_id: Option<String>,
 }
 
@@ -132,34 +173,43 @@ pub(crate) fn filter(caller: &Principal, need: Need) -> Option<Filter> {
         any,
         subject: caller.subject.clone(),
         organisation: caller.organisation.clone().filter(|o| !o.is_empty()),
+        teams: {
+            let mut teams: Vec<String> = caller
+                .teams
+                .iter()
+                .filter(|t| !t.is_empty())
+                .cloned()
+                .collect();
+            teams.sort();
+            teams.dedup();
+            teams
+        },
         patient_id: caller.patient_id.clone(),
     })
 }
 
 impl Filter {
+    /// The filter without break-glass: a query over the population never sees a record
+    /// through break-glass, only reads and queries bound to that EHR do.
+    pub(crate) fn without_break_glass(mut self) -> Filter {
+        self.any.retain(|g| g.as_slice() != [Term::BreakGlass]);
+        self
+    }
+
     /// The predicate on the EHR id expression `ehr` as SQL; `push` binds a value and answers
     /// its placeholder.
-    pub(crate) fn sql(&self, ehr: &str, push: &mut dyn FnMut(String) -> String) -> String {
+    pub(crate) fn sql(&self, ehr: &str, push: &mut dyn FnMut(Bind) -> String) -> String {
         self.render(ehr, false, push)
     }
 
     /// [`sql`](Self::sql) for a statement over the whole population (AQL not bound to an
     /// EHR): the EHRs whose sharing is taken away are gathered once per statement instead of
     /// probed once per row.
-    pub(crate) fn population_sql(
-        &self,
-        ehr: &str,
-        push: &mut dyn FnMut(String) -> String,
-    ) -> String {
+    pub(crate) fn population_sql(&self, ehr: &str, push: &mut dyn FnMut(Bind) -> String) -> String {
         self.render(ehr, true, push)
     }
 
-    fn render(
-        &self,
-        ehr: &str,
-        population: bool,
-        push: &mut dyn FnMut(String) -> String,
-    ) -> String {
+    fn render(&self, ehr: &str, population: bool, push: &mut dyn FnMut(Bind) -> String) -> String {
         if self.any.is_empty() {
             return "false".into();
         }
@@ -193,7 +243,7 @@ impl Filter {
         &self,
         x: &str,
         population: bool,
-        push: &mut dyn FnMut(String) -> String,
+        push: &mut dyn FnMut(Bind) -> String,
     ) -> Option<String> {
         let negative = |t: &Term| matches!(t, Term::Shared | Term::Queryable | Term::SecondaryUse);
         let mut takers = self.any.iter().filter(|g| g.iter().all(negative));
@@ -234,22 +284,31 @@ impl Filter {
         Some(format!("({})", parts.join(" AND ")))
     }
 
-    fn term(&self, t: Term, x: &str, push: &mut dyn FnMut(String) -> String) -> String {
+    fn term(&self, t: Term, x: &str, push: &mut dyn FnMut(Bind) -> String) -> String {
         match t {
             Term::Shared => format!(
                 "NOT EXISTS (SELECT 1 FROM ehr_consent ac WHERE ac.ehr_id = {x} AND ac.state <> 1)"
             ),
             Term::Grant(access) => {
-                let user = push(self.subject.clone());
-                let grantee = match &self.organisation {
-                    Some(org) => {
-                        let org = push(org.clone());
-                        format!(
-                            "((ag.grantee_kind = 1 AND ag.grantee = {org}) \
-                             OR (ag.grantee_kind = 3 AND ag.grantee = {user}))"
-                        )
-                    }
-                    None => format!("ag.grantee_kind = 3 AND ag.grantee = {user}"),
+                let user = push(Bind::Text(self.subject.clone()));
+                // The grants of the caller's organisation, of their teams (one array
+                // parameter, whatever their number) and their own; a kind the caller has
+                // nothing of is left out.
+                let mut kinds = Vec::new();
+                if let Some(org) = &self.organisation {
+                    let org = push(Bind::Text(org.clone()));
+                    kinds.push(format!("(ag.grantee_kind = 1 AND ag.grantee = {org})"));
+                }
+                if !self.teams.is_empty() {
+                    let teams = push(Bind::Texts(self.teams.clone()));
+                    kinds.push(format!(
+                        "(ag.grantee_kind = 2 AND ag.grantee = ANY({teams}))"
+                    ));
+                }
+                let own = format!("ag.grantee_kind = 3 AND ag.grantee = {user}");
+                let grantee = match kinds.is_empty() {
+                    true => own,
+                    false => format!("({} OR ({own}))", kinds.join(" OR ")),
                 };
                 format!(
                     "EXISTS (SELECT 1 FROM ehr_grant ag WHERE ag.ehr_id = {x} AND {grantee} \
@@ -258,7 +317,7 @@ impl Filter {
                 )
             }
             Term::BreakGlass => {
-                let user = push(self.subject.clone());
+                let user = push(Bind::Text(self.subject.clone()));
                 format!(
                     "EXISTS (SELECT 1 FROM break_glass ab WHERE ab.ehr_id = {x} \
                      AND ab.subject = {user} AND ab.valid_until > now())"
@@ -272,7 +331,7 @@ impl Filter {
                  AND NOT ay.secondary_use)"
             ),
             Term::OwnRecord => {
-                let id = push(self.patient_id.clone().unwrap_or_default());
+                let id = push(Bind::Text(self.patient_id.clone().unwrap_or_default()));
                 format!(
                     "EXISTS (SELECT 1 FROM ehr_subject ap WHERE ap.ehr_id = {x} \
                      AND ap.subject_id = {id})"
@@ -286,7 +345,7 @@ impl Filter {
 /// predicate binds after the statement's own `base` parameters.
 pub(crate) struct Guarded {
     pub sql: String,
-    pub values: Vec<String>,
+    pub values: Vec<Bind>,
 }
 
 impl Guarded {
@@ -299,7 +358,7 @@ impl Guarded {
         let sql = match filter {
             None => sql.to_owned(),
             Some(f) => {
-                let mut push = |v: String| {
+                let mut push = |v: Bind| {
                     values.push(v);
                     format!("${}", base + values.len())
                 };
@@ -418,6 +477,8 @@ impl NewConsent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GranteeKind {
     Organisation,
+    /// A team: callers whose teams include the grantee.
+    Team,
     User,
 }
 
@@ -425,6 +486,7 @@ impl GranteeKind {
     fn code(self) -> i16 {
         match self {
             GranteeKind::Organisation => 1,
+            GranteeKind::Team => 2,
             GranteeKind::User => 3,
         }
     }
@@ -432,6 +494,7 @@ impl GranteeKind {
     fn name(self) -> &'static str {
         match self {
             GranteeKind::Organisation => "organisation",
+            GranteeKind::Team => "team",
             GranteeKind::User => "user",
         }
     }
@@ -498,7 +561,7 @@ pub struct NewGrant {
 }
 
 impl NewGrant {
-    /// Reads `{"grantee_type": "organisation"|"user", "grantee": text, "access":
+    /// Reads `{"grantee_type": "organisation"|"team"|"user", "grantee": text, "access":
     /// "read"|"write", "valid_from"?: time, "valid_until"?: time}` (RFC 3339 times); the
     /// error names the member.
     pub fn from_json(v: &Value) -> Result<NewGrant> {
@@ -514,8 +577,14 @@ impl NewGrant {
         )?;
         let grantee_type = match o.get("grantee_type").and_then(Value::as_str) {
             Some("organisation") => GranteeKind::Organisation,
+            Some("team") => GranteeKind::Team,
             Some("user") => GranteeKind::User,
-            _ => return Err(bad("grantee_type", "\"organisation\" or \"user\"")),
+            _ => {
+                return Err(bad(
+                    "grantee_type",
+                    "\"organisation\", \"team\" or \"user\"",
+                ))
+            }
         };
         let grantee = match o.get("grantee").and_then(Value::as_str) {
             Some(g) => g.to_owned(),
@@ -634,6 +703,7 @@ fn grant(row: &tokio_postgres::Row) -> Grant {
         ehr_id: row.get(1),
         grantee_type: match row.get::<_, i16>(2) {
             1 => GranteeKind::Organisation,
+            2 => GranteeKind::Team,
             _ => GranteeKind::User,
         },
         grantee: row.get(3),
@@ -663,8 +733,8 @@ impl Store {
             return Ok(()); // an admin: the operation's own statement finds the EHR or not
         }
         let this = filter(caller, need);
-        let mut values: Vec<String> = Vec::new();
-        let mut push = |v: String| {
+        let mut values: Vec<Bind> = Vec::new();
+        let mut push = |v: Bind| {
             values.push(v);
             format!("${}", 1 + values.len())
         };
@@ -727,8 +797,8 @@ impl Store {
         let reason = reason.to_owned();
         let id = Uuid::new_v4();
         let minutes = BREAK_GLASS_MINUTES as i32;
-        let mut values: Vec<String> = Vec::new();
-        let mut push = |v: String| {
+        let mut values: Vec<Bind> = Vec::new();
+        let mut push = |v: Bind| {
             values.push(v);
             format!("${}", 8 + values.len())
         };
@@ -1014,7 +1084,7 @@ mod tests {
         }
     }
 
-    fn render(f: &Filter) -> (String, Vec<String>) {
+    fn render(f: &Filter) -> (String, Vec<Bind>) {
         let mut values = Vec::new();
         let sql = f.sql("x.ehr_id", &mut |v| {
             values.push(v);
@@ -1030,7 +1100,20 @@ mod tests {
         assert!(sql.contains("ehr_consent ac"), "{sql}");
         assert!(sql.contains("ehr_grant ag"), "{sql}");
         assert!(sql.contains("break_glass ab"), "{sql}");
-        assert_eq!(values, ["u1", "org-a", "u1"]);
+        let text = |s: &str| Bind::Text(s.into());
+        assert_eq!(values, [text("u1"), text("org-a"), text("u1")]);
+        assert!(
+            !sql.contains("grantee_kind = 2"),
+            "no teams, no team clause: {sql}"
+        );
+        // The grantee condition of a caller without teams.
+        assert!(
+            sql.contains(
+                "((ag.grantee_kind = 1 AND ag.grantee = $2) OR (ag.grantee_kind = 3 \
+                 AND ag.grantee = $1))"
+            ),
+            "{sql}"
+        );
         let (sql, _) = render(&filter(&Principal::default(), Need::Read).unwrap());
         assert_eq!(sql, "false");
         let reader = Principal {
@@ -1071,12 +1154,39 @@ mod tests {
         }
     }
 
+    /// A caller's teams are one array parameter, whatever their number, in the grant term of
+    /// reads (the anti-join shape included) and writes.
+    #[test]
+    fn teams_are_one_array_parameter() {
+        let member = Principal {
+            teams: vec!["ward-7".into(), "".into(), "stroke".into(), "ward-7".into()],
+            ..clinician(Some("org-a"))
+        };
+        for need in [Need::Read, Need::Write] {
+            let (sql, values) = render(&filter(&member, need).unwrap());
+            assert!(
+                sql.contains("(ag.grantee_kind = 2 AND ag.grantee = ANY($3))"),
+                "{sql}"
+            );
+            assert_eq!(
+                values[2],
+                Bind::Texts(vec!["stroke".into(), "ward-7".into()])
+            );
+        }
+        let (sql, _) = render(&filter(&member, Need::Read).unwrap());
+        assert!(
+            sql.starts_with("(NOT EXISTS (SELECT 1 FROM ehr_consent ac"),
+            "{sql}"
+        );
+    }
+
     #[test]
     fn user_values_are_never_in_the_text() {
         let evil = Principal {
             subject: "x' OR true --".into(),
             roles: vec!["clinician".into(), "patient".into()],
             organisation: Some("o'; DROP TABLE ehr; --".into()),
+            teams: vec!["t' OR true --".into()],
             patient_id: Some("p' --".into()),
             ..Principal::default()
         };

@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::audit::{AuditAction, WriteEvent};
+use crate::audit::{insert_write_event, mark_recorded, AuditAction, WriteEvent};
 use crate::error::{Result, StoreError};
 use crate::ids::{Principal, VoKind};
 use crate::store::Store;
@@ -21,23 +21,6 @@ const DELETES: &[&str] = &[
     "DELETE FROM ehr_grant WHERE ehr_id = $1",
     "DELETE FROM ehr WHERE ehr_id = $1",
 ];
-
-/// Inserts a physical delete's audit event in its transaction.
-async fn record_in(
-    tx: &deadpool_postgres::Transaction<'_>,
-    ehr_id: Uuid,
-    event: &WriteEvent,
-) -> Result<()> {
-    let now = crate::commit::now();
-    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-        [&now as &(dyn tokio_postgres::types::ToSql + Sync), &ehr_id]
-            .into_iter()
-            .chain(event.params())
-            .collect();
-    tx.execute(crate::audit::INSERT_WRITE_EVENT, &params)
-        .await?;
-    Ok(())
-}
 
 /// Physical deletes are for admins only (break-glass records stay for review).
 fn admin_only(caller: &Principal) -> Result<()> {
@@ -68,9 +51,9 @@ impl Store {
             tx.execute(*sql, &[&ehr_id]).await?;
         }
         let event = WriteEvent::new(caller, AuditAction::Delete, Vec::new());
-        record_in(&tx, ehr_id, &event).await?;
+        insert_write_event(&tx, Some(ehr_id), &event).await?;
         tx.commit().await?;
-        crate::audit::mark_recorded();
+        mark_recorded();
         Ok(())
     }
 
@@ -154,17 +137,18 @@ impl Store {
         )
         .await?;
         let event = WriteEvent::new(caller, AuditAction::Delete, vec![vo_id.to_string()]);
-        record_in(&tx, ehr_id, &event).await?;
+        insert_write_event(&tx, Some(ehr_id), &event).await?;
         tx.commit().await?;
-        crate::audit::mark_recorded();
+        mark_recorded();
         Ok(())
     }
 
     /// Deletes a template that no composition version (current or past) was committed with;
     /// otherwise [`StoreError::InUse`]. Like the EHR delete, it does not stop a commit that
     /// races it: delete templates nobody is committing with. Other processes on the same
-    /// database keep their parsed copy until they restart.
-    pub async fn delete_template(&self, _caller: &Principal, template_id: &str) -> Result<()> {
+    /// database keep their parsed copy until they restart. The audit event (the template id)
+    /// commits with the delete.
+    pub async fn delete_template(&self, caller: &Principal, template_id: &str) -> Result<()> {
         let mut client = self.inner.pool.get().await?;
         let tx = client.transaction().await?;
         let found = tx
@@ -182,14 +166,18 @@ impl Store {
             &[&template_id],
         )
         .await?;
+        let event = WriteEvent::new(caller, AuditAction::Delete, vec![template_id.to_owned()]);
+        insert_write_event(&tx, None, &event).await?;
         tx.commit().await?;
+        mark_recorded();
         self.uncache_template(template_id);
         Ok(())
     }
 
     /// Deletes every template, or none when any is used by a composition version
-    /// ([`StoreError::InUse`] naming those templates); the number deleted.
-    pub async fn delete_all_templates(&self, _caller: &Principal) -> Result<u64> {
+    /// ([`StoreError::InUse`] naming those templates); the number deleted. The audit event (the
+    /// ids deleted) commits with the delete.
+    pub async fn delete_all_templates(&self, caller: &Principal) -> Result<u64> {
         let mut client = self.inner.pool.get().await?;
         let tx = client.transaction().await?;
         let ids: Vec<String> = tx
@@ -203,7 +191,10 @@ impl Store {
             .collect();
         refuse_if_used(&tx, "delete", &ids).await?;
         let deleted = tx.execute("DELETE FROM template", &[]).await?;
+        let event = WriteEvent::new(caller, AuditAction::Delete, ids.clone());
+        insert_write_event(&tx, None, &event).await?;
         tx.commit().await?;
+        mark_recorded();
         for id in &ids {
             self.uncache_template(id);
         }

@@ -4,7 +4,8 @@
 //!
 //! Two ways in:
 //! - a write's event is one more insert of the write's own transaction (`write.rs`,
-//!   `admin.rs`), so a committed version never lacks its event;
+//!   `admin.rs`, and the changes of templates and stored queries), so a committed version never
+//!   lacks its event;
 //! - every other event (reads, queries, refused or failed requests) goes to the audit writer, a
 //!   background task that collects events for at most [`WINDOW`] and inserts them as one
 //!   statement ([`Store::record`]). An answer does not wait for its event; at most [`QUEUE`]
@@ -266,6 +267,22 @@ pub(crate) use write_event;
 /// A write's event as a statement of its transaction.
 pub(crate) const INSERT_WRITE_EVENT: &str = write_event!(1, 2, 3, 4, 5);
 
+/// Inserts a write's event, now, as a statement of the transaction `tx`; `ehr_id` is the EHR
+/// written, if any. The caller marks the request's scope ([`mark_recorded`]) after the commit.
+pub(crate) async fn insert_write_event(
+    tx: &tokio_postgres::Transaction<'_>,
+    ehr_id: Option<Uuid>,
+    event: &WriteEvent,
+) -> Result<()> {
+    let now = crate::commit::now();
+    let params: Vec<&(dyn ToSql + Sync)> = [&now as &(dyn ToSql + Sync), &ehr_id]
+        .into_iter()
+        .chain(event.params())
+        .collect();
+    tx.execute(INSERT_WRITE_EVENT, &params).await?;
+    Ok(())
+}
+
 // ---- a request's scope ------------------------------------------------------------------------
 
 /// What the store tells the HTTP layer about the request it serves.
@@ -320,6 +337,11 @@ pub(crate) fn note_query(aql: &str, params: &serde_json::Map<String, Value>, ehr
         r.query = Some((aql.to_owned(), params));
         r.query_ehr = ehr_id;
     });
+}
+
+/// Notes the one EHR the request's AQL is bound to (by the query itself or the request).
+pub(crate) fn note_query_ehr(ehr_id: Uuid) {
+    let _ = REQUEST.try_with(|r| r.borrow_mut().query_ehr = Some(ehr_id));
 }
 
 // ---- the audit writer -------------------------------------------------------------------------

@@ -262,6 +262,8 @@ pub struct Principal {
     pub roles: Vec<String>,
     /// The organisation the caller acts for (clinicians and services), when known.
     pub organisation: Option<String>,
+    /// The teams the caller belongs to (grants to a team are theirs too).
+    pub teams: Vec<String>,
     /// For a patient: their external id (matched to the EHR_STATUS subject's external ref).
     pub patient_id: Option<String>,
     /// The client's address as the server saw it (for the audit), when known.

@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (10, "users", include_str!("../migrations/0010_users.sql")),
     (11, "audit", include_str!("../migrations/0011_audit.sql")),
     (12, "access", include_str!("../migrations/0012_access.sql")),
+    (13, "teams", include_str!("../migrations/0013_teams.sql")),
 ];
 
 /// The newest schema version this build knows.

@@ -10,6 +10,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+use crate::audit::{insert_write_event, mark_recorded, AuditAction, WriteEvent};
 use crate::error::{Result, StoreError};
 use crate::ids::Principal;
 use crate::store::Store;
@@ -187,10 +188,11 @@ fn record(row: &tokio_postgres::Row) -> StoredQuery {
 impl Store {
     /// Stores a query. Without a version, or with a partial one, the server assigns the patch
     /// after the highest matching stored version (`1.0.0`, `MAJOR.0.0` or `MAJOR.MINOR.0` when
-    /// there is none); an exact version that exists is a conflict. The AQL must parse.
+    /// there is none); an exact version that exists is a conflict. The AQL must parse. The audit
+    /// event (`name/version`) commits with the query.
     pub async fn put_stored_query(
         &self,
-        _caller: &Principal,
+        caller: &Principal,
         name: &str,
         version: Option<&str>,
         query_type: &str,
@@ -208,8 +210,9 @@ impl Store {
             ));
         }
         crate::aql::check_syntax(q)?;
-        let client = self.inner.pool.get().await?;
-        let insert = client
+        let mut client = self.inner.pool.get().await?;
+        let tx = client.transaction().await?;
+        let insert = tx
             .prepare_cached(&format!(
                 "INSERT INTO stored_query ({COLUMNS}) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (name, version) DO NOTHING RETURNING {COLUMNS}"
@@ -220,17 +223,25 @@ impl Store {
             let highest = match pattern {
                 VersionPattern::Exact(..) => None,
                 _ => self
-                    .matching_version(&client, name, pattern)
+                    .matching_version(&tx, name, pattern)
                     .await?
                     .map(|r| r.version),
             };
             let next = pattern.next(highest.as_deref())?;
             let now = crate::commit::now();
-            let row = client
+            let row = tx
                 .query_opt(&insert, &[&name, &next, &AQL, &q, &now])
                 .await?;
             match (row, pattern) {
-                (Some(row), _) => return Ok(record(&row)),
+                (Some(row), _) => {
+                    let stored = record(&row);
+                    let object = format!("{}/{}", stored.name, stored.version);
+                    let event = WriteEvent::new(caller, AuditAction::Create, vec![object]);
+                    insert_write_event(&tx, None, &event).await?;
+                    tx.commit().await?;
+                    mark_recorded();
+                    return Ok(stored);
+                }
                 (None, VersionPattern::Exact(..)) => {
                     return Err(StoreError::Conflict(format!(
                         "stored query {name} version {next} already exists"
@@ -286,10 +297,11 @@ impl Store {
             })
     }
 
-    /// Deletes one version of a stored query; the version must be exact.
+    /// Deletes one version of a stored query; the version must be exact. The audit event
+    /// (`name/version`) commits with the delete.
     pub async fn delete_stored_query(
         &self,
-        _caller: &Principal,
+        caller: &Principal,
         name: &str,
         version: &str,
     ) -> Result<()> {
@@ -300,26 +312,32 @@ impl Store {
                 "deleting a stored query needs its exact version (MAJOR.MINOR.PATCH), not '{version}'"
             )));
         }
-        let client = self.inner.pool.get().await?;
-        let deleted = client
+        let mut client = self.inner.pool.get().await?;
+        let tx = client.transaction().await?;
+        let deleted = tx
             .execute(
                 "DELETE FROM stored_query WHERE name = $1 AND version = $2",
                 &[&name, &pattern.prefix()],
             )
             .await?;
-        match deleted {
-            0 => Err(StoreError::not_found(
+        if deleted == 0 {
+            return Err(StoreError::not_found(
                 "stored query",
                 format!("{name} version {version}"),
-            )),
-            _ => Ok(()),
+            ));
         }
+        let object = format!("{name}/{}", pattern.prefix());
+        let event = WriteEvent::new(caller, AuditAction::Delete, vec![object]);
+        insert_write_event(&tx, None, &event).await?;
+        tx.commit().await?;
+        mark_recorded();
+        Ok(())
     }
 
     /// The highest stored version of `name` that `pattern` matches.
     async fn matching_version(
         &self,
-        client: &deadpool_postgres::Object,
+        client: &impl deadpool_postgres::GenericClient,
         name: &str,
         pattern: VersionPattern,
     ) -> Result<Option<StoredQuery>> {

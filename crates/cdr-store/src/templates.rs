@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use cdr_template::Template;
 
+use crate::audit::{insert_write_event, mark_recorded, AuditAction, WriteEvent};
 use crate::error::{Result, StoreError};
 use crate::ids::Principal;
 use crate::store::Store;
@@ -37,8 +38,9 @@ fn root_archetype(t: &Template) -> String {
 
 impl Store {
     /// Stores an uploaded OPT. A different OPT under an existing template id is a conflict; the
-    /// identical OPT again is accepted (`created = false`).
-    pub async fn put_template(&self, _caller: &Principal, opt: &str) -> Result<TemplateUpload> {
+    /// identical OPT again is accepted (`created = false`). A stored template's audit event
+    /// (the template id) commits with it.
+    pub async fn put_template(&self, caller: &Principal, opt: &str) -> Result<TemplateUpload> {
         let parsed = cdr_template::parse_opt(opt.as_bytes())
             .map_err(|e| StoreError::BadRequest(e.to_string()))?;
         if parsed.template_id.trim().is_empty() {
@@ -48,8 +50,9 @@ impl Store {
         }
         let archetype_id = root_archetype(&parsed);
         let now = crate::commit::now();
-        let client = self.inner.pool.get().await?;
-        let inserted = client
+        let mut client = self.inner.pool.get().await?;
+        let tx = client.transaction().await?;
+        let inserted = tx
             .query_opt(
                 "INSERT INTO template (template_id, concept, root_archetype, opt, created_at) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (template_id) DO NOTHING \
@@ -66,6 +69,10 @@ impl Store {
         let template_id = parsed.template_id.clone();
         let concept = parsed.concept.clone();
         if inserted.is_some() {
+            let event = WriteEvent::new(caller, AuditAction::Create, vec![template_id.clone()]);
+            insert_write_event(&tx, None, &event).await?;
+            tx.commit().await?;
+            mark_recorded();
             self.cache_template(Arc::new(parsed));
             return Ok(TemplateUpload {
                 meta: TemplateMeta {
@@ -77,7 +84,7 @@ impl Store {
                 created: true,
             });
         }
-        let row = client
+        let row = tx
             .query_one(
                 "SELECT opt, concept, root_archetype, created_at FROM template WHERE template_id = $1",
                 &[&template_id],
@@ -102,10 +109,11 @@ impl Store {
     /// and carry `template_id` (400, judged first, as EHRbase does); not found when there is
     /// none under that id; refused with
     /// [`StoreError::InUse`] while composition versions were committed with the template, whose
-    /// validation the new OPT could change. Keeps the creation time.
+    /// validation the new OPT could change. Keeps the creation time. The audit event (the
+    /// template id) commits with the change.
     pub async fn replace_template(
         &self,
-        _caller: &Principal,
+        caller: &Principal,
         template_id: &str,
         opt: &str,
     ) -> Result<TemplateMeta> {
@@ -135,7 +143,10 @@ impl Store {
             &[&template_id, &parsed.concept, &archetype_id, &opt],
         )
         .await?;
+        let event = WriteEvent::new(caller, AuditAction::Update, vec![template_id.to_owned()]);
+        insert_write_event(&tx, None, &event).await?;
         tx.commit().await?;
+        mark_recorded();
         let meta = TemplateMeta {
             template_id: template_id.to_owned(),
             concept: parsed.concept.clone(),

@@ -1,5 +1,5 @@
-//! The users of Basic authentication (`cdr_user`, migration 10): a login name, an argon2id
-//! password hash, the roles and what access and audit need of them. The store keeps the hash as
+//! The users of Basic authentication (`cdr_user`, migration 10; teams from migration 13): a
+//! login name, an argon2id password hash, the roles and what access and audit need of them. The store keeps the hash as
 //! given; hashing and verifying are the server's (`cdr-server`'s `http::auth_basic`).
 
 use crate::error::{Result, StoreError};
@@ -16,6 +16,8 @@ pub struct User {
     pub full_name: Option<String>,
     pub roles: Vec<String>,
     pub organisation: Option<String>,
+    /// The teams the user belongs to (grants to a team are theirs).
+    pub teams: Vec<String>,
     /// For a patient: the external id of their EHR_STATUS subject.
     pub patient_id: Option<String>,
 }
@@ -34,7 +36,7 @@ pub fn check_username(name: &str) -> Result<()> {
     }
 }
 
-const COLUMNS: &str = "username, password_hash, full_name, roles, organisation, patient_id";
+const COLUMNS: &str = "username, password_hash, full_name, roles, organisation, patient_id, teams";
 
 fn user(row: &tokio_postgres::Row) -> User {
     User {
@@ -44,6 +46,7 @@ fn user(row: &tokio_postgres::Row) -> User {
         roles: row.get(3),
         organisation: row.get(4),
         patient_id: row.get(5),
+        teams: row.get(6),
     }
 }
 
@@ -55,7 +58,7 @@ impl Store {
         let added = client
             .execute(
                 &format!(
-                    "INSERT INTO cdr_user ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
+                    "INSERT INTO cdr_user ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      ON CONFLICT (username) DO NOTHING"
                 ),
                 &[
@@ -65,6 +68,7 @@ impl Store {
                     &user.roles,
                     &user.organisation,
                     &user.patient_id,
+                    &user.teams,
                 ],
             )
             .await?;

@@ -16,7 +16,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
 
-use crate::access::{filter, Guarded, Need};
+use crate::access::{filter, Bind, Guarded, Need};
 use crate::commit::{Committed, CommittedVersion, Prepared, PreparedContribution};
 use crate::error::StoreError;
 use crate::ids::{dict_id, path_id, Principal, VersionUid, VoKind};
@@ -385,7 +385,7 @@ fn guarded_ehr_check(caller: &Principal, base: usize) -> Option<Guarded> {
     let read = filter(caller, Need::Read)?;
     let write = filter(caller, Need::Write)?;
     let mut values = Vec::new();
-    let mut push = |v: String| {
+    let mut push = |v: Bind| {
         values.push(v);
         format!("${}", base + values.len())
     };

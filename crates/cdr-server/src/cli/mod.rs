@@ -22,6 +22,7 @@ USAGE:
             [--terminology-url URL] [--auth none|basic|oidc] [--insecure-no-auth]
             [--oidc-issuer URL] [--oidc-audience AUD]... [--jwks-file FILE]
             [--oidc-roles-claim C[,C…]] [--oidc-organisation-claim C] [--oidc-patient-id-claim C]
+            [--oidc-teams-claim C] [--oidc-break-glass-claim C]
             [--tls-cert PEM --tls-key PEM] [--cors-origin ORIGIN]...
       Serves the openEHR REST API (default 127.0.0.1:8080, base /openehr/v1, data dir ./data,
       system id local.cdr; or CDR_BIND, CDR_DATA_DIR, CDR_SYSTEM_ID, CDR_BASE_PATH). AQL's
@@ -33,11 +34,14 @@ USAGE:
       address unless --insecure-no-auth, CDR_INSECURE_NO_AUTH=1), basic (users of `cdr user`)
       or oidc (bearer JWTs: iss must be the issuer, aud one of the audiences; keys from the
       issuer's discovery document over https, or from FILE; roles from the claims named, default
-      roles, e.g. realm_access.roles for Keycloak; or CDR_OIDC_ISSUER, CDR_OIDC_AUDIENCE,
-      CDR_JWKS_FILE, CDR_OIDC_ROLES_CLAIM, CDR_OIDC_ORGANISATION_CLAIM,
-      CDR_OIDC_PATIENT_ID_CLAIM). --tls-cert/--tls-key (CDR_TLS_CERT, CDR_TLS_KEY) serve HTTPS;
+      roles, e.g. realm_access.roles for Keycloak; teams from the teams claim, default groups;
+      a break-glass reason from the break-glass claim, default break_glass_reason; or
+      CDR_OIDC_ISSUER, CDR_OIDC_AUDIENCE, CDR_JWKS_FILE, CDR_OIDC_ROLES_CLAIM,
+      CDR_OIDC_ORGANISATION_CLAIM, CDR_OIDC_PATIENT_ID_CLAIM, CDR_OIDC_TEAMS_CLAIM,
+      CDR_OIDC_BREAK_GLASS_CLAIM). --tls-cert/--tls-key (CDR_TLS_CERT, CDR_TLS_KEY) serve HTTPS;
       --cors-origin (CDR_CORS_ORIGINS, comma-separated) lets those browser origins call the API.
-  cdr user add <name> --roles R[,R…] [--full-name N] [--organisation O] [--patient-id P]
+  cdr user add <name> --roles R[,R…] [--full-name N] [--organisation O] [--team T]...
+               [--patient-id P]
   cdr user passwd <name> | remove <name> | list          [--data-dir D] [--password-env VAR]
       Manages the users of --auth basic in the store (D or DATABASE_URL). The password is the
       first line of standard input, or the variable VAR; it is stored as an argon2id hash.

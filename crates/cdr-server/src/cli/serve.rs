@@ -60,6 +60,12 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
     if let Some(v) = env("CDR_OIDC_PATIENT_ID_CLAIM") {
         oidc.patient_id_claim = v;
     }
+    if let Some(v) = env("CDR_OIDC_TEAMS_CLAIM") {
+        oidc.teams_claim = v;
+    }
+    if let Some(v) = env("CDR_OIDC_BREAK_GLASS_CLAIM") {
+        oidc.break_glass_claim = v;
+    }
     options.insecure_no_auth = flag_set(env("CDR_INSECURE_NO_AUTH"));
     let mut tls_cert = env("CDR_TLS_CERT").map(PathBuf::from);
     let mut tls_key = env("CDR_TLS_KEY").map(PathBuf::from);
@@ -95,6 +101,8 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
             "--oidc-roles-claim" => oidc.roles_claims = list(&value()?).collect(),
             "--oidc-organisation-claim" => oidc.organisation_claim = value()?,
             "--oidc-patient-id-claim" => oidc.patient_id_claim = value()?,
+            "--oidc-teams-claim" => oidc.teams_claim = value()?,
+            "--oidc-break-glass-claim" => oidc.break_glass_claim = value()?,
             "--tls-cert" => tls_cert = Some(PathBuf::from(value()?)),
             "--tls-key" => tls_key = Some(PathBuf::from(value()?)),
             "--cors-origin" => options.cors_origins.extend(list(&value()?)),
@@ -263,6 +271,7 @@ mod tests {
             "CDR_OIDC_ISSUER" => Some("https://kc.example.org/realms/cdr/".to_owned()),
             "CDR_OIDC_AUDIENCE" => Some("cdr, other".to_owned()),
             "CDR_OIDC_ROLES_CLAIM" => Some("realm_access.roles,roles".to_owned()),
+            "CDR_OIDC_TEAMS_CLAIM" => Some("cdr.teams".to_owned()),
             "CDR_CORS_ORIGINS" => Some("https://forms.example.org".to_owned()),
             _ => None,
         };
@@ -273,6 +282,8 @@ mod tests {
         assert_eq!(c.issuer, "https://kc.example.org/realms/cdr");
         assert_eq!(c.audiences, ["cdr", "other"]);
         assert_eq!(c.roles_claims, ["realm_access.roles", "roles"]);
+        assert_eq!(c.teams_claim, "cdr.teams");
+        assert_eq!(c.break_glass_claim, "break_glass_reason");
         assert_eq!(a.options.cors_origins, ["https://forms.example.org"]);
         let e = parse_args(&strings(&["--auth", "oidc"]), none)
             .err()

@@ -10,13 +10,14 @@ use cdr_server::http::auth_roles::ROLES;
 use cdr_store::User;
 
 const USAGE: &str = "\
-usage: cdr user add <name> --roles r1,r2 [--full-name N] [--organisation O] [--patient-id P]
-                    [--password-env VAR] [--data-dir D]
+usage: cdr user add <name> --roles r1,r2 [--full-name N] [--organisation O] [--team T]...
+                    [--patient-id P] [--password-env VAR] [--data-dir D]
        cdr user passwd <name> [--password-env VAR] [--data-dir D]
        cdr user remove <name> [--data-dir D]
        cdr user list [--data-dir D]
   The password is the first line of standard input, or the value of VAR. Roles: admin,
-  modeller, clinician, reader, analyst, patient, service.";
+  modeller, clinician, reader, analyst, patient, service. --team (repeated): the teams the
+  user belongs to, whose grants are theirs.";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -25,6 +26,7 @@ struct Args {
     roles: Vec<String>,
     full_name: Option<String>,
     organisation: Option<String>,
+    teams: Vec<String>,
     patient_id: Option<String>,
     password_env: Option<String>,
     data_dir: Option<PathBuf>,
@@ -53,6 +55,15 @@ fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--full-name" => a.full_name = Some(value("--full-name")?),
             "--organisation" => a.organisation = Some(value("--organisation")?),
+            "--team" => {
+                let team = value("--team")?.trim().to_owned();
+                if team.is_empty() {
+                    return Err("--team needs a team name".into());
+                }
+                if !a.teams.contains(&team) {
+                    a.teams.push(team);
+                }
+            }
             "--patient-id" => a.patient_id = Some(value("--patient-id")?),
             "--password-env" => a.password_env = Some(value("--password-env")?),
             "--data-dir" => a.data_dir = Some(PathBuf::from(value("--data-dir")?)),
@@ -145,6 +156,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                     roles: args.roles.clone(),
                     organisation: args.organisation.clone(),
                     patient_id: args.patient_id.clone(),
+                    teams: args.teams.clone(),
                 };
                 store.add_user(&user).await.map(|()| {
                     let _ = writeln!(out, "added {name} ({})", user.roles.join(", "));
@@ -163,11 +175,12 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 for u in users {
                     let _ = writeln!(
                         out,
-                        "{}\troles={}\tname={}\torganisation={}\tpatient_id={}",
+                        "{}\troles={}\tname={}\torganisation={}\tteams={}\tpatient_id={}",
                         u.username,
                         u.roles.join(","),
                         u.full_name.unwrap_or_default(),
                         u.organisation.unwrap_or_default(),
+                        u.teams.join(","),
                         u.patient_id.unwrap_or_default()
                     );
                 }
@@ -210,6 +223,16 @@ mod tests {
         ]));
         assert!(e.err().unwrap().contains("standard input"));
         assert!(parse(&strings(&["list"])).is_ok());
+        let teams = parse(&strings(&[
+            "add", "ann", "--roles", "reader", "--team", "stroke", "--team", "ward-7", "--team",
+            "stroke",
+        ]))
+        .unwrap();
+        assert_eq!(teams.teams, ["stroke", "ward-7"]);
+        assert!(parse(&strings(&[
+            "add", "ann", "--roles", "reader", "--team", " "
+        ]))
+        .is_err());
         assert!(parse(&strings(&["passwd"])).is_err());
         assert!(parse(&strings(&["rename", "x"])).is_err());
     }

@@ -31,6 +31,8 @@ use super::error::{ApiError, Code};
 use super::AppState;
 
 /// How callers authenticate.
+// Made once per server: the size of the OIDC settings does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum AuthConfig {
     /// No authentication: every request is `Principal::local()` (an admin). Only on a loopback
@@ -69,6 +71,12 @@ pub struct OidcConfig {
     pub roles_claims: Vec<String>,
     /// The claim holding the caller's organisation.
     pub organisation_claim: String,
+    /// The claim holding the caller's teams (a list of strings or one space-separated string;
+    /// a name or a dotted path).
+    pub teams_claim: String,
+    /// The claim holding a break-glass reason: a non-empty string there asks for emergency
+    /// access as the `openEHR-Break-Glass` header does (the header wins when both are given).
+    pub break_glass_claim: String,
     /// The claim holding a patient's id (matched to the EHR_STATUS subject's external id).
     pub patient_id_claim: String,
     /// Clock skew tolerated on `exp` and `nbf`.
@@ -79,8 +87,8 @@ pub struct OidcConfig {
 
 impl OidcConfig {
     /// Defaults for an issuer and audience: roles from `roles`, organisation from
-    /// `organisation`, patient id from `patient_id`, 30 s leeway, keys fetched again at most
-    /// every 10 s.
+    /// `organisation`, teams from `groups`, patient id from `patient_id`, a break-glass reason
+    /// from `break_glass_reason`, 30 s leeway, keys fetched again at most every 10 s.
     pub fn new(issuer: &str, audiences: Vec<String>) -> OidcConfig {
         OidcConfig {
             issuer: issuer.trim_end_matches('/').to_owned(),
@@ -88,6 +96,8 @@ impl OidcConfig {
             jwks_file: None,
             roles_claims: vec!["roles".into()],
             organisation_claim: "organisation".into(),
+            teams_claim: "groups".into(),
+            break_glass_claim: "break_glass_reason".into(),
             patient_id_claim: "patient_id".into(),
             leeway: Duration::from_secs(30),
             refresh_interval: Duration::from_secs(10),

@@ -161,6 +161,7 @@ fn authenticated(user: User) -> Result<Authenticated, AuthError> {
         subject: user.username,
         roles: user.roles,
         organisation: user.organisation,
+        teams: user.teams,
         patient_id: user.patient_id,
         ..Principal::default()
     };

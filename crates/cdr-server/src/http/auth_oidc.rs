@@ -13,8 +13,9 @@
 //! - Claims: the signature, then `exp` (required), `nbf` (when present), `iss` (the issuer)
 //!   and `aud` (one of the audiences), `exp`/`nbf` with `leeway` (30 s); `sub` is required.
 //!   Roles come from the configured claims (names or dotted paths such as
-//!   `realm_access.roles`; a list of strings or one space-separated string), the name from
-//!   `name`, else `preferred_username`, else `sub`.
+//!   `realm_access.roles`; a list of strings or one space-separated string), teams likewise
+//!   from the teams claim (`groups`), the organisation, patient id and a break-glass reason
+//!   each from its claim, the name from `name`, else `preferred_username`, else `sub`.
 //! - A verified token is remembered (by its SHA-256) until it expires, at most 60 s, so a
 //!   client reusing its token costs one hash per request rather than a signature check.
 
@@ -203,24 +204,19 @@ impl Oidc {
                 .map(str::to_owned)
         };
         let subject = string("sub").ok_or_else(|| refused("the token has no 'sub'"))?;
-        let mut roles: Vec<String> = Vec::new();
-        for path in &self.config.roles_claims {
-            match claim(claims, path) {
-                Some(Value::Array(list)) => {
-                    roles.extend(list.iter().filter_map(Value::as_str).map(str::to_owned))
-                }
-                Some(Value::String(s)) => roles.extend(s.split_whitespace().map(str::to_owned)),
-                _ => {}
-            }
-        }
-        roles.sort();
-        roles.dedup();
+        let roles = names(claims, &self.config.roles_claims);
+        let teams = names(claims, std::slice::from_ref(&self.config.teams_claim));
         let principal = Principal {
             name: string("name").or_else(|| string("preferred_username")),
             subject,
             roles,
             organisation: string(&self.config.organisation_claim),
+            teams,
             patient_id: string(&self.config.patient_id_claim),
+            break_glass: claim(claims, &self.config.break_glass_claim)
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_owned),
             ..Principal::default()
         };
         Authenticated::new(principal, &self.config.issuer, "oidc")
@@ -305,6 +301,25 @@ impl Oidc {
         }
         cache.insert(tag, (who, Instant::now() + ttl));
     }
+}
+
+/// The names (roles, teams) the claims at `paths` hold, each a list of strings or one
+/// space-separated string; sorted, without repeats.
+fn names(claims: &Map<String, Value>, paths: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for path in paths {
+        match claim(claims, path) {
+            Some(Value::Array(list)) => {
+                names.extend(list.iter().filter_map(Value::as_str).map(str::to_owned))
+            }
+            Some(Value::String(s)) => names.extend(s.split_whitespace().map(str::to_owned)),
+            _ => {}
+        }
+    }
+    names.retain(|n| !n.is_empty());
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// A claim by name, or by dotted path into nested objects (`realm_access.roles`); a name that

@@ -113,8 +113,8 @@ impl AppState {
     /// The caller: who an [`Identify`] hook says (embedding code and tests), else the
     /// principal the request authenticated as (`auth::authenticate`), or the local principal
     /// when authentication is off; with the client's address. An `openEHR-Break-Glass:
-    /// <reason>` header asks for emergency access (`Principal::break_glass`; the store decides
-    /// whether it applies).
+    /// <reason>` header asks for emergency access (`Principal::break_glass`, in place of a
+    /// reason the token gave; the store decides whether it applies).
     pub fn caller(&self, req: &HttpRequest) -> Principal {
         let mut caller = match &self.identify {
             Some(identify) => (identify.0)(req),
@@ -123,8 +123,8 @@ impl AppState {
         if caller.address.is_none() {
             caller.address = audit::client_address(req);
         }
-        if caller.break_glass.is_none() {
-            caller.break_glass = headers::break_glass(req);
+        if let Some(reason) = headers::break_glass(req) {
+            caller.break_glass = Some(reason);
         }
         caller
     }

@@ -12,7 +12,7 @@ use cdr_store::Principal;
 
 use crate::common::{Server, BASE, COMPOSITION, OPT};
 
-/// `x-test-caller: roles=clinician,reader;org=north;sub=dr-n;patient=nhs-1`.
+/// `x-test-caller: roles=clinician,reader;org=north;sub=dr-n;patient=nhs-1;teams=a,b`.
 fn from_test_header(req: &actix_web::HttpRequest) -> Principal {
     let Some(spec) = req
         .headers()
@@ -29,6 +29,7 @@ fn from_test_header(req: &actix_web::HttpRequest) -> Principal {
             "org" => p.organisation = Some(v.to_owned()),
             "sub" => p.subject = v.to_owned(),
             "patient" => p.patient_id = Some(v.to_owned()),
+            "teams" => p.teams = v.split(',').map(str::to_owned).collect(),
             _ => panic!("unknown test caller part {part}"),
         }
     }
@@ -251,6 +252,69 @@ async fn consent_and_grants_decide_who_sees_a_record() {
     assert_eq!(body["line"], 1, "{body}");
 }
 
+/// A grant to a team, made and listed over REST, is its members': they read and write the
+/// record; a caller in other teams gets nothing from it.
+#[tokio::test]
+async fn a_grant_to_a_team_is_its_members() {
+    let srv = server().await;
+    let (ehr, uid) = patient_ehr(&srv, "nhs-1").await;
+    withhold(&srv, &ehr).await;
+    const STROKE: &str = "roles=clinician;sub=dr-t;teams=ward-9,stroke";
+    const WARD: &str = "roles=clinician;sub=dr-u;teams=ward-9";
+    let path = format!("/ehr/{ehr}/composition/{uid}");
+    let res = srv.get(&path).header("x-test-caller", STROKE).send().await;
+    res.problem(404, "not_found");
+    let res = srv
+        .post(&format!("/ehr/{ehr}/grants"))
+        .json(&json!({"grantee_type": "team", "grantee": "stroke", "access": "write"}))
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let grant = res.json();
+    assert_eq!(
+        (&grant["grantee_type"], &grant["grantee"]),
+        (&json!("team"), &json!("stroke"))
+    );
+    let res = srv.get(&path).header("x-test-caller", STROKE).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = srv.get(&path).header("x-test-caller", WARD).send().await;
+    res.problem(404, "not_found");
+    let res = srv
+        .post(&format!("/ehr/{ehr}/composition"))
+        .header("x-test-caller", STROKE)
+        .json(&serde_json::from_str::<Value>(COMPOSITION).unwrap())
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let aql = json!({"q": "SELECT COUNT(*) FROM EHR e CONTAINS COMPOSITION c"});
+    for (caller, count) in [(STROKE, 2), (WARD, 0)] {
+        let res = srv
+            .post("/query/aql")
+            .header("x-test-caller", caller)
+            .json(&aql)
+            .send()
+            .await;
+        assert_eq!(count_of(&res), json!(count), "{caller}");
+    }
+    let res = srv
+        .get(&format!("/ehr/{ehr}/grants"))
+        .header("x-test-caller", STROKE)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["grants"][0]["grantee_type"], "team");
+    let res = srv
+        .post(&format!("/ehr/{ehr}/grants"))
+        .json(&json!({"grantee_type": "group", "grantee": "stroke", "access": "read"}))
+        .send()
+        .await;
+    let body = res.problem(400, "bad_request");
+    assert!(
+        body["detail"].as_str().unwrap().contains("\"team\""),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn a_clinicians_new_ehr_is_their_organisations_to_write() {
     let srv = server().await;
@@ -429,4 +493,94 @@ async fn break_glass_opens_a_withheld_record_and_is_listed_for_review() {
         .send()
         .await;
     res.problem(403, "access_denied");
+}
+
+/// Break-glass in AQL over HTTP: a query that binds one EHR itself (its EHR predicate, or a
+/// top-level WHERE on its id with a literal or a parameter) opens a withheld record with a
+/// reason; a population query with a reason still leaves it out. Each use is in the review
+/// list, and in the audit trail as a query of that EHR with its reason.
+#[tokio::test]
+async fn break_glass_in_aql_opens_the_ehr_the_query_binds() {
+    let srv = server().await;
+    let (ehr, _) = patient_ehr(&srv, "nhs-1").await;
+    withhold(&srv, &ehr).await;
+    let (other, _) = patient_ehr(&srv, "nhs-2").await;
+    let forms = [
+        json!({"q": format!(
+            "SELECT c/uid/value FROM EHR e[ehr_id/value='{ehr}'] CONTAINS COMPOSITION c")}),
+        json!({"q": format!(
+            "SELECT c/uid/value FROM EHR e CONTAINS COMPOSITION c WHERE e/ehr_id/value = '{ehr}'")}),
+        json!({"q": "SELECT c/uid/value FROM EHR e CONTAINS COMPOSITION c WHERE e/ehr_id/value = $e",
+               "query_parameters": {"e": ehr}}),
+    ];
+    let query = |caller: String, body: &Value, reason: Option<String>| {
+        let mut req = srv
+            .post("/query/aql")
+            .header("x-test-caller", &caller)
+            .json(body);
+        if let Some(r) = &reason {
+            req = req.header("openEHR-Break-Glass", r);
+        }
+        async move {
+            let res = req.send().await;
+            assert_eq!(res.status, 200, "{}", res.text());
+            res.json()["rows"].as_array().unwrap().len()
+        }
+    };
+    let population = json!({"q": "SELECT e/ehr_id/value FROM EHR e"});
+    for (i, body) in forms.iter().enumerate() {
+        let caller = format!("roles=clinician;org=south;sub=dr-{i}");
+        let reason = format!("collapsed on ward {i}");
+        assert_eq!(query(caller.clone(), body, None).await, 0, "{body}");
+        assert_eq!(query(caller.clone(), body, Some(reason.clone())).await, 1);
+        // The population with a reason: the other EHR only.
+        let res = srv
+            .post("/query/aql")
+            .header("x-test-caller", &caller)
+            .header("openEHR-Break-Glass", &reason)
+            .json(&population)
+            .send()
+            .await;
+        assert_eq!(res.json()["rows"], json!([[other]]), "{body}");
+    }
+    // A population query with a reason breaks nothing.
+    let res = srv
+        .post("/query/aql")
+        .header("x-test-caller", "roles=clinician;org=south;sub=dr-p")
+        .header("openEHR-Break-Glass", "looking around")
+        .json(&population)
+        .send()
+        .await;
+    assert_eq!(res.json()["rows"], json!([[other]]));
+
+    let res = srv.get("/admin/break_glass").send().await;
+    let got = crate::common::break_glass_uses(&res);
+    let want: Vec<(String, String, String)> = (0..3)
+        .map(|i| {
+            (
+                ehr.clone(),
+                format!("dr-{i}"),
+                format!("collapsed on ward {i}"),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    srv.store.flush_audit().await.unwrap();
+    let res = srv
+        .get(&format!("/admin/audit?ehr_id={ehr}&action=query"))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let events = res.json()["events"].as_array().unwrap().clone();
+    for (i, body) in forms.iter().enumerate() {
+        let reason = format!("collapsed on ward {i}");
+        assert!(
+            events.iter().any(|e| e["subject"] == format!("dr-{i}")
+                && e["break_glass"] == reason.as_str()
+                && e["status"] == 200
+                && e["query"] == body["q"]),
+            "{i}: {events:?}"
+        );
+    }
+    assert!(events.iter().all(|e| e["subject"] != "dr-p"), "{events:?}");
 }

@@ -94,12 +94,12 @@ async fn every_request_leaves_the_event_it_should() {
         expected.push((action, status, outcome, resource, ehr.cloned(), v));
     };
 
-    // A template (not health data: recorded by the request's event).
+    // A template: its event commits with it, naming the template.
     let res = srv.upload(crate::common::OPT).await;
     assert_eq!(res.status, 201);
     expect(
         "create",
-        Some(201),
+        None,
         format!("POST {}", b("/definition/template/adl1.4")),
         None,
         etag(&res),
@@ -241,11 +241,11 @@ async fn every_request_leaves_the_event_it_should() {
         .await;
     assert_eq!(res.status, 200, "{}", res.text());
     expect(
-        "update",
-        Some(200),
+        "create",
+        None,
         format!("PUT {}", b("/definition/query/org.test::ehrs")),
         None,
-        etag(&res),
+        vec!["org.test::ehrs/1.0.0".to_owned()],
     );
     let res = srv.get("/query/org.test::ehrs").send().await;
     assert_eq!(res.status, 200, "{}", res.text());
@@ -386,6 +386,121 @@ async fn every_request_leaves_the_event_it_should() {
             Some(format!("GET {BASE}/admin/audit?limit=1000").as_str())
         )
     );
+}
+
+/// Template changes (upload, replace, delete, delete all) and stored-query changes (store,
+/// delete) commit their event in their own transaction: each leaves exactly one event, with
+/// its action and object and no HTTP status (the request is not recorded again); a refused
+/// change leaves only the request's failure.
+#[tokio::test]
+async fn template_and_stored_query_changes_commit_their_event() {
+    let srv = server().await;
+    let b = |path: &str| format!("{BASE}{path}");
+    let mut expected: Vec<Expected> = Vec::new();
+    let mut expect = |action, status: Option<u16>, resource: String, object: Option<&str>| {
+        let outcome = match status {
+            Some(s) if s >= 400 => "failure",
+            _ => "success",
+        };
+        let versions = object.map(str::to_owned).into_iter().collect();
+        expected.push((action, status, outcome, resource, None, versions));
+    };
+    let upload = format!("POST {}", b("/definition/template/adl1.4"));
+    let res = srv.upload(crate::common::OPT).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let id = res.etag();
+    expect("create", None, upload.clone(), Some(&id));
+    // The same OPT again, and another OPT under the same id: refused, nothing changed.
+    let res = srv.upload(crate::common::OPT).await;
+    res.problem(409, "conflict");
+    expect("create", Some(409), upload.clone(), None);
+    let other = crate::common::OPT.replacen("<concept>", "<concept>x", 1);
+    assert_ne!(other, crate::common::OPT);
+    let res = srv.upload(&other).await;
+    assert_eq!(res.status, 409, "{}", res.text());
+    expect("create", Some(409), upload.clone(), None);
+    let res = srv
+        .put(&format!("/admin/template/{id}"))
+        .body("application/xml", crate::common::OPT)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    expect(
+        "update",
+        None,
+        format!("PUT {}", b(&format!("/admin/template/{id}"))),
+        Some(&id),
+    );
+    let res = srv
+        .put("/definition/query/org.test::q")
+        .body("text/plain", "SELECT e/ehr_id/value FROM EHR e")
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    expect(
+        "create",
+        None,
+        format!("PUT {}", b("/definition/query/org.test::q")),
+        Some("org.test::q/1.0.0"),
+    );
+    let res = srv
+        .put("/definition/query/org.test::q/1.0.0")
+        .body("text/plain", "SELECT e/ehr_id/value FROM EHR e")
+        .send()
+        .await;
+    assert_eq!(res.status, 409, "{}", res.text());
+    expect(
+        "update",
+        Some(409),
+        format!("PUT {}", b("/definition/query/org.test::q/1.0.0")),
+        None,
+    );
+    let res = srv.delete("/admin/query/org.test::q/1.0.0").send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    expect(
+        "delete",
+        None,
+        format!("DELETE {}", b("/admin/query/org.test::q/1.0.0")),
+        Some("org.test::q/1.0.0"),
+    );
+    let res = srv.delete("/admin/query/org.test::q/1.0.0").send().await;
+    res.problem(404, "not_found");
+    expect(
+        "delete",
+        Some(404),
+        format!("DELETE {}", b("/admin/query/org.test::q/1.0.0")),
+        None,
+    );
+    let path = format!("/admin/template/adl1.4/{id}");
+    let res = srv.delete(&path).send().await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    expect("delete", None, format!("DELETE {}", b(&path)), Some(&id));
+    let res = srv.delete(&path).send().await;
+    res.problem(404, "not_found");
+    expect("delete", Some(404), format!("DELETE {}", b(&path)), None);
+    let res = srv.upload(crate::common::OPT).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    expect("create", None, upload, Some(&id));
+    let res = srv.delete("/admin/template/all").send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["deleted"], 1);
+    expect(
+        "delete",
+        None,
+        format!("DELETE {}", b("/admin/template/all")),
+        Some(&id),
+    );
+
+    let events = trail(&srv).await;
+    let got: Vec<Expected> = events.iter().map(seen).collect();
+    assert_eq!(got, expected);
+    for e in &events {
+        assert_eq!(
+            (&e["subject"], &e["address"]),
+            (&json!("local"), &json!("127.0.0.1")),
+            "{e}"
+        );
+    }
 }
 
 #[tokio::test]

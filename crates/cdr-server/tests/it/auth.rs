@@ -866,6 +866,156 @@ async fn basic_users_made_with_cdr_user() {
     res.problem(401, "unauthenticated");
     let (code, _, _) = cdr_user(&url, &["remove", "rex"], "", &[]);
     assert_eq!(code, 1);
+
+    // A user's teams (`--team`, repeated) hold the grants made to those teams.
+    let tia = [
+        "add",
+        "tia",
+        "--roles",
+        "clinician",
+        "--team",
+        "stroke",
+        "--team",
+        "ward-7",
+    ];
+    let (code, _, err) = cdr_user(&url, &tia, "a third secret\n", &[]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = cdr_user(&url, &["list"], "", &[]);
+    assert!(
+        out.contains("tia\troles=clinician\tname=\torganisation=\tteams=stroke,ward-7"),
+        "{out}"
+    );
+    let local = cdr_store::Principal::local();
+    let id: uuid::Uuid = ehr.parse().unwrap();
+    let withheld = cdr_store::NewConsent {
+        state: cdr_store::ConsentState::Withheld,
+        secondary_use: None,
+        note: None,
+    };
+    srv.store.put_consent(&local, id, withheld).await.unwrap();
+    let tia = basic("tia", "a third secret");
+    let read = || {
+        srv.get(&format!("/ehr/{ehr}"))
+            .header("Authorization", &tia)
+            .send()
+    };
+    read().await.problem(404, "not_found");
+    let grant = cdr_store::NewGrant {
+        grantee_type: cdr_store::GranteeKind::Team,
+        grantee: "ward-7".into(),
+        access: cdr_store::GrantAccess::Read,
+        valid_from: None,
+        valid_until: None,
+    };
+    srv.store.add_grant(&local, id, grant).await.unwrap();
+    let res = read().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+}
+
+/// Teams come from the token's teams claim (`groups`: a list, or one space-separated string);
+/// a member of a team holding a grant reads a record whose consent is withheld.
+#[tokio::test]
+async fn teams_from_the_token_hold_their_grants() {
+    let key = es256("k1");
+    let issuer = Issuer::start(&[&key]).await;
+    let srv = oidc_server(&issuer).await;
+    let admin = sign(&key, &issuer.claims("root", &["admin"]));
+    let ehr = bearer(srv.post("/ehr"), &admin).send().await.etag();
+    let res = bearer(srv.put(&format!("/ehr/{ehr}/consent")), &admin)
+        .json(&json!({"state": "withheld"}))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = bearer(srv.post(&format!("/ehr/{ehr}/grants")), &admin)
+        .json(&json!({"grantee_type": "team", "grantee": "stroke", "access": "read"}))
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    for (groups, status) in [
+        (json!(["ward-9", "stroke"]), 200),
+        (json!("ward-9 stroke"), 200),
+        (json!(["ward-9"]), 404),
+        (json!(null), 404),
+    ] {
+        let mut claims = issuer.claims("dr-t", &["clinician"]);
+        claims["groups"] = groups.clone();
+        let res = bearer(srv.get(&format!("/ehr/{ehr}")), &sign(&key, &claims))
+            .send()
+            .await;
+        assert_eq!(res.status, status, "groups {groups}: {}", res.text());
+    }
+}
+
+/// A break-glass reason in the token (`break_glass_reason`) opens a withheld record as the
+/// header does; the header's reason wins over the token's; an empty one asks for nothing.
+#[tokio::test]
+async fn a_break_glass_reason_in_the_token_opens_a_withheld_record() {
+    let key = es256("k1");
+    let issuer = Issuer::start(&[&key]).await;
+    let srv = oidc_server(&issuer).await;
+    let admin = sign(&key, &issuer.claims("root", &["admin"]));
+    let mut ehrs = Vec::new();
+    for _ in 0..2 {
+        let ehr = bearer(srv.post("/ehr"), &admin).send().await.etag();
+        let res = bearer(srv.put(&format!("/ehr/{ehr}/consent")), &admin)
+            .json(&json!({"state": "withheld"}))
+            .send()
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        ehrs.push(ehr);
+    }
+    let token = |sub: &str, roles: &[&str], reason: Option<&str>| {
+        let mut claims = issuer.claims(sub, roles);
+        if let Some(r) = reason {
+            claims["break_glass_reason"] = json!(r);
+        }
+        sign(&key, &claims)
+    };
+    let read = |ehr: &str, token: String| bearer(srv.get(&format!("/ehr/{ehr}")), &token);
+    read(&ehrs[0], token("dr-a", &["clinician"], None))
+        .send()
+        .await
+        .problem(404, "not_found");
+    read(&ehrs[0], token("dr-c", &["clinician"], Some("  ")))
+        .send()
+        .await
+        .problem(404, "not_found");
+    read(&ehrs[0], token("r-1", &["reader"], Some("curious")))
+        .send()
+        .await
+        .problem(404, "not_found");
+    let res = read(
+        &ehrs[0],
+        token("dr-b", &["clinician"], Some("cardiac arrest")),
+    )
+    .send()
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = read(
+        &ehrs[1],
+        token("dr-d", &["clinician"], Some("from the token")),
+    )
+    .header("openEHR-Break-Glass", "from the header")
+    .send()
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = bearer(srv.get("/admin/break_glass"), &admin).send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let got = crate::common::break_glass_uses(&res);
+    let mut want = vec![
+        (
+            ehrs[0].clone(),
+            "dr-b".to_owned(),
+            "cardiac arrest".to_owned(),
+        ),
+        (
+            ehrs[1].clone(),
+            "dr-d".to_owned(),
+            "from the header".to_owned(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(got, want);
 }
 
 #[tokio::test]

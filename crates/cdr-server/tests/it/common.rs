@@ -316,6 +316,22 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 }
 
 /// The fixture composition as JSON, edited by `f`.
+/// The uses a `GET /admin/break_glass` answer lists: (EHR id, subject, reason), sorted.
+pub fn break_glass_uses(res: &Resp) -> Vec<(String, String, String)> {
+    assert_eq!(res.status, 200, "{}", res.text());
+    let mut uses: Vec<(String, String, String)> = res.json()["break_glass"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let s = |k: &str| b[k].as_str().unwrap().to_owned();
+            (s("ehr_id"), s("subject"), s("reason"))
+        })
+        .collect();
+    uses.sort();
+    uses
+}
+
 pub fn composition_with(f: impl FnOnce(&mut Value)) -> Value {
     let mut v: Value = serde_json::from_str(COMPOSITION).unwrap();
     f(&mut v);

@@ -525,7 +525,7 @@ impl<'a, 'q> Compiler<'a, 'q> {
         if parent.is_none() {
             if let Some(access) = self.inputs.access {
                 let params = &mut self.params;
-                let mut push = |v: String| params.push(v);
+                let mut push = |v: crate::access::Bind| params.push(v);
                 // Bound to an EHR (every EHR-scoped table equals each binding), on the bound
                 // id: evaluated once, by index probes; over the population, the EHRs whose
                 // sharing is taken away are gathered once per statement.

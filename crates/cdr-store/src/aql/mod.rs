@@ -193,24 +193,47 @@ impl Inputs<'_> {
     }
 }
 
-/// Binds and compiles a parsed query.
-fn compile(ast: &cdr_aql::Query, inputs: &Inputs) -> Result<compile::Compiled, QueryError> {
+/// Binds a parsed query to its parameters and TERMINOLOGY() values.
+fn bind<'q>(
+    ast: &'q cdr_aql::Query,
+    params: &Map<String, Value>,
+    terminology: &HashMap<String, Value>,
+) -> Result<cdr_aql_bind::BoundQuery<'q>, QueryError> {
     let terminology = |t: &TerminologyCall| {
-        inputs
-            .terminology
+        terminology
             .get(&t.to_string())
             .cloned()
             .ok_or_else(|| NO_TERMINOLOGY.to_owned())
     };
     let bind_inputs = cdr_aql_bind::Inputs {
-        params: inputs.params,
+        params,
         terminology: &terminology,
     };
-    let bound = cdr_aql_bind::bind(ast, &bind_inputs).map_err(|e| QueryError {
+    cdr_aql_bind::bind(ast, &bind_inputs).map_err(|e| QueryError {
         message: e.message,
         span: e.span,
-    })?;
+    })
+}
+
+/// Binds and compiles a parsed query.
+fn compile(ast: &cdr_aql::Query, inputs: &Inputs) -> Result<compile::Compiled, QueryError> {
+    let bound = bind(ast, inputs.params, inputs.terminology)?;
     compile::compile(&bound, inputs)
+}
+
+/// The one EHR a query is bound to, by the request's `ehr_id` and by the query itself
+/// (`EHR e[ehr_id/value = X]`, a top-level `e/ehr_id/value = X`, X a literal or a parameter):
+/// `Some` only when every binding names the same EHR. `None` for a query over the population,
+/// and for bindings that name different EHRs or no EHR id at all (such a query answers no
+/// rows).
+fn bound_ehr(request: Option<Uuid>, query: &[Value]) -> Option<Uuid> {
+    let mut ids = request.into_iter().map(Some).chain(
+        query
+            .iter()
+            .map(|v| v.as_str().and_then(crate::ids::parse_uuid)),
+    );
+    let first = ids.next()??;
+    ids.all(|id| id == Some(first)).then_some(first)
 }
 
 fn query_error(text: &str, e: QueryError) -> StoreError {
@@ -297,12 +320,22 @@ impl Store {
         crate::audit::note_query(req.aql, &req.params, req.ehr_id);
         let ast = self.parse_cached(req.aql)?;
         let terminology = self.resolve_terminology(&ast, req.aql).await?;
-        if let Some(ehr) = req.ehr_id {
+        let bound = bind(&ast, &req.params, &terminology).map_err(|e| query_error(req.aql, e))?;
+        // Break-glass applies to a query bound to one EHR (by the request or by the query);
+        // a query over the population is never widened by it.
+        let ehr = bound_ehr(req.ehr_id, &bound.ehr_ids);
+        if let Some(ehr) = ehr {
+            crate::audit::note_query_ehr(ehr);
             self.break_glass_if_asked(caller, ehr).await?;
         }
-        let access = crate::access::filter(caller, crate::access::Need::Query);
+        let access = crate::access::filter(caller, crate::access::Need::Query).map(|f| {
+            match req.ehr_id.is_some() || !bound.ehr_ids.is_empty() {
+                true => f,
+                false => f.without_break_glass(),
+            }
+        });
         let inputs = inputs(req, limits, &terminology, access.as_ref());
-        let compiled = compile(&ast, &inputs).map_err(|e| query_error(req.aql, e))?;
+        let compiled = compile::compile(&bound, &inputs).map_err(|e| query_error(req.aql, e))?;
         let client = self.inner.query_pool.get().await?;
         // Ad-hoc queries of many shapes must not grow a connection's cache without bound.
         if client.statement_cache.size() > STATEMENT_CACHE_MAX {

@@ -50,6 +50,14 @@ pub(crate) fn who(roles: &[&str], subject: &str, organisation: Option<&str>) -> 
     }
 }
 
+/// A caller of no organisation in `teams`.
+fn member(roles: &[&str], subject: &str, teams: &[&str]) -> Principal {
+    Principal {
+        teams: teams.iter().map(|t| t.to_string()).collect(),
+        ..who(roles, subject, None)
+    }
+}
+
 fn patient(id: &str) -> Principal {
     Principal {
         patient_id: Some(id.into()),
@@ -88,7 +96,7 @@ async fn grant(
 /// Six EHRs with compositions and policies:
 /// - A: nothing recorded (shared, secondary use allowed, queryable); EHR_STATUS content and a
 ///   directory;
-/// - B: consent withheld; user `dr-w` holds a read grant;
+/// - B: consent withheld; user `dr-w` and team `stroke` hold read grants;
 /// - C: the patient `nhs-c`'s; consent withheld but secondary use allowed;
 /// - D: consent withdrawn; organisation `north` holds a read grant, `south` an expired write
 ///   grant;
@@ -156,6 +164,15 @@ async fn world() -> World {
         None,
     )
     .await;
+    grant(
+        &store,
+        b,
+        GranteeKind::Team,
+        "stroke",
+        GrantAccess::Read,
+        None,
+    )
+    .await;
     consent(&store, c, ConsentState::Withheld, Some(true)).await;
     consent(&store, dd, ConsentState::Withdrawn, None).await;
     grant(
@@ -209,6 +226,21 @@ async fn aql_answers_only_what_each_caller_may_see() {
             "reader with a user grant",
             who(&["reader"], "dr-w", None),
             vec![a, b, e, f],
+        ),
+        (
+            "clinician of no organisation in team stroke (team grant only)",
+            member(&["clinician"], "dr-t", &["ward-9", "stroke"]),
+            vec![a, b, e, f],
+        ),
+        (
+            "reader in a team without grants",
+            member(&["reader"], "dr-u", &["ward-9"]),
+            vec![a, e, f],
+        ),
+        (
+            "analyst in team stroke (queryable, secondary use, team grant)",
+            member(&["analyst"], "an-t", &["stroke"]),
+            vec![a, b, c],
         ),
         (
             "analyst (queryable, secondary use)",
@@ -513,6 +545,93 @@ async fn writes_need_a_write_grant() {
     assert_forbidden(&e);
 }
 
+/// A grant to a team is its members': a read grant lets them read (and query) the record and
+/// nothing more, a write grant lets them write it and manage its grants; callers in other
+/// teams get nothing from it.
+#[tokio::test]
+async fn team_grants_are_their_members() {
+    let w = world().await;
+    let [a, b, ..] = w.ehrs;
+    let stroke = member(&["clinician"], "dr-t", &["stroke"]);
+    let other = member(&["clinician"], "dr-u", &["ward-9"]);
+    // B (withheld) through the team's read grant only.
+    w.store.get_ehr(&stroke, b).await.unwrap();
+    assert_not_found(&w.store.get_ehr(&other, b).await.unwrap_err(), "EHR");
+    let req = QueryRequest {
+        aql: "SELECT e/ehr_id/value FROM EHR e",
+        ehr_id: Some(b),
+        ..QueryRequest::default()
+    };
+    for (caller, rows) in [(&stroke, 1), (&other, 0)] {
+        let got = w
+            .store
+            .query(caller, &req, &QueryLimits::default())
+            .await
+            .unwrap();
+        assert_eq!(got.rows.len(), rows, "{}", caller.subject);
+    }
+    let e = w
+        .store
+        .create_composition(&stroke, b, composition(), meta())
+        .await
+        .unwrap_err();
+    assert_forbidden(&e);
+    // A (shared) is written through the team's write grant; the team may then grant too.
+    assert_forbidden(
+        &w.store
+            .create_composition(&stroke, a, composition(), meta())
+            .await
+            .unwrap_err(),
+    );
+    let g = grant(
+        &w.store,
+        a,
+        GranteeKind::Team,
+        "stroke",
+        GrantAccess::Write,
+        None,
+    )
+    .await;
+    let grants = w.store.list_grants(&stroke, a).await.unwrap();
+    let team = grants.iter().find(|x| x.id == g).unwrap();
+    assert_eq!(
+        (team.grantee_type, team.grantee.as_str()),
+        (GranteeKind::Team, "stroke")
+    );
+    w.store
+        .create_composition(&stroke, a, composition(), meta())
+        .await
+        .unwrap();
+    w.store
+        .add_grant(
+            &stroke,
+            a,
+            NewGrant {
+                grantee_type: GranteeKind::Team,
+                grantee: "ward-9".into(),
+                access: GrantAccess::Read,
+                valid_from: None,
+                valid_until: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_forbidden(
+        &w.store
+            .create_composition(&other, a, composition(), meta())
+            .await
+            .unwrap_err(),
+    );
+    // Revoked: no more writes.
+    w.store.remove_grant(&caller(), a, g).await.unwrap();
+    assert_forbidden(
+        &w.store
+            .create_composition(&stroke, a, composition(), meta())
+            .await
+            .unwrap_err(),
+    );
+}
+
 /// An analyst reads no single record without a grant; with one, that record.
 #[tokio::test]
 async fn analysts_read_single_records_only_with_a_grant() {
@@ -626,6 +745,120 @@ async fn break_glass_opens_a_record_for_a_bounded_time() {
     assert_forbidden(&e);
 }
 
+/// Break-glass in AQL: a query bound to one EHR by the query itself (the EHR's predicate, or a
+/// top-level WHERE on its id with a literal or a parameter) breaks the glass as the request's
+/// `ehr_id` does; a query over the population never breaks it, nor sees a record it opened.
+#[tokio::test]
+async fn break_glass_in_aql_needs_a_query_bound_to_one_ehr() {
+    let w = world().await;
+    let [a, b, c, _, e, f] = w.ehrs;
+    let run = |who: Principal, aql: String, params: serde_json::Value, ehr_id: Option<Uuid>| {
+        let store = w.store.clone();
+        async move {
+            let req = QueryRequest {
+                aql: &aql,
+                params: params.as_object().cloned().unwrap_or_default(),
+                ehr_id,
+                ..QueryRequest::default()
+            };
+            let mut rows: Vec<String> = store
+                .query(&who, &req, &QueryLimits::default())
+                .await
+                .unwrap()
+                .values()
+                .into_iter()
+                .map(|r| r[0].as_str().unwrap().to_owned())
+                .collect();
+            rows.sort();
+            rows
+        }
+    };
+    let population = "SELECT e/ehr_id/value FROM EHR e".to_owned();
+    let mut shared: Vec<String> = [a, e, f].iter().map(Uuid::to_string).collect();
+    shared.sort();
+    let forms = [
+        (
+            format!("SELECT e/ehr_id/value FROM EHR e[ehr_id/value='{c}'] CONTAINS COMPOSITION x"),
+            json!({}),
+            None,
+        ),
+        (
+            format!(
+                "SELECT e/ehr_id/value FROM EHR e CONTAINS COMPOSITION x \
+                 WHERE e/ehr_id/value = '{c}' AND x/name/value != 'nothing'"
+            ),
+            json!({}),
+            None,
+        ),
+        (
+            "SELECT e/ehr_id/value FROM EHR e CONTAINS COMPOSITION x WHERE e/ehr_id/value = $ehr"
+                .to_owned(),
+            json!({"ehr": c.to_string()}),
+            None,
+        ),
+        (
+            "SELECT e/ehr_id/value FROM EHR e CONTAINS COMPOSITION x".to_owned(),
+            json!({}),
+            Some(c),
+        ),
+    ];
+    for (i, (aql, params, ehr_id)) in forms.into_iter().enumerate() {
+        let plain = who(&["clinician"], &format!("dr-{i}"), Some("south"));
+        let emergency = Principal {
+            break_glass: Some(format!("emergency {i}")),
+            ..plain.clone()
+        };
+        assert!(run(plain.clone(), aql.clone(), params.clone(), ehr_id)
+            .await
+            .is_empty());
+        // Over the population a reason breaks nothing.
+        assert_eq!(
+            run(emergency.clone(), population.clone(), json!({}), None).await,
+            shared
+        );
+        let rows = run(emergency.clone(), aql.clone(), params.clone(), ehr_id).await;
+        assert_eq!(rows, vec![c.to_string(); 2], "{aql}");
+        // The record it opened is read by the bound query without a reason, never by a
+        // population query.
+        assert_eq!(run(plain.clone(), aql, params, ehr_id).await.len(), 2);
+        for who in [plain.clone(), emergency] {
+            assert_eq!(run(who, population.clone(), json!({}), None).await, shared);
+        }
+        let filter = BreakGlassFilter {
+            subject: Some(plain.subject.clone()),
+            ..BreakGlassFilter::default()
+        };
+        let list = w.store.list_break_glass(&caller(), &filter).await.unwrap();
+        let got: Vec<(Uuid, &str)> = list.iter().map(|g| (g.ehr_id, g.reason.as_str())).collect();
+        assert_eq!(got, [(c, format!("emergency {i}").as_str())]);
+    }
+    // Bindings that name different EHRs, or something that is no EHR id, break nothing.
+    let emergency = Principal {
+        break_glass: Some("which one?".into()),
+        ..who(&["clinician"], "dr-x", Some("south"))
+    };
+    for aql in [
+        format!(
+            "SELECT e/ehr_id/value FROM EHR e[ehr_id/value='{b}'] WHERE e/ehr_id/value = '{c}'"
+        ),
+        "SELECT e/ehr_id/value FROM EHR e WHERE e/ehr_id/value = 'not an id'".to_owned(),
+    ] {
+        assert!(run(emergency.clone(), aql, json!({}), None)
+            .await
+            .is_empty());
+    }
+    let filter = BreakGlassFilter {
+        subject: Some("dr-x".into()),
+        ..BreakGlassFilter::default()
+    };
+    assert!(w
+        .store
+        .list_break_glass(&caller(), &filter)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// Policy bodies: each member checked, with its name in the message.
 #[test]
 fn policy_bodies_name_what_is_wrong() {
@@ -633,9 +866,13 @@ fn policy_bodies_name_what_is_wrong() {
     assert!(e.to_string().contains("\"state\""), "{e}");
     let e = NewConsent::from_json(&json!({"state": "given", "extra": 1})).unwrap_err();
     assert!(e.to_string().contains("\"extra\""), "{e}");
-    let e = NewGrant::from_json(&json!({"grantee_type": "team", "grantee": "x", "access": "read"}))
+    let e = NewGrant::from_json(&json!({"grantee_type": "ward", "grantee": "x", "access": "read"}))
         .unwrap_err();
     assert!(e.to_string().contains("\"grantee_type\""), "{e}");
+    let team = NewGrant::from_json(&json!({"grantee_type": "team", "grantee": "stroke",
+        "access": "read"}))
+    .unwrap();
+    assert_eq!(team.grantee_type, GranteeKind::Team);
     let e = NewGrant::from_json(
         &json!({"grantee_type": "user", "grantee": "x", "access": "read",
         "valid_until": "tomorrow"}),

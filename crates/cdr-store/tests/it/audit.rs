@@ -14,14 +14,19 @@ use uuid::Uuid;
 
 use crate::common::{caller, composition, meta, new_composition, OPT};
 
-/// A store on a fresh database, and the superuser settings of that database (for what only a
-/// person with the database's keys can do).
+/// The id of the template [`store_and_superuser`] uploads.
+const TEMPLATE: &str = "cdr_test_vitals.v1";
+
+/// A store on a fresh database with the test template (whose upload left the trail's first
+/// event), and the superuser settings of that database (for what only a person with the
+/// database's keys can do).
 async fn store_and_superuser() -> (Store, tokio_postgres::Config) {
     let pg = cdr_testkit::fresh_database().await;
     let store = Store::connect(pg.clone(), &cdr_testkit::config(), None)
         .await
         .unwrap();
-    store.put_template(&caller(), OPT).await.unwrap();
+    let upload = store.put_template(&caller(), OPT).await.unwrap();
+    assert_eq!(upload.meta.template_id, TEMPLATE);
     (store, pg)
 }
 
@@ -143,6 +148,8 @@ async fn every_write_commits_its_event_and_a_refused_one_none() {
         .map(|r| (r.event.action, r.event.versions.clone()))
         .collect();
     let expected = vec![
+        // The template's upload, by the local admin, committed with the template.
+        (AuditAction::Create, vec![TEMPLATE.to_owned()]),
         (AuditAction::Create, vec![ehr.ehr_status.to_string()]),
         (AuditAction::Create, vec![v1.uid.to_string()]),
         (AuditAction::Update, vec![v2.uid.to_string()]),
@@ -156,6 +163,11 @@ async fn every_write_commits_its_event_and_a_refused_one_none() {
     assert_eq!(got, expected);
     // Who, from where, why, on which EHR: as the caller said.
     let all = events(&store).await;
+    assert_eq!(
+        (all[0].event.subject.as_str(), all[0].event.ehr_id),
+        ("local", None)
+    );
+    let all = &all[1..];
     for (k, r) in all.iter().enumerate() {
         let e = &r.event;
         assert_eq!(e.subject, "u-17");
@@ -178,7 +190,7 @@ async fn every_write_commits_its_event_and_a_refused_one_none() {
         .get_composition(&caller(), ehr.ehr_id, &UidBasedId::Version(v1.uid.clone()))
         .await
         .unwrap();
-    let created = &events(&store).await[1];
+    let created = &events(&store).await[2];
     assert_eq!(created.event.at, rec.committed_at);
 }
 
@@ -203,7 +215,7 @@ async fn cdrs_role_cannot_change_or_remove_audit_rows() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(n, 1);
+    assert_eq!(n, 2, "the template's event and the EHR's");
     client
         .execute(
             "INSERT INTO audit_event (at, action, outcome, subject, roles, versions) \
@@ -258,16 +270,17 @@ async fn verify_names_the_event_changed_or_removed_by_hand() {
     read.ehr_id = Some(ehr.ehr_id);
     store.record(read).await;
     store.flush_audit().await.unwrap();
-    seal(&store, 5).await;
+    // The template's, the EHR's, the compositions' and the read.
+    seal(&store, 6).await;
     let ok = store.verify_audit().await.unwrap();
     assert_eq!(ok.fault, None);
-    assert_eq!(ok.sealed, 5, "{ok:?}");
+    assert_eq!(ok.sealed, 6, "{ok:?}");
     assert!(ok.head.is_some());
     // Verifying again seals nothing new and gives the same head.
     assert_eq!(store.verify_audit().await.unwrap(), ok);
 
     let all = events(&store).await;
-    let (edited, removed) = (all[3].seq, all[1].seq);
+    let (edited, removed) = (all[4].seq, all[2].seq);
     let admin = connect(&pg).await;
     // As a superuser, past the append-only trigger.
     admin
@@ -303,7 +316,7 @@ async fn verify_names_the_event_changed_or_removed_by_hand() {
     assert_eq!(
         v.fault,
         Some(AuditFault::Removed {
-            pos: 2,
+            pos: 3,
             seq: removed
         })
     );
@@ -318,7 +331,7 @@ async fn verify_names_the_event_changed_or_removed_by_hand() {
         .await
         .unwrap();
     let v = store.verify_audit().await.unwrap();
-    assert_eq!(v.fault, Some(AuditFault::SealRemoved { pos: 2, after: 1 }));
+    assert_eq!(v.fault, Some(AuditFault::SealRemoved { pos: 3, after: 2 }));
 }
 
 #[tokio::test]
@@ -328,7 +341,7 @@ async fn sealing_waits_for_transactions_still_writing() {
         .create_ehr(&caller(), None, None, meta())
         .await
         .unwrap();
-    seal(&store, 1).await;
+    seal(&store, 2).await;
     // A transaction inserts an event and stays open...
     let mut slow = store.pool().get().await.unwrap();
     let tx = slow.transaction().await.unwrap();
@@ -349,7 +362,7 @@ async fn sealing_waits_for_transactions_still_writing() {
     tx.commit().await.unwrap();
     seal(&store, 2).await;
     let v = store.verify_audit().await.unwrap();
-    assert_eq!((v.fault, v.sealed, v.pending), (None, 3, 0));
+    assert_eq!((v.fault, v.sealed, v.pending), (None, 4, 0));
     // The chain holds them in the order of their transactions.
     let client = store.pool().get().await.unwrap();
     let subjects: Vec<String> = client
@@ -362,7 +375,7 @@ async fn sealing_waits_for_transactions_still_writing() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(subjects, ["local", "slow", "local"]);
+    assert_eq!(subjects, ["local", "local", "slow", "local"]);
 }
 
 #[tokio::test]
@@ -423,7 +436,7 @@ async fn an_event_slipped_in_before_the_chains_end_is_found() {
         .create_ehr(&caller(), None, None, meta())
         .await
         .unwrap();
-    seal(&store, 1).await;
+    seal(&store, 2).await;
     // cdr's role may insert, so it could forge an event's transaction id: one below the sealed
     // ones lies where the chain already ended.
     let client = store.pool().get().await.unwrap();
