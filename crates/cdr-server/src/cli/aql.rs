@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use cdr_store::aql::{QueryLimits, QueryRequest};
-use cdr_store::{Principal, StoreError, TerminologyService};
+use cdr_store::{AuditAction, AuditEvent, Principal, StoreError, TerminologyService};
 
 struct Args {
     data_dir: Option<PathBuf>,
@@ -126,9 +126,19 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 }
             }
         }
-        let result = store
-            .query(&Principal::local(), &req, &QueryLimits::default())
-            .await;
+        let caller = cli_caller();
+        let result = store.query(&caller, &req, &QueryLimits::default()).await;
+        // The query is audited like one sent over HTTP, as the local operator's.
+        let mut event = AuditEvent::new(&caller, AuditAction::Query);
+        event.success = result.is_ok();
+        event.ehr_id = args.ehr_id;
+        event.resource = Some("cdr aql".into());
+        event.query = Some(args.query.clone());
+        event.query_params = Some(Value::Object(args.params.clone()).to_string());
+        store.record(event).await;
+        if let Err(e) = store.flush_audit().await {
+            let _ = writeln!(err, "cdr aql: the query's audit event: {e}");
+        }
         let code = match result {
             Ok(rs) => {
                 let _ = writeln!(out, "{}", rs.to_json_string());
@@ -148,6 +158,15 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         }
         code
     })
+}
+
+/// The local operator: an admin, named after the account that runs the command.
+fn cli_caller() -> Principal {
+    let user = std::env::var("USER").unwrap_or_default();
+    Principal {
+        name: Some(format!("cdr aql ({user})")),
+        ..Principal::local()
+    }
 }
 
 #[cfg(test)]

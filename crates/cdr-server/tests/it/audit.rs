@@ -752,3 +752,95 @@ async fn cdr_audit_verify_names_the_changed_event() {
         "{stderr}"
     );
 }
+
+/// `cdr aql` on a database leaves a query event with its text, parameters and outcome, like a
+/// query sent over HTTP; a query that fails is recorded as a failure.
+#[tokio::test]
+async fn cdr_aql_leaves_a_query_event() {
+    let pg = cdr_testkit::fresh_database().await;
+    let store = cdr_store::Store::connect(pg.clone(), &cdr_testkit::config(), None)
+        .await
+        .unwrap();
+    let ehr = store
+        .create_ehr(
+            &cdr_store::Principal::local(),
+            None,
+            None,
+            Default::default(),
+        )
+        .await
+        .unwrap()
+        .ehr_id;
+    let cluster = cdr_testkit::cluster();
+    let url = format!(
+        "host={} port={} user={} dbname={}",
+        cluster.socket_dir().display(),
+        cluster.port(),
+        cdr_store::cluster::SUPERUSER,
+        pg.get_dbname().unwrap()
+    );
+    let aql = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cdr"))
+            .arg("aql")
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env("USER", "ops-anna")
+            .output()
+            .unwrap()
+    };
+    let ok = "SELECT e/ehr_id/value FROM EHR e WHERE e/ehr_id/value = $id";
+    let out = aql(&["--param", &format!("id={ehr}"), ok]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = "SELECT x FROM NOWHERE";
+    assert_ne!(aql(&[bad]).status.code(), Some(0));
+
+    let events = store
+        .audit_events(
+            &cdr_store::Principal::local(),
+            &cdr_store::AuditFilter {
+                action: Some(cdr_store::AuditAction::Query),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let seen: Vec<_> = events
+        .iter()
+        .map(|r| {
+            (
+                r.event.query.clone().unwrap_or_default(),
+                r.event.query_params.clone().unwrap_or_default(),
+                r.event.success,
+                r.event.name.clone().unwrap_or_default(),
+                r.event.resource.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    // Newest first.
+    let name = "cdr aql (ops-anna)".to_owned();
+    assert_eq!(
+        seen,
+        [
+            (
+                bad.to_owned(),
+                "{}".to_owned(),
+                false,
+                name.clone(),
+                "cdr aql".to_owned()
+            ),
+            (
+                ok.to_owned(),
+                json!({ "id": ehr.to_string() }).to_string(),
+                true,
+                name,
+                "cdr aql".to_owned()
+            ),
+        ]
+    );
+}
