@@ -1,0 +1,4 @@
+//! Integration tests of cdr-adl.
+
+mod corpus;
+mod parse;
