@@ -23,8 +23,10 @@ pub mod model;
 mod parser;
 pub mod writer;
 
+pub use check::{check, check_specialisation, Finding, Severity};
 pub use dadl::{Dadl, DadlPrim, TermCode};
 pub use error::ParseError;
+pub use flatten::{flatten, flatten_in, FlattenError};
 
 pub use model::*;
 pub use parser::MAX_NESTING;
