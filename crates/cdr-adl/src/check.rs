@@ -66,6 +66,17 @@ impl Findings<'_> {
         } else {
             Severity::Error
         };
+        self.push_with(code, severity, path, pos, message);
+    }
+
+    fn push_with(
+        &mut self,
+        code: &'static str,
+        severity: Severity,
+        path: Option<&str>,
+        pos: Option<Pos>,
+        message: String,
+    ) {
         self.out.push(Finding {
             code,
             severity,
@@ -74,6 +85,39 @@ impl Findings<'_> {
             line_col: pos.and_then(|p| self.archetype.lines.line_col(p)),
         });
     }
+}
+
+/// The findings of each archetype of a set (in the same order): [`check`], and for a
+/// specialised archetype [`check_specialisation`] against its parent flattened from the set.
+/// A parent that is not in the set is a warning (VASID): the specialisation is not checked.
+pub fn check_set(archetypes: &[Archetype]) -> Vec<Vec<Finding>> {
+    archetypes
+        .iter()
+        .map(|a| {
+            let mut findings = check(a);
+            let Some(parent_id) = &a.specialise else {
+                return findings;
+            };
+            let parent = archetypes.iter().find(|p| &p.archetype_id == parent_id);
+            let mut f = Findings {
+                archetype: a,
+                out: Vec::new(),
+            };
+            match parent.map(|p| crate::flatten::flatten_in(p, archetypes)) {
+                Some(Ok(flat)) => findings.extend(check_specialisation(a, &flat)),
+                Some(Err(e)) => f.push("VASID", None, Some(Pos(0)), e.to_string()),
+                None => f.push_with(
+                    "VASID",
+                    Severity::Warning,
+                    None,
+                    Some(Pos(0)),
+                    format!("the parent {parent_id} is not among the archetypes checked, so the specialisation is not checked against it"),
+                ),
+            }
+            findings.extend(f.out);
+            findings
+        })
+        .collect()
 }
 
 /// The checks of one archetype on its own: codes, ids, structure, slots, references.
@@ -118,7 +162,7 @@ pub fn check(archetype: &Archetype) -> Vec<Finding> {
         f.push(
             "VACSD",
             None,
-            None,
+            Some(Pos(0)),
             format!(
                 "the concept code {} has specialisation depth {}, the archetype id {depth}",
                 a.concept,
@@ -130,7 +174,7 @@ pub fn check(archetype: &Archetype) -> Vec<Finding> {
         f.push(
             "VASID",
             None,
-            None,
+            Some(Pos(0)),
             format!("the archetype id names a specialisation (depth {depth}) but there is no `specialise` section"),
         );
     }
@@ -892,7 +936,7 @@ pub fn check_specialisation(child: &Archetype, parent: &Archetype) -> Vec<Findin
         f.push(
             "VASID",
             None,
-            None,
+            Some(Pos(0)),
             format!(
                 "specialises {}, not {}",
                 child.specialise.as_deref().unwrap_or("nothing"),

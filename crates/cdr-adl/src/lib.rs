@@ -23,7 +23,7 @@ pub mod model;
 mod parser;
 pub mod writer;
 
-pub use check::{check, check_specialisation, Finding, Severity};
+pub use check::{check, check_set, check_specialisation, Finding, Severity};
 pub use dadl::{Dadl, DadlPrim, TermCode};
 pub use error::ParseError;
 pub use flatten::{flatten, flatten_in, FlattenError};

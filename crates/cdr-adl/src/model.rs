@@ -26,38 +26,33 @@ impl fmt::Debug for Pos {
     }
 }
 
-/// Where each line of the source text starts, to turn a [`Pos`] into a line and column.
+/// The source text, kept to turn a [`Pos`] into a line and column when a finding needs one.
 /// Ignored by equality, like `Pos`.
 #[derive(Clone, Default)]
 pub struct LineIndex {
-    starts: Vec<usize>,
-    text_len: usize,
+    text: Option<std::sync::Arc<str>>,
 }
 
 impl LineIndex {
     /// The index of `text`.
     pub fn new(text: &str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
         LineIndex {
-            starts,
-            text_len: text.len(),
+            text: Some(text.into()),
         }
     }
 
-    /// The 1-based line and column (in bytes from the line start, plus one) of `pos`; `None`
-    /// for a model that was not parsed from text.
+    /// The 1-based line and column (in characters) of `pos`; `None` for a model that was not
+    /// parsed from text.
     pub fn line_col(&self, pos: Pos) -> Option<(usize, usize)> {
-        if self.starts.is_empty() || pos.0 > self.text_len {
-            return None;
+        let text = self.text.as_deref()?;
+        let mut offset = pos.0.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
         }
-        let line = self.starts.partition_point(|&s| s <= pos.0);
-        Some((line, pos.0 - self.starts[line - 1] + 1))
+        let before = &text[..offset];
+        let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+        let start = before.rfind('\n').map_or(0, |i| i + 1);
+        Some((line, before[start..].chars().count() + 1))
     }
 }
 
@@ -71,7 +66,11 @@ impl Eq for LineIndex {}
 
 impl fmt::Debug for LineIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LineIndex({} lines)", self.starts.len())
+        write!(
+            f,
+            "LineIndex({} bytes)",
+            self.text.as_deref().map_or(0, str::len)
+        )
     }
 }
 
@@ -97,7 +96,7 @@ pub struct Archetype {
     pub invariant: Option<String>,
     /// The ontology.
     pub ontology: Ontology,
-    /// Line starts of the source text (empty for a built model).
+    /// The source text, for the lines and columns of findings (empty for a built model).
     pub lines: LineIndex,
 }
 

@@ -30,7 +30,7 @@ pub const MAX_NESTING: usize = 200;
 pub fn parse(text: &str, source: &str) -> Result<Archetype> {
     let b = Builder { text, source };
     b.check_nesting()?;
-    let mut pairs = AdlParser::parse(Rule::archetype, text).map_err(|e| b.pest_error(e))?;
+    let mut pairs = AdlParser::parse(Rule::archetype, text).map_err(|e| b.pest_error(e, true))?;
     let root = pairs
         .next()
         .ok_or_else(|| b.err(0, "the parser produced nothing"))?;
@@ -82,25 +82,55 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn pest_error(&self, e: pest::error::Error<Rule>) -> ParseError {
+    /// The error at the furthest point the parser reached. pest places its own error at the
+    /// last rule it tried, which for a missing `]` or `}` can be lines earlier; the farthest
+    /// literal it expected is known only when pest tracks its attempts, which is switched on
+    /// (process-wide, and only while the parser is set up) for a second parse of text that
+    /// failed, so that the first parse of every archetype runs at full speed.
+    fn pest_error(&self, e: pest::error::Error<Rule>, retry: bool) -> ParseError {
+        if retry {
+            pest::set_error_detail(true);
+            let again = AdlParser::parse(Rule::archetype, self.text);
+            pest::set_error_detail(false);
+            if let Err(detailed) = again {
+                if let Some(attempts) = detailed.parse_attempts() {
+                    let tokens = attempts.expected_tokens();
+                    let at = attempts.max_position.min(self.text.len());
+                    let first = match e.location {
+                        InputLocation::Pos(p) => p,
+                        InputLocation::Span((s, _)) => s,
+                    };
+                    if at > first {
+                        // Blanks and comments may come anywhere; they are not worth naming.
+                        let mut expected: Vec<String> = tokens
+                            .iter()
+                            .map(|t| t.to_string())
+                            .filter(|t| !t.trim_matches('\u{feff}').trim().is_empty() && t != "--")
+                            .map(|t| format!("`{t}`"))
+                            .collect();
+                        expected.dedup();
+                        if expected.is_empty() {
+                            expected.push("more text".to_owned());
+                        }
+                        return self.err(
+                            at,
+                            format!(
+                                "expected {}, found {}",
+                                expected.join(" or "),
+                                found_at(&self.text[at..])
+                            ),
+                        );
+                    }
+                }
+                return self.pest_error(detailed, false);
+            }
+        }
         let offset = match e.location {
             InputLocation::Pos(p) => p,
             InputLocation::Span((s, _)) => s,
         }
         .min(self.text.len());
-        let rest = &self.text[offset..];
-        let found: String = rest
-            .chars()
-            .take_while(|c| !c.is_whitespace())
-            .take(24)
-            .collect();
-        let found = if rest.is_empty() {
-            "end of input".to_owned()
-        } else if found.is_empty() {
-            "a blank".to_owned()
-        } else {
-            format!("`{found}`")
-        };
+        let found = found_at(&self.text[offset..]);
         let message = match e.variant {
             ErrorVariant::ParsingError { positives, .. } => {
                 let mut expected: Vec<&str> = Vec::new();
@@ -1289,6 +1319,22 @@ fn unescape(s: &str) -> String {
         }
     }
     out
+}
+
+/// What stands at the start of `rest`, for "found …".
+fn found_at(rest: &str) -> String {
+    let word: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .take(24)
+        .collect();
+    if rest.is_empty() {
+        "end of input".to_owned()
+    } else if word.is_empty() {
+        "a blank".to_owned()
+    } else {
+        format!("`{word}`")
+    }
 }
 
 /// A readable name of a grammar rule, for "expected …" messages.

@@ -350,3 +350,21 @@ fn specialisations_that_break_the_parent() {
     );
     expect(&f, "VASID", None);
 }
+
+#[test]
+fn a_set_checks_specialisations_against_parents_found_in_it() {
+    let (parent, child) = pair();
+    let alone = check_set(std::slice::from_ref(&child));
+    let v = expect(&alone[0], "VASID", Some(1));
+    assert_eq!(v.severity, Severity::Warning);
+    let both = check_set(&[child.clone(), parent.clone()]);
+    assert!(
+        both.iter()
+            .flatten()
+            .all(|f| f.severity == Severity::Warning),
+        "{both:#?}"
+    );
+    let wider = parse(&fixture(CHILD).replacen("|0..5|", "|0..50|", 1), CHILD).unwrap();
+    let found = check_set(&[wider, parent]);
+    expect(&found[0], "VSONNC", Some(line_of(CHILD, "|0..5|")));
+}

@@ -330,6 +330,17 @@ fn errors_name_file_line_and_column() {
         "{e}"
     );
 
+    // A missing `]` is found where it is missing, not at the start of the object.
+    let broken = text.replace("ELEMENT[at0007] occurrences", "ELEMENT[at0007 occurrences");
+    let e = error_of(&broken);
+    let line = broken
+        .lines()
+        .position(|l| l.contains("[at0007 occ"))
+        .unwrap()
+        + 1;
+    assert_eq!(e.line, line, "{e}");
+    assert_eq!(e.message, "expected `]`, found `occurrences`");
+
     let e = error_of(&text.replace("|0..100|; 5", "|100..0|; 5"));
     assert!(e.message.contains("lower bound exceeds"), "{e}");
     let e = error_of(&text.replace("{\"one\", \"two\"; \"one\"}", "{\"one\", 2}"));
