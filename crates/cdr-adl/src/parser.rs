@@ -1,10 +1,11 @@
-//! From ADL text to [`Archetype`]: a cheap nesting check, the pest parser generated from
-//! `adl.pest`, and the builder that turns pest's pairs into the typed model.
+//! From ADL text to [`Archetype`]: the pest parser generated from `adl.pest` for the header
+//! and the cADL definition, the dADL reader for the other sections, and the builder that turns
+//! pest's pairs into the typed model.
 
 use pest::error::{ErrorVariant, InputLocation};
 use pest::Parser as _;
 
-use crate::dadl::{Dadl, DadlEntry, DadlPrim, TermCode};
+use crate::dadl::{Dadl, DadlPrim, Reader, TermCode};
 use crate::error::ParseError;
 use crate::model::*;
 
@@ -23,63 +24,114 @@ use grammar::{AdlParser, Rule};
 type Pair<'i> = pest::iterators::Pair<'i, Rule>;
 type Result<T> = std::result::Result<T, ParseError>;
 
-/// The deepest nesting of `{ }` and `< >` blocks accepted, so that recursion stays bounded.
+/// The deepest nesting of object constraints (`{ }`) and of dADL blocks (`< >`) accepted, so
+/// that recursion stays bounded. pest's own stack guard stops its recursion first on text
+/// nested so deeply that pest would run out of stack.
 pub const MAX_NESTING: usize = 200;
 
 /// Parses one archetype; `source` names it in errors (a file name or a label).
 pub fn parse(text: &str, source: &str) -> Result<Archetype> {
-    let b = Builder { text, source };
-    b.check_nesting()?;
-    let mut pairs = AdlParser::parse(Rule::archetype, text).map_err(|e| b.pest_error(e, true))?;
-    let root = pairs
-        .next()
-        .ok_or_else(|| b.err(0, "the parser produced nothing"))?;
-    b.archetype(root)
+    let top = Builder {
+        text,
+        source,
+        base: 0,
+        depth: std::cell::Cell::new(0),
+    };
+    let value = |start: usize, end: usize| top.value_at(start, end);
+    let mut r = Reader::new(text, 0, source, &value);
+
+    let head = top.run(Rule::head, 0)?;
+    let end = head.as_span().end();
+    let mut a = top.head(head)?;
+    r.pos = end;
+    r.expect_keyword("language")?;
+    a.language = r.attrs()?.into_iter().map(|(k, v, _)| (k, v)).collect();
+    if r.keyword("description") {
+        a.description = Some(r.attrs()?.into_iter().map(|(k, v, _)| (k, v)).collect());
+    }
+    r.skip();
+    let definition = top.run(Rule::definition, r.pos)?;
+    let b = top.at(r.pos);
+    r.pos += definition.as_span().end();
+    let root = definition
+        .into_inner()
+        .find(|x| x.as_rule() == Rule::c_complex_object)
+        .ok_or_else(|| b.err(0, "no definition"))?;
+    a.definition = b.complex_object(root)?;
+    r.skip();
+    if text[r.pos..]
+        .get(..9)
+        .is_some_and(|w| w.eq_ignore_ascii_case("invariant"))
+    {
+        let invariant = top.run(Rule::invariant, r.pos)?;
+        let b = top.at(r.pos);
+        r.pos += invariant.as_span().end();
+        a.invariant = Some(b.inner_text(invariant, Rule::invariant_text));
+    }
+    r.expect_keyword("ontology")?;
+    let ontology_pos = Pos(r.pos);
+    let attrs = r.attrs()?;
+    a.ontology = top.ontology(attrs, ontology_pos)?;
+    r.expect_end()?;
+    Ok(a)
 }
 
+/// Turns pest's pairs of one part of the text into the model. `base` is where the part
+/// starts in the whole text: pest's positions are relative to the part.
 struct Builder<'t> {
     text: &'t str,
     source: &'t str,
+    base: usize,
+    /// How many object constraints are open.
+    depth: std::cell::Cell<usize>,
 }
 
-impl Builder<'_> {
+impl<'t> Builder<'t> {
+    /// An error at `offset` of the whole text.
     fn err(&self, offset: usize, message: impl Into<String>) -> ParseError {
         ParseError::new(self.source, self.text, offset, message.into())
     }
 
+    /// An error at the start of `pair`.
     fn err_at(&self, pair: &Pair<'_>, message: impl Into<String>) -> ParseError {
-        self.err(pair.as_span().start(), message)
+        self.err(self.base + pair.as_span().start(), message)
     }
 
-    fn check_nesting(&self) -> Result<()> {
-        let bytes = self.text.as_bytes();
-        let (mut braces, mut angles) = (0usize, 0usize);
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'"' => {
-                    i += 1;
-                    while i < bytes.len() && bytes[i] != b'"' {
-                        i += if bytes[i] == b'\\' { 2 } else { 1 };
-                    }
-                }
-                b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                    while i < bytes.len() && bytes[i] != b'\n' {
-                        i += 1;
-                    }
-                }
-                b'{' => braces += 1,
-                b'}' => braces = braces.saturating_sub(1),
-                b'<' => angles += 1,
-                b'>' => angles = angles.saturating_sub(1),
-                _ => {}
-            }
-            if braces > MAX_NESTING || angles > MAX_NESTING {
-                return Err(self.err(i, format!("blocks nested deeper than {MAX_NESTING} levels")));
-            }
-            i += 1;
+    /// Where `pair` starts in the whole text.
+    fn pos(&self, pair: &Pair<'_>) -> Pos {
+        Pos(self.base + pair.as_span().start())
+    }
+
+    /// A builder for pairs of the part that starts at `base`.
+    fn at(&self, base: usize) -> Builder<'t> {
+        Builder {
+            text: self.text,
+            source: self.source,
+            base,
+            depth: std::cell::Cell::new(0),
         }
-        Ok(())
+    }
+
+    /// The pair of `rule` matched at `start` of the text (the rule need not reach the end).
+    fn run(&self, rule: Rule, start: usize) -> Result<Pair<'t>> {
+        let part = &self.text[start..];
+        let mut pairs =
+            AdlParser::parse(rule, part).map_err(|e| self.at(start).pest_error(e, rule, true))?;
+        pairs
+            .next()
+            .ok_or_else(|| self.err(start, "the parser produced nothing"))
+    }
+
+    /// The primitive dADL value in `text[start..end]`, read by the grammar.
+    fn value_at(&self, start: usize, end: usize) -> Result<DadlPrim> {
+        let part = &self.text[start..end];
+        let b = self.at(start);
+        let mut pairs = AdlParser::parse(Rule::dadl_value_only, part)
+            .map_err(|e| b.pest_error_in(e, Rule::dadl_value_only, part, true))?;
+        let pair = pairs
+            .next()
+            .ok_or_else(|| self.err(start, "a value expected"))?;
+        b.prim(pair)
     }
 
     /// The error at the furthest point the parser reached. pest places its own error at the
@@ -87,15 +139,27 @@ impl Builder<'_> {
     /// literal it expected is known only when pest tracks its attempts, which is switched on
     /// (process-wide, and only while the parser is set up) for a second parse of text that
     /// failed, so that the first parse of every archetype runs at full speed.
-    fn pest_error(&self, e: pest::error::Error<Rule>, retry: bool) -> ParseError {
+    fn pest_error(&self, e: pest::error::Error<Rule>, rule: Rule, retry: bool) -> ParseError {
+        let part = &self.text[self.base..];
+        self.pest_error_in(e, rule, part, retry)
+    }
+
+    /// [`Self::pest_error`] for a parse of `part`, which starts at `self.base`.
+    fn pest_error_in(
+        &self,
+        e: pest::error::Error<Rule>,
+        rule: Rule,
+        part: &str,
+        retry: bool,
+    ) -> ParseError {
         if retry {
             pest::set_error_detail(true);
-            let again = AdlParser::parse(Rule::archetype, self.text);
+            let again = AdlParser::parse(rule, part);
             pest::set_error_detail(false);
             if let Err(detailed) = again {
                 if let Some(attempts) = detailed.parse_attempts() {
                     let tokens = attempts.expected_tokens();
-                    let at = attempts.max_position.min(self.text.len());
+                    let at = attempts.max_position.min(part.len());
                     let first = match e.location {
                         InputLocation::Pos(p) => p,
                         InputLocation::Span((s, _)) => s,
@@ -105,7 +169,12 @@ impl Builder<'_> {
                         let mut expected: Vec<String> = tokens
                             .iter()
                             .map(|t| t.to_string())
-                            .filter(|t| !t.trim_matches('\u{feff}').trim().is_empty() && t != "--")
+                            .filter(|t| {
+                                !(t.is_empty()
+                                    || t.starts_with(char::is_whitespace)
+                                    || t.starts_with('\u{feff}')
+                                    || t == "--")
+                            })
                             .map(|t| format!("`{t}`"))
                             .collect();
                         expected.dedup();
@@ -113,24 +182,24 @@ impl Builder<'_> {
                             expected.push("more text".to_owned());
                         }
                         return self.err(
-                            at,
+                            self.base + at,
                             format!(
                                 "expected {}, found {}",
                                 expected.join(" or "),
-                                found_at(&self.text[at..])
+                                found_at(&part[at..])
                             ),
                         );
                     }
                 }
-                return self.pest_error(detailed, false);
+                return self.pest_error_in(detailed, rule, part, false);
             }
         }
         let offset = match e.location {
             InputLocation::Pos(p) => p,
             InputLocation::Span((s, _)) => s,
         }
-        .min(self.text.len());
-        let found = found_at(&self.text[offset..]);
+        .min(part.len());
+        let found = found_at(&part[offset..]);
         let message = match e.variant {
             ErrorVariant::ParsingError { positives, .. } => {
                 let mut expected: Vec<&str> = Vec::new();
@@ -146,23 +215,30 @@ impl Builder<'_> {
                     format!("expected {}, found {found}", expected.join(" or "))
                 }
             }
+            ErrorVariant::CustomError { message } if message.contains("limit reached") => {
+                "blocks nested too deeply for the parser".to_owned()
+            }
             ErrorVariant::CustomError { message } => message,
         };
-        self.err(offset, message)
+        self.err(self.base + offset, message)
     }
 
     // -------------------------------------------------------------- archetype
 
-    fn archetype(&self, pair: Pair<'_>) -> Result<Archetype> {
-        let mut meta = Vec::new();
-        let mut archetype_id = String::new();
-        let mut specialise = None;
-        let mut concept = String::new();
-        let mut language = Vec::new();
-        let mut description = None;
-        let mut definition = None;
-        let mut invariant = None;
-        let mut ontology = Ontology::default();
+    /// The archetype of the header and concept, with empty sections.
+    fn head(&self, pair: Pair<'_>) -> Result<Archetype> {
+        let mut a = Archetype {
+            meta: Vec::new(),
+            archetype_id: String::new(),
+            specialise: None,
+            concept: String::new(),
+            language: Vec::new(),
+            description: None,
+            definition: CComplexObject::new(String::new(), None),
+            invariant: None,
+            ontology: Ontology::default(),
+            lines: LineIndex::new(self.text),
+        };
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::header => {
@@ -173,10 +249,10 @@ impl Builder<'_> {
                                     let mut it = item.into_inner();
                                     let key = it.next().map(|k| k.as_str().to_owned());
                                     let value = it.next().map(|v| v.as_str().to_owned());
-                                    meta.push((key.unwrap_or_default(), value));
+                                    a.meta.push((key.unwrap_or_default(), value));
                                 }
                             }
-                            Rule::archetype_id => archetype_id = self.archetype_id(&h)?,
+                            Rule::archetype_id => a.archetype_id = self.archetype_id(&h)?,
                             _ => {}
                         }
                     }
@@ -184,44 +260,14 @@ impl Builder<'_> {
                 Rule::specialise => {
                     let id = p.into_inner().find(|x| x.as_rule() == Rule::archetype_id);
                     if let Some(id) = id {
-                        specialise = Some(self.archetype_id(&id)?);
+                        a.specialise = Some(self.archetype_id(&id)?);
                     }
                 }
-                Rule::concept => {
-                    concept = self.inner_text(p, Rule::at_code);
-                }
-                Rule::language => language = self.dadl_attrs(p)?,
-                Rule::description => description = Some(self.dadl_attrs(p)?),
-                Rule::definition => {
-                    let obj = p
-                        .into_inner()
-                        .find(|x| x.as_rule() == Rule::c_complex_object);
-                    if let Some(obj) = obj {
-                        definition = Some(self.complex_object(obj)?);
-                    }
-                }
-                Rule::invariant => invariant = Some(self.inner_text(p, Rule::invariant_text)),
-                Rule::ontology => {
-                    let pos = Pos(p.as_span().start());
-                    let attrs = self.dadl_attrs_pairs(p)?;
-                    ontology = self.ontology(attrs, pos)?;
-                }
+                Rule::concept => a.concept = self.inner_text(p, Rule::at_code),
                 _ => {}
             }
         }
-        let definition = definition.ok_or_else(|| self.err(0, "no definition"))?;
-        Ok(Archetype {
-            meta,
-            archetype_id,
-            specialise,
-            concept,
-            language,
-            description,
-            definition,
-            invariant,
-            ontology,
-            lines: LineIndex::new(self.text),
-        })
+        Ok(a)
     }
 
     fn inner_text(&self, pair: Pair<'_>, rule: Rule) -> String {
@@ -247,7 +293,21 @@ impl Builder<'_> {
     // -------------------------------------------------------------- cADL
 
     fn complex_object(&self, pair: Pair<'_>) -> Result<CComplexObject> {
-        let pos = Pos(pair.as_span().start());
+        let pos = self.pos(&pair);
+        let depth = self.depth.get() + 1;
+        if depth > MAX_NESTING {
+            return Err(self.err(
+                pos.0,
+                format!("objects nested deeper than {MAX_NESTING} levels"),
+            ));
+        }
+        self.depth.set(depth);
+        let obj = self.complex_object_in(pair, pos);
+        self.depth.set(depth - 1);
+        obj
+    }
+
+    fn complex_object_in(&self, pair: Pair<'_>, pos: Pos) -> Result<CComplexObject> {
         let mut obj = CComplexObject::new(String::new(), None);
         obj.pos = pos;
         for p in pair.into_inner() {
@@ -299,7 +359,7 @@ impl Builder<'_> {
     }
 
     fn attribute(&self, pair: Pair<'_>) -> Result<CAttribute> {
-        let pos = Pos(pair.as_span().start());
+        let pos = self.pos(&pair);
         let mut attr = CAttribute {
             name: String::new(),
             existence: None,
@@ -343,7 +403,7 @@ impl Builder<'_> {
                     .children
                     .push(CObject::InternalRef(self.internal_ref(p)?)),
                 Rule::constraint_ref => attr.children.push(CObject::ConstraintRef(ConstraintRef {
-                    pos: Pos(p.as_span().start()),
+                    pos: self.pos(&p),
                     code: self.inner_text(p, Rule::ac_code),
                 })),
                 Rule::c_code_phrase => attr.children.push(CObject::CodePhrase(self.code_phrase(p))),
@@ -364,7 +424,7 @@ impl Builder<'_> {
             any: false,
             includes: Vec::new(),
             excludes: Vec::new(),
-            pos: Pos(pair.as_span().start()),
+            pos: self.pos(&pair),
         };
         for p in pair.into_inner() {
             match p.as_rule() {
@@ -375,7 +435,7 @@ impl Builder<'_> {
                 Rule::include | Rule::exclude => {
                     let include = p.as_rule() == Rule::include;
                     for a in p.into_inner().filter(|a| a.as_rule() == Rule::assertion) {
-                        let pos = Pos(a.as_span().start());
+                        let pos = self.pos(&a);
                         let mut path = String::new();
                         let mut constraint = None;
                         for x in a.into_inner() {
@@ -410,7 +470,7 @@ impl Builder<'_> {
             rm_type: String::new(),
             occurrences: None,
             target: String::new(),
-            pos: Pos(pair.as_span().start()),
+            pos: self.pos(&pair),
         };
         for p in pair.into_inner() {
             match p.as_rule() {
@@ -428,7 +488,7 @@ impl Builder<'_> {
             terminology: String::new(),
             codes: Vec::new(),
             assumed: None,
-            pos: Pos(pair.as_span().start()),
+            pos: self.pos(&pair),
         };
         for p in pair.into_inner() {
             match p.as_rule() {
@@ -445,7 +505,7 @@ impl Builder<'_> {
         let mut o = CDvOrdinal {
             items: Vec::new(),
             assumed: None,
-            pos: Pos(pair.as_span().start()),
+            pos: self.pos(&pair),
         };
         for p in pair.into_inner() {
             match p.as_rule() {
@@ -477,12 +537,14 @@ impl Builder<'_> {
 
     /// A domain type given in dADL.
     fn domain(&self, pair: Pair<'_>) -> Result<CObject> {
-        let pos = Pos(pair.as_span().start());
+        let pos = self.pos(&pair);
         let mut it = pair.into_inner();
         let (Some(ty), Some(block)) = (it.next(), it.next()) else {
             return Err(self.err(pos.0, "incomplete domain type constraint"));
         };
-        let d = self.dadl_block(block)?;
+        let value = |start: usize, end: usize| self.value_at(start, end);
+        let mut reader = Reader::new(self.text, self.pos(&block).0, self.source, &value);
+        let d = reader.block()?;
         let at = |m: &str| self.err(pos.0, format!("{}: {m}", ty.as_str()));
         match ty.as_str() {
             "C_DV_QUANTITY" => {
@@ -595,7 +657,7 @@ impl Builder<'_> {
 
     /// A primitive constraint, classified by the kind of its values.
     fn primitive(&self, pair: Pair<'_>) -> Result<CPrimitive> {
-        let pos = Pos(pair.as_span().start());
+        let pos = self.pos(&pair);
         let mut pattern: Option<(Pair<'_>, String)> = None;
         let mut items: Vec<(Pair<'_>, DadlPrim)> = Vec::new();
         let mut assumed: Option<(Pair<'_>, DadlPrim)> = None;
@@ -820,77 +882,7 @@ impl Builder<'_> {
         }
     }
 
-    // -------------------------------------------------------------- dADL
-
-    fn dadl_attrs(&self, pair: Pair<'_>) -> Result<Vec<(String, Dadl)>> {
-        Ok(self
-            .dadl_attrs_pairs(pair)?
-            .into_iter()
-            .map(|(k, v, _)| (k, v))
-            .collect())
-    }
-
-    fn dadl_attrs_pairs(&self, pair: Pair<'_>) -> Result<Vec<(String, Dadl, Pos)>> {
-        pair.into_inner()
-            .filter(|p| p.as_rule() == Rule::dadl_attr)
-            .map(|p| {
-                let pos = Pos(p.as_span().start());
-                let (k, v) = self.dadl_attr(p)?;
-                Ok((k, v, pos))
-            })
-            .collect()
-    }
-
-    fn dadl_attr(&self, pair: Pair<'_>) -> Result<(String, Dadl)> {
-        let mut it = pair.into_inner();
-        let (Some(name), Some(block)) = (it.next(), it.next()) else {
-            return Err(self.err(0, "incomplete dADL attribute"));
-        };
-        Ok((name.as_str().to_owned(), self.dadl_block(block)?))
-    }
-
-    fn dadl_block(&self, pair: Pair<'_>) -> Result<Dadl> {
-        let mut inner = pair.into_inner().peekable();
-        let Some(first) = inner.peek() else {
-            return Ok(Dadl::Empty);
-        };
-        match first.as_rule() {
-            Rule::dadl_attr => Ok(Dadl::Attrs(
-                inner.map(|p| self.dadl_attr(p)).collect::<Result<_>>()?,
-            )),
-            Rule::dadl_keyed => {
-                let mut entries = Vec::new();
-                for p in inner {
-                    let pos = Pos(p.as_span().start());
-                    let mut it = p.into_inner();
-                    let (Some(key), Some(block)) = (it.next(), it.next()) else {
-                        return Err(self.err(pos.0, "incomplete keyed entry"));
-                    };
-                    entries.push(DadlEntry {
-                        key: self.prim(key)?,
-                        value: self.dadl_block(block)?,
-                        pos,
-                    });
-                }
-                Ok(Dadl::Keyed(entries))
-            }
-            _ => {
-                let list = inner
-                    .next()
-                    .ok_or_else(|| self.err(0, "dADL value expected"))?;
-                let mut items = Vec::new();
-                let mut more = false;
-                for p in list.into_inner() {
-                    if p.as_rule() == Rule::list_more {
-                        more = true;
-                    } else {
-                        items.push(self.prim(p)?);
-                    }
-                }
-                Ok(Dadl::Values { items, list: more })
-            }
-        }
-    }
+    // -------------------------------------------------------------- dADL values
 
     fn prim(&self, pair: Pair<'_>) -> Result<DadlPrim> {
         Ok(match pair.as_rule() {
@@ -1298,7 +1290,7 @@ fn regex_text(p: &Pair<'_>) -> String {
 }
 
 /// Undoes `\"` and `\\`; any other backslash stays as written.
-fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     if !s.contains('\\') {
         return s.to_owned();
     }
@@ -1343,8 +1335,6 @@ fn describe(r: Rule) -> &'static str {
         Rule::kw_archetype => "`archetype`",
         Rule::kw_specialise => "`specialise`",
         Rule::kw_concept => "`concept`",
-        Rule::kw_language => "`language`",
-        Rule::kw_description => "`description`",
         Rule::kw_definition => "`definition`",
         Rule::kw_invariant => "`invariant`",
         Rule::kw_ontology => "`ontology`",
@@ -1370,12 +1360,10 @@ fn describe(r: Rule) -> &'static str {
         Rule::c_code_phrase | Rule::term_code => "a term code",
         Rule::constraint_ref => "a constraint reference",
         Rule::c_domain => "a domain type constraint",
+        Rule::dadl_raw => "`<`",
+        Rule::ident => "a name",
         Rule::any | Rule::star => "`*`",
         Rule::range | Rule::count => "a count",
-        Rule::dadl_block => "`<`",
-        Rule::dadl_attr | Rule::ident => "a dADL attribute",
-        Rule::dadl_keyed => "a keyed entry `[\"key\"] = <…>`",
-        Rule::dadl_list | Rule::dadl_value => "a dADL value",
         Rule::string => "a string",
         Rule::regex => "a regular expression",
         Rule::interval => "an interval",

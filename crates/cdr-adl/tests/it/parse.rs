@@ -367,9 +367,21 @@ fn errors_name_file_line_and_column() {
 fn deep_nesting_is_an_error_not_a_crash() {
     let text = format!(
         "archetype\n\topenEHR-EHR-CLUSTER.x.v1\nconcept\n\t[at0000]\nlanguage\n\tx = {}{}",
-        "<".repeat(10_000),
+        "<[\"k\"] = ".repeat(10_000),
         ">".repeat(10_000)
     );
     let e = error_of(&text);
     assert!(e.message.contains("nested deeper"), "{e}");
+    // Object constraints: the builder's limit, or pest's stack guard for deeper text.
+    for depth in [300, 100_000] {
+        let open = "ELEMENT[at0001] matches {value matches {".repeat(depth);
+        let close = "}}".repeat(depth);
+        let text = fixture(ALL).replacen(
+            "OBSERVATION[at0000] matches {",
+            &format!("OBSERVATION[at0000] matches {{data matches {{{open}{close}}}"),
+            1,
+        );
+        let e = error_of(&text);
+        assert!(e.message.contains("nested"), "{depth}: {e}");
+    }
 }
