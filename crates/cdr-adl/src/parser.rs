@@ -1024,7 +1024,7 @@ impl<'t> Builder<'t> {
                     _ => return Err(bad("a list of strings expected")),
                 },
                 "term_definitions" | "constraint_definitions" => {
-                    let defs = definitions(&v).map_err(|m| bad(&m))?;
+                    let defs = definitions(v).map_err(|m| bad(&m))?;
                     if k == "term_definitions" {
                         o.term_definitions = defs;
                     } else {
@@ -1032,7 +1032,7 @@ impl<'t> Builder<'t> {
                     }
                 }
                 "term_bindings" | "constraint_bindings" => {
-                    let b = bindings(&v).map_err(|m| bad(&m))?;
+                    let b = bindings(v).map_err(|m| bad(&m))?;
                     if k == "term_bindings" {
                         o.term_bindings = b;
                     } else {
@@ -1047,26 +1047,38 @@ impl<'t> Builder<'t> {
 }
 
 /// `["en"] = < items = < ["at0000"] = < text = <"…"> description = <"…"> > > >`
-fn definitions(v: &Dadl) -> std::result::Result<Definitions, String> {
+fn definitions(v: Dadl) -> std::result::Result<Definitions, String> {
     let Dadl::Keyed(langs) = v else {
         return Err("a keyed list of languages expected".into());
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(langs.len());
     for l in langs {
         let lang = l.key.key_text().ok_or("a language key expected")?;
         let mut terms = Vec::new();
-        match l.value.attr("items") {
+        match take_items(l.value) {
             Some(Dadl::Keyed(entries)) => {
+                terms.reserve(entries.len());
                 for e in entries {
                     let code = e.key.key_text().ok_or("a code key expected")?;
                     let mut items = Vec::new();
-                    match &e.value {
+                    match e.value {
                         Dadl::Attrs(a) => {
+                            items.reserve(a.len());
                             for (k, v) in a {
-                                let s = v.as_str().ok_or_else(|| {
+                                let s = match v {
+                                    Dadl::Values {
+                                        mut items,
+                                        list: false,
+                                    } if items.len() == 1 => match items.pop() {
+                                        Some(DadlPrim::String(s)) => Some(s),
+                                        _ => None,
+                                    },
+                                    _ => None,
+                                };
+                                let s = s.ok_or_else(|| {
                                     format!("[{lang}] {code}: `{k}` must be one string")
                                 })?;
-                                items.push((k.clone(), s.to_owned()));
+                                items.push((k, s));
                             }
                         }
                         Dadl::Empty => {}
@@ -1087,20 +1099,28 @@ fn definitions(v: &Dadl) -> std::result::Result<Definitions, String> {
     Ok(out)
 }
 
+/// The `items` attribute of a language's or terminology's block.
+fn take_items(d: Dadl) -> Option<Dadl> {
+    match d {
+        Dadl::Attrs(a) => a.into_iter().find(|(k, _)| k == "items").map(|(_, v)| v),
+        _ => None,
+    }
+}
+
 /// `["SNOMED-CT"] = < items = < ["at0001"] = <[SNOMED-CT::123]> > >`
-fn bindings(v: &Dadl) -> std::result::Result<Bindings, String> {
+fn bindings(v: Dadl) -> std::result::Result<Bindings, String> {
     let Dadl::Keyed(terms) = v else {
         return Err("a keyed list of terminologies expected".into());
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(terms.len());
     for t in terms {
         let name = t.key.key_text().ok_or("a terminology key expected")?;
         let mut items = Vec::new();
-        match t.value.attr("items") {
+        match take_items(t.value) {
             Some(Dadl::Keyed(entries)) => {
                 for e in entries {
                     let code = e.key.key_text().ok_or("a code key expected")?;
-                    items.push((code, e.value.clone()));
+                    items.push((code, e.value));
                 }
             }
             Some(Dadl::Empty) | None => {}
