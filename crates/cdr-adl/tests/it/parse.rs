@@ -385,3 +385,30 @@ fn deep_nesting_is_an_error_not_a_crash() {
         assert!(e.message.contains("nested"), "{depth}: {e}");
     }
 }
+
+#[test]
+fn header_variants_and_invariant() {
+    let text = fixture("openEHR-EHR-CLUSTER.cdr_parent-child.v1.adl")
+        .replacen("archetype (adl_version=1.4)", "ARCHETYPE", 1)
+        .replacen("specialise\n", "specialize\n", 1)
+        .replacen(
+            "\nontology\n",
+            "\ninvariant\n\tvalidity: /items[at0005]/value/magnitude > 0\n\nontology\n",
+            1,
+        );
+    let a = parse(&text, "variant").unwrap();
+    assert!(a.meta.is_empty());
+    assert_eq!(
+        a.specialise.as_deref(),
+        Some("openEHR-EHR-CLUSTER.cdr_parent.v1")
+    );
+    assert_eq!(
+        a.invariant.as_deref(),
+        Some("validity: /items[at0005]/value/magnitude > 0")
+    );
+    assert_eq!(parse(&write(&a), "written").unwrap(), a);
+    // Trailing text after the ontology is an error at its place.
+    let e = error_of(&format!("{text}\nsurplus"));
+    assert_eq!(e.line, text.lines().count() + 2, "{e}");
+    assert!(e.message.contains("end of input"), "{e}");
+}
