@@ -412,3 +412,42 @@ fn header_variants_and_invariant() {
     assert_eq!(e.line, text.lines().count() + 2, "{e}");
     assert!(e.message.contains("end of input"), "{e}");
 }
+
+/// Every prefix of the fixture, and the fixture with each of a spread of bytes removed or
+/// doubled, parses or fails with an error; nothing panics, and what parses also checks and
+/// writes.
+#[test]
+fn damaged_text_never_panics() {
+    let text = fixture(ALL);
+    let cuts: Vec<usize> = (0..text.len())
+        .step_by(13)
+        .filter(|&i| text.is_char_boundary(i))
+        .collect();
+    let mut failures = 0;
+    let mut variants: Vec<String> = cuts.iter().map(|&i| text[..i].to_owned()).collect();
+    for &i in cuts.iter().step_by(3) {
+        let next = (i + 1..=text.len())
+            .find(|&j| text.is_char_boundary(j))
+            .unwrap_or(text.len());
+        variants.push(format!("{}{}", &text[..i], &text[next..]));
+        variants.push(format!("{}{}", &text[..next], &text[i..]));
+    }
+    for v in &variants {
+        match std::panic::catch_unwind(|| {
+            parse(v, "damaged").map(|a| (check(&a).len(), write(&a).len()))
+        }) {
+            Ok(Err(e)) => {
+                failures += 1;
+                assert!(e.line >= 1 && e.column >= 1, "{e}");
+            }
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("panicked on:\n{v}"),
+        }
+    }
+    // Most damage is an error (a cut almost never leaves a whole archetype).
+    assert!(
+        failures > variants.len() / 2,
+        "{failures} of {}",
+        variants.len()
+    );
+}
