@@ -10,7 +10,8 @@
 //! primitives, code lists) are the child's alone when the child gives any: a child that
 //! narrows `DV_TEXT` to `DV_CODED_TEXT` does not keep the parent's `DV_TEXT`. The ontology
 //! is merged per language and terminology: the child's terms and bindings replace the
-//! parent's of the same code, the others are kept.
+//! parent's of the same code, the others are kept. A flat archetype keeps no source text:
+//! its nodes come from two, so findings on it carry paths but no lines.
 
 use crate::check::matching_parent;
 use crate::model::*;
@@ -60,6 +61,8 @@ pub fn flatten(child: &Archetype, parent: &Archetype) -> Result<Archetype, Flatt
     let mut flat = child.clone();
     flat.definition = merge_complex(&parent.definition, &child.definition);
     flat.ontology = merge_ontology(&parent.ontology, &child.ontology);
+    // Its nodes come from two texts, so no one text gives their lines.
+    flat.lines = LineIndex::default();
     Ok(flat)
 }
 
