@@ -1,6 +1,6 @@
 //! Integration tests of the `cdr` binary's `validate` command: exit codes (0 valid, 1 invalid
-//! or unreadable composition, 2 usage or template error), human and `--json` output; and of
-//! `cdr template webtemplate`.
+//! or unreadable composition, 2 usage or template error), human and `--json` output; of
+//! `cdr template webtemplate`; and of `cdr archetype check` (ADL fixtures of cdr-adl).
 //!
 //! Fixtures come from `crates/cdr-validation/tests/fixtures` (a hand-written OPT and a valid
 //! composition for it) and are copied, or changed, into a fresh temporary directory per test.
@@ -746,4 +746,200 @@ fn template_example_validates_in_every_format() {
     }
     let junk = dir.write("junk.opt", "<not-a-template/>");
     assert_eq!(code(&cdr(&["template", "example", &junk])), 1);
+}
+
+// ------------------------------------------------------------------ cdr archetype check
+
+fn adl_fixture(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cdr-adl/tests/fixtures")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+const ADL_ALL: &str = "openEHR-EHR-OBSERVATION.cdr_all_constraints.v1.adl";
+const ADL_PARENT: &str = "openEHR-EHR-CLUSTER.cdr_parent.v1.adl";
+const ADL_CHILD: &str = "openEHR-EHR-CLUSTER.cdr_parent-child.v1.adl";
+
+/// The lines of the output that are errors (not warnings).
+fn error_lines(o: &Output) -> Vec<String> {
+    stdout(o)
+        .lines()
+        .filter(|l| !l.contains(": warning: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn line_in(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn archetype_check_of_good_archetypes_exits_0() {
+    let dir = TempDir::new("adl-good");
+    for name in [ADL_ALL, ADL_PARENT, ADL_CHILD] {
+        dir.write(name, adl_fixture(name));
+    }
+    let o = cdr(&["archetype", "check", &dir.path("")]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(error_lines(&o).is_empty(), "{}", stdout(&o));
+    // The one warning: `is_integral`, an RM function, constrained in the all-constraints one.
+    let out = stdout(&o);
+    let all = adl_fixture(ADL_ALL);
+    let expected = format!(
+        "{}:{}:",
+        dir.path(ADL_ALL),
+        line_in(&all, "is_integral matches")
+    );
+    assert!(out.starts_with(&expected), "{out}");
+    assert!(out.contains(": ICARM: warning: "), "{out}");
+    assert!(
+        stderr(&o).contains("3 archetypes checked"),
+        "{}",
+        stderr(&o)
+    );
+    // --strict: warnings fail too.
+    let o = cdr(&["archetype", "check", "--strict", &dir.path("")]);
+    assert_eq!(code(&o), 1);
+    // One file on its own.
+    let o = cdr(&["archetype", "check", &dir.path(ADL_PARENT)]);
+    assert_eq!((code(&o), stdout(&o)), (0, String::new()));
+}
+
+#[test]
+fn archetype_check_reports_every_finding_with_file_line_and_column() {
+    let dir = TempDir::new("adl-bad");
+    let all = adl_fixture(ADL_ALL);
+    let broken = all
+        .replacen("ELEMENT[at0022]", "ELEMENT[at0099]", 1)
+        .replacen("[ac0001]}", "[ac0002]}", 1)
+        .replacen(
+            "ELEMENT[at0005] occurrences",
+            "ELEMENT[at0004] occurrences",
+            1,
+        )
+        .replacen(
+            "openEHR-EHR-CLUSTER\\.device(",
+            "openEHR-EHR-OBSERVATION\\.device(",
+            1,
+        );
+    let file = dir.write("broken.adl", &broken);
+    let o = cdr(&["archetype", "check", &file]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let errors = error_lines(&o);
+    let at = |needle: &str, code: &str| {
+        let line = line_in(&all, needle);
+        let prefix = format!("{file}:{line}:");
+        assert!(
+            errors
+                .iter()
+                .any(|l| l.starts_with(&prefix) && l.contains(&format!(": {code}: "))),
+            "no {code} at line {line}: {errors:#?}"
+        );
+    };
+    at("ELEMENT[at0022]", "VATDF");
+    at("[ac0001]}", "VACDF");
+    at("ELEMENT[at0005] occurrences", "VACMM");
+    at("archetype_id/value matches {/openEHR-EHR-CLUSTER", "VDFAI");
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    // Columns count characters from 1.
+    let vatdf = errors.iter().find(|l| l.contains("VATDF")).unwrap();
+    let line = line_in(&all, "ELEMENT[at0022]");
+    let column = all.lines().nth(line - 1).unwrap().find("ELEMENT").unwrap() + 1;
+    assert!(
+        vatdf.starts_with(&format!("{file}:{line}:{column}: VATDF: ")),
+        "{vatdf}"
+    );
+}
+
+#[test]
+fn archetype_check_of_a_specialisation_uses_its_parent() {
+    let dir = TempDir::new("adl-spec");
+    let wider = adl_fixture(ADL_CHILD).replacen("|0..5|", "|0..50|", 1);
+    let child = dir.write(ADL_CHILD, &wider);
+    // Alone: the parent is missing, which is only a warning.
+    let o = cdr(&["archetype", "check", &child]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(stdout(&o).contains(": VASID: warning: "), "{}", stdout(&o));
+    // With the parent: the widened interval is an error.
+    dir.write(ADL_PARENT, adl_fixture(ADL_PARENT));
+    let o = cdr(&["archetype", "check", &dir.path("")]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let line = line_in(&wider, "|0..50|");
+    let errors = error_lines(&o);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with(&format!("{child}:{line}:")) && errors[0].contains(": VSONNC: "),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn archetype_check_of_unreadable_or_unparseable_files_exits_1() {
+    let dir = TempDir::new("adl-unreadable");
+    let bad = dir.write(
+        "bad.adl",
+        "archetype\n\topenEHR-EHR-CLUSTER.x.v1\nconcept\n\t[at0000\n",
+    );
+    let o = cdr(&["archetype", "check", &bad]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stdout(&o).starts_with(&format!(
+            "{bad}:5:1: parse: expected `]`, found end of input"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    let o = cdr(&["archetype", "check", &dir.path("absent.adl")]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("cannot read file"), "{}", stdout(&o));
+    // A good file beside a bad one: still 1, and the good one is still checked.
+    let good = dir.write(ADL_PARENT, adl_fixture(ADL_PARENT));
+    let o = cdr(&["archetype", "check", &good, &bad]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("1 archetypes checked, 1 did not parse or read"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn archetype_usage_errors_exit_2() {
+    for args in [
+        vec!["archetype"],
+        vec!["archetype", "frob"],
+        vec!["archetype", "check"],
+        vec!["archetype", "check", "--verbose", "x.adl"],
+    ] {
+        let o = cdr(&args);
+        assert_eq!(code(&o), 2, "{args:?}");
+        assert!(
+            stderr(&o).contains("cdr archetype check"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn archetype_check_of_the_corpus_finds_only_the_known_errors() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models");
+    if !corpus.is_dir() {
+        eprintln!(
+            "corpus absent: {} not found; corpus smoke test skipped",
+            corpus.display()
+        );
+        return;
+    }
+    let o = cdr(&["archetype", "check", &corpus.to_string_lossy()]);
+    assert_eq!(code(&o), 1);
+    // The eight breaches pinned, with their reasons, in cdr-adl's corpus test.
+    let errors = error_lines(&o);
+    assert_eq!(errors.len(), 8, "{errors:#?}");
+    assert!(
+        stderr(&o).contains("292 archetypes checked, 0 did not parse or read, 8 errors"),
+        "{}",
+        stderr(&o)
+    );
 }

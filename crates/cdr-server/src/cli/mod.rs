@@ -1,6 +1,7 @@
 //! Command-line dispatch. Exit codes: 0 success, 1 invalid input data, 2 usage or setup error.
 
 mod aql;
+mod archetype;
 mod audit;
 mod bench;
 mod bench_aql;
@@ -67,6 +68,16 @@ USAGE:
   cdr template example [--format json|xml|flat|structured] [--compact] <file.opt>
       Prints an example composition of the template (every node once, values the template
       allows), canonical JSON by default. Exit 1 when the OPT does not parse.
+  cdr archetype check [--strict] <file.adl|dir>...
+      Parses and checks ADL 1.4 archetypes (every .adl file below a directory): codes used
+      but not defined or defined but not used, node ids repeated among siblings, occurrences
+      outside their attribute's cardinality, slot assertions that are not archetype id
+      patterns, RM types and attributes, use_node paths; a specialised archetype also against
+      its parent found among them (occurrences, existence, cardinality, types, codes, values
+      no wider than the parent's). Prints each finding as file:line:col: CODE: message (the
+      openEHR validity rule's code; W and I codes are warnings). Exit 0 when there are no
+      errors (with --strict: no warnings either), 1 when a file has errors or does not read
+      or parse, 2 on usage errors.
   cdr bench commit [--clients N] [--count M] [--template T --composition C]
       Commits M compositions with N clients through the store (decode, validate, index, one
       transaction each) on a temporary managed PostgreSQL, then raw INSERTs of the same JSON into
@@ -145,6 +156,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Some("template") => template::run(&args[1..], out, err),
         Some("convert") => convert::run(&args[1..], out, err),
         Some("aql") => aql::run(&args[1..], out, err),
+        Some("archetype") => archetype::run(&args[1..], out, err),
         Some("audit") => audit::run(&args[1..], out, err),
         Some("bench") => bench::run(&args[1..], out, err),
         Some("user") => user::run(&args[1..], out, err),

@@ -1,0 +1,6 @@
+//! Integration tests of cdr-adl.
+
+mod check;
+mod corpus;
+mod flatten;
+mod parse;
