@@ -8,6 +8,12 @@
 //! a running server. The cache keys are HMAC-SHA-256 of name and password under a key drawn
 //! at start-up, so the process memory holds no password and nothing a dictionary can be run
 //! against without that key; failed attempts are not remembered.
+//!
+//! Guessing is throttled per user name ([`Throttle`]): after [`FAILURES`] failed logins within
+//! [`FAILURE_WINDOW`], the name is refused for [`LOCKOUT`] without verifying any password (an
+//! unknown name alike, so the refusal tells nothing about which names exist). A credential
+//! verified before stays usable from the cache, so guessing at a name cannot lock its owner's
+//! running client out.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,11 +35,77 @@ pub const CACHE_TTL: Duration = Duration::from_secs(60);
 /// At most this many remembered credentials (when full, expired ones go; then all).
 const CACHE_MAX: usize = 10_000;
 
+/// Failed logins of one user name that lock it…
+pub const FAILURES: u32 = 10;
+/// …when they fall within this time…
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(600);
+/// …for this long.
+pub const LOCKOUT: Duration = Duration::from_secs(60);
+/// At most this many user names with failed logins are remembered.
+const THROTTLE_MAX: usize = 10_000;
+
+/// The failed logins per user name.
+#[derive(Debug, Default)]
+struct Throttle {
+    names: HashMap<String, Failures>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    first: Instant,
+    locked_until: Option<Instant>,
+}
+
+impl Throttle {
+    /// How long `name` stays locked, when it is.
+    fn locked(&self, name: &str, now: Instant) -> Option<Duration> {
+        let until = self.names.get(name)?.locked_until?;
+        until.checked_duration_since(now).filter(|d| !d.is_zero())
+    }
+
+    /// Counts a failed login of `name`; the tenth within the window locks it.
+    fn failed(&mut self, name: &str, now: Instant) {
+        if self.names.len() >= THROTTLE_MAX && !self.names.contains_key(name) {
+            self.names.retain(|_, f| {
+                now.duration_since(f.first) < FAILURE_WINDOW
+                    || f.locked_until.is_some_and(|u| u > now)
+            });
+            if self.names.len() >= THROTTLE_MAX {
+                self.names.clear();
+            }
+        }
+        let f = self.names.entry(name.to_owned()).or_insert(Failures {
+            count: 0,
+            first: now,
+            locked_until: None,
+        });
+        if now.duration_since(f.first) >= FAILURE_WINDOW || f.locked_until.is_some_and(|u| u <= now)
+        {
+            *f = Failures {
+                count: 0,
+                first: now,
+                locked_until: None,
+            };
+        }
+        f.count += 1;
+        if f.count >= FAILURES {
+            f.locked_until = Some(now + LOCKOUT);
+        }
+    }
+
+    /// A successful login of `name` forgets its failures.
+    fn succeeded(&mut self, name: &str) {
+        self.names.remove(name);
+    }
+}
+
 /// The Basic authenticator: the store to read users from and the verified-credential cache.
 pub struct Basic {
     store: Store,
     key: hmac::Key,
     cache: Mutex<HashMap<Vec<u8>, (Authenticated, Instant)>>,
+    throttle: Mutex<Throttle>,
     /// A hash verified when the user does not exist, so that an unknown name costs as much
     /// time as a wrong password and answers alike.
     dummy: String,
@@ -77,6 +149,7 @@ impl Basic {
             store,
             key,
             cache: Mutex::new(HashMap::new()),
+            throttle: Mutex::new(Throttle::default()),
             dummy: hash_password("cdr: no such user").unwrap_or_default(),
         }
     }
@@ -95,6 +168,17 @@ impl Basic {
         let tag = hmac::sign(&self.key, decoded.as_bytes()).as_ref().to_vec();
         if let Some(who) = self.cached(&tag) {
             return Ok(who);
+        }
+        let locked = self
+            .throttle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .locked(username, Instant::now());
+        if let Some(wait) = locked {
+            return Err(refused(&format!(
+                "too many failed logins for this user name; try again in {} s",
+                wait.as_secs().max(1)
+            )));
         }
         let user = match cdr_store::check_username(username) {
             Ok(()) => self
@@ -116,13 +200,19 @@ impl Basic {
                     format!("verifying a password: {e}"),
                 ))
             })?;
+        let mut throttle = self.throttle.lock().unwrap_or_else(|e| e.into_inner());
         match (user, matches) {
             (Some(user), true) => {
+                throttle.succeeded(username);
+                drop(throttle);
                 let who = authenticated(user)?;
                 self.remember(tag, who.clone());
                 Ok(who)
             }
-            _ => Err(refused("wrong user name or password")),
+            _ => {
+                throttle.failed(username, Instant::now());
+                Err(refused("wrong user name or password"))
+            }
         }
     }
 
@@ -180,5 +270,37 @@ mod tests {
         assert!(!verify_password("wrong horse", &h));
         assert!(!verify_password("correct horse", "not a hash"));
         assert_ne!(h, hash_password("correct horse").unwrap(), "salted");
+    }
+
+    #[test]
+    fn failed_logins_lock_a_name_for_a_while() {
+        let mut t = Throttle::default();
+        let t0 = Instant::now();
+        for i in 0..FAILURES - 1 {
+            t.failed("ann", t0 + Duration::from_secs(u64::from(i)));
+            assert_eq!(t.locked("ann", t0 + Duration::from_secs(30)), None);
+        }
+        t.failed("ann", t0 + Duration::from_secs(30));
+        assert_eq!(t.locked("ann", t0 + Duration::from_secs(30)), Some(LOCKOUT));
+        assert_eq!(t.locked("bob", t0 + Duration::from_secs(30)), None);
+        // The lock ends; the next failure starts counting again.
+        let later = t0 + Duration::from_secs(30) + LOCKOUT;
+        assert_eq!(t.locked("ann", later), None);
+        t.failed("ann", later);
+        assert_eq!(t.locked("ann", later), None);
+        // Failures spread beyond the window never lock.
+        let mut t = Throttle::default();
+        for i in 0..3 * FAILURES {
+            t.failed("ann", t0 + FAILURE_WINDOW / 5 * i);
+            assert_eq!(t.locked("ann", t0 + FAILURE_WINDOW / 5 * i), None);
+        }
+        // A success forgets the failures.
+        let mut t = Throttle::default();
+        for _ in 0..FAILURES - 1 {
+            t.failed("ann", t0);
+        }
+        t.succeeded("ann");
+        t.failed("ann", t0);
+        assert_eq!(t.locked("ann", t0), None);
     }
 }

@@ -729,6 +729,71 @@ fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
 }
 
+/// Ten failed logins of one user name lock it for a minute: even the right password is then
+/// refused (401, saying why) without being verified, an unknown name alike, while another
+/// user, and a credential of the locked name verified before, keep working.
+#[tokio::test]
+async fn failed_basic_logins_lock_the_name() {
+    let (url, pg) = fresh_database_url().await;
+    for name in ["ann", "kim", "rex"] {
+        let add = ["add", name, "--roles", "reader"];
+        let (code, out, err) = cdr_user(&url, &add, "a long secret\n", &[]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let store = cdr_store::Store::connect(pg, &cdr_testkit::config(), None)
+        .await
+        .unwrap();
+    let srv = server_on(
+        store,
+        ServeOptions {
+            auth: AuthConfig::Basic,
+            ..test_options()
+        },
+    );
+    let get = |auth: String| {
+        let srv = &srv;
+        async move {
+            srv.get("/definition/template/adl1.4")
+                .header("Authorization", &auth)
+                .send()
+                .await
+        }
+    };
+    let ann = basic("ann", "a long secret");
+    assert_eq!(get(ann.clone()).await.status, 200);
+    for name in ["ann", "kim", "nobody"] {
+        for _ in 0..10 {
+            let res = get(basic(name, "a guess")).await;
+            res.problem(401, "unauthenticated");
+            assert!(
+                res.text().contains("wrong user name or password"),
+                "{}",
+                res.text()
+            );
+        }
+    }
+    for name in ["ann", "kim", "nobody"] {
+        let res = get(basic(name, "a long secret.")).await;
+        res.problem(401, "unauthenticated");
+        assert!(
+            res.text()
+                .contains("too many failed logins for this user name"),
+            "{}",
+            res.text()
+        );
+    }
+    let res = get(basic("kim", "a long secret")).await;
+    res.problem(401, "unauthenticated");
+    assert!(
+        res.text().contains("too many failed logins"),
+        "{}",
+        res.text()
+    );
+    // Another name, and ann's credential verified before the lock, are not affected.
+    assert_eq!(get(basic("rex", "a long secret")).await.status, 200);
+    assert_eq!(get(ann).await.status, 200);
+}
+
 #[tokio::test]
 async fn basic_users_made_with_cdr_user() {
     let (url, pg) = fresh_database_url().await;
