@@ -21,7 +21,7 @@ use cdr_server::http::auth::{AuthConfig, OidcConfig};
 use cdr_server::http::routes::ENDPOINTS;
 use cdr_server::http::ServeOptions;
 
-use crate::common::{server_on, server_with_options, test_options, Req, Resp, Server, OPT};
+use crate::common::{server_on, server_with_options, test_options, Req, Resp, Server, BASE, OPT};
 
 const AUDIENCE: &str = "cdr-api";
 
@@ -521,6 +521,7 @@ async fn every_endpoint_and_every_role_allowed_or_denied() {
         "admin",
     ];
     let mut checked = 0;
+    let mut sent = Vec::new();
     for role in roles {
         let token = sign(&key, &issuer.claims(&format!("user-{role}"), &[role]));
         for e in ENDPOINTS {
@@ -530,6 +531,16 @@ async fn every_endpoint_and_every_role_allowed_or_denied() {
                 req = req.body("application/json", "{}");
             }
             let res = req.send().await;
+            // The documents describing the server (`/`, `/openapi.json`) are not audited.
+            let describes_the_server = matches!(path.trim_end_matches('/'), "" | "/openapi.json");
+            sent.extend((!describes_the_server).then(|| {
+                (
+                    format!("user-{role}"),
+                    format!("{} {BASE}{path}", e.method),
+                    (200..300).contains(&res.status),
+                    res.status == 403,
+                )
+            }));
             let what = format!("{role}: {} {}", e.method, e.path);
             // 501 is the answer of the one endpoint cdr lists but does not offer.
             let not_offered = res.status == 501 && res.json()["code"] == "not_implemented";
@@ -548,6 +559,43 @@ async fn every_endpoint_and_every_role_allowed_or_denied() {
     }
     assert_eq!(checked, ENDPOINTS.len() * 7);
     assert!(ENDPOINTS.len() >= 48, "{}", ENDPOINTS.len());
+
+    // Every other one of those requests left its audit event: who, what, the outcome, and a refusal
+    // as `denied` (compared as sets: a read's event, written by the audit writer, may take its
+    // place in the trail after the next request's write).
+    srv.store.flush_audit().await.unwrap();
+    let trail = srv
+        .store
+        .audit_events(
+            &cdr_store::Principal::local(),
+            &cdr_store::AuditFilter {
+                limit: 100_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut audited: Vec<_> = trail
+        .iter()
+        .filter(|r| r.event.subject.starts_with("user-"))
+        .map(|r| {
+            (
+                r.event.subject.clone(),
+                r.event.resource.clone().unwrap_or_default(),
+                r.event.success,
+                r.event.action == cdr_store::AuditAction::Denied,
+            )
+        })
+        .collect();
+    audited.sort();
+    sent.sort();
+    let missing: Vec<_> = sent.iter().filter(|s| !audited.contains(s)).collect();
+    let extra: Vec<_> = audited.iter().filter(|a| !sent.contains(a)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "requests without their event: {missing:#?}\nevents of no request: {extra:#?}"
+    );
+    assert_eq!(audited, sent);
 
     // A role that cdr does not know, or none, grants nothing but the right to be told so.
     let nobody = sign(&key, &issuer.claims("nobody", &["superuser"]));

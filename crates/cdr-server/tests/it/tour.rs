@@ -62,7 +62,8 @@ async fn the_readme_tour_runs_as_printed() {
     )
     .unwrap();
     let prelude = "set -euo pipefail\n\
-                   curl() { command curl --max-time 60 -w '%{stderr}STATUS %{http_code}\\n' \"$@\"; }\n";
+                   curl() { command curl --max-time 60 \
+                   -w '%{stderr}STATUS %{http_code} %{method} %{url_effective}\\n' \"$@\"; }\n";
     let full = format!("{prelude}{script}");
     let cwd = dir.clone();
     let out = tokio::task::spawn_blocking(move || {
@@ -85,12 +86,54 @@ async fn the_readme_tour_runs_as_printed() {
         out.status
     );
     assert!(flat_written, "the tour writes the flat.json it posts");
-    let got: Vec<u16> = stderr
+    let sent: Vec<(u16, String)> = stderr
         .lines()
         .filter_map(|l| l.strip_prefix("STATUS "))
-        .map(|s| s.trim().parse().unwrap_or(0))
+        .map(|l| {
+            let mut parts = l.trim().splitn(3, ' ');
+            let status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let method = parts.next().unwrap_or_default();
+            let url = parts.next().unwrap_or_default();
+            // The request target as the server saw it: the URL without scheme and authority.
+            let target = url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+                .unwrap_or(url);
+            (status, format!("{method} {target}"))
+        })
         .collect();
+    let got: Vec<u16> = sent.iter().map(|(status, _)| *status).collect();
     assert_eq!(got, expected, "statuses of the tour's curls:\n{stdout}");
+
+    // Every request of the tour under the base path (not `/health`) left its audit event, with
+    // its outcome (compared as sets: a read's event, written by the audit writer, may take its
+    // place in the trail after the next request's write).
+    srv.store.flush_audit().await.unwrap();
+    let trail = srv
+        .store
+        .audit_events(
+            &cdr_store::Principal::local(),
+            &cdr_store::AuditFilter {
+                limit: 10_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut audited: Vec<(bool, String)> = trail
+        .iter()
+        .rev()
+        .filter_map(|r| Some((r.event.success, r.event.resource.clone()?)))
+        .filter(|(_, resource)| !resource.starts_with("cdr "))
+        .collect();
+    let mut wanted: Vec<(bool, String)> = sent
+        .iter()
+        .filter(|(_, resource)| resource.contains(" /openehr/v1/"))
+        .map(|(status, resource)| ((200..300).contains(status), resource.clone()))
+        .collect();
+    audited.sort();
+    wanted.sort();
+    assert_eq!(audited, wanted, "the tour's audit trail");
     // What the steps answered, beyond their statuses: the slot's content in FLAT, the row of
     // the query bound by $ehr_id.
     assert!(stdout.contains("/any_event:0/device:0|raw"), "{stdout}");
