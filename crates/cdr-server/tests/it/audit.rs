@@ -799,17 +799,7 @@ async fn cdr_aql_leaves_a_query_event() {
     let bad = "SELECT x FROM NOWHERE";
     assert_ne!(aql(&[bad]).status.code(), Some(0));
 
-    let events = store
-        .audit_events(
-            &cdr_store::Principal::local(),
-            &cdr_store::AuditFilter {
-                action: Some(cdr_store::AuditAction::Query),
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let events = crate::common::audit_trail(&store, Some(cdr_store::AuditAction::Query)).await;
     let seen: Vec<_> = events
         .iter()
         .map(|r| {
@@ -822,22 +812,21 @@ async fn cdr_aql_leaves_a_query_event() {
             )
         })
         .collect();
-    // Newest first.
     let name = "cdr aql (ops-anna)".to_owned();
     assert_eq!(
         seen,
         [
             (
-                bad.to_owned(),
-                "{}".to_owned(),
-                false,
+                ok.to_owned(),
+                json!({ "id": ehr.to_string() }).to_string(),
+                true,
                 name.clone(),
                 "cdr aql".to_owned()
             ),
             (
-                ok.to_owned(),
-                json!({ "id": ehr.to_string() }).to_string(),
-                true,
+                bad.to_owned(),
+                "{}".to_owned(),
+                false,
                 name,
                 "cdr aql".to_owned()
             ),

@@ -21,7 +21,9 @@ use cdr_server::http::auth::{AuthConfig, OidcConfig};
 use cdr_server::http::routes::ENDPOINTS;
 use cdr_server::http::ServeOptions;
 
-use crate::common::{server_on, server_with_options, test_options, Req, Resp, Server, BASE, OPT};
+use crate::common::{
+    audit_trail, server_on, server_with_options, test_options, Req, Resp, Server, BASE, OPT,
+};
 
 const AUDIENCE: &str = "cdr-api";
 
@@ -563,18 +565,7 @@ async fn every_endpoint_and_every_role_allowed_or_denied() {
     // Every other one of those requests left its audit event: who, what, the outcome, and a refusal
     // as `denied` (compared as sets: a read's event, written by the audit writer, may take its
     // place in the trail after the next request's write).
-    srv.store.flush_audit().await.unwrap();
-    let trail = srv
-        .store
-        .audit_events(
-            &cdr_store::Principal::local(),
-            &cdr_store::AuditFilter {
-                limit: 100_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let trail = audit_trail(&srv.store, None).await;
     let mut audited: Vec<_> = trail
         .iter()
         .filter(|r| r.event.subject.starts_with("user-"))

@@ -332,6 +332,28 @@ pub fn break_glass_uses(res: &Resp) -> Vec<(String, String, String)> {
     uses
 }
 
+/// The whole audit trail of `store` once its queued events are written, oldest first (by
+/// (xid, seq), the chain's order), optionally only `action`.
+pub async fn audit_trail(
+    store: &Store,
+    action: Option<cdr_store::AuditAction>,
+) -> Vec<cdr_store::AuditRecord> {
+    store.flush_audit().await.unwrap();
+    let mut trail = store
+        .audit_events(
+            &cdr_store::Principal::local(),
+            &cdr_store::AuditFilter {
+                action,
+                limit: 100_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    trail.reverse();
+    trail
+}
+
 pub fn composition_with(f: impl FnOnce(&mut Value)) -> Value {
     let mut v: Value = serde_json::from_str(COMPOSITION).unwrap();
     f(&mut v);

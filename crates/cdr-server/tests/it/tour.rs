@@ -108,21 +108,9 @@ async fn the_readme_tour_runs_as_printed() {
     // Every request of the tour under the base path (not `/health`) left its audit event, with
     // its outcome (compared as sets: a read's event, written by the audit writer, may take its
     // place in the trail after the next request's write).
-    srv.store.flush_audit().await.unwrap();
-    let trail = srv
-        .store
-        .audit_events(
-            &cdr_store::Principal::local(),
-            &cdr_store::AuditFilter {
-                limit: 10_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let trail = crate::common::audit_trail(&srv.store, None).await;
     let mut audited: Vec<(bool, String)> = trail
         .iter()
-        .rev()
         .filter_map(|r| Some((r.event.success, r.event.resource.clone()?)))
         .filter(|(_, resource)| !resource.starts_with("cdr "))
         .collect();
