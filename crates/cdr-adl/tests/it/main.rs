@@ -4,3 +4,4 @@ mod check;
 mod corpus;
 mod flatten;
 mod parse;
+mod shipped;
