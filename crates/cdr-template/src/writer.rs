@@ -41,21 +41,11 @@ pub fn write_opt(doc: &OptDocument) -> String {
          xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
          xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" xmlns=\"http://schemas.openehr.org/v1\">\n",
     );
-    w.open("language");
-    w.open("terminology_id");
-    w.leaf("value", "ISO_639-1");
-    w.close("terminology_id");
-    w.leaf("code_string", &doc.language);
-    w.close("language");
+    w.code_phrase("language", "ISO_639-1", &doc.language);
     w.open("description");
     w.leaf("lifecycle_state", "Initial");
     w.open("details");
-    w.open("language");
-    w.open("terminology_id");
-    w.leaf("value", "ISO_639-1");
-    w.close("terminology_id");
-    w.leaf("code_string", &doc.language);
-    w.close("language");
+    w.code_phrase("language", "ISO_639-1", &doc.language);
     w.leaf("purpose", "Not Specified");
     w.close("details");
     w.close("description");
