@@ -68,6 +68,12 @@ USAGE:
   cdr template example [--format json|xml|flat|structured] [--compact] <file.opt>
       Prints an example composition of the template (every node once, values the template
       allows), canonical JSON by default. Exit 1 when the OPT does not parse.
+  cdr template build --archetypes <dir> <file.oet>
+      Compiles an OET template (Ocean Template Designer) with the ADL 1.4 archetypes found by
+      id anywhere below <dir> (specialised ones flattened onto their parents) and prints the
+      operational template (OPT 1.4 XML). Exit 1 when it does not compile (every error as
+      file:line: message: a missing archetype, a rule or slot filling whose path matches no
+      node), 2 on usage errors or unreadable input.
   cdr archetype check [--strict] <file.adl|dir>...
       Parses and checks ADL 1.4 archetypes (every .adl file below a directory): codes used
       but not defined or defined but not used, node ids repeated among siblings, occurrences
