@@ -97,9 +97,35 @@ fn attributes(obj: &adl::CComplexObject) -> Vec<CAttribute> {
             }
             let many = attr.is_multiple();
             attr.children = a.children.iter().map(|c| object(c, many)).collect();
+            if let Some(terminology) = bound_terminology(&a.name) {
+                for c in &mut attr.children {
+                    if let CObjectKind::CodePhrase(cp) = &mut c.kind {
+                        let openehr = cp
+                            .terminology_id
+                            .as_deref()
+                            .is_some_and(|t| t.eq_ignore_ascii_case("openehr"));
+                        if openehr && cp.code_list.is_empty() {
+                            cp.terminology_id = Some(terminology.to_owned());
+                        }
+                    }
+                }
+            }
             attr
         })
         .collect()
+}
+
+/// The external terminology the RM binds a CODE_PHRASE attribute to. An archetype that
+/// constrains such an attribute to "any openEHR code" (`[openEHR::]`, an old form) means that
+/// terminology, and the operational template names it.
+fn bound_terminology(attribute: &str) -> Option<&'static str> {
+    match attribute {
+        "media_type" => Some("IANA_media-types"),
+        "charset" | "encoding" => Some("IANA_character-sets"),
+        "language" => Some("ISO_639-1"),
+        "territory" => Some("ISO_3166-1"),
+        _ => None,
+    }
 }
 
 /// The unconstrained attribute `name` of the RM type `rm_type` (its existence and, for a
