@@ -115,51 +115,8 @@ fn check(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     }
 }
 
-/// Every archetype below `dir` (found by id, as the Ocean tools find them), with a message for
-/// each `.adl` file that could not be read or parsed (`file:line:col: parse: …`).
-pub(super) fn load_dir(dir: &Path) -> std::io::Result<(Vec<cdr_adl::Archetype>, Vec<String>)> {
-    let mut files = Vec::new();
-    adl_files(dir, &mut files)?;
-    let (mut archetypes, mut problems) = (Vec::new(), Vec::new());
-    for file in &files {
-        let name = file.display().to_string();
-        match std::fs::read_to_string(file) {
-            Ok(text) => match cdr_adl::parse(&text, &name) {
-                Ok(a) => archetypes.push(a),
-                Err(e) => problems.push(format!(
-                    "{}:{}:{}: parse: {}",
-                    e.source_name, e.line, e.column, e.message
-                )),
-            },
-            Err(e) => problems.push(format!("{name}: cannot read file: {e}")),
-        }
-    }
-    Ok((archetypes, problems))
-}
-
-/// Every file below `dir` whose extension is `ext` (any case), sorted by path.
-pub(super) fn files_below(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case(ext))
-            {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    out.extend(found);
-    Ok(())
-}
-
 /// Every `.adl` file below `dir`, sorted by path.
 fn adl_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    files_below(dir, "adl", out)
+    out.extend(cdr_server::models::files_below(dir, "adl")?);
+    Ok(())
 }

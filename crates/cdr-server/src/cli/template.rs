@@ -164,13 +164,14 @@ fn build(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let (Some(dir), [oet]) = (dir, files.as_slice()) else {
         return usage(err, "expected `build --archetypes <dir> <file.oet>`");
     };
-    let (archetypes, problems) = match super::archetype::load_dir(std::path::Path::new(dir)) {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            let _ = writeln!(err, "{NAME}: cannot read {dir}: {e}");
-            return 2;
-        }
-    };
+    let (archetypes, problems) =
+        match cdr_server::models::load_archetypes(std::path::Path::new(dir)) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                let _ = writeln!(err, "{NAME}: cannot read {dir}: {e}");
+                return 2;
+            }
+        };
     let bytes = match std::fs::read(oet) {
         Ok(b) => b,
         Err(e) => {
