@@ -173,9 +173,13 @@ fn int_attr(cur: &Cursor<'_>, e: &BytesStart<'_>, name: &str) -> Result<Option<i
         Some(v) if v == "*" || v.is_empty() => Ok(None),
         Some(v) => v
             .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| cur.invalid(format!("{name}=\"{v}\" is not a whole number"))),
+            .parse::<u32>()
+            .map(|n| Some(i64::from(n)))
+            .map_err(|_| {
+                cur.invalid(format!(
+                    "{name}=\"{v}\" is not a count (a whole number from 0, or *)"
+                ))
+            }),
     }
 }
 

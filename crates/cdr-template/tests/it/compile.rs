@@ -280,3 +280,26 @@ fn a_damaged_oet_is_an_error_with_its_position() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn truncated_and_mangled_oets_fail_cleanly() {
+    let text = oet();
+    let set = archetypes();
+    for end in (0..text.len()).step_by(7) {
+        // Either result is fine; a panic is not.
+        let _ = compile(&text[..end], &set);
+    }
+    let s = String::from_utf8(text).unwrap();
+    for (from, to) in [
+        ("path=\"/data[at0001]", "path=\"/data[at0001"),
+        ("path=\"/data[at0001]", "path=\"//"),
+        ("path=\"/content[at0001]\"", "path=\"\""),
+        ("max=\"1\"", "max=\"x\""),
+        ("min=\"1\"", "min=\"-5\""),
+        ("archetype_id=\"openEHR-EHR-CLUSTER.cdr_device.v1\"", ""),
+    ] {
+        let mangled = s.replacen(from, to, 1);
+        let result = compile(mangled.as_bytes(), &set);
+        assert!(result.is_err(), "{to}: {result:?}");
+    }
+}
