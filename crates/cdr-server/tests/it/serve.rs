@@ -25,12 +25,12 @@ async fn database_url() -> String {
 }
 
 async fn serve_and_stop(signal: &str) {
-    serve_and_stop_with(signal, &[], |_| async {}).await;
+    serve_and_stop_with(signal, &database_url().await, &[], |_| async {}).await;
 }
 
 /// Starts `cdr serve` (with `extra` arguments), checks it answers, runs `more` against its
 /// address, then stops it with `signal` and checks it stopped cleanly; returns its stderr.
-async fn serve_and_stop_with<F, Fut>(signal: &str, extra: &[&str], more: F) -> String
+async fn serve_and_stop_with<F, Fut>(signal: &str, db: &str, extra: &[&str], more: F) -> String
 where
     F: FnOnce(std::net::SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -38,7 +38,7 @@ where
     let mut child = Command::new(env!("CARGO_BIN_EXE_cdr"))
         .args(["serve", "--bind", "127.0.0.1:0", "--base-path", "/api/v1/"])
         .args(extra)
-        .env("DATABASE_URL", database_url().await)
+        .env("DATABASE_URL", db)
         .env("CDR_SYSTEM_ID", "serve.test")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -132,6 +132,7 @@ async fn serve_compiles_the_models_and_serves_them_as_templates() {
     let dir = models_dir("ok", |t| t);
     let stderr = serve_and_stop_with(
         "-TERM",
+        &database_url().await,
         &["--models", &dir.display().to_string()],
         |addr| async move {
             let res = request_to(addr, "GET", "/api/v1/definition/template/adl1.4")
@@ -147,20 +148,7 @@ async fn serve_compiles_the_models_and_serves_them_as_templates() {
                 .collect();
             assert_eq!(ids, ["cdr visit"]);
             // Its example composition commits: the compiled template validates it.
-            let example = request_to(
-                addr,
-                "GET",
-                "/api/v1/definition/template/adl1.4/cdr%20visit/example",
-            )
-            .send()
-            .await;
-            assert_eq!(example.status, 200, "{}", example.text());
-            let ehr = request_to(addr, "POST", "/api/v1/ehr").send().await.etag();
-            let res = request_to(addr, "POST", &format!("/api/v1/ehr/{ehr}/composition"))
-                .body("application/json", example.body.clone())
-                .send()
-                .await;
-            assert_eq!(res.status, 201, "{}", res.text());
+            commit_example(addr).await;
         },
     )
     .await;
@@ -196,4 +184,63 @@ fn serve_stops_listing_every_model_error() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Commits the example composition of the template `cdr visit` into a new EHR.
+async fn commit_example(addr: std::net::SocketAddr) {
+    let example = request_to(
+        addr,
+        "GET",
+        "/api/v1/definition/template/adl1.4/cdr%20visit/example",
+    )
+    .send()
+    .await;
+    assert_eq!(example.status, 200, "{}", example.text());
+    let ehr = request_to(addr, "POST", "/api/v1/ehr").send().await.etag();
+    let res = request_to(addr, "POST", &format!("/api/v1/ehr/{ehr}/composition"))
+        .body("application/json", example.body.clone())
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+}
+
+#[tokio::test]
+async fn serve_replaces_a_changed_model_unless_compositions_use_it() {
+    let db = database_url().await;
+    let first = models_dir("v1", |t| t);
+    let changed = models_dir("v2", |t| t.replace("max=\"2\"", "max=\"3\""));
+    let (first, changed) = (first.display().to_string(), changed.display().to_string());
+    let nothing = |_| async {};
+    let stderr = serve_and_stop_with("-TERM", &db, &["--models", &first], nothing).await;
+    assert!(stderr.contains("(1 new or changed)"), "{stderr}");
+    let stderr = serve_and_stop_with("-TERM", &db, &["--models", &first], nothing).await;
+    assert!(stderr.contains("(0 new or changed)"), "{stderr}");
+    // Changed and not yet used: replaced; then a composition is committed with it.
+    let stderr = serve_and_stop_with("-TERM", &db, &["--models", &changed], |addr| async move {
+        let opt = request_to(
+            addr,
+            "GET",
+            "/api/v1/definition/template/adl1.4/cdr%20visit",
+        )
+        .send()
+        .await;
+        assert!(opt.text().contains("<upper>3</upper>"), "{}", opt.text());
+        commit_example(addr).await;
+    })
+    .await;
+    assert!(stderr.contains("(1 new or changed)"), "{stderr}");
+    // Changed back while compositions use it: the start stops, saying why.
+    let out = Command::new(env!("CARGO_BIN_EXE_cdr"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--models", &first])
+        .env("DATABASE_URL", &db)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot install the models") && stderr.contains("cdr visit"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(first);
+    let _ = std::fs::remove_dir_all(changed);
 }
