@@ -240,6 +240,11 @@ impl Compiler<'_> {
             return;
         }
         let mut defaults = Vec::new();
+        // A rule may name nodes that the archetype reaches through `use_node`: those
+        // references become copies of their targets, which the rule then narrows.
+        if find(root, &steps).is_empty() {
+            expand_refs(root, pristine, &steps);
+        }
         let matched = with_matches(root, &steps, &mut |obj, terms| {
             set_occurrences(obj, rule.min, rule.max);
             if let Some(name) = &rule.name {
@@ -416,6 +421,40 @@ fn find<'a>(obj: &'a CObject, steps: &[Step]) -> Vec<&'a CObject> {
         .into_iter()
         .flat_map(|i| find(&attr.children[i], rest))
         .collect()
+}
+
+/// Replaces, along `steps` below `obj`, each internal reference (`use_node`) a step names by
+/// a copy of its target (found in the archetype as it is, `pristine`), with the reference's
+/// occurrences. Whether any was replaced.
+fn expand_refs(obj: &mut CObject, pristine: &CObject, steps: &[Step]) -> bool {
+    let Some((first, rest)) = steps.split_first() else {
+        return false;
+    };
+    let Some(attr) = attribute_mut(obj, &first.attr) else {
+        return false;
+    };
+    let mut changed = false;
+    for c in &mut attr.children {
+        let CObjectKind::InternalRef { target_path } = &c.kind else {
+            continue;
+        };
+        let Some(target) = parse_path(target_path) else {
+            continue;
+        };
+        if target.last().map(|t| &t.node) != Some(&first.node) {
+            continue;
+        }
+        if let Some(found) = find(pristine, &target).into_iter().next() {
+            let occurrences = c.occurrences.clone();
+            *c = found.clone();
+            c.occurrences = occurrences;
+            changed = true;
+        }
+    }
+    for i in matching(attr, first) {
+        changed |= expand_refs(&mut attr.children[i], pristine, rest);
+    }
+    changed
 }
 
 /// Calls `f` on every object at `steps` below `obj`, with the terms of the nearest archetype

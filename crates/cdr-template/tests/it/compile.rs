@@ -109,6 +109,16 @@ fn the_template_header_and_the_filled_slot() {
     );
     assert!(objects(&t, &format!("{TREE}/items[at0012]")).is_empty());
     assert_eq!(at(&t, &["device", "model"]).rm_type, "DV_TEXT");
+    // A rule on a node the archetype reaches through `use_node` applies to a copy of it.
+    let spare = at(&t, &["device", "spare", "spare_model"]);
+    assert_eq!(spare.rm_type, "DV_TEXT");
+    assert!(
+        spare
+            .aql_path
+            .ends_with("/items[at0002]/items[at0001,'Spare model']/value"),
+        "{}",
+        spare.aql_path
+    );
     // The node the specialisation adds is there.
     assert_eq!(at(&t, &["taken_by"]).rm_type, "DV_TEXT");
 }
