@@ -58,11 +58,20 @@ pub fn load_archetypes(dir: &Path) -> std::io::Result<(Vec<cdr_adl::Archetype>, 
     Ok((archetypes, problems))
 }
 
+/// Every OET template below `dir` that parses (the templates others may embed, found by id).
+pub fn load_templates(dir: &Path) -> std::io::Result<Vec<cdr_template::compile::Oet>> {
+    Ok(files_below(dir, "oet")?
+        .iter()
+        .filter_map(|f| cdr_template::compile::parse_oet(&std::fs::read(f).ok()?).ok())
+        .collect())
+}
+
 /// Compiles every `.oet` below `dir`. On any failure, every error (`file:line: message`, then
 /// the archetypes that could not be read, which a template may miss).
 pub fn compile_dir(dir: &Path) -> Result<Vec<Model>, Vec<String>> {
     let unreadable = |e: std::io::Error| vec![format!("{}: cannot read: {e}", dir.display())];
     let (archetypes, problems) = load_archetypes(dir).map_err(unreadable)?;
+    let templates = load_templates(dir).map_err(unreadable)?;
     let mut models: Vec<Model> = Vec::new();
     let mut errors = Vec::new();
     for file in files_below(dir, "oet").map_err(unreadable)? {
@@ -74,13 +83,10 @@ pub fn compile_dir(dir: &Path) -> Result<Vec<Model>, Vec<String>> {
                 continue;
             }
         };
-        let opt = match cdr_template::compile::compile(&bytes, &archetypes) {
+        let opt = match cdr_template::compile::compile_with(&bytes, &archetypes, &templates) {
             Ok(opt) => opt,
             Err(es) => {
-                errors.extend(
-                    es.iter()
-                        .map(|e| format!("{name}:{}: {}", e.line, e.message)),
-                );
+                errors.extend(es.iter().map(|e| e.located(&name)));
                 continue;
             }
         };

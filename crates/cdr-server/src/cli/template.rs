@@ -4,7 +4,7 @@
 //! - `canonical-to-flat <file.opt> <composition.json|xml>`: a composition as FLAT;
 //! - `example <file.opt> [--format F]`: an example composition in any format;
 //! - `build --archetypes <dir> <file.oet>`: the OPT 1.4 compiled from an OET template and the
-//!   archetypes found by id below the directory.
+//!   archetypes (and the templates it embeds) found by id below the directory.
 
 use std::io::Write;
 
@@ -164,14 +164,16 @@ fn build(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let (Some(dir), [oet]) = (dir, files.as_slice()) else {
         return usage(err, "expected `build --archetypes <dir> <file.oet>`");
     };
-    let (archetypes, problems) =
-        match cdr_server::models::load_archetypes(std::path::Path::new(dir)) {
-            Ok(loaded) => loaded,
-            Err(e) => {
-                let _ = writeln!(err, "{NAME}: cannot read {dir}: {e}");
-                return 2;
-            }
-        };
+    let dir_path = std::path::Path::new(dir);
+    let loaded = cdr_server::models::load_archetypes(dir_path)
+        .and_then(|(a, p)| Ok((a, p, cdr_server::models::load_templates(dir_path)?)));
+    let (archetypes, problems, templates) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            let _ = writeln!(err, "{NAME}: cannot read {dir}: {e}");
+            return 2;
+        }
+    };
     let bytes = match std::fs::read(oet) {
         Ok(b) => b,
         Err(e) => {
@@ -179,14 +181,14 @@ fn build(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             return 2;
         }
     };
-    match cdr_template::compile::compile(&bytes, &archetypes) {
+    match cdr_template::compile::compile_with(&bytes, &archetypes, &templates) {
         Ok(xml) => {
             let _ = write!(out, "{xml}");
             0
         }
         Err(errors) => {
             for e in &errors {
-                let _ = writeln!(err, "{oet}:{}: {}", e.line, e.message);
+                let _ = writeln!(err, "{}", e.located(oet));
             }
             // Archetypes that did not parse may be the ones the template misses.
             for p in &problems {

@@ -27,24 +27,50 @@ use crate::writer::{write_opt, OptDocument};
 
 /// Why a template could not be compiled: what, and the line of the OET element it comes from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
+#[error("{}line {line}: {message}", embedded_from.as_ref().map(|t| format!("embedded template '{t}', ")).unwrap_or_default())]
 pub struct CompileError {
     /// The 1-based line in the OET (of the `<Rule>` or archetype element).
     pub line: usize,
     pub message: String,
+    /// The name of the embedded template whose line it is (`None`: the template compiled).
+    pub embedded_from: Option<String>,
+}
+
+impl CompileError {
+    /// `file:line: message` for the OET `file` (naming the embedded template when the line is
+    /// one of its).
+    pub fn located(&self, file: &str) -> String {
+        match &self.embedded_from {
+            None => format!("{file}:{}: {}", self.line, self.message),
+            Some(t) => format!(
+                "{file}: embedded template '{t}', line {}: {}",
+                self.line, self.message
+            ),
+        }
+    }
 }
 
 /// Compiles the OET `oet` with `archetypes` (found by id; specialised ones are flattened onto
 /// their parents, which must be among them) into OPT 1.4 XML. Every error is reported.
 pub fn compile(oet: &[u8], archetypes: &[adl::Archetype]) -> Result<String, Vec<CompileError>> {
-    let doc = compile_document(oet, archetypes)?;
+    compile_with(oet, archetypes, &[])
+}
+
+/// [`compile`], with `templates` that the OET may embed (found by their `<id>`).
+pub fn compile_with(
+    oet: &[u8],
+    archetypes: &[adl::Archetype],
+    templates: &[Oet],
+) -> Result<String, Vec<CompileError>> {
+    let doc = compile_document(oet, archetypes, templates)?;
     Ok(write_opt(&doc))
 }
 
-/// Compiles the OET `oet` into the operational template's parts (see [`compile`]).
+/// Compiles the OET `oet` into the operational template's parts (see [`compile_with`]).
 pub fn compile_document(
     oet: &[u8],
     archetypes: &[adl::Archetype],
+    templates: &[Oet],
 ) -> Result<OptDocument, Vec<CompileError>> {
     let oet = parse_oet(oet).map_err(|e| {
         let (line, message) = match e {
@@ -60,7 +86,11 @@ pub fn compile_document(
             } => (line, format!("column {column}: {message}")),
             crate::OptError::Limit(m) => (0, m),
         };
-        vec![CompileError { line, message }]
+        vec![CompileError {
+            line,
+            message,
+            embedded_from: None,
+        }]
     })?;
     let mut c = Compiler {
         by_id: archetypes
@@ -68,6 +98,8 @@ pub fn compile_document(
             .map(|a| (a.archetype_id.as_str(), a))
             .collect(),
         archetypes,
+        templates,
+        embedding: Vec::new(),
         language: String::new(),
         errors: Vec::new(),
         default_values: Vec::new(),
@@ -109,6 +141,10 @@ fn language_of(a: &adl::Archetype) -> String {
 
 struct Compiler<'a> {
     by_id: HashMap<&'a str, &'a adl::Archetype>,
+    /// Templates that may be embedded, found by `<id>`.
+    templates: &'a [Oet],
+    /// The embedded templates being compiled, outermost first (to refuse cycles).
+    embedding: Vec<String>,
     archetypes: &'a [adl::Archetype],
     language: String,
     errors: Vec<CompileError>,
@@ -117,26 +153,27 @@ struct Compiler<'a> {
 }
 
 impl Compiler<'_> {
-    fn error(&mut self, line: usize, message: String) {
-        self.errors.push(CompileError { line, message });
+    fn error(&mut self, at: (usize, &Option<String>), message: String) {
+        self.errors.push(CompileError {
+            line: at.0,
+            message,
+            embedded_from: at.1.clone(),
+        });
     }
 
     /// The archetype root of `item` with its rules applied and its fillings in place;
     /// `at` is its path in the template (from the root archetype).
     fn item(&mut self, item: &OetItem, at: &str) -> Option<CObject> {
-        if let Some(t) = &item.template_id {
-            self.error(
-                item.line,
-                format!(
-                    "{} embeds the template {t}; embedded templates are not supported",
-                    item.archetype_id
-                ),
-            );
-            return None;
+        if let Some(uid) = &item.template_id {
+            let merged = self.embed(item, uid)?;
+            self.embedding.push(uid.clone());
+            let built = self.item(&merged, at);
+            self.embedding.pop();
+            return built;
         }
         let Some(archetype) = self.by_id.get(item.archetype_id.as_str()).copied() else {
             self.error(
-                item.line,
+                (item.line, &item.embedded_from),
                 format!("archetype {} not found", item.archetype_id),
             );
             return None;
@@ -144,7 +181,10 @@ impl Compiler<'_> {
         let flat = match adl::flatten_in(archetype, self.archetypes) {
             Ok(flat) => flat,
             Err(e) => {
-                self.error(item.line, format!("{}: {e}", item.archetype_id));
+                self.error(
+                    (item.line, &item.embedded_from),
+                    format!("{}: {e}", item.archetype_id),
+                );
                 return None;
             }
         };
@@ -163,7 +203,7 @@ impl Compiler<'_> {
             };
             if !place(&mut root, child, built, &mut filled_slots) {
                 self.error(
-                    child.line,
+                    (child.line, &child.embedded_from),
                     format!(
                         "{} is placed at {}, which matches no node of {}",
                         child.archetype_id, child.path, item.archetype_id
@@ -194,10 +234,61 @@ impl Compiler<'_> {
         Some(root)
     }
 
+    /// The item `item` with the template `uid` embedded: the embedded template's rules and
+    /// fillings first (marked as its), then the item's own; the item's path, occurrences and
+    /// name, else the embedded template's.
+    fn embed(&mut self, item: &OetItem, uid: &str) -> Option<OetItem> {
+        let at = (item.line, &item.embedded_from);
+        let Some(embedded) = self.templates.iter().find(|t| t.id.as_deref() == Some(uid)) else {
+            self.error(
+                at,
+                format!(
+                    "{} embeds the template {uid}, which is not among the templates given",
+                    item.archetype_id
+                ),
+            );
+            return None;
+        };
+        if self.embedding.iter().any(|e| e == uid) {
+            self.error(at, format!("the template {uid} embeds itself"));
+            return None;
+        }
+        let def = &embedded.definition;
+        if def.archetype_id != item.archetype_id {
+            self.error(
+                at,
+                format!(
+                    "the embedded template {uid} ('{}') is of {}, not {}",
+                    embedded.name, def.archetype_id, item.archetype_id
+                ),
+            );
+            return None;
+        }
+        let mut from = def.clone();
+        mark_embedded(&mut from, &embedded.name);
+        let mut rules = from.rules;
+        rules.extend(item.rules.iter().cloned());
+        let mut children = from.children;
+        children.extend(item.children.iter().cloned());
+        Some(OetItem {
+            template_id: from.template_id,
+            min: item.min.or(from.min),
+            max: item.max.or(from.max),
+            name: item.name.clone().or(from.name),
+            hide: item.hide || from.hide,
+            rules,
+            children,
+            ..item.clone()
+        })
+    }
+
     /// Applies `rule` to the nodes of the archetype root `root` its path names.
     fn rule(&mut self, root: &mut CObject, pristine: &CObject, rule: &Rule, id: &str, at: &str) {
         let Some(steps) = parse_path(&rule.path) else {
-            self.error(rule.line, format!("rule path {} is not a path", rule.path));
+            self.error(
+                (rule.line, &rule.embedded_from),
+                format!("rule path {} is not a path", rule.path),
+            );
             return;
         };
         if steps.is_empty() {
@@ -209,7 +300,7 @@ impl Compiler<'_> {
             let source = find(pristine, &steps).into_iter().next().cloned();
             let Some(mut copy) = source else {
                 self.error(
-                    rule.line,
+                    (rule.line, &rule.embedded_from),
                     format!("rule {} matches no node of {id}", rule.path),
                 );
                 return;
@@ -233,7 +324,7 @@ impl Compiler<'_> {
             });
             if !inserted {
                 self.error(
-                    rule.line,
+                    (rule.line, &rule.embedded_from),
                     format!("rule {} matches no node of {id}", rule.path),
                 );
             }
@@ -266,7 +357,7 @@ impl Compiler<'_> {
         });
         if matched == 0 {
             self.error(
-                rule.line,
+                (rule.line, &rule.embedded_from),
                 format!("rule {} matches no node of {id}", rule.path),
             );
             return;
@@ -283,6 +374,17 @@ impl Compiler<'_> {
                 fields,
             });
         }
+    }
+}
+
+/// Marks every element of an embedded template's definition as coming from `name`.
+fn mark_embedded(item: &mut OetItem, name: &str) {
+    item.embedded_from.get_or_insert_with(|| name.to_owned());
+    for r in &mut item.rules {
+        r.embedded_from.get_or_insert_with(|| name.to_owned());
+    }
+    for c in &mut item.children {
+        mark_embedded(c, name);
     }
 }
 

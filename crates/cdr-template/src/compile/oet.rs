@@ -33,7 +33,8 @@ pub struct OetItem {
     pub name: Option<String>,
     /// `hide_on_form`.
     pub hide: bool,
-    /// `template_id`: an embedded template (not supported by the compiler).
+    /// `template_id`: the `<id>` of a template embedded here, whose rules and fillings apply to
+    /// this archetype.
     pub template_id: Option<String>,
     /// The rules on nodes of this archetype, in document order.
     pub rules: Vec<Rule>,
@@ -41,6 +42,9 @@ pub struct OetItem {
     pub children: Vec<OetItem>,
     /// The line of the element.
     pub line: usize,
+    /// The name of the embedded template the element comes from (`None`: the template
+    /// compiled).
+    pub embedded_from: Option<String>,
 }
 
 /// `<Rule path=… max=… min=… name=… default=… hide_on_form=… clone=…>`.
@@ -60,6 +64,8 @@ pub struct Rule {
     pub name_constraint: Option<(Vec<String>, Vec<String>)>,
     /// The line of the element.
     pub line: usize,
+    /// The name of the embedded template the rule comes from (`None`: the template compiled).
+    pub embedded_from: Option<String>,
 }
 
 /// A rule's `<constraint xsi:type=…>`: a narrowing of the node's value.
@@ -216,6 +222,7 @@ fn item(
         rules: Vec::new(),
         children: Vec::new(),
         line,
+        embedded_from: None,
     };
     if !empty {
         children(cur, &mut out, lines)?;
@@ -261,6 +268,7 @@ fn rule(
         constraint: None,
         name_constraint: None,
         line,
+        embedded_from: None,
     };
     if !empty {
         while let Some((c, empty)) = cur.next_child()? {

@@ -206,7 +206,7 @@ fn defaults_and_hidden_nodes_are_written() {
 
 #[test]
 fn the_written_opt_reads_back_as_the_compiled_tree() {
-    let doc = compile_document(&oet(), &archetypes()).unwrap();
+    let doc = compile_document(&oet(), &archetypes(), &[]).unwrap();
     let t = compiled();
     assert_eq!(t.definition, doc.definition);
     // A fixed name is a DV_TEXT with the one string.
@@ -312,4 +312,56 @@ fn truncated_and_mangled_oets_fail_cleanly() {
         let result = compile(mangled.as_bytes(), &set);
         assert!(result.is_err(), "{to}: {result:?}");
     }
+}
+
+/// A template of the device cluster, for embedding: `rule` is its one rule.
+fn device_template(rule: &str) -> cdr_template::compile::Oet {
+    let xml = format!(
+        r#"<?xml version="1.0"?>
+<template xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns="openEHR/v1/Template">
+  <id>7d1c7a52-0000-4000-8000-00000000d001</id>
+  <name>cdr device part</name>
+  <definition xsi:type="CLUSTER" archetype_id="openEHR-EHR-CLUSTER.cdr_device.v1" concept_name="Device">
+    {rule}
+  </definition>
+</template>"#
+    );
+    cdr_template::compile::parse_oet(xml.as_bytes()).unwrap()
+}
+
+fn embedding_oet() -> String {
+    String::from_utf8(oet()).unwrap().replace(
+        "archetype_id=\"openEHR-EHR-CLUSTER.cdr_device.v1\" concept_name",
+        "archetype_id=\"openEHR-EHR-CLUSTER.cdr_device.v1\" \
+         template_id=\"7d1c7a52-0000-4000-8000-00000000d001\" concept_name",
+    )
+}
+
+#[test]
+fn an_embedded_template_brings_its_rules() {
+    use cdr_template::compile::compile_with;
+    let embedded = device_template(r#"<Rule path="/items[at0001]" name="Serial" />"#);
+    let xml = compile_with(embedding_oet().as_bytes(), &archetypes(), &[embedded]).unwrap();
+    let t = parse_opt(xml.as_bytes()).unwrap();
+    // The embedded template's rule, and the item's own (on the use_node copy).
+    assert_eq!(at(&t, &["device", "serial"]).rm_type, "DV_TEXT");
+    assert_eq!(
+        at(&t, &["device", "spare", "spare_model"]).rm_type,
+        "DV_TEXT"
+    );
+    // The item's occurrences, not the embedded template's.
+    let device = at(&t, &["device"]);
+    assert_eq!((device.min, device.max), (0, 2));
+    // Without the embedded template, or with a rule of its own that matches nothing.
+    let errors = compile_with(embedding_oet().as_bytes(), &archetypes(), &[]).unwrap_err();
+    assert!(
+        errors[0].message.contains("embeds the template 7d1c7a52-0000-4000-8000-00000000d001, which is not among the templates given"),
+        "{errors:?}"
+    );
+    let broken = device_template(r#"<Rule path="/items[at0077]" max="0" />"#);
+    let errors = compile_with(embedding_oet().as_bytes(), &archetypes(), &[broken]).unwrap_err();
+    assert_eq!(
+        errors[0].located("visit.oet"),
+        "visit.oet: embedded template 'cdr device part', line 6: rule /items[at0077] matches no node of openEHR-EHR-CLUSTER.cdr_device.v1"
+    );
 }
