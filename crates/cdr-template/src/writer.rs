@@ -20,6 +20,8 @@ pub struct OptDocument {
     pub concept: String,
     /// `language/code_string` (ISO 639-1).
     pub language: String,
+    /// `description/other_details`: the template's metadata (key, value).
+    pub other_details: Vec<(String, String)>,
     /// The definition: the root archetype (a C_ARCHETYPE_ROOT).
     pub definition: CObject,
     /// Default values (`constraints/attributes`); paths as [`DefaultValue::path`], from the
@@ -43,7 +45,11 @@ pub fn write_opt(doc: &OptDocument) -> String {
     );
     w.code_phrase("language", "ISO_639-1", &doc.language);
     w.open("description");
+    w.leaf_attr("original_author", "id", "Original Author", "Not Specified");
     w.leaf("lifecycle_state", "Initial");
+    for (key, value) in &doc.other_details {
+        w.leaf_attr("other_details", "id", key, value);
+    }
     w.open("details");
     w.code_phrase("language", "ISO_639-1", &doc.language);
     w.leaf("purpose", "Not Specified");
@@ -238,10 +244,6 @@ impl W {
                 {
                     for p in patterns {
                         self.open(tag);
-                        self.leaf(
-                            "string_expression",
-                            &format!("archetype_id/value matches {{/{p}/}}"),
-                        );
                         self.open_typed("expression", "EXPR_BINARY_OPERATOR");
                         self.leaf("type", "Boolean");
                         self.leaf("operator", "2007");

@@ -113,11 +113,15 @@ pub fn compile_document(
     match definition {
         Some(mut definition) if c.errors.is_empty() => {
             prune(&mut definition);
+            if let CObjectKind::ArchetypeRoot(root) = &mut definition.kind {
+                root.template_id = Some(oet.name.clone());
+            }
             Ok(OptDocument {
                 template_id: oet.name.clone(),
                 uid: oet.id.clone(),
                 concept: oet.name,
                 language: c.language,
+                other_details: oet.other_details,
                 definition,
                 default_values: c.default_values,
                 hidden: c.hidden,
@@ -195,6 +199,11 @@ impl Compiler<'_> {
         for rule in relative {
             self.rule(&mut root, &pristine, rule, &item.archetype_id, at);
         }
+        if let Some(name) = &item.name {
+            if !is_own_name(&root, name) {
+                set_name(&mut root, name);
+            }
+        }
         let mut filled_slots = Vec::new();
         for child in &item.children {
             let child_at = format!("{at}{}", filling_path(&child.path, &child.archetype_id));
@@ -222,11 +231,6 @@ impl Compiler<'_> {
                 ..rule.clone()
             };
             self.rule(&mut root, &pristine, &rule, &item.archetype_id, at);
-        }
-        if let Some(name) = &item.name {
-            if !is_own_name(&root, name) {
-                set_name(&mut root, name);
-            }
         }
         if item.hide {
             self.hidden.push(at.to_owned());
@@ -650,7 +654,8 @@ fn is_own_name_in(obj: &CObject, name: &str, terms: &HashMap<String, crate::mode
     terms.get(&obj.node_id).is_some_and(|t| t.text == name)
 }
 
-/// Fixes the object's name to `name` (a DV_TEXT whose value is that string).
+/// Fixes the object's name to `name` (a DV_TEXT whose value is that string), as its last
+/// attribute (where the Ocean tools put it).
 fn set_name(obj: &mut CObject, name: &str) {
     let one = Interval::closed(1, 1);
     let attr = CAttribute {
@@ -668,7 +673,7 @@ fn set_name(obj: &mut CObject, name: &str) {
     };
     if let Some(attrs) = attributes_mut(obj) {
         attrs.retain(|a| a.rm_attribute_name != "name");
-        attrs.insert(0, attr);
+        attrs.push(attr);
     }
 }
 

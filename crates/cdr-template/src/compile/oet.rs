@@ -13,6 +13,8 @@ pub struct Oet {
     pub id: Option<String>,
     /// `<name>`: the template id of the operational template.
     pub name: String,
+    /// `<description><other_details>`: the template's metadata (key, value), in order.
+    pub other_details: Vec<(String, String)>,
     /// `<definition>`: the root archetype with its fillings and rules.
     pub definition: OetItem,
 }
@@ -120,11 +122,13 @@ pub fn parse_oet(xml: &[u8]) -> Result<Oet, OptError> {
         line: 1,
     };
     let (mut id, mut name, mut definition) = (None, String::new(), None);
+    let mut other_details = Vec::new();
     if !empty {
         while let Some((e, empty)) = cur.next_child()? {
             match e.local_name().as_ref() {
                 b"id" => id = Some(cur.string(empty)?).filter(|s| !s.is_empty()),
                 b"name" => name = cur.string(empty)?,
+                b"description" if !empty => description(&mut cur, &mut other_details)?,
                 b"definition" => {
                     let line = line_of(&cur, &e, empty, &mut lines);
                     definition = Some(item(&mut cur, &e, empty, line, &mut lines)?);
@@ -142,8 +146,35 @@ pub fn parse_oet(xml: &[u8]) -> Result<Oet, OptError> {
     Ok(Oet {
         id,
         name,
+        other_details,
         definition,
     })
+}
+
+/// `<description>`: the (key, value) items of `<other_details>`.
+fn description(cur: &mut Cursor<'_>, out: &mut Vec<(String, String)>) -> Result<(), OptError> {
+    while let Some((e, empty)) = cur.next_child()? {
+        if e.local_name().as_ref() != b"other_details" || empty {
+            cur.skip(empty)?;
+            continue;
+        }
+        while let Some((item, empty)) = cur.next_child()? {
+            if item.local_name().as_ref() != b"item" || empty {
+                cur.skip(empty)?;
+                continue;
+            }
+            let (mut key, mut value) = (String::new(), String::new());
+            while let Some((f, empty)) = cur.next_child()? {
+                match f.local_name().as_ref() {
+                    b"key" => key = cur.string(empty)?,
+                    b"value" => value = cur.string(empty)?,
+                    _ => cur.skip(empty)?,
+                }
+            }
+            out.push((key, value));
+        }
+    }
+    Ok(())
 }
 
 /// Line numbers of byte offsets read in increasing order (one pass over the text in all).

@@ -228,3 +228,39 @@ fn compiled_templates_match_the_published_ones() {
         "{pct:.1} % of nodes match, below the floor of {FLOOR_PERCENT} %"
     );
 }
+
+/// The lines of an OPT, indentation, byte order mark and comments left out, and the items of
+/// terms and the template's metadata (whose order and edge whitespace the tools keep from the
+/// sources, which parsed models do not).
+fn layout(xml: &str) -> Vec<String> {
+    xml.trim_start_matches('\u{feff}')
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| {
+            !(l.is_empty()
+                || l.starts_with("<!--")
+                || l.starts_with("<items id=\"")
+                || l.starts_with("<other_details id="))
+        })
+        .collect()
+}
+
+#[test]
+fn a_compiled_opt_is_laid_out_as_the_published_one() {
+    let Some(models) = models_dir() else {
+        return;
+    };
+    let ripple = models.join("ripple");
+    let oet = ripple.join("models/local/templates/composition/RIPPLE - Clinical Note.v0.oet");
+    let xml = compile(&std::fs::read(oet).unwrap(), &archetypes(&models)).unwrap();
+    let published =
+        std::fs::read_to_string(ripple.join("operational/RIPPLE - Clinical Note.opt")).unwrap();
+    let (ours, theirs) = (layout(&xml), layout(&published));
+    let first = ours.iter().zip(&theirs).position(|(a, b)| a != b);
+    assert_eq!(
+        (first, ours.len()),
+        (None, theirs.len()),
+        "first difference: {:?}",
+        first.map(|i| (&ours[i], &theirs[i]))
+    );
+}
