@@ -295,6 +295,16 @@ impl Compiler<'_> {
             );
             return;
         };
+        if let Some(ValueConstraint::Other(kind)) = &rule.constraint {
+            self.error(
+                (rule.line, &rule.embedded_from),
+                format!(
+                    "rule {}: constraints of kind '{kind}' are not supported",
+                    rule.path
+                ),
+            );
+            return;
+        }
         if steps.is_empty() {
             // A rule on the archetype root itself.
             apply_to_root(root, rule);
@@ -860,7 +870,9 @@ fn default_value(
 /// node) its last step names, or, for a path ending in an attribute, before the first slot of
 /// that attribute that admits it (else at its end, creating the attribute if the archetype
 /// leaves it open). It takes the slot's occurrences unless the template gives its own. A
-/// filled slot is recorded for removal. Whether the path was found.
+/// filled slot is recorded for removal. Whether the path was found. A slot the path names
+/// takes the archetype whether or not its include patterns admit it, as the Ocean tools do
+/// (published templates of the corpus rely on it).
 fn place(root: &mut CObject, child: &OetItem, built: CObject, filled: &mut Vec<String>) -> bool {
     let Some(steps) = parse_path(&child.path) else {
         return false;

@@ -307,10 +307,20 @@ fn truncated_and_mangled_oets_fail_cleanly() {
         ("max=\"1\"", "max=\"x\""),
         ("min=\"1\"", "min=\"-5\""),
         ("archetype_id=\"openEHR-EHR-CLUSTER.cdr_device.v1\"", ""),
+        ("\"quantityConstraint\"", "\"intervalConstraint\""),
     ] {
         let mangled = s.replacen(from, to, 1);
         let result = compile(mangled.as_bytes(), &set);
         assert!(result.is_err(), "{to}: {result:?}");
+        if to.contains("interval") {
+            let errors = result.unwrap_err();
+            assert!(
+                errors[0]
+                    .message
+                    .contains("constraints of kind 'intervalConstraint' are not supported"),
+                "{errors:?}"
+            );
+        }
     }
 }
 
