@@ -2,3 +2,4 @@
 //! command-line tools of the `cdr` binary.
 
 pub mod http;
+pub mod models;

@@ -1,6 +1,7 @@
 //! Integration tests of the `cdr` binary's `validate` command: exit codes (0 valid, 1 invalid
 //! or unreadable composition, 2 usage or template error), human and `--json` output; of
-//! `cdr template webtemplate`; and of `cdr archetype check` (ADL fixtures of cdr-adl).
+//! `cdr template webtemplate`; of `cdr archetype check` (ADL fixtures of cdr-adl); and of
+//! `cdr template build` (the compiler fixtures of cdr-template).
 //!
 //! Fixtures come from `crates/cdr-validation/tests/fixtures` (a hand-written OPT and a valid
 //! composition for it) and are copied, or changed, into a fresh temporary directory per test.
@@ -942,4 +943,110 @@ fn archetype_check_of_the_corpus_finds_only_the_known_errors() {
         "{}",
         stderr(&o)
     );
+}
+
+// ------------------------------------------------------------------ cdr template build
+
+/// The compiler fixtures of cdr-template (archetypes and `visit.oet`), copied into a new
+/// directory with the archetypes one level down (found by id anywhere below it).
+fn oet_fixtures(name: &str) -> (TempDir, String) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cdr-template/tests/fixtures/compile");
+    let dir = TempDir::new(name);
+    std::fs::create_dir_all(dir.0.join("archetypes/nested")).unwrap();
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let to = if file.ends_with(".adl") {
+            format!("archetypes/nested/{file}")
+        } else {
+            file
+        };
+        dir.write(&to, std::fs::read(e.path()).unwrap());
+    }
+    let oet = dir.path("visit.oet");
+    (dir, oet)
+}
+
+#[test]
+fn template_build_prints_an_opt_that_cdr_reads() {
+    let (dir, oet) = oet_fixtures("build-ok");
+    let o = cdr(&[
+        "template",
+        "build",
+        "--archetypes",
+        &dir.path("archetypes"),
+        &oet,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let opt = dir.write("visit.opt", &o.stdout);
+    let o = cdr(&["template", "webtemplate", &opt]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let wt: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(wt["templateId"], "cdr visit");
+    let ids: Vec<&str> = wt["tree"]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"home_reading"), "{ids:?}");
+}
+
+#[test]
+fn template_build_lists_every_error_with_file_and_line() {
+    let (dir, oet) = oet_fixtures("build-bad");
+    let text = std::fs::read_to_string(&oet).unwrap();
+    let broken = text
+        .replace("cdr_device.v1\"", "cdr_missing.v1\"")
+        .replace("items[at0010]\" max=\"0\"", "items[at0099]\" max=\"0\"");
+    let bad = dir.write("bad.oet", &broken);
+    let o = cdr(&[
+        "template",
+        "build",
+        "--archetypes",
+        &dir.path("archetypes"),
+        &bad,
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(o.stdout.is_empty());
+    let err = stderr(&o);
+    let rule = format!("{bad}:{}: rule ", line_in(&broken, "at0099"));
+    let missing = format!(
+        "{bad}:{}: archetype openEHR-EHR-CLUSTER.cdr_missing.v1 not found",
+        line_in(&broken, "cdr_missing")
+    );
+    assert!(err.contains(&rule) && err.contains(&missing), "{err}");
+}
+
+#[test]
+fn template_build_usage_and_unreadable_input_exit_2() {
+    let (dir, oet) = oet_fixtures("build-usage");
+    let archetypes = dir.path("archetypes");
+    for args in [
+        vec!["template", "build", &oet],
+        vec!["template", "build", "--archetypes", &archetypes],
+        vec!["template", "build", "--archetypes"],
+        vec![
+            "template",
+            "build",
+            "--archetypes",
+            &archetypes,
+            "--strict",
+            &oet,
+        ],
+        vec!["template", "build", "--archetypes", &archetypes, &oet, &oet],
+    ] {
+        assert_eq!(code(&cdr(&args)), 2, "{args:?}");
+    }
+    let absent = dir.path("absent.oet");
+    let o = cdr(&["template", "build", "--archetypes", &archetypes, &absent]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("cannot read"), "{}", stderr(&o));
+    let o = cdr(&[
+        "template",
+        "build",
+        "--archetypes",
+        &dir.path("nowhere"),
+        &oet,
+    ]);
+    assert_eq!(code(&o), 2);
 }

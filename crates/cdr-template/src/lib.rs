@@ -16,3 +16,5 @@ mod xml;
 
 pub use model::*;
 pub use parser::{parse_opt, parse_opt_with_limits, OptError, ParseLimits, MAX_SUPPORTED_DEPTH};
+pub mod compile;
+pub mod writer;

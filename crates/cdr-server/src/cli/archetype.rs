@@ -117,22 +117,6 @@ fn check(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 
 /// Every `.adl` file below `dir`, sorted by path.
 fn adl_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("adl"))
-            {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    out.extend(found);
+    out.extend(cdr_server::models::files_below(dir, "adl")?);
     Ok(())
 }

@@ -24,7 +24,7 @@ USAGE:
             [--oidc-issuer URL] [--oidc-audience AUD]... [--jwks-file FILE]
             [--oidc-roles-claim C[,C…]] [--oidc-organisation-claim C] [--oidc-patient-id-claim C]
             [--oidc-teams-claim C] [--oidc-break-glass-claim C]
-            [--tls-cert PEM --tls-key PEM] [--cors-origin ORIGIN]...
+            [--tls-cert PEM --tls-key PEM] [--cors-origin ORIGIN]... [--models DIR]
       Serves the openEHR REST API (default 127.0.0.1:8080, base /openehr/v1, data dir ./data,
       system id local.cdr; or CDR_BIND, CDR_DATA_DIR, CDR_SYSTEM_ID, CDR_BASE_PATH). AQL's
       TERMINOLOGY() asks the FHIR R4 terminology server at URL (http://; or
@@ -41,6 +41,10 @@ USAGE:
       CDR_OIDC_ORGANISATION_CLAIM, CDR_OIDC_PATIENT_ID_CLAIM, CDR_OIDC_TEAMS_CLAIM,
       CDR_OIDC_BREAK_GLASS_CLAIM). --tls-cert/--tls-key (CDR_TLS_CERT, CDR_TLS_KEY) serve HTTPS;
       --cors-origin (CDR_CORS_ORIGINS, comma-separated) lets those browser origins call the API.
+      --models DIR (CDR_MODELS) compiles every .oet template below DIR with the archetypes found
+      by id below it before starting (any error stops the start, every error listed as
+      file:line: message) and serves them as uploaded templates (a changed one replaces the
+      stored OPT unless compositions were committed with it).
   cdr user add <name> --roles R[,R…] [--full-name N] [--organisation O] [--team T]...
                [--patient-id P]
   cdr user passwd <name> | remove <name> | list          [--data-dir D] [--password-env VAR]
@@ -68,6 +72,12 @@ USAGE:
   cdr template example [--format json|xml|flat|structured] [--compact] <file.opt>
       Prints an example composition of the template (every node once, values the template
       allows), canonical JSON by default. Exit 1 when the OPT does not parse.
+  cdr template build --archetypes <dir> <file.oet>
+      Compiles an OET template (Ocean Template Designer) with the ADL 1.4 archetypes found by
+      id anywhere below <dir> (specialised ones flattened onto their parents) and prints the
+      operational template (OPT 1.4 XML). Exit 1 when it does not compile (every error as
+      file:line: message: a missing archetype, a rule or slot filling whose path matches no
+      node), 2 on usage errors or unreadable input.
   cdr archetype check [--strict] <file.adl|dir>...
       Parses and checks ADL 1.4 archetypes (every .adl file below a directory): codes used
       but not defined or defined but not used, node ids repeated among siblings, occurrences

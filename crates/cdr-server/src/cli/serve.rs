@@ -6,13 +6,15 @@ use std::path::PathBuf;
 
 use cdr_server::http::auth::{AuthConfig, OidcConfig};
 use cdr_server::http::{self, ServeOptions};
-use cdr_store::{Store, StoreConfig, TerminologyService};
+use cdr_store::{Principal, Store, StoreConfig, TerminologyService};
 
 struct Args {
     options: ServeOptions,
     config: StoreConfig,
     /// The FHIR R4 terminology server for AQL's TERMINOLOGY().
     terminology: Option<TerminologyService>,
+    /// A directory of OET templates and ADL 1.4 archetypes to compile and serve.
+    models: Option<PathBuf>,
 }
 
 /// A comma-separated list, trimmed, without empty items.
@@ -45,6 +47,7 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
         config.system_id = v;
     }
     let mut terminology = env("CDR_TERMINOLOGY_URL");
+    let mut models = env("CDR_MODELS").map(PathBuf::from);
     let mut auth = env("CDR_AUTH");
     let mut oidc = OidcConfig::new(&env("CDR_OIDC_ISSUER").unwrap_or_default(), Vec::new());
     oidc.audiences = env("CDR_OIDC_AUDIENCE")
@@ -94,6 +97,7 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
             "--system-id" => config.system_id = value()?,
             "--base-path" => options.base_path = value()?,
             "--terminology-url" => terminology = Some(value()?),
+            "--models" => models = Some(PathBuf::from(value()?)),
             "--auth" => auth = Some(value()?),
             "--oidc-issuer" => oidc.issuer = value()?.trim_end_matches('/').to_owned(),
             "--oidc-audience" => oidc.audiences.extend(list(&value()?)),
@@ -131,6 +135,7 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
         options,
         config,
         terminology,
+        models,
     })
 }
 
@@ -157,9 +162,48 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 }
 
 async fn serve(args: Args, out: &mut dyn Write) -> Result<(), String> {
+    // The models compile before anything starts, so a broken one stops nothing but this.
+    let models = match &args.models {
+        Some(dir) => cdr_server::models::compile_dir(dir).map_err(|errors| {
+            format!(
+                "the models in {} do not compile:\n{}",
+                dir.display(),
+                errors.join("\n")
+            )
+        })?,
+        None => Vec::new(),
+    };
     let store = Store::open(&args.config)
         .await
         .map_err(|e| format!("cannot open the store: {e}"))?;
+    if let Some(dir) = &args.models {
+        let caller = Principal {
+            name: Some(format!("cdr serve --models {}", dir.display())),
+            ..Principal::local()
+        };
+        match cdr_server::models::install(&store, &caller, &models).await {
+            Ok(done) => {
+                let changed = done
+                    .iter()
+                    .filter(|d| **d != cdr_server::models::Installed::Unchanged)
+                    .count();
+                eprintln!(
+                    "cdr: {} templates from {} ({changed} new or changed): {}",
+                    models.len(),
+                    dir.display(),
+                    models
+                        .iter()
+                        .map(|m| m.template_id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            Err(e) => {
+                let _ = store.shutdown().await;
+                return Err(format!("cannot install the models: {e}"));
+            }
+        }
+    }
     if let Some(t) = args.terminology.clone() {
         store.use_terminology(t);
     }

@@ -2,7 +2,9 @@
 //! - `webtemplate <file.opt>`: the web template as JSON;
 //! - `flat-to-canonical <file.opt> <flat.json>`: a FLAT composition as canonical JSON;
 //! - `canonical-to-flat <file.opt> <composition.json|xml>`: a composition as FLAT;
-//! - `example <file.opt> [--format F]`: an example composition in any format.
+//! - `example <file.opt> [--format F]`: an example composition in any format;
+//! - `build --archetypes <dir> <file.oet>`: the OPT 1.4 compiled from an OET template and the
+//!   archetypes (and the templates it embeds) found by id below the directory.
 
 use std::io::Write;
 
@@ -39,6 +41,9 @@ fn print(out: &mut dyn Write, json: &Value, compact: bool) {
 }
 
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    if args.first().map(String::as_str) == Some("build") {
+        return build(&args[1..], out, err);
+    }
     let mut compact = false;
     let mut format = None;
     let mut rest: Vec<&str> = Vec::new();
@@ -131,6 +136,64 @@ fn convert(
         }
         Err(e) => {
             let _ = writeln!(err, "{NAME}: {file}: {e}");
+            1
+        }
+    }
+}
+
+/// `build --archetypes <dir> <file.oet>`: prints the compiled OPT. Exit 1 when the template
+/// does not compile (every error printed as `file:line: message`), 2 on usage errors or
+/// unreadable input.
+fn build(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let mut dir = None;
+    let mut files = Vec::new();
+    let mut it = args.iter().map(String::as_str);
+    while let Some(a) = it.next() {
+        match a {
+            "--archetypes" => match it.next() {
+                Some(d) => dir = Some(d),
+                None => return usage(err, "--archetypes needs a directory"),
+            },
+            _ => match a.strip_prefix("--archetypes=") {
+                Some(d) => dir = Some(d),
+                None if a.starts_with('-') => return usage(err, &format!("unknown option `{a}`")),
+                None => files.push(a),
+            },
+        }
+    }
+    let (Some(dir), [oet]) = (dir, files.as_slice()) else {
+        return usage(err, "expected `build --archetypes <dir> <file.oet>`");
+    };
+    let dir_path = std::path::Path::new(dir);
+    let loaded = cdr_server::models::load_archetypes(dir_path)
+        .and_then(|(a, p)| Ok((a, p, cdr_server::models::load_templates(dir_path)?)));
+    let (archetypes, problems, templates) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            let _ = writeln!(err, "{NAME}: cannot read {dir}: {e}");
+            return 2;
+        }
+    };
+    let bytes = match std::fs::read(oet) {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = writeln!(err, "{NAME}: cannot read {oet}: {e}");
+            return 2;
+        }
+    };
+    match cdr_template::compile::compile_with(&bytes, &archetypes, &templates) {
+        Ok(xml) => {
+            let _ = write!(out, "{xml}");
+            0
+        }
+        Err(errors) => {
+            for e in &errors {
+                let _ = writeln!(err, "{}", e.located(oet));
+            }
+            // Archetypes that did not parse may be the ones the template misses.
+            for p in &problems {
+                let _ = writeln!(err, "{NAME}: skipped {p}");
+            }
             1
         }
     }

@@ -1,4 +1,5 @@
-//! The `cdr serve` binary: options, health, and a clean stop on SIGTERM and SIGINT.
+//! The `cdr serve` binary: options, health, a clean stop on SIGTERM and SIGINT, and models
+//! compiled from their sources at start (`--models`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -24,9 +25,20 @@ async fn database_url() -> String {
 }
 
 async fn serve_and_stop(signal: &str) {
+    serve_and_stop_with(signal, &database_url().await, &[], |_| async {}).await;
+}
+
+/// Starts `cdr serve` (with `extra` arguments), checks it answers, runs `more` against its
+/// address, then stops it with `signal` and checks it stopped cleanly; returns its stderr.
+async fn serve_and_stop_with<F, Fut>(signal: &str, db: &str, extra: &[&str], more: F) -> String
+where
+    F: FnOnce(std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut child = Command::new(env!("CARGO_BIN_EXE_cdr"))
         .args(["serve", "--bind", "127.0.0.1:0", "--base-path", "/api/v1/"])
-        .env("DATABASE_URL", database_url().await)
+        .args(extra)
+        .env("DATABASE_URL", db)
         .env("CDR_SYSTEM_ID", "serve.test")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -52,6 +64,7 @@ async fn serve_and_stop(signal: &str) {
     let res = request_to(addr, "POST", "/api/v1/ehr").send().await;
     assert_eq!(res.status, 201, "{}", res.text());
     assert!(res.header("location").unwrap().contains("/api/v1/ehr/"));
+    more(addr).await;
 
     let killed = Command::new("kill")
         .args([signal, &child.id().to_string()])
@@ -71,6 +84,7 @@ async fn serve_and_stop(signal: &str) {
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(stderr.contains("stopping"), "{stderr}");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    stderr
 }
 
 #[tokio::test]
@@ -91,4 +105,142 @@ fn serve_refuses_bad_options() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option `--port`"));
+}
+
+/// The compiler fixtures of cdr-template (archetypes one level down, the OET at the top),
+/// copied into a new directory; `edit` may change the OET.
+fn models_dir(name: &str, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cdr-template/tests/fixtures/compile");
+    let dir = std::env::temp_dir().join(format!("cdr-models-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("archetypes")).unwrap();
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        if file.ends_with(".adl") {
+            std::fs::write(dir.join("archetypes").join(file), text).unwrap();
+        } else {
+            std::fs::write(dir.join(file), edit(text)).unwrap();
+        }
+    }
+    dir
+}
+
+#[tokio::test]
+async fn serve_compiles_the_models_and_serves_them_as_templates() {
+    let dir = models_dir("ok", |t| t);
+    let stderr = serve_and_stop_with(
+        "-TERM",
+        &database_url().await,
+        &["--models", &dir.display().to_string()],
+        |addr| async move {
+            let res = request_to(addr, "GET", "/api/v1/definition/template/adl1.4")
+                .send()
+                .await;
+            assert_eq!(res.status, 200, "{}", res.text());
+            let ids: Vec<String> = res
+                .json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["template_id"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            assert_eq!(ids, ["cdr visit"]);
+            // Its example composition commits: the compiled template validates it.
+            commit_example(addr).await;
+        },
+    )
+    .await;
+    assert!(
+        stderr.contains("1 templates from") && stderr.contains("cdr visit"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn serve_stops_listing_every_model_error() {
+    let dir = models_dir("bad", |t| {
+        t.replace("cdr_device.v1\"", "cdr_missing.v1\"")
+            .replace("items[at0010]\" max=\"0\"", "items[at0099]\" max=\"0\"")
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_cdr"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--models"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let oet = dir.join("visit.oet").display().to_string();
+    let text = std::fs::read_to_string(dir.join("visit.oet")).unwrap();
+    let line = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert!(
+        stderr.contains(&format!("{oet}:{}: rule ", line("at0099")))
+            && stderr.contains(&format!(
+                "{oet}:{}: archetype openEHR-EHR-CLUSTER.cdr_missing.v1 not found",
+                line("cdr_missing")
+            )),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Commits the example composition of the template `cdr visit` into a new EHR.
+async fn commit_example(addr: std::net::SocketAddr) {
+    let example = request_to(
+        addr,
+        "GET",
+        "/api/v1/definition/template/adl1.4/cdr%20visit/example",
+    )
+    .send()
+    .await;
+    assert_eq!(example.status, 200, "{}", example.text());
+    let ehr = request_to(addr, "POST", "/api/v1/ehr").send().await.etag();
+    let res = request_to(addr, "POST", &format!("/api/v1/ehr/{ehr}/composition"))
+        .body("application/json", example.body.clone())
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+}
+
+#[tokio::test]
+async fn serve_replaces_a_changed_model_unless_compositions_use_it() {
+    let db = database_url().await;
+    let first = models_dir("v1", |t| t);
+    let changed = models_dir("v2", |t| t.replace("max=\"2\"", "max=\"3\""));
+    let (first, changed) = (first.display().to_string(), changed.display().to_string());
+    let nothing = |_| async {};
+    let stderr = serve_and_stop_with("-TERM", &db, &["--models", &first], nothing).await;
+    assert!(stderr.contains("(1 new or changed)"), "{stderr}");
+    let stderr = serve_and_stop_with("-TERM", &db, &["--models", &first], nothing).await;
+    assert!(stderr.contains("(0 new or changed)"), "{stderr}");
+    // Changed and not yet used: replaced; then a composition is committed with it.
+    let stderr = serve_and_stop_with("-TERM", &db, &["--models", &changed], |addr| async move {
+        let opt = request_to(
+            addr,
+            "GET",
+            "/api/v1/definition/template/adl1.4/cdr%20visit",
+        )
+        .send()
+        .await;
+        assert!(opt.text().contains("<upper>3</upper>"), "{}", opt.text());
+        commit_example(addr).await;
+    })
+    .await;
+    assert!(stderr.contains("(1 new or changed)"), "{stderr}");
+    // Changed back while compositions use it: the start stops, saying why.
+    let out = Command::new(env!("CARGO_BIN_EXE_cdr"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--models", &first])
+        .env("DATABASE_URL", &db)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot install the models") && stderr.contains("cdr visit"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(first);
+    let _ = std::fs::remove_dir_all(changed);
 }

@@ -41,7 +41,7 @@ pub fn form_cases(kind: &str) -> Option<Vec<FormCase>> {
 }
 
 /// The outcome of one file: `Ok` when it reads cleanly and validates, else why not.
-fn judge(template: &cdr_template::Template, bytes: &[u8]) -> Result<Value, String> {
+pub fn judge(template: &cdr_template::Template, bytes: &[u8]) -> Result<Value, String> {
     let flat: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     let map = flat.as_object().ok_or("not a JSON object")?;
     read(cdr_template::flat::read_flat(template, map, NOW), template)

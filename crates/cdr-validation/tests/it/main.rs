@@ -1,5 +1,6 @@
 //! Integration tests of cdr-validation: corpus acceptance, mutations, small fixtures.
 
+mod compiled_twins;
 mod corpus;
 mod example;
 mod fixtures;
