@@ -204,8 +204,10 @@ impl W {
                     self.leaf("value", t);
                     self.close("template_id");
                 }
+                // The code itself breaks ties (`at0.1` and `at0000.1` number alike), so the
+                // same template always compiles to the same text.
                 let mut terms: Vec<_> = root.terms.iter().collect();
-                terms.sort_by_key(|t| code_order(t.0));
+                terms.sort_by(|a, b| code_order(a.0).cmp(&code_order(b.0)).then(a.0.cmp(b.0)));
                 for (code, term) in terms {
                     self.indent();
                     let _ = writeln!(self.out, "<term_definitions code=\"{}\">", escape(code));
