@@ -11,6 +11,7 @@ mod fixtures;
 mod flat;
 mod opt_builder;
 mod robustness;
+mod shipped;
 mod structured;
 mod support;
 mod webtemplate;
