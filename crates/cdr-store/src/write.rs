@@ -29,6 +29,9 @@ type Pending<'a> =
 /// Why a write did not happen.
 pub(crate) enum WriteFailure {
     Store(StoreError),
+    /// The caller holds no write grant for the EHR; whether they may see it (403) or not
+    /// (404, like a missing EHR) is asked after rollback.
+    NoWriteGrant,
     /// The compare-and-swap of a versioned object's head failed; explained after rollback.
     Stale {
         kind: VoKind,
@@ -108,10 +111,7 @@ impl Check<'_> {
             Check::NewEhr if unique => conflict(format!("EHR id {ehr_id} is already in use")),
             Check::Ehr if code == "CD001" => StoreError::not_found("EHR", ehr_id).into(),
             Check::Ehr if code == "CD002" => StoreError::not_modifiable(ehr_id).into(),
-            Check::Ehr if code == "CD006" => StoreError::Forbidden(format!(
-                "the caller may read EHR {ehr_id} but holds no write grant for it"
-            ))
-            .into(),
+            Check::Ehr if code == "CD006" => WriteFailure::NoWriteGrant,
             Check::Contribution if unique => {
                 conflict(format!("contribution uid {} is already in use", c.id))
             }
@@ -372,17 +372,16 @@ macro_rules! ehr_check {
 }
 const EHR_CHECK: &str = ehr_check!();
 
-/// The EHR check of a caller other than an admin, its predicates' values numbered after the
-/// statement's `base` parameters: the EHR must exist and be writable by the caller, and accept
-/// content (CD002). A write grant is also a read grant (`access::filter`), so a caller who may
-/// write sees the record and the usual commit pays one grant probe; only a refused write asks
-/// whether the caller may see the record at all: CD006 when they may (403), else CD001 like a
-/// missing EHR (404), so a record the caller may not see fails as a missing one. The
-/// uncorrelated subqueries are InitPlans, each run only when its value is first needed, and
+/// The EHR check of a caller other than an admin, its predicate's values numbered after the
+/// statement's `base` parameters: the caller must hold a write grant for the EHR (CD006), the
+/// EHR must exist (CD001) and accept content (CD002). A write grant is also a read grant
+/// (`access::filter`), so the statement needs nothing of the read predicate: whether a refused
+/// caller may see the record at all (403) or not (404, like a missing EHR) is asked after the
+/// rollback ([`Store::explain`]). Keeping the read predicate's tables out of the commit keeps
+/// the statement's relations (each locked at every execution of the cached plan) few.
 /// `OFFSET 0` keeps the row's two values from being planned (and run) once per use. `None`
 /// for an admin, whose check is [`EHR_CHECK`].
 fn guarded_ehr_check(caller: &Principal, base: usize) -> Option<Guarded> {
-    let read = filter(caller, Need::Read)?;
     let write = filter(caller, Need::Write)?;
     let mut values = Vec::new();
     let mut push = |v: Bind| {
@@ -390,12 +389,9 @@ fn guarded_ehr_check(caller: &Principal, base: usize) -> Option<Guarded> {
         format!("${}", base + values.len())
     };
     let may = write.sql("$1", &mut push);
-    let seen = read.sql("$1", &mut push);
     Some(Guarded {
         sql: format!(
-            "SELECT CASE WHEN NOT w THEN CASE WHEN EXISTS (SELECT FROM ehr WHERE ehr_id = $1 \
-             AND {seen}) THEN cdr_fail('CD006', 'no write access') \
-             ELSE cdr_fail('CD001', 'no EHR') END \
+            "SELECT CASE WHEN NOT w THEN cdr_fail('CD006', 'no write grant') \
              WHEN m IS NULL THEN cdr_fail('CD001', 'no EHR') \
              WHEN $2 AND NOT m THEN cdr_fail('CD002', 'not modifiable') END \
              FROM (SELECT (SELECT is_modifiable FROM ehr WHERE ehr_id = $1) AS m, \
@@ -920,6 +916,15 @@ impl Store {
     ) -> StoreError {
         let (kind, vo_id, given) = match failure {
             WriteFailure::Store(e) => return e,
+            WriteFailure::NoWriteGrant => {
+                return match self.authorise(caller, ehr_id, Need::Write).await {
+                    // Granted since: the write may simply be tried again.
+                    Ok(()) => StoreError::Forbidden(format!(
+                        "the caller held no write grant for EHR {ehr_id}"
+                    )),
+                    Err(e) => e,
+                };
+            }
             WriteFailure::Stale { kind, vo_id, given } => (kind, vo_id, given),
         };
         let client = match self.inner.pool.get().await {
