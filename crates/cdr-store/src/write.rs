@@ -74,8 +74,8 @@ pub(crate) struct NewEhr {
 enum Check<'p> {
     /// `INSERT INTO ehr`: a unique violation means the id is taken.
     NewEhr,
-    /// The EHR exists and the caller may read it (CD001), may write it (CD006), and it
-    /// accepts content (CD002).
+    /// The caller holds a write grant (CD006; an admin needs none), the EHR exists (CD001)
+    /// and accepts content (CD002).
     Ehr,
     /// `INSERT INTO contribution`: a unique violation means the uid is taken.
     Contribution,
