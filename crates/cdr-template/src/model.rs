@@ -100,8 +100,43 @@ pub struct Template {
     /// constraint node(s) at that path. Several nodes can share a path (same node id, different
     /// names); each entry is the list of (attribute index, child index) steps from the root.
     pub path_index: HashMap<String, Vec<NodeRoute>>,
-    /// The web template, built on first use (see [`Template::web_template`]).
-    pub(crate) web_template: std::sync::OnceLock<crate::webtemplate::WebTemplate>,
+    /// What a later stage derives from the template once (the forms crate's web template), kept
+    /// with it so that a cached template caches that too.
+    pub derived: Derived,
+}
+
+/// One value derived from a [`Template`] and built on first use. The slot holds a single value
+/// of a single type: the first `get_or_init` decides the type, and asking for another type
+/// afterwards gets `None`.
+#[derive(Default)]
+pub struct Derived(std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>);
+
+impl Derived {
+    /// The value, built by `init` if the slot is still empty; `None` when the slot already
+    /// holds a value of another type.
+    pub fn get_or_init<T: std::any::Any + Send + Sync>(
+        &self,
+        init: impl FnOnce() -> T,
+    ) -> Option<&T> {
+        self.0.get_or_init(|| Box::new(init())).downcast_ref()
+    }
+}
+
+/// A clone starts empty and derives its value again when asked.
+impl Clone for Derived {
+    fn clone(&self) -> Self {
+        Derived::default()
+    }
+}
+
+impl std::fmt::Debug for Derived {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Derived(built)"
+        } else {
+            "Derived(empty)"
+        })
+    }
 }
 
 /// A default value the template sets on an attribute (`constraints/attributes` with a

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use quick_xml::events::{BytesStart, Event};
 
 use crate::index::build_path_index;
-use crate::model::{DefaultValue, Template};
+use crate::model::{DefaultValue, Derived, Template};
 use crate::tree::read_definition;
 use crate::xml::{attribute, xsi_type, Cursor};
 
@@ -138,7 +138,7 @@ fn read_template(cur: &mut Cursor<'_>, empty: bool, root_at: usize) -> Result<Te
         annotations,
         default_values,
         path_index,
-        web_template: std::sync::OnceLock::new(),
+        derived: Derived::default(),
     })
 }
 

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
+use cdr_forms::flat::FormReading;
 use cdr_rm::Composition;
-use cdr_template::flat::FormReading;
 use cdr_template::Template;
 use serde_json::Value;
 
@@ -99,12 +99,8 @@ pub fn read(form: Form, template: Option<&Template>, bytes: &[u8]) -> Result<Com
 /// when the bytes are not such a composition at all.
 pub fn read_form(form: Form, template: &Template, bytes: &[u8]) -> Result<FormReading, String> {
     match (form, json(bytes)?) {
-        (Form::Structured, v) => Ok(cdr_template::structured::read_structured(
-            template,
-            &v,
-            &now(),
-        )),
-        (_, Value::Object(flat)) => Ok(cdr_template::flat::read_flat(template, &flat, &now())),
+        (Form::Structured, v) => Ok(cdr_forms::structured::read_structured(template, &v, &now())),
+        (_, Value::Object(flat)) => Ok(cdr_forms::flat::read_flat(template, &flat, &now())),
         _ => Err("a FLAT composition is a JSON object of paths and values".into()),
     }
 }
@@ -124,11 +120,11 @@ pub fn write(
     let value = match form {
         Form::Xml => return Ok(cdr_rm::to_xml(composition, "composition")),
         Form::Json => canonical(),
-        Form::Flat => cdr_template::flat::canonical_to_flat(need(form, template)?, &canonical())
+        Form::Flat => cdr_forms::flat::canonical_to_flat(need(form, template)?, &canonical())
             .map(Value::Object)
             .map_err(|e| e.to_string())?,
         Form::Structured => {
-            cdr_template::structured::canonical_to_structured(need(form, template)?, &canonical())
+            cdr_forms::structured::canonical_to_structured(need(form, template)?, &canonical())
                 .map_err(|e| e.to_string())?
         }
     };
@@ -159,7 +155,7 @@ pub fn convert_file(
 
 /// The example composition of a template (written now).
 pub fn example(template: &Template) -> Result<Composition, String> {
-    let canonical = cdr_template::example::example_composition(template, &now())
+    let canonical = cdr_forms::example::example_composition(template, &now())
         .map_err(|e| format!("no example: {e}"))?;
     cdr_rm::json::from_json_value(canonical).map_err(|e| format!("no example: {e}"))
 }

@@ -10,6 +10,8 @@ use std::io::Write;
 
 use serde_json::Value;
 
+use cdr_forms::Forms;
+
 use super::forms::{self, Form};
 
 const NAME: &str = "cdr template";

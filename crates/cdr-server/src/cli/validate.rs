@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
 
+use cdr_forms::flat::FlatLocation;
 use cdr_server::http::error::issue_json;
-use cdr_template::flat::FlatLocation;
 use cdr_template::Template;
 use cdr_validation::ValidationIssue;
 
@@ -147,7 +147,7 @@ fn issues_of(
         .iter()
         .map(|i| (json!(i), i.to_string()))
         .collect();
-    let at = cdr_template::flat::locate(template, &reading.canonical);
+    let at = cdr_forms::flat::locate(template, &reading.canonical);
     let issues = reading
         .composition
         .as_ref()

@@ -7,6 +7,7 @@ use actix_web::web::{self, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use cdr_forms::Forms;
 use cdr_store::{format_time, StoredQuery};
 
 use super::error::{ApiError, ApiResult, Code};
@@ -138,7 +139,7 @@ pub async fn example(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<
     let id = segment(&req, "template_id");
     let template = state.store.get_template(&state.caller(&req), id).await?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let example = cdr_template::example::example_composition(&template, &now)
+    let example = cdr_forms::example::example_composition(&template, &now)
         .map_err(|e| ApiError::new(Code::NoExample, e.to_string()))?;
     let body = super::forms::render(&template, example, format)?;
     Ok(Answer {

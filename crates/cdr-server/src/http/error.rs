@@ -12,9 +12,9 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Value};
 
+use cdr_forms::flat::{FlatIssue, FlatLocation};
 use cdr_rm::DecodeError;
 use cdr_store::StoreError;
-use cdr_template::flat::{FlatIssue, FlatLocation};
 use cdr_validation::ValidationIssue;
 
 use super::media;

@@ -14,9 +14,9 @@ use actix_web::web::Payload;
 use actix_web::HttpRequest;
 use serde_json::Value;
 
+use cdr_forms::flat::{FlatError, FormReading};
 use cdr_rm::Composition;
 use cdr_store::Principal;
-use cdr_template::flat::{FlatError, FormReading};
 use cdr_template::Template;
 
 use super::error::{ApiError, ApiResult, Code};
@@ -68,7 +68,7 @@ impl Placer {
     pub fn place(&self, err: ApiError) -> ApiError {
         match &self.form {
             Some((template, canonical)) if err.has_issues() => {
-                let at = cdr_template::flat::locate(template, canonical);
+                let at = cdr_forms::flat::locate(template, canonical);
                 err.locate_issues(|i| at.find_issue(&i.path, &i.archetype_path))
             }
             _ => err,
@@ -96,8 +96,8 @@ pub async fn read_composition(
         .await?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let reading = match (format, value) {
-        (Format::Structured, v) => cdr_template::structured::read_structured(&template, &v, &now),
-        (_, Value::Object(flat)) => cdr_template::flat::read_flat(&template, &flat, &now),
+        (Format::Structured, v) => cdr_forms::structured::read_structured(&template, &v, &now),
+        (_, Value::Object(flat)) => cdr_forms::flat::read_flat(&template, &flat, &now),
         _ => {
             return Err(ApiError::new(
                 Code::MalformedBody,
@@ -145,7 +145,7 @@ fn unreadable(template: &Template, reading: FormReading, format: Format) -> ApiE
             .unwrap_or_default(),
         issues.len()
     );
-    let at = cdr_template::flat::locate(template, &reading.canonical);
+    let at = cdr_forms::flat::locate(template, &reading.canonical);
     ApiError::new(code, detail)
         .with_form_issues(reading.issues, issues)
         .locate_issues(|i| at.find_issue(&i.path, &i.archetype_path))
@@ -206,8 +206,8 @@ pub async fn represent(
 /// A canonical composition in `format`: as it is, as XML, or converted through its template.
 pub fn render(template: &Template, value: Value, format: Format) -> ApiResult<String> {
     let converted = match format {
-        Format::Flat => cdr_template::flat::canonical_to_flat(template, &value).map(Value::Object),
-        Format::Structured => cdr_template::structured::canonical_to_structured(template, &value),
+        Format::Flat => cdr_forms::flat::canonical_to_flat(template, &value).map(Value::Object),
+        Format::Structured => cdr_forms::structured::canonical_to_structured(template, &value),
         other => return media::render_value(value, other),
     };
     converted

@@ -2,7 +2,7 @@
 
 use cdr_template::*;
 
-use crate::support::{occ, opt};
+use cdr_template::fixtures::{occ, opt};
 
 fn err(xml: &str) -> OptError {
     match parse_opt(xml.as_bytes()) {

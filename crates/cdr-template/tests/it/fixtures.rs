@@ -3,7 +3,7 @@
 
 use cdr_template::*;
 
-use crate::support::{occ, opt};
+use cdr_template::fixtures::{occ, opt};
 
 fn parse(xml: &str) -> Template {
     parse_opt(xml.as_bytes()).unwrap_or_else(|e| panic!("fixture should parse: {e}\n{xml}"))

@@ -3,7 +3,8 @@
 
 use cdr_template::{parse_opt, parse_opt_with_limits, OptError, ParseLimits};
 
-use crate::support::{corpus_opts, opt};
+use crate::support::corpus_opts;
+use cdr_template::fixtures::opt;
 
 /// A tiny deterministic PRNG (xorshift64*), so failures are reproducible.
 struct Rng(u64);

@@ -1,7 +1,7 @@
 //! Example compositions of every corpus OPT: each validates, and converts to FLAT and back (and
 //! to STRUCTURED and back) to the same composition.
 
-use cdr_template::example::{example_composition, example_flat};
+use cdr_forms::example::{example_composition, example_flat};
 
 use crate::flat::{same, through_flat, validated, NOW};
 use crate::structured::through_structured;

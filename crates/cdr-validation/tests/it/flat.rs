@@ -1,7 +1,8 @@
 //! FLAT compositions of the corpus: converted to canonical JSON through the template's web
 //! template, decoded and validated; and round trips FLAT → canonical → FLAT → canonical.
 
-use cdr_template::flat::{canonical_to_flat, flat_to_canonical};
+use cdr_forms::flat::{canonical_to_flat, flat_to_canonical};
+use cdr_forms::Forms;
 use cdr_validation::validate;
 use serde_json::{json, Value};
 
@@ -44,13 +45,13 @@ pub fn form_cases(kind: &str) -> Option<Vec<FormCase>> {
 pub fn judge(template: &cdr_template::Template, bytes: &[u8]) -> Result<Value, String> {
     let flat: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     let map = flat.as_object().ok_or("not a JSON object")?;
-    read(cdr_template::flat::read_flat(template, map, NOW), template)
+    read(cdr_forms::flat::read_flat(template, map, NOW), template)
 }
 
 /// `Ok` (the canonical composition) when a reading found no problem and what it gives
 /// validates, else its problems (then the first validation issues).
 pub fn read(
-    reading: cdr_template::flat::FormReading,
+    reading: cdr_forms::flat::FormReading,
     template: &cdr_template::Template,
 ) -> Result<Value, String> {
     if !reading.issues.is_empty() {
@@ -345,7 +346,7 @@ fn corpus_flat_issues_are_located() {
         else {
             continue;
         };
-        let at = cdr_template::flat::locate(template, &canonical);
+        let at = cdr_forms::flat::locate(template, &canonical);
         for issue in validate(template, &composition) {
             let place = at
                 .find(&issue.path)
@@ -369,12 +370,12 @@ fn corpus_flat_issues_are_located() {
 
 /// The web template node a FLAT key (without `_` segments) names.
 fn node_of<'w>(
-    template: &'w cdr_template::Template,
+    web: &'w cdr_forms::webtemplate::WebTemplate,
     key: &str,
-) -> Option<&'w cdr_template::webtemplate::WebTemplateNode> {
+) -> Option<&'w cdr_forms::webtemplate::WebTemplateNode> {
     let body = key.split('|').next()?;
     let mut segments = body.split('/').map(|s| s.split(':').next().unwrap_or(s));
-    let mut node = &template.web_template().tree;
+    let mut node = &web.tree;
     if segments.next()? != node.id {
         return None;
     }
@@ -386,7 +387,7 @@ fn node_of<'w>(
 
 /// Whether `text` is the template's term for `code` at `node` (its list's label) and for no
 /// other code of the list.
-fn is_term_of(node: &cdr_template::webtemplate::WebTemplateNode, code: &str, text: &str) -> bool {
+fn is_term_of(node: &cdr_forms::webtemplate::WebTemplateNode, code: &str, text: &str) -> bool {
     let mut named = node
         .inputs
         .iter()
@@ -414,6 +415,7 @@ fn corpus_flat_in_the_older_dialect() {
             continue;
         };
         let flat = canonical_to_flat(template, &first).expect("to FLAT");
+        let web = template.web_template();
         // Two rewrites of the whole file: term texts bare, and as `|value` alone.
         for bare in [true, false] {
             let mut g = flat.clone();
@@ -426,7 +428,7 @@ fn corpus_flat_in_the_older_dialect() {
                     continue;
                 };
                 let text = flat.get(&format!("{node}|value")).and_then(Value::as_str);
-                let (Some(text), Some(w)) = (text, node_of(template, key)) else {
+                let (Some(text), Some(w)) = (text, node_of(&web, key)) else {
                     continue;
                 };
                 if !is_term_of(w, value.as_str().unwrap_or_default(), text) {

@@ -2,8 +2,8 @@
 //! web template, decoded and validated; round trips through STRUCTURED; and every corpus FLAT
 //! file regrouped as STRUCTURED gives the composition its FLAT gives.
 
-use cdr_template::flat::flat_to_canonical;
-use cdr_template::structured::{
+use cdr_forms::flat::flat_to_canonical;
+use cdr_forms::structured::{
     canonical_to_structured, flat_to_structured, read_structured, structured_to_canonical,
 };
 use cdr_template::Template;

@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 use cdr_rm::Composition;
 
 use super::{locate, to_rm, FlatError};
-use crate::model::Template;
+use crate::Forms;
+use cdr_template::Template;
 
 /// A problem of a FLAT or STRUCTURED composition found while reading it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -9,8 +9,9 @@ use serde_json::{Map, Value};
 
 use super::shapes;
 use super::{matches_step, own_step, rm_type_of};
-use crate::model::Template;
 use crate::webtemplate::{Step, WebTemplateNode};
+use crate::Forms;
+use cdr_template::Template;
 
 /// The FLAT place of an object of a canonical composition.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,12 +2,13 @@
 //! completed from the template, RM attributes outside the template, errors that name the key,
 //! and the way back.
 
-use cdr_template::flat::{canonical_to_flat, flat_to_canonical, FlatError};
+use cdr_forms::flat::{canonical_to_flat, flat_to_canonical, FlatError};
+use cdr_forms::Forms;
 use cdr_template::{parse_opt, Template};
 use serde_json::{json, Map, Value};
 
-use crate::opt_builder::*;
-use crate::support::opt;
+use cdr_template::fixtures::opt;
+use cdr_template::fixtures::*;
 
 pub const NOW: &str = "2024-05-01T10:00:00Z";
 
@@ -294,7 +295,7 @@ fn errors_name_the_key() {
 }
 
 /// (FLAT key, web template id, constraint) of each issue of a reading.
-pub fn places(reading: &cdr_template::flat::FormReading) -> Vec<(&str, &str, &str)> {
+pub fn places(reading: &cdr_forms::flat::FormReading) -> Vec<(&str, &str, &str)> {
     reading
         .issues
         .iter()
@@ -339,7 +340,7 @@ fn every_problem_at_once() {
     ] {
         f.insert(k.to_owned(), v);
     }
-    let reading = cdr_template::flat::read_flat(&t, &f, NOW);
+    let reading = cdr_forms::flat::read_flat(&t, &f, NOW);
     let mut got = places(&reading);
     got.sort();
     let node =
@@ -404,7 +405,7 @@ fn every_problem_at_once() {
     assert!(!reading.follows_from_issues("/content[3]/data/events[0]/data/items[1]"));
 
     // Nothing wrong: a clean reading, the composition flat_to_canonical gives.
-    let clean = cdr_template::flat::read_flat(&t, &basic(), NOW);
+    let clean = cdr_forms::flat::read_flat(&t, &basic(), NOW);
     assert!(clean.is_clean(), "{:?}", clean.issues);
     assert_eq!(
         clean.canonical,
@@ -462,7 +463,7 @@ fn instance_paths_are_located_in_flat() {
     let mut f = basic();
     f.insert("fixture/blood_pressure:1/comment".into(), json!("later"));
     let c = flat_to_canonical(&t, &f, NOW).expect("converts");
-    let at = cdr_template::flat::locate(&t, &c);
+    let at = cdr_forms::flat::locate(&t, &c);
     let event = "/content[0]/data/events[0]/data";
     for (path, flat, id) in [
         (
@@ -543,9 +544,9 @@ fn event_offset_is_computed_not_given() {
     assert_eq!(err.path(), key);
     assert!(err.to_string().contains("computed"), "{err}");
     // STRUCTURED reads through FLAT: the same error, the same key.
-    let s = cdr_template::structured::flat_to_structured(&f).expect("to STRUCTURED");
-    let err = cdr_template::structured::structured_to_canonical(&t, &s, NOW)
-        .expect_err("offset is refused");
+    let s = cdr_forms::structured::flat_to_structured(&f).expect("to STRUCTURED");
+    let err =
+        cdr_forms::structured::structured_to_canonical(&t, &s, NOW).expect_err("offset is refused");
     assert_eq!(err.path(), key);
     // Without it the composition converts, and the way back writes no offset.
     f.remove(key);
@@ -561,7 +562,7 @@ fn template_with_slot() -> Template {
         r#"<children xsi:type="ARCHETYPE_SLOT"><rm_type_name>CLUSTER</rm_type_name>{}<node_id>at0007</node_id>
              <includes><string_expression>archetype_id/value matches {{/openEHR-EHR-CLUSTER\.device(-[a-zA-Z0-9_]+)*\.v1/}}</string_expression></includes>
            </children>"#,
-        crate::support::occ(0, 2)
+        cdr_template::fixtures::occ(0, 2)
     );
     build_with("", &slot)
 }
@@ -618,12 +619,12 @@ fn unfilled_slot_content_goes_whole_as_raw() {
     let back = flat_to_canonical(&t, &f, NOW).expect("back");
     assert_eq!(back, c);
     // STRUCTURED (FLAT nested) finds the slot's segment too.
-    let s = cdr_template::structured::canonical_to_structured(&t, &c).expect("to STRUCTURED");
+    let s = cdr_forms::structured::canonical_to_structured(&t, &c).expect("to STRUCTURED");
     assert!(
         s["fixture"]["blood_pressure"][0]["device"][1]["|raw"].is_string(),
         "{s}"
     );
-    let back = cdr_template::structured::structured_to_canonical(&t, &s, NOW).expect("back");
+    let back = cdr_forms::structured::structured_to_canonical(&t, &s, NOW).expect("back");
     assert_eq!(back, c);
 
     // A slot's content comes whole; piecemeal keys under it are refused with their key.

@@ -7,8 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use cdr_forms::webtemplate::WebTemplate;
 use cdr_template::parse_opt;
-use cdr_template::webtemplate::WebTemplate;
 use serde_json::Value;
 
 use crate::support::corpus_dir;

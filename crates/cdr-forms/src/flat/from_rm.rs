@@ -8,8 +8,9 @@ use serde_json::{Map, Value};
 
 use super::shapes::{self, Leaf};
 use super::{get_value, matches_step, own_step, rm_type_of, FlatError};
-use crate::model::Template;
 use crate::webtemplate::{Step, WebTemplateNode};
+use crate::Forms;
+use cdr_template::Template;
 
 /// Converts a canonical composition to FLAT.
 pub(crate) fn convert(

@@ -22,8 +22,8 @@ use serde_json::{Map, Value};
 pub use locate::{locate, FlatLocation, FlatLocations};
 pub use read::{read_flat, FlatIssue, FormReading};
 
-use crate::model::Template;
 use crate::webtemplate::{Step, WebTemplateNode};
+use cdr_template::Template;
 
 /// Why a FLAT composition could not be converted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

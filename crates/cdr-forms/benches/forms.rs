@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::Value;
 
-use cdr_template::flat::flat_to_canonical;
-use cdr_template::structured::{flat_to_structured, structured_to_canonical};
+use cdr_forms::flat::flat_to_canonical;
+use cdr_forms::structured::{flat_to_structured, structured_to_canonical};
+use cdr_forms::Forms;
 use cdr_template::Template;
 
 const NOW: &str = "2024-01-01T00:00:00Z";

@@ -6,7 +6,7 @@ use super::id::{make_unique, node_id_from_name};
 use super::inputs::{self, InputContext};
 use super::rm::{self, RmAttribute};
 use super::{SlotRule, Step, TermBinding, WebTemplate, WebTemplateNode, WEB_TEMPLATE_VERSION};
-use crate::model::{
+use cdr_template::{
     ArchetypeRoot, ArchetypeSlot, CAttribute, CObject, CObjectKind, DefaultValue, Template,
 };
 
@@ -899,7 +899,7 @@ fn fixed_names(obj: &CObject, scope: Scope<'_>) -> Vec<FixedName> {
             .attribute("value")
             .and_then(|a| a.children.first())
             .and_then(|c| match &c.kind {
-                CObjectKind::Primitive(crate::model::CPrimitive::String { list, .. }) => Some(
+                CObjectKind::Primitive(cdr_template::CPrimitive::String { list, .. }) => Some(
                     list.iter()
                         .map(|l| FixedName {
                             label: l.clone(),

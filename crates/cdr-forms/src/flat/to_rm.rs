@@ -10,8 +10,9 @@ use super::ctx::{text, Ctx};
 use super::path::{self, Segment};
 use super::shapes::{self, Leaf, Nested};
 use super::{defaults, get_value, matches_step, own_step, rm_type_of, FlatError};
-use crate::model::Template;
 use crate::webtemplate::{InputValue, Step, WebTemplateNode, PROPORTION_KINDS};
+use crate::Forms;
+use cdr_template::Template;
 
 /// The FLAT keys below one node instance.
 #[derive(Debug)]
@@ -130,7 +131,7 @@ pub(crate) fn convert(
         conv.report(conv.extra_on(&mut [&mut root], seg, t));
     }
     let mut root = Value::Object(root);
-    defaults::apply(&mut root, &ctx, web);
+    defaults::apply(&mut root, &ctx, &web);
     (root, conv.problems.into_inner())
 }
 

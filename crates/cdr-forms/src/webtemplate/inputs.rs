@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 use super::{Input, InputValue, Range, Validation};
-use crate::model::{
+use cdr_template::{
     CCodePhrase, CDvOrdinal, CDvQuantity, CObject, CObjectKind, CPrimitive, DefaultValue, Interval,
     Term,
 };

@@ -17,8 +17,9 @@ use std::collections::HashSet;
 use serde_json::{json, Map, Value};
 
 use crate::flat::{self, own_step, FlatError};
-use crate::model::Template;
 use crate::webtemplate::{Input, Range, WebTemplateNode, PROPORTION_KINDS};
+use crate::Forms;
+use cdr_template::Template;
 
 /// RM context attributes FLAT fills from `ctx` (and the template) when they are not given.
 const FROM_CTX: &[&str] = &[

@@ -3,13 +3,13 @@
 //! booleans as `True`/`False`, durations by the web template's unit inputs. Judged by the
 //! template: only an exact term text becomes a code.
 
-use cdr_template::flat::flat_to_canonical;
+use cdr_forms::flat::flat_to_canonical;
 use cdr_template::{parse_opt, Template};
 use serde_json::{json, Map, Value};
 
 use crate::flat::{basic, NOW};
-use crate::opt_builder::*;
-use crate::support::{occ, opt};
+use cdr_template::fixtures::*;
+use cdr_template::fixtures::{occ, opt};
 
 /// A C_DV_ORDINAL listing `(ordinal, code)` pairs.
 fn ordinal(items: &[(i64, &str)]) -> String {

@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::flat::{self, path, shapes, FlatError, FormReading};
-use crate::model::Template;
 use crate::webtemplate::WebTemplateNode;
+use crate::Forms;
+use cdr_template::Template;
 
 /// Converts a STRUCTURED composition for `template` to canonical JSON. `now` (ISO 8601) stands
 /// in for `ctx/time` when the composition gives none.

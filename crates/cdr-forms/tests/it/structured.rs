@@ -1,8 +1,8 @@
 //! STRUCTURED ↔ canonical on the FLAT fixture OPT: the nested form gives what its FLAT gives,
 //! the way back nests lists and `|suffix` keys, and mistakes are errors naming the key path.
 
-use cdr_template::flat::{canonical_to_flat, flat_to_canonical, FlatError};
-use cdr_template::structured::{
+use cdr_forms::flat::{canonical_to_flat, flat_to_canonical, FlatError};
+use cdr_forms::structured::{
     canonical_to_structured, flat_to_structured, structured_to_canonical, structured_to_flat,
 };
 use serde_json::{json, Value};
@@ -210,7 +210,7 @@ fn every_problem_at_once() {
         list.push(json!({"systolic": [{"|raw": raw.to_string()}]}));
     }
     s["ctx"]["not_a_ctx_field"] = json!(1);
-    let reading = cdr_template::structured::read_structured(&t, &s, NOW);
+    let reading = cdr_forms::structured::read_structured(&t, &s, NOW);
     let mut got = crate::flat::places(&reading);
     got.sort();
     assert_eq!(

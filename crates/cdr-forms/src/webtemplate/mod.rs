@@ -18,11 +18,12 @@ mod id;
 mod inputs;
 mod rm;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::Template;
+use cdr_template::Template;
 
 pub use id::node_id_from_name;
 
@@ -243,12 +244,23 @@ impl WebTemplate {
     }
 }
 
-impl Template {
+/// The forms of a template.
+pub trait Forms {
     /// The template's web template, built once and kept with the template (a cached parsed
     /// template caches its web template too).
-    pub fn web_template(&self) -> &WebTemplate {
-        self.web_template
+    fn web_template(&self) -> Cow<'_, WebTemplate>;
+}
+
+impl Forms for Template {
+    fn web_template(&self) -> Cow<'_, WebTemplate> {
+        match self
+            .derived
             .get_or_init(|| WebTemplate::from_template(self))
+        {
+            Some(web) => Cow::Borrowed(web),
+            // The slot keeps something else: build the web template for this call.
+            None => Cow::Owned(WebTemplate::from_template(self)),
+        }
     }
 }
 

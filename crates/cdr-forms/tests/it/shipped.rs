@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use cdr_forms::webtemplate::WebTemplate;
 use cdr_template::compile::compile;
 use cdr_template::parse_opt;
-use cdr_template::webtemplate::WebTemplate;
 
 fn files_below(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut files = Vec::new();
@@ -49,7 +49,7 @@ fn the_shipped_templates_compile() {
         );
         let web = WebTemplate::from_template(&template);
         assert!(!web.to_json().is_null());
-        cdr_template::example::example_composition(&template, "2026-12-06T08:00:00Z")
+        cdr_forms::example::example_composition(&template, "2026-12-06T08:00:00Z")
             .unwrap_or_else(|e| panic!("{}: {e:?}", oet.display()));
         ids.push(template.template_id);
     }

@@ -2,11 +2,11 @@
 //! de-duplication, level removal, ELEMENT merging and choices, name predicates, RM attributes
 //! and inputs.
 
+use cdr_forms::webtemplate::{node_id_from_name, WebTemplate, WebTemplateNode};
 use cdr_template::parse_opt;
-use cdr_template::webtemplate::{node_id_from_name, WebTemplate, WebTemplateNode};
 
-use crate::opt_builder::*;
-use crate::support::{occ, opt};
+use cdr_template::fixtures::*;
+use cdr_template::fixtures::{occ, opt};
 
 fn build(body: &str) -> WebTemplate {
     let xml = opt(body);

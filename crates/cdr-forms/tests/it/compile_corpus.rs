@@ -1,14 +1,15 @@
 //! Templates compiled from their sources (`../shared/models`: OET + ADL 1.4) against the OPTs
 //! their authors published: the web templates of both, node for node by id path, rmType,
 //! min, max and aqlPath. Prints the match per template and in total (run with
-//! `cargo test -p cdr-template --test it compile_corpus -- --nocapture`).
+//! `cargo test -p cdr-forms --test it compile_corpus -- --nocapture`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use cdr_forms::webtemplate::WebTemplateNode;
+use cdr_forms::Forms;
 use cdr_template::compile::compile;
 use cdr_template::parse_opt;
-use cdr_template::webtemplate::WebTemplateNode;
 
 /// The differences left, each explained: the archetypes under `../shared/models` have moved on
 /// since these OPTs were exported (read from the published OPTs' own term definitions).

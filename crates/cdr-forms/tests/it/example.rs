@@ -2,12 +2,12 @@
 //! and bounded size however many instances a template asks for. (Validity is checked in
 //! cdr-validation, which can validate.)
 
-use cdr_template::example::{example_composition, example_flat};
+use cdr_forms::example::{example_composition, example_flat};
 use cdr_template::parse_opt;
 use serde_json::json;
 
-use crate::opt_builder::*;
-use crate::support::opt;
+use cdr_template::fixtures::opt;
+use cdr_template::fixtures::*;
 
 const NOW: &str = "2024-05-01T10:00:00.123+02:00";
 
