@@ -22,6 +22,7 @@ mod error;
 mod ids;
 pub mod index;
 mod ops;
+mod settings;
 mod store;
 mod stored_queries;
 mod templates;

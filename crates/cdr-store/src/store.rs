@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (11, "audit", include_str!("../migrations/0011_audit.sql")),
     (12, "access", include_str!("../migrations/0012_access.sql")),
     (13, "teams", include_str!("../migrations/0013_teams.sql")),
+    (
+        14,
+        "settings",
+        include_str!("../migrations/0014_settings.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -15,6 +15,8 @@ struct Args {
     terminology: Option<TerminologyService>,
     /// A directory of OET templates and ADL 1.4 archetypes to compile and serve.
     models: Option<PathBuf>,
+    /// Whether the care-plan models cdr ships are installed on the store's first start.
+    default_models: bool,
 }
 
 /// A comma-separated list, trimmed, without empty items.
@@ -70,6 +72,7 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
         oidc.break_glass_claim = v;
     }
     options.insecure_no_auth = flag_set(env("CDR_INSECURE_NO_AUTH"));
+    let mut default_models = !flag_set(env("CDR_NO_DEFAULT_MODELS"));
     let mut tls_cert = env("CDR_TLS_CERT").map(PathBuf::from);
     let mut tls_key = env("CDR_TLS_KEY").map(PathBuf::from);
     options.cors_origins = env("CDR_CORS_ORIGINS")
@@ -83,6 +86,10 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
         };
         if flag == "--insecure-no-auth" {
             options.insecure_no_auth = true;
+            continue;
+        }
+        if flag == "--no-default-models" {
+            default_models = false;
             continue;
         }
         let mut value = || {
@@ -136,6 +143,7 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
         config,
         terminology,
         models,
+        default_models,
     })
 }
 
@@ -176,6 +184,32 @@ async fn serve(args: Args, out: &mut dyn Write) -> Result<(), String> {
     let store = Store::open(&args.config)
         .await
         .map_err(|e| format!("cannot open the store: {e}"))?;
+    if args.default_models {
+        let caller = Principal {
+            name: Some("cdr serve (default models)".into()),
+            ..Principal::local()
+        };
+        match cdr_server::models::install_defaults(&store, &caller).await {
+            Ok(Some(done)) => {
+                let said: Vec<String> = done
+                    .iter()
+                    .map(|(id, d)| match d {
+                        cdr_server::models::Installed::Kept => format!("{id} (a stored one kept)"),
+                        _ => id.clone(),
+                    })
+                    .collect();
+                eprintln!(
+                    "cdr: first start: the care-plan templates cdr ships: {}",
+                    said.join(", ")
+                );
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = store.shutdown().await;
+                return Err(format!("cannot install the default models: {e}"));
+            }
+        }
+    }
     if let Some(dir) = &args.models {
         let caller = Principal {
             name: Some(format!("cdr serve --models {}", dir.display())),

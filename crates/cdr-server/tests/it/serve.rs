@@ -1,5 +1,5 @@
 //! The `cdr serve` binary: options, health, a clean stop on SIGTERM and SIGINT, and models
-//! compiled from their sources at start (`--models`).
+//! compiled from their sources at start (`--models`), and the care-plan models cdr ships.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -135,18 +135,10 @@ async fn serve_compiles_the_models_and_serves_them_as_templates() {
         &database_url().await,
         &["--models", &dir.display().to_string()],
         |addr| async move {
-            let res = request_to(addr, "GET", "/api/v1/definition/template/adl1.4")
-                .send()
-                .await;
-            assert_eq!(res.status, 200, "{}", res.text());
-            let ids: Vec<String> = res
-                .json()
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["template_id"].as_str().unwrap_or_default().to_owned())
-                .collect();
-            assert_eq!(ids, ["cdr visit"]);
+            // Beside the care-plan templates cdr ships.
+            let mut expected = vec!["cdr visit"];
+            expected.extend(SHIPPED);
+            assert_eq!(listed_templates(addr).await, expected);
             // Its example composition commits: the compiled template validates it.
             commit_example(addr).await;
         },
@@ -243,4 +235,82 @@ async fn serve_replaces_a_changed_model_unless_compositions_use_it() {
     );
     let _ = std::fs::remove_dir_all(first);
     let _ = std::fs::remove_dir_all(changed);
+}
+
+/// The ids of the templates the server lists.
+async fn listed_templates(addr: std::net::SocketAddr) -> Vec<String> {
+    let res = request_to(addr, "GET", "/api/v1/definition/template/adl1.4")
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let list: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
+    let mut ids: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["template_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+const SHIPPED: [&str; 3] = [
+    "cdr_care_and_support_plan.v0",
+    "cdr_emergency_care_and_treatment_plan.v0",
+    "cdr_urgent_care_plan.v0",
+];
+
+#[tokio::test]
+async fn serve_installs_the_shipped_models_on_first_start_only() {
+    let db = database_url().await;
+    // First start: the three care-plan templates, and a composition of one commits.
+    let stderr = serve_and_stop_with("-TERM", &db, &[], |addr| async move {
+        assert_eq!(listed_templates(addr).await, SHIPPED);
+        let example = request_to(
+            addr,
+            "GET",
+            "/api/v1/definition/template/adl1.4/cdr_urgent_care_plan.v0/example",
+        )
+        .send()
+        .await;
+        assert_eq!(example.status, 200, "{}", example.text());
+        // One removed by the administrator stays removed.
+        let res = request_to(
+            addr,
+            "DELETE",
+            "/api/v1/admin/template/adl1.4/cdr_care_and_support_plan.v0",
+        )
+        .send()
+        .await;
+        assert!(res.status == 200 || res.status == 204, "{}", res.text());
+    })
+    .await;
+    assert!(
+        stderr.contains("first start: the care-plan templates cdr ships")
+            && stderr.contains("cdr_urgent_care_plan.v0"),
+        "{stderr}"
+    );
+    let stderr = serve_and_stop_with("-TERM", &db, &[], |addr| async move {
+        assert_eq!(
+            listed_templates(addr).await,
+            [SHIPPED[1], SHIPPED[2]],
+            "a later start brings nothing back"
+        );
+    })
+    .await;
+    assert!(!stderr.contains("first start"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_without_the_default_models_starts_empty() {
+    let db = database_url().await;
+    serve_and_stop_with("-TERM", &db, &["--no-default-models"], |addr| async move {
+        assert!(listed_templates(addr).await.is_empty());
+    })
+    .await;
+    // Without them the first time, the store never had them: they come with the next start.
+    serve_and_stop_with("-TERM", &db, &[], |addr| async move {
+        assert_eq!(listed_templates(addr).await, SHIPPED);
+    })
+    .await;
 }
