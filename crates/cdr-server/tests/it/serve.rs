@@ -10,7 +10,7 @@ use tokio_postgres::config::Host;
 use crate::common::request_to;
 
 /// `DATABASE_URL` (key-value form) of a fresh test database.
-async fn database_url() -> String {
+pub(crate) async fn database_url() -> String {
     let pg = cdr_testkit::fresh_database().await;
     let host = match &pg.get_hosts()[0] {
         Host::Unix(path) => path.display().to_string(),
@@ -30,7 +30,12 @@ async fn serve_and_stop(signal: &str) {
 
 /// Starts `cdr serve` (with `extra` arguments), checks it answers, runs `more` against its
 /// address, then stops it with `signal` and checks it stopped cleanly; returns its stderr.
-async fn serve_and_stop_with<F, Fut>(signal: &str, db: &str, extra: &[&str], more: F) -> String
+pub(crate) async fn serve_and_stop_with<F, Fut>(
+    signal: &str,
+    db: &str,
+    extra: &[&str],
+    more: F,
+) -> String
 where
     F: FnOnce(std::net::SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()>,

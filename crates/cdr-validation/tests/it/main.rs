@@ -6,4 +6,5 @@ mod example;
 mod fixtures;
 mod flat;
 mod mutations;
+mod shipped;
 mod structured;
