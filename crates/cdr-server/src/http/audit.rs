@@ -70,6 +70,9 @@ pub fn client_address(req: &HttpRequest) -> Option<String> {
 /// Whether a request is audited: everything under the base path but the documents that
 /// describe the server.
 fn audited(path: &str, base: &str) -> bool {
+    if super::ui::is_ui(path) {
+        return false;
+    }
     let Some(rest) = path.strip_prefix(base) else {
         return false;
     };

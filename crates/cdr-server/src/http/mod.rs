@@ -35,6 +35,7 @@ pub mod routes;
 pub mod server;
 mod system;
 pub mod transport;
+pub mod ui;
 mod versioned;
 
 use std::sync::Arc;

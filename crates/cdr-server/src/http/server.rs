@@ -33,6 +33,8 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Origins whose browser scripts may call the API (CORS).
     pub cors_origins: Vec<String>,
+    /// Serve the app's files (`/ui/`) from this folder instead of the built-in copies.
+    pub ui_dir: Option<PathBuf>,
 }
 
 impl Default for ServeOptions {
@@ -46,6 +48,7 @@ impl Default for ServeOptions {
             insecure_no_auth: false,
             tls: None,
             cors_origins: Vec::new(),
+            ui_dir: None,
         }
     }
 }
@@ -150,6 +153,9 @@ pub fn start_with(
     // Events are chained at most this long after their transaction ended (`audit_chain.rs`).
     state.store.start_sealer(std::time::Duration::from_secs(1));
     let data = web::Data::new(state);
+    let ui_files = web::Data::new(super::ui::UiFiles {
+        dir: options.ui_dir.clone(),
+    });
     let mut server = HttpServer::new(move || {
         // The last wrapped runs first: security headers and CORS, panics, XML errors, path
         // normalisation, authentication; then each route checks the caller's roles.
@@ -164,6 +170,7 @@ pub fn start_with(
             // Outermost, so that it sees every answer, refusals of the layers inside included.
             .wrap(from_fn(audit::audit_requests))
             .app_data(data.clone())
+            .app_data(ui_files.clone())
             .configure(|cfg| routes::configure(cfg, &data.base))
             .default_service(web::to(routes::route_not_found))
     })

@@ -160,9 +160,15 @@ pub async fn secure(
         protect(h, &transport);
         return Ok(req.into_response(res));
     }
+    let ui = super::ui::is_ui(req.path());
     let mut res = next.call(req).await?.map_into_boxed_body();
     let h = res.headers_mut();
     protect(h, &transport);
+    if ui {
+        for &(name, value) in super::ui::UI_HEADERS {
+            insert(h, name, value);
+        }
+    }
     if let Some(origin) = &allowed {
         insert(h, "access-control-allow-origin", origin);
         insert(h, "access-control-expose-headers", EXPOSED);

@@ -19,3 +19,4 @@ mod serve;
 mod stored_query;
 mod system;
 mod tour;
+mod ui;
