@@ -69,12 +69,20 @@ fn safe_name(name: &str) -> bool {
         })
 }
 
-/// `GET /ui/{file}`; `/ui/` (or `/ui`: paths lose their trailing slash before routing) is
-/// `index.html`, so the pages link their files by absolute paths (`/ui/cdr-form.js`).
+/// `GET /ui/{file}`; `/ui/` (or `/ui`: paths lose their trailing slash before routing) and any
+/// path without a file extension is `index.html`, so the pages link their files by absolute
+/// paths (`/ui/cdr-form.js`).
 pub async fn file(req: HttpRequest, files: web::Data<UiFiles>) -> ApiResult<HttpResponse> {
     let name = req.match_info().get("file").unwrap_or_default();
     let name = name.trim_start_matches('/');
-    let name = if name.is_empty() { "index.html" } else { name };
+    // A path with no file extension is a place in the app (`/ui/ehr?subject_id=…`, a deep
+    // link): the app's page answers it and reads the path itself.
+    let last = name.rsplit('/').next().unwrap_or_default();
+    let name = if !last.contains('.') {
+        "index.html"
+    } else {
+        name
+    };
     let missing = || {
         ApiError::new(
             Code::RouteNotFound,

@@ -36,8 +36,14 @@ async fn the_app_files_are_served_to_anyone_unaudited() {
     assert!(script.text().contains("customElements.define('cdr-form'"));
     assert_eq!(script.header("access-control-allow-origin"), Some("*"));
 
-    let bare = request_to(srv.addr, "GET", "/ui").send().await;
-    assert_eq!(bare.text(), page.text());
+    // The bare path and the app's own places (a deep link) are its page.
+    for place in [
+        "/ui",
+        "/ui/ehr?subject_id=9990001234&subject_namespace=uk.nhs.nhs_number",
+    ] {
+        let res = request_to(srv.addr, "GET", place).send().await;
+        assert_eq!(res.text(), page.text(), "{place}");
+    }
 
     for missing in ["/ui/nothing.js", "/ui/..%2fCargo.toml", "/ui/.hidden"] {
         let res = request_to(srv.addr, "GET", missing).send().await;
