@@ -25,7 +25,7 @@ USAGE:
             [--oidc-roles-claim C[,C…]] [--oidc-organisation-claim C] [--oidc-patient-id-claim C]
             [--oidc-teams-claim C] [--oidc-break-glass-claim C]
             [--tls-cert PEM --tls-key PEM] [--cors-origin ORIGIN]... [--models DIR]
-            [--no-default-models] [--ui-dir DIR]
+            [--no-default-models] [--ui-dir DIR] [--ui-client-id ID]
       Serves the openEHR REST API (default 127.0.0.1:8080, base /openehr/v1, data dir ./data,
       system id local.cdr; or CDR_BIND, CDR_DATA_DIR, CDR_SYSTEM_ID, CDR_BASE_PATH). AQL's
       TERMINOLOGY() asks the FHIR R4 terminology server at URL (http://; or
@@ -50,7 +50,8 @@ USAGE:
       cdr_emergency_care_and_treatment_plan.v0) are installed, unless --no-default-models
       (CDR_NO_DEFAULT_MODELS=1); later starts leave the templates as they are. The browser
       app and the <cdr-form> component are at /ui/ (built in; --ui-dir DIR or CDR_UI_DIR
-      serves them from DIR instead, for working on them).
+      serves them from DIR instead, for working on them); with --auth oidc the app signs in
+      as the public client --ui-client-id (CDR_UI_CLIENT_ID), authorization code with PKCE.
   cdr user add <name> --roles R[,R…] [--full-name N] [--organisation O] [--team T]...
                [--patient-id P]
   cdr user passwd <name> | remove <name> | list          [--data-dir D] [--password-env VAR]

@@ -74,6 +74,7 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
     options.insecure_no_auth = flag_set(env("CDR_INSECURE_NO_AUTH"));
     let mut default_models = !flag_set(env("CDR_NO_DEFAULT_MODELS"));
     options.ui_dir = env("CDR_UI_DIR").map(PathBuf::from);
+    options.ui_client_id = env("CDR_UI_CLIENT_ID");
     let mut tls_cert = env("CDR_TLS_CERT").map(PathBuf::from);
     let mut tls_key = env("CDR_TLS_KEY").map(PathBuf::from);
     options.cors_origins = env("CDR_CORS_ORIGINS")
@@ -107,6 +108,7 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
             "--terminology-url" => terminology = Some(value()?),
             "--models" => models = Some(PathBuf::from(value()?)),
             "--ui-dir" => options.ui_dir = Some(PathBuf::from(value()?)),
+            "--ui-client-id" => options.ui_client_id = Some(value()?),
             "--auth" => auth = Some(value()?),
             "--oidc-issuer" => oidc.issuer = value()?.trim_end_matches('/').to_owned(),
             "--oidc-audience" => oidc.audiences.extend(list(&value()?)),

@@ -35,6 +35,8 @@ pub struct ServeOptions {
     pub cors_origins: Vec<String>,
     /// Serve the app's files (`/ui/`) from this folder instead of the built-in copies.
     pub ui_dir: Option<PathBuf>,
+    /// The OpenID Connect client the app at `/ui/` signs in as (a public client with PKCE).
+    pub ui_client_id: Option<String>,
 }
 
 impl Default for ServeOptions {
@@ -49,6 +51,7 @@ impl Default for ServeOptions {
             tls: None,
             cors_origins: Vec::new(),
             ui_dir: None,
+            ui_client_id: None,
         }
     }
 }
@@ -155,6 +158,7 @@ pub fn start_with(
     let data = web::Data::new(state);
     let ui_files = web::Data::new(super::ui::UiFiles {
         dir: options.ui_dir.clone(),
+        config: super::ui::app_config(&data.base, &options.auth, options.ui_client_id.as_deref()),
     });
     let mut server = HttpServer::new(move || {
         // The last wrapped runs first: security headers and CORS, panics, XML errors, path

@@ -38,11 +38,33 @@ pub fn is_ui(path: &str) -> bool {
     path == "/ui" || path.starts_with("/ui/")
 }
 
-/// Where the files come from.
+/// Where the files come from, and what the app is told about the server.
 #[derive(Debug, Clone, Default)]
 pub struct UiFiles {
     /// A folder to read them from on every request instead of the built-in copies.
     pub dir: Option<PathBuf>,
+    /// `/ui/config.json`: how the app reaches the API and signs in.
+    pub config: serde_json::Value,
+}
+
+/// What `/ui/config.json` tells the app: the API's base path, how callers authenticate, and
+/// for OpenID Connect the issuer, the client the app signs in as (authorization code with
+/// PKCE; none configured means the app cannot sign in) and the scopes it asks for.
+pub fn app_config(
+    base: &str,
+    auth: &super::auth::AuthConfig,
+    client_id: Option<&str>,
+) -> serde_json::Value {
+    use super::auth::AuthConfig;
+    match auth {
+        AuthConfig::None => serde_json::json!({"base": base, "auth": "none"}),
+        AuthConfig::Basic => serde_json::json!({"base": base, "auth": "basic"}),
+        AuthConfig::Oidc(c) => serde_json::json!({
+            "base": base,
+            "auth": "oidc",
+            "oidc": {"issuer": c.issuer, "client_id": client_id, "scope": "openid profile"},
+        }),
+    }
 }
 
 fn content_type(name: &str) -> &'static str {
@@ -91,6 +113,14 @@ pub async fn file(req: HttpRequest, files: web::Data<UiFiles>) -> ApiResult<Http
     };
     if !safe_name(name) {
         return Err(missing());
+    }
+    if name == "config.json" {
+        let mut res = HttpResponse::build(StatusCode::OK).body(files.config.to_string());
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return Ok(res);
     }
     let body: Vec<u8> = match &files.dir {
         Some(dir) => std::fs::read(dir.join(name)).map_err(|_| missing())?,

@@ -49,6 +49,13 @@ async fn the_app_files_are_served_to_anyone_unaudited() {
         let res = request_to(srv.addr, "GET", missing).send().await;
         assert_eq!(res.status, 404, "{missing}: {}", res.text());
     }
+    // What the app is told: the base path and how to sign in.
+    let config = request_to(srv.addr, "GET", "/ui/config.json").send().await;
+    assert_eq!(config.status, 200);
+    assert_eq!(
+        config.json(),
+        serde_json::json!({"base": "/openehr/v1", "auth": "basic"})
+    );
     // The API itself still asks who is calling.
     let api = request_to(srv.addr, "GET", "/openehr/v1/definition/template/adl1.4")
         .send()
@@ -82,4 +89,26 @@ async fn a_ui_folder_replaces_the_built_in_files() {
     let absent = request_to(srv.addr, "GET", "/ui/cdr-form.js").send().await;
     assert_eq!(absent.status, 404);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn the_app_is_told_how_to_sign_in_with_oidc() {
+    let mut oidc = cdr_server::http::auth::OidcConfig::new(
+        "https://id.example.org/realms/cdr",
+        vec!["cdr-api".into()],
+    );
+    oidc.jwks_file = Some(std::env::temp_dir().join("no-such-jwks.json"));
+    let srv = server_with_options(ServeOptions {
+        auth: AuthConfig::Oidc(oidc),
+        ui_client_id: Some("cdr-ui".into()),
+        ..test_options()
+    })
+    .await;
+    let config = request_to(srv.addr, "GET", "/ui/config.json").send().await;
+    assert_eq!(
+        config.json(),
+        serde_json::json!({"base": "/openehr/v1", "auth": "oidc", "oidc": {
+            "issuer": "https://id.example.org/realms/cdr", "client_id": "cdr-ui",
+            "scope": "openid profile"}})
+    );
 }
