@@ -108,7 +108,7 @@ pub fn negotiate(req: &HttpRequest, offered: &[Format]) -> ApiResult<Format> {
 }
 
 /// The media ranges of an `Accept` value that it admits (q > 0), lower case, best first.
-fn accepted_ranges(accept: &str) -> Vec<String> {
+pub fn accepted_ranges(accept: &str) -> Vec<String> {
     let mut ranges: Vec<(f32, String)> = accept
         .split(',')
         .filter_map(|range| {

@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use cdr_store::aql::{QueryLimits, QueryRequest};
+use cdr_store::aql::{ExportFormat, ExportWriter, QueryLimits, QueryRequest};
 use cdr_store::StoredQuery;
 
 use super::error::{ApiError, ApiResult, Code};
@@ -23,6 +23,29 @@ const RESERVED: [&str; 5] = ["q", "ehr_id", "offset", "fetch", "query_parameters
 
 /// `meta._generator` of every RESULT_SET: this software and its version.
 const GENERATOR: &str = concat!("cdr/", env!("CARGO_PKG_VERSION"));
+
+/// How long an export may run (a RESULT_SET: [`QueryLimits::default`]).
+const EXPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Rows written per chunk of an export.
+const EXPORT_BATCH: usize = 1024;
+
+/// The export format `Accept` asks for, if it prefers one to JSON: `text/csv` (or `text/*`),
+/// `application/x-ndjson` (or `application/ndjson`, `application/jsonl`).
+fn export_format(req: &HttpRequest) -> Option<ExportFormat> {
+    let accept = req.headers().get(header::ACCEPT)?.to_str().ok()?;
+    for range in media::accepted_ranges(accept) {
+        match range.as_str() {
+            "text/csv" | "text/*" => return Some(ExportFormat::Csv),
+            "application/x-ndjson" | "application/ndjson" | "application/jsonl" => {
+                return Some(ExportFormat::Ndjson)
+            }
+            "application/json" | "application/*" | "*/*" => return None,
+            _ => {}
+        }
+    }
+    None
+}
 
 /// The request header that may carry the EHR id instead of the `ehr_id` parameter.
 const EHR_ID_HEADER: &str = "openehr-ehr-id";
@@ -168,7 +191,16 @@ async fn run(
     mut exec: Execution,
     stored: Option<&StoredQuery>,
 ) -> ApiResult<HttpResponse> {
-    media::negotiate(req, media::JSON_ONLY)?;
+    let export = export_format(req);
+    if export.is_none() {
+        media::negotiate(req, media::JSON_ONLY).map_err(|_| {
+            ApiError::new(
+                Code::NotAcceptable,
+                "a query answers application/json (a RESULT_SET), text/csv or \
+                 application/x-ndjson",
+            )
+        })?;
+    }
     if let Some(ehr) = exec.ehr {
         exec.params
             .entry("ehr_id")
@@ -181,6 +213,9 @@ async fn run(
         fetch: exec.fetch,
         offset: exec.offset,
     };
+    if let Some(format) = export {
+        return export_rows(state, req, &request, format).await;
+    }
     let mut rs = state
         .store
         .query(&state.caller(req), &request, &QueryLimits::default())
@@ -201,6 +236,39 @@ async fn run(
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
         .body(rs.to_json_string()))
+}
+
+/// Answers a query's rows as CSV or NDJSON, streamed from the database as the client reads
+/// them: no row limit (the request's `fetch` and `offset` still page), a longer timeout.
+async fn export_rows(
+    state: &AppState,
+    req: &HttpRequest,
+    request: &QueryRequest<'_>,
+    format: ExportFormat,
+) -> ApiResult<HttpResponse> {
+    use futures_util::StreamExt;
+    let limits = QueryLimits {
+        timeout: EXPORT_TIMEOUT,
+        default_rows: None,
+        max_rows: None,
+    };
+    let rows = state
+        .store
+        .query_rows(&state.caller(req), request, &limits)
+        .await?;
+    let writer = ExportWriter::new(format, &rows.columns);
+    let head = writer.header(&rows.columns);
+    let body = rows.ready_chunks(EXPORT_BATCH).map(move |batch| {
+        let rows: Vec<_> = batch
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok::<_, std::io::Error>(bytes::Bytes::from(writer.rows(&rows)))
+    });
+    let body = futures_util::stream::once(async move { Ok(bytes::Bytes::from(head)) }).chain(body);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, format.media_type()))
+        .streaming(body))
 }
 
 /// `GET /query/aql?q=…[&ehr_id=…][&offset=…][&fetch=…][&name=value…]`.

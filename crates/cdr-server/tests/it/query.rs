@@ -493,3 +493,73 @@ async fn ehr_contains_reaches_the_ehr_status() {
         vec![json!([120.0])]
     );
 }
+
+/// `Accept: text/csv` and `application/x-ndjson`: the rows streamed, a header row of the column
+/// names in CSV, one object per row in NDJSON, whole RM objects as JSON; no row limit, but the
+/// request's paging applies; other media types are 406 naming what a query answers.
+#[tokio::test]
+async fn results_as_csv_and_ndjson() {
+    let srv = server_with_template().await;
+    let (ehr, v1, _) = srv.ehr_with_composition().await;
+    srv.composition(&ehr).await;
+    let q = format!(
+        "SELECT c/uid/value AS uid, {SYS} AS sys, c/name AS name FROM EHR e CONTAINS \
+         COMPOSITION c CONTAINS OBSERVATION o ORDER BY c/uid/value"
+    );
+    let body = json!({"q": q});
+    let csv = srv
+        .post("/query/aql")
+        .header("Accept", "text/csv")
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(csv.status, 200, "{}", csv.text());
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let text = csv.text();
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    assert_eq!(lines[0], "uid,sys,name");
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines.iter().any(|l| l.starts_with(&format!("{v1},120"))), "{text}");
+    // A DV_TEXT cell is its JSON, quoted as CSV quotes.
+    assert!(
+        lines[1].contains(",\"{\"\"_type\"\":") && lines[1].contains("\"\"DV_TEXT\"\""),
+        "{text}"
+    );
+    assert_eq!(lines[3], "");
+
+    let nd = srv
+        .get(&format!(
+            "/query/aql?q={}",
+            "SELECT%20c%2Fuid%2Fvalue%20AS%20uid%20FROM%20COMPOSITION%20c"
+        ))
+        .header("Accept", "application/x-ndjson")
+        .send()
+        .await;
+    assert_eq!(nd.status, 200, "{}", nd.text());
+    assert_eq!(nd.header("content-type"), Some("application/x-ndjson"));
+    let rows: Vec<serde_json::Value> = nd
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.contains(&json!({"uid": v1})), "{rows:?}");
+
+    // Paged as asked.
+    let paged = srv
+        .post("/query/aql")
+        .header("Accept", "application/x-ndjson")
+        .json(&json!({"q": "SELECT c/uid/value FROM COMPOSITION c", "fetch": 1, "offset": 1}))
+        .send()
+        .await;
+    assert_eq!(paged.text().lines().count(), 1);
+
+    let html = srv
+        .post("/query/aql")
+        .header("Accept", "text/html")
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(html.status, 406);
+    assert!(html.text().contains("text/csv"), "{}", html.text());
+}

@@ -2352,7 +2352,8 @@ pub(crate) fn compile(b: &BoundQuery, inputs: &Inputs) -> Result<Compiled> {
                         format!("to_jsonb(sum({distinct}cdr_num({v})))::text")
                     }
                     (AggregateFunction::Avg, Some(v)) => {
-                        format!("to_jsonb(avg({distinct}cdr_num({v})))::text")
+                        // Without trailing zeros: 119, not 119.0000000000000000.
+                        format!("to_jsonb(trim_scale(avg({distinct}cdr_num({v}))))::text")
                     }
                     (_, None) => unreachable!("only COUNT(*) binds without an argument"),
                 };

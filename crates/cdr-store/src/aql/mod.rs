@@ -7,6 +7,7 @@
 mod cells;
 mod compile;
 mod error;
+mod export;
 mod functions;
 mod jsonpath;
 
@@ -29,6 +30,7 @@ use crate::ids::Principal;
 use crate::store::Store;
 
 pub use error::QueryError;
+pub use export::{ExportFormat, ExportWriter};
 
 /// One AQL request.
 #[derive(Debug, Clone, Default)]
@@ -309,6 +311,89 @@ fn paging(ast: &cdr_aql::ast::Query, req: &QueryRequest<'_>) -> (Option<u64>, Op
 /// Prepared statements kept per query connection before the cache is emptied.
 const STATEMENT_CACHE_MAX: usize = 256;
 
+/// A query ready to run: its syntax tree, the SQL and a connection of the query pool whose
+/// session has the query's settings.
+struct Ready {
+    ast: std::sync::Arc<cdr_aql::Query>,
+    compiled: compile::Compiled,
+    client: deadpool_postgres::Object,
+    /// The session settings still to send with the query (`None` when the connection has
+    /// them already).
+    settings: Option<String>,
+}
+
+impl Ready {
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.compiled
+            .params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+
+    /// The RESULT_SET columns.
+    fn columns(&self) -> Vec<ResultColumn> {
+        self.compiled
+            .columns
+            .iter()
+            .zip(&self.ast.select.columns)
+            .map(|((name, path), c)| ResultColumn {
+                name: name.clone(),
+                path: path.clone(),
+                is_path: matches!(c.expr, ColumnExpr::Path(_)),
+            })
+            .collect()
+    }
+}
+
+/// A row's cells as JSON text.
+fn cells(row: &tokio_postgres::Row, width: usize) -> StoreResult<Vec<Box<RawValue>>> {
+    let mut cells = Vec::with_capacity(width);
+    for i in 0..width {
+        let text: Option<String> = row.get(i);
+        let raw = RawValue::from_string(text.unwrap_or_else(|| "null".into()))
+            .map_err(|e| StoreError::BadRequest(format!("result cell: {e}")))?;
+        cells.push(raw);
+    }
+    Ok(cells)
+}
+
+/// The rows of a query as they come from the database (see [`Store::query_rows`]); the
+/// connection stays with the stream until it ends or is dropped.
+pub struct RowStream {
+    /// The result's columns.
+    pub columns: Vec<ResultColumn>,
+    rows: std::pin::Pin<Box<tokio_postgres::RowStream>>,
+    width: usize,
+    text: String,
+    _client: deadpool_postgres::Object,
+}
+
+impl std::fmt::Debug for RowStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowStream")
+            .field("columns", &self.columns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl futures_util::Stream for RowStream {
+    type Item = StoreResult<Vec<Box<RawValue>>>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        this.rows.as_mut().poll_next(cx).map(|row| {
+            row.map(|r| match r {
+                Ok(row) => cells(&row, this.width),
+                Err(e) => Err(run_error(&this.text, e)),
+            })
+        })
+    }
+}
+
 impl Store {
     /// Runs an AQL query.
     pub async fn query(
@@ -317,6 +402,88 @@ impl Store {
         req: &QueryRequest<'_>,
         limits: &QueryLimits,
     ) -> StoreResult<ResultSet> {
+        let ready = self.ready(caller, req, limits).await?;
+        let rows = {
+            let params = ready.params();
+            let run = async {
+                let stmt = ready.client.prepare_cached(&ready.compiled.sql).await?;
+                ready.client.query(&stmt, &params).await
+            };
+            match &ready.settings {
+                None => run.await,
+                Some(settings) => {
+                    let (set, rows) =
+                        futures_util::future::join(ready.client.batch_execute(settings), run).await;
+                    set?;
+                    rows
+                }
+            }
+        };
+        let rows = rows.map_err(|e| run_error(req.aql, e))?;
+        let width = ready.compiled.columns.len();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(cells(&row, width)?);
+        }
+        let (fetch, offset) = paging(&ready.ast, req);
+        Ok(ResultSet {
+            name: None,
+            href: None,
+            generator: None,
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+            q: req.aql.to_owned(),
+            fetch,
+            offset,
+            columns: ready.columns(),
+            rows: out,
+        })
+    }
+
+    /// Runs an AQL query and answers its rows as a stream, read from the database as they are
+    /// consumed (memory stays constant whatever the size of the result). The paging and row
+    /// limits of `limits` apply as to [`query`](Self::query); an export passes none.
+    pub async fn query_rows(
+        &self,
+        caller: &Principal,
+        req: &QueryRequest<'_>,
+        limits: &QueryLimits,
+    ) -> StoreResult<RowStream> {
+        let ready = self.ready(caller, req, limits).await?;
+        let columns = ready.columns();
+        let rows = {
+            let params = ready.params();
+            let run = async {
+                let stmt = ready.client.prepare_cached(&ready.compiled.sql).await?;
+                ready.client.query_raw(&stmt, params).await
+            };
+            match &ready.settings {
+                None => run.await,
+                Some(settings) => {
+                    let (set, rows) =
+                        futures_util::future::join(ready.client.batch_execute(settings), run).await;
+                    set?;
+                    rows
+                }
+            }
+        };
+        let rows = rows.map_err(|e| run_error(req.aql, e))?;
+        Ok(RowStream {
+            columns,
+            rows: Box::pin(rows),
+            width: ready.compiled.columns.len(),
+            text: req.aql.to_owned(),
+            _client: ready.client,
+        })
+    }
+
+    /// Parses, binds (with the caller's access and break-glass) and compiles a query, and
+    /// takes a query connection for it.
+    async fn ready(
+        &self,
+        caller: &Principal,
+        req: &QueryRequest<'_>,
+        limits: &QueryLimits,
+    ) -> StoreResult<Ready> {
         crate::audit::note_query(req.aql, &req.params, req.ehr_id);
         let ast = self.parse_cached(req.aql)?;
         let terminology = self.resolve_terminology(&ast, req.aql).await?;
@@ -355,78 +522,37 @@ impl Store {
                 "force_custom_plan"
             }
         );
-        let params: Vec<&(dyn ToSql + Sync)> = compiled
-            .params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let run = async {
-            let stmt = client.prepare_cached(&compiled.sql).await?;
-            client.query(&stmt, &params).await
-        };
-        // A connection keeps its session settings: they are sent only when they change.
+        // A connection keeps its session settings: they are sent only when they change. They
+        // are recorded here and sent with the query; a `SET` of numbers and keywords fails
+        // only when the connection is lost, and the pool does not hand out a closed one.
         let key = std::sync::Arc::as_ptr(&client.statement_cache) as usize;
-        let current = self
+        let mut sessions = self
             .inner
             .query_settings
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(|e| e.into_inner());
+        let current = sessions
             .get(&key)
             .is_some_and(|s| s.connection.strong_count() > 0 && s.settings == settings);
-        let rows = if current {
-            run.await
+        let settings = if current {
+            None
         } else {
-            let (set, rows) =
-                futures_util::future::join(client.batch_execute(&settings), run).await;
-            set?;
-            let mut sessions = self
-                .inner
-                .query_settings
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
             sessions.retain(|_, s| s.connection.strong_count() > 0);
             sessions.insert(
                 key,
                 crate::store::QuerySession {
                     connection: std::sync::Arc::downgrade(&client.statement_cache),
-                    settings,
+                    settings: settings.clone(),
                 },
             );
-            rows
+            Some(settings)
         };
-        let rows = rows.map_err(|e| run_error(req.aql, e))?;
-        let width = compiled.columns.len();
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut cells = Vec::with_capacity(width);
-            for i in 0..width {
-                let text: Option<String> = row.get(i);
-                let raw = RawValue::from_string(text.unwrap_or_else(|| "null".into()))
-                    .map_err(|e| StoreError::BadRequest(format!("result cell: {e}")))?;
-                cells.push(raw);
-            }
-            out.push(cells);
-        }
-        let (fetch, offset) = paging(&ast, req);
-        Ok(ResultSet {
-            name: None,
-            href: None,
-            generator: None,
-            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
-            q: req.aql.to_owned(),
-            fetch,
-            offset,
-            columns: compiled
-                .columns
-                .into_iter()
-                .zip(&ast.select.columns)
-                .map(|((name, path), c)| ResultColumn {
-                    name,
-                    path,
-                    is_path: matches!(c.expr, ColumnExpr::Path(_)),
-                })
-                .collect(),
-            rows: out,
+        drop(sessions);
+        Ok(Ready {
+            ast,
+            compiled,
+            client,
+            settings,
         })
     }
 }

@@ -512,6 +512,22 @@ async fn aggregates_distinct_order_limit() {
     assert_eq!(r[3].as_f64(), Some(150.0));
     assert_eq!(r[4].as_f64(), Some(380.0));
     assert!((r[5].as_f64().unwrap() - 380.0 / 3.0).abs() < 1e-9);
+    // An average that is a whole number is written as one (110 and 120: 115, not
+    // 115.0000000000000000).
+    let q = format!("SELECT AVG({SYS}) FROM EHR e CONTAINS OBSERVATION o[{OBS}] WHERE {SYS} < 140");
+    let rs = d
+        .store
+        .query(
+            &caller(),
+            &QueryRequest {
+                aql: &q,
+                ..QueryRequest::default()
+            },
+            &QueryLimits::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rs.rows[0][0].get(), "115");
 
     // A plain column beside an aggregate groups.
     let q = "SELECT e/ehr_id/value AS ehr, COUNT(*) AS n FROM EHR e CONTAINS COMPOSITION c \
