@@ -1,11 +1,13 @@
-//! `cdr aql`: runs one AQL query against the store and prints the RESULT_SET as JSON.
+//! `cdr aql`: runs one AQL query against the store and prints the RESULT_SET as JSON, or its
+//! rows as CSV or NDJSON, streamed from the database (to standard output or `--output FILE`,
+//! with a progress line on a terminal).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use cdr_store::aql::{QueryLimits, QueryRequest};
+use cdr_store::aql::{ExportFormat, ExportWriter, QueryLimits, QueryRequest};
 use cdr_store::{AuditAction, AuditEvent, Principal, StoreError, TerminologyService};
 
 struct Args {
@@ -16,6 +18,9 @@ struct Args {
     explain: bool,
     /// The FHIR R4 terminology server for TERMINOLOGY() (or CDR_TERMINOLOGY_URL).
     terminology: Option<String>,
+    /// `None`: the RESULT_SET as JSON.
+    format: Option<ExportFormat>,
+    output: Option<PathBuf>,
 }
 
 /// A `--param` value: JSON when it reads as JSON (numbers, booleans, quoted strings), else
@@ -34,6 +39,8 @@ fn parse(args: &[String]) -> Result<Args, String> {
     let mut ehr_id = None;
     let mut explain = false;
     let mut terminology = None;
+    let mut format = None;
+    let mut output = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| {
@@ -56,6 +63,15 @@ fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--explain" => explain = true,
             "--terminology-url" => terminology = Some(value("--terminology-url")?),
+            "--format" => {
+                format = match value("--format")?.to_ascii_lowercase().as_str() {
+                    "json" => None,
+                    "csv" => Some(ExportFormat::Csv),
+                    "ndjson" => Some(ExportFormat::Ndjson),
+                    other => return Err(format!("--format {other}: choose json, csv or ndjson")),
+                }
+            }
+            "--output" => output = Some(PathBuf::from(value("--output")?)),
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             s => {
                 if query.replace(s.to_owned()).is_some() {
@@ -71,7 +87,43 @@ fn parse(args: &[String]) -> Result<Args, String> {
         ehr_id,
         explain,
         terminology,
+        format,
+        output,
     })
+}
+
+/// How long an export may run.
+const EXPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Writes the query's rows in `format` to `out`, a batch at a time; the number of rows.
+async fn export(
+    store: &cdr_store::Store,
+    caller: &Principal,
+    req: &QueryRequest<'_>,
+    format: ExportFormat,
+    out: &mut dyn Write,
+    progress: &indicatif::ProgressBar,
+) -> Result<u64, StoreError> {
+    use futures_util::StreamExt;
+    let limits = QueryLimits {
+        timeout: EXPORT_TIMEOUT,
+        default_rows: None,
+        max_rows: None,
+    };
+    let rows = store.query_rows(caller, req, &limits).await?;
+    let writer = ExportWriter::new(format, &rows.columns);
+    let io = |e: std::io::Error| StoreError::BadRequest(format!("cannot write the rows: {e}"));
+    out.write_all(&writer.header(&rows.columns)).map_err(io)?;
+    let mut batches = rows.ready_chunks(1024);
+    let mut n = 0u64;
+    while let Some(batch) = batches.next().await {
+        let batch: Vec<_> = batch.into_iter().collect::<Result<_, _>>()?;
+        out.write_all(&writer.rows(&batch)).map_err(io)?;
+        n += batch.len() as u64;
+        progress.set_position(n);
+    }
+    out.flush().map_err(io)?;
+    Ok(n)
 }
 
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
@@ -127,7 +179,48 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             }
         }
         let caller = cli_caller();
-        let result = store.query(&caller, &req, &QueryLimits::default()).await;
+        let mut file = match &args.output {
+            Some(path) => match std::fs::File::create(path) {
+                Ok(f) => Some(std::io::BufWriter::new(f)),
+                Err(e) => {
+                    let _ = writeln!(err, "cdr aql: {}: {e}", path.display());
+                    let _ = store.shutdown().await;
+                    return 2;
+                }
+            },
+            None => None,
+        };
+        let sink: &mut dyn Write = match &mut file {
+            Some(f) => f,
+            None => &mut *out,
+        };
+        // Rows and rate on standard error while writing to a file (drawn only on a terminal).
+        let progress = match args.output.is_some() {
+            true => indicatif::ProgressBar::new_spinner().with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {pos} rows, {per_sec}, {elapsed}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            ),
+            false => indicatif::ProgressBar::hidden(),
+        };
+        progress.enable_steady_tick(std::time::Duration::from_millis(200));
+        let result = match args.format {
+            Some(format) => export(&store, &caller, &req, format, sink, &progress)
+                .await
+                .map(|n| {
+                    progress.finish_and_clear();
+                    if args.output.is_some() {
+                        let _ = writeln!(err, "cdr aql: {n} rows");
+                    }
+                    None
+                }),
+            None => store
+                .query(&caller, &req, &QueryLimits::default())
+                .await
+                .map(Some),
+        };
+        progress.finish_and_clear();
         // The query is audited like one sent over HTTP, as the local operator's.
         let mut event = AuditEvent::new(&caller, AuditAction::Query);
         event.success = result.is_ok();
@@ -140,10 +233,14 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             let _ = writeln!(err, "cdr aql: the query's audit event: {e}");
         }
         let code = match result {
-            Ok(rs) => {
-                let _ = writeln!(out, "{}", rs.to_json_string());
-                0
-            }
+            Ok(Some(rs)) => match writeln!(sink, "{}", rs.to_json_string()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    let _ = writeln!(err, "cdr aql: cannot write the result: {e}");
+                    2
+                }
+            },
+            Ok(None) => 0,
             Err(e @ StoreError::Query { .. }) => {
                 let _ = writeln!(err, "cdr aql: {e}");
                 1

@@ -106,9 +106,13 @@ USAGE:
       prints commits/s, cdr's CPU per commit and GET-by-version-uid p50 of each, the last line
       as one JSON object. --control: both servers without authentication (an A/A run).
   cdr aql [--data-dir D] [--ehr-id ID] [--param name=value]... [--terminology-url URL]
+          [--format json|csv|ndjson] [--output FILE]
           [--explain] '<query>'
       Runs one AQL query on the store (its managed PostgreSQL under D, default ./data, or
-      DATABASE_URL) and prints the RESULT_SET as JSON. --explain prints the SQL instead.
+      DATABASE_URL) and prints the RESULT_SET as JSON, or with --format csv|ndjson its rows
+      (CSV with a header row; NDJSON one object per row), streamed with no row limit.
+      --output FILE writes there instead (with a progress line on a terminal).
+      --explain prints the SQL instead.
       Exit 1 for a malformed or unsupported query (the message names line and column).
   cdr audit verify [--data-dir D]
       Seals the audit events whose transactions have ended, then checks the hash chain of the

@@ -519,7 +519,10 @@ async fn results_as_csv_and_ndjson() {
     let lines: Vec<&str> = text.split("\r\n").collect();
     assert_eq!(lines[0], "uid,sys,name");
     assert_eq!(lines.len(), 4, "{text}");
-    assert!(lines.iter().any(|l| l.starts_with(&format!("{v1},120"))), "{text}");
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!("{v1},120"))),
+        "{text}"
+    );
     // A DV_TEXT cell is its JSON, quoted as CSV quotes.
     assert!(
         lines[1].contains(",\"{\"\"_type\"\":") && lines[1].contains("\"\"DV_TEXT\"\""),
@@ -562,4 +565,75 @@ async fn results_as_csv_and_ndjson() {
         .await;
     assert_eq!(html.status, 406);
     assert!(html.text().contains("text/csv"), "{}", html.text());
+}
+
+/// `cdr aql --format csv|ndjson [--output FILE]`: the rows streamed from the store.
+#[tokio::test]
+async fn cdr_aql_writes_csv_and_ndjson() {
+    let pg = cdr_testkit::fresh_database().await;
+    let store = cdr_store::Store::connect(pg.clone(), &cdr_testkit::config(), None)
+        .await
+        .unwrap();
+    let mut ehrs = Vec::new();
+    for _ in 0..3 {
+        let ehr = store
+            .create_ehr(
+                &cdr_store::Principal::local(),
+                None,
+                None,
+                Default::default(),
+            )
+            .await
+            .unwrap()
+            .ehr_id;
+        ehrs.push(ehr.to_string());
+    }
+    ehrs.sort();
+    let cluster = cdr_testkit::cluster();
+    let url = format!(
+        "host={} port={} user={} dbname={}",
+        cluster.socket_dir().display(),
+        cluster.port(),
+        cdr_store::cluster::SUPERUSER,
+        pg.get_dbname().unwrap()
+    );
+    let q = "SELECT e/ehr_id/value AS ehr FROM EHR e ORDER BY e/ehr_id/value";
+    let aql = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdr"))
+            .arg("aql")
+            .args(args)
+            .arg(q)
+            .env("DATABASE_URL", &url)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let csv = aql(&["--format", "csv"]);
+    let mut expected = vec!["ehr".to_owned()];
+    expected.extend(ehrs.iter().cloned());
+    assert_eq!(
+        String::from_utf8_lossy(&csv.stdout),
+        format!("{}\r\n", expected.join("\r\n"))
+    );
+    let file = std::env::temp_dir().join(format!("cdr-aql-{}.ndjson", uuid::Uuid::new_v4()));
+    let nd = aql(&["--format", "ndjson", "--output", file.to_str().unwrap()]);
+    assert!(nd.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&nd.stderr).contains("3 rows"));
+    let lines: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let wanted: Vec<String> = ehrs
+        .iter()
+        .map(|e| json!({ "ehr": e }).to_string())
+        .collect();
+    assert_eq!(lines, wanted);
+    let _ = std::fs::remove_file(file);
 }
