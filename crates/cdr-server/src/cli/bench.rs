@@ -97,6 +97,9 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     if args.first().map(String::as_str) == Some("auth") {
         return super::bench_auth::run(&args[1..], out, err);
     }
+    if args.first().map(String::as_str) == Some("export") {
+        return super::bench_export::run(&args[1..], out, err);
+    }
     if args.first().map(String::as_str) != Some("commit") {
         let _ = writeln!(
             err,

@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod bench_aql;
 mod bench_auth;
+mod bench_export;
 mod convert;
 mod forms;
 mod serve;
@@ -105,6 +106,10 @@ USAGE:
       authentication and one with --auth oidc (a key made for the run), in alternating rounds;
       prints commits/s, cdr's CPU per commit and GET-by-version-uid p50 of each, the last line
       as one JSON object. --control: both servers without authentication (an A/A run).
+  cdr bench export [--data-dir D] [--query AQL]
+      Exports a whole query result (default: every composition's uid with its EHR id) over
+      HTTP as CSV, then as NDJSON, from D's store (./bench-data) with the server
+      in this process; prints rows/s and this process's RSS before and at its peak.
   cdr aql [--data-dir D] [--ehr-id ID] [--param name=value]... [--terminology-url URL]
           [--format json|csv|ndjson] [--output FILE]
           [--explain] '<query>'
