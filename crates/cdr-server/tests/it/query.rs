@@ -226,7 +226,8 @@ async fn result_set_columns_cells_and_meta() {
 
 /// `meta` as the specification's example and EHRbase write it: `_generator` naming cdr,
 /// `_executed_aql`, and the paging applied — the query's own LIMIT (or TOP) and OFFSET (0 when
-/// not written) as well as the request's `fetch` and `offset`.
+/// not written) as well as the request's `fetch` and `offset`; `resultsize` is the size of the
+/// whole result, also when the rows are a page of it.
 #[tokio::test]
 async fn result_set_meta_names_the_generator_and_the_paging() {
     let srv = server_with_template().await;
@@ -248,8 +249,10 @@ async fn result_set_meta_names_the_generator_and_the_paging() {
             1,
         ),
         (base.to_owned(), json!(null), json!(null), 2),
+        (format!("{base} LIMIT 5 OFFSET 5"), json!(5), json!(5), 0),
     ] {
         let rs = post_aql(&srv, json!({"q": q})).await;
+        assert_eq!(rs["rows"].as_array().unwrap().len(), rows, "{q}");
         let meta = &rs["meta"];
         assert_eq!(
             meta["_generator"],
@@ -257,7 +260,13 @@ async fn result_set_meta_names_the_generator_and_the_paging() {
         );
         assert_eq!(meta["_executed_aql"], json!(q));
         assert_eq!((&meta["fetch"], &meta["offset"]), (&fetch, &offset), "{q}");
-        assert_eq!(meta["resultsize"], rows, "{q}");
+        // The size of the whole result, whatever the page.
+        assert_eq!(meta["resultsize"], 2, "{q}");
+        let asked = post_aql(&srv, json!({"q": q, "fetch": 1, "offset": 1})).await;
+        if q == base {
+            assert_eq!(asked["rows"].as_array().unwrap().len(), 1);
+            assert_eq!(asked["meta"]["resultsize"], 2, "{asked}");
+        }
         assert!(meta.get("_href").is_none(), "a POST has none: {meta}");
         for member in ["_type", "_schema_version", "_created"] {
             assert!(meta.get(member).is_some(), "{member}: {meta}");

@@ -48,6 +48,10 @@ pub(crate) struct Compiled {
     pub columns: Vec<(String, String)>,
     /// Every EHR-scoped table is constrained to given EHR ids.
     pub ehr_bound: bool,
+    /// When the statement pages (LIMIT or OFFSET), a statement counting the whole result; it
+    /// takes the first `count_params` parameters (the paging values come last).
+    pub count_sql: Option<String>,
+    pub count_params: usize,
 }
 
 #[derive(Default)]
@@ -2421,11 +2425,18 @@ pub(crate) fn compile(b: &BoundQuery, inputs: &Inputs) -> Result<Compiled> {
         sql.push_str(" GROUP BY ");
         sql.push_str(&group.join(", "));
     }
+    let unordered = sql.len();
     if !order.is_empty() {
         sql.push_str(" ORDER BY ");
         sql.push_str(&order.join(", "));
     }
     let (limit, offset) = limits(b, inputs);
+    // The size of the whole result, when a page of it is asked for (by the query's LIMIT or
+    // TOP, or the request's fetch or offset; not when only the row limit applies).
+    let count_params = c.params.0.len();
+    let paged = b.page.is_some() || inputs.fetch.is_some() || inputs.offset.is_some();
+    let count_sql =
+        paged.then(|| format!("SELECT count(*) FROM ({}) AS page_of", &sql[..unordered]));
     if let Some(limit) = limit {
         let p = c.params.push(limit);
         sql.push_str(&format!(" LIMIT {p}"));
@@ -2436,6 +2447,8 @@ pub(crate) fn compile(b: &BoundQuery, inputs: &Inputs) -> Result<Compiled> {
     }
     Ok(Compiled {
         sql,
+        count_sql,
+        count_params,
         ehr_bound: !c.ehr_params.is_empty(),
         params: c.params.0,
         columns,

@@ -99,6 +99,9 @@ pub struct ResultSet {
     pub columns: Vec<ResultColumn>,
     /// Each cell is JSON text: whole RM objects as stored canonical JSON, values as JSON.
     pub rows: Vec<Vec<Box<RawValue>>>,
+    /// The size of the whole result when `rows` is a page of it (`meta.resultsize`); `None`
+    /// when the rows are the whole result.
+    pub total: Option<u64>,
 }
 
 impl ResultSet {
@@ -125,7 +128,9 @@ impl ResultSet {
         if self.fetch.is_some() || self.offset.is_some() {
             s.push_str(&format!(",\"offset\":{}", self.offset.unwrap_or(0)));
         }
-        s.push_str(&format!(",\"resultsize\":{}}},", self.rows.len()));
+        // The whole result's size; the page is in fetch and offset.
+        let size = self.total.unwrap_or(self.rows.len() as u64);
+        s.push_str(&format!(",\"resultsize\":{size}}},"));
         if let Some(name) = &self.name {
             s.push_str(&format!("\"name\":{},", string(name)));
         }
@@ -403,23 +408,41 @@ impl Store {
         limits: &QueryLimits,
     ) -> StoreResult<ResultSet> {
         let ready = self.ready(caller, req, limits).await?;
-        let rows = {
+        let (rows, total) = {
             let params = ready.params();
             let run = async {
                 let stmt = ready.client.prepare_cached(&ready.compiled.sql).await?;
                 ready.client.query(&stmt, &params).await
             };
+            // The whole result's size, counted beside the page (the client pipelines the
+            // statements on the connection).
+            let count = async {
+                match &ready.compiled.count_sql {
+                    None => Ok(None),
+                    Some(sql) => {
+                        let stmt = ready.client.prepare_cached(sql).await?;
+                        let row = ready
+                            .client
+                            .query_one(&stmt, &params[..ready.compiled.count_params])
+                            .await?;
+                        Ok(Some(row.get::<_, i64>(0)))
+                    }
+                }
+            };
+            let both = futures_util::future::join(run, count);
             match &ready.settings {
-                None => run.await,
+                None => both.await,
                 Some(settings) => {
-                    let (set, rows) =
-                        futures_util::future::join(ready.client.batch_execute(settings), run).await;
+                    let (set, both) =
+                        futures_util::future::join(ready.client.batch_execute(settings), both)
+                            .await;
                     set?;
-                    rows
+                    both
                 }
             }
         };
         let rows = rows.map_err(|e| run_error(req.aql, e))?;
+        let total = total.map_err(|e: tokio_postgres::Error| run_error(req.aql, e))?;
         let width = ready.compiled.columns.len();
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
@@ -436,6 +459,7 @@ impl Store {
             offset,
             columns: ready.columns(),
             rows: out,
+            total: total.map(|n| n.max(0) as u64),
         })
     }
 
