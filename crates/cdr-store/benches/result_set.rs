@@ -38,6 +38,7 @@ fn result_set(cell: &str) -> ResultSet {
         rows: (0..ROWS)
             .map(|_| vec![RawValue::from_string(cell.to_owned()).expect("JSON")])
             .collect(),
+        total: None,
     }
 }
 
