@@ -19,6 +19,7 @@ mod audit_roles;
 pub mod cluster;
 mod commit;
 mod error;
+mod flags;
 mod ids;
 pub mod index;
 mod ops;
@@ -42,6 +43,7 @@ pub use commit::{
     format_time, CommitMeta, Committed, CommittedVersion, NewContribution, NewVersion,
 };
 pub use error::{Result, StoreError};
+pub use flags::{CarePlanFlag, CarePlanKinds, SubjectFlags, MAX_FLAG_SUBJECTS};
 pub use ids::{
     dict_id, parse_uuid, path_id, ChangeType, IdError, LifecycleState, Principal, UidBasedId,
     VersionUid, VoKind,

@@ -26,7 +26,7 @@ USAGE:
             [--oidc-roles-claim C[,C…]] [--oidc-organisation-claim C] [--oidc-patient-id-claim C]
             [--oidc-teams-claim C] [--oidc-break-glass-claim C]
             [--tls-cert PEM --tls-key PEM] [--cors-origin ORIGIN]... [--models DIR]
-            [--no-default-models] [--ui-dir DIR] [--ui-client-id ID]
+            [--no-default-models] [--ui-dir DIR] [--ui-client-id ID] [--flag-template ID]...
       Serves the openEHR REST API (default 127.0.0.1:8080, base /openehr/v1, data dir ./data,
       system id local.cdr; or CDR_BIND, CDR_DATA_DIR, CDR_SYSTEM_ID, CDR_BASE_PATH). AQL's
       TERMINOLOGY() asks the FHIR R4 terminology server at URL (http://; or
@@ -53,6 +53,8 @@ USAGE:
       app and the <cdr-form> component are at /ui/ (built in; --ui-dir DIR or CDR_UI_DIR
       serves them from DIR instead, for working on them); with --auth oidc the app signs in
       as the public client --ui-client-id (CDR_UI_CLIENT_ID), authorization code with PKCE.
+      GET/POST {base}/flags answer which care plans a subject's EHR holds: compositions of the
+      care-plan archetype cdr ships, and of each --flag-template (CDR_FLAG_TEMPLATES, commas).
   cdr user add <name> --roles R[,R…] [--full-name N] [--organisation O] [--team T]...
                [--patient-id P]
   cdr user passwd <name> | remove <name> | list          [--data-dir D] [--password-env VAR]

@@ -75,6 +75,9 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
     let mut default_models = !flag_set(env("CDR_NO_DEFAULT_MODELS"));
     options.ui_dir = env("CDR_UI_DIR").map(PathBuf::from);
     options.ui_client_id = env("CDR_UI_CLIENT_ID");
+    options.flag_templates = env("CDR_FLAG_TEMPLATES")
+        .map(|v| list(&v).collect())
+        .unwrap_or_default();
     let mut tls_cert = env("CDR_TLS_CERT").map(PathBuf::from);
     let mut tls_key = env("CDR_TLS_KEY").map(PathBuf::from);
     options.cors_origins = env("CDR_CORS_ORIGINS")
@@ -109,6 +112,7 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
             "--models" => models = Some(PathBuf::from(value()?)),
             "--ui-dir" => options.ui_dir = Some(PathBuf::from(value()?)),
             "--ui-client-id" => options.ui_client_id = Some(value()?),
+            "--flag-template" => options.flag_templates.extend(list(&value()?)),
             "--auth" => auth = Some(value()?),
             "--oidc-issuer" => oidc.issuer = value()?.trim_end_matches('/').to_owned(),
             "--oidc-audience" => oidc.audiences.extend(list(&value()?)),

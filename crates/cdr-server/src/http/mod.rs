@@ -26,6 +26,7 @@ mod directory;
 mod ehr;
 mod ehr_status;
 pub mod error;
+mod flags;
 mod forms;
 pub mod headers;
 pub mod media;
@@ -85,6 +86,8 @@ pub struct AppState {
     pub transport: transport::Transport,
     /// Who a request is from when the embedding code decides it (see [`Identify`]).
     pub identify: Option<Identify>,
+    /// Which compositions the flags count as care plans.
+    pub care_plans: cdr_store::CarePlanKinds,
 }
 
 impl AppState {

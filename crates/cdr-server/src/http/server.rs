@@ -37,6 +37,9 @@ pub struct ServeOptions {
     pub ui_dir: Option<PathBuf>,
     /// The OpenID Connect client the app at `/ui/` signs in as (a public client with PKCE).
     pub ui_client_id: Option<String>,
+    /// Templates whose compositions the flags count as care plans, besides those of the
+    /// care-plan composition archetype cdr ships.
+    pub flag_templates: Vec<String>,
 }
 
 impl Default for ServeOptions {
@@ -52,6 +55,7 @@ impl Default for ServeOptions {
             cors_origins: Vec::new(),
             ui_dir: None,
             ui_client_id: None,
+            flag_templates: Vec::new(),
         }
     }
 }
@@ -152,6 +156,10 @@ pub fn start_with(
         base: normalise_base(&options.base_path),
         limits: options.limits,
         identify,
+        care_plans: cdr_store::CarePlanKinds {
+            templates: options.flag_templates.clone(),
+            ..cdr_store::CarePlanKinds::default()
+        },
     };
     // Events are chained at most this long after their transaction ended (`audit_chain.rs`).
     state.store.start_sealer(std::time::Duration::from_secs(1));

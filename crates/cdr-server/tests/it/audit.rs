@@ -607,6 +607,7 @@ async fn refusals_are_recorded_as_login_failures_and_denials() {
         base: BASE.into(),
         limits: Limits::default(),
         identify: None,
+        care_plans: Default::default(),
     });
     let ehr = uuid::Uuid::new_v4();
     let server = HttpServer::new(move || {

@@ -464,6 +464,9 @@ fn expected_roles(method: &str, path: &str) -> &'static [&'static str] {
     if path.starts_with("/admin/") {
         return &["admin"];
     }
+    if path == "/flags" {
+        return &["admin", "clinician", "reader", "patient", "service"];
+    }
     assert!(
         path.starts_with("/ehr"),
         "{method} {path} has no expectation"
