@@ -4,8 +4,8 @@
 //! name, when and by whom it was last changed, and its lifecycle state.
 //!
 //! One statement answers a whole batch from the indexes: the subjects' EHRs by `ehr_subject`'s
-//! key, their current composition versions by `object_version_current`; of each document only
-//! the first bytes are read, for the composition's name.
+//! key, their care-plan versions by `object_version_care_plan`; no document is read (the name is
+//! the one compositions of the template carry, from the parsed template).
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -19,21 +19,15 @@ use crate::store::Store;
 /// Subjects one request may ask about.
 pub const MAX_FLAG_SUBJECTS: usize = 1000;
 
-/// Which compositions are care plans: those with one of these root archetypes or templates.
-#[derive(Debug, Clone)]
-pub struct CarePlanKinds {
-    pub archetypes: Vec<String>,
-    pub templates: Vec<String>,
-}
+/// The composition archetype the care-plan templates cdr ships share: its compositions are
+/// care plans, found by their own index (`migrations/0015_care_plan_index.sql`).
+pub const CARE_PLAN_ARCHETYPE: &str = "openEHR-EHR-COMPOSITION.cdr_care_plan.v0";
 
-impl Default for CarePlanKinds {
-    /// The composition archetype the care-plan templates cdr ships share.
-    fn default() -> Self {
-        CarePlanKinds {
-            archetypes: vec!["openEHR-EHR-COMPOSITION.cdr_care_plan.v0".into()],
-            templates: Vec::new(),
-        }
-    }
+/// Which compositions are care plans: those of [`CARE_PLAN_ARCHETYPE`], and those of these
+/// templates.
+#[derive(Debug, Clone, Default)]
+pub struct CarePlanKinds {
+    pub templates: Vec<String>,
 }
 
 /// One care plan of a subject.
@@ -79,20 +73,6 @@ impl SubjectFlags {
     }
 }
 
-/// The composition's name from the first bytes of its stored canonical JSON, which cdr writes
-/// `{"_type":"COMPOSITION","name":{"_type":"DV_TEXT","value":"…"` (or DV_CODED_TEXT, whose
-/// `value` also comes first); `None` when the text starts otherwise.
-fn composition_name(head: &str) -> Option<String> {
-    let rest = head.strip_prefix(r#"{"_type":"COMPOSITION","name":{"_type":"DV_"#)?;
-    let rest = rest
-        .strip_prefix(r#"TEXT","value":"#)
-        .or_else(|| rest.strip_prefix(r#"CODED_TEXT","value":"#))?;
-    serde_json::Deserializer::from_str(rest)
-        .into_iter::<String>()
-        .next()?
-        .ok()
-}
-
 /// The openEHR name of a version lifecycle state code.
 fn lifecycle(code: i16) -> String {
     match code {
@@ -103,19 +83,50 @@ fn lifecycle(code: i16) -> String {
     }
 }
 
+/// The flags of a batch: `$1` the subject ids, `$2` their namespace, `$3` the other care-plan
+/// templates. The care-plan archetype is written into the text (a constant of cdr's, not input)
+/// so that the planner matches the partial index's predicate; the second branch runs only when
+/// other templates are named.
 const FLAGS: &str = "\
-SELECT q.i, s.ehr_id, ov.vo_id, ov.system_id, ov.version, ov.template_id, \
-       coalesce(left(ov.document, 512), t.concept), \
-       ov.committed_at, ov.audit::json->'committer'->>'name', ov.lifecycle_state \
+SELECT q.i, s.ehr_id, p.vo_id, p.system_id, p.version, p.template_id, p.committed_at, \
+       p.audit::json->'committer'->>'name', p.lifecycle_state \
 FROM unnest($1::text[]) WITH ORDINALITY AS q(subject_id, i) \
 JOIN ehr_subject s ON s.subject_id = q.subject_id AND s.namespace = $2/*access*/ \
-LEFT JOIN (object_version ov \
-           JOIN versioned_object vo ON vo.ehr_id = ov.ehr_id AND vo.vo_id = ov.vo_id \
-                AND vo.kind = 1 AND NOT vo.deleted \
-           LEFT JOIN template t ON t.template_id = ov.template_id) \
-  ON ov.ehr_id = s.ehr_id AND upper_inf(ov.sys_period) \
-     AND (ov.archetype_id = ANY($3) OR ov.template_id = ANY($4)) \
-ORDER BY q.i, ov.committed_at DESC";
+LEFT JOIN LATERAL ( \
+    SELECT ov.* FROM object_version ov \
+    WHERE ov.ehr_id = s.ehr_id \
+      AND ov.archetype_id = 'openEHR-EHR-COMPOSITION.cdr_care_plan.v0' \
+      AND upper_inf(ov.sys_period) \
+    UNION ALL \
+    SELECT ov.* FROM object_version ov \
+    WHERE cardinality($3::text[]) > 0 AND ov.ehr_id = s.ehr_id \
+      AND ov.template_id = ANY($3::text[]) \
+      AND ov.archetype_id IS DISTINCT FROM 'openEHR-EHR-COMPOSITION.cdr_care_plan.v0' \
+      AND upper_inf(ov.sys_period) \
+) p ON EXISTS (SELECT 1 FROM versioned_object vo WHERE vo.ehr_id = p.ehr_id \
+               AND vo.vo_id = p.vo_id AND vo.kind = 1 AND NOT vo.deleted) \
+ORDER BY q.i, p.committed_at DESC";
+
+/// The name compositions of a template carry: the root's fixed name, else its archetype term.
+fn root_name(t: &cdr_template::Template) -> Option<String> {
+    use cdr_template::{CObjectKind, CPrimitive};
+    let fixed = t
+        .definition
+        .attribute("name")
+        .and_then(|a| a.children.first())
+        .and_then(|text| text.attribute("value"))
+        .and_then(|a| a.children.first())
+        .and_then(|v| match &v.kind {
+            CObjectKind::Primitive(CPrimitive::String { list, .. }) => list.first().cloned(),
+            _ => None,
+        });
+    fixed.or_else(|| {
+        let root = t.definition.as_archetype_root()?;
+        root.terms
+            .get(&t.definition.node_id)
+            .map(|term| term.text.clone())
+    })
+}
 
 impl Store {
     /// The care-plan flags of each subject of `namespace`, in the order asked (at most
@@ -147,20 +158,16 @@ impl Store {
         }
         // A flag is a lookup over many records: break-glass does not widen it.
         let access = filter(caller, Need::Read).map(|f| f.without_break_glass());
-        let g = Guarded::new(FLAGS, 4, access.as_ref(), "s.ehr_id");
+        let g = Guarded::new(FLAGS, 3, access.as_ref(), "s.ehr_id");
         let client = self.inner.pool.get().await?;
         let stmt = client.prepare_cached(&g.sql).await?;
         let rows = client
             .query(
                 &stmt,
-                &g.params(&[
-                    &subject_ids,
-                    &namespace,
-                    &kinds.archetypes,
-                    &kinds.templates,
-                ]),
+                &g.params(&[&subject_ids, &namespace, &kinds.templates]),
             )
             .await?;
+        let mut names: std::collections::HashMap<String, String> = Default::default();
         for row in rows {
             let i: i64 = row.get(0);
             let Some(flags) = usize::try_from(i - 1).ok().and_then(|i| out.get_mut(i)) else {
@@ -172,39 +179,26 @@ impl Store {
             };
             let system: String = row.get(3);
             let version: i32 = row.get(4);
-            let template_id: Option<String> = row.get(5);
-            let head: Option<String> = row.get(6);
+            let template_id: String = row.get::<_, Option<String>>(5).unwrap_or_default();
+            if !names.contains_key(&template_id) {
+                let name = match self.template_for_validation(&template_id).await {
+                    Ok(t) => root_name(&t),
+                    Err(_) => None,
+                };
+                names.insert(
+                    template_id.clone(),
+                    name.unwrap_or_else(|| template_id.clone()),
+                );
+            }
             flags.care_plans.push(CarePlanFlag {
                 uid: format!("{vo}::{system}::{version}"),
-                name: head
-                    .map(|h| composition_name(&h).unwrap_or(h))
-                    .or_else(|| template_id.clone())
-                    .unwrap_or_default(),
-                template_id: template_id.unwrap_or_default(),
-                last_changed: row.get(7),
-                changed_by: row.get(8),
-                status: lifecycle(row.get(9)),
+                name: names[&template_id].clone(),
+                template_id,
+                last_changed: row.get(6),
+                changed_by: row.get(7),
+                status: lifecycle(row.get(8)),
             });
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::composition_name;
-
-    #[test]
-    fn the_name_is_read_from_the_head_of_the_document() {
-        let doc = r#"{"_type":"COMPOSITION","name":{"_type":"DV_TEXT","value":"Urgent \"care\" plan"},"archetype_node_id":"x"}"#;
-        assert_eq!(
-            composition_name(doc).as_deref(),
-            Some("Urgent \"care\" plan")
-        );
-        let coded = r#"{"_type":"COMPOSITION","name":{"_type":"DV_CODED_TEXT","value":"Plan","defining_code":{}}}"#;
-        assert_eq!(composition_name(coded).as_deref(), Some("Plan"));
-        // Cut inside the name, or another layout: no name.
-        assert_eq!(composition_name(&doc[..60]), None);
-        assert_eq!(composition_name(r#"{"name":{"value":"x"}}"#), None);
     }
 }

@@ -43,7 +43,9 @@ pub use commit::{
     format_time, CommitMeta, Committed, CommittedVersion, NewContribution, NewVersion,
 };
 pub use error::{Result, StoreError};
-pub use flags::{CarePlanFlag, CarePlanKinds, SubjectFlags, MAX_FLAG_SUBJECTS};
+pub use flags::{
+    CarePlanFlag, CarePlanKinds, SubjectFlags, CARE_PLAN_ARCHETYPE, MAX_FLAG_SUBJECTS,
+};
 pub use ids::{
     dict_id, parse_uuid, path_id, ChangeType, IdError, LifecycleState, Principal, UidBasedId,
     VersionUid, VoKind,

@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "settings",
         include_str!("../migrations/0014_settings.sql"),
     ),
+    (
+        15,
+        "care_plan_index",
+        include_str!("../migrations/0015_care_plan_index.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

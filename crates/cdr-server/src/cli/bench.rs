@@ -41,6 +41,17 @@ pub(super) fn caller(value: &str) -> Principal {
     }
 }
 
+/// A file of the repository (`templates/…`), from the working directory or beside this crate.
+pub(super) fn repo_file(rel: &str) -> PathBuf {
+    let here = Path::new(rel);
+    if here.exists() {
+        return here.to_path_buf();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
 pub(super) fn testdata(rel: &str) -> PathBuf {
     let beside_cwd = Path::new("../shared/testdata").join(rel);
     if beside_cwd.exists() {
@@ -96,6 +107,9 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     }
     if args.first().map(String::as_str) == Some("auth") {
         return super::bench_auth::run(&args[1..], out, err);
+    }
+    if args.first().map(String::as_str) == Some("flags") {
+        return super::bench_flags::run(&args[1..], out, err);
     }
     if args.first().map(String::as_str) == Some("export") {
         return super::bench_export::run(&args[1..], out, err);

@@ -7,6 +7,7 @@ mod bench;
 mod bench_aql;
 mod bench_auth;
 mod bench_export;
+mod bench_flags;
 mod convert;
 mod forms;
 mod serve;
@@ -108,6 +109,10 @@ USAGE:
       authentication and one with --auth oidc (a key made for the run), in alternating rounds;
       prints commits/s, cdr's CPU per commit and GET-by-version-uid p50 of each, the last line
       as one JSON object. --control: both servers without authentication (an A/A run).
+  cdr bench flags [--data-dir D] [--subjects N] [--lookups K] [--batches B]
+      Times care-plan flag lookups on D's store (./bench-data): the first run gives N EHRs
+      (10,000) a subject and every second one the urgent care plan example; then K single
+      lookups and B batches of 1,000 subjects; prints p50/p99 of each.
   cdr bench export [--data-dir D] [--query AQL]
       Exports a whole query result (default: every composition's uid with its EHR id) over
       HTTP as CSV, then as NDJSON, from D's store (./bench-data) with the server

@@ -158,7 +158,6 @@ pub fn start_with(
         identify,
         care_plans: cdr_store::CarePlanKinds {
             templates: options.flag_templates.clone(),
-            ..cdr_store::CarePlanKinds::default()
         },
     };
     // Events are chained at most this long after their transaction ended (`audit_chain.rs`).
