@@ -128,11 +128,15 @@ fn matches_step(v: &Value, step: &Step) -> bool {
         Some(id) => v.get("archetype_node_id").and_then(Value::as_str) == Some(id.as_str()),
         None => true,
     };
-    let name_ok = !step.name_fixed
-        || v.get("name")
-            .and_then(|n| n.get("value"))
-            .and_then(Value::as_str)
-            == step.name.as_deref();
+    let name = v
+        .get("name")
+        .and_then(|n| n.get("value"))
+        .and_then(Value::as_str);
+    // A fixed name must be the object's; a free one must not be a same-code sibling's.
+    let name_ok = match step.name_fixed {
+        true => name == step.name.as_deref(),
+        false => !name.is_some_and(|n| step.names_of_siblings.iter().any(|s| s == n)),
+    };
     id_ok && name_ok
 }
 

@@ -134,6 +134,9 @@ pub struct Step {
     pub name: Option<String>,
     /// Whether the template fixes `name` (same-code siblings are told apart by it).
     pub name_fixed: bool,
+    /// When the name is not fixed: the names same-code siblings fix at the same attribute.
+    /// An object named so is that sibling's, not this node's.
+    pub names_of_siblings: Vec<String>,
     /// The (terminology, code) of a fixed coded name (a DV_CODED_TEXT name constraint).
     pub name_code: Option<(String, String)>,
     /// Whether the object is an archetype root (it carries `archetype_details`).
@@ -151,6 +154,7 @@ impl Step {
             node_id: None,
             name: None,
             name_fixed: false,
+            names_of_siblings: Vec::new(),
             name_code: None,
             archetype_root: false,
             multiple,
@@ -234,13 +238,43 @@ pub struct TermBinding {
 impl WebTemplate {
     /// The web template of an operational template.
     pub fn from_template(template: &Template) -> WebTemplate {
-        build::build(template)
+        let mut web = build::build(template);
+        note_sibling_names(&mut web.tree);
+        web
     }
 
     /// The web template as JSON.
     pub fn to_json(&self) -> serde_json::Value {
         // Serialising plain structs of strings, numbers and maps cannot fail.
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Gives each node whose name is free the names its same-code siblings fix
+/// ([`Step::names_of_siblings`]), below `node`.
+fn note_sibling_names(node: &mut WebTemplateNode) {
+    let own = |c: &WebTemplateNode| c.steps.get(crate::flat::own_step(c)).cloned();
+    let fixed: Vec<(String, Option<String>, String)> = node
+        .children
+        .iter()
+        .filter_map(|c| {
+            let s = own(c)?;
+            match (s.name_fixed, s.name) {
+                (true, Some(name)) => Some((s.attribute, s.node_id, name)),
+                _ => None,
+            }
+        })
+        .collect();
+    for c in &mut node.children {
+        let at = crate::flat::own_step(c);
+        if let Some(s) = c.steps.get_mut(at).filter(|s| !s.name_fixed) {
+            s.names_of_siblings = fixed
+                .iter()
+                .filter(|(attr, id, _)| *attr == s.attribute && *id == s.node_id)
+                .map(|(_, _, name)| name.clone())
+                .collect();
+        }
+        note_sibling_names(c);
     }
 }
 

@@ -646,3 +646,47 @@ fn unfilled_slot_content_goes_whole_as_raw() {
     let err = canonical_to_flat(&t, &odd).expect_err("not admitted");
     assert!(matches!(err, FlatError::NotRepresentable { .. }), "{err}");
 }
+
+/// Same-code siblings, one with a free name and one whose name the template fixes: an object
+/// with the fixed name is the second node's, in FLAT and when placing issues, whatever order
+/// the siblings come in.
+#[test]
+fn a_fixed_name_picks_its_node_among_same_code_siblings() {
+    let renamed = element(
+        "at0006",
+        0,
+        1,
+        &dv("DV_TEXT"),
+        &fixed_name("Second comment"),
+    );
+    let t = build_with("", &renamed);
+    let mut f = basic();
+    f.insert(
+        "fixture/blood_pressure:0/second_comment".into(),
+        json!("seen by the GP"),
+    );
+    let c = flat_to_canonical(&t, &f, NOW).expect("converts");
+    let back = canonical_to_flat(&t, &c).expect("to FLAT");
+    assert_eq!(back["fixture/blood_pressure:0/comment"], "after a walk");
+    assert_eq!(
+        back["fixture/blood_pressure:0/second_comment"],
+        "seen by the GP"
+    );
+    assert!(
+        back.keys().all(|k| !k.contains("_name")),
+        "{:?}",
+        back.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(flat_to_canonical(&t, &back, NOW).expect("back"), c);
+    // Its instance path is placed at its own key.
+    let items = c["content"][0]["data"]["events"][0]["data"]["items"]
+        .as_array()
+        .unwrap();
+    let at = items
+        .iter()
+        .position(|i| i["name"]["value"] == "Second comment")
+        .unwrap();
+    let path = format!("/content[0]/data/events[0]/data/items[{at}]/value");
+    let place = cdr_forms::flat::locate(&t, &c).find(&path).expect("placed");
+    assert_eq!(place.flat_path, "fixture/blood_pressure:0/second_comment");
+}
