@@ -13,7 +13,8 @@
  *   base-url        the REST API base, default /openehr/v1 (may be another origin)
  *   ehr-id          the EHR that validation and saving use
  *   composition-id  edit this composition (versioned object id, or a version uid): loaded as
- *                   FLAT, saved with PUT and If-Match of the version loaded
+ *                   FLAT, saved with PUT (…/composition/{id}?templateId=…) and If-Match of
+ *                   the version loaded
  *   language        display language (default: the web template's defaultLanguage); a
  *                   select[data-action=language] switches it when the template has several
  *   readonly        show values as text, no inputs
@@ -767,7 +768,7 @@ export class CdrForm extends HTMLElement {
       // No storage: nothing to remember.
     }
     const url = editing
-      ? `${this.base}/ehr/${encodeURIComponent(ehr)}/composition/${encodeURIComponent(editing.split('::')[0])}`
+      ? `${this.base}/ehr/${encodeURIComponent(ehr)}/composition/${encodeURIComponent(editing.split('::')[0])}?templateId=${encodeURIComponent(this._wt.templateId)}`
       : `${this.base}/ehr/${encodeURIComponent(ehr)}/composition?templateId=${encodeURIComponent(this._wt.templateId)}`;
     const headers = { 'Content-Type': FLAT, Accept: 'application/json', Prefer: 'return=minimal' };
     if (editing) headers['If-Match'] = `"${editing}"`;
