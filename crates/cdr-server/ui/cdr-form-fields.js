@@ -200,7 +200,7 @@ function pick(api, key, items, required) {
     const name = newId();
     const box = h('div', { class: 'cdr-options', role: 'radiogroup' });
     const radios = [];
-    const opts = required ? items : [{ value: '', label: '—', none: true }, ...items];
+    const opts = required ? items : [{ value: '', label: 'Not recorded', none: true }, ...items];
     for (const it of opts) {
       const r = h('input', { type: 'radio', name, value: it.value, id: newId() });
       if (it.none) r.checked = true;

@@ -237,7 +237,8 @@ export class CdrForm extends HTMLElement {
 
   set value(flat) {
     this._fill = indexFlat(flat || {});
-    if (this._wt) this._render(this._fill);
+    if (this._wt && !this._loading) this._render(this._fill);
+    else this._pending = this._fill;
   }
 
   connectedCallback() {
@@ -280,6 +281,7 @@ export class CdrForm extends HTMLElement {
     const seq = ++this._seq;
     const id = this.getAttribute('template-id');
     if (!id) return;
+    this._loading = true;
     try {
       const key = `${this.base}\n${id}`;
       let wt = cache.get(key);
@@ -289,7 +291,8 @@ export class CdrForm extends HTMLElement {
         wt = await res.json();
         cache.set(key, wt);
       }
-      let fill = EMPTY;
+      let fill = this._pending || EMPTY;
+      this._pending = null;
       const cid = this.getAttribute('composition-id');
       if (cid) {
         const flat = await this._getComposition(cid);
@@ -307,6 +310,8 @@ export class CdrForm extends HTMLElement {
       this._render(fill);
     } catch (e) {
       this._fail(0, `cannot load the form: ${e.message}`);
+    } finally {
+      if (seq === this._seq) this._loading = false;
     }
   }
 
@@ -476,6 +481,7 @@ export class CdrForm extends HTMLElement {
     for (const c of kids) this._node(c, prefix, group, fill);
     if (isInterval(node) && !cx.readonly) this._intervalFlags(node, prefix, group);
     if (node.rmType === 'OBSERVATION') this._origin(node, prefix, group, fill);
+    if (node.rmType === 'ACTION') this._careflow(node, prefix, group, fill);
   }
 
   /** An element with several value types: a switch between its alternatives. */
@@ -516,6 +522,45 @@ export class CdrForm extends HTMLElement {
     const box = this._cx.readonly ? group : h('details', { class: 'cdr-timing', open: !!vals }, h('summary', { text: 'Timing' }));
     box.append(f.el);
     if (box !== group) group.append(box);
+  }
+
+  /** An action's careflow step (or, without steps, its state): the web template leaves the
+   * ISM transition to the context, but only the user knows which step was done. A step gives
+   * the current state it belongs to. */
+  _careflow(node, prefix, group, fill) {
+    const ism = (node.children || []).find((c) => c.id === 'ism_transition');
+    const kid = (id) => ism && (ism.children || []).find((c) => c.id === id);
+    const list = (n) => ((n && n.inputs) || []).flatMap((i) => i.list || []);
+    const step = kid('careflow_step');
+    const state = kid('current_state');
+    const use = list(step).length ? step : list(state).length ? state : null;
+    if (!use) return;
+    const key = `${prefix}/ism_transition/${use.id}`;
+    if (this._cx.readonly && !fill.vals.has(key)) return;
+    const f = makeField({ ...use, inContext: false, min: 0 }, key, this._cx);
+    f.alt = this._alt;
+    if (use === step) {
+      const own = f.get;
+      const states = list(state);
+      f.suffixes.add('code');
+      f.get = (out) => {
+        own(out);
+        const it = list(step).find((i) => i.value === out[`${key}|code`]);
+        const code = it && it.currentStates && it.currentStates[0];
+        if (!code) return;
+        const st = states.find((i) => i.value === code);
+        const at = `${prefix}/ism_transition/current_state`;
+        out[`${at}|code`] = code;
+        out[`${at}|value`] = st ? st.label : code;
+        out[`${at}|terminology`] = 'openehr';
+      };
+    }
+    this._fields.push(f);
+    this._byPrefix.set(key, f);
+    const vals = fill.vals.get(key);
+    if (vals) f.set(vals);
+    const anchor = group.querySelector(':scope > .cdr-hint') || group.querySelector(':scope > legend');
+    anchor.after(f.el);
   }
 
   /** DV_INTERVAL: |lower_unbounded and |upper_unbounded follow from the bounds given. */
@@ -580,8 +625,7 @@ export class CdrForm extends HTMLElement {
       this._event('change', { path, value: out[path] });
       if (this._shown().length) this._schedule();
     });
-    root.addEventListener('input', (e) => {
-      stop(e);
+    root.addEventListener('input', () => {
       if (this._shown().length) this._schedule();
     });
     root.addEventListener('focusout', (e) => {
