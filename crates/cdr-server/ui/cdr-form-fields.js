@@ -85,12 +85,36 @@ function localOffset() {
   return `${m < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
 }
 
+/** A value the picker cannot hold (a partial date-time loaded from a composition) is kept as
+ * it is until the user edits the control. */
+function keepRaw(input) {
+  let raw = null;
+  input.addEventListener('input', (e) => {
+    if (e.isTrusted) raw = null;
+  });
+  Object.defineProperty(input, 'value', {
+    configurable: true,
+    get() {
+      return NATIVE_VALUE.get.call(this) || raw || '';
+    },
+    set(s) {
+      s = String(s == null ? '' : s);
+      NATIVE_VALUE.set.call(this, s);
+      raw = s && !NATIVE_VALUE.get.call(this) ? s : null;
+    },
+  });
+}
+
 function zoned(input, zone, seconds) {
+  let raw = null;
+  input.addEventListener('input', (e) => {
+    if (e.isTrusted) raw = null;
+  });
   Object.defineProperty(input, 'value', {
     configurable: true,
     get() {
       let v = NATIVE_VALUE.get.call(this);
-      if (!v) return '';
+      if (!v) return raw || '';
       // The picker drops zero seconds; FLAT keeps them.
       if (seconds && /(^|T)\d\d:\d\d$/.test(v)) v += ':00';
       return v + zone.value;
@@ -102,6 +126,8 @@ function zoned(input, zone, seconds) {
       const local = z ? s.slice(0, -z.length) : s;
       if (/\.\d/.test(local)) this.step = 'any';
       NATIVE_VALUE.set.call(this, local);
+      raw = s && !NATIVE_VALUE.get.call(this) ? s : null;
+      if (raw) return;
       if (z && ![...zone.options].some((o) => o.value === z)) zone.append(h('option', { value: z, text: z }));
       zone.value = z;
     },
@@ -214,6 +240,13 @@ function pick(api, key, items, required) {
       radios,
       get: () => (radios.find((r) => r.checked) || { value: '' }).value,
       set(v) {
+        if (v && !radios.some((r) => r.value === v)) {
+          // A code the template's list lacks (loaded data): shown, so that it is kept.
+          const r = h('input', { type: 'radio', name, value: v, id: newId() });
+          api.register(r, key);
+          radios.push(r);
+          box.append(h('span', { class: 'cdr-opt' }, r, h('label', { for: r.id, text: v })));
+        }
         for (const r of radios) r.checked = r.value === (v || '');
       },
     };
@@ -524,6 +557,7 @@ function dateLike(kind) {
     }
     if (kind === 'DATE') {
       const el = api.control(h('input', { type: 'date' }), p);
+      keepRaw(el);
       f.get = (out) => {
         if (el.value) out[p] = el.value;
       };

@@ -41,7 +41,8 @@
  *   cdr-rendered {ms}      rendered (ms from having the web template to the DOM complete);
  *                          also sets attribute data-render-ms
  *   change {path, value}   a control changed (path: the FLAT key it writes)
- *   invalid {issues}       validation found issues; they are shown at their fields
+ *   invalid {issues}       validation found issues to show (on submit all of them; on blur
+ *                          those of fields the user has been in); they are shown at their fields
  *   submit {status, versionUid, etag, location}  saved; sets attribute data-version-uid
  *   conflict {etag, location}  the save answered 412: [data-conflict] shows what changed
  *                          meanwhile and button[data-action=reload] loads the latest version
@@ -729,8 +730,8 @@ export class CdrForm extends HTMLElement {
     if (seq !== this._vseq) return this._issues;
     const at = new Set(server.map((i) => i.flat_path));
     this._issues = [...server, ...mine.filter((i) => !at.has(i.flat_path))];
-    this._showIssues();
-    if (this._issues.length) this._event('invalid', { issues: this.issues });
+    const shown = this._showIssues();
+    if (shown.length) this._event('invalid', { issues: shown.slice() });
     return this.issues;
   }
 
@@ -786,6 +787,7 @@ export class CdrForm extends HTMLElement {
     const submit = this._root.querySelector('button[data-action=submit]');
     if (submit) submit.setAttribute('aria-disabled', shown.length ? 'true' : 'false');
     if (this._submitted && shown.length) this._status(`${shown.length} problem(s) to correct before saving.`, true);
+    return shown;
   }
 
   // ---- saving ----
