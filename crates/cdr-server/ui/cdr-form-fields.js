@@ -85,27 +85,10 @@ function localOffset() {
   return `${m < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
 }
 
-/** A value the picker cannot hold (a partial date-time loaded from a composition) is kept as
- * it is until the user edits the control. */
-function keepRaw(input) {
-  let raw = null;
-  input.addEventListener('input', (e) => {
-    if (e.isTrusted) raw = null;
-  });
-  Object.defineProperty(input, 'value', {
-    configurable: true,
-    get() {
-      return NATIVE_VALUE.get.call(this) || raw || '';
-    },
-    set(s) {
-      s = String(s == null ? '' : s);
-      NATIVE_VALUE.set.call(this, s);
-      raw = s && !NATIVE_VALUE.get.call(this) ? s : null;
-    },
-  });
-}
-
-function zoned(input, zone, seconds) {
+/** Gives a picker the `value` of its FLAT key: with `zone` (a select), the zone is part of the
+ * value; with `seconds`, zero seconds the picker drops are written. A value the picker cannot
+ * hold (a partial date-time loaded from a composition) is kept until the user edits. */
+function pickerValue(input, zone, seconds) {
   let raw = null;
   input.addEventListener('input', (e) => {
     if (e.isTrusted) raw = null;
@@ -115,19 +98,18 @@ function zoned(input, zone, seconds) {
     get() {
       let v = NATIVE_VALUE.get.call(this);
       if (!v) return raw || '';
-      // The picker drops zero seconds; FLAT keeps them.
       if (seconds && /(^|T)\d\d:\d\d$/.test(v)) v += ':00';
-      return v + zone.value;
+      return zone ? v + zone.value : v;
     },
     set(s) {
       s = String(s == null ? '' : s);
-      const m = s.match(ZONE);
+      const m = zone && s.match(ZONE);
       const z = m && /\d/.test(s.slice(0, m.index)) && (s.includes('T') || /^\d\d:\d\d/.test(s)) ? m[0] : '';
       const local = z ? s.slice(0, -z.length) : s;
       if (/\.\d/.test(local)) this.step = 'any';
       NATIVE_VALUE.set.call(this, local);
       raw = s && !NATIVE_VALUE.get.call(this) ? s : null;
-      if (raw) return;
+      if (raw || !zone) return;
       if (z && ![...zone.options].some((o) => o.value === z)) zone.append(h('option', { value: z, text: z }));
       zone.value = z;
     },
@@ -195,7 +177,9 @@ export function makeField(node, prefix, cx) {
     f.el = h('fieldset', { class: 'cdr-field cdr-multi', 'data-field': prefix }, legend);
     if (hintId) f.el.append(h('div', { class: 'cdr-hint', id: hintId, text: desc }));
     f.el.append(h('div', { class: 'cdr-row' }, ...parts));
-    if (api.required) f.el.setAttribute('aria-required', 'true');
+    // The value's main control (magnitude, code, id, …) carries the requirement.
+    const main = [...f.keys.values()][0];
+    if (api.required && main && main.type !== 'radio') main.setAttribute('aria-required', 'true');
   }
   f.controls = () => f.el.querySelectorAll('input, select, textarea');
   f.host = (key) => {
@@ -557,7 +541,7 @@ function dateLike(kind) {
     }
     if (kind === 'DATE') {
       const el = api.control(h('input', { type: 'date' }), p);
-      keepRaw(el);
+      pickerValue(el, null, false);
       f.get = (out) => {
         if (el.value) out[p] = el.value;
       };
@@ -571,7 +555,7 @@ function dateLike(kind) {
     const zone = h('select', { class: 'cdr-zone' }, h('option', { value: '', text: 'local (no zone)' }), h('option', { value: 'Z', text: 'UTC (Z)' }));
     const here = localOffset();
     if (here !== 'Z') zone.append(h('option', { value: here, text: here }));
-    zoned(el, zone, !noSeconds);
+    pickerValue(el, zone, !noSeconds);
     api.control(el, p, kind === 'TIME' ? 'Time' : 'Date and time');
     api.control(zone, null, 'Time zone');
     f.get = (out) => {

@@ -77,7 +77,9 @@ function visible(node, memo) {
   let v = (!node.inContext || /\/(width|math_function)$/.test(node.aqlPath || '')) && !/\/offset$/.test(node.aqlPath || '');
   if (v) {
     const kids = node.children || [];
-    v = kids.length ? kids.some((c) => visible(c, memo)) : baseType(node.rmType).startsWith('DV_') || node.rmType === 'STRING';
+    v = kids.length
+      ? kids.some((c) => visible(c, memo))
+      : (node.inputs || []).length > 0 || baseType(node.rmType).startsWith('DV_') || node.rmType === 'STRING';
   }
   memo.set(node, v);
   return v;
@@ -471,7 +473,6 @@ export class CdrForm extends HTMLElement {
     const group = h('fieldset', { class: `cdr-group cdr-${baseType(node.rmType).toLowerCase()}`, 'data-group': prefix },
       h('legend', {}, name, node.min >= 1 ? h('span', { class: 'cdr-req', 'aria-hidden': 'true', text: ' *' }) : null));
     if (desc && !cx.readonly) group.append(h('div', { class: 'cdr-hint', text: desc }));
-    if (node.min >= 1) group.setAttribute('aria-required', 'true');
     box.append(group);
     this._groups.set(prefix, group);
     if (node.rmType === 'INSTRUCTION' || node.rmType === 'ACTION') this._entries.push({ node, prefix });
