@@ -61,7 +61,18 @@
  *                                 issues placed after the control of that key
  *   button[data-action=submit], select[data-action=language], [data-conflict],
  *   button[data-action=reload]
- * Context fields (inContext nodes) are not shown: the server fills them.
+ * Keys written per data value type: DV_TEXT the bare key; DV_CODED_TEXT |code (with |value
+ * and |terminology from the template's list, or typed for an external terminology); DV_ORDINAL
+ * |code (|ordinal, |value, |terminology follow); DV_QUANTITY |magnitude and |unit; DV_COUNT,
+ * DV_BOOLEAN, DV_DATE, DV_DATE_TIME, DV_TIME, DV_DURATION (ISO 8601, also one number per
+ * allowed designator), DV_URI, DV_PARSABLE (and |formalism) the bare key; DV_IDENTIFIER the
+ * bare key for the id and |issuer, |assigner, |type; DV_PROPORTION |numerator, |denominator,
+ * |type; DV_MULTIMEDIA the bare key (URI) or |data (a file), |mediatype, |size,
+ * |alternatetext; DV_INTERVAL its lower/upper nodes, |lower_unbounded and |upper_unbounded.
+ * Context fields (inContext nodes) are not shown: the server fills them from the ctx the
+ * form sends, except those only the user knows: an interval event's width and math function,
+ * an action's careflow step (its current state follows). An observation's history origin
+ * (`…/history_origin`) is under "Timing".
  */
 import { h, newId, baseType, nameOf, descOf, makeField } from '/ui/cdr-form-fields.js';
 
