@@ -85,7 +85,7 @@ const cache = new Map();
  * inputs or a group showing something. */
 function visible(node, memo) {
   if (memo.has(node)) return memo.get(node);
-  let v = (!node.inContext || /\/(width|math_function)$/.test(node.aqlPath || '')) && !/\/offset$/.test(node.aqlPath || '');
+  let v = node.max !== 0 && (!node.inContext || /\/(width|math_function)$/.test(node.aqlPath || '')) && !/\/offset$/.test(node.aqlPath || '');
   if (v) {
     const kids = node.children || [];
     v = kids.length
@@ -429,7 +429,7 @@ export class CdrForm extends HTMLElement {
   _node(node, parent, box, fill) {
     if (!visible(node, this._memo)) return;
     const base = `${parent}/${node.id}`;
-    if (node.max === 1) {
+    if ((node.max ?? 1) === 1) {
       this._content(node, base, box, fill, -1);
       return;
     }
