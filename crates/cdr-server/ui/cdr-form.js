@@ -804,7 +804,15 @@ export class CdrForm extends HTMLElement {
 
   // ---- saving ----
 
-  async submit() {
+  submit() {
+    // One save at a time: a second click while saving waits for the first.
+    if (!this._busy) this._busy = this._submit().finally(() => {
+      this._busy = null;
+    });
+    return this._busy;
+  }
+
+  async _submit() {
     this._submitted = true;
     const issues = await this.validate();
     if (issues.length) {
@@ -879,8 +887,9 @@ export class CdrForm extends HTMLElement {
       if (res.ok) {
         const latest = await res.json();
         const before = this._loaded || {};
-        const skip = (k) => k.endsWith('/_uid') || k.startsWith('ctx/');
-        const keys = [...new Set([...Object.keys(before), ...Object.keys(latest)])].filter((k) => !skip(k) && JSON.stringify(before[k]) !== JSON.stringify(latest[k]));
+        // The fields the form shows whose value the latest version changed.
+        const shown = (k) => this._byPrefix.has(k.split('|')[0]);
+        const keys = [...new Set([...Object.keys(before), ...Object.keys(latest)])].filter((k) => shown(k) && JSON.stringify(before[k]) !== JSON.stringify(latest[k]));
         for (const k of keys.slice(0, 50)) {
           const f = this._byPrefix.get(k.split('|')[0]);
           const label = f ? nameOf(f.node, this._cx.lang) : k;
