@@ -659,6 +659,10 @@ function multimedia(f, api, node, p) {
   const size = api.control(h('input', { type: 'number', step: '1', min: '0' }), `${p}|size`, 'Size (bytes)');
   const alt = api.control(h('input', { type: 'text' }), `${p}|alternatetext`, 'Alternative text');
   let data = '';
+  const held = api.add(h('span', { class: 'cdr-held', 'aria-live': 'polite' }));
+  const show = () => {
+    held.textContent = data ? `inline data, ${Math.ceil((data.length * 3) / 4)} bytes or fewer` : '';
+  };
   f.suffixes.add('data');
   file.addEventListener('change', () => {
     const picked = file.files && file.files[0];
@@ -668,6 +672,7 @@ function multimedia(f, api, node, p) {
       data = String(reader.result).replace(/^data:[^,]*,/, '');
       type.value = picked.type || 'application/octet-stream';
       size.value = String(picked.size);
+      show();
       file.dispatchEvent(new Event('cdr-file', { bubbles: true }));
     };
     reader.readAsDataURL(picked);
@@ -683,6 +688,7 @@ function multimedia(f, api, node, p) {
   f.set = (vals) => {
     link.value = vals[''] ?? '';
     data = vals.data || '';
+    show();
     type.value = vals.mediatype ?? '';
     size.value = hasValue(vals.size) ? String(vals.size) : '';
     alt.value = vals.alternatetext ?? '';
