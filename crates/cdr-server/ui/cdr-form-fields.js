@@ -661,7 +661,8 @@ function multimedia(f, api, node, p) {
   let data = '';
   const held = api.add(h('span', { class: 'cdr-held', 'aria-live': 'polite' }));
   const show = () => {
-    held.textContent = data ? `inline data, ${Math.ceil((data.length * 3) / 4)} bytes or fewer` : '';
+    const bytes = Math.floor((data.length * 3) / 4) - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0);
+    held.textContent = data ? `held inline: ${bytes} bytes` : '';
   };
   f.suffixes.add('data');
   file.addEventListener('change', () => {
