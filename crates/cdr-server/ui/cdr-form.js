@@ -491,7 +491,9 @@ export class CdrForm extends HTMLElement {
       this._choice(node, prefix, group, fill);
       return;
     }
-    for (const c of kids) this._node(c, prefix, group, fill);
+    // An interval's bounds: lower first.
+    const order = isInterval(node) ? [...kids].sort((a, b) => (a.id === 'lower' ? -1 : b.id === 'lower' ? 1 : 0)) : kids;
+    for (const c of order) this._node(c, prefix, group, fill);
     if (isInterval(node) && !cx.readonly) this._intervalFlags(node, prefix, group);
     if (node.rmType === 'OBSERVATION') this._origin(node, prefix, group, fill);
     if (node.rmType === 'ACTION') this._careflow(node, prefix, group, fill);
@@ -712,6 +714,9 @@ export class CdrForm extends HTMLElement {
       out.push(...f.checks());
       if (f.node.min >= 1 && !present.has(f.prefix)) {
         const parent = f.prefix.slice(0, f.prefix.lastIndexOf('/'));
+        // An interval's missing bound is an unbounded one.
+        const interval = this._byPrefix.get(parent);
+        if (interval && interval.suffixes.has('lower_unbounded')) continue;
         if (parent === root || present.has(parent)) out.push({ flat_path: f.prefix, message: 'a value is required', constraint: 'required', client: true });
       }
     }
