@@ -155,8 +155,6 @@ export function makeField(node, prefix, cx) {
       if (sub === undefined) {
         parts.push(h('label', { for: el.id, class: 'cdr-label' }, label, marker(node)), el);
         if (api.required) el.setAttribute('aria-required', 'true');
-      } else if (sub === null) {
-        parts.push(el);
       } else {
         parts.push(h('span', { class: 'cdr-sub' }, h('label', { for: el.id }, sub), el));
       }
@@ -173,13 +171,14 @@ export function makeField(node, prefix, cx) {
     f.el = h('div', { class: 'cdr-field', 'data-field': prefix }, ...parts);
     if (hintId) parts[0].after(h('div', { class: 'cdr-hint', id: hintId, text: desc }));
   } else {
-    const legend = h('legend', { class: 'cdr-label' }, label, marker(node));
+    const legend = h('legend', { class: 'cdr-label', id: newId() }, label, marker(node));
     f.el = h('fieldset', { class: 'cdr-field cdr-multi', 'data-field': prefix }, legend);
     if (hintId) f.el.append(h('div', { class: 'cdr-hint', id: hintId, text: desc }));
     f.el.append(h('div', { class: 'cdr-row' }, ...parts));
     // The value's main control (magnitude, code, id, …) carries the requirement.
     const main = [...f.keys.values()][0];
     if (api.required && main && main.type !== 'radio') main.setAttribute('aria-required', 'true');
+    for (const group of f.el.querySelectorAll('[role=radiogroup]')) group.setAttribute('aria-labelledby', legend.id);
   }
   f.controls = () => f.el.querySelectorAll('input, select, textarea');
   f.host = (key) => {
@@ -205,7 +204,7 @@ function marker(node) {
 // ---- choices (a list of codes or texts) ----
 
 /** Radios (up to 5 items) or a select writing `key`; items: [{value, label}]. */
-function pick(api, key, items, required) {
+function pick(api, key, items, required = api.required) {
   if (items.length <= 5) {
     const name = newId();
     const box = h('div', { class: 'cdr-options', role: 'radiogroup' });
@@ -247,11 +246,6 @@ function pick(api, key, items, required) {
   };
 }
 
-/** The radios of a pick are one control for keyboard and labels: the group is the fieldset. */
-function pickField(api, key, items) {
-  return pick(api, key, items, api.required);
-}
-
 // ---- builders by RM type ----
 
 const MULTILINE = /comment|descri|narrative|detail|note|summar|story|histor|reason|instruction|plan|concern|goal|wish|prefer|statement|clinical|background|other|additional|specific|what|how/i;
@@ -260,7 +254,7 @@ function text(f, api, node, p) {
   const inp = inputOf(node, '') || {};
   const list = inp.list || [];
   if (list.length && inp.listOpen !== true) {
-    const c = pickField(api, p, list.map((i) => ({ value: i.value, label: itemLabel(i, api.lang) })));
+    const c = pick(api, p, list.map((i) => ({ value: i.value, label: itemLabel(i, api.lang) })));
     f.get = (out) => {
       const v = c.get();
       if (v) out[p] = v;
@@ -313,7 +307,7 @@ function coded(f, api, node, p) {
   }
   if (list.length) {
     const byCode = new Map(list.map((i) => [i.value, i]));
-    const c = pickField(api, `${p}|code`, list.map((i) => ({ value: i.value, label: itemLabel(i, api.lang) })));
+    const c = pick(api, `${p}|code`, list.map((i) => ({ value: i.value, label: itemLabel(i, api.lang) })));
     f.suffixes.add('value').add('terminology');
     f.get = (out) => {
       const v = c.get();
@@ -361,7 +355,7 @@ function ordinal(f, api, node, p) {
     return;
   }
   const byCode = new Map(list.map((i) => [i.value, i]));
-  const c = pickField(api, `${p}|code`, list.map((i) => ({ value: i.value, label: `${i.ordinal} – ${itemLabel(i, api.lang)}` })));
+  const c = pick(api, `${p}|code`, list.map((i) => ({ value: i.value, label: `${i.ordinal} – ${itemLabel(i, api.lang)}` })));
   f.suffixes.add('value').add('ordinal').add('terminology').add('');
   f.get = (out) => {
     const v = c.get();
