@@ -96,6 +96,7 @@ function visible(node, memo) {
   return v;
 }
 
+const ENTRIES = new Set(['OBSERVATION', 'EVALUATION', 'INSTRUCTION', 'ACTION', 'ADMIN_ENTRY', 'GENERIC_ENTRY']);
 const isChoice = (node) => node.rmType === 'ELEMENT' && (node.children || []).length > 0;
 const isInterval = (node) => baseType(node.rmType) === 'DV_INTERVAL';
 
@@ -238,13 +239,18 @@ export class CdrForm extends HTMLElement {
   }
 
   get value() {
-    const out = { ...this._keep };
+    const out = {};
     const fixed = [];
     for (const f of this._fields) if (!this._off(f)) (f.fixed ? fixed.push(f) : f.get(out));
-    if (fixed.length) {
-      // A fixed value is given when its parent is.
-      const present = indexFlat(out).prefixes;
-      for (const f of fixed) if (present.has(f.prefix.slice(0, f.prefix.lastIndexOf('/')))) f.get(out);
+    const present = indexFlat(out).prefixes;
+    // A fixed value is given when its parent is.
+    for (const f of fixed) if (present.has(f.prefix.slice(0, f.prefix.lastIndexOf('/')))) f.get(out);
+    // The keys a loaded composition had that no control shows stay, but not those of an entry
+    // whose every shown value was cleared: that entry is gone.
+    for (const k in this._keep) {
+      if (k in out) continue;
+      const gone = this._entries.some(({ prefix }) => k.startsWith(prefix) && (k[prefix.length] === '/' || k[prefix.length] === '|') && !present.has(prefix));
+      if (!gone) out[k] = this._keep[k];
     }
     return out;
   }
@@ -486,7 +492,7 @@ export class CdrForm extends HTMLElement {
     if (desc && !cx.readonly) group.append(h('div', { class: 'cdr-hint', text: desc }));
     box.append(group);
     this._groups.set(prefix, group);
-    if (node.rmType === 'INSTRUCTION' || node.rmType === 'ACTION') this._entries.push({ node, prefix });
+    if (ENTRIES.has(node.rmType)) this._entries.push({ node, prefix });
     if (isChoice(node)) {
       this._choice(node, prefix, group, fill);
       return;
