@@ -208,7 +208,7 @@ export class CdrForm extends HTMLElement {
     // RM attributes the web template leaves to the context, for the entries given.
     for (const { node, prefix } of this._entries) {
       if (!present.has(prefix)) continue;
-      const has = (p) => present.has(p) || Object.keys(value).some((k) => k.startsWith(`${p}|`));
+      const has = (p) => present.has(p);
       if (node.rmType === 'INSTRUCTION' && !has(`${prefix}/narrative`)) out[`${prefix}/narrative`] = nameOf(node, this._cx.valueLang);
       if (node.rmType === 'ACTION' && !has(`${prefix}/ism_transition/current_state`)) {
         const ism = (node.children || []).find((c) => c.id === 'ism_transition');
