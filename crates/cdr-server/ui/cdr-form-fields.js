@@ -5,6 +5,35 @@
 // of the field's keys by suffix ('' for the bare key), `host` is the element an issue about
 // `key` is placed after, and `checks` lists the client-side problems ({flat_path, message}).
 
+/** The form's own words in the languages templates are most often written in (English is the
+ * key); `{n}` stands for a value. */
+const WORDS = {
+  de: {
+    'Not recorded': 'Nicht erfasst', Code: 'Code', Text: 'Text', Terminology: 'Terminologie', Value: 'Wert',
+    Unit: 'Einheit', Numerator: 'Zähler', Denominator: 'Nenner', Kind: 'Art', 'local (no zone)': 'lokal (ohne Zone)',
+    Time: 'Uhrzeit', 'Date and time': 'Datum und Uhrzeit', 'Time zone': 'Zeitzone', Years: 'Jahre', Months: 'Monate',
+    Weeks: 'Wochen', Days: 'Tage', Hours: 'Stunden', Minutes: 'Minuten', Seconds: 'Sekunden', Issuer: 'Aussteller',
+    Assigner: 'Zuweisende Stelle', Type: 'Typ', 'or a file': 'oder eine Datei', 'Media type': 'Medientyp',
+    'Size (bytes)': 'Größe (Bytes)', 'Alternative text': 'Alternativtext', Formalism: 'Formalismus', Yes: 'Ja',
+    No: 'Nein', 'held inline: {n} bytes': 'eingebettet: {n} Bytes', Language: 'Sprache', 'Kind of value': 'Art des Werts',
+    'Add {n}': '{n} hinzufügen', Remove: 'Entfernen', 'Remove {n}': '{n} entfernen', Save: 'Speichern',
+    'Recorded by': 'Erfasst von', Timing: 'Zeitangaben', 'Start of the observation (history origin)': 'Beginn der Beobachtung',
+    'Someone saved this composition meanwhile; your changes were not saved.':
+      'Inzwischen hat jemand anderes gespeichert; Ihre Änderungen wurden nicht gespeichert.',
+    'Load the latest version': 'Neueste Version laden', 'The latest version is loaded.': 'Die neueste Version ist geladen.',
+    'Saving…': 'Wird gespeichert…', 'Saved (version {n}).': 'Gespeichert (Version {n}).',
+    'Not saved: there is a newer version.': 'Nicht gespeichert: es gibt eine neuere Version.',
+    '{n} problem(s) to correct before saving.': 'Vor dem Speichern {n} Problem(e) beheben.',
+    'a value is required': 'ein Wert ist erforderlich',
+  },
+};
+
+/** The form's word `s` in `lang`, with `{n}` replaced by `n`. */
+export function say(lang, s, n) {
+  const w = (WORDS[lang] && WORDS[lang][s]) || s;
+  return n === undefined ? w : w.replace('{n}', n);
+}
+
 /** DV_PROPORTION kinds by their `type` number. */
 export const PROPORTION_KINDS = ['ratio', 'unitary', 'percent', 'fraction', 'integer_fraction'];
 
@@ -156,7 +185,7 @@ export function makeField(node, prefix, cx) {
         parts.push(h('label', { for: el.id, class: 'cdr-label' }, label, marker(node)), el);
         if (api.required) el.setAttribute('aria-required', 'true');
       } else {
-        parts.push(h('span', { class: 'cdr-sub' }, h('label', { for: el.id }, sub), el));
+        parts.push(h('span', { class: 'cdr-sub' }, h('label', { for: el.id }, say(api.lang, sub)), el));
       }
       return el;
     },
@@ -209,7 +238,7 @@ function pick(api, key, items, required = api.required) {
     const name = newId();
     const box = h('div', { class: 'cdr-options', role: 'radiogroup' });
     const radios = [];
-    const opts = required ? items : [{ value: '', label: 'Not recorded', none: true }, ...items];
+    const opts = required ? items : [{ value: '', label: say(api.lang, 'Not recorded'), none: true }, ...items];
     for (const it of opts) {
       const r = h('input', { type: 'radio', name, value: it.value, id: newId() });
       if (it.none) r.checked = true;
@@ -380,7 +409,7 @@ function quantity(f, api, node, p) {
   const magIn = inputOf(node, 'magnitude') || {};
   const unitIn = inputOf(node, 'unit') || {};
   const units = unitIn.list || [];
-  const mag = api.control(h('input', { type: 'number', inputmode: 'decimal' }), `${p}|magnitude`, units.length === 1 ? `Value (${units[0].label || units[0].value})` : 'Value');
+  const mag = api.control(h('input', { type: 'number', inputmode: 'decimal' }), `${p}|magnitude`, units.length === 1 ? `${say(api.lang, 'Value')} (${units[0].label || units[0].value})` : 'Value');
   let unitGet;
   let unitSet;
   const limits = (u) => {
@@ -546,7 +575,7 @@ function dateLike(kind) {
     }
     const noSeconds = /XX$/.test(pattern || '');
     const el = h('input', { type: kind === 'TIME' ? 'time' : 'datetime-local', step: noSeconds ? '60' : '1' });
-    const zone = h('select', { class: 'cdr-zone' }, h('option', { value: '', text: 'local (no zone)' }), h('option', { value: 'Z', text: 'UTC (Z)' }));
+    const zone = h('select', { class: 'cdr-zone' }, h('option', { value: '', text: say(api.lang, 'local (no zone)') }), h('option', { value: 'Z', text: 'UTC (Z)' }));
     const here = localOffset();
     if (here !== 'Z') zone.append(h('option', { value: here, text: here }));
     pickerValue(el, zone, !noSeconds);
@@ -656,7 +685,7 @@ function multimedia(f, api, node, p) {
   const held = api.add(h('span', { class: 'cdr-held', 'aria-live': 'polite' }));
   const show = () => {
     const bytes = Math.floor((data.length * 3) / 4) - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0);
-    held.textContent = data ? `held inline: ${bytes} bytes` : '';
+    held.textContent = data ? say(api.lang, 'held inline: {n} bytes', bytes) : '';
   };
   f.suffixes.add('data');
   file.addEventListener('change', () => {
@@ -785,7 +814,7 @@ export function display(node, vals, lang) {
     case 'DV_PROPORTION':
       return Number(vals.type) === 2 ? `${vals.numerator} %` : `${vals.numerator ?? ''} / ${vals.denominator ?? ''}`;
     case 'DV_BOOLEAN':
-      return vals[''] === true ? 'Yes' : vals[''] === false ? 'No' : '';
+      return vals[''] === true ? say(lang, 'Yes') : vals[''] === false ? say(lang, 'No') : '';
     case 'DV_IDENTIFIER':
       return [vals[''] ?? vals.id, vals.issuer && `(${vals.issuer})`].filter(Boolean).join(' ');
     case 'DV_DATE_TIME':

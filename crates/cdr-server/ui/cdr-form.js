@@ -74,7 +74,7 @@
  * an action's careflow step (its current state follows). An observation's history origin
  * (`…/history_origin`) is under "Timing".
  */
-import { h, newId, baseType, nameOf, descOf, makeField } from '/ui/cdr-form-fields.js';
+import { h, newId, baseType, nameOf, descOf, makeField, say } from '/ui/cdr-form-fields.js';
 
 const WT = 'application/openehr.wt+json';
 const FLAT = 'application/openehr.wt.flat+json';
@@ -385,7 +385,7 @@ export class CdrForm extends HTMLElement {
       const sel = h('select', { 'data-action': 'language', id: newId() });
       for (const l of langs) sel.append(h('option', { value: l, text: l }));
       sel.value = lang;
-      head.append(h('span', { class: 'cdr-lang' }, h('label', { for: sel.id, text: 'Language' }), sel));
+      head.append(h('span', { class: 'cdr-lang' }, h('label', { for: sel.id, text: say(lang, 'Language') }), sel));
     }
     root.append(head);
     const general = h('div', { class: 'cdr-general', 'data-issues-general': '' });
@@ -396,10 +396,10 @@ export class CdrForm extends HTMLElement {
     root.append(body);
     if (!readonly) {
       const conflict = h('div', { class: 'cdr-conflict', 'data-conflict': '', role: 'alert', hidden: true },
-        h('p', { class: 'cdr-conflict-text', text: 'Someone saved this composition meanwhile; your changes were not saved.' }),
+        h('p', { class: 'cdr-conflict-text', text: say(lang, 'Someone saved this composition meanwhile; your changes were not saved.') }),
         h('ul', { class: 'cdr-changes' }),
-        h('button', { type: 'button', 'data-action': 'reload', text: 'Load the latest version' }));
-      const submit = h('button', { type: 'button', class: 'cdr-submit', 'data-action': 'submit', text: 'Save' });
+        h('button', { type: 'button', 'data-action': 'reload', text: say(lang, 'Load the latest version') }));
+      const submit = h('button', { type: 'button', class: 'cdr-submit', 'data-action': 'submit', text: say(lang, 'Save') });
       const foot = h('div', { class: 'cdr-foot' }, submit, h('span', { class: 'cdr-status', role: 'status', 'aria-live': 'polite' }));
       if (!this._versionUid && !fill.vals.get(`${tree.id}/composer`)) {
         let remembered = '';
@@ -410,7 +410,7 @@ export class CdrForm extends HTMLElement {
         }
         const who = h('input', { type: 'text', id: newId(), 'data-flat-path': 'ctx/composer_name', autocomplete: 'name', class: 'cdr-who' });
         who.value = this._ctx.composer_name || remembered;
-        foot.prepend(h('span', { class: 'cdr-sub' }, h('label', { for: who.id, text: 'Recorded by' }), who));
+        foot.prepend(h('span', { class: 'cdr-sub' }, h('label', { for: who.id, text: say(lang, 'Recorded by') }), who));
       }
       root.append(conflict, foot);
     }
@@ -449,7 +449,7 @@ export class CdrForm extends HTMLElement {
     this._repeats.set(base, r);
     if (!ro) {
       const label = nameOf(node, this._cx.lang);
-      r.add = h('button', { type: 'button', class: 'cdr-add', 'data-add': base, text: `Add ${label}` });
+      r.add = h('button', { type: 'button', class: 'cdr-add', 'data-add': base, text: say(this._cx.lang, 'Add {n}', label) });
       rep.append(r.add);
     }
     for (let i = 0; i < Math.max(n, 1); i++) this._instance(r, fill);
@@ -464,7 +464,8 @@ export class CdrForm extends HTMLElement {
     this._content(r.node, prefix, inst, fill, i);
     if (r.add) {
       const label = nameOf(r.node, this._cx.lang);
-      inst.append(h('button', { type: 'button', class: 'cdr-remove', 'data-remove': prefix, 'aria-label': `Remove ${label} ${i + 1}`, text: 'Remove' }));
+      const lang = this._cx.lang;
+      inst.append(h('button', { type: 'button', class: 'cdr-remove', 'data-remove': prefix, 'aria-label': say(lang, 'Remove {n}', `${label} ${i + 1}`), text: say(lang, 'Remove') }));
       r.add.disabled = r.node.max > 0 && r.count >= r.node.max;
     }
     return inst;
@@ -516,7 +517,7 @@ export class CdrForm extends HTMLElement {
     const sel = h('select', { 'data-choice': prefix, id: newId() });
     for (const c of alts) sel.append(h('option', { value: c.id, text: TYPE_NAMES[baseType(c.rmType)] || nameOf(c, this._cx.lang) }));
     sel.value = picked.id;
-    group.append(h('div', { class: 'cdr-field' }, h('label', { for: sel.id, class: 'cdr-label', text: 'Kind of value' }), sel));
+    group.append(h('div', { class: 'cdr-field' }, h('label', { for: sel.id, class: 'cdr-label', text: say(this._cx.lang, 'Kind of value') }), sel));
     const outer = this._alt;
     for (const c of alts) {
       const box = h('div', { 'data-alt': c.id, hidden: c !== picked });
@@ -533,14 +534,14 @@ export class CdrForm extends HTMLElement {
     const key = `${prefix}/history_origin`;
     if (this._cx.readonly && !fill.vals.has(key)) return;
     const names = {};
-    for (const l of this._wt.languages || [this._cx.lang]) names[l] = 'Start of the observation (history origin)';
+    for (const l of this._wt.languages || [this._cx.lang]) names[l] = say(l, 'Start of the observation (history origin)');
     const f = makeField({ id: 'history_origin', rmType: 'DV_DATE_TIME', min: 0, max: 1, localizedNames: names, inputs: [{ type: 'DATETIME' }] }, key, this._cx);
     f.alt = this._alt;
     this._fields.push(f);
     this._byPrefix.set(key, f);
     const vals = fill.vals.get(key);
     if (vals) f.set(vals);
-    const box = this._cx.readonly ? group : h('details', { class: 'cdr-timing', open: !!vals }, h('summary', { text: 'Timing' }));
+    const box = this._cx.readonly ? group : h('details', { class: 'cdr-timing', open: !!vals }, h('summary', { text: say(this._cx.lang, 'Timing') }));
     box.append(f.el);
     if (box !== group) group.append(box);
   }
@@ -693,7 +694,7 @@ export class CdrForm extends HTMLElement {
     this._issues = [];
     this._submitted = false;
     this._render(indexFlat(flat));
-    this._status('The latest version is loaded.');
+    this._status(say(this._cx.lang, 'The latest version is loaded.'));
   }
 
   _status(text, error) {
@@ -723,7 +724,7 @@ export class CdrForm extends HTMLElement {
         // An interval's missing bound is an unbounded one.
         const interval = this._byPrefix.get(parent);
         if (interval && interval.suffixes.has('lower_unbounded')) continue;
-        if (parent === root || present.has(parent)) out.push({ flat_path: f.prefix, message: 'a value is required', constraint: 'required', client: true });
+        if (parent === root || present.has(parent)) out.push({ flat_path: f.prefix, message: say(this._cx.lang, 'a value is required'), constraint: 'required', client: true });
       }
     }
     return out;
@@ -809,7 +810,7 @@ export class CdrForm extends HTMLElement {
     }
     const submit = this._root.querySelector('button[data-action=submit]');
     if (submit) submit.setAttribute('aria-disabled', shown.length ? 'true' : 'false');
-    if (this._submitted && shown.length) this._status(`${shown.length} problem(s) to correct before saving.`, true);
+    if (this._submitted && shown.length) this._status(say(this._cx.lang, '{n} problem(s) to correct before saving.', shown.length), true);
     return shown;
   }
 
@@ -849,7 +850,7 @@ export class CdrForm extends HTMLElement {
       : `${this.base}/ehr/${encodeURIComponent(ehr)}/composition?templateId=${encodeURIComponent(this._wt.templateId)}`;
     const headers = { 'Content-Type': FLAT, Accept: 'application/json', Prefer: 'return=minimal' };
     if (editing) headers['If-Match'] = `"${editing}"`;
-    this._status('Saving…');
+    this._status(say(this._cx.lang, 'Saving…'));
     const res = await this._fetch(url, { method: editing ? 'PUT' : 'POST', headers, body: JSON.stringify(flat) });
     const etag = res.headers.get('ETag') || '';
     const location = res.headers.get('Location') || '';
@@ -878,7 +879,7 @@ export class CdrForm extends HTMLElement {
     this._silent = false;
     const hide = this._root.querySelector('[data-conflict]');
     if (hide) hide.hidden = true;
-    this._status(`Saved (version ${versionUid.split('::').pop()}).`);
+    this._status(say(this._cx.lang, 'Saved (version {n}).', versionUid.split('::').pop()));
     const detail = { status: res.status, versionUid, etag, location };
     this._event('submit', detail);
     return detail;
@@ -890,7 +891,7 @@ export class CdrForm extends HTMLElement {
     const list = box.querySelector('.cdr-changes');
     list.replaceChildren();
     box.hidden = false;
-    this._status('Not saved: there is a newer version.', true);
+    this._status(say(this._cx.lang, 'Not saved: there is a newer version.'), true);
     try {
       const ehr = this.getAttribute('ehr-id');
       const id = (this._versionUid || '').split('::')[0];
