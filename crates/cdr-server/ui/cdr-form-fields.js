@@ -25,6 +25,7 @@ const WORDS = {
     'Not saved: there is a newer version.': 'Nicht gespeichert: es gibt eine neuere Version.',
     '{n} problem(s) to correct before saving.': 'Vor dem Speichern {n} Problem(e) beheben.',
     'a value is required': 'ein Wert ist erforderlich',
+    'No lower limit': 'Keine Untergrenze', 'No upper limit': 'Keine Obergrenze',
   },
 };
 

@@ -585,28 +585,43 @@ export class CdrForm extends HTMLElement {
     anchor.after(f.el);
   }
 
-  /** DV_INTERVAL: |lower_unbounded and |upper_unbounded follow from the bounds given. */
+  /** DV_INTERVAL: a box per bound for "no limit" (|lower_unbounded, |upper_unbounded); a
+   * bound left empty is unbounded too. */
   _intervalFlags(node, prefix, group) {
+    const lang = this._cx.lang;
+    const el = h('div', { class: 'cdr-field cdr-row cdr-bounds', 'data-field': prefix });
+    const boxes = {};
+    const keys = new Map();
+    for (const [b, words] of [['lower', 'No lower limit'], ['upper', 'No upper limit']]) {
+      const key = `${prefix}|${b}_unbounded`;
+      const box = h('input', { type: 'checkbox', id: newId(), 'data-flat-path': key });
+      el.append(h('span', { class: 'cdr-opt' }, box, h('label', { for: box.id, text: say(lang, words) })));
+      boxes[b] = box;
+      keys.set(key, box);
+    }
+    group.append(el);
     const f = {
       prefix,
       node,
-      el: group,
+      el,
       alt: this._alt,
       suffixes: new Set(['lower_unbounded', 'upper_unbounded', 'lower_included', 'upper_included']),
       get: (out) => {
         const has = (b) => Object.keys(out).some((k) => k.startsWith(`${prefix}/${b}`));
         const lower = has('lower');
         const upper = has('upper');
-        if (!lower && !upper) return;
-        out[`${prefix}|lower_unbounded`] = !lower;
-        out[`${prefix}|upper_unbounded`] = !upper;
+        if (!lower && !upper && !boxes.lower.checked && !boxes.upper.checked) return;
+        out[`${prefix}|lower_unbounded`] = boxes.lower.checked || !lower;
+        out[`${prefix}|upper_unbounded`] = boxes.upper.checked || !upper;
         for (const s of ['lower_included', 'upper_included']) if (f.vals && s in f.vals) out[`${prefix}|${s}`] = f.vals[s];
       },
       set: (vals) => {
         f.vals = vals;
+        boxes.lower.checked = vals.lower_unbounded === true;
+        boxes.upper.checked = vals.upper_unbounded === true;
       },
-      controls: () => [],
-      host: () => null,
+      controls: () => [boxes.lower, boxes.upper],
+      host: (key) => keys.get(key) || null,
       checks: () => [],
     };
     this._fields.push(f);
