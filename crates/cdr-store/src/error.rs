@@ -102,6 +102,26 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 }
 
 impl StoreError {
+    /// Whether the database cannot be reached now (no connection to be had, the connection
+    /// closed, a connection exception, the server shutting down or starting): a caller may try
+    /// again later, nothing is wrong with the request or with cdr.
+    pub fn database_unreachable(&self) -> bool {
+        match self {
+            StoreError::Pool(_) => true,
+            StoreError::Db(e) => {
+                // Connecting failed, or the socket did (refused, reset, broken pipe).
+                let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+                e.is_closed()
+                    || io
+                    || e.code().is_some_and(|c| {
+                        let c = c.code();
+                        c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03")
+                    })
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn not_found(kind: &'static str, id: impl ToString) -> Self {
         StoreError::NotFound {
             kind,

@@ -32,8 +32,9 @@ USAGE:
       system id local.cdr; or CDR_BIND, CDR_DATA_DIR, CDR_SYSTEM_ID, CDR_BASE_PATH). AQL's
       TERMINOLOGY() asks the FHIR R4 terminology server at URL (http://; or
       CDR_TERMINOLOGY_URL); without one it is a query error. With no
-      DATABASE_URL it runs its own PostgreSQL under DIR/pg. GET /health answers 200 once the
-      database is reachable. SIGINT/SIGTERM: in-flight requests finish, then PostgreSQL stops.
+      DATABASE_URL it runs its own PostgreSQL under DIR/pg. GET /health answers 200 while the
+      server runs (liveness), GET /ready once the database is reachable (readiness; else 503
+      with Retry-After, as the API answers while the database is down). SIGINT/SIGTERM: in-flight requests finish, then PostgreSQL stops.
       --auth (CDR_AUTH): none (default; every caller is the local admin, so only on a loopback
       address unless --insecure-no-auth, CDR_INSECURE_NO_AUTH=1), basic (users of `cdr user`)
       or oidc (bearer JWTs: iss must be the issuer, aud one of the audiences; keys from the

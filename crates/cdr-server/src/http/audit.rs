@@ -76,7 +76,11 @@ fn audited(path: &str, base: &str) -> bool {
     let Some(rest) = path.strip_prefix(base) else {
         return false;
     };
-    rest.starts_with('/') && !matches!(rest.trim_end_matches('/'), "" | "/openapi.json" | "/health")
+    rest.starts_with('/')
+        && !matches!(
+            rest.trim_end_matches('/'),
+            "" | "/openapi.json" | "/health" | "/ready"
+        )
 }
 
 /// Records one event per request (see the module's documentation).

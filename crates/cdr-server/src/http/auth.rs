@@ -250,7 +250,7 @@ pub async fn authenticate(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    if req.path() == "/health" || super::ui::is_ui(req.path()) {
+    if matches!(req.path(), "/health" | "/ready") || super::ui::is_ui(req.path()) {
         return next
             .call(req)
             .await

@@ -285,7 +285,7 @@ impl From<StoreError> for ApiError {
             StoreError::QueryTimeout => Code::QueryTimeout,
             StoreError::Terminology(_) => Code::TerminologyUnavailable,
             StoreError::Pool(_) => Code::Unavailable,
-            StoreError::Db(db) if db.is_closed() => Code::Unavailable,
+            StoreError::Db(_) if e.database_unreachable() => Code::Unavailable,
             StoreError::Db(_)
             | StoreError::SchemaTooNew { .. }
             | StoreError::Migration(_)
@@ -306,6 +306,9 @@ impl From<StoreError> for ApiError {
         err
     }
 }
+
+/// `Retry-After` of a 503, in seconds.
+const RETRY_AFTER_SECS: &str = "5";
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
@@ -337,6 +340,13 @@ impl ResponseError for ApiError {
         };
         let mut res = HttpResponse::build(status);
         res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Long enough for a restarted database to come back; the pool reconnects by itself.
+            res.insert_header((
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            ));
+        }
         let extra = self.extra.as_deref();
         if let Some(latest) = extra.and_then(|e| e.latest.as_ref()) {
             if let Ok(v) = HeaderValue::from_str(&format!("\"{latest}\"")) {

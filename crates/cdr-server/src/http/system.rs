@@ -1,4 +1,4 @@
-//! `GET /health`, the capabilities document `GET {base}/` and `GET {base}/openapi.json`, both
+//! `GET /health` (liveness) and `GET /ready` (readiness), the capabilities document `GET {base}/` and `GET {base}/openapi.json`, both
 //! built from the route table.
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -10,12 +10,19 @@ use super::media::{self, JSON_ONLY};
 use super::routes::ENDPOINTS;
 use super::AppState;
 
-/// 200 once the database answers; 503 otherwise.
-pub async fn health(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+/// `GET /health`: liveness: 200 while the server runs, whether or not the database answers.
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(json!({"status": "ok"}).to_string())
+}
+
+/// `GET /ready`: readiness: 200 when the database answers, else 503 with `Retry-After`.
+pub async fn ready(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     state.store.ping().await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(json!({"status": "ok"}).to_string()))
+        .body(json!({"status": "ready"}).to_string()))
 }
 
 /// What this server is and which endpoints it implements.

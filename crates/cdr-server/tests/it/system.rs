@@ -253,3 +253,50 @@ async fn a_trailing_slash_addresses_the_same_route() {
     let doc = srv.get("/openapi.json").send().await.json();
     assert_eq!(srv.get("/openapi.json/").send().await.json(), doc);
 }
+
+/// With PostgreSQL gone, the server stays alive (`/health` 200) but is not ready: `/ready` and
+/// the API answer 503 with `Retry-After`; once PostgreSQL is back it recovers by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_database_503_with_retry_after_then_recovery() {
+    let (cluster, _watchdog) = cdr_testkit::private_cluster(true);
+    cdr_store::create_database(&cluster, "cdr").await.unwrap();
+    let store = cdr_store::Store::connect(cluster.pg_config("cdr"), &cdr_testkit::config(), None)
+        .await
+        .unwrap();
+    let srv = crate::common::server_on(store, crate::common::test_options());
+    let ready = srv.raw("GET", "/ready").send().await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    assert_eq!(srv.post("/ehr").send().await.status, 201);
+
+    let c = std::sync::Arc::new(cluster);
+    let k = c.clone();
+    tokio::task::spawn_blocking(move || k.kill().expect("SIGKILL the postmaster"))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(srv.raw("GET", "/health").send().await.status, 200);
+    for res in [
+        srv.raw("GET", "/ready").send().await,
+        srv.post("/ehr").send().await,
+    ] {
+        assert_eq!(res.status, 503, "{}", res.text());
+        assert_eq!(res.header("retry-after"), Some("5"));
+        assert_eq!(res.json()["code"], "database_unavailable", "{}", res.text());
+    }
+
+    let r = c.clone();
+    tokio::task::spawn_blocking(move || r.restart().expect("restart"))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let res = srv.post("/ehr").send().await;
+        if res.status == 201 {
+            break;
+        }
+        assert_eq!(res.status, 503, "{}", res.text());
+        assert!(std::time::Instant::now() < deadline, "no recovery");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(srv.raw("GET", "/ready").send().await.status, 200);
+}
