@@ -28,6 +28,7 @@ USAGE:
             [--oidc-teams-claim C] [--oidc-break-glass-claim C]
             [--tls-cert PEM --tls-key PEM] [--cors-origin ORIGIN]... [--models DIR]
             [--no-default-models] [--ui-dir DIR] [--ui-client-id ID] [--flag-template ID]...
+            [--log-format text|json] [--log-level LEVEL] [--slow-query-ms MS]
       Serves the openEHR REST API (default 127.0.0.1:8080, base /openehr/v1, data dir ./data,
       system id local.cdr; or CDR_BIND, CDR_DATA_DIR, CDR_SYSTEM_ID, CDR_BASE_PATH). AQL's
       TERMINOLOGY() asks the FHIR R4 terminology server at URL (http://; or
@@ -57,6 +58,10 @@ USAGE:
       as the public client --ui-client-id (CDR_UI_CLIENT_ID), authorization code with PKCE.
       GET/POST {base}/flags answer which care plans a subject's EHR holds: compositions of the
       care-plan archetype cdr ships, and of each --flag-template (CDR_FLAG_TEMPLATES, commas).
+      Logs go to standard error, one line per request (method, path, status, duration, request
+      id, caller) and AQL queries slower than --slow-query-ms (default 1000), as text or JSON
+      (--log-format, CDR_LOG_FORMAT), at --log-level (CDR_LOG_LEVEL; RUST_LOG wins; default
+      info). GET /metrics answers Prometheus metrics.
   cdr user add <name> --roles R[,R…] [--full-name N] [--organisation O] [--team T]...
                [--patient-id P]
   cdr user passwd <name> | remove <name> | list          [--data-dir D] [--password-env VAR]

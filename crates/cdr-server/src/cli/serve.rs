@@ -17,6 +17,8 @@ struct Args {
     models: Option<PathBuf>,
     /// Whether the care-plan models cdr ships are installed on the store's first start.
     default_models: bool,
+    log_format: cdr_server::http::observe::LogFormat,
+    log_level: Option<String>,
 }
 
 /// A comma-separated list, trimmed, without empty items.
@@ -75,6 +77,9 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
     let mut default_models = !flag_set(env("CDR_NO_DEFAULT_MODELS"));
     options.ui_dir = env("CDR_UI_DIR").map(PathBuf::from);
     options.ui_client_id = env("CDR_UI_CLIENT_ID");
+    let mut log_format = env("CDR_LOG_FORMAT");
+    let mut log_level = env("CDR_LOG_LEVEL");
+    let mut slow_query = env("CDR_SLOW_QUERY_MS");
     options.flag_templates = env("CDR_FLAG_TEMPLATES")
         .map(|v| list(&v).collect())
         .unwrap_or_default();
@@ -113,6 +118,9 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
             "--ui-dir" => options.ui_dir = Some(PathBuf::from(value()?)),
             "--ui-client-id" => options.ui_client_id = Some(value()?),
             "--flag-template" => options.flag_templates.extend(list(&value()?)),
+            "--log-format" => log_format = Some(value()?),
+            "--log-level" => log_level = Some(value()?),
+            "--slow-query-ms" => slow_query = Some(value()?),
             "--auth" => auth = Some(value()?),
             "--oidc-issuer" => oidc.issuer = value()?.trim_end_matches('/').to_owned(),
             "--oidc-audience" => oidc.audiences.extend(list(&value()?)),
@@ -142,6 +150,17 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
         (None, None) => None,
         _ => return Err("--tls-cert and --tls-key go together".into()),
     };
+    let log_format = match log_format.as_deref().unwrap_or("text") {
+        "text" => cdr_server::http::observe::LogFormat::Text,
+        "json" => cdr_server::http::observe::LogFormat::Json,
+        other => return Err(format!("--log-format {other}: choose text or json")),
+    };
+    if let Some(ms) = slow_query {
+        let ms: u64 = ms
+            .parse()
+            .map_err(|_| format!("--slow-query-ms {ms}: a number of milliseconds"))?;
+        options.slow_query = std::time::Duration::from_millis(ms);
+    }
     options.check()?;
     let terminology = terminology
         .map(|url| TerminologyService::new(&url))
@@ -152,6 +171,8 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
         terminology,
         models,
         default_models,
+        log_format,
+        log_level,
     })
 }
 
@@ -178,6 +199,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 }
 
 async fn serve(args: Args, out: &mut dyn Write) -> Result<(), String> {
+    cdr_server::http::observe::init_logging(args.log_format, args.log_level.as_deref())?;
     // The models compile before anything starts, so a broken one stops nothing but this.
     let models = match &args.models {
         Some(dir) => cdr_server::models::compile_dir(dir).map_err(|errors| {

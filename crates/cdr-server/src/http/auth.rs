@@ -250,7 +250,7 @@ pub async fn authenticate(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    if matches!(req.path(), "/health" | "/ready") || super::ui::is_ui(req.path()) {
+    if matches!(req.path(), "/health" | "/ready" | "/metrics") || super::ui::is_ui(req.path()) {
         return next
             .call(req)
             .await

@@ -320,11 +320,11 @@ impl ResponseError for ApiError {
         // A 501 says what is not offered: its detail is for the client.
         let body = if status.is_server_error() && self.code != Code::NotImplemented {
             // The cause is for the server log, not for the client.
-            eprintln!(
-                "cdr: {} {}: {}",
-                status.as_u16(),
-                self.code.name(),
-                self.detail
+            tracing::error!(
+                target: "cdr::error",
+                status = status.as_u16(),
+                code = self.code.name(),
+                detail = %self.detail,
             );
             let mut hidden = ApiError::new(self.code, "the server could not complete the request");
             hidden.detail = match self.code {

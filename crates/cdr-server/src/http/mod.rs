@@ -30,6 +30,7 @@ mod flags;
 mod forms;
 pub mod headers;
 pub mod media;
+pub mod observe;
 pub mod panic;
 mod query;
 pub mod routes;
@@ -88,6 +89,8 @@ pub struct AppState {
     pub identify: Option<Identify>,
     /// Which compositions the flags count as care plans.
     pub care_plans: cdr_store::CarePlanKinds,
+    /// The server's metrics (`GET /metrics`).
+    pub metrics: std::sync::Arc<observe::Metrics>,
 }
 
 impl AppState {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use actix_web::http::header;
 use actix_web::web::{self, Payload};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -216,10 +216,28 @@ async fn run(
     if let Some(format) = export {
         return export_rows(state, req, &request, format).await;
     }
-    let mut rs = state
+    let started = std::time::Instant::now();
+    let rs = state
         .store
         .query(&state.caller(req), &request, &QueryLimits::default())
-        .await?;
+        .await;
+    let took = started.elapsed();
+    if took >= state.metrics.slow_query {
+        let id = req
+            .extensions()
+            .get::<super::observe::RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        tracing::warn!(
+            target: "cdr::aql",
+            request_id = %id,
+            duration_ms = took.as_secs_f64() * 1000.0,
+            ok = rs.is_ok(),
+            query = %q,
+            "slow AQL query",
+        );
+    }
+    let mut rs = rs?;
     rs.name = stored.map(|sq| sq.name.clone());
     rs.generator = Some(GENERATOR.to_owned());
     // A GET's `_href` is the query resource it ran, without the request's parameters, as the

@@ -160,11 +160,13 @@ pub async fn route_not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
     ))
 }
 
-/// Registers `/health` (liveness), `/ready` (readiness: the database answers), the app's files under `/ui/` and every endpoint under `base` (the base path itself also without its
+/// Registers `/health` (liveness), `/ready` (readiness: the database answers), `/metrics`, the
+/// app's files under `/ui/` and every endpoint under `base` (the base path itself also without its
 /// trailing slash).
 pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
     cfg.service(resource("/health", "GET".into()).route(web::get().to(system::health)));
     cfg.service(resource("/ready", "GET".into()).route(web::get().to(system::ready)));
+    cfg.service(resource("/metrics", "GET".into()).route(web::get().to(super::observe::metrics)));
     cfg.service(resource("/ui{file:(/.*)?}", "GET".into()).route(web::get().to(super::ui::file)));
     let mut by_path: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
     for e in ENDPOINTS {

@@ -40,6 +40,8 @@ pub struct ServeOptions {
     /// Templates whose compositions the flags count as care plans, besides those of the
     /// care-plan composition archetype cdr ships.
     pub flag_templates: Vec<String>,
+    /// AQL queries slower than this are logged.
+    pub slow_query: std::time::Duration,
 }
 
 impl Default for ServeOptions {
@@ -56,6 +58,7 @@ impl Default for ServeOptions {
             ui_dir: None,
             ui_client_id: None,
             flag_templates: Vec::new(),
+            slow_query: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -159,6 +162,7 @@ pub fn start_with(
         care_plans: cdr_store::CarePlanKinds {
             templates: options.flag_templates.clone(),
         },
+        metrics: Arc::new(super::observe::Metrics::new(options.slow_query)),
     };
     // Events are chained at most this long after their transaction ended (`audit_chain.rs`).
     state.store.start_sealer(std::time::Duration::from_secs(1));
@@ -180,6 +184,8 @@ pub fn start_with(
             .wrap(from_fn(transport::secure))
             // Outermost, so that it sees every answer, refusals of the layers inside included.
             .wrap(from_fn(audit::audit_requests))
+            // The log line and metrics of every request, and its id.
+            .wrap(from_fn(super::observe::observe))
             .app_data(data.clone())
             .app_data(ui_files.clone())
             .configure(|cfg| routes::configure(cfg, &data.base))

@@ -608,6 +608,9 @@ async fn refusals_are_recorded_as_login_failures_and_denials() {
         limits: Limits::default(),
         identify: None,
         care_plans: Default::default(),
+        metrics: std::sync::Arc::new(cdr_server::http::observe::Metrics::new(
+            std::time::Duration::from_secs(1),
+        )),
     });
     let ehr = uuid::Uuid::new_v4();
     let server = HttpServer::new(move || {

@@ -319,3 +319,48 @@ async fn serve_without_the_default_models_starts_empty() {
     })
     .await;
 }
+
+/// `--log-format json`: one JSON line per request on standard error (method, path, status,
+/// duration, request id), and AQL queries slower than `--slow-query-ms`.
+#[tokio::test]
+async fn serve_logs_each_request_as_json() {
+    let db = database_url().await;
+    let stderr = serve_and_stop_with(
+        "-TERM",
+        &db,
+        &[
+            "--log-format",
+            "json",
+            "--slow-query-ms",
+            "0",
+            "--no-default-models",
+        ],
+        |addr| async move {
+            let res = request_to(addr, "POST", "/api/v1/query/aql")
+                .header("X-Request-Id", "tour-7")
+                .json(&serde_json::json!({"q": "SELECT e/ehr_id/value FROM EHR e"}))
+                .send()
+                .await;
+            assert_eq!(res.status, 200, "{}", res.text());
+        },
+    )
+    .await;
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let request = lines
+        .iter()
+        .find(|l| l["target"] == "cdr::request" && l["request_id"] == "tour-7")
+        .unwrap_or_else(|| panic!("no request line in {stderr}"));
+    assert_eq!(request["method"], "POST");
+    assert_eq!(request["path"], "/api/v1/query/aql");
+    assert_eq!(request["status"], 200);
+    assert!(request["duration_ms"].as_f64().is_some(), "{request}");
+    let slow = lines
+        .iter()
+        .find(|l| l["target"] == "cdr::aql")
+        .unwrap_or_else(|| panic!("no slow query line in {stderr}"));
+    assert_eq!(slow["request_id"], "tour-7");
+    assert_eq!(slow["query"], "SELECT e/ehr_id/value FROM EHR e");
+}

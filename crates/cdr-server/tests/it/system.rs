@@ -300,3 +300,52 @@ async fn without_the_database_503_with_retry_after_then_recovery() {
     }
     assert_eq!(srv.raw("GET", "/ready").send().await.status, 200);
 }
+
+/// `GET /metrics`: requests by route pattern, method and status, latency histograms, commits
+/// and queries by outcome, the pool, and whether PostgreSQL answers; without credentials.
+/// Every answer carries its request id (the client's, when sane).
+#[tokio::test]
+async fn metrics_and_request_ids() {
+    let srv = crate::common::server_with_options(cdr_server::http::ServeOptions {
+        auth: cdr_server::http::auth::AuthConfig::Basic,
+        ..crate::common::test_options()
+    })
+    .await;
+    // Unauthenticated calls count too (401).
+    for _ in 0..3 {
+        assert_eq!(srv.post("/ehr").send().await.status, 401);
+    }
+    let res = srv
+        .raw("GET", "/health")
+        .header("X-Request-Id", "trace-42.a_b")
+        .send()
+        .await;
+    assert_eq!(res.header("x-request-id"), Some("trace-42.a_b"));
+    let res = srv
+        .raw("GET", "/health")
+        .header("X-Request-Id", "no spaces allowed")
+        .send()
+        .await;
+    let made = res.header("x-request-id").unwrap();
+    assert!(
+        made.len() == 32 && made.chars().all(|c| c.is_ascii_hexdigit()),
+        "{made}"
+    );
+
+    let res = srv.raw("GET", "/metrics").send().await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(res
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = res.text();
+    for line in [
+        "cdr_http_requests_total{method=\"POST\",route=\"/openehr/v1/ehr\",status=\"401\"} 3",
+        "cdr_commits_total{outcome=\"failure\"} 3",
+        "cdr_database_up 1",
+        "cdr_db_pool_connections{state=\"max\"}",
+        "cdr_http_request_duration_seconds_bucket{method=\"GET\",route=\"/health\",le=\"0.5\"} 2",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+}
