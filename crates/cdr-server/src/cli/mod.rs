@@ -10,6 +10,7 @@ mod bench_export;
 mod bench_flags;
 mod convert;
 mod forms;
+mod import;
 mod serve;
 mod template;
 mod user;
@@ -132,6 +133,12 @@ USAGE:
       --output FILE writes there instead (with a progress line on a terminal).
       --explain prints the SQL instead.
       Exit 1 for a malformed or unsupported query (the message names line and column).
+  cdr import [--data-dir D] [--ehr-id ID] [--format json|xml|flat|structured]
+             [--template ID] [--jobs N] <file|dir>...
+      Loads compositions (files given, and *.json/*.xml below directories) into the store,
+      N at a time (8): canonical JSON or XML by extension, or FLAT/STRUCTURED through the
+      uploaded template ID; into the EHR ID, else a new EHR per file. Prints a progress bar on
+      a terminal and a summary; each refused file with why. Exit 1 when any was refused.
   cdr audit verify [--data-dir D]
       Seals the audit events whose transactions have ended, then checks the hash chain of the
       audit trail (the managed PostgreSQL under D, default ./data, or DATABASE_URL). Exit 0
@@ -195,6 +202,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Some("template") => template::run(&args[1..], out, err),
         Some("convert") => convert::run(&args[1..], out, err),
         Some("aql") => aql::run(&args[1..], out, err),
+        Some("import") => import::run(&args[1..], out, err),
         Some("archetype") => archetype::run(&args[1..], out, err),
         Some("audit") => audit::run(&args[1..], out, err),
         Some("bench") => bench::run(&args[1..], out, err),

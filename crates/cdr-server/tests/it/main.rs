@@ -15,6 +15,7 @@ mod ehr;
 mod ehr_status;
 mod flags;
 mod forms;
+mod import;
 mod query;
 mod serve;
 mod stored_query;
