@@ -126,6 +126,119 @@ impl ManagedCluster {
         Ok(cluster)
     }
 
+    /// A consistent copy of the running cluster in `target` (new or empty), taken while it
+    /// serves: `pg_basebackup` in plain format with the WAL it needs streamed alongside, then
+    /// checked against its manifest by `pg_verifybackup`.
+    pub fn base_backup(&self, target: &Path) -> Result<(), ClusterError> {
+        let target = absolute(target)?;
+        if target.exists()
+            && fs::read_dir(&target)
+                .map_err(io_err("reading", &target))?
+                .next()
+                .is_some()
+        {
+            return Err(ClusterError::Command {
+                what: "backup".into(),
+                detail: format!("{} is not empty", target.display()),
+            });
+        }
+        fs::create_dir_all(&target).map_err(io_err("creating", &target))?;
+        self.own(&target)?;
+        let out = self
+            .command("pg_basebackup")
+            .arg("-h")
+            .arg(&self.socket_dir)
+            .args(["-p", &PORT.to_string(), "-U", SUPERUSER, "-D"])
+            .arg(&target)
+            .args(["-F", "p", "-X", "stream", "-c", "fast", "-w"])
+            .output();
+        check("pg_basebackup", out)?;
+        let out = self.command("pg_verifybackup").arg(&target).output();
+        check("pg_verifybackup", out)
+    }
+
+    /// Makes `data_dir` (which must not exist or be empty) a copy of the backup `backup` made by
+    /// [`base_backup`](Self::base_backup), owned by the user the server runs as; the cluster is
+    /// then started there as usual.
+    pub fn restore(backup: &Path, data_dir: &Path) -> Result<(), ClusterError> {
+        let (backup, data_dir) = (absolute(backup)?, absolute(data_dir)?);
+        if !backup.join("PG_VERSION").exists() || !backup.join("backup_manifest").exists() {
+            return Err(ClusterError::Command {
+                what: "restore".into(),
+                detail: format!("{} is not a backup made by cdr backup", backup.display()),
+            });
+        }
+        if data_dir.exists()
+            && fs::read_dir(&data_dir)
+                .map_err(io_err("reading", &data_dir))?
+                .next()
+                .is_some()
+        {
+            return Err(ClusterError::Command {
+                what: "restore".into(),
+                detail: format!(
+                    "{} is not empty: restore into a new data directory",
+                    data_dir.display()
+                ),
+            });
+        }
+        let _ = fs::remove_dir(&data_dir);
+        if let Some(parent) = data_dir.parent() {
+            fs::create_dir_all(parent).map_err(io_err("creating", parent))?;
+        }
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg(&backup)
+            .arg(&data_dir)
+            .output();
+        check("copying the backup", out)?;
+        // The manifest, and the socket lock and log of the backed-up server (its socket
+        // directory is its data directory when the path is short), are not the restored
+        // server's.
+        let _ = fs::remove_file(data_dir.join("backup_manifest"));
+        let _ = fs::remove_file(data_dir.join("server.log"));
+        for e in fs::read_dir(&data_dir).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(".s.PGSQL.") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        // The socket goes where this data directory's goes (a later line wins).
+        let conf = data_dir.join("postgresql.conf");
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(&conf)
+            .map_err(io_err("opening", &conf))?;
+        f.write_all(
+            format!(
+                "\n# --- restored by cdr ---\nunix_socket_directories = '{}'\n",
+                socket_dir_for(&data_dir)
+                    .display()
+                    .to_string()
+                    .replace('\'', "''")
+            )
+            .as_bytes(),
+        )
+        .map_err(io_err("writing", &conf))?;
+        let run_as = if effective_uid_is_root() {
+            Some(unprivileged_user()?)
+        } else {
+            None
+        };
+        if let Some(user) = run_as {
+            let out = Command::new("chown")
+                .arg("-R")
+                .arg(format!("{}:{}", user.uid, user.gid))
+                .arg(&data_dir)
+                .output();
+            check("chown", out)?;
+        }
+        fs::set_permissions(
+            &data_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .map_err(io_err("setting the mode of", &data_dir))
+    }
+
     /// The directory holding the server's Unix socket.
     pub fn socket_dir(&self) -> &Path {
         &self.socket_dir
@@ -323,7 +436,17 @@ impl ManagedCluster {
         let path = if program == "sh" {
             PathBuf::from("/bin/sh")
         } else {
-            self.bindir.join(program)
+            // A directory of links to the server binaries may lack the client tools
+            // (pg_basebackup): they are beside the server binary the links point to.
+            let here = self.bindir.join(program);
+            match here.is_file() {
+                true => here,
+                false => fs::canonicalize(self.bindir.join("postgres"))
+                    .ok()
+                    .and_then(|p| p.parent().map(|d| d.join(program)))
+                    .filter(|p| p.is_file())
+                    .unwrap_or(here),
+            }
         };
         let mut cmd = Command::new(path);
         cmd.current_dir("/").env_remove("PGDATA");

@@ -3,6 +3,7 @@
 mod aql;
 mod archetype;
 mod audit;
+mod backup;
 mod bench;
 mod bench_aql;
 mod bench_auth;
@@ -139,6 +140,11 @@ USAGE:
       N at a time (8): canonical JSON or XML by extension, or FLAT/STRUCTURED through the
       uploaded template ID; into the EHR ID, else a new EHR per file. Prints a progress bar on
       a terminal and a summary; each refused file with why. Exit 1 when any was refused.
+  cdr backup [--data-dir D] DIR | cdr restore [--data-dir D] DIR
+      backup: a consistent copy of the managed PostgreSQL under D (./data) into the new or
+      empty DIR, also while cdr serve runs on D (pg_basebackup with its WAL, then checked by
+      pg_verifybackup). restore: makes D (whose pg/ must not exist or be empty) hold such a
+      copy; then cdr serve --data-dir D. With DATABASE_URL, use that server's own tools.
   cdr audit verify [--data-dir D]
       Seals the audit events whose transactions have ended, then checks the hash chain of the
       audit trail (the managed PostgreSQL under D, default ./data, or DATABASE_URL). Exit 0
@@ -203,6 +209,8 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         Some("convert") => convert::run(&args[1..], out, err),
         Some("aql") => aql::run(&args[1..], out, err),
         Some("import") => import::run(&args[1..], out, err),
+        Some("backup") => backup::run(false, &args[1..], out, err),
+        Some("restore") => backup::run(true, &args[1..], out, err),
         Some("archetype") => archetype::run(&args[1..], out, err),
         Some("audit") => audit::run(&args[1..], out, err),
         Some("bench") => bench::run(&args[1..], out, err),

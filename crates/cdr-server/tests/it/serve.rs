@@ -364,3 +364,105 @@ async fn serve_logs_each_request_as_json() {
     assert_eq!(slow["request_id"], "tour-7");
     assert_eq!(slow["query"], "SELECT e/ehr_id/value FROM EHR e");
 }
+
+/// Starts `cdr serve` on its own managed PostgreSQL under `data_dir`; its address and process.
+fn serve_managed(data_dir: &std::path::Path) -> (std::net::SocketAddr, std::process::Child) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cdr"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--no-default-models",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cdr serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let addr = url["http://".len()..url.len() - "/openehr/v1".len()]
+        .parse()
+        .unwrap();
+    (addr, child)
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// `cdr backup` while `cdr serve` runs on the data directory, then `cdr restore` into a new one:
+/// the restored server has what was committed before the backup, not what came after.
+#[tokio::test]
+async fn backup_while_serving_and_restore() {
+    let root = std::env::temp_dir().join(format!("cdr-backup-{}", uuid::Uuid::new_v4()));
+    let (live, copy, restored) = (root.join("live"), root.join("copy"), root.join("restored"));
+    let (addr, server) = serve_managed(&live);
+    let before = request_to(addr, "POST", "/openehr/v1/ehr").send().await;
+    assert_eq!(before.status, 201, "{}", before.text());
+    let cdr = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_cdr"))
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let out = cdr(&[
+        "backup".as_ref(),
+        "--data-dir".as_ref(),
+        live.as_os_str(),
+        copy.as_os_str(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = request_to(addr, "POST", "/openehr/v1/ehr").send().await;
+    assert_eq!(after.status, 201, "the server went on serving");
+    stop(server);
+    // A second backup into the same directory is refused.
+    let again = cdr(&[
+        "backup".as_ref(),
+        "--data-dir".as_ref(),
+        live.as_os_str(),
+        copy.as_os_str(),
+    ]);
+    assert_eq!(again.status.code(), Some(1));
+
+    let out = cdr(&[
+        "restore".as_ref(),
+        "--data-dir".as_ref(),
+        restored.as_os_str(),
+        copy.as_os_str(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (addr, server) = serve_managed(&restored);
+    let found = |ehr: String| async move {
+        request_to(addr, "GET", &format!("/openehr/v1/ehr/{ehr}"))
+            .send()
+            .await
+            .status
+    };
+    assert_eq!(found(before.etag()).await, 200);
+    assert_eq!(found(after.etag()).await, 404);
+    stop(server);
+    let _ = std::fs::remove_dir_all(root);
+}
