@@ -349,3 +349,111 @@ async fn metrics_and_request_ids() {
         assert!(text.contains(line), "{line}\n{text}");
     }
 }
+
+/// Commits over HTTP while PostgreSQL is stopped and started again under them: every answer is
+/// 201 or 503 (never a 500), every acknowledged composition is there afterwards, and the
+/// server commits again by itself once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commits_under_a_database_restart_lose_nothing_acknowledged() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let (cluster, _watchdog) = cdr_testkit::private_cluster(true);
+    cdr_store::create_database(&cluster, "cdr").await.unwrap();
+    let store = cdr_store::Store::connect(cluster.pg_config("cdr"), &cdr_testkit::config(), None)
+        .await
+        .unwrap();
+    let srv = Arc::new(crate::common::server_on(
+        store.clone(),
+        crate::common::test_options(),
+    ));
+    assert_eq!(srv.upload(crate::common::OPT).await.status, 201);
+    let ehr = srv.ehr().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let statuses = Arc::new(Mutex::new(Vec::<u16>::new()));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (srv, stop, acked, statuses, ehr) = (
+            srv.clone(),
+            stop.clone(),
+            acked.clone(),
+            statuses.clone(),
+            ehr.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let res = srv
+                    .post(&format!("/ehr/{ehr}/composition"))
+                    .body("application/json", crate::common::COMPOSITION)
+                    .send()
+                    .await;
+                if res.status == 201 {
+                    acked.lock().unwrap().push(res.etag());
+                }
+                statuses.lock().unwrap().push(res.status);
+            }
+        }));
+    }
+    let c = Arc::new(cluster);
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let k = c.clone();
+        tokio::task::spawn_blocking(move || {
+            k.stop().expect("stop PostgreSQL");
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            k.restart().expect("start it again");
+        })
+        .await
+        .unwrap();
+    }
+    // Commits succeed again after the last restart.
+    let seen = acked.lock().unwrap().len();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while acked.lock().unwrap().len() < seen + 20 {
+        assert!(std::time::Instant::now() < deadline, "no recovery");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let statuses = statuses.lock().unwrap().clone();
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 503),
+        "{:?}",
+        statuses.iter().filter(|s| **s != 201).collect::<Vec<_>>()
+    );
+    assert!(statuses.contains(&503), "the restarts refused no commit");
+    let acked = acked.lock().unwrap().clone();
+    for uid in &acked {
+        let vo = uid.split("::").next().unwrap();
+        let res = srv
+            .get(&format!("/ehr/{ehr}/composition/{vo}"))
+            .send()
+            .await;
+        assert_eq!(res.status, 200, "acknowledged {uid} lost");
+    }
+    let rows = store
+        .query(
+            &cdr_store::Principal::local(),
+            &cdr_store::aql::QueryRequest {
+                aql: "SELECT c/uid/value FROM EHR e CONTAINS COMPOSITION c",
+                ehr_id: Some(ehr.parse().unwrap()),
+                ..Default::default()
+            },
+            &cdr_store::aql::QueryLimits {
+                max_rows: None,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .rows
+        .len();
+    // A commit whose answer was lost with the connection may be stored without a 201.
+    assert!(
+        rows >= acked.len(),
+        "{rows} stored, {} acknowledged",
+        acked.len()
+    );
+}
