@@ -207,6 +207,30 @@ export async function listPlans(ehrId) {
     .sort((a, b) => String(b.committed).localeCompare(String(a.committed)));
 }
 
+const URGENT_AQL = 'SELECT c/uid/value, d/data[at0001]/items[at0002]/value/value, '
+  + 'd/data[at0001]/items[at0005]/value/value, p/data[at0001]/items[at0002]/value/value, '
+  + 'p/data[at0001]/items[at0009]/value/value '
+  + 'FROM EHR e[ehr_id/value=$ehr_id] CONTAINS COMPOSITION c CONTAINS '
+  + '(EVALUATION d[openEHR-EHR-EVALUATION.cdr_cpr_decision.v0] '
+  + 'or EVALUATION p[openEHR-EHR-EVALUATION.cdr_care_preferences.v0])';
+
+/**
+ * The resuscitation decisions and preferred places of care and death recorded in an EHR's
+ * compositions (the cdr_cpr_decision and cdr_care_preferences archetypes cdr ships), by
+ * composition version uid: `Map(uid → {cpr, decided, placeOfCare, placeOfDeath})`.
+ */
+export async function urgentFacts(ehrId) {
+  const out = new Map();
+  for (const [uidValue, cpr, decided, care, death] of await aql(URGENT_AQL, { ehr_id: ehrId })) {
+    const f = out.get(uidValue) || {};
+    out.set(uidValue, {
+      cpr: f.cpr || cpr, decided: f.decided || decided,
+      placeOfCare: f.placeOfCare || care, placeOfDeath: f.placeOfDeath || death,
+    });
+  }
+  return out;
+}
+
 /** The templates uploaded (`[{template_id, concept, …}]`). */
 export async function listTemplates() {
   const res = await request('/definition/template/adl1.4');

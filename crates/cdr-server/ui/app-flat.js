@@ -3,10 +3,21 @@
 // No DOM here (the functions also run under node).
 
 /** Archetypes whose entries an urgent summary shows first, in this order. */
+/** (`keyHint` finds their fields by FLAT path when the template does not name the archetype;
+ * `key` picks the fields a summary makes stand out, by their last FLAT path segment.) */
 export const URGENT = [
-  { archetype: 'cdr_cpr_decision', keyHint: /cpr/, title: 'Resuscitation (CPR) decision' },
-  { archetype: 'cdr_care_preferences', keyHint: /place_of_(care|death)|care_preferences/, title: 'Preferred place of care and death' },
-  { archetype: 'cdr_treatment_recommendations', keyHint: /treatment_recommendations/, title: 'Emergency treatment recommendations' },
+  {
+    archetype: 'cdr_cpr_decision', keyHint: /cpr/, key: /^cpr_decision$/,
+    title: 'Resuscitation (CPR) decision',
+  },
+  {
+    archetype: 'cdr_care_preferences', keyHint: /place_of_(care|death)|care_preferences/,
+    key: /^preferred_place_of_(care|death)$/, title: 'Preferred place of care and death',
+  },
+  {
+    archetype: 'cdr_treatment_recommendations', keyHint: /treatment_recommendations/,
+    key: /^(focus_of_care|ceiling_of_treatment)$/, title: 'Emergency treatment recommendations',
+  },
 ];
 
 /**
@@ -63,8 +74,10 @@ function humanize(id) {
 /** A node's name in the index's language. */
 export function nodeName(index, node) {
   if (!node) return '';
-  return (node.localizedNames && node.localizedNames[index.lang]) || node.localizedName
-    || node.name || humanize(node.id);
+  const name = (node.localizedNames && node.localizedNames[index.lang]) || node.localizedName
+    || node.name || node.id;
+  // RM attributes (`start_time`, `health_care_facility`) are named after themselves.
+  return /^[a-z]+(_[a-z]+)+$/i.test(name) ? humanize(name) : name;
 }
 
 /** Splits a FLAT key into its base (without `|suffix`) and suffix ('' for a bare key). */
@@ -162,8 +175,8 @@ export function display(index, field, node) {
   if ('numerator' in p || 'denominator' in p) return `${p.numerator ?? '?'} / ${p.denominator ?? '?'}`;
   if ('value' in p) return 'ordinal' in p ? `${p.ordinal}: ${p.value}` : String(p.value);
   if ('code' in p) return listLabel(index, node, p.code);
-  if ('id' in p) return [p.id, p.issuer, p.assigner, p.type].filter(Boolean).join(' · ');
   if ('name' in p) return String(p.name);
+  if ('id' in p) return [p.id, p.issuer, p.assigner, p.type].filter(Boolean).join(' · ');
   return Object.entries(p).map(([k, v]) => `${k}: ${v}`).join(', ');
 }
 
@@ -218,6 +231,19 @@ export function diff(index, before, after) {
   return out;
 }
 
+/** Rows grouped by the top-level node they are under: `[{title, rows}]`, rows labelled below it. */
+export function bySection(list) {
+  const sections = new Map();
+  for (const row of list) {
+    const title = row.crumbs.length > 1 ? row.crumbs[0] : 'Details';
+    if (!sections.has(title)) sections.set(title, []);
+    sections.get(title).push({
+      ...row, label: row.crumbs.length > 1 ? row.crumbs.slice(1).join(' › ') : row.label,
+    });
+  }
+  return [...sections].map(([title, rowsOf]) => ({ title, rows: rowsOf }));
+}
+
 /** The value of the plan status field (`…/plan_status`) of a FLAT composition, or null. */
 export function planStatus(flat) {
   for (const [key, value] of Object.entries(flat || {})) {
@@ -228,7 +254,7 @@ export function planStatus(flat) {
 
 /**
  * An urgent summary of a FLAT composition: `urgent` (for each URGENT archetype the template or
- * the keys have, `{title, rows}`) and `sections` (the rest, by top-level node: `{title, rows}`,
+ * the keys have, `{title, archetype, rows}`, the rows to make stand out marked `key`) and `sections` (the rest, by top-level node: `{title, rows}`,
  * rows labelled below their section).
  */
 export function summary(index, flat) {
@@ -255,21 +281,15 @@ export function summary(index, flat) {
       urgent.push({
         title: urgentPaths[i].length ? nodeName(index, index.byPath.get(urgentPaths[i][0])) : u.title,
         archetype: u.archetype,
-        rows: picked.map((row) => ({ ...row, label: shortLabel(row, urgentPaths[i]) })),
+        rows: picked.map((row) => ({
+          ...row,
+          label: shortLabel(row, urgentPaths[i]),
+          key: u.key.test(segments(row.base).pop().id),
+        })),
       });
     }
   });
-  const sections = new Map();
-  for (const row of all) {
-    if (taken.has(row.base)) continue;
-    const title = row.crumbs.length > 1 ? row.crumbs[0] : 'Details';
-    if (!sections.has(title)) sections.set(title, []);
-    sections.get(title).push({ ...row, label: row.crumbs.length > 1 ? row.crumbs.slice(1).join(' › ') : row.label });
-  }
-  return {
-    urgent,
-    sections: [...sections].map(([title, list]) => ({ title, rows: list })),
-  };
+  return { urgent, sections: bySection(all.filter((row) => !taken.has(row.base))) };
 }
 
 function shortLabel(row, paths) {

@@ -3,7 +3,7 @@
 
 import { h, replace, message, uid, timeEl, versionNumber } from '/ui/app-dom.js';
 import { compositionMeta, compositionFlat, revisionHistory, webTemplate } from '/ui/app-api.js';
-import { indexWebTemplate, diff, summary } from '/ui/app-flat.js';
+import { indexWebTemplate, diff, rows as flatRows, bySection } from '/ui/app-flat.js';
 import { personCrumb } from '/ui/app-person.js';
 import { makeForm, diffTable } from '/ui/app-plan.js';
 import { sectionList, versionFacts } from '/ui/app-summary.js';
@@ -89,11 +89,9 @@ export async function versionView(ctx, ehrId, id) {
   ctx.setCrumbs([crumb, [meta.name, base], ['History', `${base}/history`], [`Version ${n}`]]);
   ctx.setTitle(`Version ${n}: ${meta.name}`);
   const index = indexWebTemplate(wt, document.documentElement.lang);
-  const { urgent, sections } = summary(index, flat);
-  const all = [...urgent.filter((u) => u.rows.length), ...sections];
   const pos = versions.findIndex((v) => v.versionUid === versionUid);
   const link = (v, text) => h('a', { href: `${base}/version?${new URLSearchParams({ v: v.versionUid })}` }, text);
-  const holder = h('div', { class: 'readonly' }, sectionList(all));
+  const holder = h('div', { class: 'readonly' }, sectionList(bySection(flatRows(index, flat))));
   const asForm = h('button', {
     type: 'button',
     onclick: async () => {
@@ -110,8 +108,8 @@ export async function versionView(ctx, ehrId, id) {
     pos >= 0 && pos < versions.length - 1
       ? message('warn', h('p', {}, `This is not the latest version. `, link(versions[versions.length - 1], 'See the latest'))) : null,
     h('p', { class: 'view-links no-print' },
-      pos > 0 ? link(versions[pos - 1], `Version ${versions[pos - 1].number}`) : null, ' ',
-      pos >= 0 && pos < versions.length - 1 ? link(versions[pos + 1], `Version ${versions[pos + 1].number}`) : null, ' ',
+      pos > 0 ? link(versions[pos - 1], `Previous: version ${versions[pos - 1].number}`) : null, ' ',
+      pos >= 0 && pos < versions.length - 1 ? link(versions[pos + 1], `Next: version ${versions[pos + 1].number}`) : null, ' ',
       h('a', { href: `${base}/summary?${new URLSearchParams({ v: versionUid })}` }, 'Summary of this version'), ' ',
       asForm),
     holder);

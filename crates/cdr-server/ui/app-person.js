@@ -3,7 +3,7 @@
 import { h, replace, message, uid, timeEl, versionNumber, objectId } from '/ui/app-dom.js';
 import {
   findEhr, createEhr, rememberSubject, subjectOf, listPlans, listTemplates, mayWriteRecords,
-  webTemplate,
+  webTemplate, urgentFacts,
 } from '/ui/app-api.js';
 
 export const NHS = 'uk.nhs.nhs_number';
@@ -171,10 +171,37 @@ async function namedTemplates() {
   )));
 }
 
+/** The resuscitation decisions and preferred places the plans record, newest plan first. */
+function urgentTable(plans, urgent, base) {
+  const withFacts = plans.filter((p) => urgent.has(p.uid));
+  if (withFacts.length === 0) return null;
+  return h('section', { class: 'urgent', 'aria-labelledby': 'urgent-h' },
+    h('h2', { id: 'urgent-h' }, 'Resuscitation and preferred place of care'),
+    h('table', { class: 'urgent-facts' },
+      h('caption', {}, 'As the plans record them, most recently changed first'),
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col' }, 'Plan'),
+        h('th', { scope: 'col' }, 'CPR decision'),
+        h('th', { scope: 'col' }, 'Decided'),
+        h('th', { scope: 'col' }, 'Preferred place of care'),
+        h('th', { scope: 'col' }, 'Preferred place of death'))),
+      h('tbody', {}, withFacts.map((p) => {
+        const f = urgent.get(p.uid);
+        return h('tr', {},
+          h('th', { scope: 'row' }, h('a', { href: `${base}/plan/${objectId(p.uid)}/summary` }, p.name),
+            h('span', { class: 'template-id' }, `version ${versionNumber(p.uid)}`)),
+          h('td', { class: 'cpr' }, f.cpr || '—'),
+          h('td', {}, timeEl(f.decided)),
+          h('td', {}, f.placeOfCare || '—'),
+          h('td', {}, f.placeOfDeath || '—'));
+      }))));
+}
+
 /** `/ui/ehr/{ehr}`: the person's care plans; start a new one. */
 export async function personView(ctx, ehrId) {
-  const [subject, plans, templates, may] = await Promise.all([
+  const [subject, plans, templates, may, urgent] = await Promise.all([
     subjectOf(ehrId), listPlans(ehrId), namedTemplates(), mayWriteRecords(),
+    urgentFacts(ehrId).catch(() => new Map()),
   ]);
   if (!ctx.current()) return;
   const who = personLabel(subject);
@@ -236,6 +263,7 @@ export async function personView(ctx, ehrId) {
   replace(ctx.view,
     h('h1', {}, who),
     h('p', { class: 'meta' }, 'EHR ', h('code', {}, ehrId)),
+    urgentTable(plans, urgent, base),
     h('section', { 'aria-labelledby': 'plans-h' }, h('h2', { id: 'plans-h' }, 'Care plans'), table),
     h('section', { 'aria-labelledby': 'start-h' }, h('h2', { id: 'start-h' }, 'Start a new plan'), start));
 }

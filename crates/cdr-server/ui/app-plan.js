@@ -201,8 +201,9 @@ export async function planView(ctx, ehrId, id) {
           await mount(to.versionUid);
         },
       }, `Reload version ${versionNumber(to.versionUid)} (your unsaved changes are lost)`);
+      const heading = h('h2', { id: 'conflict-h', tabindex: '-1' }, 'Someone saved this plan while you were editing it');
       replace(conflictBox, h('section', { class: 'conflict', 'aria-labelledby': 'conflict-h' },
-        h('h2', { id: 'conflict-h' }, 'Someone saved this plan while you were editing it'),
+        heading,
         h('p', {}, `Version ${versionNumber(to.versionUid)} was saved by ${last.committer || 'someone'} at `,
           timeEl(last.committed), `. Your changes were not saved. What changed since version ${versionNumber(from.versionUid)} (${countText(theirs)}):`),
         diffTable(theirs, from1, to1, 'What they changed'),
@@ -210,7 +211,7 @@ export async function planView(ctx, ehrId, id) {
           h('summary', {}, `Your unsaved changes (${countText(mine)})`),
           diffTable(mine, from1, 'Your edits', 'Your unsaved changes')) : null,
         h('div', { class: 'actions' }, reload)));
-      reload.focus();
+      heading.focus();
     } catch (err) {
       replace(conflictBox, message('error', h('p', {},
         `Someone else saved this plan meanwhile; what they changed could not be loaded: ${err.message}`)));

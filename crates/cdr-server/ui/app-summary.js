@@ -52,7 +52,7 @@ export async function summaryView(ctx, ehrId, id) {
       class: `urgent-part urgent-${u.archetype}`,
     },
     h('h2', {}, u.title),
-    u.rows.length ? definitionList(u.rows, (r) => r.node && r.node.rmType === 'DV_CODED_TEXT')
+    u.rows.length ? definitionList(u.rows, (r) => r.key)
       : h('p', { class: 'none' }, 'Not recorded in this plan.'))));
   replace(ctx.view,
     h('h1', {}, `Summary: ${meta.name}`),
