@@ -21,7 +21,7 @@ import { summaryView } from '/ui/app-summary.js';
 
 const ID = '([0-9A-Za-z_-]+)';
 const ROUTES = [
-  [/^\/ui\/?$/, findView],
+  [/^\/ui(\/index\.html)?\/?$/, findView],
   [/^\/ui\/ehr\/?$/, subjectView],
   [new RegExp(`^/ui/ehr/${ID}/?$`), personView],
   [new RegExp(`^/ui/ehr/${ID}/new/?$`), newPlanView],
