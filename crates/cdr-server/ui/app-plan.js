@@ -72,6 +72,22 @@ function wire(form, status, { onSaved, onConflict, recreate }) {
   });
 }
 
+/** Tracks whether the user edited a form since it was loaded or saved: `{dirty, clean()}`. */
+function editsOf(form, ctx) {
+  const state = { dirty: false };
+  const mark = (ev) => {
+    // The user's own input and change events (the component's CustomEvents also come from
+    // filling the controls; a switch such as the language one is no edit).
+    if (ev instanceof CustomEvent) return;
+    if (ev.target && ev.target.closest && ev.target.closest('[data-action]')) return;
+    state.dirty = true;
+  };
+  form.addEventListener('input', mark);
+  form.addEventListener('change', mark);
+  ctx.guard(() => state.dirty && form.isConnected);
+  return state;
+}
+
 /** `/ui/ehr/{ehr}/new?template=…`: a new plan of that template. */
 export async function newPlanView(ctx, ehrId) {
   const templateId = ctx.params.get('template');
@@ -96,8 +112,10 @@ export async function newPlanView(ctx, ehrId) {
   const holder = h('div', { class: 'form-holder' });
   const mount = async () => {
     const form = await makeForm({ 'template-id': templateId, 'ehr-id': ehrId });
+    const edits = editsOf(form, ctx);
     wire(form, status, {
       onSaved: (d) => {
+        edits.dirty = false;
         const id = objectId(d.versionUid || (d.etag || '').replace(/"/g, ''));
         if (!id) {
           replace(status, message('ok', h('p', {}, 'Saved.')));
@@ -145,8 +163,10 @@ export async function planView(ctx, ehrId, id) {
       'composition-id': versionUid,
       readonly: !may,
     });
+    const edits = editsOf(form, ctx);
     wire(form, status, {
       onSaved: (d) => {
+        edits.dirty = false;
         if (d.versionUid) {
           startedFrom = d.versionUid;
           replace(versionText, `version ${versionNumber(d.versionUid)}`);

@@ -36,9 +36,14 @@ const main = document.getElementById('main');
 const crumbsEl = document.getElementById('crumbs');
 let flash = null;
 let renderSeq = 0;
+// Whether the current place holds edits not saved (set by a view; cleared on each place).
+let unsaved = () => false;
+const LEAVE = 'Leave this page? Your changes are not saved.';
 
 /** Goes to a place of the app (`replace`: instead of the current history entry). */
-export function navigate(url, { replace: replaceEntry = false, note = null } = {}) {
+export function navigate(url, { replace: replaceEntry = false, note = null, force = false } = {}) {
+  if (!force && unsaved() && !window.confirm(LEAVE)) return;
+  unsaved = () => false;
   flash = note;
   if (replaceEntry) history.replaceState(null, '', url);
   else history.pushState(null, '', url);
@@ -106,7 +111,12 @@ async function render(moveFocus) {
       if (seq === renderSeq) document.title = `${title} · Care plans`;
     },
     current: () => seq === renderSeq,
+    // `check()` says whether the place holds unsaved edits (asked before leaving it).
+    guard: (check) => {
+      if (seq === renderSeq) unsaved = check;
+    },
   };
+  unsaved = () => false;
   try {
     if (!route) {
       ctx.setCrumbs([]);
@@ -147,6 +157,12 @@ document.addEventListener('click', (ev) => {
 });
 
 window.addEventListener('popstate', () => render(true));
+window.addEventListener('beforeunload', (ev) => {
+  if (unsaved()) {
+    ev.preventDefault();
+    ev.returnValue = LEAVE;
+  }
+});
 window.addEventListener('cdr-signed-in', () => {
   forgetCaller();
   drawWho();
