@@ -77,7 +77,7 @@ export function nodeName(index, node) {
   const name = (node.localizedNames && node.localizedNames[index.lang]) || node.localizedName
     || node.name || node.id;
   // RM attributes (`start_time`, `health_care_facility`) are named after themselves.
-  return /^[a-z]+(_[a-z]+)+$/i.test(name) ? humanize(name) : name;
+  return name === node.id || /^[a-z]+(_[a-z]+)+$/i.test(name) ? humanize(name) : name;
 }
 
 /** Splits a FLAT key into its base (without `|suffix`) and suffix ('' for a bare key). */
@@ -231,17 +231,24 @@ export function diff(index, before, after) {
   return out;
 }
 
-/** Rows grouped by the top-level node they are under: `[{title, rows}]`, rows labelled below it. */
+/**
+ * Rows grouped by the top-level node they are under: `[{title, rows}]`, rows labelled below
+ * it; the composition's context (who recorded it where) comes last.
+ */
 export function bySection(list) {
   const sections = new Map();
   for (const row of list) {
     const title = row.crumbs.length > 1 ? row.crumbs[0] : 'Details';
-    if (!sections.has(title)) sections.set(title, []);
-    sections.get(title).push({
+    if (!sections.has(title)) sections.set(title, { title, rows: [], context: false });
+    const section = sections.get(title);
+    section.context = section.context || (segments(row.base)[1] || {}).id === 'context';
+    section.rows.push({
       ...row, label: row.crumbs.length > 1 ? row.crumbs.slice(1).join(' › ') : row.label,
     });
   }
-  return [...sections].map(([title, rowsOf]) => ({ title, rows: rowsOf }));
+  const all = [...sections.values()];
+  return [...all.filter((x) => !x.context), ...all.filter((x) => x.context)]
+    .map(({ title, rows: rowsOf }) => ({ title, rows: rowsOf }));
 }
 
 /** The value of the plan status field (`…/plan_status`) of a FLAT composition, or null. */
