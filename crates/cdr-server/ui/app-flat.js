@@ -207,9 +207,9 @@ function sameParts(a, b) {
 /**
  * The field-by-field differences from FLAT `before` to FLAT `after`: `{kind: 'added' |
  * 'removed' | 'changed', base, label, before, after}` (values as people read them), in the
- * form's order.
+ * form's order; without the fields the server fills from the context unless `withContext`.
  */
-export function diff(index, before, after) {
+export function diff(index, before, after, withContext = true) {
   const fa = fields(before);
   const fb = fields(after);
   const order = [...new Set([...fa.keys(), ...fb.keys()])]
@@ -220,6 +220,7 @@ export function diff(index, before, after) {
     const b = fb.get(base);
     if (a && b && sameParts(a.parts, b.parts)) continue;
     const { crumbs, node } = locate(index, base);
+    if (!withContext && node && node.inContext) continue;
     out.push({
       kind: !a ? 'added' : !b ? 'removed' : 'changed',
       base,

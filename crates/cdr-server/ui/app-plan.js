@@ -205,7 +205,7 @@ export async function planView(ctx, ehrId, id) {
       const theirs = diff(index, from.flat, to.flat);
       let mine = null;
       try {
-        mine = diff(index, from.flat, form.value || {});
+        mine = diff(index, from.flat, form.value || {}, false);
       } catch {
         mine = null;
       }
