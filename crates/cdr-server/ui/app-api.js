@@ -314,9 +314,44 @@ export function mayWriteRecords() {
   return writeProbe;
 }
 
+const ehrProbes = new Map();
+
+/**
+ * Whether the caller may write into this EHR: `{may, reason}`. Their roles first
+ * (`mayWriteRecords`); then the record's access policy (a write grant), which the server
+ * checks on a composition that validates, so the template's example is validated there with
+ * `dry_run=true` (nothing is stored): 200 yes, 403 no (the reason is the server's).
+ */
+export function mayWriteEhr(ehrId, templateId) {
+  return memo(ehrProbes, ehrId, async () => {
+    if (!(await mayWriteRecords())) {
+      return { may: false, reason: 'your role does not allow changing records' };
+    }
+    if (!templateId) return { may: true, reason: '' };
+    const example = await request(
+      `/definition/template/adl1.4/${encodeURIComponent(templateId)}/example?format=FLAT`,
+      { accept: 'application/json' },
+    );
+    const q = new URLSearchParams({ templateId, dry_run: 'true' });
+    try {
+      await request(`/ehr/${encodeURIComponent(ehrId)}/composition?${q}`, {
+        method: 'POST',
+        body: typeof example.body === 'string' ? example.body : JSON.stringify(example.body),
+        headers: { 'Content-Type': FLAT },
+        expect: [400, 422],
+      });
+      return { may: true, reason: '' };
+    } catch (err) {
+      if (err.forbidden) return { may: false, reason: err.message };
+      throw err;
+    }
+  });
+}
+
 /** Forgets what was learnt about the caller (after signing in or out). */
 export function forgetCaller() {
   writeProbe = null;
+  ehrProbes.clear();
   for (let i = sessionStorage.length - 1; i >= 0; i -= 1) {
     const key = sessionStorage.key(i);
     if (key && key.startsWith('cdr.may-write:')) sessionStorage.removeItem(key);

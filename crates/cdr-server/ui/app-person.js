@@ -3,7 +3,7 @@
 import { h, replace, message, uid, timeEl, versionNumber, objectId } from '/ui/app-dom.js';
 import {
   findEhr, createEhr, rememberSubject, subjectOf, listPlans, listTemplates, mayWriteRecords,
-  webTemplate, urgentFacts,
+  webTemplate, urgentFacts, mayWriteEhr,
 } from '/ui/app-api.js';
 
 export const NHS = 'uk.nhs.nhs_number';
@@ -199,10 +199,11 @@ function urgentTable(plans, urgent, base) {
 
 /** `/ui/ehr/{ehr}`: the person's care plans; start a new one. */
 export async function personView(ctx, ehrId) {
-  const [subject, plans, templates, may, urgent] = await Promise.all([
-    subjectOf(ehrId), listPlans(ehrId), namedTemplates(), mayWriteRecords(),
+  const [subject, plans, templates, urgent] = await Promise.all([
+    subjectOf(ehrId), listPlans(ehrId), namedTemplates(),
     urgentFacts(ehrId).catch(() => new Map()),
   ]);
+  const { may, reason } = await mayWriteEhr(ehrId, templates[0] && templates[0].template_id);
   if (!ctx.current()) return;
   const who = personLabel(subject);
   ctx.setCrumbs([[who]]);
@@ -237,7 +238,7 @@ export async function personView(ctx, ehrId) {
   let start;
   if (!may) {
     start = message('info', h('p', {},
-      'You can read these plans but not change them or start new ones: your role does not allow changing records.'));
+      `You can read these plans but not change them or start new ones: ${reason}.`));
   } else if (templates.length === 0) {
     start = h('p', {}, 'No templates are uploaded, so no plan can be started.');
   } else {

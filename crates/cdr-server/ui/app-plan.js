@@ -5,7 +5,7 @@ import '/ui/cdr-form.js';
 import { h, replace, message, timeEl, versionNumber, objectId } from '/ui/app-dom.js';
 import { authHeaders, signIn } from '/ui/app-auth.js';
 import {
-  BASE, compositionMeta, compositionFlat, revisionHistory, webTemplate, mayWriteRecords,
+  BASE, compositionMeta, compositionFlat, revisionHistory, webTemplate, mayWriteEhr,
 } from '/ui/app-api.js';
 import { indexWebTemplate, diff } from '/ui/app-flat.js';
 import { personCrumb } from '/ui/app-person.js';
@@ -48,7 +48,7 @@ function countText(rows) {
 
 /**
  * Wires a form's events to the page: `onSaved(detail)` after a save; a 401 asks for sign-in
- * and `recreate()`s the form; a 403 says the user may not save; `onConflict` on a 412.
+ * and `recreate()`s the form; a 403 turns its save button off and says why; `onConflict` on a 412.
  */
 function wire(form, status, { onSaved, onConflict, recreate }) {
   form.addEventListener('submit', (ev) => {
@@ -63,8 +63,11 @@ function wire(form, status, { onSaved, onConflict, recreate }) {
       if (await signIn('basic', d.message)) recreate();
       else replace(status, message('error', h('p', {}, 'You are not signed in, so the plan cannot be saved.')));
     } else if (d.status === 403) {
+      // Refused: the edits stay on screen (to be copied), the save button is off.
+      const save = form.querySelector('button[data-action=submit]');
+      if (save) save.disabled = true;
       replace(status, message('error', h('p', {},
-        `You may not change this plan: ${d.message || 'the server refused (403)'}.`)));
+        `You may not change this plan (${d.message || 'the server refused: 403'}), so your changes were not saved.`)));
     } else {
       replace(status, message('error', h('p', {},
         `Something failed${d.status ? ` (${d.status})` : ''}: ${d.message || 'no detail'}`)));
@@ -91,7 +94,9 @@ function editsOf(form, ctx) {
 /** `/ui/ehr/{ehr}/new?template=…`: a new plan of that template. */
 export async function newPlanView(ctx, ehrId) {
   const templateId = ctx.params.get('template');
-  const [crumb, may] = await Promise.all([personCrumb(ehrId), mayWriteRecords()]);
+  const [crumb, { may, reason }] = await Promise.all([
+    personCrumb(ehrId), mayWriteEhr(ehrId, templateId),
+  ]);
   if (!ctx.current()) return;
   ctx.setCrumbs([crumb, ['New plan']]);
   ctx.setTitle('New plan');
@@ -102,7 +107,7 @@ export async function newPlanView(ctx, ehrId) {
   }
   if (!may) {
     replace(ctx.view, h('h1', {}, 'New plan'), message('info', h('p', {},
-      'You may not start plans: your role does not allow changing records.')));
+      `You may not start plans here: ${reason}.`)));
     return;
   }
   const wt = await webTemplate(templateId);
@@ -140,9 +145,8 @@ export async function newPlanView(ctx, ehrId) {
 
 /** `/ui/ehr/{ehr}/plan/{id}`: the plan's latest version in its form, to update it. */
 export async function planView(ctx, ehrId, id) {
-  const [crumb, meta, may] = await Promise.all([
-    personCrumb(ehrId), compositionMeta(ehrId, id), mayWriteRecords(),
-  ]);
+  const [crumb, meta] = await Promise.all([personCrumb(ehrId), compositionMeta(ehrId, id)]);
+  const { may, reason } = await mayWriteEhr(ehrId, meta.templateId);
   if (!ctx.current()) return;
   const base = `/ui/ehr/${ehrId}/plan/${meta.objectId}`;
   ctx.setCrumbs([crumb, [meta.name]]);
@@ -244,8 +248,7 @@ export async function planView(ctx, ehrId, id) {
     h('p', { class: 'view-links' },
       h('a', { href: `${base}/summary` }, 'Summary'), ' ',
       h('a', { href: `${base}/history` }, 'Version history')),
-    may ? null : message('info', h('p', {},
-      'You can read this plan but not change it: your role does not allow changing records.')),
+    may ? null : message('info', h('p', {}, `You can read this plan but not change it: ${reason}.`)),
     status, conflictBox, holder);
   await mount(meta.versionUid);
 }
