@@ -190,10 +190,10 @@ function urgentTable(plans, urgent, base) {
         return h('tr', {},
           h('th', { scope: 'row' }, h('a', { href: `${base}/plan/${objectId(p.uid)}/summary` }, p.name),
             h('span', { class: 'template-id' }, `version ${versionNumber(p.uid)}`)),
-          h('td', { class: 'cpr' }, f.cpr || '—'),
-          h('td', {}, timeEl(f.decided)),
-          h('td', {}, f.placeOfCare || '—'),
-          h('td', {}, f.placeOfDeath || '—'));
+          h('td', { class: 'cpr', 'data-label': 'CPR decision' }, f.cpr || '—'),
+          h('td', { 'data-label': 'Decided' }, timeEl(f.decided)),
+          h('td', { 'data-label': 'Preferred place of care' }, f.placeOfCare || '—'),
+          h('td', { 'data-label': 'Preferred place of death' }, f.placeOfDeath || '—'));
       }))));
 }
 
@@ -226,10 +226,10 @@ export async function personView(ctx, ehrId) {
           h('th', { scope: 'row' },
             h('a', { href: `${base}/plan/${id}` }, p.name),
             h('span', { class: 'template-id' }, p.templateId)),
-          h('td', {}, statusBadge(p.status)),
-          h('td', {}, versionNumber(p.uid)),
-          h('td', {}, p.committer || '—'),
-          h('td', {}, timeEl(p.committed)),
+          h('td', { 'data-label': 'Status' }, statusBadge(p.status)),
+          h('td', { 'data-label': 'Version' }, versionNumber(p.uid)),
+          h('td', { 'data-label': 'Last changed by' }, p.committer || '—'),
+          h('td', { 'data-label': 'Last changed' }, timeEl(p.committed)),
           h('td', { class: 'row-actions' },
             h('a', { href: `${base}/plan/${id}/summary`, 'aria-label': `Summary of ${p.name}` }, 'Summary'),
             h('a', { href: `${base}/plan/${id}/history`, 'aria-label': `History of ${p.name}` }, 'History')));
