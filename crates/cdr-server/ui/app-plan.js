@@ -145,9 +145,12 @@ export async function newPlanView(ctx, ehrId) {
 
 /** `/ui/ehr/{ehr}/plan/{id}`: the plan's latest version in its form, to update it. */
 export async function planView(ctx, ehrId, id) {
-  const [crumb, meta] = await Promise.all([personCrumb(ehrId), compositionMeta(ehrId, id)]);
+  const [crumb, meta, versions] = await Promise.all([
+    personCrumb(ehrId), compositionMeta(ehrId, id), revisionHistory(ehrId, id),
+  ]);
   const { may, reason } = await mayWriteEhr(ehrId, meta.templateId);
   if (!ctx.current()) return;
+  const lastSaved = versions.find((v) => v.versionUid === meta.versionUid) || {};
   const base = `/ui/ehr/${ehrId}/plan/${meta.objectId}`;
   ctx.setCrumbs([crumb, [meta.name]]);
   ctx.setTitle(meta.name);
@@ -245,6 +248,8 @@ export async function planView(ctx, ehrId, id) {
   replace(ctx.view,
     h('h1', {}, meta.name),
     h('p', { class: 'meta' }, versionText, ' · template ', h('code', {}, meta.templateId)),
+    lastSaved.committer ? h('p', { class: 'meta' },
+      `Version ${versionNumber(meta.versionUid)} was saved by ${lastSaved.committer}, `, timeEl(lastSaved.committed), '.') : null,
     h('p', { class: 'view-links' },
       h('a', { href: `${base}/summary` }, 'Summary'), ' ',
       h('a', { href: `${base}/history` }, 'Version history')),
