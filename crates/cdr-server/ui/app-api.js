@@ -239,6 +239,14 @@ export async function listTemplates() {
 
 const webTemplates = new Map();
 
+/**
+ * The web template to read a composition's FLAT with, or an empty one when the template is not
+ * available (its fields are then labelled from their FLAT keys).
+ */
+export function labelsOf(templateId) {
+  return webTemplate(templateId).catch(() => ({}));
+}
+
 /** The web template of a template (kept for the page's life). */
 export function webTemplate(templateId) {
   return memo(webTemplates, templateId, () => request(

@@ -120,6 +120,17 @@ export function locate(index, base) {
   return { crumbs, node };
 }
 
+// RM attributes the server fills from the context, by FLAT id (for keys the template lacks).
+const CONTEXT_IDS = new Set([
+  'language', 'encoding', 'subject', 'category', 'territory', 'composer', 'start_time', 'setting',
+]);
+
+/** Whether a field is one the server fills from the context (the node says, else its id). */
+function isContext(base, node) {
+  if (node) return Boolean(node.inContext);
+  return CONTEXT_IDS.has(segments(base).pop().id);
+}
+
 /** Whether a FLAT key is data a person entered (not the composition's uid or `ctx/…`). */
 function isData(key) {
   return !key.startsWith('ctx/') && !/\/_uid$/.test(splitKey(key).base);
@@ -190,7 +201,7 @@ export function rows(index, flat, withContext = false) {
   const bases = [...fields(flat).values()].sort((a, b) => compareKeys(index, a.base, b.base));
   for (const field of bases) {
     const { crumbs, node } = locate(index, field.base);
-    if (!withContext && node && node.inContext) continue;
+    if (!withContext && isContext(field.base, node)) continue;
     out.push({
       base: field.base, crumbs, label: crumbs.join(' › '), node, value: display(index, field, node),
     });
@@ -220,7 +231,7 @@ export function diff(index, before, after, withContext = true) {
     const b = fb.get(base);
     if (a && b && sameParts(a.parts, b.parts)) continue;
     const { crumbs, node } = locate(index, base);
-    if (!withContext && node && node.inContext) continue;
+    if (!withContext && isContext(base, node)) continue;
     out.push({
       kind: !a ? 'added' : !b ? 'removed' : 'changed',
       base,

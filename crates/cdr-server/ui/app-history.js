@@ -2,7 +2,7 @@
 // compared field by field.
 
 import { h, replace, message, uid, timeEl, versionNumber } from '/ui/app-dom.js';
-import { compositionMeta, compositionFlat, revisionHistory, webTemplate } from '/ui/app-api.js';
+import { compositionMeta, compositionFlat, revisionHistory, labelsOf } from '/ui/app-api.js';
 import { indexWebTemplate, diff, rows as flatRows, bySection } from '/ui/app-flat.js';
 import { personCrumb } from '/ui/app-person.js';
 import { makeForm, diffTable } from '/ui/app-plan.js';
@@ -82,7 +82,7 @@ export async function versionView(ctx, ehrId, id) {
   const { crumb, meta, versions, base } = await load(ehrId, id);
   const wanted = ctx.params.get('v') || meta.versionUid;
   const [{ flat, versionUid }, wt] = await Promise.all([
-    compositionFlat(ehrId, wanted), webTemplate(meta.templateId),
+    compositionFlat(ehrId, wanted), labelsOf(meta.templateId),
   ]);
   if (!ctx.current()) return;
   const n = versionNumber(versionUid);
@@ -122,7 +122,7 @@ export async function compareView(ctx, ehrId, id) {
   const a = ctx.params.get('a') || (versions[versions.length - 2] || latest).versionUid;
   const b = ctx.params.get('b') || latest.versionUid;
   const [va, vb, wt] = await Promise.all([
-    compositionFlat(ehrId, a), compositionFlat(ehrId, b), webTemplate(meta.templateId),
+    compositionFlat(ehrId, a), compositionFlat(ehrId, b), labelsOf(meta.templateId),
   ]);
   if (!ctx.current()) return;
   const na = versionNumber(va.versionUid);

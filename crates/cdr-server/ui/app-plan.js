@@ -5,7 +5,7 @@ import '/ui/cdr-form.js';
 import { h, replace, message, timeEl, versionNumber, objectId } from '/ui/app-dom.js';
 import { authHeaders, signIn } from '/ui/app-auth.js';
 import {
-  BASE, compositionMeta, compositionFlat, revisionHistory, webTemplate, mayWriteEhr,
+  BASE, compositionMeta, compositionFlat, revisionHistory, webTemplate, labelsOf, mayWriteEhr,
 } from '/ui/app-api.js';
 import { indexWebTemplate, diff } from '/ui/app-flat.js';
 import { personCrumb } from '/ui/app-person.js';
@@ -203,7 +203,7 @@ export async function planView(ctx, ehrId, id) {
       'Someone else saved this plan while you were editing it, so your changes were not saved. Loading what they changed…')));
     try {
       const [wt, from, to, versions] = await Promise.all([
-        webTemplate(meta.templateId),
+        labelsOf(meta.templateId),
         compositionFlat(ehrId, startedFrom),
         compositionFlat(ehrId, latest || meta.objectId),
         revisionHistory(ehrId, meta.objectId),

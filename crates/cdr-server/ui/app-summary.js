@@ -2,7 +2,7 @@
 // and treatment recommendations first, then everything else compactly; prints cleanly.
 
 import { h, replace, message, timeEl, versionNumber } from '/ui/app-dom.js';
-import { compositionMeta, compositionFlat, revisionHistory, webTemplate } from '/ui/app-api.js';
+import { compositionMeta, compositionFlat, revisionHistory, labelsOf } from '/ui/app-api.js';
 import { indexWebTemplate, summary, planStatus } from '/ui/app-flat.js';
 import { personCrumb } from '/ui/app-person.js';
 
@@ -42,7 +42,7 @@ export async function summaryView(ctx, ehrId, id) {
   const base = `/ui/ehr/${ehrId}/plan/${meta.objectId}`;
   ctx.setCrumbs([crumb, [meta.name, base], ['Summary']]);
   ctx.setTitle(`Summary: ${meta.name}`);
-  const wt = await webTemplate(meta.templateId);
+  const wt = await labelsOf(meta.templateId);
   if (!ctx.current()) return;
   const index = indexWebTemplate(wt, document.documentElement.lang);
   const { urgent, sections } = summary(index, flat);
