@@ -50,17 +50,20 @@ export function message(kind, ...content) {
   return h('div', { class: `msg msg-${kind}`, role }, ...content);
 }
 
-/** A date-time as the user's locale shows it (the ISO text when it does not parse). */
-export function when(iso) {
+/**
+ * A date-time as the user's locale shows it (the ISO text when it does not parse), to the
+ * second when `seconds`.
+ */
+export function when(iso, seconds = false) {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: seconds ? 'medium' : 'short' });
 }
 
 /** A `<time>` element for an ISO date-time. */
-export function timeEl(iso) {
-  return iso ? h('time', { datetime: iso }, when(iso)) : '—';
+export function timeEl(iso, seconds = false) {
+  return iso ? h('time', { datetime: iso }, when(iso, seconds)) : '—';
 }
 
 /** The version number of a version uid (`<uuid>::<system>::<n>`). */

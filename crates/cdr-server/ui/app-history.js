@@ -57,7 +57,7 @@ export async function historyView(ctx, ehrId, id) {
         h('th', { scope: 'row' }, String(v.number)),
         h('td', {}, v.changeType || '—', v.description ? h('span', { class: 'hint' }, ` ${v.description}`) : null),
         h('td', {}, v.committer || '—'),
-        h('td', {}, timeEl(v.committed)),
+        h('td', {}, timeEl(v.committed, true)),
         h('td', { class: 'row-actions' },
           h('a', { href: `${base}/version?${q}`, 'aria-label': `View version ${v.number}` }, 'View'),
           older ? h('a', {
