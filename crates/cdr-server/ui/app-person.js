@@ -140,8 +140,15 @@ export async function subjectView(ctx) {
           });
         } catch (err) {
           button.disabled = false;
-          result.append(message('error', h('p', {}, err.forbidden
-            ? `You may not create records: ${err.message}` : `The record was not created: ${err.message}`)));
+          let text = `The record was not created: ${err.message}`;
+          if (err.forbidden) text = `You may not create records: ${err.message}`;
+          if (err.status === 409) {
+            // The search found none the user may see, yet the server has one.
+            button.remove();
+            text = `${personLabel(subject)} already has a record, which you may not see (the person's `
+              + 'consent or the record\'s grants do not allow it). Ask the team that keeps it for access.';
+          }
+          result.append(message('error', h('p', {}, text)));
         }
       },
     }, `Create a record for ${personLabel(subject)}`);
