@@ -116,7 +116,7 @@ export async function subjectView(ctx) {
     h('h1', {}, 'Find a person'),
     searchForm(ctx, subjectId, namespace),
     result);
-  result.append(message('warn', h('p', {}, `There is no record for ${personLabel(subject)}.`)));
+  result.append(message('warn', h('p', {}, `No record was found for ${personLabel(subject)}.`)));
   if (nhsInvalid) {
     result.append(message('error', h('p', {},
       `${subjectId} is not a valid NHS number (ten digits ending in the right check digit). `
