@@ -91,6 +91,7 @@ function errorBox(err, retry) {
 }
 
 async function render(moveFocus) {
+  shown = location.pathname + location.search;
   renderSeq += 1;
   const seq = renderSeq;
   const view = h('div', { class: 'view' });
@@ -156,7 +157,16 @@ document.addEventListener('click', (ev) => {
   navigate(url.pathname + url.search);
 });
 
-window.addEventListener('popstate', () => render(true));
+// The place shown, to go back to when the user stays on a page with unsaved edits.
+let shown = location.pathname + location.search;
+window.addEventListener('popstate', () => {
+  if (unsaved() && !window.confirm(LEAVE)) {
+    history.pushState(null, '', shown);
+    return;
+  }
+  unsaved = () => false;
+  render(true);
+});
 window.addEventListener('beforeunload', (ev) => {
   if (unsaved()) {
     ev.preventDefault();
