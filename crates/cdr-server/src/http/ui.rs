@@ -13,6 +13,16 @@ use super::error::{ApiError, ApiResult, Code};
 
 /// The files of `ui/`, by name (a unit test keeps this list equal to the folder).
 pub const FILES: &[(&str, &str)] = &[
+    ("app-api.js", include_str!("../../ui/app-api.js")),
+    ("app-auth.js", include_str!("../../ui/app-auth.js")),
+    ("app-dom.js", include_str!("../../ui/app-dom.js")),
+    ("app-flat.js", include_str!("../../ui/app-flat.js")),
+    ("app-history.js", include_str!("../../ui/app-history.js")),
+    ("app-person.js", include_str!("../../ui/app-person.js")),
+    ("app-plan.js", include_str!("../../ui/app-plan.js")),
+    ("app-summary.js", include_str!("../../ui/app-summary.js")),
+    ("app.css", include_str!("../../ui/app.css")),
+    ("app.js", include_str!("../../ui/app.js")),
     (
         "cdr-form-fields.js",
         include_str!("../../ui/cdr-form-fields.js"),
@@ -158,6 +168,77 @@ mod tests {
         found.sort();
         let listed: Vec<&str> = FILES.iter().map(|(n, _)| *n).collect();
         assert_eq!(listed, found);
+    }
+
+    /// The `/ui/…` files a text names after `marker` (`src="`, `href="`, `from '`, `import '`).
+    fn linked<'a>(text: &'a str, marker: &str) -> Vec<&'a str> {
+        text.match_indices(marker)
+            .filter_map(|(at, _)| {
+                let rest = &text[at + marker.len()..];
+                let end = rest.find(['"', '\'']).unwrap_or(rest.len());
+                rest[..end].strip_prefix("/ui/")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_pages_and_modules_link_only_files_of_the_folder_and_run_nothing_inline() {
+        let names: Vec<&str> = FILES.iter().map(|(n, _)| *n).collect();
+        for (name, text) in FILES {
+            let mut links = Vec::new();
+            if name.ends_with(".html") {
+                links.extend(linked(text, "src=\""));
+                links.extend(linked(text, "href=\""));
+                // The CSP (`default-src 'self'`) refuses inline scripts, styles and handlers.
+                let lower = text.to_ascii_lowercase();
+                assert!(!lower.contains("<style"), "{name}: an inline <style>");
+                assert!(
+                    !lower.contains(" style=\""),
+                    "{name}: an inline style attribute"
+                );
+                assert!(
+                    !lower.contains(" onclick="),
+                    "{name}: an inline event handler"
+                );
+                for (at, _) in lower.match_indices("<script") {
+                    let tag = &lower[at..at + lower[at..].find('>').unwrap()];
+                    assert!(tag.contains(" src="), "{name}: an inline <script>");
+                }
+            }
+            if name.ends_with(".js") {
+                links.extend(linked(text, "from '"));
+                links.extend(linked(text, "import '"));
+                let evals = text.match_indices("eval(").any(|(at, _)| {
+                    let before = text[..at].chars().next_back().unwrap_or(' ');
+                    !(before.is_ascii_alphanumeric() || before == '_')
+                });
+                assert!(!evals, "{name}: eval");
+            }
+            for link in links {
+                let file = link.split(['?', '#']).next().unwrap_or_default();
+                // A path without a file extension is a place in the app (its page).
+                if !file.rsplit('/').next().unwrap_or_default().contains('.') {
+                    continue;
+                }
+                assert!(
+                    names.contains(&file),
+                    "{name} links /ui/{link}, not a file of ui/"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_scripts_and_styles_stay_light() {
+        let total: usize = FILES
+            .iter()
+            .filter(|(n, _)| n.ends_with(".js") || n.ends_with(".css"))
+            .map(|(_, text)| text.len())
+            .sum();
+        assert!(
+            total < 300 * 1024,
+            "JavaScript and CSS of /ui/: {total} bytes"
+        );
     }
 
     #[test]
