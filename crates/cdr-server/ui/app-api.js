@@ -4,8 +4,14 @@
 
 import { authHeaders, challengeScheme, currentUser, signIn } from '/ui/app-auth.js';
 
-/** The API base: `<meta name="cdr-base-url">` of the page, else `/openehr/v1`. */
-export const BASE = (document.querySelector('meta[name="cdr-base-url"]')?.content || '/openehr/v1')
+/** What the server says about itself (`/ui/config.json`: the API base, how to sign in). */
+export const CONFIG = await fetch('/ui/config.json')
+  .then((res) => (res.ok ? res.json() : {}))
+  .catch(() => ({}));
+
+/** The API base: `<meta name="cdr-base-url">` of the page, else the server's, else `/openehr/v1`. */
+export const BASE = (document.querySelector('meta[name="cdr-base-url"]')?.content
+  || CONFIG.base || '/openehr/v1')
   .replace(/\/+$/, '');
 
 export const FLAT = 'application/openehr.wt.flat+json';
