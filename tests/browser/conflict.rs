@@ -69,7 +69,13 @@ async fn a_stale_update_shows_the_conflict_and_reload_brings_the_latest() {
     // Meanwhile someone saves a new version through the API.
     flat[NAME] = json!("Samuel");
     let res = cdr
-        .api("PUT", &format!("/ehr/{ehr}/composition/{object}"))
+        .api(
+            "PUT",
+            &format!(
+                "/ehr/{ehr}/composition/{object}?templateId={}",
+                encode(TEMPLATE)
+            ),
+        )
         .header("If-Match", &format!("\"{v1}\""))
         .header("Content-Type", "application/openehr.wt.flat+json")
         .untyped_body(flat.to_string())

@@ -21,6 +21,10 @@ pub struct Node {
     pub in_context: bool,
     /// An ELEMENT whose children are the alternatives of its value (a choice).
     pub choice: bool,
+    /// Its name in the template (what a `_name` key of the example gives).
+    pub name: String,
+    /// `max` is -1 or above 1: its FLAT keys carry `:n`.
+    pub may_repeat: bool,
 }
 
 /// The nodes of a web template by id path (`root/section/entry/element`).
@@ -39,12 +43,15 @@ pub fn nodes(web_template: &Value) -> HashMap<String, Node> {
             walk(c, &path, in_context, out);
         }
         let choice = rm_type == "ELEMENT" && !children.is_empty();
+        let max = n["max"].as_i64().unwrap_or(1);
         out.insert(
             path,
             Node {
                 rm_type,
                 in_context,
                 choice,
+                name: n["name"].as_str().unwrap_or_default().to_owned(),
+                may_repeat: max == -1 || max > 1,
             },
         );
     }
@@ -103,15 +110,59 @@ pub enum Skip {
 /// The example keys of a template sorted into those the form shows and those it does not.
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// Shown keys with their example values, in key order (`:0` before `:1`).
-    pub shown: BTreeMap<String, Value>,
+    /// Shown keys (the example's) with the key of their control and their example value, in
+    /// key order (`:0` before `:1`).
+    pub shown: BTreeMap<String, (String, Value)>,
     pub skipped: BTreeMap<String, Skip>,
+    /// How many shown keys the form writes under another key (see `named_siblings`).
+    pub renamed: usize,
+}
+
+/// The instances the example names after a sibling node (`…/request:1/_name` = "Request #3"
+/// for the web template's `request_3`, named "Request #3"): FLAT prefix in the example →
+/// FLAT prefix of that sibling's controls.
+fn named_siblings(
+    example: &Map<String, Value>,
+    nodes: &HashMap<String, Node>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in example {
+        let Some(instance) = k.strip_suffix("/_name") else {
+            continue;
+        };
+        let key = Key::parse(instance);
+        let n = key.segments.len();
+        let parent = key.id_path(n - 1);
+        let sibling = nodes.iter().find(|(path, node)| {
+            path.rsplit_once('/').map(|(p, _)| p) == Some(parent.as_str())
+                && Some(node.name.as_str()) == v.as_str()
+        });
+        if let Some((path, node)) = sibling {
+            let id = path.rsplit('/').next().unwrap_or_default();
+            let mut to = key.prefix(n - 1);
+            to.push('/');
+            to.push_str(id);
+            if node.may_repeat {
+                to.push_str(":0");
+            }
+            out.push((instance.to_owned(), to));
+        }
+    }
+    out
 }
 
 pub fn plan(example: &Map<String, Value>, nodes: &HashMap<String, Node>) -> Plan {
+    let renames = named_siblings(example, nodes);
     let mut plan = Plan::default();
     for (k, v) in example {
-        let key = Key::parse(k);
+        let form_key = renames
+            .iter()
+            .find_map(|(from, to)| {
+                let rest = k.strip_prefix(from.as_str())?;
+                (rest.starts_with('/') || rest.starts_with('|')).then(|| format!("{to}{rest}"))
+            })
+            .unwrap_or_else(|| k.clone());
+        let key = Key::parse(&form_key);
         match nodes.get(&key.id_path(key.segments.len())) {
             None => {
                 plan.skipped.insert(k.clone(), Skip::NotInWebTemplate);
@@ -120,7 +171,10 @@ pub fn plan(example: &Map<String, Value>, nodes: &HashMap<String, Node>) -> Plan
                 plan.skipped.insert(k.clone(), Skip::Context);
             }
             Some(_) => {
-                plan.shown.insert(k.clone(), v.clone());
+                if form_key != *k {
+                    plan.renamed += 1;
+                }
+                plan.shown.insert(k.clone(), (form_key, v.clone()));
             }
         }
     }
@@ -130,10 +184,14 @@ pub fn plan(example: &Map<String, Value>, nodes: &HashMap<String, Node>) -> Plan
 /// What filling one template did.
 #[derive(Debug, Default)]
 pub struct Filled {
-    /// Keys set through a control.
+    /// Keys (the example's) set through a control.
     pub filled: Vec<String>,
-    /// Keys with no control of their own, of a node another control of which was set (the
-    /// form writes them from it, e.g. a coded text's `|value` from its `|code` radio).
+    /// Skipped keys the form shows all the same (e.g. an interval event's width), set through
+    /// their control and compared like the others.
+    pub extra: Vec<String>,
+    /// Keys with no control of their own, of a node another control of which (or of a node
+    /// below it) was set: the form writes them from it (a coded text's `|value` from its
+    /// `|code`, an interval's `|lower_unbounded` from its lower bound).
     pub derived: Vec<String>,
     /// Keys the form gave no way to set, with why.
     pub missing: Vec<String>,
@@ -316,31 +374,60 @@ fn node_of(key: &str) -> &str {
     key.split('|').next().unwrap_or(key)
 }
 
-/// Fills every shown key of `plan` through the form's controls.
-pub async fn fill(client: &Client, plan: &Plan, nodes: &HashMap<String, Node>) -> Filled {
+/// Whether `control` is a key of the node of `key` or of a node below it.
+fn written_from(key: &str, control: &str) -> bool {
+    let node = node_of(key);
+    control
+        .strip_prefix(node)
+        .is_some_and(|rest| rest.starts_with('|') || rest.starts_with('/'))
+        || node_of(control) == node
+}
+
+/// Fills every shown key of `plan` through the form's controls, and the skipped keys the form
+/// has a control for all the same.
+pub async fn fill(
+    client: &Client,
+    plan: &Plan,
+    example: &Map<String, Value>,
+    nodes: &HashMap<String, Node>,
+) -> Filled {
     let mut out = Filled::default();
     let mut without_control = Vec::new();
-    for (k, v) in &plan.shown {
-        let key = Key::parse(k);
+    for (k, (form_key, v)) in &plan.shown {
+        let key = Key::parse(form_key);
         if let Err(e) = prepare(client, &key, nodes).await {
             out.missing.push(e);
             continue;
         }
-        match set(client, k, v).await {
+        match set(client, form_key, v).await {
             Ok(Some(kind)) => {
                 out.filled.push(k.clone());
                 out.control.insert(k.clone(), kind);
             }
-            Ok(None) => without_control.push(k.clone()),
+            Ok(None) => without_control.push((k.clone(), form_key.clone())),
             Err(e) => out.missing.push(e),
         }
     }
-    for k in without_control {
-        if out.filled.iter().any(|f| node_of(f) == node_of(&k)) {
+    for k in plan.skipped.keys() {
+        match set(client, k, &example[k]).await {
+            Ok(Some(kind)) => {
+                out.extra.push(k.clone());
+                out.control.insert(k.clone(), kind);
+            }
+            Ok(None) => {}
+            Err(e) => out.missing.push(e),
+        }
+    }
+    for (k, form_key) in without_control {
+        let set_keys = out
+            .filled
+            .iter()
+            .filter_map(|f| plan.shown.get(f).map(|(fk, _)| fk));
+        if set_keys.clone().any(|f| written_from(&form_key, f)) {
             out.derived.push(k);
         } else {
             out.missing
-                .push(format!("{k}: no control [data-flat-path] for it"));
+                .push(format!("{form_key}: no control [data-flat-path] for it"));
         }
     }
     // Leave the last control, so its blur validation runs like the others'.
@@ -375,10 +462,17 @@ pub fn same(example: &Value, stored: &Value, control: Option<&str>) -> bool {
     example == stored
 }
 
-/// The shown keys whose stored value differs from the example's (or is missing), described.
-pub fn differences(plan: &Plan, filled: &Filled, stored: &Map<String, Value>) -> Vec<String> {
+/// The shown (and extra) keys whose stored value differs from the example's (or is
+/// missing), described.
+pub fn differences(
+    plan: &Plan,
+    example: &Map<String, Value>,
+    filled: &Filled,
+    stored: &Map<String, Value>,
+) -> Vec<String> {
     let mut out = Vec::new();
-    for (k, want) in &plan.shown {
+    for k in plan.shown.keys().chain(&filled.extra) {
+        let want = &example[k];
         let control = filled.control.get(k).map(String::as_str);
         match stored.get(k) {
             Some(got) if same(want, got, control) => {}
@@ -391,6 +485,30 @@ pub fn differences(plan: &Plan, filled: &Filled, stored: &Map<String, Value>) ->
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_instance_named_after_a_sibling_is_filled_in_that_sibling() {
+        let wt = json!({"tree": {"id": "r", "rmType": "COMPOSITION", "children": [
+            {"id": "i", "rmType": "INSTRUCTION", "max": -1, "children": [
+                {"id": "request", "name": "Request", "rmType": "ACTIVITY", "max": -1,
+                 "children": [{"id": "what", "rmType": "DV_TEXT"}]},
+                {"id": "request_3", "name": "Request #3", "rmType": "ACTIVITY", "max": 1,
+                 "children": [{"id": "what", "rmType": "DV_TEXT"}]}]}]}});
+        let nodes = nodes(&wt);
+        let example = json!({
+            "r/i:0/request:0/what": "a",
+            "r/i:0/request:1/_name": "Request #3",
+            "r/i:0/request:1/what": "b",
+        });
+        let plan = plan(example.as_object().unwrap(), &nodes);
+        assert_eq!(plan.shown["r/i:0/request:0/what"].0, "r/i:0/request:0/what");
+        assert_eq!(plan.shown["r/i:0/request:1/what"].0, "r/i:0/request_3/what");
+        assert_eq!(plan.renamed, 1);
+        assert_eq!(
+            plan.skipped["r/i:0/request:1/_name"],
+            Skip::NotInWebTemplate
+        );
+    }
+
     use super::*;
     use serde_json::json;
 
@@ -452,9 +570,13 @@ mod tests {
             plan.shown.keys().collect::<Vec<_>>(),
             ["r/e:1/c/quantity_value|magnitude"]
         );
+        assert_eq!(plan.renamed, 0);
         assert_eq!(plan.skipped["r/e:0/language|code"], Skip::Context);
         assert_eq!(plan.skipped["r/context/start_time"], Skip::Context);
         assert_eq!(plan.skipped["r/e:0/history_origin"], Skip::NotInWebTemplate);
+        assert!(written_from("r/e:0/c", "r/e:0/c/quantity_value|magnitude"));
+        assert!(written_from("r/e:0/c|value", "r/e:0/c|code"));
+        assert!(!written_from("r/e:0/c|value", "r/e:0/cc|code"));
         let key = Key::parse("r/e:1/c/quantity_value|magnitude");
         assert_eq!(key.prefix(2), "r/e:1");
         assert_eq!(key.id_path(3), "r/e/c");

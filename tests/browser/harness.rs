@@ -392,10 +392,21 @@ pub async fn screenshot(client: &Client, name: &str) -> PathBuf {
             }
         })
         .collect();
+    // The whole form: the window as tall as the page (within what Chromium captures), then
+    // back to the size the tests run at.
+    let height = client
+        .execute("return document.documentElement.scrollHeight;", vec![])
+        .await
+        .ok()
+        .and_then(|h| h.as_u64())
+        .unwrap_or(1800);
+    let tall = u32::try_from(height.clamp(1800, 16000)).unwrap_or(1800);
+    let _ = client.set_window_size(1280, tall + 200).await;
     let png = match client.find(Locator::Css("cdr-form")).await {
         Ok(form) => form.screenshot().await,
         Err(e) => Err(e),
     };
+    let _ = client.set_window_size(1280, 1800).await;
     let png = match png {
         Ok(png) => png,
         Err(_) => client.screenshot().await.expect("a screenshot"),

@@ -82,11 +82,12 @@ async fn round_trip(client: &Client, cdr: &Cdr, template: &str) -> Result<Outcom
     let web_template = cdr.web_template(template).await;
     let example = cdr.example_flat(template).await;
     let nodes = fill::nodes(&web_template);
-    let plan = fill::plan(example.as_object().expect("FLAT is an object"), &nodes);
+    let example = example.as_object().expect("FLAT is an object");
+    let plan = fill::plan(example, &nodes);
 
     let render_ms = harness::open_form(client, cdr, &harness::form_query(template, &ehr)).await?;
     let png = harness::screenshot(client, template).await;
-    let filled = fill::fill(client, &plan, &nodes).await;
+    let filled = fill::fill(client, &plan, example, &nodes).await;
 
     let context = plan
         .skipped
@@ -96,13 +97,16 @@ async fn round_trip(client: &Client, cdr: &Cdr, template: &str) -> Result<Outcom
     let absent = plan.skipped.len() - context;
     let line = format!(
         "{template}: rendered in {render_ms} ms ({}); filled {} / {} keys the form shows \
-         ({} more written from another control of their node); skipped {} (inContext {context}, \
-         not in the web template {absent}); not fillable {}",
+         ({} more written from another control of their node, {} under a sibling's id named by \
+         `_name`); skipped {} (inContext {context}, not in the web template {absent}), {} of \
+         them filled all the same as the form shows them; not fillable {}",
         png.display(),
         filled.filled.len(),
         plan.shown.len(),
         filled.derived.len(),
+        plan.renamed,
         plan.skipped.len(),
+        filled.extra.len(),
         filled.missing.len(),
     );
     let mut problems: Vec<String> = filled
@@ -120,7 +124,7 @@ async fn round_trip(client: &Client, cdr: &Cdr, template: &str) -> Result<Outcom
                 let stored = stored.json();
                 let stored = stored.as_object().expect("FLAT is an object");
                 problems.extend(
-                    fill::differences(&plan, &filled, stored)
+                    fill::differences(&plan, example, &filled, stored)
                         .into_iter()
                         .map(|d| format!("stored ≠ example: {d}")),
                 );
