@@ -3,7 +3,7 @@
 //! stopped by a guard when the last test using it ends, also when that test fails; and a
 //! WebDriver session of headless Chromium per test.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -46,6 +46,22 @@ impl Drop for Stopping {
 pub struct Driver {
     pub url: String,
     _process: Stopping,
+}
+
+impl Drop for Driver {
+    /// Asks chromedriver to quit, which also ends the browsers of sessions still open (a test
+    /// that failed half-way); SIGTERM alone would leave them running.
+    fn drop(&mut self) {
+        let addr = self.url.trim_start_matches("http://");
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                s,
+                "GET /shutdown HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            );
+            let _ = s.read_to_end(&mut Vec::new());
+        }
+    }
 }
 
 /// `cdr serve` over a fresh test database, with the care-plan templates it installs on a
