@@ -13,7 +13,10 @@ use super::error::{ApiError, ApiResult, Code};
 
 /// The files of `ui/`, by name (a unit test keeps this list equal to the folder).
 pub const FILES: &[(&str, &str)] = &[
-    ("cdr-form-fields.js", include_str!("../../ui/cdr-form-fields.js")),
+    (
+        "cdr-form-fields.js",
+        include_str!("../../ui/cdr-form-fields.js"),
+    ),
     ("cdr-form.css", include_str!("../../ui/cdr-form.css")),
     ("cdr-form.js", include_str!("../../ui/cdr-form.js")),
     ("form-page.js", include_str!("../../ui/form-page.js")),
