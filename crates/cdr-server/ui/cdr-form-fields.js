@@ -5,6 +5,36 @@
 // of the field's keys by suffix ('' for the bare key), `host` is the element an issue about
 // `key` is placed after, and `checks` lists the client-side problems ({flat_path, message}).
 
+/** The form's own words in the languages templates are most often written in (English is the
+ * key); `{n}` stands for a value. */
+const WORDS = {
+  de: {
+    'Not recorded': 'Nicht erfasst', Code: 'Code', Text: 'Text', Terminology: 'Terminologie', Value: 'Wert',
+    Unit: 'Einheit', Numerator: 'Zähler', Denominator: 'Nenner', Kind: 'Art', 'local (no zone)': 'lokal (ohne Zone)',
+    Time: 'Uhrzeit', 'Date and time': 'Datum und Uhrzeit', 'Time zone': 'Zeitzone', Years: 'Jahre', Months: 'Monate',
+    Weeks: 'Wochen', Days: 'Tage', Hours: 'Stunden', Minutes: 'Minuten', Seconds: 'Sekunden', Issuer: 'Aussteller',
+    Assigner: 'Zuweisende Stelle', Type: 'Typ', 'or a file': 'oder eine Datei', 'Media type': 'Medientyp',
+    'Size (bytes)': 'Größe (Bytes)', 'Alternative text': 'Alternativtext', Formalism: 'Formalismus', Yes: 'Ja',
+    No: 'Nein', 'held inline: {n} bytes': 'eingebettet: {n} Bytes', Language: 'Sprache', 'Kind of value': 'Art des Werts',
+    'Add {n}': '{n} hinzufügen', Remove: 'Entfernen', 'Remove {n}': '{n} entfernen', Save: 'Speichern',
+    'Recorded by': 'Erfasst von', Timing: 'Zeitangaben', 'Start of the observation (history origin)': 'Beginn der Beobachtung',
+    'Someone saved this composition meanwhile; your changes were not saved.':
+      'Inzwischen hat jemand anderes gespeichert; Ihre Änderungen wurden nicht gespeichert.',
+    'Load the latest version': 'Neueste Version laden', 'The latest version is loaded.': 'Die neueste Version ist geladen.',
+    'Saving…': 'Wird gespeichert…', 'Saved (version {n}).': 'Gespeichert (Version {n}).',
+    'Not saved: there is a newer version.': 'Nicht gespeichert: es gibt eine neuere Version.',
+    '{n} problem(s) to correct before saving.': 'Vor dem Speichern {n} Problem(e) beheben.',
+    'a value is required': 'ein Wert ist erforderlich',
+    'No lower limit': 'Keine Untergrenze', 'No upper limit': 'Keine Obergrenze',
+  },
+};
+
+/** The form's word `s` in `lang`, with `{n}` replaced by `n`. */
+export function say(lang, s, n) {
+  const w = (WORDS[lang] && WORDS[lang][s]) || s;
+  return n === undefined ? w : w.replace('{n}', n);
+}
+
 /** DV_PROPORTION kinds by their `type` number. */
 export const PROPORTION_KINDS = ['ratio', 'unitary', 'percent', 'fraction', 'integer_fraction'];
 
@@ -85,27 +115,10 @@ function localOffset() {
   return `${m < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
 }
 
-/** A value the picker cannot hold (a partial date-time loaded from a composition) is kept as
- * it is until the user edits the control. */
-function keepRaw(input) {
-  let raw = null;
-  input.addEventListener('input', (e) => {
-    if (e.isTrusted) raw = null;
-  });
-  Object.defineProperty(input, 'value', {
-    configurable: true,
-    get() {
-      return NATIVE_VALUE.get.call(this) || raw || '';
-    },
-    set(s) {
-      s = String(s == null ? '' : s);
-      NATIVE_VALUE.set.call(this, s);
-      raw = s && !NATIVE_VALUE.get.call(this) ? s : null;
-    },
-  });
-}
-
-function zoned(input, zone, seconds) {
+/** Gives a picker the `value` of its FLAT key: with `zone` (a select), the zone is part of the
+ * value; with `seconds`, zero seconds the picker drops are written. A value the picker cannot
+ * hold (a partial date-time loaded from a composition) is kept until the user edits. */
+function pickerValue(input, zone, seconds) {
   let raw = null;
   input.addEventListener('input', (e) => {
     if (e.isTrusted) raw = null;
@@ -115,19 +128,18 @@ function zoned(input, zone, seconds) {
     get() {
       let v = NATIVE_VALUE.get.call(this);
       if (!v) return raw || '';
-      // The picker drops zero seconds; FLAT keeps them.
       if (seconds && /(^|T)\d\d:\d\d$/.test(v)) v += ':00';
-      return v + zone.value;
+      return zone ? v + zone.value : v;
     },
     set(s) {
       s = String(s == null ? '' : s);
-      const m = s.match(ZONE);
+      const m = zone && s.match(ZONE);
       const z = m && /\d/.test(s.slice(0, m.index)) && (s.includes('T') || /^\d\d:\d\d/.test(s)) ? m[0] : '';
       const local = z ? s.slice(0, -z.length) : s;
       if (/\.\d/.test(local)) this.step = 'any';
       NATIVE_VALUE.set.call(this, local);
       raw = s && !NATIVE_VALUE.get.call(this) ? s : null;
-      if (raw) return;
+      if (raw || !zone) return;
       if (z && ![...zone.options].some((o) => o.value === z)) zone.append(h('option', { value: z, text: z }));
       zone.value = z;
     },
@@ -173,10 +185,8 @@ export function makeField(node, prefix, cx) {
       if (sub === undefined) {
         parts.push(h('label', { for: el.id, class: 'cdr-label' }, label, marker(node)), el);
         if (api.required) el.setAttribute('aria-required', 'true');
-      } else if (sub === null) {
-        parts.push(el);
       } else {
-        parts.push(h('span', { class: 'cdr-sub' }, h('label', { for: el.id }, sub), el));
+        parts.push(h('span', { class: 'cdr-sub' }, h('label', { for: el.id }, say(api.lang, sub)), el));
       }
       return el;
     },
@@ -191,11 +201,14 @@ export function makeField(node, prefix, cx) {
     f.el = h('div', { class: 'cdr-field', 'data-field': prefix }, ...parts);
     if (hintId) parts[0].after(h('div', { class: 'cdr-hint', id: hintId, text: desc }));
   } else {
-    const legend = h('legend', { class: 'cdr-label' }, label, marker(node));
+    const legend = h('legend', { class: 'cdr-label', id: newId() }, label, marker(node));
     f.el = h('fieldset', { class: 'cdr-field cdr-multi', 'data-field': prefix }, legend);
     if (hintId) f.el.append(h('div', { class: 'cdr-hint', id: hintId, text: desc }));
     f.el.append(h('div', { class: 'cdr-row' }, ...parts));
-    if (api.required) f.el.setAttribute('aria-required', 'true');
+    // The value's main control (magnitude, code, id, …) carries the requirement.
+    const main = [...f.keys.values()][0];
+    if (api.required && main && main.type !== 'radio') main.setAttribute('aria-required', 'true');
+    for (const group of f.el.querySelectorAll('[role=radiogroup]')) group.setAttribute('aria-labelledby', legend.id);
   }
   f.controls = () => f.el.querySelectorAll('input, select, textarea');
   f.host = (key) => {
@@ -221,12 +234,12 @@ function marker(node) {
 // ---- choices (a list of codes or texts) ----
 
 /** Radios (up to 5 items) or a select writing `key`; items: [{value, label}]. */
-function pick(api, key, items, required) {
+function pick(api, key, items, required = api.required) {
   if (items.length <= 5) {
     const name = newId();
     const box = h('div', { class: 'cdr-options', role: 'radiogroup' });
     const radios = [];
-    const opts = required ? items : [{ value: '', label: 'Not recorded', none: true }, ...items];
+    const opts = required ? items : [{ value: '', label: say(api.lang, 'Not recorded'), none: true }, ...items];
     for (const it of opts) {
       const r = h('input', { type: 'radio', name, value: it.value, id: newId() });
       if (it.none) r.checked = true;
@@ -263,11 +276,6 @@ function pick(api, key, items, required) {
   };
 }
 
-/** The radios of a pick are one control for keyboard and labels: the group is the fieldset. */
-function pickField(api, key, items) {
-  return pick(api, key, items, api.required);
-}
-
 // ---- builders by RM type ----
 
 const MULTILINE = /comment|descri|narrative|detail|note|summar|story|histor|reason|instruction|plan|concern|goal|wish|prefer|statement|clinical|background|other|additional|specific|what|how/i;
@@ -276,7 +284,7 @@ function text(f, api, node, p) {
   const inp = inputOf(node, '') || {};
   const list = inp.list || [];
   if (list.length && inp.listOpen !== true) {
-    const c = pickField(api, p, list.map((i) => ({ value: i.value, label: itemLabel(i, api.lang) })));
+    const c = pick(api, p, list.map((i) => ({ value: i.value, label: itemLabel(i, api.lang) })));
     f.get = (out) => {
       const v = c.get();
       if (v) out[p] = v;
@@ -329,7 +337,7 @@ function coded(f, api, node, p) {
   }
   if (list.length) {
     const byCode = new Map(list.map((i) => [i.value, i]));
-    const c = pickField(api, `${p}|code`, list.map((i) => ({ value: i.value, label: itemLabel(i, api.lang) })));
+    const c = pick(api, `${p}|code`, list.map((i) => ({ value: i.value, label: itemLabel(i, api.lang) })));
     f.suffixes.add('value').add('terminology');
     f.get = (out) => {
       const v = c.get();
@@ -377,7 +385,7 @@ function ordinal(f, api, node, p) {
     return;
   }
   const byCode = new Map(list.map((i) => [i.value, i]));
-  const c = pickField(api, `${p}|code`, list.map((i) => ({ value: i.value, label: `${i.ordinal} – ${itemLabel(i, api.lang)}` })));
+  const c = pick(api, `${p}|code`, list.map((i) => ({ value: i.value, label: `${i.ordinal} – ${itemLabel(i, api.lang)}` })));
   f.suffixes.add('value').add('ordinal').add('terminology').add('');
   f.get = (out) => {
     const v = c.get();
@@ -402,7 +410,7 @@ function quantity(f, api, node, p) {
   const magIn = inputOf(node, 'magnitude') || {};
   const unitIn = inputOf(node, 'unit') || {};
   const units = unitIn.list || [];
-  const mag = api.control(h('input', { type: 'number', inputmode: 'decimal' }), `${p}|magnitude`, units.length === 1 ? `Value (${units[0].label || units[0].value})` : 'Value');
+  const mag = api.control(h('input', { type: 'number', inputmode: 'decimal' }), `${p}|magnitude`, units.length === 1 ? `${say(api.lang, 'Value')} (${units[0].label || units[0].value})` : 'Value');
   let unitGet;
   let unitSet;
   const limits = (u) => {
@@ -557,7 +565,7 @@ function dateLike(kind) {
     }
     if (kind === 'DATE') {
       const el = api.control(h('input', { type: 'date' }), p);
-      keepRaw(el);
+      pickerValue(el, null, false);
       f.get = (out) => {
         if (el.value) out[p] = el.value;
       };
@@ -568,10 +576,10 @@ function dateLike(kind) {
     }
     const noSeconds = /XX$/.test(pattern || '');
     const el = h('input', { type: kind === 'TIME' ? 'time' : 'datetime-local', step: noSeconds ? '60' : '1' });
-    const zone = h('select', { class: 'cdr-zone' }, h('option', { value: '', text: 'local (no zone)' }), h('option', { value: 'Z', text: 'UTC (Z)' }));
+    const zone = h('select', { class: 'cdr-zone' }, h('option', { value: '', text: say(api.lang, 'local (no zone)') }), h('option', { value: 'Z', text: 'UTC (Z)' }));
     const here = localOffset();
     if (here !== 'Z') zone.append(h('option', { value: here, text: here }));
-    zoned(el, zone, !noSeconds);
+    pickerValue(el, zone, !noSeconds);
     api.control(el, p, kind === 'TIME' ? 'Time' : 'Date and time');
     api.control(zone, null, 'Time zone');
     f.get = (out) => {
@@ -675,6 +683,11 @@ function multimedia(f, api, node, p) {
   const size = api.control(h('input', { type: 'number', step: '1', min: '0' }), `${p}|size`, 'Size (bytes)');
   const alt = api.control(h('input', { type: 'text' }), `${p}|alternatetext`, 'Alternative text');
   let data = '';
+  const held = api.add(h('span', { class: 'cdr-held', 'aria-live': 'polite' }));
+  const show = () => {
+    const bytes = Math.floor((data.length * 3) / 4) - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0);
+    held.textContent = data ? say(api.lang, 'held inline: {n} bytes', bytes) : '';
+  };
   f.suffixes.add('data');
   file.addEventListener('change', () => {
     const picked = file.files && file.files[0];
@@ -684,6 +697,7 @@ function multimedia(f, api, node, p) {
       data = String(reader.result).replace(/^data:[^,]*,/, '');
       type.value = picked.type || 'application/octet-stream';
       size.value = String(picked.size);
+      show();
       file.dispatchEvent(new Event('cdr-file', { bubbles: true }));
     };
     reader.readAsDataURL(picked);
@@ -699,6 +713,7 @@ function multimedia(f, api, node, p) {
   f.set = (vals) => {
     link.value = vals[''] ?? '';
     data = vals.data || '';
+    show();
     type.value = vals.mediatype ?? '';
     size.value = hasValue(vals.size) ? String(vals.size) : '';
     alt.value = vals.alternatetext ?? '';
@@ -800,7 +815,7 @@ export function display(node, vals, lang) {
     case 'DV_PROPORTION':
       return Number(vals.type) === 2 ? `${vals.numerator} %` : `${vals.numerator ?? ''} / ${vals.denominator ?? ''}`;
     case 'DV_BOOLEAN':
-      return vals[''] === true ? 'Yes' : vals[''] === false ? 'No' : '';
+      return vals[''] === true ? say(lang, 'Yes') : vals[''] === false ? say(lang, 'No') : '';
     case 'DV_IDENTIFIER':
       return [vals[''] ?? vals.id, vals.issuer && `(${vals.issuer})`].filter(Boolean).join(' ');
     case 'DV_DATE_TIME':

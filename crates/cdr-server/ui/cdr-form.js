@@ -61,9 +61,20 @@
  *                                 issues placed after the control of that key
  *   button[data-action=submit], select[data-action=language], [data-conflict],
  *   button[data-action=reload]
- * Context fields (inContext nodes) are not shown: the server fills them.
+ * Keys written per data value type: DV_TEXT the bare key; DV_CODED_TEXT |code (with |value
+ * and |terminology from the template's list, or typed for an external terminology); DV_ORDINAL
+ * |code (|ordinal, |value, |terminology follow); DV_QUANTITY |magnitude and |unit; DV_COUNT,
+ * DV_BOOLEAN, DV_DATE, DV_DATE_TIME, DV_TIME, DV_DURATION (ISO 8601, also one number per
+ * allowed designator), DV_URI, DV_PARSABLE (and |formalism) the bare key; DV_IDENTIFIER the
+ * bare key for the id and |issuer, |assigner, |type; DV_PROPORTION |numerator, |denominator,
+ * |type; DV_MULTIMEDIA the bare key (URI) or |data (a file), |mediatype, |size,
+ * |alternatetext; DV_INTERVAL its lower/upper nodes, |lower_unbounded and |upper_unbounded.
+ * Context fields (inContext nodes) are not shown: the server fills them from the ctx the
+ * form sends, except those only the user knows: an interval event's width and math function,
+ * an action's careflow step (its current state follows). An observation's history origin
+ * (`…/history_origin`) is under "Timing".
  */
-import { h, newId, baseType, nameOf, descOf, makeField } from '/ui/cdr-form-fields.js';
+import { h, newId, baseType, nameOf, descOf, makeField, say } from '/ui/cdr-form-fields.js';
 
 const WT = 'application/openehr.wt+json';
 const FLAT = 'application/openehr.wt.flat+json';
@@ -74,15 +85,18 @@ const cache = new Map();
  * inputs or a group showing something. */
 function visible(node, memo) {
   if (memo.has(node)) return memo.get(node);
-  let v = (!node.inContext || /\/(width|math_function)$/.test(node.aqlPath || '')) && !/\/offset$/.test(node.aqlPath || '');
+  let v = node.max !== 0 && (!node.inContext || /\/(width|math_function)$/.test(node.aqlPath || '')) && !/\/offset$/.test(node.aqlPath || '');
   if (v) {
     const kids = node.children || [];
-    v = kids.length ? kids.some((c) => visible(c, memo)) : baseType(node.rmType).startsWith('DV_') || node.rmType === 'STRING';
+    v = kids.length
+      ? kids.some((c) => visible(c, memo))
+      : (node.inputs || []).length > 0 || baseType(node.rmType).startsWith('DV_') || node.rmType === 'STRING';
   }
   memo.set(node, v);
   return v;
 }
 
+const ENTRIES = new Set(['OBSERVATION', 'EVALUATION', 'INSTRUCTION', 'ACTION', 'ADMIN_ENTRY', 'GENERIC_ENTRY']);
 const isChoice = (node) => node.rmType === 'ELEMENT' && (node.children || []).length > 0;
 const isInterval = (node) => baseType(node.rmType) === 'DV_INTERVAL';
 
@@ -194,7 +208,7 @@ export class CdrForm extends HTMLElement {
     // RM attributes the web template leaves to the context, for the entries given.
     for (const { node, prefix } of this._entries) {
       if (!present.has(prefix)) continue;
-      const has = (p) => present.has(p) || Object.keys(value).some((k) => k.startsWith(`${p}|`));
+      const has = (p) => present.has(p);
       if (node.rmType === 'INSTRUCTION' && !has(`${prefix}/narrative`)) out[`${prefix}/narrative`] = nameOf(node, this._cx.valueLang);
       if (node.rmType === 'ACTION' && !has(`${prefix}/ism_transition/current_state`)) {
         const ism = (node.children || []).find((c) => c.id === 'ism_transition');
@@ -225,13 +239,18 @@ export class CdrForm extends HTMLElement {
   }
 
   get value() {
-    const out = { ...this._keep };
+    const out = {};
     const fixed = [];
     for (const f of this._fields) if (!this._off(f)) (f.fixed ? fixed.push(f) : f.get(out));
-    if (fixed.length) {
-      // A fixed value is given when its parent is.
-      const present = indexFlat(out).prefixes;
-      for (const f of fixed) if (present.has(f.prefix.slice(0, f.prefix.lastIndexOf('/')))) f.get(out);
+    const present = indexFlat(out).prefixes;
+    // A fixed value is given when its parent is.
+    for (const f of fixed) if (present.has(f.prefix.slice(0, f.prefix.lastIndexOf('/')))) f.get(out);
+    // The keys a loaded composition had that no control shows stay, but not those of an entry
+    // whose every shown value was cleared: that entry is gone.
+    for (const k in this._keep) {
+      if (k in out) continue;
+      const gone = this._entries.some(({ prefix }) => k.startsWith(prefix) && (k[prefix.length] === '/' || k[prefix.length] === '|') && !present.has(prefix));
+      if (!gone) out[k] = this._keep[k];
     }
     return out;
   }
@@ -366,7 +385,7 @@ export class CdrForm extends HTMLElement {
       const sel = h('select', { 'data-action': 'language', id: newId() });
       for (const l of langs) sel.append(h('option', { value: l, text: l }));
       sel.value = lang;
-      head.append(h('span', { class: 'cdr-lang' }, h('label', { for: sel.id, text: 'Language' }), sel));
+      head.append(h('span', { class: 'cdr-lang' }, h('label', { for: sel.id, text: say(lang, 'Language') }), sel));
     }
     root.append(head);
     const general = h('div', { class: 'cdr-general', 'data-issues-general': '' });
@@ -377,10 +396,10 @@ export class CdrForm extends HTMLElement {
     root.append(body);
     if (!readonly) {
       const conflict = h('div', { class: 'cdr-conflict', 'data-conflict': '', role: 'alert', hidden: true },
-        h('p', { class: 'cdr-conflict-text', text: 'Someone saved this composition meanwhile; your changes were not saved.' }),
+        h('p', { class: 'cdr-conflict-text', text: say(lang, 'Someone saved this composition meanwhile; your changes were not saved.') }),
         h('ul', { class: 'cdr-changes' }),
-        h('button', { type: 'button', 'data-action': 'reload', text: 'Load the latest version' }));
-      const submit = h('button', { type: 'button', class: 'cdr-submit', 'data-action': 'submit', text: 'Save' });
+        h('button', { type: 'button', 'data-action': 'reload', text: say(lang, 'Load the latest version') }));
+      const submit = h('button', { type: 'button', class: 'cdr-submit', 'data-action': 'submit', text: say(lang, 'Save') });
       const foot = h('div', { class: 'cdr-foot' }, submit, h('span', { class: 'cdr-status', role: 'status', 'aria-live': 'polite' }));
       if (!this._versionUid && !fill.vals.get(`${tree.id}/composer`)) {
         let remembered = '';
@@ -391,7 +410,7 @@ export class CdrForm extends HTMLElement {
         }
         const who = h('input', { type: 'text', id: newId(), 'data-flat-path': 'ctx/composer_name', autocomplete: 'name', class: 'cdr-who' });
         who.value = this._ctx.composer_name || remembered;
-        foot.prepend(h('span', { class: 'cdr-sub' }, h('label', { for: who.id, text: 'Recorded by' }), who));
+        foot.prepend(h('span', { class: 'cdr-sub' }, h('label', { for: who.id, text: say(lang, 'Recorded by') }), who));
       }
       root.append(conflict, foot);
     }
@@ -416,7 +435,7 @@ export class CdrForm extends HTMLElement {
   _node(node, parent, box, fill) {
     if (!visible(node, this._memo)) return;
     const base = `${parent}/${node.id}`;
-    if (node.max === 1) {
+    if ((node.max ?? 1) === 1) {
       this._content(node, base, box, fill, -1);
       return;
     }
@@ -430,7 +449,7 @@ export class CdrForm extends HTMLElement {
     this._repeats.set(base, r);
     if (!ro) {
       const label = nameOf(node, this._cx.lang);
-      r.add = h('button', { type: 'button', class: 'cdr-add', 'data-add': base, text: `Add ${label}` });
+      r.add = h('button', { type: 'button', class: 'cdr-add', 'data-add': base, text: say(this._cx.lang, 'Add {n}', label) });
       rep.append(r.add);
     }
     for (let i = 0; i < Math.max(n, 1); i++) this._instance(r, fill);
@@ -445,7 +464,8 @@ export class CdrForm extends HTMLElement {
     this._content(r.node, prefix, inst, fill, i);
     if (r.add) {
       const label = nameOf(r.node, this._cx.lang);
-      inst.append(h('button', { type: 'button', class: 'cdr-remove', 'data-remove': prefix, 'aria-label': `Remove ${label} ${i + 1}`, text: 'Remove' }));
+      const lang = this._cx.lang;
+      inst.append(h('button', { type: 'button', class: 'cdr-remove', 'data-remove': prefix, 'aria-label': say(lang, 'Remove {n}', `${label} ${i + 1}`), text: say(lang, 'Remove') }));
       r.add.disabled = r.node.max > 0 && r.count >= r.node.max;
     }
     return inst;
@@ -471,15 +491,16 @@ export class CdrForm extends HTMLElement {
     const group = h('fieldset', { class: `cdr-group cdr-${baseType(node.rmType).toLowerCase()}`, 'data-group': prefix },
       h('legend', {}, name, node.min >= 1 ? h('span', { class: 'cdr-req', 'aria-hidden': 'true', text: ' *' }) : null));
     if (desc && !cx.readonly) group.append(h('div', { class: 'cdr-hint', text: desc }));
-    if (node.min >= 1) group.setAttribute('aria-required', 'true');
     box.append(group);
     this._groups.set(prefix, group);
-    if (node.rmType === 'INSTRUCTION' || node.rmType === 'ACTION') this._entries.push({ node, prefix });
+    if (ENTRIES.has(node.rmType)) this._entries.push({ node, prefix });
     if (isChoice(node)) {
       this._choice(node, prefix, group, fill);
       return;
     }
-    for (const c of kids) this._node(c, prefix, group, fill);
+    // An interval's bounds: lower first.
+    const order = isInterval(node) ? [...kids].sort((a, b) => (a.id === 'lower' ? -1 : b.id === 'lower' ? 1 : 0)) : kids;
+    for (const c of order) this._node(c, prefix, group, fill);
     if (isInterval(node) && !cx.readonly) this._intervalFlags(node, prefix, group);
     if (node.rmType === 'OBSERVATION') this._origin(node, prefix, group, fill);
     if (node.rmType === 'ACTION') this._careflow(node, prefix, group, fill);
@@ -496,7 +517,7 @@ export class CdrForm extends HTMLElement {
     const sel = h('select', { 'data-choice': prefix, id: newId() });
     for (const c of alts) sel.append(h('option', { value: c.id, text: TYPE_NAMES[baseType(c.rmType)] || nameOf(c, this._cx.lang) }));
     sel.value = picked.id;
-    group.append(h('div', { class: 'cdr-field' }, h('label', { for: sel.id, class: 'cdr-label', text: 'Kind of value' }), sel));
+    group.append(h('div', { class: 'cdr-field' }, h('label', { for: sel.id, class: 'cdr-label', text: say(this._cx.lang, 'Kind of value') }), sel));
     const outer = this._alt;
     for (const c of alts) {
       const box = h('div', { 'data-alt': c.id, hidden: c !== picked });
@@ -513,14 +534,14 @@ export class CdrForm extends HTMLElement {
     const key = `${prefix}/history_origin`;
     if (this._cx.readonly && !fill.vals.has(key)) return;
     const names = {};
-    for (const l of this._wt.languages || [this._cx.lang]) names[l] = 'Start of the observation (history origin)';
+    for (const l of this._wt.languages || [this._cx.lang]) names[l] = say(l, 'Start of the observation (history origin)');
     const f = makeField({ id: 'history_origin', rmType: 'DV_DATE_TIME', min: 0, max: 1, localizedNames: names, inputs: [{ type: 'DATETIME' }] }, key, this._cx);
     f.alt = this._alt;
     this._fields.push(f);
     this._byPrefix.set(key, f);
     const vals = fill.vals.get(key);
     if (vals) f.set(vals);
-    const box = this._cx.readonly ? group : h('details', { class: 'cdr-timing', open: !!vals }, h('summary', { text: 'Timing' }));
+    const box = this._cx.readonly ? group : h('details', { class: 'cdr-timing', open: !!vals }, h('summary', { text: say(this._cx.lang, 'Timing') }));
     box.append(f.el);
     if (box !== group) group.append(box);
   }
@@ -564,28 +585,43 @@ export class CdrForm extends HTMLElement {
     anchor.after(f.el);
   }
 
-  /** DV_INTERVAL: |lower_unbounded and |upper_unbounded follow from the bounds given. */
+  /** DV_INTERVAL: a box per bound for "no limit" (|lower_unbounded, |upper_unbounded); a
+   * bound left empty is unbounded too. */
   _intervalFlags(node, prefix, group) {
+    const lang = this._cx.lang;
+    const el = h('div', { class: 'cdr-field cdr-row cdr-bounds', 'data-field': prefix });
+    const boxes = {};
+    const keys = new Map();
+    for (const [b, words] of [['lower', 'No lower limit'], ['upper', 'No upper limit']]) {
+      const key = `${prefix}|${b}_unbounded`;
+      const box = h('input', { type: 'checkbox', id: newId(), 'data-flat-path': key });
+      el.append(h('span', { class: 'cdr-opt' }, box, h('label', { for: box.id, text: say(lang, words) })));
+      boxes[b] = box;
+      keys.set(key, box);
+    }
+    group.append(el);
     const f = {
       prefix,
       node,
-      el: group,
+      el,
       alt: this._alt,
       suffixes: new Set(['lower_unbounded', 'upper_unbounded', 'lower_included', 'upper_included']),
       get: (out) => {
         const has = (b) => Object.keys(out).some((k) => k.startsWith(`${prefix}/${b}`));
         const lower = has('lower');
         const upper = has('upper');
-        if (!lower && !upper) return;
-        out[`${prefix}|lower_unbounded`] = !lower;
-        out[`${prefix}|upper_unbounded`] = !upper;
+        if (!lower && !upper && !boxes.lower.checked && !boxes.upper.checked) return;
+        out[`${prefix}|lower_unbounded`] = boxes.lower.checked || !lower;
+        out[`${prefix}|upper_unbounded`] = boxes.upper.checked || !upper;
         for (const s of ['lower_included', 'upper_included']) if (f.vals && s in f.vals) out[`${prefix}|${s}`] = f.vals[s];
       },
       set: (vals) => {
         f.vals = vals;
+        boxes.lower.checked = vals.lower_unbounded === true;
+        boxes.upper.checked = vals.upper_unbounded === true;
       },
-      controls: () => [],
-      host: () => null,
+      controls: () => [boxes.lower, boxes.upper],
+      host: (key) => keys.get(key) || null,
       checks: () => [],
     };
     this._fields.push(f);
@@ -673,7 +709,7 @@ export class CdrForm extends HTMLElement {
     this._issues = [];
     this._submitted = false;
     this._render(indexFlat(flat));
-    this._status('The latest version is loaded.');
+    this._status(say(this._cx.lang, 'The latest version is loaded.'));
   }
 
   _status(text, error) {
@@ -700,7 +736,10 @@ export class CdrForm extends HTMLElement {
       out.push(...f.checks());
       if (f.node.min >= 1 && !present.has(f.prefix)) {
         const parent = f.prefix.slice(0, f.prefix.lastIndexOf('/'));
-        if (parent === root || present.has(parent)) out.push({ flat_path: f.prefix, message: 'a value is required', constraint: 'required', client: true });
+        // An interval's missing bound is an unbounded one.
+        const interval = this._byPrefix.get(parent);
+        if (interval && interval.suffixes.has('lower_unbounded')) continue;
+        if (parent === root || present.has(parent)) out.push({ flat_path: f.prefix, message: say(this._cx.lang, 'a value is required'), constraint: 'required', client: true });
       }
     }
     return out;
@@ -786,13 +825,21 @@ export class CdrForm extends HTMLElement {
     }
     const submit = this._root.querySelector('button[data-action=submit]');
     if (submit) submit.setAttribute('aria-disabled', shown.length ? 'true' : 'false');
-    if (this._submitted && shown.length) this._status(`${shown.length} problem(s) to correct before saving.`, true);
+    if (this._submitted && shown.length) this._status(say(this._cx.lang, '{n} problem(s) to correct before saving.', shown.length), true);
     return shown;
   }
 
   // ---- saving ----
 
-  async submit() {
+  submit() {
+    // One save at a time: a second click while saving waits for the first.
+    if (!this._busy) this._busy = this._submit().finally(() => {
+      this._busy = null;
+    });
+    return this._busy;
+  }
+
+  async _submit() {
     this._submitted = true;
     const issues = await this.validate();
     if (issues.length) {
@@ -818,7 +865,7 @@ export class CdrForm extends HTMLElement {
       : `${this.base}/ehr/${encodeURIComponent(ehr)}/composition?templateId=${encodeURIComponent(this._wt.templateId)}`;
     const headers = { 'Content-Type': FLAT, Accept: 'application/json', Prefer: 'return=minimal' };
     if (editing) headers['If-Match'] = `"${editing}"`;
-    this._status('Saving…');
+    this._status(say(this._cx.lang, 'Saving…'));
     const res = await this._fetch(url, { method: editing ? 'PUT' : 'POST', headers, body: JSON.stringify(flat) });
     const etag = res.headers.get('ETag') || '';
     const location = res.headers.get('Location') || '';
@@ -847,7 +894,7 @@ export class CdrForm extends HTMLElement {
     this._silent = false;
     const hide = this._root.querySelector('[data-conflict]');
     if (hide) hide.hidden = true;
-    this._status(`Saved (version ${versionUid.split('::').pop()}).`);
+    this._status(say(this._cx.lang, 'Saved (version {n}).', versionUid.split('::').pop()));
     const detail = { status: res.status, versionUid, etag, location };
     this._event('submit', detail);
     return detail;
@@ -859,7 +906,7 @@ export class CdrForm extends HTMLElement {
     const list = box.querySelector('.cdr-changes');
     list.replaceChildren();
     box.hidden = false;
-    this._status('Not saved: there is a newer version.', true);
+    this._status(say(this._cx.lang, 'Not saved: there is a newer version.'), true);
     try {
       const ehr = this.getAttribute('ehr-id');
       const id = (this._versionUid || '').split('::')[0];
@@ -867,8 +914,9 @@ export class CdrForm extends HTMLElement {
       if (res.ok) {
         const latest = await res.json();
         const before = this._loaded || {};
-        const skip = (k) => k.endsWith('/_uid') || k.startsWith('ctx/');
-        const keys = [...new Set([...Object.keys(before), ...Object.keys(latest)])].filter((k) => !skip(k) && JSON.stringify(before[k]) !== JSON.stringify(latest[k]));
+        // The fields the form shows whose value the latest version changed.
+        const shown = (k) => this._byPrefix.has(k.split('|')[0]);
+        const keys = [...new Set([...Object.keys(before), ...Object.keys(latest)])].filter((k) => shown(k) && JSON.stringify(before[k]) !== JSON.stringify(latest[k]));
         for (const k of keys.slice(0, 50)) {
           const f = this._byPrefix.get(k.split('|')[0]);
           const label = f ? nameOf(f.node, this._cx.lang) : k;
