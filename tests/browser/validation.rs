@@ -5,6 +5,7 @@ use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
 use crate::harness::{self, css_str, Submitted};
+use crate::roundtrip;
 
 const TEMPLATE: &str = "cdr_urgent_care_plan.v0";
 /// Required (min 1) in an optional, repeatable entry: empty when the entry has other values.
@@ -50,6 +51,38 @@ async fn issue_placement(client: &Client, key: &str) -> Value {
         .unwrap()
 }
 
+/// Asserts that an issue for `key` is shown directly under the control of `key` (no other
+/// control between them), visible, described by the control, which is marked invalid.
+async fn assert_shown_under_its_field(client: &Client, issues: &[(String, String)], key: &str) {
+    assert!(
+        issues.iter().any(|(k, _)| k == key),
+        "no issue shown for {key}: {issues:?}"
+    );
+    let at = issue_placement(client, key).await;
+    assert_eq!(at["control"], true, "{key}: {at}");
+    assert_eq!(at["issue"], true, "{key}: {at}");
+    assert_eq!(
+        at["after"], true,
+        "{key}: the issue is before its field: {at}"
+    );
+    assert_eq!(
+        at["between"],
+        json!([]),
+        "{key}: other fields between it and its issue: {at}"
+    );
+    assert_eq!(
+        at["under"], true,
+        "{key}: the issue is not under its field: {at}"
+    );
+    assert_eq!(at["visible"], true, "{key}: {at}");
+    assert!(
+        at["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{key}: {at}"
+    );
+    assert_eq!(at["describedby"], true, "{key}: not aria-describedby: {at}");
+    assert_eq!(at["invalid"], "true", "{key}: not aria-invalid: {at}");
+}
+
 #[tokio::test]
 async fn a_missing_required_value_shows_its_message_under_its_field_and_blocks_the_submit() {
     let Some(env) = harness::env("the field issues").await else {
@@ -79,33 +112,7 @@ async fn a_missing_required_value_shows_its_message_under_its_field_and_blocks_t
         panic!("the submit was not refused: {refused:?}");
     };
     for key in [format!("{DIAGNOSIS}/diagnosis"), format!("{CONTACT}/name")] {
-        assert!(
-            issues.iter().any(|(k, _)| *k == key),
-            "no issue shown for {key}: {issues:?}"
-        );
-        let at = issue_placement(&client, &key).await;
-        assert_eq!(at["control"], true, "{key}: {at}");
-        assert_eq!(at["issue"], true, "{key}: {at}");
-        assert_eq!(
-            at["after"], true,
-            "{key}: the issue is before its field: {at}"
-        );
-        assert_eq!(
-            at["between"],
-            json!([]),
-            "{key}: other fields between it and its issue: {at}"
-        );
-        assert_eq!(
-            at["under"], true,
-            "{key}: the issue is not under its field: {at}"
-        );
-        assert_eq!(at["visible"], true, "{key}: {at}");
-        assert!(
-            at["text"].as_str().is_some_and(|t| !t.is_empty()),
-            "{key}: {at}"
-        );
-        assert_eq!(at["describedby"], true, "{key}: not aria-describedby: {at}");
-        assert_eq!(at["invalid"], "true", "{key}: not aria-invalid: {at}");
+        assert_shown_under_its_field(&client, &issues, &key).await;
     }
     harness::screenshot(&client, "urgent_care_plan.issues").await;
     assert!(
@@ -136,6 +143,41 @@ async fn a_missing_required_value_shows_its_message_under_its_field_and_blocks_t
     assert!(
         shown.is_empty(),
         "issues still shown after saving: {shown:?}"
+    );
+    let _ = client.close().await;
+}
+
+#[tokio::test]
+async fn a_date_outside_its_pattern_shows_its_message_under_its_field() {
+    let Some(env) = harness::env("the date issue").await else {
+        return;
+    };
+    let Some(corpus) = roundtrip::upload_corpus(&env.cdr).await else {
+        return;
+    };
+    let template = corpus
+        .into_iter()
+        .find(|t| t.slug == "test-all-types.en.v1")
+        .expect("test-all-types.en.v1 in the corpus")
+        .id;
+    let client = harness::browser(&env.driver).await;
+    let ehr = env.cdr.ehr().await;
+    harness::open_form(&client, &env.cdr, &harness::form_query(&template, &ehr))
+        .await
+        .unwrap();
+    // The template allows a year and a month here (`yyyy-??-XX`), never a day.
+    let key = "test_all_types/test_all_types3:0/section_2/section_3/test_all_types:0/\
+               current_activity/partial_date";
+    type_into(&client, key, "2026-12-06").await;
+    let refused = harness::submit(&client).await;
+    let Submitted::Refused(issues) = refused else {
+        panic!("the submit was not refused: {refused:?}");
+    };
+    assert_shown_under_its_field(&client, &issues, key).await;
+    harness::screenshot(&client, "test_all_types.issues").await;
+    assert!(
+        env.cdr.compositions(&ehr).await.is_empty(),
+        "a composition was saved despite the issues"
     );
     let _ = client.close().await;
 }
