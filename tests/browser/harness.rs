@@ -178,8 +178,14 @@ async fn database_url() -> String {
 }
 
 async fn start_cdr() -> Cdr {
+    start_cdr_with(&[]).await
+}
+
+/// `cdr serve` over a fresh test database with `extra` options.
+pub async fn start_cdr_with(extra: &[&str]) -> Cdr {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cdr"))
         .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(extra)
         .env("DATABASE_URL", database_url().await)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -12,5 +12,6 @@ mod a11y;
 mod conflict;
 mod fill;
 mod harness;
+mod oidc;
 mod roundtrip;
 mod validation;

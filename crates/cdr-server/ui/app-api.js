@@ -2,12 +2,9 @@
 // headers, answers a 401 by signing in and retrying, and turns failures into `ApiError`s that
 // say what went wrong; the calls the app makes; and what the caller may do.
 
-import { authHeaders, challengeScheme, currentUser, signIn } from '/ui/app-auth.js';
-
-/** What the server says about itself (`/ui/config.json`: the API base, how to sign in). */
-export const CONFIG = await fetch('/ui/config.json')
-  .then((res) => (res.ok ? res.json() : {}))
-  .catch(() => ({}));
+import {
+  CONFIG, authHeaders, challengeScheme, currentUser, signIn,
+} from '/ui/app-auth.js';
 
 /** The API base: `<meta name="cdr-base-url">` of the page, else the server's, else `/openehr/v1`. */
 export const BASE = (document.querySelector('meta[name="cdr-base-url"]')?.content
