@@ -113,7 +113,7 @@ async fn export(
     let rows = store.query_rows(caller, req, &limits).await?;
     let writer = ExportWriter::new(format, &rows.columns);
     let io = |e: std::io::Error| StoreError::BadRequest(format!("cannot write the rows: {e}"));
-    out.write_all(&writer.header(&rows.columns)).map_err(io)?;
+    out.write_all(&writer.header()).map_err(io)?;
     let mut batches = rows.ready_chunks(1024);
     let mut n = 0u64;
     while let Some(batch) = batches.next().await {

@@ -275,7 +275,7 @@ async fn export_rows(
         .query_rows(&state.caller(req), request, &limits)
         .await?;
     let writer = ExportWriter::new(format, &rows.columns);
-    let head = writer.header(&rows.columns);
+    let head = writer.header();
     let body = rows.ready_chunks(EXPORT_BATCH).map(move |batch| {
         let rows: Vec<_> = batch
             .into_iter()

@@ -702,14 +702,7 @@ async fn cdr_audit_verify_names_the_changed_event() {
         assert!(started.elapsed() < std::time::Duration::from_secs(30));
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let cluster = cdr_testkit::cluster();
-    let url = format!(
-        "host={} port={} user={} dbname={}",
-        cluster.socket_dir().display(),
-        cluster.port(),
-        cdr_store::cluster::SUPERUSER,
-        pg.get_dbname().unwrap()
-    );
+    let url = crate::common::database_url_of(&pg);
     let verify = || {
         Command::new(env!("CARGO_BIN_EXE_cdr"))
             .args(["audit", "verify"])
@@ -775,14 +768,7 @@ async fn cdr_aql_leaves_a_query_event() {
         .await
         .unwrap()
         .ehr_id;
-    let cluster = cdr_testkit::cluster();
-    let url = format!(
-        "host={} port={} user={} dbname={}",
-        cluster.socket_dir().display(),
-        cluster.port(),
-        cdr_store::cluster::SUPERUSER,
-        pg.get_dbname().unwrap()
-    );
+    let url = crate::common::database_url_of(&pg);
     let aql = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_cdr"))
             .arg("aql")

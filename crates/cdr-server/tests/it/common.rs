@@ -382,3 +382,16 @@ pub fn composition_not_flat() -> Value {
         c["content"][0]["data"]["events"][0]["data"]["name"]["value"] = json!("Another tree");
     })
 }
+
+/// `DATABASE_URL` (key-value form) of the test database `pg` on the shared test cluster, for the
+/// `cdr` commands a test runs.
+pub fn database_url_of(pg: &tokio_postgres::Config) -> String {
+    let cluster = cdr_testkit::cluster();
+    format!(
+        "host={} port={} user={} dbname={}",
+        cluster.socket_dir().display(),
+        cluster.port(),
+        cdr_store::cluster::SUPERUSER,
+        pg.get_dbname().unwrap_or("cdr")
+    )
+}

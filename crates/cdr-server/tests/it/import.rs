@@ -18,14 +18,7 @@ async fn cdr_import_loads_files_and_reports_the_refused() {
         .await
         .unwrap()
         .ehr_id;
-    let cluster = cdr_testkit::cluster();
-    let url = format!(
-        "host={} port={} user={} dbname={}",
-        cluster.socket_dir().display(),
-        cluster.port(),
-        cdr_store::cluster::SUPERUSER,
-        pg.get_dbname().unwrap()
-    );
+    let url = crate::common::database_url_of(&pg);
     let dir = std::env::temp_dir().join(format!("cdr-import-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(dir.join("more")).unwrap();
     for i in 0..5 {

@@ -598,14 +598,7 @@ async fn cdr_aql_writes_csv_and_ndjson() {
         ehrs.push(ehr.to_string());
     }
     ehrs.sort();
-    let cluster = cdr_testkit::cluster();
-    let url = format!(
-        "host={} port={} user={} dbname={}",
-        cluster.socket_dir().display(),
-        cluster.port(),
-        cdr_store::cluster::SUPERUSER,
-        pg.get_dbname().unwrap()
-    );
+    let url = crate::common::database_url_of(&pg);
     let q = "SELECT e/ehr_id/value AS ehr FROM EHR e ORDER BY e/ehr_id/value";
     let aql = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdr"))

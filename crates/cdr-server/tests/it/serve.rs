@@ -28,6 +28,26 @@ async fn serve_and_stop(signal: &str) {
     serve_and_stop_with(signal, &database_url().await, &[], |_| async {}).await;
 }
 
+/// The address a starting `cdr serve` listens on, from its first line of output ("cdr: serving
+/// the openEHR REST API on http://127.0.0.1:PORT/BASE (system id …)"), and that line.
+fn listening(child: &mut std::process::Child, base: &str) -> (std::net::SocketAddr, String) {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let addr = url
+        .strip_prefix("http://")
+        .and_then(|u| u.strip_suffix(base))
+        .unwrap_or_else(|| panic!("no {base} URL in {line:?}"))
+        .parse()
+        .unwrap();
+    (addr, line)
+}
+
 /// Starts `cdr serve` (with `extra` arguments), checks it answers, runs `more` against its
 /// address, then stops it with `signal` and checks it stopped cleanly; returns its stderr.
 pub(crate) async fn serve_and_stop_with<F, Fut>(
@@ -49,20 +69,8 @@ where
         .stderr(Stdio::piped())
         .spawn()
         .expect("cdr serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    // "cdr: serving the openEHR REST API on http://127.0.0.1:PORT/api/v1 (system id …)"
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"));
-    assert!(url.ends_with("/api/v1"), "{line}");
+    let (addr, line) = listening(&mut child, "/api/v1");
     assert!(line.contains("system id serve.test"), "{line}");
-    let addr = url["http://".len()..url.len() - "/api/v1".len()]
-        .parse()
-        .unwrap();
 
     let res = request_to(addr, "GET", "/health").send().await;
     assert_eq!(res.status, 200, "{}", res.text());
@@ -381,17 +389,7 @@ fn serve_managed(data_dir: &std::path::Path) -> (std::net::SocketAddr, std::proc
         .stderr(Stdio::null())
         .spawn()
         .expect("cdr serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"));
-    let addr = url["http://".len()..url.len() - "/openehr/v1".len()]
-        .parse()
-        .unwrap();
+    let (addr, _) = listening(&mut child, "/openehr/v1");
     (addr, child)
 }
 

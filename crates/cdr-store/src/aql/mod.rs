@@ -328,6 +328,23 @@ struct Ready {
 }
 
 impl Ready {
+    /// Runs `work` on the connection, with the session settings sent first in the same round
+    /// trip when the connection does not have them yet.
+    async fn with_settings<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, tokio_postgres::Error> {
+        match &self.settings {
+            None => work.await,
+            Some(settings) => {
+                let (set, out) =
+                    futures_util::future::join(self.client.batch_execute(settings), work).await;
+                set?;
+                out
+            }
+        }
+    }
+
     fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.compiled
             .params
@@ -429,20 +446,14 @@ impl Store {
                     }
                 }
             };
-            let both = futures_util::future::join(run, count);
-            match &ready.settings {
-                None => both.await,
-                Some(settings) => {
-                    let (set, both) =
-                        futures_util::future::join(ready.client.batch_execute(settings), both)
-                            .await;
-                    set?;
-                    both
-                }
-            }
+            ready
+                .with_settings(async {
+                    let (rows, total) = futures_util::future::join(run, count).await;
+                    Ok((rows?, total?))
+                })
+                .await
+                .map_err(|e| run_error(req.aql, e))?
         };
-        let rows = rows.map_err(|e| run_error(req.aql, e))?;
-        let total = total.map_err(|e: tokio_postgres::Error| run_error(req.aql, e))?;
         let width = ready.compiled.columns.len();
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
@@ -480,17 +491,11 @@ impl Store {
                 let stmt = ready.client.prepare_cached(&ready.compiled.sql).await?;
                 ready.client.query_raw(&stmt, params).await
             };
-            match &ready.settings {
-                None => run.await,
-                Some(settings) => {
-                    let (set, rows) =
-                        futures_util::future::join(ready.client.batch_execute(settings), run).await;
-                    set?;
-                    rows
-                }
-            }
+            ready
+                .with_settings(run)
+                .await
+                .map_err(|e| run_error(req.aql, e))?
         };
-        let rows = rows.map_err(|e| run_error(req.aql, e))?;
         Ok(RowStream {
             columns,
             rows: Box::pin(rows),
