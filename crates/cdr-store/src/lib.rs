@@ -19,6 +19,7 @@ mod audit_roles;
 pub mod cluster;
 mod commit;
 mod error;
+mod events;
 mod flags;
 mod ids;
 pub mod index;
@@ -43,6 +44,10 @@ pub use commit::{
     format_time, CommitMeta, Committed, CommittedVersion, NewContribution, NewVersion,
 };
 pub use error::{Result, StoreError};
+pub use events::{
+    ChangeEvent, DeliveryProgress, EventFilter, EventPublisher, NewSubscription, Subscription,
+    EVENT_RETENTION, MAX_SUBSCRIPTIONS,
+};
 pub use flags::{
     CarePlanFlag, CarePlanKinds, SubjectFlags, CARE_PLAN_ARCHETYPE, MAX_FLAG_SUBJECTS,
 };

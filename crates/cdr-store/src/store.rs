@@ -58,6 +58,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "care_plan_index",
         include_str!("../migrations/0015_care_plan_index.sql"),
     ),
+    (16, "events", include_str!("../migrations/0016_events.sql")),
 ];
 
 /// The newest schema version this build knows.
@@ -107,6 +108,8 @@ pub(crate) struct Inner {
     pub(crate) templates: RwLock<HashMap<String, Arc<cdr_template::Template>>>,
     /// Dictionary ids known to be in the database.
     pub(crate) known_dict: Mutex<HashSet<i64>>,
+    /// Signalled after each commit (see `events.rs`).
+    pub(crate) committed: Arc<tokio::sync::Notify>,
     /// The FHIR terminology server AQL's TERMINOLOGY() asks, when one is configured.
     pub(crate) terminology: std::sync::OnceLock<crate::terminology::TerminologyService>,
     /// The session settings last sent on each query connection (see `aql::Store::query`),
@@ -193,6 +196,7 @@ impl Store {
                 system_id: config.system_id.clone(),
                 templates: RwLock::new(HashMap::new()),
                 known_dict: Mutex::new(HashSet::new()),
+                committed: Arc::new(tokio::sync::Notify::new()),
                 terminology: std::sync::OnceLock::new(),
                 query_settings: Mutex::new(HashMap::new()),
                 parsed: Mutex::new(HashMap::new()),

@@ -449,6 +449,26 @@ const INSERT_ARCHETYPES: &str = "INSERT INTO archetype_dict (archetype, archetyp
 const INSERT_PATHS: &str = "INSERT INTO path_dict (path_id, archetype_id, path, rm_type) \
      SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING";
 
+/// The transaction lock on the EHR (`$1`) a commit takes before its outbox row gets its
+/// number, held until the commit ends: the outbox rows of one EHR are numbered in commit order
+/// (`events.rs`; 215474401 = 0x0cd7e0e1 is the class of these locks, the two-key form keeps
+/// them apart from cdr's one-key locks). `OFFSET 0` makes the lock come
+/// before the row it feeds.
+macro_rules! outbox_lock {
+    () => {
+        "SELECT pg_advisory_xact_lock(215474401, hashtext($1::uuid::text)) OFFSET 0"
+    };
+}
+
+/// The outbox row of a contribution that also changes objects ($1 the EHR, $2 the
+/// contribution, $3 the objects, $4 their versions).
+const INSERT_OUTBOX: &str = concat!(
+    "INSERT INTO event_outbox (ehr_id, contribution_id, vo_ids, versions) \
+     SELECT $1, $2, $3::uuid[], $4::int4[] FROM (",
+    outbox_lock!(),
+    ") AS l"
+);
+
 /// The inserts of a contribution that only creates objects, as data-modifying CTEs (which
 /// always run to completion); `CREATE_ALL` and `CREATE_CONTENT` complete them. The contribution,
 /// object and version rows come first: from arrays for several versions, from scalar
@@ -468,6 +488,7 @@ macro_rules! create_rows {
              FROM unnest($7::uuid[], $10::int2[], $11::int2[], $12::text[], $13::text[], \
              $14::timestamptz[], $15::text[], $16::text[], $17::text[]) \
              AS t(vo, ct, lc, tpl, arch, st, audit, att, doc)), ",
+            create_rows!(outbox "$7::uuid[]", "array_fill(1, ARRAY[cardinality($7::uuid[])])"),
             create_rows!(content)
         )
     };
@@ -482,7 +503,20 @@ macro_rules! create_rows {
              archetype_id, start_time, preceding_uid, audit, attestations, document) \
              VALUES ($1, $7::uuid, 1, $9, $3, $10::int2, $11::int2, $4, tstzrange($4, NULL), \
              $12::text, $13::text, $14::timestamptz, NULL, $15::text, $16::text, $17::text)), ",
+            create_rows!(outbox "ARRAY[$7::uuid]", "ARRAY[1]"),
             create_rows!(content)
+        )
+    };
+    (outbox $vo_ids:literal, $versions:literal) => {
+        concat!(
+            "outbox_row AS (INSERT INTO event_outbox (ehr_id, contribution_id, vo_ids, versions) \
+             SELECT $1, $3, ",
+            $vo_ids,
+            ", ",
+            $versions,
+            " FROM (",
+            outbox_lock!(),
+            ") AS l), "
         )
     };
     (contribution) => {
@@ -578,6 +612,7 @@ impl Store {
         if new_ehr.is_none() && end == End::Commit && only_creates {
             self.write_created(client, caller, ehr_id, c, &rows).await?;
             crate::audit::mark_recorded();
+            self.inner.committed.notify_one();
             return Ok(self.written(c, &rows));
         }
         let check = guarded_ehr_check(caller, 2);
@@ -587,6 +622,8 @@ impl Store {
         let deleted: Vec<bool> = c.versions.iter().map(|v| v.document.is_none()).collect();
         let change_codes: Vec<i16> = c.versions.iter().map(|v| v.change_type.code()).collect();
         let lifecycle_codes: Vec<i16> = c.versions.iter().map(|v| v.lifecycle.code()).collect();
+        let vo_ids: Vec<Uuid> = c.versions.iter().map(|v| v.vo_id).collect();
+        let versions: Vec<i32> = c.versions.iter().map(|v| v.version).collect();
         let system_id = &self.inner.system_id;
 
         let has_content = c.has_content();
@@ -730,6 +767,11 @@ impl Store {
             );
         }
         add(
+            INSERT_OUTBOX.into(),
+            Check::Done,
+            vec![&ehr_id, &c.id, &vo_ids, &versions],
+        );
+        add(
             crate::audit::INSERT_WRITE_EVENT.into(),
             Check::Done,
             [&c.time as Param, &ehr_id]
@@ -778,6 +820,7 @@ impl Store {
         results.next().expect("the end was sent")?;
         if end == End::Commit {
             crate::audit::mark_recorded();
+            self.inner.committed.notify_one();
         }
         Ok(self.written(c, &rows))
     }

@@ -13,8 +13,8 @@ use cdr_store::{
     AuditAction, AuditEvent, CommitMeta, Principal, Store, StoreConfig, UidBasedId, VersionUid,
 };
 
-const DEFAULT_TEMPLATE: &str = "ehrbase-blood-pressure-simple.de.v0/template.opt";
-const DEFAULT_COMPOSITION: &str =
+pub(super) const DEFAULT_TEMPLATE: &str = "ehrbase-blood-pressure-simple.de.v0/template.opt";
+pub(super) const DEFAULT_COMPOSITION: &str =
     "ehrbase-blood-pressure-simple.de.v0/compositions/it__ehrbase_blood_pressure_simple.de.v0.json";
 /// Compositions are spread over this many EHRs.
 const EHRS: usize = 64;
@@ -113,6 +113,12 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     }
     if args.first().map(String::as_str) == Some("export") {
         return super::bench_export::run(&args[1..], out, err);
+    }
+    if args.first().map(String::as_str) == Some("soak") {
+        return super::bench_soak::run(&args[1..], out, err);
+    }
+    if args.first().map(String::as_str) == Some("notify") {
+        return super::bench_notify::run(&args[1..], out, err);
     }
     if args.first().map(String::as_str) != Some("commit") {
         let _ = writeln!(
@@ -213,24 +219,53 @@ pub(super) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
+/// A store on a temporary managed cluster, for a benchmark: the cluster stops and its
+/// directory is removed when the process exits.
+pub(super) struct TempStore {
+    pub dir: PathBuf,
+    pub cluster: ManagedCluster,
+    pub store: Store,
+    pub _watchdog: cdr_store::cluster::Watchdog,
+}
+
+/// Starts a [`TempStore`] under the temporary directory `name-<pid>`, with `pool_size`
+/// connections.
+pub(super) async fn temp_store(
+    name: &str,
+    pool_size: usize,
+) -> Result<TempStore, Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let cluster = ManagedCluster::start(&ClusterOptions::new(&dir))?;
+    let watchdog = cluster.stop_when_process_exits(Some(&dir))?;
+    cdr_store::create_database(&cluster, "cdr").await?;
+    let config = StoreConfig {
+        database_url: None,
+        data_dir: dir.clone(),
+        system_id: "bench.cdr".into(),
+        pool_size,
+    };
+    let store = Store::connect(cluster.pg_config("cdr"), &config, None).await?;
+    Ok(TempStore {
+        dir,
+        cluster,
+        store,
+        _watchdog: watchdog,
+    })
+}
+
 async fn bench_commit(
     args: &Args,
     opt: String,
     json: Vec<u8>,
     out: &mut dyn Write,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::temp_dir().join(format!("cdr-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let cluster = ManagedCluster::start(&ClusterOptions::new(&dir))?;
-    let _watchdog = cluster.stop_when_process_exits(Some(&dir))?;
-    cdr_store::create_database(&cluster, "cdr").await?;
-    let config = StoreConfig {
-        database_url: None,
-        data_dir: dir.clone(),
-        system_id: "bench.cdr".into(),
-        pool_size: args.clients + 2,
-    };
-    let store = Store::connect(cluster.pg_config("cdr"), &config, None).await?;
+    let TempStore {
+        cluster,
+        store,
+        _watchdog,
+        ..
+    } = temp_store("cdr-bench", args.clients + 2).await?;
     store.put_template(&Principal::local(), &opt).await?;
     let caller = &args.caller;
     // The composition must decode and validate before anything is timed.
@@ -417,13 +452,13 @@ async fn bench_commit(
     Ok(())
 }
 
-fn round(x: f64, digits: i32) -> f64 {
+pub(super) fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (x * f).round() / f
 }
 
 /// The composition without a client uid, so each commit creates a new object.
-fn without_uid(mut c: cdr_rm::Composition) -> cdr_rm::Composition {
+pub(super) fn without_uid(mut c: cdr_rm::Composition) -> cdr_rm::Composition {
     c.uid = None;
     c
 }

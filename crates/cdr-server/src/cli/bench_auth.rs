@@ -25,8 +25,7 @@ use tokio::net::TcpStream;
 
 use cdr_server::http::auth::{AuthConfig, OidcConfig};
 use cdr_server::http::{self, ServeOptions};
-use cdr_store::cluster::{ClusterOptions, ManagedCluster};
-use cdr_store::{CommitMeta, Principal, Store, StoreConfig};
+use cdr_store::{CommitMeta, Principal};
 
 use super::bench::{percentile, testdata};
 
@@ -143,13 +142,13 @@ fn token(key: &EncodingKey, role: &str) -> Result<String, BoxError> {
 }
 
 /// One keep-alive HTTP/1.1 connection.
-struct Conn {
+pub(super) struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
 }
 
 impl Conn {
-    async fn open(addr: SocketAddr) -> Result<Conn, String> {
+    pub(super) async fn open(addr: SocketAddr) -> Result<Conn, String> {
         let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
         Ok(Conn {
@@ -174,7 +173,18 @@ impl Conn {
     }
 
     /// Sends a request; the status and body of the answer (which must have a length).
-    async fn call(&mut self, head: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    pub(super) async fn call(&mut self, head: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+        self.exchange(head, body)
+            .await
+            .map(|(status, _, body)| (status, body))
+    }
+
+    /// [`Conn::call`], with the answer's head (lower case) too.
+    pub(super) async fn exchange(
+        &mut self,
+        head: &str,
+        body: &[u8],
+    ) -> Result<(u16, String, Vec<u8>), String> {
         let mut req = head.as_bytes().to_vec();
         req.extend_from_slice(body);
         self.stream
@@ -203,7 +213,7 @@ impl Conn {
         }
         let body = self.buf[end..end + length].to_vec();
         self.buf.drain(..end + length);
-        Ok((status, body))
+        Ok((status, head, body))
     }
 }
 
@@ -279,18 +289,12 @@ async fn gets(
 async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
     let opt = std::fs::read_to_string(testdata(TEMPLATE))?;
     let json = std::fs::read(testdata(COMPOSITION))?;
-    let dir = std::env::temp_dir().join(format!("cdr-bench-auth-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let cluster = ManagedCluster::start(&ClusterOptions::new(&dir))?;
-    let _watchdog = cluster.stop_when_process_exits(Some(&dir))?;
-    cdr_store::create_database(&cluster, "cdr").await?;
-    let config = StoreConfig {
-        database_url: None,
-        data_dir: dir.clone(),
-        system_id: "bench.cdr".into(),
-        pool_size: 2 * args.clients + 4,
-    };
-    let store = Store::connect(cluster.pg_config("cdr"), &config, None).await?;
+    let super::bench::TempStore {
+        dir,
+        cluster,
+        store,
+        _watchdog,
+    } = super::bench::temp_store("cdr-bench-auth", 2 * args.clients + 4).await?;
     let caller = Principal::local();
     store.put_template(&caller, &opt).await?;
     // The EHRs are created by a clinician of the token's organisation, which gives that

@@ -145,7 +145,11 @@ async fn exports(store: &Store, args: &Args, out: &mut dyn Write) -> Result<(), 
 
 /// POSTs the query with `Accept: accept` and reads the chunked answer to its end, keeping
 /// nothing: the bytes of the body and its line count.
-async fn export(addr: SocketAddr, query: &str, accept: &str) -> Result<(u64, u64), BoxError> {
+pub(super) async fn export(
+    addr: SocketAddr,
+    query: &str,
+    accept: &str,
+) -> Result<(u64, u64), BoxError> {
     let body = serde_json::json!({ "q": query }).to_string();
     let mut stream = TcpStream::connect(addr).await?;
     let head = format!(

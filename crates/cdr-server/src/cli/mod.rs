@@ -9,6 +9,8 @@ mod bench_aql;
 mod bench_auth;
 mod bench_export;
 mod bench_flags;
+mod bench_notify;
+mod bench_soak;
 mod convert;
 mod forms;
 mod import;
@@ -125,6 +127,16 @@ USAGE:
       Exports a whole query result (default: every composition's uid with its EHR id) over
       HTTP as CSV, then as NDJSON, from D's store (./bench-data) with the server
       in this process; prints rows/s and this process's RSS before and at its peak.
+  cdr bench notify [--clients N] [--count M] [--rounds R]
+      Commits M compositions with N clients through the store, R rounds with a webhook
+      subscriber attached (a receiver in this process) and R without, alternating, on one
+      temporary store with the change-event dispatcher running; prints commits/s of each, the
+      ratio, and the delay from a commit's return to its webhook's arrival (p50, p99).
+  cdr bench soak [--minutes M] [--clients N]
+      Runs `cdr serve` (this binary, on its own temporary store) under mixed load over HTTP
+      for M minutes (30) with N clients (8): commits, reads, AQL queries, CSV exports, and a
+      webhook subscriber; prints per minute the operations, errors and the server's RSS, and
+      at the end whether every commit's event arrived. Exit 1 when anything failed.
   cdr aql [--data-dir D] [--ehr-id ID] [--param name=value]... [--terminology-url URL]
           [--format json|csv|ndjson] [--output FILE]
           [--explain] '<query>'

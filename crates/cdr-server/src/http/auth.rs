@@ -7,7 +7,7 @@
 //!
 //! - [`auth_basic`](super::auth_basic): users in the database, argon2id hashes;
 //! - [`auth_oidc`](super::auth_oidc): bearer JWTs against the issuer's JWKS;
-//! - [`auth_fetch`](super::auth_fetch): the HTTPS GET that fetches the JWKS.
+//! - [`outgoing`](super::outgoing): the HTTPS GET that fetches the JWKS.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;

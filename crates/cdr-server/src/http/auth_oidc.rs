@@ -30,8 +30,8 @@ use serde_json::{Map, Value};
 use cdr_store::Principal;
 
 use super::auth::{AuthError, Authenticated, OidcConfig};
-use super::auth_fetch;
 use super::error::{ApiError, Code};
+use super::outgoing;
 
 /// A verified token is remembered at most this long (and never past its `exp`).
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -247,7 +247,7 @@ impl Oidc {
                     Some(u) => u,
                     None => self.discover().await?,
                 };
-                (auth_fetch::get_json(&uri).await?, Some(uri))
+                (outgoing::get_json(&uri).await?, Some(uri))
             }
         };
         let (by_kid, unnamed) = usable_keys(&jwks)?;
@@ -263,7 +263,7 @@ impl Oidc {
     /// The `jwks_uri` of the issuer's discovery document.
     async fn discover(&self) -> Result<String, String> {
         let url = format!("{}/.well-known/openid-configuration", self.config.issuer);
-        let doc = auth_fetch::get_json(&url).await?;
+        let doc = outgoing::get_json(&url).await?;
         let issuer = doc
             .get("issuer")
             .and_then(Value::as_str)
@@ -278,7 +278,7 @@ impl Oidc {
             .get("jwks_uri")
             .and_then(Value::as_str)
             .ok_or_else(|| format!("{url} has no jwks_uri"))?;
-        auth_fetch::check_url(uri)?;
+        outgoing::check_url(uri)?;
         Ok(uri.to_owned())
     }
 

@@ -4,8 +4,9 @@
 //!   and the integration tests;
 //! - [`routes`]: the route table under the base path;
 //! - [`error`]: the one table from errors to status codes (problem+json);
-//! - [`auth`] (with `auth_basic`, `auth_oidc`, `auth_fetch`) and [`auth_roles`]: who calls, and
+//! - [`auth`] (with `auth_basic`, `auth_oidc`, `outgoing`) and [`auth_roles`]: who calls, and
 //!   which endpoint groups their roles may call; [`transport`]: TLS, CORS, security headers;
+//! - [`webhook`] (with `events`): change events published, delivered to subscribers, streamed;
 //! - [`media`] and [`headers`]: negotiation, bodies, request and response headers;
 //! - one module per resource group, each handler a thin translation to a store call.
 //!
@@ -16,7 +17,6 @@ mod admin;
 pub mod audit;
 pub mod auth;
 pub mod auth_basic;
-mod auth_fetch;
 pub mod auth_oidc;
 pub mod auth_roles;
 mod composition;
@@ -26,11 +26,13 @@ mod directory;
 mod ehr;
 mod ehr_status;
 pub mod error;
+mod events;
 mod flags;
 mod forms;
 pub mod headers;
 pub mod media;
 pub mod observe;
+mod outgoing;
 pub mod panic;
 mod query;
 pub mod routes;
@@ -39,6 +41,7 @@ mod system;
 pub mod transport;
 pub mod ui;
 mod versioned;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -91,6 +94,8 @@ pub struct AppState {
     pub care_plans: cdr_store::CarePlanKinds,
     /// The server's metrics (`GET /metrics`).
     pub metrics: std::sync::Arc<observe::Metrics>,
+    /// The change-event dispatcher's shared state.
+    pub events: std::sync::Arc<webhook::EventHub>,
 }
 
 impl AppState {

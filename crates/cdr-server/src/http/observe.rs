@@ -32,6 +32,8 @@ pub struct Metrics {
     queries: IntCounterVec,
     pool: IntGaugeVec,
     database_up: IntGauge,
+    webhooks: IntCounterVec,
+    webhook_latency: prometheus::Histogram,
     /// AQL queries slower than this are logged.
     pub slow_query: Duration,
 }
@@ -119,9 +121,33 @@ impl Metrics {
             )
             .expect("a valid metric"),
         );
+        let webhooks = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "cdr_webhook_deliveries_total",
+                    "Webhook POSTs of change events by outcome",
+                ),
+                &["outcome"],
+            )
+            .expect("a valid metric"),
+        );
+        let webhook_latency = register(
+            &registry,
+            prometheus::Histogram::with_opts(
+                HistogramOpts::new(
+                    "cdr_webhook_request_duration_seconds",
+                    "How long webhook POSTs of change events took",
+                )
+                .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0]),
+            )
+            .expect("a valid metric"),
+        );
         Metrics {
             registry,
             requests,
+            webhooks,
+            webhook_latency,
             latency,
             commits,
             queries,
@@ -129,6 +155,15 @@ impl Metrics {
             database_up,
             slow_query,
         }
+    }
+}
+
+impl Metrics {
+    /// Counts a webhook POST and its duration.
+    pub fn webhook(&self, ok: bool, took: Duration) {
+        let outcome = if ok { "delivered" } else { "failed" };
+        self.webhooks.with_label_values(&[outcome]).inc();
+        self.webhook_latency.observe(took.as_secs_f64());
     }
 }
 

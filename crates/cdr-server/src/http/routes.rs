@@ -18,8 +18,8 @@ use super::auth_roles::Group;
 use super::error::{ApiError, ApiResult, Code};
 use super::versioned::{self, Kind};
 use super::{
-    access, admin, audit, composition, contribution, definition, directory, ehr, ehr_status, flags,
-    query, system,
+    access, admin, audit, composition, contribution, definition, directory, ehr, ehr_status,
+    events, flags, query, system,
 };
 
 /// One endpoint: method, path below the base, the group of endpoints whose roles may call it
@@ -130,6 +130,13 @@ endpoints! {
     "DELETE" "/admin/query/{qualified_query_name}/{version}" Admin "Delete a stored query version"
         => admin::delete_query;
     "GET" "/admin/break_glass" Admin "Break-glass uses for review (ehr_id, subject, since)" => access::break_glass;
+    "POST" "/subscriptions" Admin "Subscribe a webhook to change events ({target_url, secret?, filter?: {template_id, ehr_id, subject}})"
+        => events::create;
+    "GET" "/subscriptions" Admin "The webhook subscriptions with their delivery state" => events::list;
+    "GET" "/subscriptions/{subscription_id}" Admin "One webhook subscription" => events::get;
+    "DELETE" "/subscriptions/{subscription_id}" Admin "Delete a webhook subscription" => events::delete;
+    "GET" "/events" Admin "Change events as Server-Sent Events (template_id, ehr_id, subject_id with subject_namespace; Last-Event-ID or after)"
+        => events::stream;
     "GET" "/flags" RecordRead "Whether a subject has an EHR and which care plans it holds (subject_id, subject_namespace)"
         => flags::get;
     "POST" "/flags" RecordRead "The care-plan flags of up to 1,000 subjects ({subject_namespace, subject_ids})"

@@ -12,7 +12,7 @@ use cdr_store::{Principal, Store};
 
 use super::auth::{self, AuthConfig, Authenticator};
 use super::transport::{self, Transport};
-use super::{access, audit, auth_fetch, error, panic, routes, AppState, Limits};
+use super::{access, audit, error, outgoing, panic, routes, AppState, Limits};
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ impl ServeOptions {
                 return Err("--auth oidc needs --oidc-audience (the tokens' aud)".into());
             }
             if c.jwks_file.is_none() {
-                auth_fetch::check_url(&c.issuer)?;
+                outgoing::check_url(&c.issuer)?;
             }
         }
         for origin in &self.cors_origins {
@@ -152,6 +152,8 @@ pub fn start_with(
         Some((cert, key)) => Some(transport::tls_config(cert, key).map_err(invalid)?),
         None => None,
     };
+    let metrics = Arc::new(super::observe::Metrics::new(options.slow_query));
+    let events = super::webhook::start(store.clone(), metrics.clone());
     let state = AppState {
         auth: Arc::new(Authenticator::new(&options.auth, &store)),
         transport: Transport::new(tls.is_some(), &options.cors_origins),
@@ -162,7 +164,8 @@ pub fn start_with(
         care_plans: cdr_store::CarePlanKinds {
             templates: options.flag_templates.clone(),
         },
-        metrics: Arc::new(super::observe::Metrics::new(options.slow_query)),
+        metrics: metrics.clone(),
+        events,
     };
     // Events are chained at most this long after their transaction ended (`audit_chain.rs`).
     state.store.start_sealer(std::time::Duration::from_secs(1));

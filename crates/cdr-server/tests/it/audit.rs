@@ -600,6 +600,9 @@ async fn refusals_are_recorded_as_login_failures_and_denials() {
     use cdr_server::http::{audit, AppState, Limits};
 
     let store = cdr_testkit::fresh_store().await;
+    let metrics = std::sync::Arc::new(cdr_server::http::observe::Metrics::new(
+        std::time::Duration::from_secs(1),
+    ));
     let state = web::Data::new(AppState {
         auth: std::sync::Arc::new(Authenticator::new(&AuthConfig::None, &store)),
         transport: Transport::new(false, &[]),
@@ -608,9 +611,8 @@ async fn refusals_are_recorded_as_login_failures_and_denials() {
         limits: Limits::default(),
         identify: None,
         care_plans: Default::default(),
-        metrics: std::sync::Arc::new(cdr_server::http::observe::Metrics::new(
-            std::time::Duration::from_secs(1),
-        )),
+        metrics: metrics.clone(),
+        events: cdr_server::http::webhook::start(store.clone(), metrics),
     });
     let ehr = uuid::Uuid::new_v4();
     let server = HttpServer::new(move || {

@@ -13,6 +13,7 @@ mod definition;
 mod directory;
 mod ehr;
 mod ehr_status;
+mod events;
 mod flags;
 mod forms;
 mod import;

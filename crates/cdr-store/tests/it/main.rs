@@ -14,6 +14,7 @@ mod contribution;
 mod directory;
 mod durability;
 mod ehr;
+mod events;
 mod managed;
 mod migrations;
 mod sql_scope;

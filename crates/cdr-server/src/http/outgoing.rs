@@ -1,7 +1,9 @@
-//! The one outgoing request authentication makes: an HTTP/1.1 GET of a JSON document (the
-//! issuer's discovery document and its JWKS) over TLS (rustls with the system's trusted
-//! roots), or over plain HTTP to a loopback address only (a provider on the same host, and the
-//! tests). Redirects are not followed; the answer must be 200 and at most 1 MiB, within 10 s.
+//! cdr's outgoing HTTP/1.1 requests: the GET of a JSON document authentication makes (the
+//! issuer's discovery document and its JWKS; the answer must be 200), and the POST of a
+//! webhook (any status is returned). Over TLS (rustls with the system's trusted roots), or
+//! over plain HTTP to a loopback address only (a service on the same host, and the tests).
+//! One connection per request; redirects are not followed; answers of at most 1 MiB, within
+//! 10 s.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -110,29 +112,58 @@ fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
 
 /// GETs `url` and parses the answer as JSON.
 pub async fn get_json(url: &str) -> Result<serde_json::Value, String> {
-    let body = tokio::time::timeout(TIMEOUT, get(url))
+    let (status, body) = tokio::time::timeout(TIMEOUT, send(url, "GET", &[], b""))
         .await
         .map_err(|_| format!("{url}: no answer within {} s", TIMEOUT.as_secs()))??;
+    if status != 200 {
+        return Err(format!("{url}: answered {status}, not 200"));
+    }
     serde_json::from_slice(&body).map_err(|e| format!("{url}: the answer is not JSON: {e}"))
 }
 
-async fn get(url: &str) -> Result<Vec<u8>, String> {
+/// POSTs `body` (JSON) with `headers` to `url`; the answer's status.
+pub async fn post_json(url: &str, headers: &[(&str, String)], body: &[u8]) -> Result<u16, String> {
+    let (status, _) = tokio::time::timeout(TIMEOUT, send(url, "POST", headers, body))
+        .await
+        .map_err(|_| format!("{url}: no answer within {} s", TIMEOUT.as_secs()))??;
+    Ok(status)
+}
+
+async fn send(
+    url: &str,
+    method: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Result<(u16, Vec<u8>), String> {
     check_url(url)?;
     let t = parse_url(url)?;
     let tcp = TcpStream::connect((t.host.as_str(), t.port))
         .await
         .map_err(|e| format!("{url}: cannot connect: {e}"))?;
+    let _ = tcp.set_nodelay(true);
     let host_header = match (t.tls, t.port) {
         (true, 443) | (false, 80) => t.host.clone(),
         _ if t.host.contains(':') => format!("[{}]:{}", t.host, t.port),
         _ => format!("{}:{}", t.host, t.port),
     };
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {host_header}\r\nAccept: application/json\r\n\
-         User-Agent: cdr/{}\r\nConnection: close\r\n\r\n",
+    let mut request = format!(
+        "{method} {} HTTP/1.1\r\nHost: {host_header}\r\nAccept: application/json\r\n\
+         User-Agent: cdr/{}\r\nConnection: close\r\n",
         t.path,
         env!("CARGO_PKG_VERSION")
     );
+    if method != "GET" {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut request = request.into_bytes();
+    request.extend_from_slice(body);
     let raw = if t.tls {
         let name = ServerName::try_from(t.host.clone())
             .map_err(|e| format!("{url}: not a server name: {e}"))?;
@@ -149,11 +180,11 @@ async fn get(url: &str) -> Result<Vec<u8>, String> {
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
-    request: &str,
+    request: &[u8],
     url: &str,
 ) -> Result<Vec<u8>, String> {
     stream
-        .write_all(request.as_bytes())
+        .write_all(request)
         .await
         .map_err(|e| format!("{url}: sending: {e}"))?;
     let mut raw = Vec::new();
@@ -164,8 +195,8 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(raw)
 }
 
-/// The body of a complete 200 answer (`Content-Length`, chunked, or up to the close).
-fn parse_response(raw: &[u8]) -> Result<Vec<u8>, String> {
+/// The status and body of a complete answer (`Content-Length`, chunked, or up to the close).
+fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -175,10 +206,8 @@ fn parse_response(raw: &[u8]) -> Result<Vec<u8>, String> {
     let status = lines
         .next()
         .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse::<u16>().ok())
         .ok_or("no status line")?;
-    if status != "200" {
-        return Err(format!("answered {status}, not 200"));
-    }
     let mut length = None;
     let mut chunked = false;
     for line in lines {
@@ -204,7 +233,7 @@ fn parse_response(raw: &[u8]) -> Result<Vec<u8>, String> {
     };
     match body.len() > MAX_BODY {
         true => Err(format!("the answer is larger than {MAX_BODY} bytes")),
-        false => Ok(body),
+        false => Ok((status, body)),
     }
 }
 
@@ -255,11 +284,15 @@ mod tests {
     #[test]
     fn answers() {
         let plain = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}trailing";
-        assert_eq!(parse_response(plain).unwrap(), b"{}");
+        assert_eq!(parse_response(plain).unwrap(), (200, b"{}".to_vec()));
         let chunked =
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n1\r\n}\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked).unwrap(), b"{}");
-        assert!(parse_response(b"HTTP/1.1 302 Found\r\n\r\n").is_err());
+        assert_eq!(parse_response(chunked).unwrap(), (200, b"{}".to_vec()));
+        assert_eq!(
+            parse_response(b"HTTP/1.1 302 Found\r\n\r\n").unwrap().0,
+            302
+        );
+        assert!(parse_response(b"HTTP/1.1 OK\r\n\r\n").is_err());
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}").is_err());
     }
 }
