@@ -154,6 +154,7 @@ impl Dispatcher {
                         s.clone(),
                         done_tx.clone(),
                         self.metrics.clone(),
+                        self.newest.subscribe(),
                     ));
                     running.insert(s.id, task);
                 }
@@ -223,70 +224,148 @@ pub fn backoff(attempts: i32) -> Duration {
 }
 
 /// Delivers a subscription's events after its position until none is left or one fails;
-/// records and reports how far it came. The events of a round go out per EHR, in order, up to
-/// [`CONCURRENT_EHRS`] EHRs at a time; after a failure the subscription's position stays
-/// before the first event that failed, so a retry sends it, and what followed, again.
+/// records and reports how far it came. Events are read ahead and go out per EHR, each EHR's
+/// in order (its next POST starts when the one before was answered), up to
+/// [`CONCURRENT_EHRS`] POSTs at a time. The position recorded is the one before the first event
+/// not yet answered, so after a failure a retry sends that event, and any later ones of other
+/// EHRs that had gone out, again.
 async fn deliver(
     store: Store,
     s: Subscription,
     done: mpsc::UnboundedSender<(Uuid, DeliveryProgress)>,
     metrics: Arc<super::observe::Metrics>,
+    newest: watch::Receiver<i64>,
 ) {
-    use futures_util::StreamExt;
-    let key = signing_key(&s.secret);
-    let mut delivered = s.delivered;
-    let mut any_sent = false;
-    let progress = loop {
-        let events = match store.events_after(delivered, DELIVERY_BATCH).await {
-            Ok(e) => e,
-            Err(e) => break failed(&s, delivered, format!("reading events: {e}")),
-        };
-        let Some(last) = events.last().map(|e| e.position) else {
-            break DeliveryProgress::Done {
-                delivered,
-                any_sent,
-            };
-        };
-        let mut order: HashMap<Uuid, usize> = HashMap::new();
-        let mut per_ehr: Vec<Vec<ChangeEvent>> = Vec::new();
-        for e in events.into_iter().filter(|e| s.filter.matches(e)) {
-            let i = *order.entry(e.ehr_id).or_insert_with(|| {
-                per_ehr.push(Vec::new());
-                per_ehr.len() - 1
-            });
-            per_ehr[i].push(e);
-        }
-        let outcomes: Vec<Result<usize, (i64, String)>> = futures_util::stream::iter(per_ehr)
-            .map(|group| {
-                let (key, metrics, url) = (key.clone(), metrics.clone(), s.target_url.clone());
-                async move {
-                    for e in &group {
-                        let started = Instant::now();
-                        let outcome = post(&url, &key, e).await;
-                        metrics.webhook(outcome.is_ok(), started.elapsed());
-                        outcome.map_err(|error| (e.position, error))?;
-                    }
-                    Ok(group.len())
-                }
-            })
-            .buffer_unordered(CONCURRENT_EHRS)
-            .collect()
-            .await;
-        any_sent |= outcomes.iter().any(|o| matches!(o, Ok(n) if *n > 0));
-        let first_failure = outcomes
-            .into_iter()
-            .filter_map(Result::err)
-            .min_by_key(|(position, _)| *position);
-        if let Some((position, error)) = first_failure {
-            tracing::warn!(subscription = %s.id, event = position, %error, "webhook delivery failed");
-            break failed(&s, position - 1, error);
-        }
-        delivered = last;
+    let mut run = Delivery {
+        newest,
+        key: signing_key(&s.secret),
+        url: s.target_url.clone(),
+        metrics,
+        read_to: s.delivered,
+        unanswered: std::collections::BTreeSet::new(),
+        waiting: HashMap::new(),
+        busy: std::collections::HashSet::new(),
+        in_flight: futures_util::stream::FuturesUnordered::new(),
+        any_sent: false,
     };
+    let progress = run.go(&store, &s).await;
     if let Err(e) = store.record_delivery(s.id, &progress).await {
         tracing::warn!(subscription = %s.id, error = %e, "recording a delivery failed");
     }
     let _ = done.send((s.id, progress));
+}
+
+type Post =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (ChangeEvent, Result<(), String>)> + Send>>;
+
+/// The state of one delivery run (see [`deliver`]).
+struct Delivery {
+    key: ring::hmac::Key,
+    url: String,
+    metrics: Arc<super::observe::Metrics>,
+    /// Events have been read up to here.
+    read_to: i64,
+    /// Matching events read and not yet answered with a 2xx.
+    unanswered: std::collections::BTreeSet<i64>,
+    /// Per EHR, its events waiting for the one in flight (or for a free slot).
+    waiting: HashMap<Uuid, std::collections::VecDeque<ChangeEvent>>,
+    /// EHRs with a POST in flight.
+    busy: std::collections::HashSet<Uuid>,
+    in_flight: futures_util::stream::FuturesUnordered<Post>,
+    any_sent: bool,
+    /// The newest published position: events after `read_to` are read while POSTs are out.
+    newest: watch::Receiver<i64>,
+}
+
+impl Delivery {
+    /// Everything up to this position is done.
+    fn delivered(&self) -> i64 {
+        match self.unanswered.first() {
+            Some(p) => p - 1,
+            None => self.read_to,
+        }
+    }
+
+    fn post(&mut self, e: ChangeEvent) {
+        self.busy.insert(e.ehr_id);
+        let (key, url, metrics) = (self.key.clone(), self.url.clone(), self.metrics.clone());
+        self.in_flight.push(Box::pin(async move {
+            let started = Instant::now();
+            let outcome = post(&url, &key, &e).await;
+            metrics.webhook(outcome.is_ok(), started.elapsed());
+            (e, outcome)
+        }));
+    }
+
+    /// Starts the next event of every idle EHR that has one, while slots are free.
+    fn start_waiting(&mut self) {
+        let ready: Vec<Uuid> = self
+            .waiting
+            .iter()
+            .filter(|(ehr, q)| !q.is_empty() && !self.busy.contains(*ehr))
+            .map(|(ehr, _)| *ehr)
+            .collect();
+        for ehr in ready {
+            if self.in_flight.len() >= CONCURRENT_EHRS {
+                return;
+            }
+            if let Some(e) = self.waiting.get_mut(&ehr).and_then(|q| q.pop_front()) {
+                self.post(e);
+            }
+        }
+        self.waiting.retain(|_, q| !q.is_empty());
+    }
+
+    async fn go(&mut self, store: &Store, s: &Subscription) -> DeliveryProgress {
+        use futures_util::StreamExt;
+        let mut exhausted = false;
+        loop {
+            if exhausted && *self.newest.borrow() > self.read_to {
+                exhausted = false;
+            }
+            let queued: usize = self.waiting.values().map(|q| q.len()).sum();
+            if !exhausted && queued < DELIVERY_BATCH as usize {
+                let events = match store.events_after(self.read_to, DELIVERY_BATCH).await {
+                    Ok(e) => e,
+                    Err(e) => return failed(s, self.delivered(), format!("reading events: {e}")),
+                };
+                exhausted = (events.len() as i64) < DELIVERY_BATCH;
+                for e in events {
+                    self.read_to = e.position;
+                    if s.filter.matches(&e) {
+                        self.unanswered.insert(e.position);
+                        self.waiting.entry(e.ehr_id).or_default().push_back(e);
+                    }
+                }
+                self.start_waiting();
+            }
+            if self.in_flight.is_empty() {
+                if exhausted && self.waiting.is_empty() {
+                    return DeliveryProgress::Done {
+                        delivered: self.delivered(),
+                        any_sent: self.any_sent,
+                    };
+                }
+                self.start_waiting();
+                continue;
+            }
+            let Some((e, outcome)) = self.in_flight.next().await else {
+                continue;
+            };
+            if let Err(error) = outcome {
+                tracing::warn!(subscription = %s.id, event = e.position, %error, "webhook delivery failed");
+                return failed(s, self.delivered(), error);
+            }
+            self.any_sent = true;
+            self.unanswered.remove(&e.position);
+            self.busy.remove(&e.ehr_id);
+            self.start_waiting();
+            if exhausted && self.waiting.is_empty() && self.in_flight.is_empty() {
+                // Read again: events published meanwhile go out in this run.
+                exhausted = false;
+            }
+        }
+    }
 }
 
 fn failed(s: &Subscription, delivered: i64, error: String) -> DeliveryProgress {

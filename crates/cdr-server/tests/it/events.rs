@@ -365,7 +365,9 @@ async fn subscription_requests_are_checked() {
     );
 }
 
-/// Reads Server-Sent Events messages from a raw response stream until `n` data messages came.
+/// Reads Server-Sent Events messages from a raw response stream until `n` messages about
+/// compositions came (a stream starts after the newest event published, so the creation of an
+/// EHR made just before may come too); those messages.
 async fn read_messages(
     (sock, text): &mut (tokio::net::TcpStream, String),
     n: usize,
@@ -386,6 +388,7 @@ async fn read_messages(
                     serde_json::from_str(&field("data")?).ok()?,
                 ))
             })
+            .filter(|m| m.1.starts_with("composition."))
             .collect();
         if messages.len() >= n {
             return messages;
