@@ -242,3 +242,190 @@ pub(crate) fn runtime(command: &str, err: &mut dyn Write) -> Result<tokio::runti
             2
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `run(args)`: its exit code, standard output and standard error.
+    fn cdr(args: &[String]) -> (i32, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run(args, &mut out, &mut err);
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+        (code, text(out), text(err))
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        command().debug_assert();
+    }
+
+    /// Every command and subcommand, found in clap's tree (so a new one is covered), answers
+    /// `--help` and `-h` on standard output with exit 0, naming each of its options and
+    /// subcommands; `--help` carries the long description.
+    #[test]
+    fn every_command_has_help_naming_its_options() {
+        fn walk(cmd: &clap::Command, path: &[String], seen: &mut Vec<String>) {
+            for flag in ["--help", "-h"] {
+                let mut args = path.to_vec();
+                args.push(flag.into());
+                let (code, out, err) = cdr(&args);
+                assert_eq!(code, 0, "{args:?}: {err}");
+                assert!(err.is_empty(), "{args:?}: {err}");
+                assert!(
+                    out.contains(format!("Usage: cdr {}", path.join(" ")).trim_end()),
+                    "{args:?}: {out}"
+                );
+                for a in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+                    let name = match a.get_long() {
+                        Some(long) => format!("--{long}"),
+                        None => format!("<{}>", a.get_value_names().unwrap()[0]),
+                    };
+                    assert!(out.contains(&name), "{args:?} does not name {name}: {out}");
+                }
+                for sub in cmd.get_subcommands() {
+                    assert!(out.contains(sub.get_name()), "{args:?}: {out}");
+                }
+                if flag == "--help" {
+                    if let Some(long) = cmd.get_long_about() {
+                        let first = long.to_string();
+                        let first = first.lines().last().unwrap();
+                        assert!(out.contains(first), "{args:?} lacks {first:?}: {out}");
+                    }
+                }
+            }
+            seen.push(path.join(" "));
+            for sub in cmd.get_subcommands() {
+                let mut p = path.to_vec();
+                p.push(sub.get_name().to_owned());
+                walk(sub, &p, seen);
+            }
+        }
+        let mut seen = Vec::new();
+        walk(&Cli::command(), &[], &mut seen);
+        for known in [
+            "serve",
+            "user add",
+            "template build",
+            "bench commit",
+            "audit verify",
+        ] {
+            assert!(seen.iter().any(|s| s == known), "{known} not in {seen:?}");
+        }
+    }
+
+    #[test]
+    fn help_version_and_usage_errors_go_where_they_belong() {
+        let s = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (code, out, err) = cdr(&s(&["--version"]));
+        assert_eq!((code, out.as_str(), err.as_str()), (0, "cdr 0.0.0\n", ""));
+        assert_eq!(
+            cdr(&s(&["-V"])).1,
+            format!("cdr {}\n", env!("CARGO_PKG_VERSION"))
+        );
+        let (code, out, _) = cdr(&s(&["help", "template", "build"]));
+        assert_eq!(code, 0);
+        assert_eq!(out, cdr(&s(&["template", "build", "--help"])).1);
+        for (bad, named) in [
+            (&["serve", "--port", "1"][..], "'--port'"),
+            (&["frobnicate"], "'frobnicate'"),
+            (&["aql"], "<query>"),
+            (&["import", "--jobs", "0", "x"], "--jobs"),
+            (
+                &["validate", "-t", "x.opt", "-f", "yaml", "c.json"],
+                "unknown format `yaml`",
+            ),
+            (&["convert", "--to", "flat", "c.json"], "need --template"),
+        ] {
+            let (code, out, err) = cdr(&s(bad));
+            assert_eq!(code, 2, "{bad:?}");
+            assert!(out.is_empty(), "{bad:?}: {out}");
+            assert!(err.contains(named), "{bad:?}: {err}");
+            assert!(err.contains("--help"), "{bad:?}: {err}");
+        }
+        let (code, _, err) = cdr(&[]);
+        assert_eq!(code, 2);
+        assert!(err.contains("Commands:"), "{err}");
+    }
+
+    #[test]
+    fn completions_name_the_commands() {
+        for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+            let (code, out, err) = cdr(&["completions".into(), shell.into()]);
+            assert_eq!(code, 0, "{shell}: {err}");
+            for word in [
+                "serve",
+                "validate",
+                "archetype",
+                "flat-to-canonical",
+                "data-dir",
+            ] {
+                assert!(out.contains(word), "{shell}: no {word}");
+            }
+        }
+        assert_eq!(cdr(&["completions".into(), "tcsh".into()]).0, 2);
+    }
+
+    /// The `cdr …` commands README.md shows (in code spans and code blocks, also as
+    /// `cargo run … -p cdr-server -- …`) name commands that exist, with options they have.
+    #[test]
+    fn readme_commands_exist_with_their_options() {
+        let readme = include_str!("../../../../README.md");
+        let mut mentions: Vec<String> = Vec::new();
+        let mut in_code = false;
+        let mut joined = String::new();
+        for line in readme.lines() {
+            if line.trim_start().starts_with("```") {
+                in_code = !in_code;
+                continue;
+            }
+            if in_code {
+                joined.push_str(line.trim_end_matches('\\'));
+                if line.ends_with('\\') {
+                    continue;
+                }
+                let text = std::mem::take(&mut joined);
+                let text = text.split(" #").next().unwrap_or_default();
+                if let Some(rest) = text.trim_start().strip_prefix("cdr ") {
+                    mentions.push(rest.to_owned());
+                } else if let Some((_, rest)) = text.split_once("-p cdr-server -- ") {
+                    mentions.push(rest.to_owned());
+                }
+            } else {
+                for (i, span) in line.split('`').enumerate() {
+                    if let Some(rest) = span.strip_prefix("cdr ").filter(|_| i % 2 == 1) {
+                        mentions.push(rest.to_owned());
+                    }
+                }
+            }
+        }
+        assert!(mentions.len() > 20, "{mentions:?}");
+        let root = {
+            let mut c = command();
+            c.build();
+            c
+        };
+        for m in &mentions {
+            let mut cmd = &root;
+            let mut words = m.split_whitespace().peekable();
+            while let Some(sub) = words.peek().and_then(|w| cmd.find_subcommand(w)) {
+                cmd = sub;
+                words.next();
+            }
+            assert!(
+                !std::ptr::eq(cmd, &root),
+                "README: `cdr {m}` names no command"
+            );
+            for w in words {
+                let flag = w.trim_start_matches('[').split(['=', ']']).next().unwrap();
+                if let Some(long) = flag.strip_prefix("--") {
+                    assert!(
+                        cmd.get_arguments().any(|a| a.get_long() == Some(long)),
+                        "README: `cdr {m}`: {} has no --{long}",
+                        cmd.get_name()
+                    );
+                }
+            }
+        }
+    }
+}
