@@ -298,4 +298,20 @@ mod tests {
         let e = read("my.toml", "bind = \n", &serve()).unwrap_err();
         assert!(e.starts_with("my.toml:1:"), "{e}");
     }
+
+    /// README's example file reads without an error.
+    #[test]
+    fn the_readme_example_reads() {
+        let readme = include_str!("../../../../README.md");
+        let example = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|r| r.split("```").next())
+            .expect("README has a ```toml example");
+        let (values, _) = read("README.md", example, &serve()).unwrap();
+        assert!(values.len() > 5, "{values:?}");
+        let uncommented = example.replace("# database_url", "database_url");
+        let (_, settings) = read("README.md", &uncommented, &serve()).unwrap();
+        assert!(settings.database_url.is_some());
+    }
 }
