@@ -256,7 +256,14 @@ fn usage_errors_exit_2() {
     }
     let o = cdr(&["help"]);
     assert_eq!(code(&o), 0);
-    assert!(stdout(&o).contains("cdr validate --template"));
+    assert!(stdout(&o).contains("validate"), "{}", stdout(&o));
+    let o = cdr(&["help", "validate"]);
+    assert_eq!(code(&o), 0);
+    assert!(
+        stdout(&o).contains("cdr validate [OPTIONS] --template <file.opt>"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -916,7 +923,7 @@ fn archetype_usage_errors_exit_2() {
         let o = cdr(&args);
         assert_eq!(code(&o), 2, "{args:?}");
         assert!(
-            stderr(&o).contains("cdr archetype check"),
+            stderr(&o).contains("Usage: cdr archetype"),
             "{args:?}: {}",
             stderr(&o)
         );

@@ -10,17 +10,92 @@ use serde_json::{Map, Value};
 use cdr_store::aql::{ExportFormat, ExportWriter, QueryLimits, QueryRequest};
 use cdr_store::{AuditAction, AuditEvent, Principal, StoreError, TerminologyService};
 
+use super::Settings;
+
+/// Runs one AQL query on the store
+///
+/// Runs one AQL query on the store (its managed PostgreSQL under --data-dir, default ./data,
+/// or DATABASE_URL) and prints the RESULT_SET as JSON, or with --format csv|ndjson its rows
+/// (CSV with a header row; NDJSON one object per row), streamed with no row limit.
+/// --output FILE writes there instead (with a progress line on a terminal).
+/// --explain prints the SQL instead.
+/// Exit 1 for a malformed or unsupported query (the message names line and column).
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct AqlArgs {
+    #[command(flatten)]
+    store: super::StoreDir,
+    /// Queries the EHR ID (the query's ehr_id parameter)
+    #[arg(long, value_name = "ID")]
+    ehr_id: Option<uuid::Uuid>,
+    /// A query parameter (repeated): name=value, the value read as JSON when it is a number,
+    /// boolean or quoted string, else as text
+    #[arg(long, value_name = "name=value", value_parser = param)]
+    param: Vec<(String, Value)>,
+    /// The FHIR R4 terminology server (http://) that TERMINOLOGY() asks
+    #[arg(long, env = "CDR_TERMINOLOGY_URL", value_name = "URL")]
+    terminology_url: Option<String>,
+    /// The output: json (the RESULT_SET), csv or ndjson (the rows) [default: json]
+    #[arg(long, value_name = "json|csv|ndjson", value_parser = export_format)]
+    format: Option<ExportFormatArg>,
+    /// Writes to FILE instead of standard output
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Prints the SQL instead of running the query
+    #[arg(long)]
+    explain: bool,
+    /// The query (quote it)
+    #[arg(value_name = "query")]
+    query: String,
+}
+
+/// `--format`: `None` for the RESULT_SET as JSON.
+#[derive(Debug, Clone, Copy)]
+struct ExportFormatArg(Option<ExportFormat>);
+
+fn export_format(v: &str) -> Result<ExportFormatArg, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "json" => Ok(ExportFormatArg(None)),
+        "csv" => Ok(ExportFormatArg(Some(ExportFormat::Csv))),
+        "ndjson" => Ok(ExportFormatArg(Some(ExportFormat::Ndjson))),
+        other => Err(format!("{other}: choose json, csv or ndjson")),
+    }
+}
+
+/// A `--param`: `name=value` (a leading `$` of the name dropped).
+fn param(p: &str) -> Result<(String, Value), String> {
+    let (name, v) = p
+        .split_once('=')
+        .ok_or_else(|| format!("{p}: expected name=value"))?;
+    Ok((name.trim_start_matches('$').to_owned(), param_value(v)))
+}
+
 struct Args {
     data_dir: Option<PathBuf>,
     query: String,
     params: Map<String, Value>,
     ehr_id: Option<uuid::Uuid>,
     explain: bool,
-    /// The FHIR R4 terminology server for TERMINOLOGY() (or CDR_TERMINOLOGY_URL).
+    /// The FHIR R4 terminology server for TERMINOLOGY().
     terminology: Option<String>,
     /// `None`: the RESULT_SET as JSON.
     format: Option<ExportFormat>,
     output: Option<PathBuf>,
+}
+
+impl From<AqlArgs> for Args {
+    fn from(a: AqlArgs) -> Args {
+        Args {
+            data_dir: a.store.data_dir,
+            query: a.query,
+            params: a.param.into_iter().collect(),
+            ehr_id: a.ehr_id,
+            explain: a.explain,
+            terminology: a.terminology_url,
+            format: a.format.and_then(|f| f.0),
+            output: a.output,
+        }
+    }
 }
 
 /// A `--param` value: JSON when it reads as JSON (numbers, booleans, quoted strings), else
@@ -30,66 +105,6 @@ fn param_value(text: &str) -> Value {
         Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::String(_))) => v,
         _ => Value::String(text.to_owned()),
     }
-}
-
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut data_dir = None;
-    let mut query = None;
-    let mut params = Map::new();
-    let mut ehr_id = None;
-    let mut explain = false;
-    let mut terminology = None;
-    let mut format = None;
-    let mut output = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match a.as_str() {
-            "--data-dir" => data_dir = Some(PathBuf::from(value("--data-dir")?)),
-            "--param" => {
-                let p = value("--param")?;
-                let (name, v) = p
-                    .split_once('=')
-                    .ok_or_else(|| format!("--param {p}: expected name=value"))?;
-                params.insert(name.trim_start_matches('$').to_owned(), param_value(v));
-            }
-            "--ehr-id" => {
-                let v = value("--ehr-id")?;
-                ehr_id = Some(uuid::Uuid::parse_str(&v).map_err(|e| format!("--ehr-id {v}: {e}"))?);
-            }
-            "--explain" => explain = true,
-            "--terminology-url" => terminology = Some(value("--terminology-url")?),
-            "--format" => {
-                format = match value("--format")?.to_ascii_lowercase().as_str() {
-                    "json" => None,
-                    "csv" => Some(ExportFormat::Csv),
-                    "ndjson" => Some(ExportFormat::Ndjson),
-                    other => return Err(format!("--format {other}: choose json, csv or ndjson")),
-                }
-            }
-            "--output" => output = Some(PathBuf::from(value("--output")?)),
-            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
-            s => {
-                if query.replace(s.to_owned()).is_some() {
-                    return Err("give exactly one query (quote it)".into());
-                }
-            }
-        }
-    }
-    Ok(Args {
-        data_dir,
-        query: query.ok_or("no query given")?,
-        params,
-        ehr_id,
-        explain,
-        terminology,
-        format,
-        output,
-    })
 }
 
 /// How long an export may run.
@@ -126,14 +141,8 @@ async fn export(
     Ok(n)
 }
 
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(err, "cdr aql: {e}\n\n{}", super::USAGE);
-            return 2;
-        }
-    };
+pub fn run(args: AqlArgs, settings: &Settings, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let args = Args::from(args);
     let req = QueryRequest {
         aql: &args.query,
         params: args.params.clone(),
@@ -152,7 +161,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             }
         };
     }
-    let (config, stop) = super::store_config(args.data_dir);
+    let (config, stop) = super::store_config(args.data_dir, settings);
     let runtime = match super::runtime("aql", err) {
         Ok(r) => r,
         Err(code) => return code,
@@ -161,12 +170,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         let Some(store) = super::open_store("aql", &config, err).await else {
             return 2;
         };
-        let terminology = args.terminology.clone().or_else(|| {
-            std::env::var("CDR_TERMINOLOGY_URL")
-                .ok()
-                .filter(|v| !v.is_empty())
-        });
-        if let Some(url) = terminology {
+        if let Some(url) = args.terminology.clone() {
             match TerminologyService::new(&url) {
                 Ok(t) => {
                     store.use_terminology(t);
@@ -281,14 +285,24 @@ mod tests {
 
     #[test]
     fn usage_errors() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            let argv = ["cdr", "aql"].iter().chain(args);
+            let cli = super::super::Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+            match cli.command {
+                super::super::Command::Aql(a) => Ok::<_, String>(Args::from(a)),
+                _ => panic!("not aql"),
+            }
+        };
         assert!(parse(&[]).is_err());
-        assert!(parse(&["--param".into(), "x".into(), "q".into()]).is_err());
-        let a = parse(&[
-            "SELECT c FROM COMPOSITION c".into(),
-            "--param".into(),
-            "$n=3".into(),
-        ])
-        .unwrap();
+        assert!(parse(&["--param", "x", "q"]).is_err());
+        assert!(parse(&["q1", "q2"]).is_err());
+        let a = parse(&["SELECT c FROM COMPOSITION c", "--param", "$n=3"]).unwrap();
         assert_eq!(a.params.get("n"), Some(&Value::from(3)));
+        let a = parse(&["q", "--format", "CSV", "--param", "a=x", "--param", "b=1"]).unwrap();
+        assert!(matches!(a.format, Some(ExportFormat::Csv)));
+        assert_eq!(a.params.len(), 2);
+        assert!(parse(&["q", "--format", "xml"]).is_err());
+        assert!(parse(&["q", "--ehr-id", "not-a-uuid"]).is_err());
     }
 }

@@ -1,33 +1,36 @@
 //! `cdr audit verify`: seals the audit events whose transactions have ended, then checks the
 //! whole hash chain and names the first event that was changed or removed.
 
+use super::Settings;
 use std::io::Write;
-use std::path::PathBuf;
+
+/// Checks the audit trail
+#[derive(clap::Args, Debug)]
+pub(crate) struct AuditArgs {
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum AuditCommand {
+    /// Seals the ended audit events, then checks the audit trail's hash chain
+    ///
+    /// Seals the audit events whose transactions have ended, then checks the hash chain of the
+    /// audit trail (the managed PostgreSQL under --data-dir, default ./data, or DATABASE_URL).
+    /// Exit 0 when it holds (the head position and hash are printed: keep them elsewhere to
+    /// detect a later removal of the chain's end), 1 naming the first event changed or removed.
+    #[command(verbatim_doc_comment)]
+    Verify {
+        #[command(flatten)]
+        store: super::StoreDir,
+    },
+}
 
 /// Runs `cdr audit …`. Exit 0 when the chain holds, 1 when it does not, 2 on usage or setup
 /// errors.
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let mut data_dir = None;
-    let mut rest = args.iter();
-    let usage = |err: &mut dyn Write, why: &str| {
-        let _ = writeln!(err, "cdr audit: {why}\n\n{}", super::USAGE);
-        2
-    };
-    match rest.next().map(String::as_str) {
-        Some("verify") => {}
-        Some(other) => return usage(err, &format!("unknown subcommand `{other}`")),
-        None => return usage(err, "expected `verify`"),
-    }
-    while let Some(a) = rest.next() {
-        match a.as_str() {
-            "--data-dir" => match rest.next() {
-                Some(d) => data_dir = Some(PathBuf::from(d)),
-                None => return usage(err, "--data-dir needs a value"),
-            },
-            other => return usage(err, &format!("unknown argument `{other}`")),
-        }
-    }
-    let (config, stop) = super::store_config(data_dir);
+pub fn run(args: AuditArgs, settings: &Settings, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let AuditCommand::Verify { store } = args.command;
+    let (config, stop) = super::store_config(store.data_dir, settings);
     let runtime = match super::runtime("audit", err) {
         Ok(r) => r,
         Err(code) => return code,

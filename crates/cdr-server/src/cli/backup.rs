@@ -8,35 +8,62 @@ use std::path::PathBuf;
 
 use cdr_store::cluster::{ClusterOptions, ManagedCluster};
 
-fn parse(args: &[String]) -> Result<(PathBuf, PathBuf), String> {
-    let mut data_dir = cdr_store::StoreConfig::from_env().data_dir;
-    let mut target = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--data-dir" => data_dir = PathBuf::from(it.next().ok_or("--data-dir needs a value")?),
-            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
-            s => {
-                if target.replace(PathBuf::from(s)).is_some() {
-                    return Err("give one backup directory".into());
-                }
-            }
+use super::Settings;
+
+/// Backs up the managed PostgreSQL under the data directory
+///
+/// A consistent copy of the managed PostgreSQL under --data-dir (./data) into the new or
+/// empty DIR, also while cdr serve runs on it (pg_basebackup with its WAL, then checked by
+/// pg_verifybackup). `cdr restore` makes a data directory from it. With DATABASE_URL, use
+/// that server's own tools.
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct BackupArgs {
+    /// The data directory whose managed PostgreSQL is copied [default: ./data]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The backup directory (new or empty)
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+}
+
+/// Makes a data directory from a backup
+///
+/// Makes --data-dir (./data; its pg/ must not exist or be empty) hold a copy that
+/// `cdr backup` made; then cdr serve --data-dir DIR. With DATABASE_URL, use that server's own
+/// tools.
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct RestoreArgs {
+    /// The data directory to restore into [default: ./data]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The backup directory
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+}
+
+impl From<RestoreArgs> for BackupArgs {
+    fn from(a: RestoreArgs) -> BackupArgs {
+        BackupArgs {
+            data_dir: a.data_dir,
+            dir: a.dir,
         }
     }
-    Ok((data_dir, target.ok_or("give the backup directory")?))
 }
 
 /// `cdr backup` (`restore` false) or `cdr restore`.
-pub fn run(restore: bool, args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+pub fn run(
+    restore: bool,
+    args: BackupArgs,
+    settings: &Settings,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let name = if restore { "restore" } else { "backup" };
-    let (data_dir, dir) = match parse(args) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = writeln!(err, "cdr {name}: {e}\n\n{}", super::USAGE);
-            return 2;
-        }
-    };
-    if std::env::var("DATABASE_URL").is_ok_and(|v| !v.is_empty()) {
+    let (config, _) = super::store_config(args.data_dir, settings);
+    let (data_dir, dir) = (config.data_dir, args.dir);
+    if config.database_url.is_some() {
         let _ = writeln!(
             err,
             "cdr {name}: DATABASE_URL names a server of its own; back it up and restore it with \

@@ -62,78 +62,131 @@ pub(super) fn testdata(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut a = Args {
-        clients: 8,
-        count: 2000,
-        template: testdata(DEFAULT_TEMPLATE),
-        composition: testdata(DEFAULT_COMPOSITION),
-        caller: Principal::local(),
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "--clients" => {
-                a.clients = value("--clients")?
-                    .parse()
-                    .map_err(|_| "--clients needs a positive number".to_owned())?
-            }
-            "--count" => {
-                a.count = value("--count")?
-                    .parse()
-                    .map_err(|_| "--count needs a positive number".to_owned())?
-            }
-            "--template" => a.template = PathBuf::from(value("--template")?),
-            "--composition" => a.composition = PathBuf::from(value("--composition")?),
-            "--caller" => a.caller = caller(&value("--caller")?),
-            other => return Err(format!("unknown option `{other}`")),
+/// A number of at least 1, for the benchmarks' counts.
+pub(super) fn positive(v: &str) -> Result<usize, String> {
+    v.parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{v}: a positive number"))
+}
+
+/// Measures cdr on a machine of its own
+#[derive(clap::Args, Debug)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum BenchCommand {
+    /// Commits through the store beside raw INSERTs of the same JSON
+    ///
+    /// Commits M compositions with N clients through the store (decode, validate, index, one
+    /// transaction each) on a temporary managed PostgreSQL, then raw INSERTs of the same JSON
+    /// into one table with the same clients; the last line is a JSON object with the figures.
+    /// Default: the blood-pressure template and composition of ../shared/testdata.
+    #[command(verbatim_doc_comment)]
+    Commit(CommitArgs),
+    /// Commits and reads over HTTP without and with authentication
+    ///
+    /// Commits and reads over HTTP through two servers on one temporary store, one without
+    /// authentication and one with --auth oidc (a key made for the run), in alternating rounds;
+    /// prints commits/s, cdr's CPU per commit and GET-by-version-uid p50 of each, the last line
+    /// as one JSON object. --control: both servers without authentication (an A/A run).
+    #[command(verbatim_doc_comment)]
+    Auth(super::bench_auth::AuthArgs),
+    /// Times care-plan flag lookups
+    ///
+    /// Times care-plan flag lookups on the store under --data-dir (./bench-data): the first run
+    /// gives N EHRs (10,000) a subject and every second one the urgent care plan example; then
+    /// K single lookups and B batches of 1,000 subjects; prints p50/p99 of each.
+    #[command(verbatim_doc_comment)]
+    Flags(super::bench_flags::FlagsArgs),
+    /// Exports a whole query result over HTTP as CSV and NDJSON
+    ///
+    /// Exports a whole query result (default: every composition's uid with its EHR id) over
+    /// HTTP as CSV, then as NDJSON, from the store under --data-dir (./bench-data) with the
+    /// server in this process; prints rows/s and this process's RSS before and at its peak.
+    #[command(verbatim_doc_comment)]
+    Export(super::bench_export::ExportArgs),
+    /// Loads generated compositions for the other benchmarks
+    ///
+    /// Loads N EHRs × M generated compositions (corpus blood pressure and evaluation templates,
+    /// seeded variation) through the store into the managed cluster under --data-dir
+    /// (./bench-data).
+    #[command(verbatim_doc_comment)]
+    Load(super::bench_aql::LoadArgs),
+    /// Times AQL queries beside hand-written SQL
+    ///
+    /// Times a fixed set of AQL queries beside hand-written SQL with the same answers on the
+    /// data under --data-dir (./bench-data); prints p50/p99 per query and the ratio, the last
+    /// line as one JSON object. With --caller each query also runs as that caller (its access
+    /// predicate) beside the admin.
+    #[command(verbatim_doc_comment)]
+    Aql(super::bench_aql::LoadArgs),
+    /// Commit throughput with a webhook subscriber beside without, and the delivery delay
+    ///
+    /// Commits M compositions with N clients through the store, R rounds with a webhook
+    /// subscriber attached (a receiver in this process) and R without, alternating, on one
+    /// temporary store with the change-event dispatcher running; prints commits/s of each, the
+    /// ratio, and the delay from a commit's return to its webhook's arrival (p50, p99), the
+    /// last line as one JSON object.
+    #[command(verbatim_doc_comment)]
+    Notify(super::bench_notify::NotifyArgs),
+    /// Mixed load on `cdr serve` for a long run: errors and memory
+    ///
+    /// Runs `cdr serve` (this binary, on its own temporary store) under mixed load over HTTP
+    /// for M minutes with N clients: commits, reads, AQL queries, CSV exports, and a webhook
+    /// subscriber; prints per minute the operations, errors and the server's RSS, and at the
+    /// end whether every commit's event arrived. Exit 1 when anything failed.
+    #[command(verbatim_doc_comment)]
+    Soak(super::bench_soak::SoakArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct CommitArgs {
+    /// How many clients commit at a time
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = positive)]
+    clients: usize,
+    /// How many compositions are committed
+    #[arg(long, value_name = "M", default_value_t = 2000, value_parser = positive)]
+    count: usize,
+    /// The template (OPT) [default: the corpus blood-pressure one]
+    #[arg(long, value_name = "T")]
+    template: Option<PathBuf>,
+    /// The composition committed [default: the corpus blood-pressure one]
+    #[arg(long, value_name = "C")]
+    composition: Option<PathBuf>,
+    /// Who commits and reads [default: the local admin]
+    #[arg(long, value_name = "ROLE[:ORGANISATION]")]
+    caller: Option<String>,
+}
+
+impl From<CommitArgs> for Args {
+    fn from(a: CommitArgs) -> Args {
+        Args {
+            clients: a.clients,
+            count: a.count,
+            template: a.template.unwrap_or_else(|| testdata(DEFAULT_TEMPLATE)),
+            composition: a
+                .composition
+                .unwrap_or_else(|| testdata(DEFAULT_COMPOSITION)),
+            caller: a.caller.as_deref().map_or_else(Principal::local, caller),
         }
     }
-    if a.clients == 0 || a.count == 0 {
-        return Err("--clients and --count must be at least 1".into());
-    }
-    Ok(a)
 }
 
 /// Runs `cdr bench <what> …`.
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    if let Some(cmd @ ("load" | "aql")) = args.first().map(String::as_str) {
-        return super::bench_aql::run(cmd, &args[1..], out, err);
-    }
-    if args.first().map(String::as_str) == Some("auth") {
-        return super::bench_auth::run(&args[1..], out, err);
-    }
-    if args.first().map(String::as_str) == Some("flags") {
-        return super::bench_flags::run(&args[1..], out, err);
-    }
-    if args.first().map(String::as_str) == Some("export") {
-        return super::bench_export::run(&args[1..], out, err);
-    }
-    if args.first().map(String::as_str) == Some("soak") {
-        return super::bench_soak::run(&args[1..], out, err);
-    }
-    if args.first().map(String::as_str) == Some("notify") {
-        return super::bench_notify::run(&args[1..], out, err);
-    }
-    if args.first().map(String::as_str) != Some("commit") {
-        let _ = writeln!(
-            err,
-            "usage: cdr bench commit [--clients N] [--count M] [--template T --composition C] \
-             [--caller ROLE[:ORGANISATION]]"
-        );
-        return 2;
-    }
-    let args = match parse(&args[1..]) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(err, "cdr bench: {e}");
-            return 2;
-        }
+pub fn run(args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let args: Args = match args.command {
+        BenchCommand::Load(a) => return super::bench_aql::run("load", a, out, err),
+        BenchCommand::Aql(a) => return super::bench_aql::run("aql", a, out, err),
+        BenchCommand::Auth(a) => return super::bench_auth::run(a, out, err),
+        BenchCommand::Flags(a) => return super::bench_flags::run(a, out, err),
+        BenchCommand::Export(a) => return super::bench_export::run(a, out, err),
+        BenchCommand::Notify(a) => return super::bench_notify::run(a, out, err),
+        BenchCommand::Soak(a) => return super::bench_soak::run(a, out, err),
+        BenchCommand::Commit(a) => a.into(),
     };
     let (opt, json) = match (
         std::fs::read_to_string(&args.template),

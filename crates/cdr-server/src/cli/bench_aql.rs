@@ -62,46 +62,47 @@ struct Args {
     caller: Option<Principal>,
 }
 
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut a = Args {
-        data_dir: PathBuf::from("./bench-data"),
-        ehrs: 1000,
-        per_ehr: 10,
-        clients: 8,
-        iterations: 200,
-        seed: 1,
-        caller: None,
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let num = || {
-            value
-                .parse::<usize>()
-                .map_err(|e| format!("{flag} {value}: {e}"))
-        };
-        match flag.as_str() {
-            "--data-dir" => a.data_dir = PathBuf::from(value),
-            "--ehrs" => a.ehrs = num()?,
-            "--per-ehr" => a.per_ehr = num()?,
-            "--clients" => a.clients = num()?.max(1),
-            "--iterations" => a.iterations = num()?.max(1),
-            "--seed" => a.seed = num()? as u64,
-            "--caller" => a.caller = Some(super::bench::caller(value)),
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    Ok(a)
+#[derive(clap::Args, Debug)]
+pub(crate) struct LoadArgs {
+    /// The data directory of the benchmark's store
+    #[arg(long, value_name = "DIR", default_value = "./bench-data")]
+    data_dir: PathBuf,
+    /// How many EHRs are loaded
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    ehrs: usize,
+    /// How many compositions each EHR gets
+    #[arg(long, value_name = "M", default_value_t = 10)]
+    per_ehr: usize,
+    /// How many clients load at a time
+    #[arg(long, value_name = "C", default_value_t = 8)]
+    clients: usize,
+    /// How many times each query runs
+    #[arg(long, value_name = "K", default_value_t = 200)]
+    iterations: usize,
+    /// The seed of the generated variation
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// Each query also runs as this caller
+    #[arg(long, value_name = "ROLE[:ORGANISATION]")]
+    caller: Option<String>,
 }
 
-pub fn run(cmd: &str, args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(err, "cdr bench {cmd}: {e}");
-            return 2;
+impl From<LoadArgs> for Args {
+    fn from(a: LoadArgs) -> Args {
+        Args {
+            data_dir: a.data_dir,
+            ehrs: a.ehrs,
+            per_ehr: a.per_ehr,
+            clients: a.clients.max(1),
+            iterations: a.iterations.max(1),
+            seed: a.seed,
+            caller: a.caller.as_deref().map(super::bench::caller),
         }
-    };
+    }
+}
+
+pub fn run(cmd: &str, args: LoadArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let args = Args::from(args);
     let rt = match super::runtime("bench", err) {
         Ok(rt) => rt,
         Err(code) => return code,

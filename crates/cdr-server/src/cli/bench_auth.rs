@@ -27,7 +27,7 @@ use cdr_server::http::auth::{AuthConfig, OidcConfig};
 use cdr_server::http::{self, ServeOptions};
 use cdr_store::{CommitMeta, Principal};
 
-use super::bench::{percentile, testdata};
+use super::bench::{percentile, positive, testdata};
 
 const TEMPLATE: &str = "ehrbase-blood-pressure-simple.de.v0/template.opt";
 const COMPOSITION: &str =
@@ -48,52 +48,37 @@ struct Args {
     role: String,
 }
 
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut a = Args {
-        clients: 8,
-        count: 1000,
-        gets: 1000,
-        rounds: 10,
-        control: false,
-        role: "clinician".into(),
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut number = |name: &str| -> Result<usize, String> {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{name} needs a positive number"))
-        };
-        match arg.as_str() {
-            "--control" => a.control = true,
-            "--role" => {
-                a.role = it
-                    .next()
-                    .cloned()
-                    .ok_or_else(|| "--role needs a role".to_owned())?
-            }
-            "--clients" => a.clients = number("--clients")?,
-            "--count" => a.count = number("--count")?,
-            "--gets" => a.gets = number("--gets")?,
-            "--rounds" => a.rounds = number("--rounds")?,
-            other => return Err(format!("unknown option `{other}`")),
-        }
-    }
-    Ok(a)
+#[derive(clap::Args, Debug)]
+pub(crate) struct AuthArgs {
+    /// How many clients commit and read at a time
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = positive)]
+    clients: usize,
+    /// How many compositions each round commits
+    #[arg(long, value_name = "M", default_value_t = 1000, value_parser = positive)]
+    count: usize,
+    /// How many versions each round reads
+    #[arg(long, value_name = "K", default_value_t = 1000, value_parser = positive)]
+    gets: usize,
+    /// How many rounds alternate between the servers
+    #[arg(long, value_name = "R", default_value_t = 10, value_parser = positive)]
+    rounds: usize,
+    /// Both servers without authentication (an A/A run)
+    #[arg(long)]
+    control: bool,
+    /// The token's role (clinician pays the access rule; admin pays none)
+    #[arg(long, value_name = "ROLE", default_value = "clinician")]
+    role: String,
 }
 
-/// Runs `cdr bench auth …` (the arguments after `auth`).
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(
-                err,
-                "cdr bench auth: {e}\nusage: cdr bench auth [--clients N] [--count M] [--gets K] [--rounds R] [--control] [--role ROLE]"
-            );
-            return 2;
-        }
+/// Runs `cdr bench auth …`.
+pub fn run(a: AuthArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let args = Args {
+        clients: a.clients,
+        count: a.count,
+        gets: a.gets,
+        rounds: a.rounds,
+        control: a.control,
+        role: a.role,
     };
     let rt = match super::runtime("bench", err) {
         Ok(rt) => rt,

@@ -28,33 +28,20 @@ struct Args {
     query: String,
 }
 
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut a = Args {
-        data_dir: PathBuf::from("./bench-data"),
-        query: DEFAULT_QUERY.to_owned(),
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let value = it
-            .next()
-            .cloned()
-            .ok_or_else(|| format!("{arg} needs a value"))?;
-        match arg.as_str() {
-            "--data-dir" => a.data_dir = PathBuf::from(value),
-            "--query" => a.query = value,
-            other => return Err(format!("unknown option `{other}`")),
-        }
-    }
-    Ok(a)
+#[derive(clap::Args, Debug)]
+pub(crate) struct ExportArgs {
+    /// The data directory of the benchmark's store
+    #[arg(long, value_name = "DIR", default_value = "./bench-data")]
+    data_dir: PathBuf,
+    /// The query exported [default: every composition's uid with its EHR id]
+    #[arg(long, value_name = "AQL")]
+    query: Option<String>,
 }
 
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(err, "cdr bench export: {e}");
-            return 2;
-        }
+pub fn run(a: ExportArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let args = Args {
+        data_dir: a.data_dir,
+        query: a.query.unwrap_or_else(|| DEFAULT_QUERY.to_owned()),
     };
     let rt = match super::runtime("bench", err) {
         Ok(rt) => rt,

@@ -21,41 +21,28 @@ struct Args {
     batches: usize,
 }
 
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut a = Args {
-        data_dir: PathBuf::from("./bench-data"),
-        subjects: 10_000,
-        lookups: 2_000,
-        batches: 50,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let value = it
-            .next()
-            .cloned()
-            .ok_or_else(|| format!("{arg} needs a value"))?;
-        let number = |v: &str| {
-            v.parse::<usize>()
-                .map_err(|_| format!("{arg} needs a number"))
-        };
-        match arg.as_str() {
-            "--data-dir" => a.data_dir = PathBuf::from(value),
-            "--subjects" => a.subjects = number(&value)?.max(1),
-            "--lookups" => a.lookups = number(&value)?.max(1),
-            "--batches" => a.batches = number(&value)?.max(1),
-            other => return Err(format!("unknown option `{other}`")),
-        }
-    }
-    Ok(a)
+#[derive(clap::Args, Debug)]
+pub(crate) struct FlagsArgs {
+    /// The data directory of the benchmark's store
+    #[arg(long, value_name = "DIR", default_value = "./bench-data")]
+    data_dir: PathBuf,
+    /// How many EHRs get a subject (on the first run)
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    subjects: usize,
+    /// How many single lookups are timed
+    #[arg(long, value_name = "K", default_value_t = 2_000)]
+    lookups: usize,
+    /// How many batches of 1,000 subjects are timed
+    #[arg(long, value_name = "B", default_value_t = 50)]
+    batches: usize,
 }
 
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(err, "cdr bench flags: {e}");
-            return 2;
-        }
+pub fn run(a: FlagsArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let args = Args {
+        data_dir: a.data_dir,
+        subjects: a.subjects.max(1),
+        lookups: a.lookups.max(1),
+        batches: a.batches.max(1),
     };
     let rt = match super::runtime("bench", err) {
         Ok(rt) => rt,

@@ -20,48 +20,21 @@ use super::bench::{
 
 type BoxError = Box<dyn std::error::Error>;
 
-struct Args {
+#[derive(clap::Args, Debug)]
+pub(crate) struct NotifyArgs {
+    /// How many clients commit at a time
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = super::bench::positive)]
     clients: usize,
+    /// How many compositions each round commits
+    #[arg(long, value_name = "M", default_value_t = 2000, value_parser = super::bench::positive)]
     count: usize,
+    /// How many rounds of each kind
+    #[arg(long, value_name = "R", default_value_t = 3, value_parser = super::bench::positive)]
     rounds: usize,
 }
 
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut a = Args {
-        clients: 8,
-        count: 2000,
-        rounds: 3,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut number = |name: &str| {
-            it.next()
-                .and_then(|v| v.parse::<usize>().ok())
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{name} needs a positive number"))
-        };
-        match arg.as_str() {
-            "--clients" => a.clients = number("--clients")?,
-            "--count" => a.count = number("--count")?,
-            "--rounds" => a.rounds = number("--rounds")?,
-            other => return Err(format!("unknown option `{other}`")),
-        }
-    }
-    Ok(a)
-}
-
-/// Runs `cdr bench notify …`.
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(
-                err,
-                "cdr bench notify: {e}\nusage: cdr bench notify [--clients N] [--count M] [--rounds R]"
-            );
-            return 2;
-        }
-    };
+/// Runs `cdr bench notify`.
+pub fn run(args: NotifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let rt = match super::runtime("bench notify", err) {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -128,7 +101,7 @@ async fn commits(
     store: &Store,
     ehrs: &Arc<Vec<uuid::Uuid>>,
     json: &Arc<Vec<u8>>,
-    args: &Args,
+    args: &NotifyArgs,
 ) -> Result<(f64, Vec<(String, Instant)>), BoxError> {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -175,7 +148,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
+async fn bench(args: &NotifyArgs, out: &mut dyn Write) -> Result<(), BoxError> {
     let opt = std::fs::read_to_string(testdata(TEMPLATE))?;
     let json = Arc::new(std::fs::read(testdata(COMPOSITION))?);
     let temp = temp_store("cdr-bench-notify", args.clients + 4).await?;

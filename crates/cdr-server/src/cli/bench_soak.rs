@@ -14,45 +14,18 @@ use super::bench_auth::Conn;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-struct Args {
-    minutes: u64,
+#[derive(clap::Args, Debug)]
+pub(crate) struct SoakArgs {
+    /// How long the load runs, in minutes
+    #[arg(long, value_name = "M", default_value_t = 30, value_parser = super::bench::positive)]
+    minutes: usize,
+    /// How many clients send requests at a time
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = super::bench::positive)]
     clients: usize,
 }
 
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut a = Args {
-        minutes: 30,
-        clients: 8,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut number = |name: &str| {
-            it.next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{name} needs a positive number"))
-        };
-        match arg.as_str() {
-            "--minutes" => a.minutes = number("--minutes")?,
-            "--clients" => a.clients = number("--clients")? as usize,
-            other => return Err(format!("unknown option `{other}`")),
-        }
-    }
-    Ok(a)
-}
-
-/// Runs `cdr bench soak …`.
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(
-                err,
-                "cdr bench soak: {e}\nusage: cdr bench soak [--minutes M] [--clients N]"
-            );
-            return 2;
-        }
-    };
+/// Runs `cdr bench soak`.
+pub fn run(args: SoakArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let rt = match super::runtime("bench soak", err) {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -244,7 +217,7 @@ fn serve(dir: &std::path::Path) -> Result<(SocketAddr, std::process::Child), Box
     Ok((addr, child))
 }
 
-async fn soak(args: &Args, out: &mut dyn Write) -> Result<bool, BoxError> {
+async fn soak(args: &SoakArgs, out: &mut dyn Write) -> Result<bool, BoxError> {
     let opt = std::fs::read(testdata(DEFAULT_TEMPLATE))?;
     let body = Arc::new(std::fs::read(testdata(DEFAULT_COMPOSITION))?);
     let dir = std::env::temp_dir().join(format!("cdr-soak-{}", std::process::id()));
@@ -269,7 +242,7 @@ async fn soak(args: &Args, out: &mut dyn Write) -> Result<bool, BoxError> {
 }
 
 async fn run_load(
-    args: &Args,
+    args: &SoakArgs,
     addr: SocketAddr,
     pid: u32,
     opt: &[u8],
@@ -323,7 +296,7 @@ async fn run_load(
     );
     let tally = Arc::new(Tally::default());
     let started = Instant::now();
-    let until = started + Duration::from_secs(args.minutes * 60);
+    let until = started + Duration::from_secs(args.minutes as u64 * 60);
     let running = Arc::new(AtomicUsize::new(args.clients));
     let mut tasks = Vec::new();
     for n in 0..args.clients {

@@ -9,68 +9,39 @@ use super::forms::{self, Form};
 
 const NAME: &str = "cdr convert";
 
-struct Args {
+/// Converts a composition between json, xml, flat and structured
+///
+/// Converts a composition between json, xml, flat and structured; --from defaults to the file
+/// extension (xml, else json); FLAT and STRUCTURED need the template. Prints the result.
+/// Exit 1 when the input does not read or convert (the message names the FLAT key or the
+/// place), 2 on usage errors or an unreadable template.
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct ConvertArgs {
+    /// The operational template (OPT 1.4 XML), for FLAT and STRUCTURED
+    #[arg(short, long, value_name = "file.opt")]
     template: Option<String>,
-    from: Form,
+    /// The input's format: json, xml, flat or structured [default: by extension]
+    #[arg(long, value_name = "F", value_parser = Form::parse)]
+    from: Option<Form>,
+    /// The output's format: json, xml, flat or structured
+    #[arg(long, value_name = "F", value_parser = Form::parse)]
     to: Form,
+    /// JSON on one line
+    #[arg(long)]
     compact: bool,
+    /// The composition file
+    #[arg(value_name = "composition")]
     file: String,
 }
 
-fn parse_args(args: &[String]) -> Result<Args, String> {
-    let mut template = None;
-    let mut from = None;
-    let mut to = None;
-    let mut compact = false;
-    let mut files = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (flag, inline) = match a.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (a.as_str(), None),
-        };
-        let mut value = |what: &str| {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{flag} needs {what}"))
-        };
-        match flag {
-            "--template" | "-t" => template = Some(value("a file")?),
-            "--from" => from = Some(Form::parse(&value("a format")?)?),
-            "--to" => to = Some(Form::parse(&value("a format")?)?),
-            "--compact" => compact = true,
-            s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option `{s}`")),
-            _ => files.push(a.clone()),
-        }
+pub fn run(args: ConvertArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let from = args
+        .from
+        .unwrap_or_else(|| Form::by_extension(Path::new(&args.file)));
+    if args.template.is_none() && (from.needs_template() || args.to.needs_template()) {
+        return super::usage(err, NAME, "FLAT and STRUCTURED need --template <file.opt>");
     }
-    let to = to.ok_or("--to json|xml|flat|structured is required")?;
-    let file = match files.as_slice() {
-        [one] => one.clone(),
-        [] => return Err("no composition file given".into()),
-        _ => return Err("one composition file at a time".into()),
-    };
-    let from = from.unwrap_or_else(|| Form::by_extension(Path::new(&file)));
-    if template.is_none() && (from.needs_template() || to.needs_template()) {
-        return Err("FLAT and STRUCTURED need --template <file.opt>".into());
-    }
-    Ok(Args {
-        template,
-        from,
-        to,
-        compact,
-        file,
-    })
-}
-
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let args = match parse_args(args) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(err, "{NAME}: {e}\n\n{}", super::USAGE);
-            return 2;
-        }
-    };
     let template = match args.template.as_deref().map(forms::template).transpose() {
         Ok(t) => t,
         Err(e) => {
@@ -79,7 +50,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         }
     };
     let file = &args.file;
-    match forms::convert_file(file, args.from, args.to, template.as_ref(), args.compact) {
+    match forms::convert_file(file, from, args.to, template.as_ref(), args.compact) {
         Ok(text) => {
             let _ = writeln!(out, "{text}");
             0

@@ -11,58 +11,34 @@ use cdr_store::{CommitMeta, Principal, Store, StoreError};
 use uuid::Uuid;
 
 use super::forms::{self, Form};
+use super::Settings;
 
-struct Args {
-    data_dir: Option<PathBuf>,
-    files: Vec<PathBuf>,
+/// Loads compositions into the store
+///
+/// Loads compositions (files given, and *.json/*.xml below directories) into the store,
+/// N at a time (8): canonical JSON or XML by extension, or FLAT/STRUCTURED through the
+/// uploaded template ID; into the EHR ID, else a new EHR per file. Prints a progress bar on
+/// a terminal and a summary; each refused file with why. Exit 1 when any was refused.
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct ImportArgs {
+    #[command(flatten)]
+    store: super::StoreDir,
+    /// Commits into the EHR ID, else into a new EHR per file
+    #[arg(long, value_name = "ID")]
     ehr_id: Option<Uuid>,
+    /// The files' format: json, xml, flat or structured [default: by extension]
+    #[arg(long = "format", value_name = "json|xml|flat|structured", value_parser = Form::parse)]
     form: Option<Form>,
+    /// The uploaded template (its id) that FLAT and STRUCTURED files are read through
+    #[arg(long, value_name = "ID")]
     template: Option<String>,
-    jobs: usize,
-}
-
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut a = Args {
-        data_dir: None,
-        files: Vec::new(),
-        ehr_id: None,
-        form: None,
-        template: None,
-        jobs: 8,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "--data-dir" => a.data_dir = Some(PathBuf::from(value("--data-dir")?)),
-            "--ehr-id" => {
-                let v = value("--ehr-id")?;
-                a.ehr_id = Some(Uuid::parse_str(&v).map_err(|e| format!("--ehr-id {v}: {e}"))?);
-            }
-            "--format" => a.form = Some(Form::parse(&value("--format")?)?),
-            "--template" => a.template = Some(value("--template")?),
-            "--jobs" => {
-                a.jobs = value("--jobs")?
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or("--jobs needs a positive number")?
-            }
-            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
-            s => a.files.push(PathBuf::from(s)),
-        }
-    }
-    if a.files.is_empty() {
-        return Err("give the files or directories to import".into());
-    }
-    if a.form.is_some_and(Form::needs_template) && a.template.is_none() {
-        return Err("FLAT and STRUCTURED need --template (the id of an uploaded template)".into());
-    }
-    Ok(a)
+    /// How many files are committed at a time
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: u32,
+    /// Composition files, or directories to search for *.json and *.xml
+    #[arg(required = true, value_name = "file|dir")]
+    files: Vec<PathBuf>,
 }
 
 /// The files to import: those given, and those below the directories given whose extension is
@@ -98,14 +74,14 @@ fn refusal(e: &StoreError) -> String {
     }
 }
 
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(err, "cdr import: {e}\n\n{}", super::USAGE);
-            return 2;
-        }
-    };
+pub fn run(args: ImportArgs, settings: &Settings, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    if args.form.is_some_and(Form::needs_template) && args.template.is_none() {
+        return super::usage(
+            err,
+            "cdr import",
+            "FLAT and STRUCTURED need --template (the id of an uploaded template)",
+        );
+    }
     let files = match files(&args.files) {
         Ok(f) => f,
         Err(e) => {
@@ -113,7 +89,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             return 2;
         }
     };
-    let (config, stop) = super::store_config(args.data_dir.clone());
+    let (config, stop) = super::store_config(args.store.data_dir.clone(), settings);
     let runtime = match super::runtime("import", err) {
         Ok(r) => r,
         Err(code) => return code,
@@ -132,7 +108,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 
 async fn import(
     store: &Store,
-    args: &Args,
+    args: &ImportArgs,
     files: Vec<PathBuf>,
     out: &mut dyn Write,
     err: &mut dyn Write,

@@ -1,4 +1,7 @@
-//! Command-line dispatch. Exit codes: 0 success, 1 invalid input data, 2 usage or setup error.
+//! The command line, parsed by clap from the types below: one field with its attribute per
+//! option (its flag, `CDR_*` variable and help). Exit codes: 0 success, 1 invalid input data,
+//! 2 usage or setup error. Values missing from the command line and the environment come from
+//! the configuration file `cdr.toml` (see `config`), then from the defaults.
 
 mod aql;
 mod archetype;
@@ -11,6 +14,7 @@ mod bench_export;
 mod bench_flags;
 mod bench_notify;
 mod bench_soak;
+mod config;
 mod convert;
 mod forms;
 mod import;
@@ -20,170 +24,199 @@ mod user;
 mod validate;
 
 use std::io::Write;
+use std::path::PathBuf;
 
-pub const USAGE: &str = "\
-cdr — an openEHR Clinical Data Repository
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-USAGE:
-  cdr serve [--bind ADDR] [--data-dir DIR] [--system-id ID] [--base-path PATH]
-            [--terminology-url URL] [--auth none|basic|oidc] [--insecure-no-auth]
-            [--oidc-issuer URL] [--oidc-audience AUD]... [--jwks-file FILE]
-            [--oidc-roles-claim C[,C…]] [--oidc-organisation-claim C] [--oidc-patient-id-claim C]
-            [--oidc-teams-claim C] [--oidc-break-glass-claim C]
-            [--tls-cert PEM --tls-key PEM] [--cors-origin ORIGIN]... [--models DIR]
-            [--no-default-models] [--ui-dir DIR] [--ui-client-id ID] [--flag-template ID]...
-            [--log-format text|json] [--log-level LEVEL] [--slow-query-ms MS]
-      Serves the openEHR REST API (default 127.0.0.1:8080, base /openehr/v1, data dir ./data,
-      system id local.cdr; or CDR_BIND, CDR_DATA_DIR, CDR_SYSTEM_ID, CDR_BASE_PATH). AQL's
-      TERMINOLOGY() asks the FHIR R4 terminology server at URL (http://; or
-      CDR_TERMINOLOGY_URL); without one it is a query error. With no
-      DATABASE_URL it runs its own PostgreSQL under DIR/pg. GET /health answers 200 while the
-      server runs (liveness), GET /ready once the database is reachable (readiness; else 503
-      with Retry-After, as the API answers while the database is down). SIGINT/SIGTERM: in-flight requests finish, then PostgreSQL stops.
-      --auth (CDR_AUTH): none (default; every caller is the local admin, so only on a loopback
-      address unless --insecure-no-auth, CDR_INSECURE_NO_AUTH=1), basic (users of `cdr user`)
-      or oidc (bearer JWTs: iss must be the issuer, aud one of the audiences; keys from the
-      issuer's discovery document over https, or from FILE; roles from the claims named, default
-      roles, e.g. realm_access.roles for Keycloak; teams from the teams claim, default groups;
-      a break-glass reason from the break-glass claim, default break_glass_reason; or
-      CDR_OIDC_ISSUER, CDR_OIDC_AUDIENCE, CDR_JWKS_FILE, CDR_OIDC_ROLES_CLAIM,
-      CDR_OIDC_ORGANISATION_CLAIM, CDR_OIDC_PATIENT_ID_CLAIM, CDR_OIDC_TEAMS_CLAIM,
-      CDR_OIDC_BREAK_GLASS_CLAIM). --tls-cert/--tls-key (CDR_TLS_CERT, CDR_TLS_KEY) serve HTTPS;
-      --cors-origin (CDR_CORS_ORIGINS, comma-separated) lets those browser origins call the API.
-      --models DIR (CDR_MODELS) compiles every .oet template below DIR with the archetypes found
-      by id below it before starting (any error stops the start, every error listed as
-      file:line: message) and serves them as uploaded templates (a changed one replaces the
-      stored OPT unless compositions were committed with it). On a store's first start the
-      care-plan templates cdr ships (cdr_urgent_care_plan.v0, cdr_care_and_support_plan.v0,
-      cdr_emergency_care_and_treatment_plan.v0) are installed, unless --no-default-models
-      (CDR_NO_DEFAULT_MODELS=1); later starts leave the templates as they are. The browser
-      app and the <cdr-form> component are at /ui/ (built in; --ui-dir DIR or CDR_UI_DIR
-      serves them from DIR instead, for working on them); with --auth oidc the app signs in
-      as the public client --ui-client-id (CDR_UI_CLIENT_ID), authorization code with PKCE.
-      GET/POST {base}/flags answer which care plans a subject's EHR holds: compositions of the
-      care-plan archetype cdr ships, and of each --flag-template (CDR_FLAG_TEMPLATES, commas).
-      Logs go to standard error, one line per request (method, path, status, duration, request
-      id, caller) and AQL queries slower than --slow-query-ms (default 1000), as text or JSON
-      (--log-format, CDR_LOG_FORMAT), at --log-level (CDR_LOG_LEVEL; RUST_LOG wins; default
-      info). GET /metrics answers Prometheus metrics.
-  cdr user add <name> --roles R[,R…] [--full-name N] [--organisation O] [--team T]...
-               [--patient-id P]
-  cdr user passwd <name> | remove <name> | list          [--data-dir D] [--password-env VAR]
-      Manages the users of --auth basic in the store (D or DATABASE_URL). The password is the
-      first line of standard input, or the variable VAR; it is stored as an argon2id hash.
-  cdr validate --template <file.opt> [--format json|xml|flat|structured] [--json] <composition>...
-      Validates compositions against an OPT 1.4: canonical JSON (*.json) or XML (*.xml), or
-      with --format the given format (FLAT and STRUCTURED are converted through the template
-      first). Exit 0 when all are valid, 1 when any is invalid, unreadable or does not convert,
-      2 on usage errors or an unreadable template. --json prints one JSON object per file:
-      {file, valid, issues} (and error when the file does not read or convert).
-  cdr convert [--template <file.opt>] [--from F] --to F [--compact] <composition>
-      Converts a composition between json, xml, flat and structured (F); --from defaults to
-      the file extension (xml, else json); FLAT and STRUCTURED need the template. Prints the
-      result. Exit 1 when the input does not read or convert (the message names the FLAT key
-      or the place), 2 on usage errors or an unreadable template.
-  cdr template webtemplate [--compact] <file.opt>
-      Prints the web template (format 2.3, as EHRbase and Better publish it) of an OPT 1.4 as
-      JSON. Exit 1 when the OPT does not parse, 2 on usage errors or an unreadable file.
-  cdr template flat-to-canonical [--compact] <file.opt> <flat.json>
-  cdr template canonical-to-flat [--compact] <file.opt> <composition.json|.xml>
-      Converts a FLAT composition to canonical JSON, or a canonical one to FLAT, through the
-      template's web template. Exit 1 when the input does not convert (the message names the
-      FLAT key or the place), 2 on usage errors or an unreadable template.
-  cdr template example [--format json|xml|flat|structured] [--compact] <file.opt>
-      Prints an example composition of the template (every node once, values the template
-      allows), canonical JSON by default. Exit 1 when the OPT does not parse.
-  cdr template build --archetypes <dir> <file.oet>
-      Compiles an OET template (Ocean Template Designer) with the ADL 1.4 archetypes found by
-      id anywhere below <dir> (specialised ones flattened onto their parents) and prints the
-      operational template (OPT 1.4 XML). Exit 1 when it does not compile (every error as
-      file:line: message: a missing archetype, a rule or slot filling whose path matches no
-      node), 2 on usage errors or unreadable input.
-  cdr archetype check [--strict] <file.adl|dir>...
-      Parses and checks ADL 1.4 archetypes (every .adl file below a directory): codes used
-      but not defined or defined but not used, node ids repeated among siblings, occurrences
-      outside their attribute's cardinality, slot assertions that are not archetype id
-      patterns, RM types and attributes, use_node paths; a specialised archetype also against
-      its parent found among them (occurrences, existence, cardinality, types, codes, values
-      no wider than the parent's). Prints each finding as file:line:col: CODE: message (the
-      openEHR validity rule's code; W and I codes are warnings). Exit 0 when there are no
-      errors (with --strict: no warnings either), 1 when a file has errors or does not read
-      or parse, 2 on usage errors.
-  cdr bench commit [--clients N] [--count M] [--template T --composition C]
-      Commits M compositions with N clients through the store (decode, validate, index, one
-      transaction each) on a temporary managed PostgreSQL, then raw INSERTs of the same JSON into
-      one table with the same clients; the last line is a JSON object with the figures.
-      Default: the blood-pressure template and composition of ../shared/testdata.
-  cdr bench auth [--clients N] [--count M] [--gets K] [--rounds R] [--control]
-      Commits and reads over HTTP through two servers on one temporary store, one without
-      authentication and one with --auth oidc (a key made for the run), in alternating rounds;
-      prints commits/s, cdr's CPU per commit and GET-by-version-uid p50 of each, the last line
-      as one JSON object. --control: both servers without authentication (an A/A run).
-  cdr bench flags [--data-dir D] [--subjects N] [--lookups K] [--batches B]
-      Times care-plan flag lookups on D's store (./bench-data): the first run gives N EHRs
-      (10,000) a subject and every second one the urgent care plan example; then K single
-      lookups and B batches of 1,000 subjects; prints p50/p99 of each.
-  cdr bench export [--data-dir D] [--query AQL]
-      Exports a whole query result (default: every composition's uid with its EHR id) over
-      HTTP as CSV, then as NDJSON, from D's store (./bench-data) with the server
-      in this process; prints rows/s and this process's RSS before and at its peak.
-  cdr bench notify [--clients N] [--count M] [--rounds R]
-      Commits M compositions with N clients through the store, R rounds with a webhook
-      subscriber attached (a receiver in this process) and R without, alternating, on one
-      temporary store with the change-event dispatcher running; prints commits/s of each, the
-      ratio, and the delay from a commit's return to its webhook's arrival (p50, p99).
-  cdr bench soak [--minutes M] [--clients N]
-      Runs `cdr serve` (this binary, on its own temporary store) under mixed load over HTTP
-      for M minutes (30) with N clients (8): commits, reads, AQL queries, CSV exports, and a
-      webhook subscriber; prints per minute the operations, errors and the server's RSS, and
-      at the end whether every commit's event arrived. Exit 1 when anything failed.
-  cdr aql [--data-dir D] [--ehr-id ID] [--param name=value]... [--terminology-url URL]
-          [--format json|csv|ndjson] [--output FILE]
-          [--explain] '<query>'
-      Runs one AQL query on the store (its managed PostgreSQL under D, default ./data, or
-      DATABASE_URL) and prints the RESULT_SET as JSON, or with --format csv|ndjson its rows
-      (CSV with a header row; NDJSON one object per row), streamed with no row limit.
-      --output FILE writes there instead (with a progress line on a terminal).
-      --explain prints the SQL instead.
-      Exit 1 for a malformed or unsupported query (the message names line and column).
-  cdr import [--data-dir D] [--ehr-id ID] [--format json|xml|flat|structured]
-             [--template ID] [--jobs N] <file|dir>...
-      Loads compositions (files given, and *.json/*.xml below directories) into the store,
-      N at a time (8): canonical JSON or XML by extension, or FLAT/STRUCTURED through the
-      uploaded template ID; into the EHR ID, else a new EHR per file. Prints a progress bar on
-      a terminal and a summary; each refused file with why. Exit 1 when any was refused.
-  cdr backup [--data-dir D] DIR | cdr restore [--data-dir D] DIR
-      backup: a consistent copy of the managed PostgreSQL under D (./data) into the new or
-      empty DIR, also while cdr serve runs on D (pg_basebackup with its WAL, then checked by
-      pg_verifybackup). restore: makes D (whose pg/ must not exist or be empty) hold such a
-      copy; then cdr serve --data-dir D. With DATABASE_URL, use that server's own tools.
-  cdr audit verify [--data-dir D]
-      Seals the audit events whose transactions have ended, then checks the hash chain of the
-      audit trail (the managed PostgreSQL under D, default ./data, or DATABASE_URL). Exit 0
-      when it holds (the head position and hash are printed: keep them elsewhere to detect a
-      later removal of the chain's end), 1 naming the first event changed or removed.
-  cdr bench load [--data-dir D] [--ehrs N] [--per-ehr M] [--clients C] [--seed S]
-      Loads N EHRs × M generated compositions (corpus blood pressure and evaluation templates,
-      seeded variation) through the store into the managed cluster under D (./bench-data).
-  cdr bench aql [--data-dir D] [--iterations K] [--caller ROLE[:ORGANISATION]]
-      Times a fixed set of AQL queries beside hand-written SQL with the same answers on D's
-      data; prints p50/p99 per query and the ratio, the last line as one JSON object. With
-      --caller each query also runs as that caller (its access predicate) beside the admin.
-  cdr help
-";
+/// cdr — an openEHR Clinical Data Repository
+///
+/// Exit codes: 0 success, 1 invalid input data, 2 usage or setup errors.
+/// Options come from the command line, else their environment variable (CDR_*, DATABASE_URL),
+/// else the configuration file (--config FILE, CDR_CONFIG, else ./cdr.toml when it exists;
+/// read by serve and the commands that open a store: user, aql, import, backup, restore,
+/// audit), else their default. `cdr help COMMAND` or `cdr COMMAND --help` tells more.
+#[derive(Parser, Debug)]
+#[command(
+    name = "cdr",
+    version,
+    verbatim_doc_comment,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub(crate) struct Cli {
+    /// The configuration file of serve and the commands that open a store (TOML, keys as the
+    /// long options: data_dir = "/var/lib/cdr"); read, never written [default: ./cdr.toml when
+    /// it exists]
+    #[arg(long, global = true, env = "CDR_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
 
-/// The store settings of a command on an existing store: the environment's (`DATABASE_URL`),
-/// with `--data-dir` when given; and whether the store should be shut down afterwards (not
+#[derive(Subcommand, Debug)]
+enum Command {
+    Serve(Box<serve::ServeArgs>),
+    User(user::UserArgs),
+    Validate(validate::ValidateArgs),
+    Convert(convert::ConvertArgs),
+    Template(template::TemplateArgs),
+    Archetype(archetype::ArchetypeArgs),
+    Aql(aql::AqlArgs),
+    Import(import::ImportArgs),
+    Backup(backup::BackupArgs),
+    Restore(backup::RestoreArgs),
+    Audit(audit::AuditArgs),
+    Bench(bench::BenchArgs),
+    Completions(Completions),
+}
+
+/// Prints a completion script for a shell
+///
+/// Prints the script that completes cdr's commands and options in SHELL, e.g.
+///   cdr completions bash > /etc/bash_completion.d/cdr
+///   cdr completions zsh > "${fpath[1]}/_cdr"
+///   cdr completions fish > ~/.config/fish/completions/cdr.fish
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+struct Completions {
+    /// The shell
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+/// The store a command opens: its data directory.
+#[derive(clap::Args, Debug)]
+pub(crate) struct StoreDir {
+    /// The data directory whose managed PostgreSQL holds the store (unless DATABASE_URL)
+    /// [default: ./data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// What the configuration file gives beyond the options of the command line.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Settings {
+    /// `database_url` of the file (the environment's `DATABASE_URL` wins).
+    pub database_url: Option<String>,
+}
+
+/// The command-line interface as clap sees it, with the environment variables that are set
+/// but empty treated as unset.
+pub(crate) fn command() -> clap::Command {
+    unset_empty_env(Cli::command())
+}
+
+fn unset_empty_env(mut cmd: clap::Command) -> clap::Command {
+    let empty: Vec<clap::Id> = cmd
+        .get_arguments()
+        .filter(|a| {
+            a.get_env()
+                .is_some_and(|v| std::env::var_os(v).is_some_and(|x| x.is_empty()))
+        })
+        .map(|a| a.get_id().clone())
+        .collect();
+    for id in empty {
+        cmd = cmd.mut_arg(id, |a| a.env(None));
+    }
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, unset_empty_env);
+    }
+    cmd
+}
+
+/// Writes clap's error, help or version text where it belongs; its exit code (2, or 0 for
+/// help and version).
+fn clap_says(e: clap::Error, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let text = e.render().to_string();
+    if e.use_stderr() {
+        let _ = write!(err, "{text}");
+        2
+    } else {
+        let _ = write!(out, "{text}");
+        0
+    }
+}
+
+/// A usage error found after parsing: says it on `err` with where to find help; exit code 2.
+pub(crate) fn usage(err: &mut dyn Write, command: &str, what: &str) -> i32 {
+    let _ = writeln!(
+        err,
+        "{command}: {what}\n\nFor more information, try '{command} --help'."
+    );
+    2
+}
+
+/// Runs the command line `args` (without the program name), writing to `out` and `err`.
+pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let argv: Vec<String> = std::iter::once("cdr".to_owned())
+        .chain(args.iter().cloned())
+        .collect();
+    let cmd = command();
+    let matches = match cmd.clone().try_get_matches_from(&argv) {
+        Ok(m) => m,
+        Err(e) => return clap_says(e, out, err),
+    };
+    let (matches, settings) = match config::apply(cmd, matches, &argv) {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => return clap_says(e, out, err),
+        Err(e) => {
+            let _ = writeln!(err, "cdr: {e}");
+            return 2;
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return clap_says(e, out, err),
+    };
+    match cli.command {
+        Command::Serve(a) => serve::run(*a, &settings, out, err),
+        Command::User(a) => user::run(a, &settings, out, err),
+        Command::Validate(a) => validate::run(a, out, err),
+        Command::Convert(a) => convert::run(a, out, err),
+        Command::Template(a) => template::run(a, out, err),
+        Command::Archetype(a) => archetype::run(a, out, err),
+        Command::Aql(a) => aql::run(a, &settings, out, err),
+        Command::Import(a) => import::run(a, &settings, out, err),
+        Command::Backup(a) => backup::run(false, a, &settings, out, err),
+        Command::Restore(a) => backup::run(true, a.into(), &settings, out, err),
+        Command::Audit(a) => audit::run(a, &settings, out, err),
+        Command::Bench(a) => bench::run(a, out, err),
+        Command::Completions(c) => {
+            clap_complete::generate(c.shell, &mut Cli::command(), "cdr", out);
+            0
+        }
+    }
+}
+
+/// The store settings of a command on an existing store: the environment's `DATABASE_URL`,
+/// else the configuration file's, with `--data-dir` when given; and whether the store should be shut down afterwards (not
 /// when it is a database server of its own, nor when its managed cluster was running already,
 /// e.g. for a server on the same data directory: that one is left running).
-pub(crate) fn store_config(data_dir: Option<std::path::PathBuf>) -> (cdr_store::StoreConfig, bool) {
-    let mut config = cdr_store::StoreConfig::from_env();
+pub(crate) fn store_config(
+    data_dir: Option<PathBuf>,
+    settings: &Settings,
+) -> (cdr_store::StoreConfig, bool) {
+    let mut config = store_defaults(settings);
     if let Some(d) = data_dir {
         config.data_dir = d;
     }
     let was_running = config.data_dir.join("pg/postmaster.pid").exists();
     let stop = !was_running && config.database_url.is_none();
     (config, stop)
+}
+
+/// The store's defaults with the database server of the environment, else of the
+/// configuration file.
+pub(crate) fn store_defaults(settings: &Settings) -> cdr_store::StoreConfig {
+    let mut config = cdr_store::StoreConfig::from_env();
+    if config.database_url.is_none() {
+        config.database_url = settings.database_url.clone();
+    }
+    config
 }
 
 /// The store of a command, opened; or `None` after saying on `err` why it does not open.
@@ -212,32 +245,189 @@ pub(crate) fn runtime(command: &str, err: &mut dyn Write) -> Result<tokio::runti
         })
 }
 
-/// Runs the command line `args` (without the program name), writing to `out` and `err`.
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    match args.first().map(String::as_str) {
-        Some("serve") => serve::run(&args[1..], out, err),
-        Some("validate") => validate::run(&args[1..], out, err),
-        Some("template") => template::run(&args[1..], out, err),
-        Some("convert") => convert::run(&args[1..], out, err),
-        Some("aql") => aql::run(&args[1..], out, err),
-        Some("import") => import::run(&args[1..], out, err),
-        Some("backup") => backup::run(false, &args[1..], out, err),
-        Some("restore") => backup::run(true, &args[1..], out, err),
-        Some("archetype") => archetype::run(&args[1..], out, err),
-        Some("audit") => audit::run(&args[1..], out, err),
-        Some("bench") => bench::run(&args[1..], out, err),
-        Some("user") => user::run(&args[1..], out, err),
-        Some("help") | Some("--help") | Some("-h") => {
-            let _ = write!(out, "{USAGE}");
-            0
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `run(args)`: its exit code, standard output and standard error.
+    fn cdr(args: &[String]) -> (i32, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run(args, &mut out, &mut err);
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+        (code, text(out), text(err))
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        command().debug_assert();
+    }
+
+    /// Every command and subcommand, found in clap's tree (so a new one is covered), answers
+    /// `--help` and `-h` on standard output with exit 0, naming each of its options and
+    /// subcommands; `--help` carries the long description.
+    #[test]
+    fn every_command_has_help_naming_its_options() {
+        fn walk(cmd: &clap::Command, path: &[String], seen: &mut Vec<String>) {
+            for flag in ["--help", "-h"] {
+                let mut args = path.to_vec();
+                args.push(flag.into());
+                let (code, out, err) = cdr(&args);
+                assert_eq!(code, 0, "{args:?}: {err}");
+                assert!(err.is_empty(), "{args:?}: {err}");
+                assert!(
+                    out.contains(format!("Usage: cdr {}", path.join(" ")).trim_end()),
+                    "{args:?}: {out}"
+                );
+                for a in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+                    let name = match a.get_long() {
+                        Some(long) => format!("--{long}"),
+                        None => format!("<{}>", a.get_value_names().unwrap()[0]),
+                    };
+                    assert!(out.contains(&name), "{args:?} does not name {name}: {out}");
+                }
+                for sub in cmd.get_subcommands() {
+                    assert!(out.contains(sub.get_name()), "{args:?}: {out}");
+                }
+                if flag == "--help" {
+                    if let Some(long) = cmd.get_long_about() {
+                        let first = long.to_string();
+                        let first = first.lines().last().unwrap();
+                        assert!(out.contains(first), "{args:?} lacks {first:?}: {out}");
+                    }
+                }
+            }
+            seen.push(path.join(" "));
+            for sub in cmd.get_subcommands() {
+                let mut p = path.to_vec();
+                p.push(sub.get_name().to_owned());
+                walk(sub, &p, seen);
+            }
         }
-        Some(other) => {
-            let _ = writeln!(err, "cdr: unknown command `{other}`\n\n{USAGE}");
-            2
+        let mut seen = Vec::new();
+        walk(&Cli::command(), &[], &mut seen);
+        for known in [
+            "serve",
+            "user add",
+            "template build",
+            "bench commit",
+            "audit verify",
+        ] {
+            assert!(seen.iter().any(|s| s == known), "{known} not in {seen:?}");
         }
-        None => {
-            let _ = write!(err, "{USAGE}");
-            2
+    }
+
+    #[test]
+    fn help_version_and_usage_errors_go_where_they_belong() {
+        let s = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (code, out, err) = cdr(&s(&["--version"]));
+        assert_eq!((code, out.as_str(), err.as_str()), (0, "cdr 0.0.0\n", ""));
+        assert_eq!(
+            cdr(&s(&["-V"])).1,
+            format!("cdr {}\n", env!("CARGO_PKG_VERSION"))
+        );
+        let (code, out, _) = cdr(&s(&["help", "template", "build"]));
+        assert_eq!(code, 0);
+        assert_eq!(out, cdr(&s(&["template", "build", "--help"])).1);
+        for (bad, named) in [
+            (&["serve", "--port", "1"][..], "'--port'"),
+            (&["frobnicate"], "'frobnicate'"),
+            (&["aql"], "<query>"),
+            (&["import", "--jobs", "0", "x"], "--jobs"),
+            (
+                &["validate", "-t", "x.opt", "-f", "yaml", "c.json"],
+                "unknown format `yaml`",
+            ),
+            (&["convert", "--to", "flat", "c.json"], "need --template"),
+        ] {
+            let (code, out, err) = cdr(&s(bad));
+            assert_eq!(code, 2, "{bad:?}");
+            assert!(out.is_empty(), "{bad:?}: {out}");
+            assert!(err.contains(named), "{bad:?}: {err}");
+            assert!(err.contains("--help"), "{bad:?}: {err}");
+        }
+        let (code, _, err) = cdr(&[]);
+        assert_eq!(code, 2);
+        assert!(err.contains("Commands:"), "{err}");
+    }
+
+    #[test]
+    fn completions_name_the_commands() {
+        for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+            let (code, out, err) = cdr(&["completions".into(), shell.into()]);
+            assert_eq!(code, 0, "{shell}: {err}");
+            for word in [
+                "serve",
+                "validate",
+                "archetype",
+                "flat-to-canonical",
+                "data-dir",
+            ] {
+                assert!(out.contains(word), "{shell}: no {word}");
+            }
+        }
+        assert_eq!(cdr(&["completions".into(), "tcsh".into()]).0, 2);
+    }
+
+    /// The `cdr …` commands README.md shows (in code spans and code blocks, also as
+    /// `cargo run … -p cdr-server -- …`) name commands that exist, with options they have.
+    #[test]
+    fn readme_commands_exist_with_their_options() {
+        let readme = include_str!("../../../../README.md");
+        let mut mentions: Vec<String> = Vec::new();
+        let mut in_code = false;
+        let mut joined = String::new();
+        for line in readme.lines() {
+            if line.trim_start().starts_with("```") {
+                in_code = !in_code;
+                continue;
+            }
+            if in_code {
+                joined.push_str(line.trim_end_matches('\\'));
+                if line.ends_with('\\') {
+                    continue;
+                }
+                let text = std::mem::take(&mut joined);
+                let text = text.split(" #").next().unwrap_or_default();
+                if let Some(rest) = text.trim_start().strip_prefix("cdr ") {
+                    mentions.push(rest.to_owned());
+                } else if let Some((_, rest)) = text.split_once("-p cdr-server -- ") {
+                    mentions.push(rest.to_owned());
+                }
+            } else {
+                for (i, span) in line.split('`').enumerate() {
+                    if let Some(rest) = span.strip_prefix("cdr ").filter(|_| i % 2 == 1) {
+                        mentions.push(rest.to_owned());
+                    }
+                }
+            }
+        }
+        assert!(mentions.len() > 20, "{mentions:?}");
+        let root = {
+            let mut c = command();
+            c.build();
+            c
+        };
+        for m in &mentions {
+            let mut cmd = &root;
+            let mut words = m.split_whitespace().peekable();
+            while let Some(sub) = words.peek().and_then(|w| cmd.find_subcommand(w)) {
+                cmd = sub;
+                words.next();
+            }
+            assert!(
+                !std::ptr::eq(cmd, &root) || m.starts_with("--"),
+                "README: `cdr {m}` names no command"
+            );
+            for w in words {
+                let flag = w.trim_start_matches('[').split(['=', ']']).next().unwrap();
+                if let Some(long) = flag.strip_prefix("--") {
+                    assert!(
+                        cmd.get_arguments().any(|a| a.get_long() == Some(long)),
+                        "README: `cdr {m}`: {} has no --{long}",
+                        cmd.get_name()
+                    );
+                }
+            }
         }
     }
 }

@@ -8,6 +8,8 @@ use cdr_server::http::auth::{AuthConfig, OidcConfig};
 use cdr_server::http::{self, ServeOptions};
 use cdr_store::{Principal, Store, StoreConfig, TerminologyService};
 
+use super::Settings;
+
 struct Args {
     options: ServeOptions,
     config: StoreConfig,
@@ -21,169 +23,230 @@ struct Args {
     log_level: Option<String>,
 }
 
-/// A comma-separated list, trimmed, without empty items.
-fn list(v: &str) -> impl Iterator<Item = String> + '_ {
-    v.split(',')
+/// Whether an environment flag is set (`1`, `true`, `yes`); a flag on the command line is.
+pub(crate) fn flag_set(v: &str) -> Result<bool, String> {
+    Ok(matches!(
+        v.to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes"
+    ))
+}
+
+/// Serves the openEHR REST API
+///
+/// Serves the openEHR REST API (default 127.0.0.1:8080, base /openehr/v1, data dir ./data,
+/// system id local.cdr). With no DATABASE_URL it runs its own PostgreSQL under DIR/pg.
+/// GET /health answers 200 while the server runs (liveness), GET /ready once the database is
+/// reachable (readiness; else 503 with Retry-After, as the API answers while the database is
+/// down). SIGINT/SIGTERM: in-flight requests finish, then PostgreSQL stops.
+///
+/// Authentication (--auth): none (default; every caller is the local admin, so only on a
+/// loopback address unless --insecure-no-auth), basic (users of `cdr user`) or oidc (bearer
+/// JWTs: iss must be the issuer, aud one of the audiences; keys from the issuer's discovery
+/// document over https, or from --jwks-file; roles from the claims named, default roles, e.g.
+/// realm_access.roles for Keycloak; teams from the teams claim, default groups; a break-glass
+/// reason from the break-glass claim, default break_glass_reason). --tls-cert/--tls-key serve
+/// HTTPS; --cors-origin lets those browser origins call the API.
+///
+/// --models DIR compiles every .oet template below DIR with the archetypes found by id below
+/// it before starting (any error stops the start, every error listed as file:line: message)
+/// and serves them as uploaded templates (a changed one replaces the stored OPT unless
+/// compositions were committed with it). On a store's first start the care-plan templates
+/// cdr ships (cdr_urgent_care_plan.v0, cdr_care_and_support_plan.v0,
+/// cdr_emergency_care_and_treatment_plan.v0) are installed, unless --no-default-models; later
+/// starts leave the templates as they are.
+///
+/// The browser app and the <cdr-form> component are at /ui/ (built in; --ui-dir DIR serves
+/// them from DIR instead, for working on them); with --auth oidc the app signs in as the
+/// public client --ui-client-id, authorization code with PKCE. GET/POST {base}/flags answer
+/// which care plans a subject's EHR holds: compositions of the care-plan archetype cdr ships,
+/// and of each --flag-template.
+///
+/// Logs go to standard error, one line per request (method, path, status, duration, request
+/// id, caller) and AQL queries slower than --slow-query-ms, as text or JSON, at --log-level
+/// (RUST_LOG wins). GET /metrics answers Prometheus metrics.
+///
+/// Repeated options also take comma-separated lists, as their variables do.
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "CDR_BIND", value_name = "ADDR")]
+    bind: Option<String>,
+    /// The data directory; the managed PostgreSQL is under DIR/pg [default: ./data]
+    #[arg(long, env = "CDR_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The system id of the versions committed [default: local.cdr]
+    #[arg(long, env = "CDR_SYSTEM_ID", value_name = "ID")]
+    system_id: Option<String>,
+    /// The base path of the API [default: /openehr/v1]
+    #[arg(long, env = "CDR_BASE_PATH", value_name = "PATH")]
+    base_path: Option<String>,
+    /// The FHIR R4 terminology server (http://) that AQL's TERMINOLOGY() asks; without one it
+    /// is a query error
+    #[arg(long, env = "CDR_TERMINOLOGY_URL", value_name = "URL")]
+    terminology_url: Option<String>,
+    /// Authentication: none, basic or oidc [default: none]
+    #[arg(long, env = "CDR_AUTH", value_name = "none|basic|oidc")]
+    auth: Option<String>,
+    /// Allows --auth none on an address that is not a loopback one
+    #[arg(long, env = "CDR_INSECURE_NO_AUTH", value_parser = flag_set)]
+    insecure_no_auth: bool,
+    /// The OpenID Connect issuer (the tokens' iss)
+    #[arg(long, env = "CDR_OIDC_ISSUER", value_name = "URL")]
+    oidc_issuer: Option<String>,
+    /// An audience the tokens' aud may name (repeated, or commas)
+    #[arg(long, env = "CDR_OIDC_AUDIENCE", value_name = "AUD")]
+    oidc_audience: Vec<String>,
+    /// The issuer's signing keys (JWKS) from FILE instead of its discovery document
+    #[arg(long, env = "CDR_JWKS_FILE", value_name = "FILE")]
+    jwks_file: Option<PathBuf>,
+    /// The claims that hold the caller's roles (commas) [default: roles]
+    #[arg(long, env = "CDR_OIDC_ROLES_CLAIM", value_name = "C[,C…]")]
+    oidc_roles_claim: Option<String>,
+    /// The claim that holds the caller's organisation
+    #[arg(long, env = "CDR_OIDC_ORGANISATION_CLAIM", value_name = "C")]
+    oidc_organisation_claim: Option<String>,
+    /// The claim that holds a patient's own subject id
+    #[arg(long, env = "CDR_OIDC_PATIENT_ID_CLAIM", value_name = "C")]
+    oidc_patient_id_claim: Option<String>,
+    /// The claim that holds the caller's teams [default: groups]
+    #[arg(long, env = "CDR_OIDC_TEAMS_CLAIM", value_name = "C")]
+    oidc_teams_claim: Option<String>,
+    /// The claim that holds a break-glass reason [default: break_glass_reason]
+    #[arg(long, env = "CDR_OIDC_BREAK_GLASS_CLAIM", value_name = "C")]
+    oidc_break_glass_claim: Option<String>,
+    /// The certificate chain (PEM) to serve HTTPS with, with --tls-key
+    #[arg(long, env = "CDR_TLS_CERT", value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) to serve HTTPS with, with --tls-cert
+    #[arg(long, env = "CDR_TLS_KEY", value_name = "PEM")]
+    tls_key: Option<PathBuf>,
+    /// A browser origin allowed to call the API (repeated, or commas)
+    #[arg(long, env = "CDR_CORS_ORIGINS", value_name = "ORIGIN")]
+    cors_origin: Vec<String>,
+    /// Compiles the .oet templates below DIR with the archetypes below it, and serves them
+    #[arg(long, env = "CDR_MODELS", value_name = "DIR")]
+    models: Option<PathBuf>,
+    /// Does not install the care-plan templates cdr ships on a store's first start
+    #[arg(long, env = "CDR_NO_DEFAULT_MODELS", value_parser = flag_set)]
+    no_default_models: bool,
+    /// Serves the browser app and <cdr-form> from DIR instead of the built-in ones
+    #[arg(long, env = "CDR_UI_DIR", value_name = "DIR")]
+    ui_dir: Option<PathBuf>,
+    /// The public OIDC client the browser app signs in as (with --auth oidc)
+    #[arg(long, env = "CDR_UI_CLIENT_ID", value_name = "ID")]
+    ui_client_id: Option<String>,
+    /// A template whose compositions count as care-plan flags (repeated, or commas)
+    #[arg(long, env = "CDR_FLAG_TEMPLATES", value_name = "ID")]
+    flag_template: Vec<String>,
+    /// The log format: text or json [default: text]
+    #[arg(long, env = "CDR_LOG_FORMAT", value_name = "text|json")]
+    log_format: Option<String>,
+    /// The log level, e.g. info or debug (RUST_LOG wins) [default: info]
+    #[arg(long, env = "CDR_LOG_LEVEL", value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Logs AQL queries slower than MS milliseconds [default: 1000]
+    #[arg(long, env = "CDR_SLOW_QUERY_MS", value_name = "MS")]
+    slow_query_ms: Option<String>,
+}
+
+/// The items of comma-separated lists, trimmed, without empty ones.
+fn list(values: Vec<String>) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
+        .collect()
 }
 
-/// Whether an environment flag is set (`1`, `true`, `yes`).
-fn flag_set(v: Option<String>) -> bool {
-    v.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
-}
-
-/// Options from the command line, falling back to `CDR_*` variables, then defaults.
-fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Args, String> {
+/// The serve options of the command line (with the environment's and the configuration file's
+/// values), checked.
+fn settle(a: ServeArgs, mut config: StoreConfig) -> Result<Args, String> {
     let mut options = ServeOptions::default();
-    let mut config = StoreConfig::from_env();
-    if let Some(v) = env("CDR_BIND") {
+    if let Some(v) = a.bind {
         options.bind = v;
     }
-    if let Some(v) = env("CDR_BASE_PATH") {
+    if let Some(v) = a.base_path {
         options.base_path = v;
     }
-    if let Some(v) = env("CDR_DATA_DIR") {
-        config.data_dir = PathBuf::from(v);
+    if let Some(v) = a.data_dir {
+        config.data_dir = v;
     }
-    if let Some(v) = env("CDR_SYSTEM_ID") {
+    if let Some(v) = a.system_id {
         config.system_id = v;
     }
-    let mut terminology = env("CDR_TERMINOLOGY_URL");
-    let mut models = env("CDR_MODELS").map(PathBuf::from);
-    let mut auth = env("CDR_AUTH");
-    let mut oidc = OidcConfig::new(&env("CDR_OIDC_ISSUER").unwrap_or_default(), Vec::new());
-    oidc.audiences = env("CDR_OIDC_AUDIENCE")
-        .map(|v| list(&v).collect())
-        .unwrap_or_default();
-    oidc.jwks_file = env("CDR_JWKS_FILE").map(PathBuf::from);
-    if let Some(v) = env("CDR_OIDC_ROLES_CLAIM") {
-        oidc.roles_claims = list(&v).collect();
+    let mut oidc = OidcConfig::new(
+        a.oidc_issuer.as_deref().unwrap_or_default(),
+        list(a.oidc_audience),
+    );
+    oidc.jwks_file = a.jwks_file;
+    if let Some(v) = a.oidc_roles_claim {
+        oidc.roles_claims = list(vec![v]);
     }
-    if let Some(v) = env("CDR_OIDC_ORGANISATION_CLAIM") {
+    if let Some(v) = a.oidc_organisation_claim {
         oidc.organisation_claim = v;
     }
-    if let Some(v) = env("CDR_OIDC_PATIENT_ID_CLAIM") {
+    if let Some(v) = a.oidc_patient_id_claim {
         oidc.patient_id_claim = v;
     }
-    if let Some(v) = env("CDR_OIDC_TEAMS_CLAIM") {
+    if let Some(v) = a.oidc_teams_claim {
         oidc.teams_claim = v;
     }
-    if let Some(v) = env("CDR_OIDC_BREAK_GLASS_CLAIM") {
+    if let Some(v) = a.oidc_break_glass_claim {
         oidc.break_glass_claim = v;
     }
-    options.insecure_no_auth = flag_set(env("CDR_INSECURE_NO_AUTH"));
-    let mut default_models = !flag_set(env("CDR_NO_DEFAULT_MODELS"));
-    options.ui_dir = env("CDR_UI_DIR").map(PathBuf::from);
-    options.ui_client_id = env("CDR_UI_CLIENT_ID");
-    let mut log_format = env("CDR_LOG_FORMAT");
-    let mut log_level = env("CDR_LOG_LEVEL");
-    let mut slow_query = env("CDR_SLOW_QUERY_MS");
-    options.flag_templates = env("CDR_FLAG_TEMPLATES")
-        .map(|v| list(&v).collect())
-        .unwrap_or_default();
-    let mut tls_cert = env("CDR_TLS_CERT").map(PathBuf::from);
-    let mut tls_key = env("CDR_TLS_KEY").map(PathBuf::from);
-    options.cors_origins = env("CDR_CORS_ORIGINS")
-        .map(|v| list(&v).collect())
-        .unwrap_or_default();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (flag, inline) = match a.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (a.as_str(), None),
-        };
-        if flag == "--insecure-no-auth" {
-            options.insecure_no_auth = true;
-            continue;
-        }
-        if flag == "--no-default-models" {
-            default_models = false;
-            continue;
-        }
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag {
-            "--bind" => options.bind = value()?,
-            "--data-dir" => config.data_dir = PathBuf::from(value()?),
-            "--system-id" => config.system_id = value()?,
-            "--base-path" => options.base_path = value()?,
-            "--terminology-url" => terminology = Some(value()?),
-            "--models" => models = Some(PathBuf::from(value()?)),
-            "--ui-dir" => options.ui_dir = Some(PathBuf::from(value()?)),
-            "--ui-client-id" => options.ui_client_id = Some(value()?),
-            "--flag-template" => options.flag_templates.extend(list(&value()?)),
-            "--log-format" => log_format = Some(value()?),
-            "--log-level" => log_level = Some(value()?),
-            "--slow-query-ms" => slow_query = Some(value()?),
-            "--auth" => auth = Some(value()?),
-            "--oidc-issuer" => oidc.issuer = value()?.trim_end_matches('/').to_owned(),
-            "--oidc-audience" => oidc.audiences.extend(list(&value()?)),
-            "--jwks-file" => oidc.jwks_file = Some(PathBuf::from(value()?)),
-            "--oidc-roles-claim" => oidc.roles_claims = list(&value()?).collect(),
-            "--oidc-organisation-claim" => oidc.organisation_claim = value()?,
-            "--oidc-patient-id-claim" => oidc.patient_id_claim = value()?,
-            "--oidc-teams-claim" => oidc.teams_claim = value()?,
-            "--oidc-break-glass-claim" => oidc.break_glass_claim = value()?,
-            "--tls-cert" => tls_cert = Some(PathBuf::from(value()?)),
-            "--tls-key" => tls_key = Some(PathBuf::from(value()?)),
-            "--cors-origin" => options.cors_origins.extend(list(&value()?)),
-            other => return Err(format!("unknown option `{other}`")),
-        }
-    }
+    options.insecure_no_auth = a.insecure_no_auth;
+    options.ui_dir = a.ui_dir;
+    options.ui_client_id = a.ui_client_id;
+    options.flag_templates = list(a.flag_template);
+    options.cors_origins = list(a.cors_origin);
     if config.system_id.trim().is_empty() || config.system_id.contains("::") {
         return Err("the system id must be non-empty and must not contain '::'".into());
     }
-    options.auth = match auth.as_deref().unwrap_or("none") {
+    options.auth = match a.auth.as_deref().unwrap_or("none") {
         "none" => AuthConfig::None,
         "basic" => AuthConfig::Basic,
         "oidc" => AuthConfig::Oidc(oidc),
         other => return Err(format!("--auth {other}: choose oidc, basic or none")),
     };
-    options.tls = match (tls_cert, tls_key) {
+    options.tls = match (a.tls_cert, a.tls_key) {
         (Some(c), Some(k)) => Some((c, k)),
         (None, None) => None,
         _ => return Err("--tls-cert and --tls-key go together".into()),
     };
-    let log_format = match log_format.as_deref().unwrap_or("text") {
+    let log_format = match a.log_format.as_deref().unwrap_or("text") {
         "text" => cdr_server::http::observe::LogFormat::Text,
         "json" => cdr_server::http::observe::LogFormat::Json,
         other => return Err(format!("--log-format {other}: choose text or json")),
     };
-    if let Some(ms) = slow_query {
+    if let Some(ms) = a.slow_query_ms {
         let ms: u64 = ms
             .parse()
             .map_err(|_| format!("--slow-query-ms {ms}: a number of milliseconds"))?;
         options.slow_query = std::time::Duration::from_millis(ms);
     }
     options.check()?;
-    let terminology = terminology
+    let terminology = a
+        .terminology_url
         .map(|url| TerminologyService::new(&url))
         .transpose()?;
     Ok(Args {
         options,
         config,
         terminology,
-        models,
-        default_models,
+        models: a.models,
+        default_models: !a.no_default_models,
         log_format,
-        log_level,
+        log_level: a.log_level,
     })
 }
 
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let args = match parse_args(args, env) {
+pub fn run(args: ServeArgs, settings: &Settings, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let args = match settle(args, super::store_defaults(settings)) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(err, "cdr serve: {e}\n\n{}", super::USAGE);
-            return 2;
-        }
+        Err(e) => return super::usage(err, "cdr serve", &e),
     };
     let rt = match super::runtime("serve", err) {
         Ok(rt) => rt,
@@ -329,73 +392,74 @@ async fn wait_for_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    /// `cdr serve ARGS`, parsed and checked (the tests run without `CDR_*` variables).
+    fn parse_args(args: &[&str]) -> Result<Args, String> {
+        let argv = ["cdr", "serve"].iter().chain(args);
+        let cli = super::super::Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let super::super::Command::Serve(a) = cli.command else {
+            panic!("not serve")
+        };
+        settle(*a, StoreConfig::from_env())
+    }
 
     #[test]
-    fn flags_override_environment() {
-        let env = |k: &str| match k {
-            "CDR_BIND" => Some("0.0.0.0:9000".to_owned()),
-            "CDR_SYSTEM_ID" => Some("env.sys".to_owned()),
-            _ => None,
-        };
-        let args: Vec<String> = ["--bind", "127.0.0.1:1", "--base-path=/x"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let a = parse_args(&args, env).unwrap();
+    fn flags_and_defaults() {
+        let a = parse_args(&["--bind", "127.0.0.1:1", "--base-path=/x"]).unwrap();
         assert_eq!(a.options.bind, "127.0.0.1:1");
         assert_eq!(a.options.base_path, "/x");
-        assert_eq!(a.config.system_id, "env.sys");
-        assert!(parse_args(&["--nope".to_owned()], env).is_err());
-        assert!(parse_args(&["--system-id".to_owned(), "a::b".to_owned()], env).is_err());
-    }
-
-    fn strings(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+        assert_eq!(a.config.system_id, "local.cdr");
+        let d = parse_args(&[]).unwrap();
+        assert_eq!(d.options.bind, ServeOptions::default().bind);
+        assert!(d.default_models);
+        assert!(!parse_args(&["--no-default-models"]).unwrap().default_models);
+        assert!(parse_args(&["--nope"]).is_err());
+        assert!(parse_args(&["--system-id", "a::b"]).is_err());
     }
 
     #[test]
-    fn authentication_from_flags_or_environment() {
-        let none = |_: &str| None;
-        assert_eq!(
-            parse_args(&[], none).unwrap().options.auth,
-            AuthConfig::None
-        );
-        let e = parse_args(&strings(&["--bind", "0.0.0.0:8080"]), none)
-            .err()
-            .unwrap();
+    fn authentication_from_flags() {
+        assert_eq!(parse_args(&[]).unwrap().options.auth, AuthConfig::None);
+        let e = parse_args(&["--bind", "0.0.0.0:8080"]).err().unwrap();
         assert!(
             e.contains("not a loopback") && e.contains("--insecure-no-auth"),
             "{e}"
         );
-        let a = parse_args(
-            &strings(&["--bind", "0.0.0.0:8080", "--insecure-no-auth"]),
-            none,
-        );
-        assert!(a.is_ok());
-        let basic = parse_args(&strings(&["--bind", "0.0.0.0:1", "--auth", "basic"]), none);
+        assert!(parse_args(&["--bind", "0.0.0.0:8080", "--insecure-no-auth"]).is_ok());
+        let basic = parse_args(&["--bind", "0.0.0.0:1", "--auth", "basic"]);
         assert_eq!(basic.unwrap().options.auth, AuthConfig::Basic);
-        let env = |k: &str| match k {
-            "CDR_AUTH" => Some("oidc".to_owned()),
-            "CDR_OIDC_ISSUER" => Some("https://kc.example.org/realms/cdr/".to_owned()),
-            "CDR_OIDC_AUDIENCE" => Some("cdr, other".to_owned()),
-            "CDR_OIDC_ROLES_CLAIM" => Some("realm_access.roles,roles".to_owned()),
-            "CDR_OIDC_TEAMS_CLAIM" => Some("cdr.teams".to_owned()),
-            "CDR_CORS_ORIGINS" => Some("https://forms.example.org".to_owned()),
-            _ => None,
-        };
-        let a = parse_args(&[], env).unwrap();
+        let a = parse_args(&[
+            "--auth",
+            "oidc",
+            "--oidc-issuer",
+            "https://kc.example.org/realms/cdr/",
+            "--oidc-audience",
+            "cdr, other",
+            "--oidc-audience=third",
+            "--oidc-roles-claim",
+            "realm_access.roles,roles",
+            "--oidc-teams-claim",
+            "cdr.teams",
+            "--cors-origin",
+            "https://forms.example.org",
+            "--flag-template",
+            "a.v0,b.v0",
+            "--flag-template",
+            "c.v0",
+        ])
+        .unwrap();
         let AuthConfig::Oidc(c) = &a.options.auth else {
             panic!("{:?}", a.options.auth)
         };
         assert_eq!(c.issuer, "https://kc.example.org/realms/cdr");
-        assert_eq!(c.audiences, ["cdr", "other"]);
+        assert_eq!(c.audiences, ["cdr", "other", "third"]);
         assert_eq!(c.roles_claims, ["realm_access.roles", "roles"]);
         assert_eq!(c.teams_claim, "cdr.teams");
         assert_eq!(c.break_glass_claim, "break_glass_reason");
         assert_eq!(a.options.cors_origins, ["https://forms.example.org"]);
-        let e = parse_args(&strings(&["--auth", "oidc"]), none)
-            .err()
-            .unwrap();
+        assert_eq!(a.options.flag_templates, ["a.v0", "b.v0", "c.v0"]);
+        let e = parse_args(&["--auth", "oidc"]).err().unwrap();
         assert!(e.contains("--oidc-issuer"), "{e}");
         let plain = [
             "--auth",
@@ -405,20 +469,34 @@ mod tests {
             "--oidc-audience",
             "a",
         ];
-        let e = parse_args(&strings(&plain), none).err().unwrap();
+        let e = parse_args(&plain).err().unwrap();
         assert!(e.contains("loopback"), "{e}");
-        assert!(parse_args(&strings(&["--auth", "kerberos"]), none).is_err());
-        assert!(parse_args(&strings(&["--tls-cert", "c.pem"]), none).is_err());
-        assert!(parse_args(&strings(&["--cors-origin", "*"]), none).is_err());
+        assert!(parse_args(&["--auth", "kerberos"]).is_err());
+        assert!(parse_args(&["--tls-cert", "c.pem"]).is_err());
+        assert!(parse_args(&["--cors-origin", "*"]).is_err());
     }
 
     #[test]
-    fn terminology_url_from_flag_or_environment() {
-        let env = |k: &str| (k == "CDR_TERMINOLOGY_URL").then(|| "http://tx:8080/fhir".to_owned());
-        assert!(parse_args(&[], env).unwrap().terminology.is_some());
-        assert!(parse_args(&[], |_| None).unwrap().terminology.is_none());
-        let https = ["--terminology-url".to_owned(), "https://tx/fhir".to_owned()];
-        let e = parse_args(&https, |_| None).err().unwrap();
+    fn terminology_url_from_flag() {
+        let a = parse_args(&["--terminology-url", "http://tx:8080/fhir"]).unwrap();
+        assert!(a.terminology.is_some());
+        assert!(parse_args(&[]).unwrap().terminology.is_none());
+        let e = parse_args(&["--terminology-url", "https://tx/fhir"])
+            .err()
+            .unwrap();
         assert!(e.contains("http://"), "{e}");
+    }
+
+    #[test]
+    fn environment_flags() {
+        for (v, set) in [
+            ("1", true),
+            ("TRUE", true),
+            ("yes", true),
+            ("0", false),
+            ("no", false),
+        ] {
+            assert_eq!(flag_set(v), Ok(set), "{v}");
+        }
     }
 }

@@ -16,9 +16,94 @@ use super::forms::{self, Form};
 
 const NAME: &str = "cdr template";
 
-fn usage(err: &mut dyn Write, what: &str) -> i32 {
-    let _ = writeln!(err, "{NAME}: {what}\n\n{}", super::USAGE);
-    2
+/// What a template makes of things: web templates, FLAT conversions, examples, OET builds
+#[derive(clap::Args, Debug)]
+pub(crate) struct TemplateArgs {
+    #[command(subcommand)]
+    command: TemplateCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum TemplateCommand {
+    /// Prints the web template of an OPT 1.4
+    ///
+    /// Prints the web template (format 2.3, as EHRbase and Better publish it) of an OPT 1.4 as
+    /// JSON. Exit 1 when the OPT does not parse, 2 on usage errors or an unreadable file.
+    #[command(verbatim_doc_comment)]
+    Webtemplate {
+        /// JSON on one line
+        #[arg(long)]
+        compact: bool,
+        /// The operational template (OPT 1.4 XML)
+        #[arg(value_name = "file.opt")]
+        opt: String,
+    },
+    /// Converts a FLAT composition to canonical JSON
+    ///
+    /// Converts a FLAT composition to canonical JSON through the template's web template.
+    /// Exit 1 when the input does not convert (the message names the FLAT key or the place),
+    /// 2 on usage errors or an unreadable template.
+    #[command(verbatim_doc_comment)]
+    FlatToCanonical {
+        /// JSON on one line
+        #[arg(long)]
+        compact: bool,
+        /// The operational template (OPT 1.4 XML)
+        #[arg(value_name = "file.opt")]
+        opt: String,
+        /// The FLAT composition
+        #[arg(value_name = "flat.json")]
+        file: String,
+    },
+    /// Converts a canonical composition to FLAT
+    ///
+    /// Converts a canonical composition (JSON, or XML by its extension) to FLAT through the
+    /// template's web template. Exit 1 when the input does not convert (the message names the
+    /// place), 2 on usage errors or an unreadable template.
+    #[command(verbatim_doc_comment)]
+    CanonicalToFlat {
+        /// JSON on one line
+        #[arg(long)]
+        compact: bool,
+        /// The operational template (OPT 1.4 XML)
+        #[arg(value_name = "file.opt")]
+        opt: String,
+        /// The canonical composition
+        #[arg(value_name = "composition.json|.xml")]
+        file: String,
+    },
+    /// Prints an example composition of a template
+    ///
+    /// Prints an example composition of the template (every node once, values the template
+    /// allows), canonical JSON by default. Exit 1 when the OPT does not parse.
+    #[command(verbatim_doc_comment)]
+    Example {
+        /// The format: json, xml, flat or structured [default: json]
+        #[arg(long, value_name = "FORMAT", value_parser = Form::parse)]
+        format: Option<Form>,
+        /// JSON on one line
+        #[arg(long)]
+        compact: bool,
+        /// The operational template (OPT 1.4 XML)
+        #[arg(value_name = "file.opt")]
+        opt: String,
+    },
+    /// Compiles an OET template to an OPT 1.4
+    ///
+    /// Compiles an OET template (Ocean Template Designer) with the ADL 1.4 archetypes found by
+    /// id anywhere below <dir> (specialised ones flattened onto their parents) and prints the
+    /// operational template (OPT 1.4 XML). Exit 1 when it does not compile (every error as
+    /// file:line: message: a missing archetype, a rule or slot filling whose path matches no
+    /// node), 2 on usage errors or unreadable input.
+    #[command(verbatim_doc_comment)]
+    Build {
+        /// The directory whose archetypes (and templates) the OET uses
+        #[arg(long, value_name = "dir")]
+        archetypes: String,
+        /// The OET template
+        #[arg(value_name = "file.oet")]
+        oet: String,
+    },
 }
 
 /// Reads and parses an OPT; exit code 2 (unreadable) or 1 (not an OPT) on failure.
@@ -42,44 +127,14 @@ fn print(out: &mut dyn Write, json: &Value, compact: bool) {
     let _ = writeln!(out, "{text}");
 }
 
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    if args.first().map(String::as_str) == Some("build") {
-        return build(&args[1..], out, err);
-    }
-    let mut compact = false;
-    let mut format = None;
-    let mut rest: Vec<&str> = Vec::new();
-    let mut it = args.iter().map(String::as_str);
-    while let Some(a) = it.next() {
-        let given = match a {
-            "--compact" => {
-                compact = true;
-                continue;
-            }
-            "--format" => it.next(),
-            _ => match a.strip_prefix("--format=") {
-                Some(f) => Some(f),
-                None => {
-                    rest.push(a);
-                    continue;
-                }
-            },
-        };
-        match given.map(Form::parse) {
-            Some(Ok(f)) => format = Some(f),
-            Some(Err(e)) => return usage(err, &e),
-            None => return usage(err, "--format needs a format"),
-        }
-    }
-    if rest.iter().skip(1).any(|a| a.starts_with('-')) {
-        return usage(err, "unknown option");
-    }
-    if format.is_some() && rest.first() != Some(&"example") {
-        return usage(err, "--format goes with `example`");
-    }
-    match rest.as_slice() {
-        ["example", opt] => {
-            let t = match template(opt, err) {
+pub fn run(args: TemplateArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    match args.command {
+        TemplateCommand::Example {
+            format,
+            compact,
+            opt,
+        } => {
+            let t = match template(&opt, err) {
                 Ok(t) => t,
                 Err(code) => return code,
             };
@@ -95,25 +150,21 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 }
             }
         }
-        ["webtemplate", opt] => match template(opt, err) {
+        TemplateCommand::Webtemplate { compact, opt } => match template(&opt, err) {
             Ok(t) => {
                 print(out, &t.web_template().to_json(), compact);
                 0
             }
             Err(code) => code,
         },
-        ["flat-to-canonical", opt, file] => {
-            convert(opt, file, Form::Flat, Form::Json, compact, out, err)
+        TemplateCommand::FlatToCanonical { compact, opt, file } => {
+            convert(&opt, &file, Form::Flat, Form::Json, compact, out, err)
         }
-        ["canonical-to-flat", opt, file] => {
-            let from = Form::by_extension(std::path::Path::new(file));
-            convert(opt, file, from, Form::Flat, compact, out, err)
+        TemplateCommand::CanonicalToFlat { compact, opt, file } => {
+            let from = Form::by_extension(std::path::Path::new(&file));
+            convert(&opt, &file, from, Form::Flat, compact, out, err)
         }
-        _ => usage(
-            err,
-            "expected `webtemplate <opt>`, `flat-to-canonical <opt> <flat.json>`, \
-             `canonical-to-flat <opt> <composition>` or `example <opt> [--format F]`",
-        ),
+        TemplateCommand::Build { archetypes, oet } => build(&archetypes, &oet, out, err),
     }
 }
 
@@ -146,26 +197,7 @@ fn convert(
 /// `build --archetypes <dir> <file.oet>`: prints the compiled OPT. Exit 1 when the template
 /// does not compile (every error printed as `file:line: message`), 2 on usage errors or
 /// unreadable input.
-fn build(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let mut dir = None;
-    let mut files = Vec::new();
-    let mut it = args.iter().map(String::as_str);
-    while let Some(a) = it.next() {
-        match a {
-            "--archetypes" => match it.next() {
-                Some(d) => dir = Some(d),
-                None => return usage(err, "--archetypes needs a directory"),
-            },
-            _ => match a.strip_prefix("--archetypes=") {
-                Some(d) => dir = Some(d),
-                None if a.starts_with('-') => return usage(err, &format!("unknown option `{a}`")),
-                None => files.push(a),
-            },
-        }
-    }
-    let (Some(dir), [oet]) = (dir, files.as_slice()) else {
-        return usage(err, "expected `build --archetypes <dir> <file.oet>`");
-    };
+fn build(dir: &str, oet: &str, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let dir_path = std::path::Path::new(dir);
     let loaded = cdr_server::models::load_archetypes(dir_path)
         .and_then(|(a, p)| Ok((a, p, cdr_server::models::load_templates(dir_path)?)));

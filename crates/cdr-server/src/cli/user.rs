@@ -9,15 +9,82 @@ use cdr_server::http::auth_basic::hash_password;
 use cdr_server::http::auth_roles::ROLES;
 use cdr_store::User;
 
-const USAGE: &str = "\
-usage: cdr user add <name> --roles r1,r2 [--full-name N] [--organisation O] [--team T]...
-                    [--patient-id P] [--password-env VAR] [--data-dir D]
-       cdr user passwd <name> [--password-env VAR] [--data-dir D]
-       cdr user remove <name> [--data-dir D]
-       cdr user list [--data-dir D]
-  The password is the first line of standard input, or the value of VAR. Roles: admin,
-  modeller, clinician, reader, analyst, patient, service. --team (repeated): the teams the
-  user belongs to, whose grants are theirs.";
+use super::Settings;
+
+/// Manages the users of --auth basic
+///
+/// Manages the users of `cdr serve --auth basic` in the store (--data-dir, default ./data, or
+/// DATABASE_URL). The password is the first line of standard input, or the variable named by
+/// --password-env, never the command line; it is stored as an argon2id hash.
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct UserArgs {
+    #[command(subcommand)]
+    command: UserCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum UserCommand {
+    /// Adds a user
+    ///
+    /// Adds a user with roles (admin, modeller, clinician, reader, analyst, patient, service).
+    /// --team (repeated): the teams the user belongs to, whose grants are theirs.
+    #[command(verbatim_doc_comment)]
+    Add {
+        /// The user name
+        name: String,
+        /// The user's roles (commas)
+        #[arg(long, value_name = "R[,R…]", required = true)]
+        roles: String,
+        /// The user's full name
+        #[arg(long, value_name = "N")]
+        full_name: Option<String>,
+        /// The user's organisation
+        #[arg(long, value_name = "O")]
+        organisation: Option<String>,
+        /// A team the user belongs to (repeated)
+        #[arg(long, value_name = "T")]
+        team: Vec<String>,
+        /// The subject id of a patient user's own EHR
+        #[arg(long, value_name = "P")]
+        patient_id: Option<String>,
+        #[command(flatten)]
+        password: PasswordArgs,
+        #[command(flatten)]
+        store: super::StoreDir,
+    },
+    /// Changes a user's password
+    Passwd {
+        /// The user name
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+        #[command(flatten)]
+        store: super::StoreDir,
+    },
+    /// Removes a user
+    Remove {
+        /// The user name
+        name: String,
+        #[command(flatten)]
+        store: super::StoreDir,
+    },
+    /// Lists the users
+    List {
+        #[command(flatten)]
+        store: super::StoreDir,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct PasswordArgs {
+    /// Reads the password from the environment variable VAR instead of standard input
+    #[arg(long, value_name = "VAR")]
+    password_env: Option<String>,
+    /// Refused: a password is not taken from the command line
+    #[arg(long, hide = true)]
+    password: Option<String>,
+}
 
 #[derive(Debug, Default)]
 struct Args {
@@ -32,68 +99,91 @@ struct Args {
     data_dir: Option<PathBuf>,
 }
 
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut a = Args {
-        command: args.first().cloned().ok_or("no command given")?,
-        ..Args::default()
+/// The user command's arguments, checked.
+fn settle(args: UserArgs) -> Result<Args, String> {
+    let with_password = |a: Args, p: PasswordArgs| {
+        if p.password.is_some() {
+            return Err(
+                "a password is not taken from the command line (other users can read it): \
+                 give it on standard input or with --password-env VAR"
+                    .to_owned(),
+            );
+        }
+        Ok(Args {
+            password_env: p.password_env,
+            ..a
+        })
     };
-    let mut it = args[1..].iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "--roles" => {
-                a.roles = value("--roles")?
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|r| !r.is_empty())
-                    .map(str::to_owned)
-                    .collect()
+    match args.command {
+        UserCommand::Add {
+            name,
+            roles,
+            full_name,
+            organisation,
+            team,
+            patient_id,
+            password,
+            store,
+        } => {
+            let roles: Vec<String> = roles
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if roles.is_empty() {
+                return Err("cdr user add needs --roles".into());
             }
-            "--full-name" => a.full_name = Some(value("--full-name")?),
-            "--organisation" => a.organisation = Some(value("--organisation")?),
-            "--team" => {
-                let team = value("--team")?.trim().to_owned();
-                if team.is_empty() {
-                    return Err("--team needs a team name".into());
-                }
-                if !a.teams.contains(&team) {
-                    a.teams.push(team);
-                }
-            }
-            "--patient-id" => a.patient_id = Some(value("--patient-id")?),
-            "--password-env" => a.password_env = Some(value("--password-env")?),
-            "--data-dir" => a.data_dir = Some(PathBuf::from(value("--data-dir")?)),
-            "--password" => {
-                return Err(
-                    "a password is not taken from the command line (other users can read it): \
-                     give it on standard input or with --password-env VAR"
-                        .into(),
-                )
-            }
-            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
-            s => {
-                if a.name.replace(s.to_owned()).is_some() {
-                    return Err("give one user name".into());
-                }
-            }
-        }
-    }
-    match a.command.as_str() {
-        "add" | "passwd" | "remove" if a.name.is_none() => {
-            Err(format!("cdr user {} needs a user name", a.command))
-        }
-        "add" if a.roles.is_empty() => Err("cdr user add needs --roles".into()),
-        "add" | "passwd" | "remove" | "list" => {
-            if let Some(r) = a.roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
+            if let Some(r) = roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
                 return Err(format!("unknown role '{r}'; roles: {}", ROLES.join(", ")));
             }
-            Ok(a)
+            let mut teams: Vec<String> = Vec::new();
+            for t in team {
+                let t = t.trim().to_owned();
+                if t.is_empty() {
+                    return Err("--team needs a team name".into());
+                }
+                if !teams.contains(&t) {
+                    teams.push(t);
+                }
+            }
+            let a = Args {
+                command: "add".into(),
+                name: Some(name),
+                roles,
+                full_name,
+                organisation,
+                teams,
+                patient_id,
+                data_dir: store.data_dir,
+                ..Args::default()
+            };
+            with_password(a, password)
         }
-        other => Err(format!("unknown command `{other}`")),
+        UserCommand::Passwd {
+            name,
+            password,
+            store,
+        } => {
+            let a = Args {
+                command: "passwd".into(),
+                name: Some(name),
+                data_dir: store.data_dir,
+                ..Args::default()
+            };
+            with_password(a, password)
+        }
+        UserCommand::Remove { name, store } => Ok(Args {
+            command: "remove".into(),
+            name: Some(name),
+            data_dir: store.data_dir,
+            ..Args::default()
+        }),
+        UserCommand::List { store } => Ok(Args {
+            command: "list".into(),
+            data_dir: store.data_dir,
+            ..Args::default()
+        }),
     }
 }
 
@@ -116,13 +206,10 @@ fn password(args: &Args, input: &mut dyn BufRead) -> Result<String, String> {
 }
 
 /// Runs `cdr user …`.
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let args = match parse(args) {
+pub fn run(args: UserArgs, settings: &Settings, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let args = match settle(args) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(err, "cdr user: {e}\n\n{USAGE}");
-            return 2;
-        }
+        Err(e) => return super::usage(err, "cdr user", &e),
     };
     let hash = match args.command.as_str() {
         "add" | "passwd" => {
@@ -137,7 +224,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         }
         _ => None,
     };
-    let (config, stop) = super::store_config(args.data_dir.clone());
+    let (config, stop) = super::store_config(args.data_dir.clone(), settings);
     let runtime = match super::runtime("user", err) {
         Ok(r) => r,
         Err(code) => return code,
@@ -204,42 +291,39 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 mod tests {
     use super::*;
 
-    fn strings(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        use clap::Parser;
+        let argv = ["cdr", "user"].iter().chain(args);
+        let cli = super::super::Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        match cli.command {
+            super::super::Command::User(a) => settle(a),
+            _ => panic!("not user"),
+        }
     }
 
     #[test]
     fn usage() {
-        assert!(parse(&strings(&["add", "ann", "--roles", "clinician,reader"])).is_ok());
-        assert!(parse(&strings(&["add", "ann"])).is_err());
-        assert!(parse(&strings(&["add", "ann", "--roles", "superuser"])).is_err());
-        let e = parse(&strings(&[
-            "add",
-            "ann",
-            "--roles",
-            "reader",
-            "--password",
-            "x",
-        ]));
+        assert!(parse(&["add", "ann", "--roles", "clinician,reader"]).is_ok());
+        assert!(parse(&["add", "ann"]).is_err());
+        assert!(parse(&["add", "ann", "--roles", "superuser"]).is_err());
+        assert!(parse(&["add", "ann", "--roles", " , "]).is_err());
+        let e = parse(&["add", "ann", "--roles", "reader", "--password", "x"]);
         assert!(e.err().unwrap().contains("standard input"));
-        assert!(parse(&strings(&["list"])).is_ok());
-        let teams = parse(&strings(&[
+        assert!(parse(&["list"]).is_ok());
+        let teams = parse(&[
             "add", "ann", "--roles", "reader", "--team", "stroke", "--team", "ward-7", "--team",
             "stroke",
-        ]))
+        ])
         .unwrap();
         assert_eq!(teams.teams, ["stroke", "ward-7"]);
-        assert!(parse(&strings(&[
-            "add", "ann", "--roles", "reader", "--team", " "
-        ]))
-        .is_err());
-        assert!(parse(&strings(&["passwd"])).is_err());
-        assert!(parse(&strings(&["rename", "x"])).is_err());
+        assert!(parse(&["add", "ann", "--roles", "reader", "--team", " "]).is_err());
+        assert!(parse(&["passwd"]).is_err());
+        assert!(parse(&["rename", "x"]).is_err());
     }
 
     #[test]
     fn password_from_standard_input() {
-        let a = parse(&strings(&["passwd", "ann"])).unwrap();
+        let a = parse(&["passwd", "ann"]).unwrap();
         let mut input: &[u8] = b"long enough secret\nrest";
         assert_eq!(password(&a, &mut input).unwrap(), "long enough secret");
         let mut short: &[u8] = b"short\n";

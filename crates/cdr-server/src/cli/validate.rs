@@ -12,57 +12,31 @@ use cdr_validation::ValidationIssue;
 
 use super::forms::{self, Form};
 
-struct Args {
+/// Validates compositions against an OPT 1.4
+///
+/// Validates compositions against an OPT 1.4: canonical JSON (*.json) or XML (*.xml), or with
+/// --format the given format (FLAT and STRUCTURED are converted through the template first).
+/// Exit 0 when all are valid, 1 when any is invalid, unreadable or does not convert, 2 on
+/// usage errors or an unreadable template. --json prints one JSON object per file:
+/// {file, valid, issues} (and error when the file does not read or convert).
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct ValidateArgs {
+    /// The operational template (OPT 1.4 XML)
+    #[arg(short, long, value_name = "file.opt")]
     template: String,
-    /// `None`: by file extension (canonical XML or JSON).
+    /// The compositions' format: json, xml, flat or structured [default: by extension]
+    #[arg(short, long, value_name = "FORMAT", value_parser = Form::parse)]
     format: Option<Form>,
+    /// One JSON object per file: {file, valid, issues}
+    #[arg(long)]
     json: bool,
+    /// The composition files
+    #[arg(required = true, value_name = "composition")]
     files: Vec<String>,
 }
 
-fn parse_args(args: &[String]) -> Result<Args, String> {
-    let mut template = None;
-    let mut format = None;
-    let mut json = false;
-    let mut files = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--template" | "-t" => {
-                template = Some(it.next().ok_or("--template needs a file")?.clone());
-            }
-            s if s.starts_with("--template=") => {
-                template = Some(s["--template=".len()..].to_owned())
-            }
-            "--format" | "-f" => {
-                format = Some(Form::parse(it.next().ok_or("--format needs a format")?)?);
-            }
-            s if s.starts_with("--format=") => format = Some(Form::parse(&s["--format=".len()..])?),
-            "--json" => json = true,
-            s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option `{s}`")),
-            _ => files.push(a.clone()),
-        }
-    }
-    let template = template.ok_or("--template <file.opt> is required")?;
-    if files.is_empty() {
-        return Err("no composition files given".into());
-    }
-    Ok(Args {
-        template,
-        format,
-        json,
-        files,
-    })
-}
-
-pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let args = match parse_args(args) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = writeln!(err, "cdr validate: {e}\n\n{}", super::USAGE);
-            return 2;
-        }
-    };
+pub fn run(args: ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let template = match forms::template(&args.template) {
         Ok(t) => t,
         Err(e) => {

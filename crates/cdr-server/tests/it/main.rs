@@ -5,6 +5,7 @@ mod access;
 mod admin;
 mod audit;
 mod auth;
+mod cli;
 mod common;
 mod composition;
 mod composition_data;
