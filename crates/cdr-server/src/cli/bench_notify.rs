@@ -61,34 +61,46 @@ pub(super) async fn receiver() -> Result<(String, Arrivals), BoxError> {
         while let Ok((mut sock, _)) = listener.accept().await {
             let noted = noted.clone();
             tokio::spawn(async move {
+                // Requests one after another on the connection (keep-alive).
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
-                let body = loop {
-                    let n = sock.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
+                loop {
+                    let body = loop {
+                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                            let length: usize = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse().ok())
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + length {
+                                let body = buf[end + 4..end + 4 + length].to_vec();
+                                buf.drain(..end + 4 + length);
+                                break body;
+                            }
+                        }
+                        let n = sock.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    };
+                    let at = Instant::now();
+                    if sock
+                        .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + length {
-                        break buf[end + 4..end + 4 + length].to_vec();
+                    let event: serde_json::Value =
+                        serde_json::from_slice(&body).unwrap_or_default();
+                    if let Some(uid) = event["version_uid"].as_str() {
+                        noted
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(uid.to_owned(), at);
                     }
-                };
-                let at = Instant::now();
-                let _ = sock
-                    .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
-                    .await;
-                let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                if let Some(uid) = event["version_uid"].as_str() {
-                    noted.lock().unwrap().insert(uid.to_owned(), at);
                 }
             });
         }

@@ -28,6 +28,8 @@ pub struct Receiver {
     pub addr: SocketAddr,
     pub got: mpsc::UnboundedReceiver<Received>,
     pub statuses: Arc<Mutex<VecDeque<u16>>>,
+    /// Connections accepted.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Receiver {
@@ -40,55 +42,62 @@ impl Receiver {
         let (tx, got) = mpsc::unbounded_channel();
         let statuses = Arc::new(Mutex::new(VecDeque::new()));
         let queued = statuses.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = connections.clone();
         tokio::spawn(async move {
             while let Ok((mut sock, _)) = listener.accept().await {
                 let tx = tx.clone();
                 let queued = queued.clone();
+                let connections = accepted.clone();
+                connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tokio::spawn(async move {
+                    // Requests one after another on the connection (keep-alive).
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 8192];
-                    let head_end = loop {
-                        let n = sock.read(&mut chunk).await.unwrap_or(0);
-                        if n == 0 {
+                    loop {
+                        let head_end = loop {
+                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break i;
+                            }
+                            let n = sock.read(&mut chunk).await.unwrap_or(0);
+                            if n == 0 {
+                                return;
+                            }
+                            buf.extend_from_slice(&chunk[..n]);
+                        };
+                        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                        let headers: HashMap<String, String> = head
+                            .lines()
+                            .skip(1)
+                            .filter_map(|l| l.split_once(':'))
+                            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                            .collect();
+                        let length: usize = headers
+                            .get("content-length")
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        while buf.len() < head_end + 4 + length {
+                            let n = sock.read(&mut chunk).await.unwrap_or(0);
+                            if n == 0 {
+                                return;
+                            }
+                            buf.extend_from_slice(&chunk[..n]);
+                        }
+                        let raw_body = buf[head_end + 4..head_end + 4 + length].to_vec();
+                        buf.drain(..head_end + 4 + length);
+                        let status = queued.lock().unwrap().pop_front().unwrap_or(200);
+                        let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+                        if sock.write_all(answer.as_bytes()).await.is_err() {
                             return;
                         }
-                        buf.extend_from_slice(&chunk[..n]);
-                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i;
+                        if (200..300).contains(&status) {
+                            let body = serde_json::from_slice(&raw_body).unwrap_or(Value::Null);
+                            let _ = tx.send(Received {
+                                headers,
+                                raw_body,
+                                body,
+                            });
                         }
-                    };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                    let headers: HashMap<String, String> = head
-                        .lines()
-                        .skip(1)
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-                        .collect();
-                    let length: usize = headers
-                        .get("content-length")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    while buf.len() < head_end + 4 + length {
-                        let n = sock.read(&mut chunk).await.unwrap_or(0);
-                        if n == 0 {
-                            break;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                    }
-                    let raw_body = buf[head_end + 4..].to_vec();
-                    let status = queued.lock().unwrap().pop_front().unwrap_or(200);
-                    let answer = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
-                    let _ = sock.write_all(answer.as_bytes()).await;
-                    let _ = sock.shutdown().await;
-                    if (200..300).contains(&status) {
-                        let body = serde_json::from_slice(&raw_body).unwrap_or(Value::Null);
-                        let _ = tx.send(Received {
-                            headers,
-                            raw_body,
-                            body,
-                        });
                     }
                 });
             }
@@ -97,6 +106,7 @@ impl Receiver {
             addr,
             got,
             statuses,
+            connections,
         }
     }
 
@@ -204,6 +214,8 @@ async fn webhooks_get_signed_events_in_commit_order_until_unsubscribed() {
             "composition.deleted"
         ]
     );
+    // One EHR's events went one after another over one kept-alive connection.
+    assert_eq!(rx.connections.load(std::sync::atomic::Ordering::Relaxed), 1);
 
     let res = srv.get(&format!("/subscriptions/{id}")).send().await;
     assert_eq!(res.status, 200, "{}", res.text());
