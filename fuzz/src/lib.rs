@@ -32,7 +32,8 @@ fn archetypes(dir: &Path, out: &mut Vec<cdr_adl::Archetype>) {
         if p.is_dir() {
             archetypes(&p, out);
         } else if p.extension().is_some_and(|x| x == "adl") {
-            let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let text =
+                std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             let source = p.display().to_string();
             out.push(cdr_adl::parse(&text, &source).unwrap_or_else(|e| panic!("{source}: {e}")));
         }

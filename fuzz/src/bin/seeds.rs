@@ -62,11 +62,21 @@ fn main() {
             let json = cdr_rm::to_json(&c, &cdr_rm::JsonConfig::CANONICAL);
             write(&out, "canonical_json", &format!("{name}.json"), &json);
             let xml = cdr_rm::to_xml(&c, "composition");
-            write(&out, "canonical_xml", &format!("{name}.xml"), xml.as_bytes());
+            write(
+                &out,
+                "canonical_xml",
+                &format!("{name}.xml"),
+                xml.as_bytes(),
+            );
         }
     }
 
-    write(&out, "opt", &format!("{folder}.opt"), cdr_fuzz::template_opt().as_bytes());
+    write(
+        &out,
+        "opt",
+        &format!("{folder}.opt"),
+        cdr_fuzz::template_opt().as_bytes(),
+    );
     use cdr_template::fixtures::{dv, element, fixed_name, object, opt, single, term};
     let small = [
         opt(""),
@@ -77,7 +87,10 @@ fn main() {
                 "at0001",
                 0,
                 1,
-                &single("data", &element("at0002", 1, 1, &dv("DV_TEXT"), &fixed_name("X"))),
+                &single(
+                    "data",
+                    &element("at0002", 1, 1, &dv("DV_TEXT"), &fixed_name("X")),
+                ),
             ),
         )),
         opt(&term("at0001", "Thing")),
