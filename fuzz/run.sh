@@ -5,20 +5,23 @@
 # paused with SIGSTOP and resumed with SIGCONT when it is gone; paused time does not count.
 # Usage, from fuzz/ after `cargo afl build --release` and ./seed.sh:
 #   ./run.sh [MINUTES] [TARGET...]
-# Findings: work/out/<target>/default/{crashes,hangs}/; logs: work/log/<target>.log.
+# Starting corpora: $IN_DIR/<target> (default work/seeds, or a queue of an earlier run);
+# findings: $OUT_DIR/<target>/default/{crashes,hangs}/ (default work/out); logs: work/log/.
 set -euo pipefail
 cd "$(dirname "$0")"
 minutes=${1:-30}
 [ $# -gt 0 ] && shift
 [ $# -eq 0 ] && set -- aql opt canonical_json canonical_xml flat
 quiet=${QUIET_FILE:-/work/brief/QUIET}
+in_dir=${IN_DIR:-work/seeds}
+out_dir=${OUT_DIR:-work/out}
 afl_dicts=$(dirname "$(dirname "$(command -v afl-fuzz 2>/dev/null || echo /nonexistent/bin/afl-fuzz)")")/share/afl/dictionaries
 [ -d "$afl_dicts" ] || afl_dicts=$(ls -d "$HOME"/.local/share/afl.rs/rustc-*/afl.rs-*/afl/share/afl/dictionaries 2>/dev/null | tail -1)
-mkdir -p work/out work/log
+mkdir -p "$out_dir" work/log
 
 declare -A pid
 for t in "$@"; do
-  [ -d "work/seeds/$t" ] || { echo "work/seeds/$t is missing: run ./seed.sh" >&2; exit 1; }
+  [ -d "$in_dir/$t" ] || { echo "$in_dir/$t is missing: run ./seed.sh" >&2; exit 1; }
   dicts=()
   case $t in
     aql) dicts=(-x dict/aql.dict) ;;
@@ -32,7 +35,7 @@ for t in "$@"; do
   # setsid: each fuzzer leads its own process group, so that pausing reaches its target too.
   AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 AFL_AUTORESUME=1 \
     AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 \
-    setsid nice -n 19 cargo afl fuzz -i "work/seeds/$t" -o "work/out/$t" -t 2000 "${dicts[@]}" \
+    setsid nice -n 19 cargo afl fuzz -i "$in_dir/$t" -o "$out_dir/$t" -t 2000 "${dicts[@]}" \
     "target/release/$t" >"work/log/$t.log" 2>&1 &
   pid[$t]=$!
   echo "$t: process group ${pid[$t]}"
@@ -62,4 +65,4 @@ signal CONT
 signal INT
 wait
 echo "fuzzed $((active / 60)) minutes each"
-./stats.sh "$@"
+OUT_DIR=$out_dir ./stats.sh "$@"

@@ -105,24 +105,44 @@ fn validate(composition: &cdr_rm::Composition) {
     let _ = cdr_validation::validate(template(), composition);
 }
 
-/// A composition in canonical JSON: decoded, validated against the fixed template, encoded.
-pub fn canonical_json(data: &[u8]) {
-    if let Ok(c) = cdr_rm::from_json::<cdr_rm::Composition>(data) {
-        validate(&c);
-        let _ = cdr_rm::to_json(&c, &cdr_rm::JsonConfig::CANONICAL);
+/// Encodes `c` as canonical and minimal JSON and as XML, and decodes each again: every one must
+/// decode to `c`.
+fn round_trips(c: &cdr_rm::Composition) {
+    for config in [&cdr_rm::JsonConfig::CANONICAL, &cdr_rm::JsonConfig::MINIMAL] {
+        let json = cdr_rm::to_json(c, config);
+        match cdr_rm::from_json::<cdr_rm::Composition>(&json) {
+            Ok(again) => assert!(again == *c, "JSON round trip changed the composition"),
+            Err(e) => panic!("the JSON written does not decode: {e}"),
+        }
+    }
+    let xml = cdr_rm::to_xml(c, "composition");
+    match cdr_rm::from_xml::<cdr_rm::Composition>(xml.as_bytes()) {
+        Ok(again) => assert!(again == *c, "XML round trip changed the composition"),
+        Err(e) => panic!("the XML written does not decode: {e}"),
     }
 }
 
-/// A composition in canonical XML: decoded, validated against the fixed template, encoded.
+/// A composition in canonical JSON: decoded, validated against the fixed template, and written
+/// as JSON and XML that decode to the same composition.
+pub fn canonical_json(data: &[u8]) {
+    if let Ok(c) = cdr_rm::from_json::<cdr_rm::Composition>(data) {
+        validate(&c);
+        round_trips(&c);
+    }
+}
+
+/// A composition in canonical XML: decoded, validated against the fixed template, and written
+/// as JSON and XML that decode to the same composition.
 pub fn canonical_xml(data: &[u8]) {
     if let Ok(c) = cdr_rm::from_xml::<cdr_rm::Composition>(data) {
         validate(&c);
-        let _ = cdr_rm::to_xml(&c, "composition");
+        round_trips(&c);
     }
 }
 
 /// A FLAT composition for the fixed template: read to canonical JSON, decoded and validated,
-/// then written back to FLAT.
+/// then written back to FLAT. A form that reads without a problem must write back to FLAT that
+/// reads to the same canonical composition.
 pub fn flat(data: &[u8]) {
     let Ok(Value::Object(form)) = serde_json::from_slice::<Value>(data) else {
         return;
@@ -132,5 +152,18 @@ pub fn flat(data: &[u8]) {
     if let Some(c) = &reading.composition {
         validate(c);
     }
-    let _ = cdr_forms::flat::canonical_to_flat(t, &reading.canonical);
+    let back = cdr_forms::flat::canonical_to_flat(t, &reading.canonical);
+    if reading.is_clean() {
+        let back = back.unwrap_or_else(|e| panic!("what FLAT gave cannot be written as FLAT: {e}"));
+        let again = cdr_forms::flat::read_flat(t, &back, NOW);
+        assert!(
+            again.issues.is_empty(),
+            "the FLAT written does not read: {:?}",
+            again.issues
+        );
+        assert!(
+            again.canonical == reading.canonical,
+            "FLAT round trip changed the composition"
+        );
+    }
 }
