@@ -49,6 +49,7 @@ trap 'signal CONT; signal INT; wait; exit 130' INT TERM
 
 active=0
 paused=0
+last=$SECONDS
 while [ "$active" -lt $((minutes * 60)) ]; do
   alive=0
   for t in "${!pid[@]}"; do kill -0 "${pid[$t]}" 2>/dev/null && alive=$((alive + 1)); done
@@ -57,12 +58,14 @@ while [ "$active" -lt $((minutes * 60)) ]; do
     [ "$paused" -eq 1 ] || { signal STOP; paused=1; echo "$(date -u +%T) paused ($quiet)"; }
   else
     [ "$paused" -eq 0 ] || { signal CONT; paused=0; echo "$(date -u +%T) resumed"; }
-    active=$((active + 5))
   fi
   sleep 5
+  # Only the seconds spent running count; a second spent paused does not.
+  [ "$paused" -eq 1 ] || active=$((active + SECONDS - last))
+  last=$SECONDS
 done
 signal CONT
 signal INT
 wait
-echo "fuzzed $((active / 60)) minutes each"
+echo "fuzzed $active s each ($(date -u +%T)); fuzzer_stats run_time counts paused time too"
 OUT_DIR=$out_dir ./stats.sh "$@"
