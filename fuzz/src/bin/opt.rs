@@ -1,0 +1,5 @@
+//! AFL++ target `opt`: see [`cdr_fuzz::opt`].
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| cdr_fuzz::opt(data));
+}
