@@ -14,6 +14,12 @@ CREATE TABLE IF NOT EXISTS event_outbox (
     vo_ids          uuid[] NOT NULL,
     versions        integer[] NOT NULL
 );
+-- The publisher's check that no earlier row of the same EHR is still in the queue.
+CREATE INDEX IF NOT EXISTS event_outbox_ehr ON event_outbox (ehr_id, seq);
+-- A queue: every row is deleted soon after it is written, so vacuum it by the number of dead
+-- rows, not by the table's (tiny) size.
+ALTER TABLE event_outbox SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000,
+    autovacuum_vacuum_cost_delay = 0);
 
 CREATE TABLE IF NOT EXISTS change_event (
     position          bigint PRIMARY KEY,

@@ -422,6 +422,8 @@ impl Store {
         Ok(Some(EventPublisher {
             client,
             newest: row.get(0),
+            moved_to: 0,
+            full_scan: std::time::Instant::now(),
         }))
     }
 }
@@ -430,7 +432,18 @@ impl Store {
 pub struct EventPublisher {
     client: deadpool_postgres::ClientWrapper,
     newest: i64,
+    /// The largest outbox `seq` moved: later batches start after it, so they do not walk the
+    /// deleted rows before it (many until vacuum removes them). A row of a transaction that got
+    /// its `seq` before `moved_to` and committed after it was moved is left behind by these
+    /// batches, and so is every later row of its EHR (a batch takes a row only when no row of
+    /// its EHR is queued at or below `moved_to`), until the next read from the start.
+    moved_to: i64,
+    /// When the outbox was last read from its start.
+    full_scan: std::time::Instant,
 }
+
+/// How often the publisher reads the outbox from its start.
+const FULL_SCAN_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl std::fmt::Debug for EventPublisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -468,7 +481,9 @@ impl EventPublisher {
         // place in the contribution. A deletion has no data: its template and archetype are
         // those of the version it deletes.
         const PUBLISH: &str = "WITH claimed AS (DELETE FROM event_outbox WHERE seq IN \
-             (SELECT seq FROM event_outbox ORDER BY seq LIMIT $2) \
+             (SELECT seq FROM event_outbox o WHERE seq > $3 AND ($3 = 0 OR NOT EXISTS \
+             (SELECT FROM event_outbox e WHERE e.ehr_id = o.ehr_id AND e.seq <= $3)) \
+             ORDER BY seq LIMIT $2) \
              RETURNING seq, ehr_id, contribution_id, vo_ids, versions), \
              versions AS (SELECT c.seq, c.ehr_id, c.contribution_id, v.vo_id, v.version, v.i \
              FROM claimed c, unnest(c.vo_ids, c.versions) WITH ORDINALITY AS v(vo_id, version, i)), \
@@ -489,14 +504,25 @@ impl EventPublisher {
              LEFT JOIN LATERAL (SELECT subject_id, namespace FROM ehr_subject es \
              WHERE es.ehr_id = x.ehr_id LIMIT 1) s ON true \
              RETURNING position) \
-             SELECT (SELECT count(*) FROM claimed), (SELECT coalesce(max(position), $1) FROM inserted)";
+             SELECT (SELECT count(*) FROM claimed), (SELECT coalesce(max(position), $1) FROM inserted), \
+             (SELECT max(seq) FROM claimed)";
+        let from = match self.full_scan.elapsed() >= FULL_SCAN_EVERY {
+            true => {
+                self.full_scan = std::time::Instant::now();
+                0
+            }
+            false => self.moved_to,
+        };
         let stmt = self.client.prepare_cached(PUBLISH).await?;
         let row = self
             .client
-            .query_one(&stmt, &[&self.newest, &PUBLISH_BATCH])
+            .query_one(&stmt, &[&self.newest, &PUBLISH_BATCH, &from])
             .await?;
         let moved: i64 = row.get(0);
         self.newest = row.get(1);
+        if let Some(seq) = row.get::<_, Option<i64>>(2) {
+            self.moved_to = self.moved_to.max(seq);
+        }
         Ok(moved)
     }
 

@@ -35,6 +35,11 @@ pub(crate) struct NotifyArgs {
 
 /// Runs `cdr bench notify`.
 pub fn run(args: NotifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    // Failed deliveries are logged (standard error) at RUST_LOG's level, warnings by default.
+    let _ = cdr_server::http::observe::init_logging(
+        cdr_server::http::observe::LogFormat::Text,
+        Some("warn"),
+    );
     let rt = match super::runtime("bench notify", err) {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -220,6 +225,7 @@ async fn bench(args: &NotifyArgs, out: &mut dyn Write) -> Result<(), BoxError> {
             hub.subscriptions_changed.notify_one();
             let (rate, done) = commits(&store, &ehrs, &json, args).await?;
             // Every event of the round must arrive.
+            let mut round_p50 = 0.0;
             let deadline = Instant::now() + Duration::from_secs(120);
             loop {
                 let arrived: Option<Vec<Duration>> = {
@@ -231,7 +237,9 @@ async fn bench(args: &NotifyArgs, out: &mut dyn Write) -> Result<(), BoxError> {
                         })
                         .collect()
                 };
-                if let Some(d) = arrived {
+                if let Some(mut d) = arrived {
+                    d.sort();
+                    round_p50 = percentile(&d, 0.5);
                     delays.extend(d);
                     break;
                 }
@@ -244,7 +252,7 @@ async fn bench(args: &NotifyArgs, out: &mut dyn Write) -> Result<(), BoxError> {
             hub.subscriptions_changed.notify_one();
             let _ = writeln!(
                 out,
-                "round {}: with a subscriber    {rate:.0} commits/s",
+                "round {}: with a subscriber    {rate:.0} commits/s, commit → webhook p50 {round_p50:.2} ms",
                 round + 1
             );
             with.push(rate);

@@ -304,7 +304,11 @@ fn complete(raw: &[u8], eof: bool) -> Result<Option<Answer>, String> {
         }
     }
     let rest = &raw[split + 4..];
-    let (body, delimited) = if chunked {
+    // These answers never have a body.
+    let bodiless = status == 204 || status == 304 || (100..200).contains(&status);
+    let (body, delimited) = if bodiless {
+        (Vec::new(), true)
+    } else if chunked {
         match dechunk(rest)? {
             Some(b) => (b, true),
             None => return more("a chunk is cut off"),
@@ -405,5 +409,8 @@ mod tests {
         let closing = b"HTTP/1.1 204 No Content\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(complete(closing, false).unwrap(), answer(204, b"", false));
         assert!(complete(b"HTTP/1.1 OK\r\n\r\n", true).is_err());
+        // A 204 has no body, whatever its headers say.
+        let no_content = b"HTTP/1.1 204 No Content\r\n\r\n";
+        assert_eq!(complete(no_content, false).unwrap(), answer(204, b"", true));
     }
 }

@@ -33,6 +33,8 @@ use cdr_store::{ChangeEvent, DeliveryProgress, EventPublisher, Store, Subscripti
 const POLL: Duration = Duration::from_millis(250);
 /// Events read per round of a delivery.
 const DELIVERY_BATCH: i64 = 256;
+/// A delivery reads the next events when fewer than this many wait to be sent.
+const READ_AHEAD_LOW: usize = 32;
 /// The most EHRs whose events are sent at the same time, per subscription.
 const CONCURRENT_EHRS: usize = 16;
 /// The longest wait between attempts.
@@ -323,8 +325,9 @@ impl Delivery {
             if exhausted && *self.newest.borrow() > self.read_to {
                 exhausted = false;
             }
+            // Read ahead in batches, when the queue runs low.
             let queued: usize = self.waiting.values().map(|q| q.len()).sum();
-            if !exhausted && queued < DELIVERY_BATCH as usize {
+            if !exhausted && queued < READ_AHEAD_LOW {
                 let events = match store.events_after(self.read_to, DELIVERY_BATCH).await {
                     Ok(e) => e,
                     Err(e) => return failed(s, self.delivered(), format!("reading events: {e}")),
