@@ -225,7 +225,7 @@ async fn bench(args: &NotifyArgs, out: &mut dyn Write) -> Result<(), BoxError> {
             hub.subscriptions_changed.notify_one();
             let (rate, done) = commits(&store, &ehrs, &json, args).await?;
             // Every event of the round must arrive.
-            let mut round_p50 = 0.0;
+            let round_p50;
             let deadline = Instant::now() + Duration::from_secs(120);
             loop {
                 let arrived: Option<Vec<Duration>> = {
