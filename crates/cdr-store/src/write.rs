@@ -578,6 +578,7 @@ impl Store {
         if new_ehr.is_none() && end == End::Commit && only_creates {
             self.write_created(client, caller, ehr_id, c, &rows).await?;
             crate::audit::mark_recorded();
+            self.remember_commit(client, caller).await;
             return Ok(self.written(c, &rows));
         }
         let check = guarded_ehr_check(caller, 2);
@@ -778,6 +779,7 @@ impl Store {
         results.next().expect("the end was sent")?;
         if end == End::Commit {
             crate::audit::mark_recorded();
+            self.remember_commit(client, caller).await;
         }
         Ok(self.written(c, &rows))
     }

@@ -229,6 +229,7 @@ async fn bench_commit(
         data_dir: dir.clone(),
         system_id: "bench.cdr".into(),
         pool_size: args.clients + 2,
+        read_database_url: None,
     };
     let store = Store::connect(cluster.pg_config("cdr"), &config, None).await?;
     store.put_template(&Principal::local(), &opt).await?;

@@ -289,6 +289,7 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
         data_dir: dir.clone(),
         system_id: "bench.cdr".into(),
         pool_size: 2 * args.clients + 4,
+        read_database_url: None,
     };
     let store = Store::connect(cluster.pg_config("cdr"), &config, None).await?;
     let caller = Principal::local();

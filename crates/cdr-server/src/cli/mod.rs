@@ -31,6 +31,7 @@ USAGE:
             [--tls-cert PEM --tls-key PEM] [--cors-origin ORIGIN]... [--models DIR]
             [--no-default-models] [--ui-dir DIR] [--ui-client-id ID] [--flag-template ID]...
             [--log-format text|json] [--log-level LEVEL] [--slow-query-ms MS]
+            [--read-database-url URL]
       Serves the openEHR REST API (default 127.0.0.1:8080, base /openehr/v1, data dir ./data,
       system id local.cdr; or CDR_BIND, CDR_DATA_DIR, CDR_SYSTEM_ID, CDR_BASE_PATH). AQL's
       TERMINOLOGY() asks the FHIR R4 terminology server at URL (http://; or
@@ -63,7 +64,10 @@ USAGE:
       Logs go to standard error, one line per request (method, path, status, duration, request
       id, caller) and AQL queries slower than --slow-query-ms (default 1000), as text or JSON
       (--log-format, CDR_LOG_FORMAT), at --log-level (CDR_LOG_LEVEL; RUST_LOG wins; default
-      info). GET /metrics answers Prometheus metrics.
+      info). GET /metrics answers Prometheus metrics. --read-database-url (CDR_READ_DATABASE_URL)
+      names a streaming replica of the database: AQL and the flags read there (a caller's own
+      recent writes and `Cdr-Read-From: primary` read the primary; so does everything when
+      the replica cannot be reached); it is never migrated.
   cdr user add <name> --roles R[,R…] [--full-name N] [--organisation O] [--team T]...
                [--patient-id P]
   cdr user passwd <name> | remove <name> | list          [--data-dir D] [--password-env VAR]

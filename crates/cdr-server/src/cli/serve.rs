@@ -50,6 +50,7 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
     if let Some(v) = env("CDR_SYSTEM_ID") {
         config.system_id = v;
     }
+    config.read_database_url = env("CDR_READ_DATABASE_URL");
     let mut terminology = env("CDR_TERMINOLOGY_URL");
     let mut models = env("CDR_MODELS").map(PathBuf::from);
     let mut auth = env("CDR_AUTH");
@@ -112,6 +113,7 @@ fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
             "--bind" => options.bind = value()?,
             "--data-dir" => config.data_dir = PathBuf::from(value()?),
             "--system-id" => config.system_id = value()?,
+            "--read-database-url" => config.read_database_url = Some(value()?),
             "--base-path" => options.base_path = value()?,
             "--terminology-url" => terminology = Some(value()?),
             "--models" => models = Some(PathBuf::from(value()?)),
@@ -347,6 +349,20 @@ mod tests {
         assert_eq!(a.config.system_id, "env.sys");
         assert!(parse_args(&["--nope".to_owned()], env).is_err());
         assert!(parse_args(&["--system-id".to_owned(), "a::b".to_owned()], env).is_err());
+    }
+
+    #[test]
+    fn read_database_url_from_flag_or_environment() {
+        let none = |_: &str| None;
+        assert_eq!(
+            parse_args(&[], none).unwrap().config.read_database_url,
+            None
+        );
+        let env = |k: &str| (k == "CDR_READ_DATABASE_URL").then(|| "host=env".to_owned());
+        let a = parse_args(&[], env).unwrap();
+        assert_eq!(a.config.read_database_url.as_deref(), Some("host=env"));
+        let a = parse_args(&strings(&["--read-database-url", "host=flag"]), env).unwrap();
+        assert_eq!(a.config.read_database_url.as_deref(), Some("host=flag"));
     }
 
     fn strings(a: &[&str]) -> Vec<String> {

@@ -32,9 +32,16 @@ pub struct Metrics {
     queries: IntCounterVec,
     pool: IntGaugeVec,
     database_up: IntGauge,
+    /// Reads that went to the primary because the read replica could not be reached.
+    replica_fallbacks: prometheus::IntCounter,
     /// AQL queries slower than this are logged.
     pub slow_query: Duration,
+    /// Plans of slow queries being read at once (`query.rs`).
+    pub explain_slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Plans of slow queries read at once; a slow query beyond them is logged without its plan.
+pub const EXPLAIN_SLOTS: usize = 2;
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,8 +126,18 @@ impl Metrics {
             )
             .expect("a valid metric"),
         );
+        let replica_fallbacks = register(
+            &registry,
+            prometheus::IntCounter::new(
+                "cdr_replica_fallbacks_total",
+                "Reads sent to the primary because the read replica could not be reached",
+            )
+            .expect("a valid metric"),
+        );
         Metrics {
             registry,
+            replica_fallbacks,
+            explain_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(EXPLAIN_SLOTS)),
             requests,
             latency,
             commits,
@@ -230,6 +247,9 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     m.pool
         .with_label_values(&["max"])
         .set(status.max_size as i64);
+    let fallbacks = state.store.replica_fallbacks();
+    m.replica_fallbacks
+        .inc_by(fallbacks.saturating_sub(m.replica_fallbacks.get()));
     let up = tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await;
     m.database_up.set(i64::from(matches!(up, Ok(Ok(())))));
     let mut out = Vec::new();

@@ -17,6 +17,7 @@ mod flags;
 mod forms;
 mod import;
 mod query;
+mod replica;
 mod serve;
 mod stored_query;
 mod system;
