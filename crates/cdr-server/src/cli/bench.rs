@@ -108,6 +108,9 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     if args.first().map(String::as_str) == Some("auth") {
         return super::bench_auth::run(&args[1..], out, err);
     }
+    if args.first().map(String::as_str) == Some("observe") {
+        return super::bench_observe::run(&args[1..], out, err);
+    }
     if args.first().map(String::as_str) == Some("flags") {
         return super::bench_flags::run(&args[1..], out, err);
     }

@@ -9,6 +9,7 @@ mod bench_aql;
 mod bench_auth;
 mod bench_export;
 mod bench_flags;
+mod bench_observe;
 mod convert;
 mod forms;
 mod import;
@@ -121,6 +122,11 @@ USAGE:
       authentication and one with --auth oidc (a key made for the run), in alternating rounds;
       prints commits/s, cdr's CPU per commit and GET-by-version-uid p50 of each, the last line
       as one JSON object. --control: both servers without authentication (an A/A run).
+  cdr bench observe [--clients N] [--count M] [--rounds R] [--control]
+      Commits over HTTP through two servers on one temporary store, one logging every request
+      (JSON lines at info, into a file) with its metrics, one with neither, in alternating
+      rounds; prints commits/s and cdr's CPU per commit of each and their ratio, the last line
+      as one JSON object. --control: both servers log and count (an A/A run).
   cdr bench flags [--data-dir D] [--subjects N] [--lookups K] [--batches B]
       Times care-plan flag lookups on D's store (./bench-data): the first run gives N EHRs
       (10,000) a subject and every second one the urgent care plan example; then K single

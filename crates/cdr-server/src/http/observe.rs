@@ -36,6 +36,8 @@ pub struct Metrics {
     replica_fallbacks: prometheus::IntCounter,
     /// AQL queries slower than this are logged.
     pub slow_query: Duration,
+    /// Whether requests are logged and counted (the request id is given either way).
+    pub enabled: bool,
     /// Plans of slow queries being read at once (`query.rs`).
     pub explain_slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
@@ -145,6 +147,7 @@ impl Metrics {
             pool,
             database_up,
             slow_query,
+            enabled: true,
         }
     }
 }
@@ -196,7 +199,7 @@ pub async fn observe(
         res.headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID), v);
     }
-    let Some(state) = state else {
+    let Some(state) = state.filter(|s| s.metrics.enabled) else {
         return Ok(res);
     };
     let caller = match state.auth.enabled() {
@@ -272,6 +275,20 @@ pub enum LogFormat {
 /// Sets up the log: lines to standard error, as text or JSON, at `RUST_LOG`'s levels, else
 /// `level` (default `info`). Called once by `cdr serve`.
 pub fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), String> {
+    init_logging_to(
+        format,
+        level,
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+    )
+}
+
+/// [`init_logging`] with the lines written to `writer` (`cdr bench observe` writes them to a
+/// file).
+pub fn init_logging_to(
+    format: LogFormat,
+    level: Option<&str>,
+    writer: tracing_subscriber::fmt::writer::BoxMakeWriter,
+) -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
     let filter = match std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()) {
         Some(v) => EnvFilter::try_new(v).map_err(|e| format!("RUST_LOG: {e}"))?,
@@ -281,7 +298,7 @@ pub fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), String
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(false);
     let set = match format {
         LogFormat::Text => builder.try_init(),
