@@ -161,7 +161,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 
 /// The CPU time (user and system, all threads) of the process whose `/proc/…/stat` is `stat`,
 /// with its waited-for children's when `children`; clock ticks of 10 ms.
-fn stat_cpu(stat: &str, children: bool) -> Option<(u32, Duration)> {
+pub(super) fn stat_cpu(stat: &str, children: bool) -> Option<(u32, Duration)> {
     let (_, rest) = stat.rsplit_once(')')?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let num = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());

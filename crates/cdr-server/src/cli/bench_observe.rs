@@ -18,7 +18,7 @@ use cdr_server::http::{self, ServeOptions};
 use cdr_store::cluster::{ClusterOptions, ManagedCluster};
 use cdr_store::{CommitMeta, Principal, Store, StoreConfig};
 
-use super::bench::{cluster_cpu, process_cpu, testdata};
+use super::bench::{cluster_cpu, process_cpu, stat_cpu, testdata};
 use super::bench_auth::commits;
 
 const TEMPLATE: &str = "ehrbase-blood-pressure-simple.de.v0/template.opt";
@@ -84,6 +84,43 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 }
 
 type BoxError = Box<dyn std::error::Error>;
+
+/// CPU microseconds of one request's log line and metrics (`Metrics::record`, as the
+/// observed server runs it after a commit, into the same log), over `n` requests on this
+/// thread.
+fn record_alone(n: usize) -> f64 {
+    let metrics = http::observe::Metrics::new(Duration::from_secs(1));
+    let (method, path) = (
+        actix_web::http::Method::POST,
+        format!("/openehr/v1/ehr/{}/composition", uuid::Uuid::new_v4()),
+    );
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let before = thread_cpu();
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        metrics.record(&http::observe::Seen {
+            id: &id,
+            method: &method,
+            path: &path,
+            route: "/openehr/v1/ehr/{ehr_id}/composition",
+            status: 201,
+            elapsed: Duration::from_micros(900 + (i % 200) as u64),
+            caller: "",
+        });
+    }
+    let spent = match (before, thread_cpu()) {
+        (Some(b), Some(a)) => a.saturating_sub(b),
+        _ => started.elapsed(),
+    };
+    spent.as_secs_f64() * 1e6 / n.max(1) as f64
+}
+
+/// The CPU time of the calling thread (`/proc/thread-self/stat`); `None` where there is no
+/// `/proc`.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    stat_cpu(&stat, false).map(|(_, t)| t)
+}
 
 async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
     let opt = std::fs::read_to_string(testdata(TEMPLATE))?;
@@ -193,6 +230,7 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
     for h in handles {
         h.stop(true).await;
     }
+    let alone_us = record_alone(100_000);
     store.shutdown().await?;
     cluster.stop()?;
     let log_bytes = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
@@ -214,7 +252,8 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
         "commits/s: quiet {quiet_rate:.0}, observed {observed_rate:.0} ({:.1} % of quiet; median \
          of the rounds' ratios {:.1} %); cdr's CPU per commit (clients included): quiet {:.0} µs, \
          observed {:.0} µs ({:+.1} %); PostgreSQL's: quiet {:.0} µs, observed {:.0} µs; {} bytes \
-         of log",
+         of log; the log line and metrics of one request timed alone: {alone_us:.2} µs ({:.2} % \
+         of the quiet server's CPU per commit, cdr and PostgreSQL)",
         100.0 * observed_rate / quiet_rate,
         100.0 * median(&ratios),
         cpu_us[0],
@@ -222,7 +261,8 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
         100.0 * (cpu_us[1] / cpu_us[0] - 1.0),
         pg_cpu_us[0],
         pg_cpu_us[1],
-        log_bytes
+        log_bytes,
+        100.0 * alone_us / (cpu_us[0] + pg_cpu_us[0])
     );
     let _ = std::fs::remove_dir_all(&dir);
     let round = |x: f64, d: i32| (x * 10f64.powi(d)).round() / 10f64.powi(d);
@@ -240,6 +280,8 @@ async fn bench(args: &Args, out: &mut dyn Write) -> Result<(), BoxError> {
         "quiet_pg_cpu_us_per_commit": round(pg_cpu_us[0], 0),
         "observed_pg_cpu_us_per_commit": round(pg_cpu_us[1], 0),
         "log_bytes": log_bytes,
+        "record_alone_us": round(alone_us, 2),
+        "record_share_of_commit_cpu": round(alone_us / (cpu_us[0] + pg_cpu_us[0]), 4),
     });
     let _ = writeln!(out, "{result}");
     Ok(())

@@ -173,6 +173,53 @@ fn kind(route: &str, method: &Method) -> Option<&'static str> {
     None
 }
 
+/// What the log line and the metrics of one request say.
+#[derive(Debug)]
+pub struct Seen<'a> {
+    pub id: &'a str,
+    pub method: &'a Method,
+    pub path: &'a str,
+    /// The route's pattern (`/openehr/v1/ehr/{ehr_id}/composition`).
+    pub route: &'a str,
+    pub status: u16,
+    pub elapsed: Duration,
+    /// The caller's name, when authentication is on.
+    pub caller: &'a str,
+}
+
+impl Metrics {
+    /// Writes a request's log line (`cdr::request`) and counts it (`cdr bench observe` also
+    /// times this alone).
+    pub fn record(&self, r: &Seen<'_>) {
+        tracing::info!(
+            target: "cdr::request",
+            request_id = %r.id,
+            method = %r.method,
+            path = %r.path,
+            status = r.status,
+            duration_ms = r.elapsed.as_secs_f64() * 1000.0,
+            caller = %r.caller,
+        );
+        let status_text = r.status.to_string();
+        self.requests
+            .with_label_values(&[r.route, r.method.as_str(), &status_text])
+            .inc();
+        self.latency
+            .with_label_values(&[r.route, r.method.as_str()])
+            .observe(r.elapsed.as_secs_f64());
+        let outcome = if (200..300).contains(&r.status) {
+            "success"
+        } else {
+            "failure"
+        };
+        match kind(r.route, r.method) {
+            Some("commit") => self.commits.with_label_values(&[outcome]).inc(),
+            Some("query") => self.queries.with_label_values(&[outcome]).inc(),
+            _ => {}
+        }
+    }
+}
+
 /// The request id of a request, for handlers that log.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -206,33 +253,16 @@ pub async fn observe(
         true => state.caller(res.request()).name.unwrap_or_default(),
         false => String::new(),
     };
-    tracing::info!(
-        target: "cdr::request",
-        request_id = %id,
-        method = %method,
-        path = %path,
+    let seen = Seen {
+        id: &id,
+        method: &method,
+        path: &path,
+        route: &route,
         status,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        caller = %caller,
-    );
-    let m = &state.metrics;
-    let status_text = status.to_string();
-    m.requests
-        .with_label_values(&[&route, method.as_str(), &status_text])
-        .inc();
-    m.latency
-        .with_label_values(&[&route, method.as_str()])
-        .observe(elapsed.as_secs_f64());
-    let outcome = if (200..300).contains(&status) {
-        "success"
-    } else {
-        "failure"
+        elapsed,
+        caller: &caller,
     };
-    match kind(&route, &method) {
-        Some("commit") => m.commits.with_label_values(&[outcome]).inc(),
-        Some("query") => m.queries.with_label_values(&[outcome]).inc(),
-        _ => {}
-    }
+    state.metrics.record(&seen);
     Ok(res)
 }
 

@@ -8,6 +8,7 @@ use actix_web::http::header;
 use actix_web::web::{self, Payload};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde_json::{Map, Value};
+use tracing::Level;
 use uuid::Uuid;
 
 use cdr_store::aql::{ExportFormat, ExportWriter, QueryLimits, QueryRequest};
@@ -221,7 +222,7 @@ async fn run(
     let limits = QueryLimits::default();
     let rs = headers::read_side(req, state.store.query(&caller, &request, &limits)).await?;
     let took = started.elapsed();
-    if took >= state.metrics.slow_query {
+    if took >= state.metrics.slow_query && tracing::enabled!(target: "cdr::aql", Level::WARN) {
         let id = req
             .extensions()
             .get::<super::observe::RequestId>()
@@ -256,7 +257,7 @@ const EXPLAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// without running it). The plan is asked for on a task of its own, so the answer never waits
 /// for it; at most [`observe::EXPLAIN_SLOTS`](super::observe::EXPLAIN_SLOTS) at once, each
 /// given [`EXPLAIN_TIMEOUT`]: beyond that the line is written without a plan (`plan` says
-/// why).
+/// why). Only asked for when the log keeps the line.
 fn log_slow(
     state: &AppState,
     caller: cdr_store::Principal,
