@@ -192,33 +192,7 @@ impl ManagedCluster {
             .arg(&data_dir)
             .output();
         check("copying the backup", out)?;
-        // The manifest, and the socket lock and log of the backed-up server (its socket
-        // directory is its data directory when the path is short), are not the restored
-        // server's.
-        let _ = fs::remove_file(data_dir.join("backup_manifest"));
-        let _ = fs::remove_file(data_dir.join("server.log"));
-        for e in fs::read_dir(&data_dir).into_iter().flatten().flatten() {
-            if e.file_name().to_string_lossy().starts_with(".s.PGSQL.") {
-                let _ = fs::remove_file(e.path());
-            }
-        }
-        // The socket goes where this data directory's goes (a later line wins).
-        let conf = data_dir.join("postgresql.conf");
-        let mut f = fs::OpenOptions::new()
-            .append(true)
-            .open(&conf)
-            .map_err(io_err("opening", &conf))?;
-        f.write_all(
-            format!(
-                "\n# --- restored by cdr ---\nunix_socket_directories = '{}'\n",
-                socket_dir_for(&data_dir)
-                    .display()
-                    .to_string()
-                    .replace('\'', "''")
-            )
-            .as_bytes(),
-        )
-        .map_err(io_err("writing", &conf))?;
+        make_own_copy(&data_dir, "restored")?;
         let run_as = if effective_uid_is_root() {
             Some(unprivileged_user()?)
         } else {
@@ -237,6 +211,38 @@ impl ManagedCluster {
             std::os::unix::fs::PermissionsExt::from_mode(0o700),
         )
         .map_err(io_err("setting the mode of", &data_dir))
+    }
+
+    /// Makes `data_dir` (new or empty) a streaming replica of this running cluster
+    /// (`pg_basebackup -R`: `standby.signal` and `primary_conninfo` to this cluster's socket;
+    /// the managed cluster's defaults — `wal_level = replica`, `local replication` trusted —
+    /// allow it) and starts it on a socket of its own. It replays this cluster's WAL and
+    /// answers read-only queries (hot standby).
+    pub fn start_standby(&self, data_dir: &Path) -> Result<ManagedCluster, ClusterError> {
+        let data_dir = absolute(data_dir)?;
+        fs::create_dir_all(&data_dir).map_err(io_err("creating", &data_dir))?;
+        self.own(&data_dir)?;
+        fs::set_permissions(&data_dir, fs::Permissions::from_mode(0o700))
+            .map_err(io_err("setting permissions of", &data_dir))?;
+        let out = self
+            .command("pg_basebackup")
+            .arg("-h")
+            .arg(&self.socket_dir)
+            .args(["-p", &PORT.to_string(), "-U", SUPERUSER, "-D"])
+            .arg(&data_dir)
+            .args(["-F", "p", "-X", "stream", "-c", "fast", "-R", "-w"])
+            .output();
+        check("pg_basebackup", out)?;
+        make_own_copy(&data_dir, "standby")?;
+        let standby = ManagedCluster {
+            bindir: self.bindir.clone(),
+            socket_dir: socket_dir_for(&data_dir),
+            data_dir,
+            run_as: self.run_as,
+        };
+        standby.prepare_socket_dir()?;
+        standby.start_server()?;
+        Ok(standby)
     }
 
     /// The directory holding the server's Unix socket.
@@ -455,6 +461,36 @@ impl ManagedCluster {
         }
         cmd
     }
+}
+
+/// Makes the copy of a cluster in `data_dir` (a backup restored, or a standby) a server of its
+/// own: the manifest, and the socket lock and log of the copied server (its socket directory
+/// is its data directory when the path is short), are not the copy's, and its socket goes
+/// where this data directory's goes (a later line of `postgresql.conf` wins).
+fn make_own_copy(data_dir: &Path, what: &str) -> Result<(), ClusterError> {
+    let _ = fs::remove_file(data_dir.join("backup_manifest"));
+    let _ = fs::remove_file(data_dir.join("server.log"));
+    for e in fs::read_dir(data_dir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(".s.PGSQL.") {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+    let conf = data_dir.join("postgresql.conf");
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(&conf)
+        .map_err(io_err("opening", &conf))?;
+    f.write_all(
+        format!(
+            "\n# --- {what} by cdr ---\nunix_socket_directories = '{}'\n",
+            socket_dir_for(data_dir)
+                .display()
+                .to_string()
+                .replace('\'', "''")
+        )
+        .as_bytes(),
+    )
+    .map_err(io_err("writing", &conf))
 }
 
 /// Keeps a cluster watchdog waiting; dropping it (or the process ending) stops the cluster.

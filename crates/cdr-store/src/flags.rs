@@ -159,14 +159,21 @@ impl Store {
         // A flag is a lookup over many records: break-glass does not widen it.
         let access = filter(caller, Need::Read).map(|f| f.without_break_glass());
         let g = Guarded::new(FLAGS, 3, access.as_ref(), "s.ehr_id");
-        let client = self.inner.pool.get().await?;
-        let stmt = client.prepare_cached(&g.sql).await?;
-        let rows = client
-            .query(
-                &stmt,
-                &g.params(&[&subject_ids, &namespace, &kinds.templates]),
-            )
-            .await?;
+        let params = g.params(&[&subject_ids, &namespace, &kinds.templates]);
+        let (sql, params) = (&g.sql, &params);
+        let run = |client: deadpool_postgres::Object| async move {
+            let stmt = client.prepare_cached(sql).await?;
+            Ok::<_, StoreError>(client.query(&stmt, params).await?)
+        };
+        // On the read replica when `replica.rs` says it may (again on the primary when the
+        // replica fails it).
+        let read = self.read_client(caller, &self.inner.pool).await?;
+        let rows = match run(read.client).await {
+            Err(e) if self.retry_on_primary(read.on_replica, &e) => {
+                run(self.inner.pool.get().await?).await?
+            }
+            out => out?,
+        };
         let mut names: std::collections::HashMap<String, String> = Default::default();
         for row in rows {
             let i: i64 = row.get(0);

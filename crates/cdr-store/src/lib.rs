@@ -24,6 +24,7 @@ mod flags;
 mod ids;
 pub mod index;
 mod ops;
+mod replica;
 mod settings;
 mod store;
 mod stored_queries;
@@ -56,6 +57,7 @@ pub use ids::{
     VersionUid, VoKind,
 };
 pub use ops::{default_ehr_status, EhrRecord};
+pub use replica::reading_from_primary;
 pub use store::{
     create_database, migrate, quote_ident, schema_version, Store, StoreConfig, MIGRATIONS,
 };

@@ -80,6 +80,9 @@ pub struct StoreConfig {
     pub system_id: String,
     /// Largest number of pooled connections.
     pub pool_size: usize,
+    /// A PostgreSQL URL of a streaming replica of the primary, for AQL and the flags
+    /// (`replica.rs`); never migrated.
+    pub read_database_url: Option<String>,
 }
 
 impl StoreConfig {
@@ -90,6 +93,7 @@ impl StoreConfig {
             data_dir: PathBuf::from("./data"),
             system_id: "local.cdr".to_owned(),
             pool_size: 16,
+            read_database_url: None,
         }
     }
 }
@@ -104,6 +108,10 @@ pub(crate) struct Inner {
     pub(crate) pool: Pool,
     /// Connections for AQL: read-only sessions with a per-connection statement cache.
     pub(crate) query_pool: Pool,
+    /// The read replica, when one is configured (`replica.rs`).
+    pub(crate) replica: Option<crate::replica::Replica>,
+    /// The WAL positions of recent writers' commits (`replica.rs`).
+    pub(crate) written: Mutex<crate::replica::Written>,
     pub(crate) system_id: String,
     pub(crate) templates: RwLock<HashMap<String, Arc<cdr_template::Template>>>,
     /// Dictionary ids known to be in the database.
@@ -180,19 +188,28 @@ impl Store {
         let runtime = migrate_as(&owner_pool, Some(&pg))
             .await?
             .unwrap_or_else(|| pg.clone());
-        let mut read_only = runtime.clone();
-        let options = match runtime.get_options() {
-            Some(o) if !o.is_empty() => format!("{o} -c default_transaction_read_only=on"),
-            _ => "-c default_transaction_read_only=on".to_owned(),
+        let replica = match &config.read_database_url {
+            Some(url) => {
+                let given: tokio_postgres::Config = url
+                    .parse()
+                    .map_err(|e| StoreError::BadRequest(format!("the read database URL: {e}")))?;
+                let replica = replica_config(given, &pg, &runtime);
+                Some(crate::replica::Replica::new(build_pool(
+                    read_only(&replica),
+                    config.pool_size,
+                )?))
+            }
+            None => None,
         };
-        read_only.options(&options);
+        let query_pool = build_pool(read_only(&runtime), config.pool_size)?;
         let pool = build_pool(runtime, config.pool_size)?;
-        let query_pool = build_pool(read_only, config.pool_size)?;
         let audit = crate::audit::start_writer(pool.clone());
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
                 query_pool,
+                replica,
+                written: Mutex::new(crate::replica::Written::default()),
                 system_id: config.system_id.clone(),
                 templates: RwLock::new(HashMap::new()),
                 known_dict: Mutex::new(HashSet::new()),
@@ -235,6 +252,9 @@ impl Store {
             )),
         };
         self.inner.query_pool.close();
+        if let Some(replica) = &self.inner.replica {
+            replica.pool().close();
+        }
         self.inner.pool.close();
         self.inner.owner_pool.close();
         flushed?;
@@ -260,6 +280,45 @@ impl Store {
     pub fn owner_pool(&self) -> &Pool {
         &self.inner.owner_pool
     }
+}
+
+/// `pg` with read-only sessions.
+fn read_only(pg: &tokio_postgres::Config) -> tokio_postgres::Config {
+    let mut read_only = pg.clone();
+    let options = match pg.get_options() {
+        Some(o) if !o.is_empty() => format!("{o} -c default_transaction_read_only=on"),
+        _ => "-c default_transaction_read_only=on".to_owned(),
+    };
+    read_only.options(&options);
+    read_only
+}
+
+/// The replica's connection settings: as given, except that when cdr works as the runtime
+/// role on the primary (it was given a superuser) and the replica's URL names that same
+/// user (or none), it logs in as the runtime role there too (the role and its password are
+/// replicated). A replica that cannot be reached must not hold reads for long: 2 s to
+/// connect unless the URL says otherwise.
+fn replica_config(
+    mut given: tokio_postgres::Config,
+    primary: &tokio_postgres::Config,
+    runtime: &tokio_postgres::Config,
+) -> tokio_postgres::Config {
+    let switched = runtime.get_user() != primary.get_user();
+    let same_user = given.get_user().is_none() || given.get_user() == primary.get_user();
+    if switched && same_user {
+        if let Some(user) = runtime.get_user() {
+            given.user(user);
+        }
+        if given.get_password().is_none() {
+            if let Some(password) = primary.get_password() {
+                given.password(password);
+            }
+        }
+    }
+    if given.get_connect_timeout().is_none() {
+        given.connect_timeout(std::time::Duration::from_secs(2));
+    }
+    given
 }
 
 fn build_pool(pg: tokio_postgres::Config, size: usize) -> Result<Pool> {

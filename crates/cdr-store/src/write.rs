@@ -613,6 +613,7 @@ impl Store {
             self.write_created(client, caller, ehr_id, c, &rows).await?;
             crate::audit::mark_recorded();
             self.inner.committed.notify_one();
+            self.remember_commit(client, caller).await;
             return Ok(self.written(c, &rows));
         }
         let check = guarded_ehr_check(caller, 2);
@@ -821,6 +822,7 @@ impl Store {
         if end == End::Commit {
             crate::audit::mark_recorded();
             self.inner.committed.notify_one();
+            self.remember_commit(client, caller).await;
         }
         Ok(self.written(c, &rows))
     }

@@ -50,6 +50,102 @@ pub fn private_cluster(durable: bool) -> (ManagedCluster, Watchdog) {
     (cluster, watchdog)
 }
 
+/// A private cluster and a streaming replica of it (a hot standby fed by
+/// `pg_basebackup -R`), each in a temporary directory of its own, stopped and removed when the
+/// process exits.
+#[derive(Debug)]
+pub struct StreamingPair {
+    pub primary: ManagedCluster,
+    pub standby: ManagedCluster,
+    _watchdogs: (Watchdog, Watchdog),
+}
+
+/// Starts a [`StreamingPair`]. The base backup of a fresh cluster takes a moment; a test
+/// should start one pair and keep it.
+pub fn streaming_pair() -> StreamingPair {
+    let (primary, primary_watchdog) = private_cluster(false);
+    let root = temp_dir("cdr-testkit-standby");
+    let standby = primary
+        .start_standby(&root)
+        .unwrap_or_else(|e| panic!("cdr-testkit: cannot start the standby: {e}"));
+    let standby_watchdog = standby
+        .stop_when_process_exits(Some(&root))
+        .unwrap_or_else(|e| panic!("cdr-testkit: {e}"));
+    StreamingPair {
+        primary,
+        standby,
+        _watchdogs: (primary_watchdog, standby_watchdog),
+    }
+}
+
+impl StreamingPair {
+    /// Waits (up to 30 s) until the standby has replayed everything the primary has written
+    /// so far.
+    pub async fn wait_for_replay(&self) {
+        let primary = superuser(&self.primary).await;
+        let target: String = primary
+            .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
+            .await
+            .expect("cdr-testkit: the primary's WAL position")
+            .get(0);
+        let standby = superuser(&self.standby).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let caught_up: bool = standby
+                .query_one(
+                    "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+                    &[&target],
+                )
+                .await
+                .expect("cdr-testkit: the standby's replay position")
+                .get(0);
+            if caught_up {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cdr-testkit: the standby did not replay up to {target} within 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Pauses (`true`) or resumes the standby's replay.
+    pub async fn pause_replay(&self, pause: bool) {
+        let sql = match pause {
+            true => "SELECT pg_wal_replay_pause()",
+            false => "SELECT pg_wal_replay_resume()",
+        };
+        superuser(&self.standby)
+            .await
+            .simple_query(sql)
+            .await
+            .expect("cdr-testkit: pausing or resuming replay");
+    }
+}
+
+/// A superuser connection to a cluster's `postgres` database (its task ends with the client).
+async fn superuser(cluster: &ManagedCluster) -> tokio_postgres::Client {
+    let (client, conn) = cluster
+        .pg_config("postgres")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("cdr-testkit: connecting as the superuser");
+    tokio::spawn(conn);
+    client
+}
+
+/// A key-value connection string for database `dbname` of `cluster` as its superuser (the
+/// form `DATABASE_URL` and `CDR_READ_DATABASE_URL` take).
+pub fn url_of(cluster: &ManagedCluster, dbname: &str) -> String {
+    format!(
+        "host={} port={} user={} dbname={dbname}",
+        cluster.socket_dir().display(),
+        cluster.port(),
+        cdr_store::cluster::SUPERUSER,
+    )
+}
+
 fn shared() -> &'static Shared {
     let shared = SHARED.get_or_init(|| {
         // Set up on a plain thread with its own runtime: callers may be inside a runtime.
@@ -88,6 +184,7 @@ pub fn config() -> StoreConfig {
         data_dir: PathBuf::from("unused"),
         system_id: "test.cdr".to_owned(),
         pool_size: 8,
+        read_database_url: None,
     }
 }
 

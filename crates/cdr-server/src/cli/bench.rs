@@ -95,6 +95,15 @@ enum BenchCommand {
     /// as one JSON object. --control: both servers without authentication (an A/A run).
     #[command(verbatim_doc_comment)]
     Auth(super::bench_auth::AuthArgs),
+    /// Commits over HTTP with the request log and metrics beside without
+    ///
+    /// Two servers on one temporary store, one logging every request at info as JSON (to a
+    /// file) with its metrics, one with neither, in alternating rounds of M commits by N
+    /// clients; prints commits/s and cdr's CPU per commit of each, the time one request's log
+    /// line and metrics take on their own, the last line as one JSON object. --control: both
+    /// with logs and metrics (an A/A run).
+    #[command(verbatim_doc_comment)]
+    Observe(super::bench_observe::ObserveArgs),
     /// Times care-plan flag lookups
     ///
     /// Times care-plan flag lookups on the store under --data-dir (./bench-data): the first run
@@ -182,6 +191,7 @@ pub fn run(args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         BenchCommand::Load(a) => return super::bench_aql::run("load", a, out, err),
         BenchCommand::Aql(a) => return super::bench_aql::run("aql", a, out, err),
         BenchCommand::Auth(a) => return super::bench_auth::run(a, out, err),
+        BenchCommand::Observe(a) => return super::bench_observe::run(a, out, err),
         BenchCommand::Flags(a) => return super::bench_flags::run(a, out, err),
         BenchCommand::Export(a) => return super::bench_export::run(a, out, err),
         BenchCommand::Notify(a) => return super::bench_notify::run(a, out, err),
@@ -217,7 +227,7 @@ pub fn run(args: BenchArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 
 /// The CPU time (user and system, all threads) of the process whose `/proc/…/stat` is `stat`,
 /// with its waited-for children's when `children`; clock ticks of 10 ms.
-fn stat_cpu(stat: &str, children: bool) -> Option<(u32, Duration)> {
+pub(super) fn stat_cpu(stat: &str, children: bool) -> Option<(u32, Duration)> {
     let (_, rest) = stat.rsplit_once(')')?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let num = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
@@ -297,6 +307,7 @@ pub(super) async fn temp_store(
         data_dir: dir.clone(),
         system_id: "bench.cdr".into(),
         pool_size,
+        read_database_url: None,
     };
     let store = Store::connect(cluster.pg_config("cdr"), &config, None).await?;
     Ok(TempStore {

@@ -203,7 +203,7 @@ impl Conn {
 }
 
 /// Commits `count` compositions with `clients` connections; commits per second.
-async fn commits(
+pub(super) async fn commits(
     addr: SocketAddr,
     auth: Arc<String>,
     clients: usize,

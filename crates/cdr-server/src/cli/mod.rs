@@ -13,6 +13,7 @@ mod bench_auth;
 mod bench_export;
 mod bench_flags;
 mod bench_notify;
+mod bench_observe;
 mod bench_soak;
 mod config;
 mod convert;

@@ -81,6 +81,10 @@ pub(crate) struct ServeArgs {
     /// The base path of the API [default: /openehr/v1]
     #[arg(long, env = "CDR_BASE_PATH", value_name = "PATH")]
     base_path: Option<String>,
+    /// A PostgreSQL streaming replica of the store's database (a URL or key=value settings):
+    /// AQL, exports and flags read there, except what must see the caller's own last commit
+    #[arg(long, env = "CDR_READ_DATABASE_URL", value_name = "URL")]
+    read_database_url: Option<String>,
     /// The FHIR R4 terminology server (http://) that AQL's TERMINOLOGY() asks; without one it
     /// is a query error
     #[arg(long, env = "CDR_TERMINOLOGY_URL", value_name = "URL")]
@@ -177,6 +181,7 @@ fn settle(a: ServeArgs, mut config: StoreConfig) -> Result<Args, String> {
     if let Some(v) = a.system_id {
         config.system_id = v;
     }
+    config.read_database_url = a.read_database_url;
     let mut oidc = OidcConfig::new(
         a.oidc_issuer.as_deref().unwrap_or_default(),
         list(a.oidc_audience),
@@ -393,6 +398,13 @@ async fn wait_for_signal() {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn read_database_url_from_the_flag() {
+        assert_eq!(parse_args(&[]).unwrap().config.read_database_url, None);
+        let a = parse_args(&["--read-database-url", "host=flag"]).unwrap();
+        assert_eq!(a.config.read_database_url.as_deref(), Some("host=flag"));
+    }
 
     /// `cdr serve ARGS`, parsed and checked (the tests run without `CDR_*` variables).
     fn parse_args(args: &[&str]) -> Result<Args, String> {

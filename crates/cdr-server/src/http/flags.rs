@@ -23,15 +23,15 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Http
     let params = headers::query(&req)?;
     let subject = headers::required(&params, "subject_id")?;
     let namespace = headers::required(&params, "subject_namespace")?;
-    let flags = state
-        .store
-        .care_plan_flags(
-            &state.caller(&req),
-            namespace,
-            &[subject.to_owned()],
-            &state.care_plans,
-        )
-        .await?;
+    let caller = state.caller(&req);
+    let subjects = [subject.to_owned()];
+    let flags = headers::read_side(
+        &req,
+        state
+            .store
+            .care_plan_flags(&caller, namespace, &subjects, &state.care_plans),
+    )
+    .await??;
     Ok(answer(
         flags.first().map(|f| f.to_json()).unwrap_or(Value::Null),
     ))
@@ -66,10 +66,14 @@ pub async fn post(
                 .ok_or_else(|| bad(format!("subject_ids[{i}] must be a string, not {v}")))
         })
         .collect::<ApiResult<_>>()?;
-    let flags = state
-        .store
-        .care_plan_flags(&state.caller(&req), namespace, &ids, &state.care_plans)
-        .await?;
+    let caller = state.caller(&req);
+    let flags = headers::read_side(
+        &req,
+        state
+            .store
+            .care_plan_flags(&caller, namespace, &ids, &state.care_plans),
+    )
+    .await??;
     Ok(answer(json!({
         "flags": flags.iter().map(|f| f.to_json()).collect::<Vec<_>>()
     })))

@@ -75,6 +75,29 @@ pub fn break_glass(req: &HttpRequest) -> Option<String> {
         .map(|v| v.to_str().unwrap_or_default().trim().to_owned())
 }
 
+/// The header by which a client asks that its reads (AQL, flags) run on the primary database
+/// rather than a read replica: `Cdr-Read-From: primary` (`any`, the default, lets cdr choose).
+pub const READ_FROM: &str = "cdr-read-from";
+
+/// Runs `read` on the primary when the request's [`READ_FROM`] asks for it.
+pub async fn read_side<F: std::future::Future>(req: &HttpRequest, read: F) -> ApiResult<F::Output> {
+    let primary = match req.headers().get(READ_FROM).map(|v| v.to_str()) {
+        None => false,
+        Some(Ok(v)) if v.trim().eq_ignore_ascii_case("primary") => true,
+        Some(Ok(v)) if v.trim().eq_ignore_ascii_case("any") => false,
+        Some(_) => {
+            return Err(ApiError::new(
+                Code::InvalidHeader,
+                "Cdr-Read-From must be \"primary\" or \"any\"",
+            ))
+        }
+    };
+    Ok(match primary {
+        true => cdr_store::reading_from_primary(read).await,
+        false => read.await,
+    })
+}
+
 /// The query parameters, decoded.
 pub fn query(req: &HttpRequest) -> ApiResult<HashMap<String, String>> {
     actix_web::web::Query::<HashMap<String, String>>::from_query(req.query_string())

@@ -34,9 +34,18 @@ pub struct Metrics {
     database_up: IntGauge,
     webhooks: IntCounterVec,
     webhook_latency: prometheus::Histogram,
+    /// Reads that went to the primary because the read replica could not be reached.
+    replica_fallbacks: prometheus::IntCounter,
     /// AQL queries slower than this are logged.
     pub slow_query: Duration,
+    /// Whether requests are logged and counted (the request id is given either way).
+    pub enabled: bool,
+    /// Plans of slow queries being read at once (`query.rs`).
+    pub explain_slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Plans of slow queries read at once; a slow query beyond them is logged without its plan.
+pub const EXPLAIN_SLOTS: usize = 2;
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,8 +152,18 @@ impl Metrics {
             )
             .expect("a valid metric"),
         );
+        let replica_fallbacks = register(
+            &registry,
+            prometheus::IntCounter::new(
+                "cdr_replica_fallbacks_total",
+                "Reads sent to the primary because the read replica could not be reached",
+            )
+            .expect("a valid metric"),
+        );
         Metrics {
             registry,
+            replica_fallbacks,
+            explain_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(EXPLAIN_SLOTS)),
             requests,
             webhooks,
             webhook_latency,
@@ -154,6 +173,7 @@ impl Metrics {
             pool,
             database_up,
             slow_query,
+            enabled: true,
         }
     }
 }
@@ -188,6 +208,53 @@ fn kind(route: &str, method: &Method) -> Option<&'static str> {
     None
 }
 
+/// What the log line and the metrics of one request say.
+#[derive(Debug)]
+pub struct Seen<'a> {
+    pub id: &'a str,
+    pub method: &'a Method,
+    pub path: &'a str,
+    /// The route's pattern (`/openehr/v1/ehr/{ehr_id}/composition`).
+    pub route: &'a str,
+    pub status: u16,
+    pub elapsed: Duration,
+    /// The caller's name, when authentication is on.
+    pub caller: &'a str,
+}
+
+impl Metrics {
+    /// Writes a request's log line (`cdr::request`) and counts it (`cdr bench observe` also
+    /// times this alone).
+    pub fn record(&self, r: &Seen<'_>) {
+        tracing::info!(
+            target: "cdr::request",
+            request_id = %r.id,
+            method = %r.method,
+            path = %r.path,
+            status = r.status,
+            duration_ms = r.elapsed.as_secs_f64() * 1000.0,
+            caller = %r.caller,
+        );
+        let status_text = r.status.to_string();
+        self.requests
+            .with_label_values(&[r.route, r.method.as_str(), &status_text])
+            .inc();
+        self.latency
+            .with_label_values(&[r.route, r.method.as_str()])
+            .observe(r.elapsed.as_secs_f64());
+        let outcome = if (200..300).contains(&r.status) {
+            "success"
+        } else {
+            "failure"
+        };
+        match kind(r.route, r.method) {
+            Some("commit") => self.commits.with_label_values(&[outcome]).inc(),
+            Some("query") => self.queries.with_label_values(&[outcome]).inc(),
+            _ => {}
+        }
+    }
+}
+
 /// The request id of a request, for handlers that log.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -214,40 +281,23 @@ pub async fn observe(
         res.headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID), v);
     }
-    let Some(state) = state else {
+    let Some(state) = state.filter(|s| s.metrics.enabled) else {
         return Ok(res);
     };
     let caller = match state.auth.enabled() {
         true => state.caller(res.request()).name.unwrap_or_default(),
         false => String::new(),
     };
-    tracing::info!(
-        target: "cdr::request",
-        request_id = %id,
-        method = %method,
-        path = %path,
+    let seen = Seen {
+        id: &id,
+        method: &method,
+        path: &path,
+        route: &route,
         status,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        caller = %caller,
-    );
-    let m = &state.metrics;
-    let status_text = status.to_string();
-    m.requests
-        .with_label_values(&[&route, method.as_str(), &status_text])
-        .inc();
-    m.latency
-        .with_label_values(&[&route, method.as_str()])
-        .observe(elapsed.as_secs_f64());
-    let outcome = if (200..300).contains(&status) {
-        "success"
-    } else {
-        "failure"
+        elapsed,
+        caller: &caller,
     };
-    match kind(&route, &method) {
-        Some("commit") => m.commits.with_label_values(&[outcome]).inc(),
-        Some("query") => m.queries.with_label_values(&[outcome]).inc(),
-        _ => {}
-    }
+    state.metrics.record(&seen);
     Ok(res)
 }
 
@@ -265,6 +315,9 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     m.pool
         .with_label_values(&["max"])
         .set(status.max_size as i64);
+    let fallbacks = state.store.replica_fallbacks();
+    m.replica_fallbacks
+        .inc_by(fallbacks.saturating_sub(m.replica_fallbacks.get()));
     let up = tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await;
     m.database_up.set(i64::from(matches!(up, Ok(Ok(())))));
     let mut out = Vec::new();
@@ -287,6 +340,20 @@ pub enum LogFormat {
 /// Sets up the log: lines to standard error, as text or JSON, at `RUST_LOG`'s levels, else
 /// `level` (default `info`). Called once by `cdr serve`.
 pub fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), String> {
+    init_logging_to(
+        format,
+        level,
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+    )
+}
+
+/// [`init_logging`] with the lines written to `writer` (`cdr bench observe` writes them to a
+/// file).
+pub fn init_logging_to(
+    format: LogFormat,
+    level: Option<&str>,
+    writer: tracing_subscriber::fmt::writer::BoxMakeWriter,
+) -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
     let filter = match std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()) {
         Some(v) => EnvFilter::try_new(v).map_err(|e| format!("RUST_LOG: {e}"))?,
@@ -296,7 +363,7 @@ pub fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), String
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(false);
     let set = match format {
         LogFormat::Text => builder.try_init(),

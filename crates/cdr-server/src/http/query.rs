@@ -8,6 +8,7 @@ use actix_web::http::header;
 use actix_web::web::{self, Payload};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde_json::{Map, Value};
+use tracing::Level;
 use uuid::Uuid;
 
 use cdr_store::aql::{ExportFormat, ExportWriter, QueryLimits, QueryRequest};
@@ -217,25 +218,17 @@ async fn run(
         return export_rows(state, req, &request, format).await;
     }
     let started = std::time::Instant::now();
-    let rs = state
-        .store
-        .query(&state.caller(req), &request, &QueryLimits::default())
-        .await;
+    let caller = state.caller(req);
+    let limits = QueryLimits::default();
+    let rs = headers::read_side(req, state.store.query(&caller, &request, &limits)).await?;
     let took = started.elapsed();
-    if took >= state.metrics.slow_query {
+    if took >= state.metrics.slow_query && tracing::enabled!(target: "cdr::aql", Level::WARN) {
         let id = req
             .extensions()
             .get::<super::observe::RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
-        tracing::warn!(
-            target: "cdr::aql",
-            request_id = %id,
-            duration_ms = took.as_secs_f64() * 1000.0,
-            ok = rs.is_ok(),
-            query = %q,
-            "slow AQL query",
-        );
+        log_slow(state, caller, &request, id, took, rs.is_ok());
     }
     let mut rs = rs?;
     rs.name = stored.map(|sq| sq.name.clone());
@@ -256,6 +249,79 @@ async fn run(
         .body(rs.to_json_string()))
 }
 
+/// How long the slow-query log waits for a plan.
+const EXPLAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Logs a slow query (`cdr::aql`) with PostgreSQL's planning time and an outline of its plan
+/// (`EXPLAIN (SUMMARY, FORMAT JSON)` of the same statement and parameters, which plans it
+/// without running it). The plan is asked for on a task of its own, so the answer never waits
+/// for it; at most [`observe::EXPLAIN_SLOTS`](super::observe::EXPLAIN_SLOTS) at once, each
+/// given [`EXPLAIN_TIMEOUT`]: beyond that the line is written without a plan (`plan` says
+/// why). Only asked for when the log keeps the line.
+fn log_slow(
+    state: &AppState,
+    caller: cdr_store::Principal,
+    request: &QueryRequest<'_>,
+    id: String,
+    took: std::time::Duration,
+    ok: bool,
+) {
+    let store = state.store.clone();
+    let slot = state.metrics.explain_slots.clone().try_acquire_owned();
+    let (aql, params, ehr_id, fetch, offset) = (
+        request.aql.to_owned(),
+        request.params.clone(),
+        request.ehr_id,
+        request.fetch,
+        request.offset,
+    );
+    tokio::spawn(async move {
+        let request = QueryRequest {
+            aql: &aql,
+            params,
+            ehr_id,
+            fetch,
+            offset,
+        };
+        let plan = match (ok, slot) {
+            (false, _) => Err("the query failed".to_owned()),
+            (true, Err(_)) => Err("skipped: other plans are being read".to_owned()),
+            (true, Ok(_slot)) => {
+                let limits = QueryLimits::default();
+                let explain = store.explain_query(&caller, &request, &limits);
+                match tokio::time::timeout(EXPLAIN_TIMEOUT, explain).await {
+                    Ok(Ok(plan)) => Ok(plan),
+                    Ok(Err(e)) => Err(format!("EXPLAIN failed: {e}")),
+                    Err(_) => Err("EXPLAIN did not answer in time".to_owned()),
+                }
+            }
+        };
+        let duration_ms = took.as_secs_f64() * 1000.0;
+        match plan {
+            Ok(plan) => tracing::warn!(
+                target: "cdr::aql",
+                request_id = %id,
+                duration_ms,
+                ok,
+                planning_ms = plan.planning_ms,
+                plan = %plan.outline,
+                plan_cost = plan.total_cost,
+                query = %aql,
+                "slow AQL query",
+            ),
+            Err(why) => tracing::warn!(
+                target: "cdr::aql",
+                request_id = %id,
+                duration_ms,
+                ok,
+                plan = %why,
+                query = %aql,
+                "slow AQL query",
+            ),
+        }
+    });
+}
+
 /// Answers a query's rows as CSV or NDJSON, streamed from the database as the client reads
 /// them: no row limit (the request's `fetch` and `offset` still page), a longer timeout.
 async fn export_rows(
@@ -270,10 +336,8 @@ async fn export_rows(
         default_rows: None,
         max_rows: None,
     };
-    let rows = state
-        .store
-        .query_rows(&state.caller(req), request, &limits)
-        .await?;
+    let caller = state.caller(req);
+    let rows = headers::read_side(req, state.store.query_rows(&caller, request, &limits)).await??;
     let writer = ExportWriter::new(format, &rows.columns);
     let head = writer.header();
     let body = rows.ready_chunks(EXPORT_BATCH).map(move |batch| {

@@ -42,6 +42,10 @@ pub struct ServeOptions {
     pub flag_templates: Vec<String>,
     /// AQL queries slower than this are logged.
     pub slow_query: std::time::Duration,
+    /// Request log lines and metrics (on by default; `cdr bench observe` turns them off to
+    /// measure what they cost).
+    #[doc(hidden)]
+    pub observe: bool,
 }
 
 impl Default for ServeOptions {
@@ -59,6 +63,7 @@ impl Default for ServeOptions {
             ui_client_id: None,
             flag_templates: Vec::new(),
             slow_query: std::time::Duration::from_secs(1),
+            observe: true,
         }
     }
 }
@@ -152,7 +157,11 @@ pub fn start_with(
         Some((cert, key)) => Some(transport::tls_config(cert, key).map_err(invalid)?),
         None => None,
     };
-    let metrics = Arc::new(super::observe::Metrics::new(options.slow_query));
+    let metrics = Arc::new({
+        let mut m = super::observe::Metrics::new(options.slow_query);
+        m.enabled = options.observe;
+        m
+    });
     let events = super::webhook::start(store.clone(), metrics.clone());
     let state = AppState {
         auth: Arc::new(Authenticator::new(&options.auth, &store)),

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use cdr_server::http::{self, Identify, ServeOptions};
+use cdr_server::http::Identify;
 use cdr_store::Principal;
 
-use crate::common::{Server, BASE, COMPOSITION, OPT};
+use crate::common::{server_identified, Server, BASE, COMPOSITION, OPT};
 
 /// `x-test-caller: roles=clinician,reader;org=north;sub=dr-n;patient=nhs-1;teams=a,b`.
 fn from_test_header(req: &actix_web::HttpRequest) -> Principal {
@@ -38,20 +38,7 @@ fn from_test_header(req: &actix_web::HttpRequest) -> Principal {
 
 async fn server() -> Server {
     let store = cdr_testkit::fresh_store().await;
-    let options = ServeOptions {
-        bind: "127.0.0.1:0".into(),
-        base_path: BASE.into(),
-        workers: Some(1),
-        ..ServeOptions::default()
-    };
-    let identify = Identify(Arc::new(from_test_header));
-    let running = http::start_with(store.clone(), &options, Some(identify)).expect("starts");
-    let srv = Server {
-        addr: running.addr,
-        store,
-        handle: running.handle,
-        stopped: tokio::spawn(running.server),
-    };
+    let srv = server_identified(store, Identify(Arc::new(from_test_header)));
     let res = srv.upload(OPT).await;
     assert_eq!(res.status, 201, "{}", res.text());
     srv

@@ -64,6 +64,17 @@ pub fn server_on(store: Store, options: ServeOptions) -> Server {
     }
 }
 
+/// Starts the server (the test options) over `store`, its callers decided by `identify`.
+pub fn server_identified(store: Store, identify: http::Identify) -> Server {
+    let running = http::start_with(store.clone(), &test_options(), Some(identify)).expect("starts");
+    Server {
+        addr: running.addr,
+        store,
+        handle: running.handle,
+        stopped: tokio::spawn(running.server),
+    }
+}
+
 /// A server with the fixture template uploaded.
 pub async fn server_with_template() -> Server {
     let srv = server().await;
@@ -386,12 +397,5 @@ pub fn composition_not_flat() -> Value {
 /// `DATABASE_URL` (key-value form) of the test database `pg` on the shared test cluster, for the
 /// `cdr` commands a test runs.
 pub fn database_url_of(pg: &tokio_postgres::Config) -> String {
-    let cluster = cdr_testkit::cluster();
-    format!(
-        "host={} port={} user={} dbname={}",
-        cluster.socket_dir().display(),
-        cluster.port(),
-        cdr_store::cluster::SUPERUSER,
-        pg.get_dbname().unwrap_or("cdr")
-    )
+    cdr_testkit::url_of(cdr_testkit::cluster(), pg.get_dbname().unwrap_or("cdr"))
 }

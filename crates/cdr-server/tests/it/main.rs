@@ -19,6 +19,7 @@ mod flags;
 mod forms;
 mod import;
 mod query;
+mod replica;
 mod serve;
 mod stored_query;
 mod system;

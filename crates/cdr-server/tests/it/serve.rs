@@ -353,6 +353,8 @@ async fn serve_logs_each_request_as_json() {
                 .send()
                 .await;
             assert_eq!(res.status, 200, "{}", res.text());
+            // The slow-query line waits for the plan, read after the answer was sent.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         },
     )
     .await;
@@ -374,6 +376,10 @@ async fn serve_logs_each_request_as_json() {
         .unwrap_or_else(|| panic!("no slow query line in {stderr}"));
     assert_eq!(slow["request_id"], "tour-7");
     assert_eq!(slow["query"], "SELECT e/ehr_id/value FROM EHR e");
+    // With PostgreSQL's planning time and the outline of its plan.
+    assert!(slow["planning_ms"].as_f64().is_some(), "{slow}");
+    let plan = slow["plan"].as_str().unwrap_or_default();
+    assert!(plan.contains("Scan"), "{slow}");
 }
 
 /// Starts `cdr serve` on its own managed PostgreSQL under `data_dir`; its address and process.

@@ -355,6 +355,29 @@ async fn metrics_and_request_ids() {
     }
 }
 
+/// With `ServeOptions::observe` off (`cdr bench observe`'s quiet server) requests are
+/// neither counted nor timed, and still get their request id.
+#[tokio::test]
+async fn a_server_without_observation_counts_nothing() {
+    let srv = crate::common::server_with_options(cdr_server::http::ServeOptions {
+        observe: false,
+        ..crate::common::test_options()
+    })
+    .await;
+    let res = srv.post("/ehr").send().await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert!(res.header("x-request-id").is_some());
+    let text = srv.raw("GET", "/metrics").send().await.text();
+    assert!(text.contains("cdr_database_up 1"), "{text}");
+    for counted in [
+        "cdr_http_requests_total{",
+        "cdr_commits_total{",
+        "cdr_http_request_duration_seconds_bucket{",
+    ] {
+        assert!(!text.contains(counted), "{counted}\n{text}");
+    }
+}
+
 /// Commits over HTTP while PostgreSQL is stopped and started again under them: every answer is
 /// 201 or 503 (never a 500), every acknowledged composition is there afterwards, and the
 /// server commits again by itself once the database is back.

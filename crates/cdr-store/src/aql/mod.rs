@@ -322,6 +322,8 @@ struct Ready {
     ast: std::sync::Arc<cdr_aql::Query>,
     compiled: compile::Compiled,
     client: deadpool_postgres::Object,
+    /// Whether the connection is the read replica's.
+    on_replica: bool,
     /// The session settings still to send with the query (`None` when the connection has
     /// them already).
     settings: Option<String>,
@@ -417,14 +419,39 @@ impl futures_util::Stream for RowStream {
 }
 
 impl Store {
-    /// Runs an AQL query.
+    /// Runs an AQL query (on the read replica when `replica.rs` says it may; again on the
+    /// primary when the replica fails it).
     pub async fn query(
         &self,
         caller: &Principal,
         req: &QueryRequest<'_>,
         limits: &QueryLimits,
     ) -> StoreResult<ResultSet> {
-        let ready = self.ready(caller, req, limits).await?;
+        self.with_fallback(caller, req, limits, |ready| self.run_ready(ready, req))
+            .await
+    }
+
+    /// Makes the query ready and runs it with `run`; when it ran on the replica and the
+    /// replica failed it, again on the primary.
+    async fn with_fallback<T, F: std::future::Future<Output = StoreResult<T>>>(
+        &self,
+        caller: &Principal,
+        req: &QueryRequest<'_>,
+        limits: &QueryLimits,
+        run: impl Fn(Ready) -> F,
+    ) -> StoreResult<T> {
+        let ready = self.ready(caller, req, limits, Purpose::Run).await?;
+        let on_replica = ready.on_replica;
+        match run(ready).await {
+            Err(e) if self.retry_on_primary(on_replica, &e) => {
+                let again = self.ready(caller, req, limits, Purpose::Run);
+                run(crate::replica::reading_from_primary(again).await?).await
+            }
+            out => out,
+        }
+    }
+
+    async fn run_ready(&self, ready: Ready, req: &QueryRequest<'_>) -> StoreResult<ResultSet> {
         let (rows, total) = {
             let params = ready.params();
             let run = async {
@@ -483,26 +510,35 @@ impl Store {
         req: &QueryRequest<'_>,
         limits: &QueryLimits,
     ) -> StoreResult<RowStream> {
-        let ready = self.ready(caller, req, limits).await?;
-        let columns = ready.columns();
-        let rows = {
-            let params = ready.params();
-            let run = async {
-                let stmt = ready.client.prepare_cached(&ready.compiled.sql).await?;
-                ready.client.query_raw(&stmt, params).await
-            };
-            ready
-                .with_settings(run)
-                .await
-                .map_err(|e| run_error(req.aql, e))?
+        self.with_fallback(caller, req, limits, |ready| stream_ready(ready, req))
+            .await
+    }
+
+    /// The plan PostgreSQL makes for a query as `caller` (`EXPLAIN (SUMMARY, FORMAT JSON)`
+    /// of the same statement with the same parameters, not run), for the slow-query log; on
+    /// the side ([`query`](Self::query)) the query would run on. Records nothing in the
+    /// audit trail and never breaks the glass.
+    pub async fn explain_query(
+        &self,
+        caller: &Principal,
+        req: &QueryRequest<'_>,
+        limits: &QueryLimits,
+    ) -> StoreResult<QueryPlan> {
+        let ready = self.ready(caller, req, limits, Purpose::Explain).await?;
+        let sql = format!("EXPLAIN (SUMMARY, FORMAT JSON) {}", ready.compiled.sql);
+        let params = ready.params();
+        let rows = ready
+            .with_settings(async {
+                let stmt = ready.client.prepare(&sql).await?;
+                ready.client.query(&stmt, &params).await
+            })
+            .await
+            .map_err(|e| run_error(req.aql, e))?;
+        let Some(JsonText(text)) = rows.first().map(|r| r.try_get(0)).transpose()? else {
+            return Err(StoreError::Pool("EXPLAIN answered no plan".into()));
         };
-        Ok(RowStream {
-            columns,
-            rows: Box::pin(rows),
-            width: ready.compiled.columns.len(),
-            text: req.aql.to_owned(),
-            _client: ready.client,
-        })
+        QueryPlan::from_explain(&text)
+            .ok_or_else(|| StoreError::Pool(format!("EXPLAIN answered an unknown shape: {text}")))
     }
 
     /// Parses, binds (with the caller's access and break-glass) and compiles a query, and
@@ -512,15 +548,18 @@ impl Store {
         caller: &Principal,
         req: &QueryRequest<'_>,
         limits: &QueryLimits,
+        purpose: Purpose,
     ) -> StoreResult<Ready> {
-        crate::audit::note_query(req.aql, &req.params, req.ehr_id);
+        if purpose == Purpose::Run {
+            crate::audit::note_query(req.aql, &req.params, req.ehr_id);
+        }
         let ast = self.parse_cached(req.aql)?;
         let terminology = self.resolve_terminology(&ast, req.aql).await?;
         let bound = bind(&ast, &req.params, &terminology).map_err(|e| query_error(req.aql, e))?;
         // Break-glass applies to a query bound to one EHR (by the request or by the query);
         // a query over the population is never widened by it.
         let ehr = bound_ehr(req.ehr_id, &bound.ehr_ids);
-        if let Some(ehr) = ehr {
+        if let (Some(ehr), Purpose::Run) = (ehr, purpose) {
             crate::audit::note_query_ehr(ehr);
             self.break_glass_if_asked(caller, ehr).await?;
         }
@@ -532,7 +571,8 @@ impl Store {
         });
         let inputs = inputs(req, limits, &terminology, access.as_ref());
         let compiled = compile::compile(&bound, &inputs).map_err(|e| query_error(req.aql, e))?;
-        let client = self.inner.query_pool.get().await?;
+        let crate::replica::ReadClient { client, on_replica } =
+            self.read_client(caller, &self.inner.query_pool).await?;
         // Ad-hoc queries of many shapes must not grow a connection's cache without bound.
         if client.statement_cache.size() > STATEMENT_CACHE_MAX {
             client.statement_cache.clear();
@@ -581,8 +621,129 @@ impl Store {
             ast,
             compiled,
             client,
+            on_replica,
             settings,
         })
+    }
+}
+
+/// What a query is made ready for: to run, or only to be explained (no audit note, no
+/// break-glass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Run,
+    Explain,
+}
+
+/// Runs a ready query as a stream of rows.
+async fn stream_ready(ready: Ready, req: &QueryRequest<'_>) -> StoreResult<RowStream> {
+    let columns = ready.columns();
+    let rows = {
+        let params = ready.params();
+        let run = async {
+            let stmt = ready.client.prepare_cached(&ready.compiled.sql).await?;
+            ready.client.query_raw(&stmt, params).await
+        };
+        ready
+            .with_settings(run)
+            .await
+            .map_err(|e| run_error(req.aql, e))?
+    };
+    Ok(RowStream {
+        columns,
+        rows: Box::pin(rows),
+        width: ready.compiled.columns.len(),
+        text: req.aql.to_owned(),
+        _client: ready.client,
+    })
+}
+
+/// A `json` (or text) value as its text (EXPLAIN's output).
+struct JsonText(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for JsonText {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(JsonText(std::str::from_utf8(raw)?.to_owned()))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        use tokio_postgres::types::Type;
+        matches!(*ty, Type::JSON | Type::TEXT)
+    }
+}
+
+/// What the slow-query log tells of a plan: PostgreSQL's planning time and the plan's top
+/// nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryPlan {
+    /// Milliseconds PostgreSQL spent planning the statement.
+    pub planning_ms: f64,
+    /// The plan's nodes, depth first, as `Node Type` (with the relation or index where the
+    /// node names one), at most [`QueryPlan::NODES`] of them, joined by ` > ` for a child
+    /// and `, ` for siblings' subtrees (`Limit > Nested Loop > Index Scan on leaf, …`).
+    pub outline: String,
+    /// The planner's estimate of the whole plan's cost.
+    pub total_cost: f64,
+}
+
+impl QueryPlan {
+    /// Nodes named in an outline.
+    pub const NODES: usize = 12;
+
+    /// Reads the output of `EXPLAIN (SUMMARY, FORMAT JSON)`.
+    pub fn from_explain(text: &str) -> Option<QueryPlan> {
+        let v: Value = serde_json::from_str(text).ok()?;
+        let top = v.get(0)?;
+        let plan = top.get("Plan")?;
+        let mut outline = String::new();
+        let mut left = Self::NODES;
+        outline_of(plan, &mut outline, &mut left);
+        Some(QueryPlan {
+            planning_ms: top.get("Planning Time")?.as_f64()?,
+            outline,
+            total_cost: plan
+                .get("Total Cost")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0),
+        })
+    }
+}
+
+fn outline_of(node: &Value, out: &mut String, left: &mut usize) {
+    if *left == 0 {
+        out.push('…');
+        return;
+    }
+    *left -= 1;
+    out.push_str(node.get("Node Type").and_then(Value::as_str).unwrap_or("?"));
+    let on = node
+        .get("Index Name")
+        .or_else(|| node.get("Relation Name"))
+        .and_then(Value::as_str);
+    if let Some(on) = on {
+        out.push_str(" on ");
+        out.push_str(on);
+    }
+    let children = node.get("Plans").and_then(Value::as_array);
+    match children.map(Vec::as_slice) {
+        None | Some([]) => {}
+        Some([only]) => {
+            out.push_str(" > ");
+            outline_of(only, out, left);
+        }
+        Some(many) => {
+            out.push_str(" > (");
+            for (i, c) in many.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                outline_of(c, out, left);
+            }
+            out.push(')');
+        }
     }
 }
 

@@ -1253,3 +1253,67 @@ async fn each_query_runs_under_its_own_timeout() {
         assert!(n[0][0].as_i64().unwrap() > 1000, "{n:?}");
     }
 }
+
+/// The slow-query log's plan: EXPLAIN of the compiled statement with the request's
+/// parameters and EHR, planned but not run.
+#[tokio::test]
+async fn explain_query_answers_planning_time_and_an_outline() {
+    let d = build().await;
+    let aql = "SELECT c/uid/value FROM EHR e CONTAINS COMPOSITION c CONTAINS OBSERVATION o \
+               WHERE o/data[at0001]/events[at0002]/data[at0003]/items[at0004]/value/magnitude > $min";
+    let mut params = Map::new();
+    params.insert("min".into(), json!(120));
+    let req = QueryRequest {
+        aql,
+        params,
+        ehr_id: Some(d.ehr_a),
+        ..QueryRequest::default()
+    };
+    let plan = d
+        .store
+        .explain_query(&caller(), &req, &QueryLimits::default())
+        .await
+        .unwrap();
+    assert!(plan.planning_ms > 0.0, "{plan:?}");
+    assert!(plan.total_cost > 0.0, "{plan:?}");
+    assert!(plan.outline.contains(" on "), "{plan:?}");
+    // A query that does not bind is the query's error, not a plan.
+    let bad = QueryRequest {
+        aql,
+        ..QueryRequest::default()
+    };
+    let err = d
+        .store
+        .explain_query(&caller(), &bad, &QueryLimits::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("min"), "{err}");
+}
+
+#[test]
+fn a_plan_outline_names_nodes_depth_first_and_stops_at_its_bound() {
+    let explain = r#"[{"Plan": {"Node Type": "Limit", "Total Cost": 12.5, "Plans": [
+        {"Node Type": "Nested Loop", "Plans": [
+            {"Node Type": "Index Scan", "Index Name": "leaf_object", "Relation Name": "leaf"},
+            {"Node Type": "Seq Scan", "Relation Name": "ehr"}]}]},
+        "Planning Time": 0.75}]"#;
+    let plan = cdr_store::aql::QueryPlan::from_explain(explain).unwrap();
+    assert_eq!(plan.planning_ms, 0.75);
+    assert_eq!(plan.total_cost, 12.5);
+    assert_eq!(
+        plan.outline,
+        "Limit > Nested Loop > (Index Scan on leaf_object, Seq Scan on ehr)"
+    );
+    let deep = (0..20).fold(
+        json!({"Node Type": "Result"}),
+        |child, _| json!({"Node Type": "Materialize", "Plans": [child]}),
+    );
+    let text = json!([{"Plan": deep, "Planning Time": 1.0}]).to_string();
+    let plan = cdr_store::aql::QueryPlan::from_explain(&text).unwrap();
+    assert_eq!(
+        plan.outline.matches("Materialize").count(),
+        cdr_store::aql::QueryPlan::NODES
+    );
+    assert!(plan.outline.ends_with('…'), "{}", plan.outline);
+    assert!(cdr_store::aql::QueryPlan::from_explain("[]").is_none());
+}

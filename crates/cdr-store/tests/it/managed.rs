@@ -11,6 +11,7 @@ async fn the_managed_cluster_is_started_reused_and_stopped() {
         data_dir: dir.clone(),
         system_id: "managed.test".into(),
         pool_size: 2,
+        read_database_url: None,
     };
     let store = Store::open(&config)
         .await
@@ -72,6 +73,7 @@ async fn a_database_url_is_used_as_given() {
         data_dir: std::path::PathBuf::from("/nonexistent"),
         system_id: "url.test".into(),
         pool_size: 2,
+        read_database_url: None,
     };
     let store = Store::open(&config)
         .await
