@@ -15,15 +15,10 @@ use std::time::Duration;
 
 use cdr_server::http::observe::{init_logging_to, LogFormat};
 use cdr_server::http::{self, ServeOptions};
-use cdr_store::cluster::{ClusterOptions, ManagedCluster};
-use cdr_store::{CommitMeta, Principal, Store, StoreConfig};
+use cdr_store::{CommitMeta, Principal};
 
 use super::bench::{cluster_cpu, process_cpu, stat_cpu, testdata};
 use super::bench_auth::commits;
-
-const TEMPLATE: &str = "ehrbase-blood-pressure-simple.de.v0/template.opt";
-const COMPOSITION: &str =
-    "ehrbase-blood-pressure-simple.de.v0/compositions/it__ehrbase_blood_pressure_simple.de.v0.json";
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct ObserveArgs {
@@ -96,13 +91,14 @@ fn thread_cpu() -> Option<Duration> {
 }
 
 async fn bench(args: &ObserveArgs, out: &mut dyn Write) -> Result<(), BoxError> {
-    let opt = std::fs::read_to_string(testdata(TEMPLATE))?;
-    let json = std::fs::read(testdata(COMPOSITION))?;
-    let dir = std::env::temp_dir().join(format!("cdr-bench-observe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let cluster = ManagedCluster::start(&ClusterOptions::new(&dir))?;
-    let _watchdog = cluster.stop_when_process_exits(Some(&dir))?;
-    cdr_store::create_database(&cluster, "cdr").await?;
+    let opt = std::fs::read_to_string(testdata(super::bench::DEFAULT_TEMPLATE))?;
+    let json = std::fs::read(testdata(super::bench::DEFAULT_COMPOSITION))?;
+    let super::bench::TempStore {
+        dir,
+        cluster,
+        store,
+        _watchdog,
+    } = super::bench::temp_store("cdr-bench-observe", 2 * args.clients + 4).await?;
     let log_path = dir.join("requests.log");
     let log = Arc::new(std::fs::File::create(&log_path)?);
     init_logging_to(
@@ -110,14 +106,6 @@ async fn bench(args: &ObserveArgs, out: &mut dyn Write) -> Result<(), BoxError> 
         Some("info"),
         tracing_subscriber::fmt::writer::BoxMakeWriter::new(log),
     )?;
-    let config = StoreConfig {
-        database_url: None,
-        data_dir: dir.clone(),
-        system_id: "bench.cdr".into(),
-        pool_size: 2 * args.clients + 4,
-        read_database_url: None,
-    };
-    let store = Store::connect(cluster.pg_config("cdr"), &config, None).await?;
     let caller = Principal::local();
     store.put_template(&caller, &opt).await?;
     let mut ehrs = Vec::new();
